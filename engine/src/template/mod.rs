@@ -1,0 +1,469 @@
+//! Templates: Jinja (minijinja) with weft's names, functions and filters.
+//!
+//! Every string written in a workflow file that contains `{{`, `{%` or `{#` is a template,
+//! compiled once when the workflow is loaded ([`Template::compile`]) and rendered many times.
+//! A string that is exactly one `{{ expr }}` evaluates to the expression's native value
+//! (number, list, object, null); any other template renders to a string. Data that arrives at
+//! runtime is never compiled, so a ticket title containing `{{` is just text.
+//!
+//! All templates share one [`environment`]: strict about undefined values (printing,
+//! iterating or reading an attribute of something undefined is an error naming it; testing it
+//! with `if`, `is defined` or `default` is fine), Python-compatible methods (`.items()`,
+//! `.upper()`, `.split()`…), weft's filters and a fuel limit so a runaway loop fails instead
+//! of hanging a worker.
+
+mod filters;
+mod functions;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, LazyLock};
+
+use minijinja::value::ValueKind;
+use minijinja::{AutoEscape, Environment, Expression, UndefinedBehavior, Value};
+
+pub use functions::{HIDDEN_ITEM, HIDDEN_NOW, HIDDEN_STATUS};
+
+/// Instructions a single render may execute before it is stopped.
+pub const FUEL: u64 = 5_000_000;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(build_environment);
+
+/// The environment every weft template is compiled and rendered in.
+pub fn environment() -> &'static Environment<'static> {
+    &ENV
+}
+
+fn build_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.set_fuel(Some(FUEL));
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_debug(true);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    minijinja_contrib::add_to_environment(&mut env);
+    functions::register(&mut env);
+    filters::register(&mut env);
+    env
+}
+
+/// Does this string contain template syntax?
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// What kind of problem a template had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TemplateErrorKind {
+    /// The template does not parse.
+    Syntax,
+    /// A name or attribute is undefined.
+    Undefined,
+    /// An operation was applied to a value of the wrong type.
+    Type,
+    /// The render used up its fuel (a runaway loop).
+    Fuel,
+    /// The result cannot be represented as data (a function, a macro…).
+    NotData,
+    /// Anything else raised while rendering (a filter's own error, `raise`, …).
+    Render,
+}
+
+/// A template that failed to compile or render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    /// Classification.
+    pub kind: TemplateErrorKind,
+    /// The message, naming the offending expression where possible.
+    pub message: String,
+    /// Byte range in the template source the error is about, when known.
+    pub range: Option<Range<usize>>,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+impl TemplateError {
+    fn new(kind: TemplateErrorKind, message: impl Into<String>) -> Self {
+        TemplateError {
+            kind,
+            message: message.into(),
+            range: None,
+        }
+    }
+
+    /// Converts a minijinja error; `source` is the text the error's range indexes into and
+    /// `shift` the offset of that text within the template as written.
+    fn from_minijinja(err: &minijinja::Error, source: &str, shift: usize) -> Self {
+        use minijinja::ErrorKind as K;
+        let range = err.range().filter(|r| r.end <= source.len());
+        let snippet = range
+            .clone()
+            .map(|r| source[r].trim().to_string())
+            .filter(|s| !s.is_empty());
+        let detail = err.detail().map(str::to_string);
+        let (kind, message) = match err.kind() {
+            K::SyntaxError => (
+                TemplateErrorKind::Syntax,
+                format!("template syntax error: {}", detail.unwrap_or_default()),
+            ),
+            K::UndefinedError => {
+                let what = snippet
+                    .map(|s| format!("`{s}` is undefined"))
+                    .unwrap_or_else(|| "undefined value".into());
+                (
+                    TemplateErrorKind::Undefined,
+                    match detail {
+                        Some(d) if !d.is_empty() && d != "undefined value" => {
+                            format!("{what} ({d})")
+                        }
+                        _ => what,
+                    },
+                )
+            }
+            K::InvalidOperation | K::BadSerialization
+                if detail.as_deref().is_some_and(|d| d.contains("fuel")) =>
+            {
+                (
+                    TemplateErrorKind::Fuel,
+                    "template ran out of fuel (a loop or recursion ran too long)".into(),
+                )
+            }
+            K::OutOfFuel => (
+                TemplateErrorKind::Fuel,
+                format!(
+                    "template ran out of fuel after {FUEL} instructions (a loop or recursion ran too long)"
+                ),
+            ),
+            K::InvalidOperation | K::MissingArgument | K::TooManyArguments | K::BadEscape => {
+                (TemplateErrorKind::Type, describe(err, snippet.as_deref()))
+            }
+            K::UnknownFilter | K::UnknownTest | K::UnknownFunction | K::UnknownMethod => {
+                (TemplateErrorKind::Syntax, describe(err, snippet.as_deref()))
+            }
+            _ => (TemplateErrorKind::Render, describe(err, snippet.as_deref())),
+        };
+        TemplateError {
+            kind,
+            message,
+            range: range.map(|r| r.start + shift..r.end + shift),
+        }
+    }
+}
+
+fn describe(err: &minijinja::Error, snippet: Option<&str>) -> String {
+    let base = match err.detail() {
+        Some(d) => format!("{}: {d}", err.kind()),
+        None => err.kind().to_string(),
+    };
+    match snippet {
+        Some(s) => format!("{base} (in `{s}`)"),
+        None => base,
+    }
+}
+
+type OwnedTemplate<'a> = minijinja::Template<'a, 'a>;
+
+self_cell::self_cell!(
+    struct CompiledText {
+        owner: String,
+        #[covariant]
+        dependent: OwnedTemplate,
+    }
+);
+
+enum Compiled {
+    /// `{{ expr }}`: evaluated to a native value.
+    Native(Expression<'static, 'static>),
+    /// Anything else: rendered to a string.
+    Text(CompiledText),
+}
+
+/// A compiled template string from a workflow file.
+#[derive(Clone)]
+pub struct Template {
+    source: Arc<str>,
+    compiled: Arc<Compiled>,
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Template").field(&self.source).finish()
+    }
+}
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// If `s` is exactly one `{{ expr }}` (surrounding whitespace allowed), the expression and
+/// its byte offset in `s`.
+fn single_expression(s: &str) -> Option<(&str, usize)> {
+    let lead = s.len() - s.trim_start().len();
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let (inner, skip) = match inner.strip_prefix('-') {
+        Some(rest) => (rest, 3),
+        None => (inner, 2),
+    };
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("%}")
+    {
+        return None;
+    }
+    Some((inner, lead + skip))
+}
+
+impl Template {
+    /// Compiles a template string.
+    ///
+    /// # Errors
+    /// A [`TemplateErrorKind::Syntax`] error whose range points into `source`.
+    pub fn compile(source: &str) -> Result<Template, TemplateError> {
+        let env = environment();
+        let compiled = match single_expression(source) {
+            Some((expr, shift)) => match env.compile_expression_owned(expr.to_string()) {
+                Ok(e) => Compiled::Native(e),
+                Err(err) => return Err(TemplateError::from_minijinja(&err, expr, shift)),
+            },
+            None => {
+                let text = CompiledText::try_new(source.to_string(), |s| {
+                    env.template_from_named_str("template", s)
+                })
+                .map_err(|err| TemplateError::from_minijinja(&err, source, 0))?;
+                Compiled::Text(text)
+            }
+        };
+        Ok(Template {
+            source: source.into(),
+            compiled: Arc::new(compiled),
+        })
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Does this template evaluate to a native value (it is exactly one `{{ expr }}`)?
+    pub fn is_native(&self) -> bool {
+        matches!(*self.compiled, Compiled::Native(_))
+    }
+
+    /// Renders against a context (a map of names) to a minijinja value.
+    ///
+    /// # Errors
+    /// Undefined names, type errors, fuel exhaustion, filter errors.
+    pub fn render_value(&self, ctx: &Value) -> Result<Value, TemplateError> {
+        match &*self.compiled {
+            Compiled::Native(expr) => {
+                let value = expr.eval(ctx).map_err(|e| self.runtime_error(&e))?;
+                if value.is_undefined() {
+                    let expr_src = single_expression(&self.source).map_or("", |(e, _)| e.trim());
+                    return Err(TemplateError::new(
+                        TemplateErrorKind::Undefined,
+                        format!("`{expr_src}` is undefined"),
+                    ));
+                }
+                Ok(value)
+            }
+            Compiled::Text(t) => t
+                .borrow_dependent()
+                .render(ctx)
+                .map(Value::from)
+                .map_err(|e| self.runtime_error(&e)),
+        }
+    }
+
+    /// Renders to JSON: native values for `{{ expr }}`, strings otherwise.
+    ///
+    /// # Errors
+    /// As [`Template::render_value`], plus values that are not data.
+    pub fn render_json(&self, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        to_json(&self.render_value(ctx)?)
+    }
+
+    fn runtime_error(&self, err: &minijinja::Error) -> TemplateError {
+        match single_expression(&self.source) {
+            Some((expr, shift)) if self.is_native() => {
+                TemplateError::from_minijinja(err, expr, shift)
+            }
+            _ => TemplateError::from_minijinja(err, &self.source, 0),
+        }
+    }
+}
+
+/// Converts a rendered value to JSON, refusing what is not data.
+///
+/// # Errors
+/// Undefined values, functions, macros and other non-data objects.
+pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
+    use serde_json::Value as J;
+    Ok(match v.kind() {
+        ValueKind::Undefined => {
+            return Err(TemplateError::new(
+                TemplateErrorKind::Undefined,
+                "the result contains an undefined value",
+            ));
+        }
+        ValueKind::None => J::Null,
+        ValueKind::Bool => J::Bool(v.is_true()),
+        ValueKind::Number => {
+            if let Ok(i) = i64::try_from(v.clone()) {
+                J::from(i)
+            } else if let Ok(u) = u64::try_from(v.clone()) {
+                J::from(u)
+            } else {
+                let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
+            }
+        }
+        ValueKind::String => J::String(v.as_str().unwrap_or_default().to_string()),
+        ValueKind::Bytes => {
+            J::String(String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned())
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let iter = v
+                .try_iter()
+                .map_err(|e| TemplateError::new(TemplateErrorKind::NotData, e.to_string()))?;
+            J::Array(iter.map(|x| to_json(&x)).collect::<Result<_, _>>()?)
+        }
+        ValueKind::Map => {
+            let mut out = serde_json::Map::new();
+            let keys = v
+                .try_iter()
+                .map_err(|e| TemplateError::new(TemplateErrorKind::NotData, e.to_string()))?;
+            for k in keys {
+                let item = v.get_item(&k).unwrap_or(Value::UNDEFINED);
+                let key = match k.as_str() {
+                    Some(s) => s.to_string(),
+                    None => k.to_string(),
+                };
+                out.insert(key, to_json(&item)?);
+            }
+            J::Object(out)
+        }
+        ValueKind::Plain => {
+            return Err(TemplateError::new(
+                TemplateErrorKind::NotData,
+                format!(
+                    "`{v}` is not data (a function or method?); call it, or use x['key'] to read a key"
+                ),
+            ));
+        }
+        ValueKind::Invalid => {
+            return Err(TemplateError::new(TemplateErrorKind::Render, v.to_string()));
+        }
+        _ => J::String(v.to_string()),
+    })
+}
+
+/// Renders a template string once against a JSON context (what `weft eval` does).
+///
+/// Top-level keys of `ctx` become names in the template.
+///
+/// # Errors
+/// Compile or render errors.
+pub fn eval_str(source: &str, ctx: &serde_json::Value) -> Result<serde_json::Value, TemplateError> {
+    if !is_template(source) {
+        return Ok(serde_json::Value::String(source.to_string()));
+    }
+    Template::compile(source)?.render_json(&Value::from(minijinja::value::Serde(ctx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(src: &str, ctx: serde_json::Value) -> serde_json::Value {
+        eval_str(src, &ctx).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    #[test]
+    fn single_expression_is_native() {
+        assert_eq!(eval("{{ [1, 2] }}", json!({})), json!([1, 2]));
+        assert_eq!(eval("  {{ x }} ", json!({"x": {"a": 1}})), json!({"a": 1}));
+        assert_eq!(eval("{{ none }}", json!({})), json!(null));
+        assert_eq!(eval("{{- 1 + 1 -}}", json!({})), json!(2));
+    }
+
+    #[test]
+    fn mixed_text_is_a_string() {
+        assert_eq!(eval("n={{ 1 }}", json!({})), json!("n=1"));
+        assert_eq!(
+            eval("{{ a }} and {{ b }}", json!({"a": 1, "b": 2})),
+            json!("1 and 2")
+        );
+        assert_eq!(eval("plain", json!({})), json!("plain"));
+    }
+
+    #[test]
+    fn undefined_names_are_errors_that_name_them() {
+        let err = eval_str("{{ CTX.missing }}", &json!({"CTX": {}})).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Undefined);
+        assert!(err.message.contains("CTX.missing"), "{}", err.message);
+        let err = eval_str("id={{ nope }}", &json!({})).unwrap_err();
+        assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn defaults_and_tests_work_on_undefined() {
+        assert_eq!(
+            eval("{{ CTX.x | default('d') }}", json!({"CTX": {}})),
+            json!("d")
+        );
+        assert_eq!(
+            eval("{{ CTX.x is defined }}", json!({"CTX": {}})),
+            json!(false)
+        );
+        assert_eq!(
+            eval("{% if CTX.x %}y{% else %}n{% endif %}", json!({"CTX": {}})),
+            json!("n")
+        );
+    }
+
+    #[test]
+    fn python_methods_work() {
+        assert_eq!(eval("{{ 'a,b'.split(',') }}", json!({})), json!(["a", "b"]));
+        assert_eq!(eval("{{ 'x'.upper() }}", json!({})), json!("X"));
+        assert_eq!(
+            eval("{{ d.items() | list }}", json!({"d": {"k": 1}})),
+            json!([["k", 1]])
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_range_into_the_source() {
+        let err = Template::compile("hello {{ x + }}").unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Syntax);
+        let r = err.range.expect("range");
+        assert!(r.start >= 6, "{r:?}");
+        let err = Template::compile("{{ x | }}").unwrap_err();
+        assert!(err.range.is_some());
+    }
+
+    #[test]
+    fn runaway_loops_run_out_of_fuel() {
+        let err = eval_str(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            &json!({}),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Fuel, "{}", err.message);
+    }
+
+    #[test]
+    fn data_is_never_rendered_twice() {
+        let out = eval("{{ title }}", json!({"title": "{{ 7 * 7 }}"}));
+        assert_eq!(out, json!("{{ 7 * 7 }}"));
+    }
+}
