@@ -1,1 +1,48 @@
-fn main() {}
+//! The `weft` command line: parses arguments and calls the library crates.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// weft — workflow automation for managed service providers.
+///
+/// Workflows are YAML files: tasks call actions (Autotask, HTTP, notifications…), routes
+/// connect them, Jinja templates wire data between them.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check workflow files (or folders of them) and report every problem with its location.
+    Validate(cmd::validate::Args),
+    /// Render a template against sample data and print the result as JSON.
+    Eval(cmd::eval::Args),
+    /// Print the JSON Schema of workflow files (for editor autocompletion).
+    Schema,
+    /// List and describe the actions workflows can call.
+    #[command(subcommand)]
+    Actions(cmd::actions::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Schema => cmd::schema::run(),
+        Command::Actions(c) => cmd::actions::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{:?}", err);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,4 +1,160 @@
-//! weft-engine: the workflow model, validation, DAG, templating and (later) the executor.
+//! weft-engine: the workflow language (model, parsing, validation, DAG), templating, and the
+//! seams the rest of weft plugs into (the action registry; later the executor and store).
+//!
+//! # Usage
+//! ```
+//! let registry = weft_engine::Registry::new();
+//! let loaded = weft_engine::load("name: hi\ntasks:\n  a:\n    action: core.noop\n", &registry);
+//! // `core.noop` is not registered in an empty registry:
+//! assert_eq!(loaded.diagnostics[0].code, "action.unknown");
+//! ```
 
+pub mod dag;
+pub mod diagnostic;
+pub mod model;
+pub mod parse;
+pub mod registry;
+pub mod schema;
 pub mod template;
+mod validate;
 pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, FileDiagnostic, Severity};
+pub use model::Workflow;
+pub use registry::{ActionSpec, Registry};
+pub use validate::ROOT_NAMES;
+
+/// The result of loading a workflow file: the workflow if it has no errors, and every
+/// diagnostic (errors and warnings) in file order.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The workflow, when there are no errors.
+    pub workflow: Option<Workflow>,
+    /// Everything found, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// Are there errors (not just warnings)?
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and validates a workflow's YAML text against the registered actions.
+pub fn load(source: &str, registry: &Registry) -> Loaded {
+    let root = match yaml::parse(source) {
+        Ok(root) => root,
+        Err(e) => {
+            let code = match e.code {
+                "yaml::too_large" => "yaml.too_large",
+                "yaml::too_deep" => "yaml.too_deep",
+                "yaml::multiple_documents" => "yaml.multiple_documents",
+                "yaml::tag" => "yaml.tag",
+                _ => "yaml.syntax",
+            };
+            return Loaded {
+                workflow: None,
+                diagnostics: vec![Diagnostic::error(code, e.span, e.message).with_help_opt(e.help)],
+            };
+        }
+    };
+    let mut reader = parse::Reader::new(source);
+    let parsed = reader.workflow(&root);
+    let mut diagnostics = std::mem::take(&mut reader.diags);
+    let workflow = parsed.map(|mut wf| {
+        diagnostics.extend(
+            validate::Checker {
+                src: source,
+                wf: &wf,
+                sites: &reader.sites,
+                publishes: &reader.publishes,
+                registry,
+                diags: Vec::new(),
+            }
+            .run(),
+        );
+        wf.start_tasks = dag::Dag::build(&wf.tasks)
+            .start_tasks()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        wf
+    });
+    diagnostics.sort_by_key(|d| (d.span.offset, d.severity));
+    diagnostics.dedup();
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    Loaded {
+        workflow: if has_errors { None } else { workflow },
+        diagnostics,
+    }
+}
+
+/// One kind of engine failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file could not be read.
+    Io,
+    /// A workflow has errors.
+    Invalid,
+}
+
+/// An engine error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A workflow file has errors.
+    #[error("{path} has {} error(s)", diagnostics.iter().filter(|d| d.diagnostic.is_error()).count())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Its diagnostics.
+        diagnostics: Vec<FileDiagnostic>,
+    },
+}
+
+impl Error {
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Invalid { .. } => ErrorKind::Invalid,
+        }
+    }
+}
+
+/// Reads and loads a workflow file; diagnostics come back attached to the file.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read.
+pub fn load_file(path: &Path, registry: &Registry) -> Result<(Loaded, Vec<FileDiagnostic>), Error> {
+    let source = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let loaded = load(&source, registry);
+    let file: std::sync::Arc<str> = path.display().to_string().into();
+    let source: std::sync::Arc<str> = source.into();
+    let diags = loaded
+        .diagnostics
+        .iter()
+        .map(|d| FileDiagnostic {
+            diagnostic: d.clone(),
+            file: file.clone(),
+            source: source.clone(),
+        })
+        .collect();
+    Ok((loaded, diags))
+}

@@ -142,6 +142,21 @@ impl Node {
     }
 }
 
+/// Keys that appear more than once in a mapping: (first occurrence, repeated occurrence).
+pub fn duplicate_keys(entries: &[(Node, Node)]) -> Vec<(&Node, &Node)> {
+    let mut seen: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (k, _) in entries {
+        match seen.entry(k.key_string()) {
+            std::collections::hash_map::Entry::Occupied(first) => out.push((*first.get(), k)),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(k);
+            }
+        }
+    }
+    out
+}
+
 /// Why a document could not be read as a tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YamlError {
@@ -497,24 +512,6 @@ impl Builder<'_, '_> {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if let Some((first, _)) = entries
-                            .iter()
-                            .find(|(k, _)| k.key_string() == key.key_string())
-                        {
-                            return Err(YamlError {
-                                message: format!(
-                                    "duplicate key `{}` (first defined at line {})",
-                                    key.key_string(),
-                                    first.span.line
-                                ),
-                                span: key.span,
-                                code: "yaml::duplicate_key",
-                                help: Some(
-                                    "a key may appear once per mapping; merge the two entries"
-                                        .into(),
-                                ),
-                            });
-                        }
                         entries.push((key, node));
                     }
                 }
@@ -648,10 +645,12 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_refused_at_the_second_key() {
-        let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!(err.code, "yaml::duplicate_key");
-        assert_eq!((err.span.line, err.span.column), (3, 1));
+    fn duplicate_keys_stay_in_the_tree_for_the_reader_to_report() {
+        let root = parse("a: 1\nb: 2\na: 3\n").unwrap();
+        let dups = duplicate_keys(root.as_map().unwrap());
+        assert_eq!(dups.len(), 1);
+        assert_eq!((dups[0].1.span.line, dups[0].1.span.column), (3, 1));
+        assert_eq!(root.get("a").unwrap().kind, Kind::Int(1));
     }
 
     #[test]

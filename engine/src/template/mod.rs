@@ -258,6 +258,30 @@ impl Template {
         matches!(*self.compiled, Compiled::Native(_))
     }
 
+    /// Names the template reads from its context, with one level of attribute access where
+    /// it is static (`CTX.ticket`, `TASKS.find`, `item`); globals such as `range` excluded.
+    pub fn referenced_names(&self) -> std::collections::BTreeSet<String> {
+        let raw = match &*self.compiled {
+            Compiled::Native(e) => e.undeclared_variables(true),
+            Compiled::Text(t) => t.borrow_dependent().undeclared_variables(true),
+        };
+        let env = environment();
+        raw.into_iter()
+            .filter(|n| {
+                let root = n.split('.').next().unwrap_or(n);
+                env.globals().all(|(g, _)| g != root)
+            })
+            .map(|n| {
+                let mut parts = n.splitn(3, '.');
+                match (parts.next(), parts.next()) {
+                    (Some(a), Some(b)) => format!("{a}.{b}"),
+                    (Some(a), None) => a.to_string(),
+                    _ => n,
+                }
+            })
+            .collect()
+    }
+
     /// Renders against a context (a map of names) to a minijinja value.
     ///
     /// # Errors
@@ -459,6 +483,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind, TemplateErrorKind::Fuel, "{}", err.message);
+    }
+
+    #[test]
+    fn referenced_names_are_roots_with_one_attribute() {
+        let t = Template::compile("{% for x in CTX.items %}{{ x.id }}{{ TASKS.find.result.id }}{% endfor %}{{ range(3) }}").unwrap();
+        let names: Vec<String> = t.referenced_names().into_iter().collect();
+        assert_eq!(names, vec!["CTX.items", "TASKS.find"]);
+        let t = Template::compile("{{ item().name }}").unwrap();
+        assert!(
+            t.referenced_names().is_empty(),
+            "{:?}",
+            t.referenced_names()
+        );
     }
 
     #[test]

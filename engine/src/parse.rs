@@ -1,0 +1,1540 @@
+//! Maps the spanned YAML tree to the typed model, collecting every problem with its location
+//! instead of stopping at the first.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::model::*;
+use crate::template::{self, Template};
+use crate::yaml::{Kind, Node, Span, Style, duplicate_keys};
+
+/// Where a template is used; decides which names are in scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `vars:`
+    Vars,
+    /// A task's `input:`
+    TaskInput,
+    /// `with.items`
+    WithItems,
+    /// `run_as_org`
+    RunAsOrg,
+    /// A route's `when`
+    RouteWhen,
+    /// A route's `publish`
+    Publish,
+    /// `retry.when`
+    RetryWhen,
+    /// Workflow `output:`
+    Output,
+    /// A trigger's `input:`
+    TriggerInput,
+    /// A trigger's `criteria:`
+    Criteria,
+}
+
+impl Scope {
+    /// Is RESULT (the task's own result) readable here?
+    pub fn has_result(self) -> bool {
+        matches!(self, Scope::RouteWhen | Scope::Publish | Scope::RetryWhen)
+    }
+}
+
+/// A compiled template and where it was written.
+#[derive(Debug, Clone)]
+pub struct TemplateSite {
+    /// The compiled template.
+    pub template: Template,
+    /// The YAML scalar that holds it.
+    pub span: Span,
+    /// How the scalar was written (for mapping template offsets to the file).
+    pub style: Style,
+    /// Dotted path, e.g. `tasks.notify.input.text`.
+    pub path: String,
+    /// What may be referenced.
+    pub scope: Scope,
+    /// The task it belongs to, if any.
+    pub task: Option<String>,
+}
+
+pub(crate) struct Reader<'s> {
+    pub src: &'s str,
+    pub diags: Vec<Diagnostic>,
+    pub sites: Vec<TemplateSite>,
+    /// `publish` keys with where they were written.
+    pub publishes: Vec<(String, Span)>,
+}
+
+const WORKFLOW_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "description",
+    "input",
+    "vars",
+    "tasks",
+    "output",
+    "timeout",
+    "triggers",
+];
+const TASK_KEYS: &[&str] = &[
+    "action",
+    "description",
+    "input",
+    "next",
+    "join",
+    "with",
+    "retry",
+    "timeout",
+    "delay",
+    "transition_mode",
+    "run_as_org",
+    "integration",
+];
+const ROUTE_KEYS: &[&str] = &["on", "when", "publish", "do"];
+const WITH_KEYS: &[&str] = &["items", "concurrency"];
+const RETRY_KEYS: &[&str] = &["count", "delay", "backoff", "max_delay", "when"];
+const INPUT_KEYS: &[&str] = &[
+    "type",
+    "required",
+    "default",
+    "description",
+    "enum",
+    "secret",
+    "label",
+];
+const TRIGGER_COMMON_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "description",
+    "enabled",
+    "run_for",
+    "criteria",
+    "input",
+    "integration",
+];
+const WEBHOOK_KEYS: &[&str] = &["secret", "response", "timeout", "max_body", "rate_limit"];
+const CRON_KEYS: &[&str] = &["schedule", "timezone", "catch_up"];
+const AUTOTASK_KEYS: &[&str] = &["events", "fields"];
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_task_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_workflow_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `2MB`.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let mult = match s[split..].trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" | "K" | "k" => 1024,
+        "MB" => 1000 * 1000,
+        "MiB" | "M" => 1024 * 1024,
+        "GB" => 1000 * 1000 * 1000,
+        "GiB" | "G" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(src: &'s str) -> Self {
+        Reader {
+            src,
+            diags: Vec::new(),
+            sites: Vec::new(),
+            publishes: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+        self.err(Diagnostic::error(
+            "schema.type",
+            node.span,
+            format!("{what} must be {expected}, found {}", node.type_name()),
+        ));
+    }
+
+    /// The entries of a mapping, checking keys against `known`; `None` (reported) if `node`
+    /// is not a mapping. `null` reads as an empty mapping.
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: Option<&[&str]>,
+    ) -> Option<&'n [(Node, Node)]> {
+        let entries = match &node.kind {
+            Kind::Map(m) => m.as_slice(),
+            Kind::Null => &[],
+            _ => {
+                self.type_error(node, what, "a mapping");
+                return None;
+            }
+        };
+        for (first, dup) in duplicate_keys(entries) {
+            let key = dup.key_string();
+            let (code, message) = if what == "`tasks`" {
+                (
+                    "task.duplicate_name",
+                    format!("task `{key}` is defined twice"),
+                )
+            } else {
+                (
+                    "yaml.duplicate_key",
+                    format!("duplicate key `{key}` in {what}"),
+                )
+            };
+            self.err(
+                Diagnostic::error(code, dup.span, message)
+                    .with_related(first.span, "first defined here")
+                    .with_help("each key may appear once; rename or merge one of them"),
+            );
+        }
+        for (k, _) in entries {
+            let Some(key) = k.as_str() else {
+                self.err(Diagnostic::error(
+                    "schema.type",
+                    k.span,
+                    format!("keys in {what} must be strings, found {}", k.type_name()),
+                ));
+                continue;
+            };
+            if let Some(known) = known
+                && !known.contains(&key)
+            {
+                self.err(
+                    Diagnostic::error(
+                        "schema.unknown_key",
+                        k.span,
+                        format!("unknown key `{key}` in {what}"),
+                    )
+                    .with_help(
+                        did_you_mean(key, known.iter().copied())
+                            .unwrap_or_else(|| format!("known keys: {}", known.join(", "))),
+                    ),
+                );
+            }
+        }
+        Some(entries)
+    }
+
+    fn missing(&mut self, span: Span, key: &str, what: &str, help: &str) {
+        self.err(
+            Diagnostic::error(
+                "schema.missing_key",
+                span,
+                format!("{what} is missing required key `{key}`"),
+            )
+            .with_help(help.to_string()),
+        );
+    }
+
+    fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.kind {
+            Kind::Str(s, _) => Some(s.clone()),
+            _ => {
+                self.type_error(node, what, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string that must not be a template.
+    fn plain_string(&mut self, node: &Node, what: &str) -> Option<String> {
+        let s = self.string(node, what)?;
+        if template::is_template(&s) {
+            self.err(
+                Diagnostic::error(
+                    "schema.template_not_allowed",
+                    node.span,
+                    format!("{what} cannot be a template"),
+                )
+                .with_help("write a fixed value here"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn uint(&mut self, node: &Node, what: &str, min: u32) -> Option<u32> {
+        match node.kind {
+            Kind::Int(i) if i >= i64::from(min) && i <= i64::from(u32::MAX) => Some(i as u32),
+            Kind::Int(i) => {
+                self.err(Diagnostic::error(
+                    "schema.invalid_value",
+                    node.span,
+                    format!("{what} must be at least {min}, found {i}"),
+                ));
+                None
+            }
+            _ => {
+                self.type_error(node, what, "an integer");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match node.kind {
+            Kind::Bool(b) => Some(b),
+            _ => {
+                self.type_error(node, what, "true or false");
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        match &node.kind {
+            Kind::Int(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
+            Kind::Str(s, _) => match parse_duration(s) {
+                Some(d) => Some(d),
+                None => {
+                    self.err(
+                        Diagnostic::error(
+                            "schema.duration",
+                            node.span,
+                            format!("{what}: `{s}` is not a duration"),
+                        )
+                        .with_help("write a number with a unit: 500ms, 30s, 5m, 2h, 1d (or 1h30m)"),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.err(
+                    Diagnostic::error(
+                        "schema.duration",
+                        node.span,
+                        format!("{what} must be a duration, found {}", node.type_name()),
+                    )
+                    .with_help("write a number with a unit: 500ms, 30s, 5m, 2h, 1d"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of `choices`; aliases map to a canonical value.
+    fn choice<T: Copy>(&mut self, node: &Node, what: &str, choices: &[(&str, T)]) -> Option<T> {
+        let s = self.string(node, what)?;
+        if let Some((_, v)) = choices.iter().find(|(n, _)| *n == s) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        self.err(
+            Diagnostic::error(
+                "schema.invalid_value",
+                node.span,
+                format!("{what}: `{s}` is not one of {}", names.join(", ")),
+            )
+            .with_help_opt(did_you_mean(&s, names.iter().copied())),
+        );
+        None
+    }
+
+    /// Compiles a template, reporting syntax errors at the right place in the file.
+    fn compile(
+        &mut self,
+        node: &Node,
+        text: &str,
+        path: &str,
+        scope: Scope,
+        task: Option<&str>,
+    ) -> Option<Template> {
+        let style = match &node.kind {
+            Kind::Str(_, st) => *st,
+            _ => Style::Plain,
+        };
+        match Template::compile(text) {
+            Ok(t) => {
+                self.sites.push(TemplateSite {
+                    template: t.clone(),
+                    span: node.span,
+                    style,
+                    path: path.to_string(),
+                    scope,
+                    task: task.map(str::to_string),
+                });
+                Some(t)
+            }
+            Err(e) => {
+                let span = e.range.as_ref().map_or(node.span, |r| {
+                    template_span(self.src, node.span, style, text, r.clone())
+                });
+                self.err(
+                    Diagnostic::error("template.syntax", span, format!("{path}: {}", e.message))
+                        .with_help("check the Jinja syntax: `{{ expression }}`, `{% statement %}`, filters with `|`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn templated(
+        &mut self,
+        node: &Node,
+        path: &str,
+        scope: Scope,
+        task: Option<&str>,
+    ) -> Templated {
+        match &node.kind {
+            Kind::Null => Templated::Null,
+            Kind::Bool(b) => Templated::Bool(*b),
+            Kind::Int(i) => Templated::Number((*i).into()),
+            Kind::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Templated::Null, Templated::Number)
+            }
+            Kind::Str(s, _) => {
+                if template::is_template(s) {
+                    self.compile(node, s, path, scope, task)
+                        .map_or(Templated::Null, Templated::Template)
+                } else {
+                    Templated::String(s.clone())
+                }
+            }
+            Kind::Seq(items) => Templated::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| self.templated(n, &format!("{path}[{i}]"), scope, task))
+                    .collect(),
+            ),
+            Kind::Map(_) => {
+                let mut out = IndexMap::new();
+                if let Some(entries) = self.entries(node, &format!("`{path}`"), None) {
+                    for (k, v) in entries {
+                        let key = k.key_string();
+                        let value = self.templated(v, &format!("{path}.{key}"), scope, task);
+                        out.entry(key).or_insert(value);
+                    }
+                }
+                Templated::Map(out)
+            }
+        }
+    }
+
+    fn templated_map(
+        &mut self,
+        node: &Node,
+        path: &str,
+        scope: Scope,
+        task: Option<&str>,
+    ) -> IndexMap<String, Templated> {
+        self.templated_map_spanned(node, path, scope, task).0
+    }
+
+    /// A mapping of templated values, with the span of each key.
+    fn templated_map_spanned(
+        &mut self,
+        node: &Node,
+        path: &str,
+        scope: Scope,
+        task: Option<&str>,
+    ) -> (IndexMap<String, Templated>, IndexMap<String, Span>) {
+        let mut out = IndexMap::new();
+        let mut spans = IndexMap::new();
+        if let Some(entries) = self.entries(node, &format!("`{path}`"), None) {
+            for (k, v) in entries {
+                let key = k.key_string();
+                if out.contains_key(&key) {
+                    continue;
+                }
+                let value = self.templated(v, &format!("{path}.{key}"), scope, task);
+                spans.insert(key.clone(), k.span);
+                out.insert(key, value);
+            }
+        }
+        (out, spans)
+    }
+
+    /// A condition: must be a template (a plain string is always true — a classic mistake).
+    fn condition(
+        &mut self,
+        node: &Node,
+        path: &str,
+        scope: Scope,
+        task: Option<&str>,
+    ) -> Option<Template> {
+        match &node.kind {
+            Kind::Str(s, _) if template::is_template(s) => self.compile(node, s, path, scope, task),
+            Kind::Str(s, _) => {
+                self.err(
+                    Diagnostic::error(
+                        "when.not_template",
+                        node.span,
+                        format!("{path} is the plain string `{s}`, which is always true"),
+                    )
+                    .with_help(format!(
+                        "write the condition as a template: \"{{{{ {s} }}}}\""
+                    )),
+                );
+                None
+            }
+            Kind::Bool(_) => {
+                self.err(
+                    Diagnostic::error(
+                        "when.not_template",
+                        node.span,
+                        format!("{path} is a constant"),
+                    )
+                    .with_help("remove the condition, or write it as a template: \"{{ ... }}\""),
+                );
+                None
+            }
+            _ => {
+                self.type_error(node, path, "a template string like \"{{ RESULT.ok }}\"");
+                None
+            }
+        }
+    }
+
+    pub fn workflow(&mut self, root: &Node) -> Option<Workflow> {
+        let Some(entries) = self.entries(root, "the workflow", Some(WORKFLOW_KEYS)) else {
+            return None;
+        };
+        if entries.is_empty() && matches!(root.kind, Kind::Null) {
+            self.err(
+                Diagnostic::error("schema.missing_key", root.span, "the file is empty")
+                    .with_help("a workflow needs at least `name:` and `tasks:`"),
+            );
+            return None;
+        }
+        let get = |k: &str| root.get(k);
+
+        let version = match get("version") {
+            None => 1,
+            Some(n) => match n.kind {
+                Kind::Int(1) => 1,
+                _ => {
+                    self.err(
+                        Diagnostic::error(
+                            "workflow.version",
+                            n.span,
+                            "unsupported workflow `version`",
+                        )
+                        .with_help("this weft understands `version: 1`"),
+                    );
+                    1
+                }
+            },
+        };
+        let name = match get("name") {
+            Some(n) => self.plain_string(n, "`name`").and_then(|s| {
+                if is_workflow_name(&s) {
+                    Some(s)
+                } else {
+                    self.err(
+                        Diagnostic::error("workflow.invalid_name", n.span, format!("`{s}` is not a valid workflow name"))
+                            .with_help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
+                    );
+                    None
+                }
+            }),
+            None => {
+                self.missing(root.span, "name", "the workflow", "add `name: my-workflow` at the top");
+                None
+            }
+        };
+        let description = get("description").and_then(|n| self.string(n, "`description`"));
+        let timeout = get("timeout").and_then(|n| self.duration(n, "`timeout`"));
+
+        let input = get("input").map(|n| self.inputs(n)).unwrap_or_default();
+        let vars = get("vars")
+            .map(|n| self.templated_map(n, "vars", Scope::Vars, None))
+            .unwrap_or_default();
+        for (name, _) in &vars {
+            if !is_identifier(name) {
+                let span = get("vars")
+                    .and_then(|v| v.as_map())
+                    .and_then(|m| m.iter().find(|(k, _)| k.key_string() == *name))
+                    .map_or(root.span, |(k, _)| k.span);
+                self.err(
+                    Diagnostic::error(
+                        "schema.invalid_name",
+                        span,
+                        format!("`{name}` is not a valid variable name"),
+                    )
+                    .with_help("use letters, digits and `_`, starting with a letter"),
+                );
+            }
+        }
+        let output = get("output")
+            .map(|n| self.templated_map(n, "output", Scope::Output, None))
+            .unwrap_or_default();
+
+        let tasks = match get("tasks") {
+            Some(n) => self.tasks(n),
+            None => {
+                self.missing(
+                    root.span,
+                    "tasks",
+                    "the workflow",
+                    "add a `tasks:` mapping with at least one task",
+                );
+                IndexMap::new()
+            }
+        };
+        if tasks.is_empty()
+            && let Some(n) = get("tasks")
+            && matches!(n.kind, Kind::Map(_) | Kind::Null)
+        {
+            self.err(
+                Diagnostic::error("workflow.no_tasks", n.span, "`tasks` is empty")
+                    .with_help("add at least one task"),
+            );
+        }
+        let triggers = get("triggers")
+            .map(|n| self.triggers(n))
+            .unwrap_or_default();
+
+        Some(Workflow {
+            version,
+            name: name?,
+            description,
+            input,
+            vars,
+            tasks,
+            output,
+            timeout,
+            triggers,
+            start_tasks: Vec::new(),
+        })
+    }
+
+    fn inputs(&mut self, node: &Node) -> IndexMap<String, InputParam> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.entries(node, "`input`", None) else {
+            return out;
+        };
+        for (k, v) in entries {
+            let name = k.key_string();
+            if !is_identifier(&name) {
+                self.err(
+                    Diagnostic::error("schema.invalid_name", k.span, format!("`{name}` is not a valid input name"))
+                        .with_help("use letters, digits and `_`, starting with a letter (it is read as CTX.<name>)"),
+                );
+            }
+            if let Some(p) = self.input_param(&name, v) {
+                out.entry(name).or_insert(p);
+            }
+        }
+        out
+    }
+
+    fn input_param(&mut self, name: &str, node: &Node) -> Option<InputParam> {
+        let what = format!("input `{name}`");
+        let type_choices: Vec<(&str, InputType)> = [
+            "string", "str", "integer", "int", "number", "float", "boolean", "bool", "object",
+            "dict", "map", "array", "list", "any",
+        ]
+        .iter()
+        .map(|n| (*n, InputType::parse(n).expect("listed names parse")))
+        .collect();
+        // Shorthand: `name: string`.
+        if let Kind::Str(..) = node.kind {
+            let ty = self.choice(node, &format!("type of {what}"), &type_choices)?;
+            return Some(InputParam {
+                ty,
+                required: false,
+                default: None,
+                description: None,
+                allowed: None,
+                secret: false,
+            });
+        }
+        self.entries(node, &what, Some(INPUT_KEYS))?;
+        let ty = match node.get("type") {
+            Some(t) => self
+                .choice(t, &format!("`type` of {what}"), &type_choices)
+                .unwrap_or(InputType::Any),
+            None => InputType::Any,
+        };
+        let required = node
+            .get("required")
+            .and_then(|n| self.boolean(n, "`required`"))
+            .unwrap_or(false);
+        let secret = node
+            .get("secret")
+            .and_then(|n| self.boolean(n, "`secret`"))
+            .unwrap_or(false);
+        let description = node
+            .get("description")
+            .and_then(|n| self.string(n, "`description`"));
+        let allowed = node.get("enum").and_then(|n| match &n.kind {
+            Kind::Seq(items) => Some(items.iter().map(Node::to_json).collect::<Vec<_>>()),
+            _ => {
+                self.type_error(n, "`enum`", "a list of allowed values");
+                None
+            }
+        });
+        if let Some(lbl) = node.get("label") {
+            self.string(lbl, "`label`");
+        }
+        let default = node.get("default").map(|d| {
+            let v = d.to_json();
+            if !v.is_null() && !ty.accepts(&v) {
+                self.err(
+                    Diagnostic::error(
+                        "input.default_type",
+                        d.span,
+                        format!(
+                            "default of {what} is {}, but its type is {}",
+                            d.type_name(),
+                            ty.name()
+                        ),
+                    )
+                    .with_help("make the default match the declared type"),
+                );
+            } else if let Some(allowed) = &allowed
+                && !allowed.contains(&v)
+            {
+                self.err(Diagnostic::error(
+                    "input.default_not_allowed",
+                    d.span,
+                    format!("default of {what} is not one of its `enum` values"),
+                ));
+            }
+            v
+        });
+        if required && default.is_some() {
+            self.err(
+                Diagnostic::warning(
+                    "input.required_with_default",
+                    node.get("required").map_or(node.span, |n| n.span),
+                    format!("{what} is required but has a default, so it is never missing"),
+                )
+                .with_help("drop `required: true` or the default"),
+            );
+        }
+        Some(InputParam {
+            ty,
+            required,
+            default,
+            description,
+            allowed,
+            secret,
+        })
+    }
+
+    fn tasks(&mut self, node: &Node) -> IndexMap<String, Task> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.entries(node, "`tasks`", None) else {
+            return out;
+        };
+        for (k, v) in entries {
+            let name = k.key_string();
+            if out.contains_key(&name) {
+                continue;
+            }
+            if !is_task_name(&name) {
+                self.err(
+                    Diagnostic::error(
+                        "task.invalid_name",
+                        k.span,
+                        format!("`{name}` is not a valid task name"),
+                    )
+                    .with_help(
+                        "use letters, digits, `_` and `-` (snake_case reads best in TASKS.<name>)",
+                    ),
+                );
+            }
+            if let Some(task) = self.task(&name, k.span, v) {
+                out.insert(name, task);
+            }
+        }
+        out
+    }
+
+    fn task(&mut self, name: &str, key_span: Span, node: &Node) -> Option<Task> {
+        let what = format!("task `{name}`");
+        self.entries(node, &what, Some(TASK_KEYS))?;
+        let t = Some(name);
+        let action = match node.get("action") {
+            Some(a) => self.plain_string(a, "`action`").map(|s| Spanned {
+                value: s,
+                span: a.span,
+            }),
+            None => {
+                self.missing(
+                    key_span,
+                    "action",
+                    &what,
+                    "add `action: core.noop` (or the action to call; see `weft actions list`)",
+                );
+                None
+            }
+        };
+        let description = node
+            .get("description")
+            .and_then(|n| self.string(n, "`description`"));
+        let (input, input_spans) = node
+            .get("input")
+            .map(|n| {
+                self.templated_map_spanned(n, &format!("tasks.{name}.input"), Scope::TaskInput, t)
+            })
+            .unwrap_or_default();
+        let join = node.get("join").and_then(|n| match &n.kind {
+            Kind::Str(s, _) if s == "all" => Some(Spanned {
+                value: Join::All,
+                span: n.span,
+            }),
+            Kind::Int(_) => self.uint(n, "`join`", 1).map(|c| Spanned {
+                value: Join::Count(c),
+                span: n.span,
+            }),
+            _ => {
+                self.err(
+                    Diagnostic::error(
+                        "schema.invalid_value",
+                        n.span,
+                        "`join` must be `all` or a number of inbound routes",
+                    )
+                    .with_help("`join: all` waits for every inbound route; `join: 2` for any two"),
+                );
+                None
+            }
+        });
+        let with = node.get("with").and_then(|n| self.with_items(name, n));
+        let retry = node.get("retry").and_then(|n| self.retry(name, n));
+        let timeout = node
+            .get("timeout")
+            .and_then(|n| self.duration(n, "`timeout`"));
+        let delay = node.get("delay").and_then(|n| self.duration(n, "`delay`"));
+        let transition_mode = node
+            .get("transition_mode")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "`transition_mode`",
+                    &[
+                        ("all", TransitionMode::All),
+                        ("first", TransitionMode::First),
+                        ("follow_all", TransitionMode::All),
+                        ("follow_first", TransitionMode::First),
+                    ],
+                )
+            })
+            .unwrap_or_default();
+        let run_as_org = node
+            .get("run_as_org")
+            .map(|n| self.templated(n, &format!("tasks.{name}.run_as_org"), Scope::RunAsOrg, t));
+        let integration = node.get("integration").and_then(|n| self.integration(n));
+        let next = match node.get("next") {
+            None => Vec::new(),
+            Some(n) => match &n.kind {
+                Kind::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| self.route(name, i, r))
+                    .collect(),
+                Kind::Null => Vec::new(),
+                _ => {
+                    self.type_error(n, "`next`", "a list of routes (`- do: task`)");
+                    Vec::new()
+                }
+            },
+        };
+        Some(Task {
+            name: name.to_string(),
+            description,
+            action: action?,
+            input,
+            input_spans,
+            next,
+            join,
+            with,
+            retry,
+            timeout,
+            delay,
+            transition_mode,
+            run_as_org,
+            integration,
+            span: key_span,
+        })
+    }
+
+    fn with_items(&mut self, task: &str, node: &Node) -> Option<WithItems> {
+        let path = format!("tasks.{task}.with.items");
+        if let Kind::Str(..) | Kind::Seq(_) = node.kind {
+            return Some(WithItems {
+                items: self.templated(node, &path, Scope::WithItems, Some(task)),
+                concurrency: None,
+            });
+        }
+        self.entries(node, "`with`", Some(WITH_KEYS))?;
+        let items = match node.get("items") {
+            Some(n) => {
+                if !matches!(n.kind, Kind::Str(..) | Kind::Seq(_)) {
+                    self.type_error(n, "`with.items`", "a list or a template that gives a list");
+                }
+                self.templated(n, &path, Scope::WithItems, Some(task))
+            }
+            None => {
+                self.missing(
+                    node.span,
+                    "items",
+                    "`with`",
+                    "add `items: \"{{ CTX.list }}\"`",
+                );
+                return None;
+            }
+        };
+        let concurrency = node
+            .get("concurrency")
+            .and_then(|n| self.uint(n, "`with.concurrency`", 1));
+        Some(WithItems { items, concurrency })
+    }
+
+    fn retry(&mut self, task: &str, node: &Node) -> Option<Retry> {
+        if let Kind::Int(_) = node.kind {
+            return self.uint(node, "`retry`", 0).map(|count| Retry {
+                count,
+                delay: Duration::ZERO,
+                backoff: 1.0,
+                max_delay: None,
+                when: None,
+            });
+        }
+        self.entries(node, "`retry`", Some(RETRY_KEYS))?;
+        let count = match node.get("count") {
+            Some(n) => self.uint(n, "`retry.count`", 0)?,
+            None => {
+                self.missing(
+                    node.span,
+                    "count",
+                    "`retry`",
+                    "add `count: 3` (retries after the first attempt)",
+                );
+                return None;
+            }
+        };
+        let delay = node
+            .get("delay")
+            .and_then(|n| self.duration(n, "`retry.delay`"))
+            .unwrap_or(Duration::ZERO);
+        let max_delay = node
+            .get("max_delay")
+            .and_then(|n| self.duration(n, "`retry.max_delay`"));
+        let backoff = match node.get("backoff") {
+            None => 1.0,
+            Some(n) => match n.kind {
+                Kind::Int(i) if i >= 1 => i as f64,
+                Kind::Float(f) if f >= 1.0 && f.is_finite() => f,
+                _ => {
+                    self.err(
+                        Diagnostic::error(
+                            "schema.invalid_value",
+                            n.span,
+                            "`retry.backoff` must be a number ≥ 1",
+                        )
+                        .with_help("1 keeps the delay constant; 2.0 doubles it after each retry"),
+                    );
+                    1.0
+                }
+            },
+        };
+        let when = node.get("when").and_then(|n| {
+            self.condition(
+                n,
+                &format!("tasks.{task}.retry.when"),
+                Scope::RetryWhen,
+                Some(task),
+            )
+        });
+        Some(Retry {
+            count,
+            delay,
+            backoff,
+            max_delay,
+            when,
+        })
+    }
+
+    fn integration(&mut self, node: &Node) -> Option<IntegrationOverride> {
+        match &node.kind {
+            Kind::Str(..) => self
+                .plain_string(node, "`integration`")
+                .map(IntegrationOverride::Instance),
+            Kind::Map(_) => {
+                let entries = self.entries(node, "`integration`", None)?;
+                let mut out = IndexMap::new();
+                for (k, v) in entries {
+                    if let Some(s) = self.plain_string(v, "an integration instance name") {
+                        out.insert(k.key_string(), s);
+                    }
+                }
+                Some(IntegrationOverride::PerKind(out))
+            }
+            _ => {
+                self.type_error(
+                    node,
+                    "`integration`",
+                    "an instance name or a mapping of kind to instance name",
+                );
+                None
+            }
+        }
+    }
+
+    fn route(&mut self, task: &str, index: usize, node: &Node) -> Option<Route> {
+        let path = format!("tasks.{task}.next[{index}]");
+        // Shorthand: `- other_task`.
+        if let Kind::Str(s, _) = &node.kind {
+            return Some(Route {
+                on: On::Success,
+                when: None,
+                publish: IndexMap::new(),
+                targets: vec![Spanned {
+                    value: s.clone(),
+                    span: node.span,
+                }],
+                span: node.span,
+            });
+        }
+        self.entries(node, &format!("`{path}`"), Some(ROUTE_KEYS))?;
+        let on = node
+            .get("on")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "`on`",
+                    &[
+                        ("success", On::Success),
+                        ("failure", On::Failure),
+                        ("always", On::Always),
+                    ],
+                )
+            })
+            .unwrap_or(On::Success);
+        let when = node
+            .get("when")
+            .and_then(|n| self.condition(n, &format!("{path}.when"), Scope::RouteWhen, Some(task)));
+        let mut publish = IndexMap::new();
+        if let Some(p) = node.get("publish") {
+            if let Some(entries) = self.entries(p, "`publish`", None) {
+                for (k, v) in entries {
+                    let key = k.key_string();
+                    if !is_identifier(&key) {
+                        self.err(
+                            Diagnostic::error("schema.invalid_name", k.span, format!("`{key}` is not a valid name to publish"))
+                                .with_help("use letters, digits and `_`, starting with a letter (it is read as CTX.<name>)"),
+                        );
+                    }
+                    self.publishes.push((key.clone(), k.span));
+                    let value = self.templated(
+                        v,
+                        &format!("{path}.publish.{key}"),
+                        Scope::Publish,
+                        Some(task),
+                    );
+                    publish.entry(key).or_insert(value);
+                }
+            }
+        }
+        let targets = match node.get("do") {
+            None => Vec::new(),
+            Some(n) => match &n.kind {
+                Kind::Str(s, _) => vec![Spanned {
+                    value: s.clone(),
+                    span: n.span,
+                }],
+                Kind::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| {
+                        self.plain_string(i, "a `do` entry").map(|s| Spanned {
+                            value: s,
+                            span: i.span,
+                        })
+                    })
+                    .collect(),
+                _ => {
+                    self.type_error(n, "`do`", "a task name or a list of task names");
+                    Vec::new()
+                }
+            },
+        };
+        if targets.is_empty() && publish.is_empty() && node.get("do").is_none() {
+            self.err(
+                Diagnostic::warning(
+                    "route.empty",
+                    node.span,
+                    format!("{path} neither publishes nor starts a task"),
+                )
+                .with_help("add `do: <task>` or `publish:`, or remove the route"),
+            );
+        }
+        Some(Route {
+            on,
+            when,
+            publish,
+            targets,
+            span: node.span,
+        })
+    }
+
+    fn triggers(&mut self, node: &Node) -> Vec<Trigger> {
+        let Kind::Seq(items) = &node.kind else {
+            if !matches!(node.kind, Kind::Null) {
+                self.type_error(
+                    node,
+                    "`triggers`",
+                    "a list of triggers (`- { name: ..., type: ... }`)",
+                );
+            }
+            return Vec::new();
+        };
+        let mut out: Vec<Trigger> = Vec::new();
+        for item in items {
+            if let Some(t) = self.trigger(item) {
+                if let Some(first) = out.iter().find(|o| o.name == t.name) {
+                    let first_span = first.span;
+                    self.err(
+                        Diagnostic::error(
+                            "trigger.duplicate_name",
+                            item.get("name").map_or(item.span, |n| n.span),
+                            format!("trigger name `{}` is used twice", t.name),
+                        )
+                        .with_related(first_span, "first used here")
+                        .with_help("trigger names appear in webhook URLs; make them unique"),
+                    );
+                    continue;
+                }
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    fn trigger(&mut self, node: &Node) -> Option<Trigger> {
+        let all_keys: Vec<&str> = TRIGGER_COMMON_KEYS
+            .iter()
+            .chain(WEBHOOK_KEYS)
+            .chain(CRON_KEYS)
+            .chain(AUTOTASK_KEYS)
+            .copied()
+            .collect();
+        self.entries(node, "a trigger", Some(&all_keys))?;
+        let ty_node = node.get("type");
+        let ty = match ty_node {
+            Some(n) => {
+                let s = self.plain_string(n, "trigger `type`")?;
+                if !TRIGGER_TYPES.contains(&s.as_str()) && s != "manual" {
+                    self.err(
+                        Diagnostic::error(
+                            "trigger.unknown_type",
+                            n.span,
+                            format!("unknown trigger type `{s}`"),
+                        )
+                        .with_help(
+                            did_you_mean(&s, TRIGGER_TYPES.iter().copied()).unwrap_or_else(|| {
+                                format!("trigger types: {}", TRIGGER_TYPES.join(", "))
+                            }),
+                        ),
+                    );
+                    return None;
+                }
+                if s == "manual" {
+                    "always_pass".to_string()
+                } else {
+                    s
+                }
+            }
+            None => {
+                self.missing(
+                    node.span,
+                    "type",
+                    "a trigger",
+                    "add `type: webhook` (or always_pass, cron, autotask.ticket, …)",
+                );
+                return None;
+            }
+        };
+        let name = match node.get("name") {
+            Some(n) => self.plain_string(n, "trigger `name`").filter(|s| {
+                let ok = is_task_name(s);
+                if !ok {
+                    self.err(
+                        Diagnostic::error(
+                            "schema.invalid_name",
+                            n.span,
+                            format!("`{s}` is not a valid trigger name"),
+                        )
+                        .with_help(
+                            "use letters, digits, `_` and `-` (it is part of the webhook URL)",
+                        ),
+                    );
+                }
+                ok
+            })?,
+            None => ty.replace('.', "-"),
+        };
+        // Keys that belong to another trigger type.
+        let own: &[&str] = match ty.as_str() {
+            "webhook" => WEBHOOK_KEYS,
+            "cron" => CRON_KEYS,
+            t if t.starts_with("autotask.") => AUTOTASK_KEYS,
+            _ => &[],
+        };
+        for (k, _) in node.as_map().unwrap_or_default() {
+            let key = k.key_string();
+            if !TRIGGER_COMMON_KEYS.contains(&key.as_str())
+                && !own.contains(&key.as_str())
+                && all_keys.contains(&key.as_str())
+            {
+                self.err(
+                    Diagnostic::error(
+                        "trigger.wrong_key",
+                        k.span,
+                        format!("`{key}` does not apply to a `{ty}` trigger"),
+                    )
+                    .with_help(if own.is_empty() {
+                        format!(
+                            "a `{ty}` trigger takes only the common keys: {}",
+                            TRIGGER_COMMON_KEYS.join(", ")
+                        )
+                    } else {
+                        format!("a `{ty}` trigger takes: {}", own.join(", "))
+                    }),
+                );
+            }
+        }
+        let kind = match ty.as_str() {
+            "always_pass" => TriggerKind::AlwaysPass,
+            "webhook" => TriggerKind::Webhook {
+                secret: node
+                    .get("secret")
+                    .and_then(|n| match n.kind {
+                        Kind::Bool(true) => Some(WebhookSecret::Required),
+                        Kind::Bool(false) => Some(WebhookSecret::None),
+                        _ => self.choice(
+                            n,
+                            "`secret`",
+                            &[
+                                ("required", WebhookSecret::Required),
+                                ("none", WebhookSecret::None),
+                            ],
+                        ),
+                    })
+                    .unwrap_or_default(),
+                response: node
+                    .get("response")
+                    .and_then(|n| {
+                        self.choice(
+                            n,
+                            "`response`",
+                            &[
+                                ("accepted", WebhookResponse::Accepted),
+                                ("wait", WebhookResponse::Wait),
+                            ],
+                        )
+                    })
+                    .unwrap_or_default(),
+                wait_timeout: node
+                    .get("timeout")
+                    .and_then(|n| self.duration(n, "`timeout`")),
+                max_body_bytes: node.get("max_body").and_then(|n| match &n.kind {
+                    Kind::Int(i) if *i > 0 => Some(*i as u64),
+                    Kind::Str(s, _) if parse_size(s).is_some() => parse_size(s),
+                    _ => {
+                        self.err(
+                            Diagnostic::error(
+                                "schema.invalid_value",
+                                n.span,
+                                "`max_body` must be a size",
+                            )
+                            .with_help("write bytes or a size with a unit: 1048576, 512KiB, 1MiB"),
+                        );
+                        None
+                    }
+                }),
+                rate_limit: node
+                    .get("rate_limit")
+                    .and_then(|n| self.uint(n, "`rate_limit` (requests per second)", 1)),
+            },
+            "cron" => {
+                let schedule = match node.get("schedule") {
+                    Some(n) => self.plain_string(n, "`schedule`").filter(|s| {
+                        let ok = cron_shape_ok(s);
+                        if !ok {
+                            self.err(Diagnostic::error("trigger.invalid_schedule", n.span, format!("`{s}` is not a cron schedule")).with_help("five fields `minute hour day-of-month month day-of-week` (e.g. `0 2 * * *`), or @hourly, @daily, @weekly, @monthly, @yearly"));
+                        }
+                        ok
+                    }),
+                    None => {
+                        self.missing(node.span, "schedule", "a cron trigger", "add `schedule: \"0 2 * * *\"` (every day at 02:00)");
+                        None
+                    }
+                };
+                let timezone = node
+                    .get("timezone")
+                    .and_then(|n| self.plain_string(n, "`timezone`"))
+                    .filter(|tz| {
+                        let ok = jiff::tz::TimeZone::get(tz).is_ok();
+                        if !ok {
+                            let span = node.get("timezone").map_or(node.span, |n| n.span);
+                            self.err(
+                                Diagnostic::error(
+                                    "trigger.invalid_timezone",
+                                    span,
+                                    format!("unknown time zone `{tz}`"),
+                                )
+                                .with_help(
+                                    "use an IANA name such as Europe/London or America/New_York",
+                                ),
+                            );
+                        }
+                        ok
+                    });
+                let catch_up = node
+                    .get("catch_up")
+                    .and_then(|n| {
+                        self.choice(
+                            n,
+                            "`catch_up`",
+                            &[("none", CatchUp::None), ("latest", CatchUp::Latest)],
+                        )
+                    })
+                    .unwrap_or_default();
+                TriggerKind::Cron {
+                    schedule: schedule?,
+                    timezone,
+                    catch_up,
+                }
+            }
+            t => {
+                let entity = t.trim_start_matches("autotask.").to_string();
+                let events = match node.get("events") {
+                    None => vec![AutotaskEvent::Create, AutotaskEvent::Update],
+                    Some(n) => match &n.kind {
+                        Kind::Seq(items) => items
+                            .iter()
+                            .filter_map(|i| {
+                                self.choice(
+                                    i,
+                                    "an event",
+                                    &[
+                                        ("create", AutotaskEvent::Create),
+                                        ("update", AutotaskEvent::Update),
+                                        ("delete", AutotaskEvent::Delete),
+                                    ],
+                                )
+                            })
+                            .collect(),
+                        _ => {
+                            self.type_error(n, "`events`", "a list of create, update, delete");
+                            Vec::new()
+                        }
+                    },
+                };
+                let fields = match node.get("fields") {
+                    None => Vec::new(),
+                    Some(n) => match &n.kind {
+                        Kind::Seq(items) => items
+                            .iter()
+                            .filter_map(|i| self.plain_string(i, "a field name"))
+                            .collect(),
+                        _ => {
+                            self.type_error(n, "`fields`", "a list of field names");
+                            Vec::new()
+                        }
+                    },
+                };
+                TriggerKind::Autotask {
+                    entity,
+                    events,
+                    fields,
+                }
+            }
+        };
+        let enabled = node
+            .get("enabled")
+            .and_then(|n| self.boolean(n, "`enabled`"))
+            .unwrap_or(true);
+        let run_for = match node.get("run_for") {
+            None => RunFor::Owner,
+            Some(n) => match &n.kind {
+                Kind::Str(s, _) if s == "all_managed" => RunFor::AllManaged,
+                Kind::Str(s, _) if s == "owner" => RunFor::Owner,
+                Kind::Str(s, _) => RunFor::Orgs(vec![s.clone()]),
+                Kind::Seq(items) => RunFor::Orgs(
+                    items
+                        .iter()
+                        .filter_map(|i| self.plain_string(i, "an organization name"))
+                        .collect(),
+                ),
+                _ => {
+                    self.type_error(
+                        n,
+                        "`run_for`",
+                        "`owner`, `all_managed`, an org name or a list of org names",
+                    );
+                    RunFor::Owner
+                }
+            },
+        };
+        let path = format!("triggers.{name}");
+        let criteria = node
+            .get("criteria")
+            .and_then(|n| self.condition(n, &format!("{path}.criteria"), Scope::Criteria, None));
+        let (input, input_spans) = node
+            .get("input")
+            .map(|n| {
+                self.templated_map_spanned(n, &format!("{path}.input"), Scope::TriggerInput, None)
+            })
+            .unwrap_or_default();
+        let integration = node.get("integration").and_then(|n| self.integration(n));
+        Some(Trigger {
+            name,
+            kind,
+            enabled,
+            run_for,
+            criteria,
+            input,
+            input_spans,
+            integration,
+            span: node.span,
+        })
+    }
+}
+
+/// A structural check of a cron expression (the scheduler validates it fully).
+fn cron_shape_ok(s: &str) -> bool {
+    const NICKNAMES: &[&str] = &[
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
+    if s.starts_with('@') {
+        return NICKNAMES.contains(&s);
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    fields.len() == 5
+        && fields.iter().all(|f| {
+            f.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '-' | '/' | '?' | '#')
+            })
+        })
+}
+
+/// Maps a byte range inside a template back to the file, through the scalar's quoting.
+///
+/// The template text is the scalar's decoded value; the file holds it with quotes, escapes,
+/// indentation and folding. Walking both side by side (a decoded character is matched to the
+/// next equal character in the raw text, allowing a newline to stand for a folded space)
+/// finds where each template character was written.
+pub fn template_span(
+    src: &str,
+    scalar: Span,
+    style: Style,
+    decoded: &str,
+    range: std::ops::Range<usize>,
+) -> Span {
+    let raw_end = (scalar.offset + scalar.len).min(src.len());
+    let raw = &src[scalar.offset..raw_end];
+    let mut raw_pos = match style {
+        Style::SingleQuoted | Style::DoubleQuoted => 1.min(raw.len()),
+        Style::Literal | Style::Folded => raw.find('\n').map_or(raw.len(), |i| i + 1),
+        Style::Plain => 0,
+    };
+    let mut start_off = None;
+    let mut end_off = scalar.offset + raw_pos;
+    for (i, c) in decoded.char_indices() {
+        if i >= range.end {
+            break;
+        }
+        // Find c in the raw text, looking a short way ahead (escapes, indentation, folds).
+        let window = &raw[raw_pos..];
+        let found = window
+            .char_indices()
+            .take(64)
+            .find(|(_, r)| *r == c || (c == ' ' && *r == '\n') || (c == '\n' && *r == '\n'))
+            .map(|(j, r)| (j, r.len_utf8()));
+        let here = match found {
+            Some((j, len)) => {
+                raw_pos += j + len;
+                scalar.offset + raw_pos - len
+            }
+            None => scalar.offset + raw_pos,
+        };
+        if i >= range.start && start_off.is_none() {
+            start_off = Some(here);
+        }
+        end_off = here + c.len_utf8();
+    }
+    let start = start_off.unwrap_or(scalar.offset).min(src.len());
+    let end = end_off.max(start + 1).min(src.len().max(start));
+    let line = src[..start].matches('\n').count() + 1;
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let column = src[line_start..start].chars().count() + 1;
+    Span {
+        offset: start,
+        len: end.saturating_sub(start),
+        line,
+        column,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Some(1 << 20));
+        assert_eq!(parse_size("512KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1 parsec"), None);
+    }
+
+    #[test]
+    fn cron_shapes() {
+        assert!(cron_shape_ok("0 2 * * *"));
+        assert!(cron_shape_ok("*/5 * * * MON-FRI"));
+        assert!(cron_shape_ok("@hourly"));
+        assert!(!cron_shape_ok("0 2 * *"));
+        assert!(!cron_shape_ok("@sometimes"));
+    }
+
+    #[test]
+    fn template_offsets_map_through_quotes_and_blocks() {
+        let src = "a: \"x {{ y + }}\"\nb: |\n  line one\n  {{ oops( }}\n";
+        let root = crate::yaml::parse(src).unwrap();
+        let a = root.get("a").unwrap();
+        let sp = template_span(src, a.span, Style::DoubleQuoted, "x {{ y + }}", 2..4);
+        assert_eq!((sp.line, sp.column), (1, 7));
+        let b = root.get("b").unwrap();
+        let text = "line one\n{{ oops( }}\n";
+        let sp = template_span(src, b.span, Style::Literal, text, 9..11);
+        assert_eq!((sp.line, sp.column), (4, 3));
+    }
+}

@@ -1,0 +1,199 @@
+//! The JSON Schema of workflow files (`weft schema`), for editors.
+//!
+//! It describes the same grammar [`crate::load`] parses; a test checks every example
+//! workflow against it. Semantic rules (routes to existing tasks, cycles, templates) are
+//! beyond JSON Schema and stay with `weft validate`.
+
+use serde_json::{Value, json};
+
+use crate::model::TRIGGER_TYPES;
+
+/// The schema, optionally listing the registered action names for autocompletion.
+pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value {
+    let actions: Vec<&str> = actions.into_iter().collect();
+    let duration = json!({
+        "description": "A duration: 500ms, 30s, 5m, 2h, 1d, 1h30m, or a number of seconds",
+        "oneOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days))+$|^[0-9]+$" }
+        ]
+    });
+    let template = json!({
+        "type": "string",
+        "pattern": "\\{\\{|\\{%",
+        "description": "A Jinja template, e.g. \"{{ RESULT.ok }}\""
+    });
+    let name = json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" });
+    let action = if actions.is_empty() {
+        json!({ "type": "string", "description": "A registered action (`weft actions list`)" })
+    } else {
+        json!({
+            "type": "string",
+            "description": "A registered action (`weft actions list`)",
+            "anyOf": [ { "enum": actions }, { "pattern": "^[a-z0-9_]+(\\.[a-z0-9_]+)+$" } ]
+        })
+    };
+    let integration = json!({
+        "description": "Integration instance to use: a name, or a mapping of integration kind to instance name",
+        "oneOf": [
+            { "type": "string" },
+            { "type": "object", "additionalProperties": { "type": "string" } }
+        ]
+    });
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://weft.dev/schema/workflow-v1.json",
+        "title": "weft workflow",
+        "description": "A weft workflow: typed inputs, tasks that call actions, routes between them, output and triggers.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name", "tasks"],
+        "properties": {
+            "version": { "const": 1, "description": "Language version (1)" },
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "description": "Unique workflow name" },
+            "description": { "type": "string" },
+            "timeout": duration,
+            "input": {
+                "type": "object",
+                "description": "Typed inputs, read as CTX.<name>",
+                "propertyNames": name,
+                "additionalProperties": { "$ref": "#/definitions/input" }
+            },
+            "vars": {
+                "type": "object",
+                "description": "Values computed once at start, in order; read as CTX.<name>",
+                "propertyNames": name
+            },
+            "tasks": {
+                "type": "object",
+                "description": "The tasks; start tasks are those no route points to",
+                "minProperties": 1,
+                "propertyNames": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
+                "additionalProperties": { "$ref": "#/definitions/task" }
+            },
+            "output": { "type": "object", "description": "Rendered when the execution ends" },
+            "triggers": { "type": "array", "items": { "$ref": "#/definitions/trigger" } }
+        },
+        "definitions": {
+            "input": {
+                "oneOf": [
+                    { "$ref": "#/definitions/inputType" },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "type": { "$ref": "#/definitions/inputType" },
+                            "required": { "type": "boolean" },
+                            "default": {},
+                            "description": { "type": "string" },
+                            "label": { "type": "string" },
+                            "enum": { "type": "array" },
+                            "secret": { "type": "boolean", "description": "Redacted in stored data and logs" }
+                        }
+                    }
+                ]
+            },
+            "inputType": {
+                "enum": ["string", "str", "integer", "int", "number", "float", "boolean", "bool", "object", "dict", "map", "array", "list", "any"]
+            },
+            "task": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["action"],
+                "properties": {
+                    "action": action,
+                    "description": { "type": "string" },
+                    "input": { "type": "object", "description": "The action's parameters (`weft actions show NAME`)" },
+                    "next": { "type": "array", "items": { "$ref": "#/definitions/route" } },
+                    "join": {
+                        "description": "`all`: wait for every inbound route; N: for any N",
+                        "oneOf": [ { "const": "all" }, { "type": "integer", "minimum": 1 } ]
+                    },
+                    "with": {
+                        "description": "Run once per item; item() in templates",
+                        "oneOf": [
+                            template,
+                            { "type": "array" },
+                            {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "required": ["items"],
+                                "properties": {
+                                    "items": { "oneOf": [ template, { "type": "array" } ] },
+                                    "concurrency": { "type": "integer", "minimum": 1 }
+                                }
+                            }
+                        ]
+                    },
+                    "retry": {
+                        "oneOf": [
+                            { "type": "integer", "minimum": 0 },
+                            {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "required": ["count"],
+                                "properties": {
+                                    "count": { "type": "integer", "minimum": 0 },
+                                    "delay": duration,
+                                    "backoff": { "type": "number", "minimum": 1 },
+                                    "max_delay": duration,
+                                    "when": template
+                                }
+                            }
+                        ]
+                    },
+                    "timeout": duration,
+                    "delay": duration,
+                    "transition_mode": { "enum": ["all", "first", "follow_all", "follow_first"] },
+                    "run_as_org": { "description": "Run in a child org's context (id or name; may be a template)" },
+                    "integration": integration
+                }
+            },
+            "route": {
+                "oneOf": [
+                    { "type": "string", "description": "Shorthand for `do: <task>`" },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "on": { "enum": ["success", "failure", "always"], "default": "success" },
+                            "when": template,
+                            "publish": { "type": "object", "propertyNames": name },
+                            "do": {
+                                "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ]
+                            }
+                        }
+                    }
+                ]
+            },
+            "trigger": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["type"],
+                "properties": {
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
+                    "type": { "enum": TRIGGER_TYPES.iter().copied().chain(["manual"]).collect::<Vec<_>>() },
+                    "description": { "type": "string" },
+                    "enabled": { "type": "boolean" },
+                    "run_for": {
+                        "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ],
+                        "description": "`owner` (default), `all_managed`, an org name, or a list of org names"
+                    },
+                    "criteria": template,
+                    "input": { "type": "object", "description": "Workflow inputs computed from TRIGGER" },
+                    "integration": integration,
+                    "secret": { "oneOf": [ { "enum": ["required", "none"] }, { "type": "boolean" } ] },
+                    "response": { "enum": ["accepted", "wait"] },
+                    "timeout": duration,
+                    "max_body": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string" } ] },
+                    "rate_limit": { "type": "integer", "minimum": 1 },
+                    "schedule": { "type": "string" },
+                    "timezone": { "type": "string" },
+                    "catch_up": { "enum": ["none", "latest"] },
+                    "events": { "type": "array", "items": { "enum": ["create", "update", "delete"] } },
+                    "fields": { "type": "array", "items": { "type": "string" } }
+                }
+            }
+        }
+    })
+}

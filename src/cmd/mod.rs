@@ -1,0 +1,22 @@
+//! One module per subcommand.
+
+pub mod actions;
+pub mod eval;
+pub mod schema;
+pub mod validate;
+
+/// Renders miette diagnostics for the terminal (colour only on a TTY).
+pub fn render_report(diag: &dyn miette::Diagnostic) -> String {
+    use std::io::IsTerminal;
+    let theme = if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let mut out = String::new();
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+    if handler.render_report(&mut out, diag).is_err() {
+        out = format!("{diag}");
+    }
+    out
+}

@@ -1,0 +1,108 @@
+//! `weft validate PATH...`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::IntoDiagnostic;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Workflow files, or folders searched for *.yaml / *.yml files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Workflow files under `path` (itself if it is a file), sorted.
+pub fn workflow_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                && p.file_name().and_then(|n| n.to_str()) != Some("crate.yaml")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn run(args: Args) -> miette::Result<ExitCode> {
+    let registry = weft_actions::registry();
+    let mut files = Vec::new();
+    for p in &args.paths {
+        let found = workflow_files(p)
+            .into_diagnostic()
+            .map_err(|e| e.wrap_err(format!("cannot read {}", p.display())))?;
+        if found.is_empty() {
+            eprintln!(
+                "warning: no workflow files (*.yaml, *.yml) in {}",
+                p.display()
+            );
+        }
+        files.extend(found);
+    }
+    let mut failed = false;
+    let mut json_out = Vec::new();
+    for file in &files {
+        let (_, diags) = weft_engine::load_file(file, &registry).into_diagnostic()?;
+        let errors = diags
+            .iter()
+            .filter(|d| d.diagnostic.is_error() || args.deny_warnings)
+            .count();
+        let warnings = diags.len() - diags.iter().filter(|d| d.diagnostic.is_error()).count();
+        failed |= errors > 0;
+        match args.format {
+            Format::Json => json_out.extend(diags.iter().map(|d| d.to_json())),
+            Format::Text => {
+                for d in &diags {
+                    eprint!("{}", super::render_report(d));
+                }
+                if errors == 0 {
+                    let note = if warnings > 0 {
+                        format!(" ({warnings} warning(s))")
+                    } else {
+                        String::new()
+                    };
+                    println!("OK {}{note}", file.display());
+                } else {
+                    println!(
+                        "FAILED {}: {errors} error(s), {warnings} warning(s)",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+    if let Format::Json = args.format {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_out).expect("diagnostics serialize")
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
