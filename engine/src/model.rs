@@ -17,6 +17,15 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
+/// Where a mapping entry's key and value are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntrySpan {
+    /// The key.
+    pub key: Span,
+    /// The value.
+    pub value: Span,
+}
+
 /// Data written in a workflow file in which any string may be a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Templated {
@@ -332,8 +341,8 @@ pub struct Task {
     pub action: Spanned<String>,
     /// The action's parameters.
     pub input: IndexMap<String, Templated>,
-    /// Where each parameter's key is written.
-    pub input_spans: IndexMap<String, Span>,
+    /// Where each parameter is written.
+    pub input_spans: IndexMap<String, EntrySpan>,
     /// Routes out of the task.
     pub next: Vec<Route>,
     /// Join barrier.
@@ -462,8 +471,8 @@ pub struct Trigger {
     pub criteria: Option<Template>,
     /// Workflow inputs computed from the event.
     pub input: IndexMap<String, Templated>,
-    /// Where each input's key is written.
-    pub input_spans: IndexMap<String, Span>,
+    /// Where each input is written.
+    pub input_spans: IndexMap<String, EntrySpan>,
     /// Integration override for every task of executions it starts.
     pub integration: Option<IntegrationOverride>,
     /// Where it is written.

@@ -456,7 +456,7 @@ impl<'s> Reader<'s> {
         path: &str,
         scope: Scope,
         task: Option<&str>,
-    ) -> (IndexMap<String, Templated>, IndexMap<String, Span>) {
+    ) -> (IndexMap<String, Templated>, IndexMap<String, EntrySpan>) {
         let mut out = IndexMap::new();
         let mut spans = IndexMap::new();
         if let Some(entries) = self.entries(node, &format!("`{path}`"), None) {
@@ -466,7 +466,13 @@ impl<'s> Reader<'s> {
                     continue;
                 }
                 let value = self.templated(v, &format!("{path}.{key}"), scope, task);
-                spans.insert(key.clone(), k.span);
+                spans.insert(
+                    key.clone(),
+                    EntrySpan {
+                        key: k.span,
+                        value: v.span,
+                    },
+                );
                 out.insert(key, value);
             }
         }
@@ -773,7 +779,14 @@ impl<'s> Reader<'s> {
 
     fn task(&mut self, name: &str, key_span: Span, node: &Node) -> Option<Task> {
         let what = format!("task `{name}`");
-        self.entries(node, &what, Some(TASK_KEYS))?;
+        if self.entries(node, &what, Some(TASK_KEYS)).is_none() {
+            if let Some(last) = self.diags.last_mut()
+                && let Kind::Str(s, _) = &node.kind
+            {
+                last.help = Some(format!("a task is a mapping; did you mean `action: {s}`?"));
+            }
+            return Some(placeholder_task(name, key_span));
+        }
         let t = Some(name);
         let action = match node.get("action") {
             Some(a) => self.plain_string(a, "`action`").map(|s| Spanned {
@@ -863,7 +876,12 @@ impl<'s> Reader<'s> {
         Some(Task {
             name: name.to_string(),
             description,
-            action: action?,
+            // A task whose action is missing stays in the model (with an empty action the
+            // checker skips) so its routes and references do not cascade into more errors.
+            action: action.unwrap_or(Spanned {
+                value: String::new(),
+                span: key_span,
+            }),
             input,
             input_spans,
             next,
@@ -1423,6 +1441,30 @@ impl<'s> Reader<'s> {
     }
 }
 
+/// Stands in for a task that could not be read, so references to it do not cascade.
+fn placeholder_task(name: &str, span: Span) -> Task {
+    Task {
+        name: name.to_string(),
+        description: None,
+        action: Spanned {
+            value: String::new(),
+            span,
+        },
+        input: IndexMap::new(),
+        input_spans: IndexMap::new(),
+        next: Vec::new(),
+        join: None,
+        with: None,
+        retry: None,
+        timeout: None,
+        delay: None,
+        transition_mode: TransitionMode::All,
+        run_as_org: None,
+        integration: None,
+        span,
+    }
+}
+
 /// A structural check of a cron expression (the scheduler validates it fully).
 fn cron_shape_ok(s: &str) -> bool {
     const NICKNAMES: &[&str] = &[
@@ -1461,10 +1503,10 @@ pub fn template_span(
 ) -> Span {
     let raw_end = (scalar.offset + scalar.len).min(src.len());
     let raw = &src[scalar.offset..raw_end];
+    // Quoted scalars' spans start at the quote; block scalars' at their first content line.
     let mut raw_pos = match style {
         Style::SingleQuoted | Style::DoubleQuoted => 1.min(raw.len()),
-        Style::Literal | Style::Folded => raw.find('\n').map_or(raw.len(), |i| i + 1),
-        Style::Plain => 0,
+        Style::Literal | Style::Folded | Style::Plain => 0,
     };
     let mut start_off = None;
     let mut end_off = scalar.offset + raw_pos;

@@ -54,13 +54,13 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
             "description": { "type": "string" },
             "timeout": duration,
             "input": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": "Typed inputs, read as CTX.<name>",
                 "propertyNames": name,
                 "additionalProperties": { "$ref": "#/definitions/input" }
             },
             "vars": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": "Values computed once at start, in order; read as CTX.<name>",
                 "propertyNames": name
             },
@@ -71,8 +71,8 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                 "propertyNames": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
                 "additionalProperties": { "$ref": "#/definitions/task" }
             },
-            "output": { "type": "object", "description": "Rendered when the execution ends" },
-            "triggers": { "type": "array", "items": { "$ref": "#/definitions/trigger" } }
+            "output": { "type": ["object", "null"], "description": "Rendered when the execution ends" },
+            "triggers": { "type": ["array", "null"], "items": { "$ref": "#/definitions/trigger" } }
         },
         "definitions": {
             "input": {
@@ -103,8 +103,8 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                 "properties": {
                     "action": action,
                     "description": { "type": "string" },
-                    "input": { "type": "object", "description": "The action's parameters (`weft actions show NAME`)" },
-                    "next": { "type": "array", "items": { "$ref": "#/definitions/route" } },
+                    "input": { "type": ["object", "null"], "description": "The action's parameters (`weft actions show NAME`)" },
+                    "next": { "type": ["array", "null"], "items": { "$ref": "#/definitions/route" } },
                     "join": {
                         "description": "`all`: wait for every inbound route; N: for any N",
                         "oneOf": [ { "const": "all" }, { "type": "integer", "minimum": 1 } ]
@@ -158,7 +158,7 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                         "properties": {
                             "on": { "enum": ["success", "failure", "always"], "default": "success" },
                             "when": template,
-                            "publish": { "type": "object", "propertyNames": name },
+                            "publish": { "type": ["object", "null"], "propertyNames": name },
                             "do": {
                                 "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ]
                             }
@@ -180,7 +180,7 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                         "description": "`owner` (default), `all_managed`, an org name, or a list of org names"
                     },
                     "criteria": template,
-                    "input": { "type": "object", "description": "Workflow inputs computed from TRIGGER" },
+                    "input": { "type": ["object", "null"], "description": "Workflow inputs computed from TRIGGER" },
                     "integration": integration,
                     "secret": { "oneOf": [ { "enum": ["required", "none"] }, { "type": "boolean" } ] },
                     "response": { "enum": ["accepted", "wait"] },

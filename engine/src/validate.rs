@@ -46,6 +46,9 @@ impl<'a> Checker<'a> {
     fn actions(&mut self) {
         for task in self.wf.tasks.values() {
             let name = &task.action.value;
+            if name.is_empty() {
+                continue; // already reported: the task has no readable `action`
+            }
             let Some(spec) = self.registry.get(name) else {
                 let names: Vec<&str> = self.registry.names().collect();
                 let help = did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
@@ -79,8 +82,7 @@ impl<'a> Checker<'a> {
                         let span = task
                             .input_spans
                             .get(key)
-                            .copied()
-                            .unwrap_or(task.action.span);
+                            .map_or(task.action.span, |s| s.key);
                         self.diags.push(
                             Diagnostic::error(
                                 "action.unknown_param",
@@ -123,12 +125,11 @@ impl<'a> Checker<'a> {
                     let (Some(prop), Some(literal)) = (props.get(key), value.as_literal()) else {
                         continue;
                     };
-                    if let Some(expected) = json_type_mismatch(prop, &literal) {
+                    if let Some(expected) = literal_mismatch(&spec.params, prop, &literal) {
                         let span = task
                             .input_spans
                             .get(key)
-                            .copied()
-                            .unwrap_or(task.action.span);
+                            .map_or(task.action.span, |s| s.value);
                         self.diags.push(
                             Diagnostic::error(
                                 "action.param_type",
@@ -176,7 +177,7 @@ impl<'a> Checker<'a> {
                     .next
                     .iter()
                     .position(|r| r.when.is_none() && r.on == On::Success)
-                && pos + 1 < task.next.iter().filter(|r| r.on != On::Failure).count()
+                && task.next[pos + 1..].iter().any(|r| r.on != On::Failure)
             {
                 self.diags.push(
                     Diagnostic::warning(
@@ -206,14 +207,6 @@ impl<'a> Checker<'a> {
                     .with_related(first.span, "the cycle starts here")
                     .with_help("routes must form a DAG; repeat work with `with.items`, `retry`, or a sub-workflow (core.workflow)"),
             );
-        }
-        if dag.start_tasks().is_empty() && !self.wf.tasks.is_empty() && in_cycles.is_empty() {
-            let first = self.wf.tasks.values().next().expect("non-empty");
-            self.diags.push(Diagnostic::error(
-                "dag.no_start",
-                first.span,
-                "no task can start: every task is the target of a route",
-            ));
         }
         let reachable = dag.reachable();
         for task in self.wf.tasks.values() {
@@ -400,6 +393,31 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+            for unknown in crate::template::unknown_filters_and_tests(source) {
+                let span = template_span(
+                    self.src,
+                    site.span,
+                    site.style,
+                    source,
+                    unknown.offset..unknown.offset + unknown.name.len(),
+                );
+                let code = if unknown.what == "filter" {
+                    "template.unknown_filter"
+                } else {
+                    "template.unknown_test"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        code,
+                        span,
+                        format!("{}: unknown {} `{}`", site.path, unknown.what, unknown.name),
+                    )
+                    .with_help(match unknown.suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "docs/templates.md lists every filter and test".to_string(),
+                    }),
+                );
+            }
             if source.contains("item(") {
                 let in_loop = site.task.as_deref().is_some_and(|t| with_tasks.contains(t))
                     && !matches!(
@@ -437,7 +455,7 @@ impl<'a> Checker<'a> {
     /// The span of the first occurrence of `needle` in a template, mapped into the file.
     fn name_span(&self, site: &TemplateSite, needle: &str) -> Span {
         let source = site.template.source();
-        match source.find(needle) {
+        match find_token(source, needle) {
             Some(pos) => template_span(
                 self.src,
                 site.span,
@@ -488,11 +506,7 @@ impl<'a> Checker<'a> {
         for trigger in &self.wf.triggers {
             for key in trigger.input.keys() {
                 if !self.wf.input.contains_key(key) {
-                    let span = trigger
-                        .input_spans
-                        .get(key)
-                        .copied()
-                        .unwrap_or(trigger.span);
+                    let span = trigger.input_spans.get(key).map_or(trigger.span, |s| s.key);
                     self.diags.push(
                         Diagnostic::error("trigger.unknown_input", span, format!("trigger `{}` sets input `{key}`, which the workflow does not declare", trigger.name))
                             .with_help(did_you_mean(key, inputs.iter().copied()).unwrap_or_else(|| "declare it under the workflow's `input:`".into())),
@@ -530,11 +544,60 @@ fn uncalled(source: &str, word: &str) -> Option<usize> {
     })
 }
 
-/// The JSON type a schema property wants, if `v` does not have it.
-fn json_type_mismatch(prop: &serde_json::Value, v: &serde_json::Value) -> Option<String> {
+/// Where `needle` occurs in a template as a whole name: not preceded by a name character or
+/// `.`, not followed by a name character (so `CTX.ticket` does not match `CTX.ticket_id`).
+fn find_token(source: &str, needle: &str) -> Option<usize> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    source.match_indices(needle).map(|(i, _)| i).find(|&i| {
+        let before = source[..i].chars().next_back();
+        let after = source[i + needle.len()..].chars().next();
+        let before_ok = !before.is_some_and(|c| is_name(c) || c == '.');
+        let after_ok = needle.ends_with('(') || !after.is_some_and(is_name);
+        before_ok && after_ok
+    })
+}
+
+/// What a literal parameter value should have been, if the action's schema refuses it.
+/// Understands `type`, `enum`, `const`, `$ref` into the schema's definitions and
+/// `anyOf`/`oneOf`; anything subtler is left to the action at run time.
+fn literal_mismatch(
+    root: &serde_json::Value,
+    prop: &serde_json::Value,
+    v: &serde_json::Value,
+) -> Option<String> {
+    use serde_json::Value as J;
+    if let Some(r) = prop.get("$ref").and_then(J::as_str) {
+        let target = root.pointer(r.trim_start_matches('#'))?;
+        return literal_mismatch(root, target, v);
+    }
+    if let Some(options) = prop
+        .get("anyOf")
+        .or_else(|| prop.get("oneOf"))
+        .and_then(J::as_array)
+    {
+        let misses: Vec<String> = options
+            .iter()
+            .filter_map(|o| literal_mismatch(root, o, v))
+            .collect();
+        return (misses.len() == options.len()).then(|| misses.join(", or "));
+    }
+    if let Some(allowed) = prop.get("enum").and_then(J::as_array)
+        && !allowed.contains(v)
+    {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|a| a.as_str().map_or(a.to_string(), |s| format!("`{s}`")))
+            .collect();
+        return Some(format!("one of {}", names.join(", ")));
+    }
+    if let Some(c) = prop.get("const")
+        && c != v
+    {
+        return Some(format!("{c}"));
+    }
     let types: Vec<&str> = match prop.get("type") {
-        Some(serde_json::Value::String(t)) => vec![t.as_str()],
-        Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        Some(J::String(t)) => vec![t.as_str()],
+        Some(J::Array(ts)) => ts.iter().filter_map(J::as_str).collect(),
         _ => return None,
     };
     let ok = types.iter().any(|t| match *t {
@@ -547,15 +610,13 @@ fn json_type_mismatch(prop: &serde_json::Value, v: &serde_json::Value) -> Option
         "null" => v.is_null(),
         _ => true,
     });
-    if ok {
-        None
-    } else {
-        Some(
-            types
-                .iter()
-                .map(|t| format!("{t}"))
-                .collect::<Vec<_>>()
-                .join(" or "),
-        )
-    }
+    (!ok).then(|| {
+        let wanted: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+        let a = |t: &str| match t {
+            "integer" | "object" | "array" => format!("an {t}"),
+            "boolean" => "true or false".to_string(),
+            other => format!("a {other}"),
+        };
+        wanted.iter().map(|t| a(t)).collect::<Vec<_>>().join(" or ")
+    })
 }

@@ -439,7 +439,7 @@ impl Builder<'_, '_> {
                     unreachable!("the parser balances mapping events")
                 };
                 let node = Node {
-                    kind: Kind::Map(entries),
+                    kind: Kind::Map(merge_keys(entries)),
                     span: self.extend(start, sp),
                 };
                 self.finish_collection(anchor, node)
@@ -519,6 +519,38 @@ impl Builder<'_, '_> {
             }
         }
     }
+}
+
+/// Applies YAML merge keys: `<<: *base` (or a list of them) contributes the entries the
+/// mapping does not set itself.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let is_merge = |k: &Node| matches!(&k.kind, Kind::Str(s, Style::Plain) if s == "<<");
+    if !entries
+        .iter()
+        .any(|(k, v)| is_merge(k) && matches!(v.kind, Kind::Map(_) | Kind::Seq(_)))
+    {
+        return entries;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|(k, v)| is_merge(k) && matches!(v.kind, Kind::Map(_) | Kind::Seq(_)));
+    for (_, source) in merges {
+        let maps: Vec<Node> = match source.kind {
+            Kind::Map(_) => vec![source],
+            Kind::Seq(items) => items,
+            _ => Vec::new(),
+        };
+        for map in maps {
+            if let Kind::Map(inherited) = map.kind {
+                for (k, v) in inherited {
+                    if !own.iter().any(|(o, _)| o.key_string() == k.key_string()) {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    own
 }
 
 fn scalar_kind(value: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Kind, String> {
@@ -651,6 +683,14 @@ mod tests {
         assert_eq!(dups.len(), 1);
         assert_eq!((dups[0].1.span.line, dups[0].1.span.column), (3, 1));
         assert_eq!(root.get("a").unwrap().kind, Kind::Int(1));
+    }
+
+    #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_set() {
+        let root =
+            parse("base: &b { retry: 3, timeout: 30s }\ntask:\n  <<: *b\n  timeout: 5s\n").unwrap();
+        let t = root.get("task").unwrap().to_json();
+        assert_eq!(t, serde_json::json!({"timeout": "5s", "retry": 3}));
     }
 
     #[test]

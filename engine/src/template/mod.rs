@@ -47,6 +47,295 @@ fn build_environment() -> Environment<'static> {
     env
 }
 
+/// Names worth suggesting when a filter or test is misspelled; only those that exist in the
+/// environment are offered.
+const FILTER_CANDIDATES: &[&str] = &[
+    "abs",
+    "as_timezone",
+    "attr",
+    "b64decode",
+    "b64encode",
+    "base64",
+    "basename",
+    "batch",
+    "bool",
+    "capitalize",
+    "center",
+    "chain",
+    "combine",
+    "convert_from_epoch",
+    "convert_to_epoch",
+    "count",
+    "d",
+    "dateformat",
+    "datetimeformat",
+    "decode_base64",
+    "default",
+    "dict2items",
+    "dictsort",
+    "difference",
+    "dirname",
+    "e",
+    "escape",
+    "filesizeformat",
+    "first",
+    "flatten",
+    "float",
+    "format",
+    "format_datetime",
+    "from_json",
+    "from_json_string",
+    "from_yaml",
+    "from_yaml_all",
+    "from_yaml_string",
+    "groupby",
+    "hash",
+    "hmac",
+    "indent",
+    "int",
+    "intersect",
+    "items",
+    "items2dict",
+    "join",
+    "json_dump",
+    "json_escape",
+    "json_parse",
+    "json_query",
+    "json_stringify",
+    "jsonpath",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "mandatory",
+    "map",
+    "max",
+    "min",
+    "parse_csv",
+    "parse_datetime",
+    "pluralize",
+    "regex_escape",
+    "regex_findall",
+    "regex_match",
+    "regex_replace",
+    "regex_search",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "striptags",
+    "sum",
+    "symmetric_difference",
+    "ternary",
+    "timeformat",
+    "title",
+    "to_epoch",
+    "to_human_time_from_seconds",
+    "to_json",
+    "to_json_string",
+    "to_nice_json",
+    "to_nice_yaml",
+    "to_yaml",
+    "to_yaml_string",
+    "tojson",
+    "trim",
+    "truncate",
+    "type_debug",
+    "union",
+    "unique",
+    "upper",
+    "urldecode",
+    "urlencode",
+    "version_compare",
+    "win_basename",
+    "win_dirname",
+    "wordcount",
+    "wordwrap",
+    "yaml_dump",
+    "yaml_parse",
+    "zip",
+];
+const TEST_CANDIDATES: &[&str] = &[
+    "boolean",
+    "contains",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "equalto",
+    "even",
+    "false",
+    "filter",
+    "float",
+    "ge",
+    "greaterthan",
+    "gt",
+    "in",
+    "int",
+    "integer",
+    "iterable",
+    "le",
+    "lessthan",
+    "lower",
+    "lt",
+    "mapping",
+    "match",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "regex",
+    "safe",
+    "sameas",
+    "search",
+    "sequence",
+    "startingwith",
+    "string",
+    "subset",
+    "superset",
+    "test",
+    "true",
+    "undefined",
+    "upper",
+    "version",
+    "version_compare",
+];
+
+/// Is `name` a filter (or, with `test`, a test) known to the environment?
+fn exists(name: &str, test: bool) -> bool {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static KNOWN: LazyLock<Mutex<HashMap<(String, bool), bool>>> = LazyLock::new(Mutex::default);
+    let key = (name.to_string(), test);
+    if let Some(&known) = KNOWN.lock().expect("not poisoned").get(&key) {
+        return known;
+    }
+    // Unknown filters and tests are only detected when they run; probe once and remember.
+    let probe = if test {
+        format!("{{{{ none is {name} }}}}")
+    } else {
+        format!("{{{{ none | {name} }}}}")
+    };
+    let unknown = match environment().render_str(&probe, ()) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+        ),
+    };
+    KNOWN.lock().expect("not poisoned").insert(key, !unknown);
+    !unknown
+}
+
+/// A filter or test a template uses that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// `filter` or `test`.
+    pub what: &'static str,
+    /// The name as written.
+    pub name: String,
+    /// Byte offset in the template source.
+    pub offset: usize,
+    /// The closest existing name.
+    pub suggestion: Option<&'static str>,
+}
+
+/// Filters (`| name`) and tests (`is name`) used in the expressions of `source` that the
+/// environment does not provide. Text outside `{{ }}` / `{% %}` and string literals are skipped.
+pub fn unknown_filters_and_tests(source: &str) -> Vec<UnknownName> {
+    let mut out = Vec::new();
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    while i + 1 < bytes.len() {
+        let close: &[u8] = match &bytes[i..i + 2] {
+            b"{{" => b"}}",
+            b"{%" => b"%}",
+            b"{#" => {
+                i = source[i..].find("#}").map_or(bytes.len(), |j| i + j + 2);
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i += 2;
+        let mut expect_test = false;
+        while i < bytes.len() && !bytes[i..].starts_with(close) {
+            let b = bytes[i];
+            if b == b'\'' || b == b'"' {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                continue;
+            }
+            if b == b'|'
+                || (is_name(b) && (i == 0 || !is_name(bytes[i - 1]) && bytes[i - 1] != b'.'))
+            {
+                let is_filter = b == b'|';
+                let mut j = if is_filter { i + 1 } else { i };
+                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                let start = j;
+                while j < bytes.len() && is_name(bytes[j]) {
+                    j += 1;
+                }
+                let word = &source[start..j];
+                if is_filter {
+                    if !word.is_empty() && !exists(word, false) {
+                        out.push(UnknownName {
+                            what: "filter",
+                            name: word.to_string(),
+                            offset: start,
+                            suggestion: crate::diagnostic::closest(
+                                word,
+                                FILTER_CANDIDATES
+                                    .iter()
+                                    .copied()
+                                    .filter(|c| exists(c, false)),
+                            ),
+                        });
+                    }
+                    expect_test = false;
+                } else if expect_test && word != "not" {
+                    if !exists(word, true) {
+                        out.push(UnknownName {
+                            what: "test",
+                            name: word.to_string(),
+                            offset: start,
+                            suggestion: crate::diagnostic::closest(
+                                word,
+                                TEST_CANDIDATES.iter().copied().filter(|c| exists(c, true)),
+                            ),
+                        });
+                    }
+                    expect_test = false;
+                } else {
+                    expect_test = word == "is" || (expect_test && word == "not");
+                }
+                i = j.max(i + 1);
+                continue;
+            }
+            i += 1;
+        }
+        i += 2;
+    }
+    out
+}
+
 /// Does this string contain template syntax?
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
@@ -102,7 +391,17 @@ impl TemplateError {
     /// `shift` the offset of that text within the template as written.
     fn from_minijinja(err: &minijinja::Error, source: &str, shift: usize) -> Self {
         use minijinja::ErrorKind as K;
-        let range = err.range().filter(|r| r.end <= source.len());
+        // minijinja's ranges are byte offsets that may fall inside a multi-byte character.
+        let range = err.range().filter(|r| r.end <= source.len()).map(|r| {
+            let start = (0..=r.start)
+                .rev()
+                .find(|&i| source.is_char_boundary(i))
+                .unwrap_or(0);
+            let end = (r.end..=source.len())
+                .find(|&i| source.is_char_boundary(i))
+                .unwrap_or(source.len());
+            start..end.max(start)
+        });
         let snippet = range
             .clone()
             .map(|r| source[r].trim().to_string())
@@ -341,7 +640,11 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
         ValueKind::None => J::Null,
         ValueKind::Bool => J::Bool(v.is_true()),
         ValueKind::Number => {
-            if let Ok(i) = i64::try_from(v.clone()) {
+            // `4 / 2` is the float 2.0: keep it a float (Jinja2 gives 2.0, not 2).
+            if !v.is_integer() {
+                let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
+            } else if let Ok(i) = i64::try_from(v.clone()) {
                 J::from(i)
             } else if let Ok(u) = u64::try_from(v.clone()) {
                 J::from(u)
@@ -473,6 +776,50 @@ mod tests {
         assert!(r.start >= 6, "{r:?}");
         let err = Template::compile("{{ x | }}").unwrap_err();
         assert!(err.range.is_some());
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_found_outside_strings() {
+        let found = unknown_filters_and_tests(
+            "a | b {{ x | upperr | lower }}{% if y is definedd %}{{ 'p|q' | regex_replace('a|b', '') }}{% endif %}",
+        );
+        let names: Vec<(&str, &str, Option<&str>)> = found
+            .iter()
+            .map(|u| (u.what, u.name.as_str(), u.suggestion))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("filter", "upperr", Some("upper")),
+                ("test", "definedd", Some("defined"))
+            ]
+        );
+        assert_eq!(found[0].offset, 13);
+        assert!(unknown_filters_and_tests("{{ x is not none and x | length > 0 }}").is_empty());
+    }
+
+    #[test]
+    fn candidate_lists_only_name_real_filters() {
+        let missing: Vec<&str> = FILTER_CANDIDATES
+            .iter()
+            .copied()
+            .filter(|f| !exists(f, false))
+            .collect();
+        assert!(missing.is_empty(), "{missing:?}");
+        let missing: Vec<&str> = TEST_CANDIDATES
+            .iter()
+            .copied()
+            .filter(|t| !exists(t, true))
+            .collect();
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
+    #[test]
+    fn errors_inside_multibyte_text_do_not_panic() {
+        let err = Template::compile("Bonjour {{ CTX.contact.prénom }},").unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Syntax);
+        let err = eval_str("{{ x — y }}", &json!({"x": 1, "y": 2})).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Syntax, "{}", err.message);
     }
 
     #[test]
