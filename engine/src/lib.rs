@@ -9,18 +9,21 @@
 //! assert_eq!(loaded.diagnostics[0].code, "action.unknown");
 //! ```
 
+pub mod action;
 pub mod dag;
 pub mod diagnostic;
 pub mod model;
 pub mod parse;
 pub mod registry;
 pub mod schema;
+pub mod store;
 pub mod template;
 mod validate;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
+pub use action::{Action, ActionContext, ActionError, ActionErrorKind, TypedAction};
 pub use diagnostic::{Diagnostic, FileDiagnostic, Severity};
 pub use model::Workflow;
 pub use registry::{ActionSpec, Registry};

@@ -1,10 +1,14 @@
 //! The catalog of actions a workflow may call, with their parameter schemas.
 //!
-//! The engine knows no concrete action: crates that provide actions register an
-//! [`ActionSpec`] for each (name, description, JSON Schema of the parameters), and the
-//! validator checks `action:` names and literal parameters against it.
+//! The engine knows no concrete action: crates that provide actions register them here
+//! (each with an [`ActionSpec`]: name, description, JSON Schema of the parameters); the
+//! validator checks `action:` names and literal parameters against the specs and the
+//! executor calls the actions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::action::Action;
 
 /// What the validator and `weft actions` know about one action.
 #[derive(Debug, Clone)]
@@ -45,10 +49,22 @@ impl ActionSpec {
     }
 }
 
+#[derive(Clone)]
+struct Entry {
+    spec: ActionSpec,
+    action: Option<Arc<dyn Action>>,
+}
+
 /// Registered actions by name.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Registry {
-    specs: BTreeMap<String, ActionSpec>,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.entries.keys()).finish()
+    }
 }
 
 impl Registry {
@@ -57,23 +73,41 @@ impl Registry {
         Registry::default()
     }
 
-    /// Adds (or replaces) an action's spec.
+    /// Registers an action (replacing one of the same name).
+    pub fn register<A: Action>(&mut self, action: A) {
+        let spec = action.spec();
+        self.entries.insert(
+            spec.name.clone(),
+            Entry {
+                spec,
+                action: Some(Arc::new(action)),
+            },
+        );
+    }
+
+    /// Registers only an action's spec: workflows using it validate, but cannot run it.
     pub fn register_spec(&mut self, spec: ActionSpec) {
-        self.specs.insert(spec.name.clone(), spec);
+        self.entries
+            .insert(spec.name.clone(), Entry { spec, action: None });
     }
 
-    /// Looks an action up.
+    /// Looks an action's spec up.
     pub fn get(&self, name: &str) -> Option<&ActionSpec> {
-        self.specs.get(name)
+        self.entries.get(name).map(|e| &e.spec)
     }
 
-    /// Every action, sorted by name.
+    /// The runnable action, if one is registered under `name`.
+    pub fn action(&self, name: &str) -> Option<Arc<dyn Action>> {
+        self.entries.get(name).and_then(|e| e.action.clone())
+    }
+
+    /// Every action's spec, sorted by name.
     pub fn specs(&self) -> impl Iterator<Item = &ActionSpec> {
-        self.specs.values()
+        self.entries.values().map(|e| &e.spec)
     }
 
     /// Every action name, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.specs.keys().map(String::as_str)
+        self.entries.keys().map(String::as_str)
     }
 }

@@ -1,0 +1,410 @@
+//! Durable storage of workflows, executions and task runs.
+//!
+//! The executor talks only to the [`Store`] trait; each backend (SQLite here, PostgreSQL
+//! later) owns its migrations and is chosen from the database URL by [`open`].
+
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use sqlite::SqliteStore;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The database URL is not one weft understands.
+    #[error("unsupported database URL `{url}`: use sqlite://PATH (or postgres:// once supported)")]
+    UnsupportedUrl {
+        /// The URL, with any password removed.
+        url: String,
+    },
+    /// The database refused or failed.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("cannot migrate the database")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A stored value is not what weft wrote.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The operation does not apply to the record's state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Classification of [`StoreError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// Not found.
+    NotFound,
+    /// Bad configuration.
+    Config,
+    /// The database failed.
+    Database,
+    /// Wrong state.
+    Conflict,
+}
+
+impl StoreError {
+    /// The kind of error.
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            StoreError::NotFound { .. } => StoreErrorKind::NotFound,
+            StoreError::UnsupportedUrl { .. } => StoreErrorKind::Config,
+            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
+                StoreErrorKind::Database
+            }
+            StoreError::Conflict(_) => StoreErrorKind::Conflict,
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::not_found("record"),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A deployed version of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkflowRecord {
+    /// Row id; executions point at it.
+    pub id: i64,
+    /// Workflow name.
+    pub name: String,
+    /// 1, 2, … per name.
+    pub version: i64,
+    /// The YAML as deployed.
+    pub source: String,
+    /// Where it was deployed from, if from a file.
+    pub path: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// Where an execution is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecStatus {
+    /// Created, not started.
+    Pending,
+    /// Running (or waiting to be resumed after a crash).
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Stopped by a cancel.
+    Cancelled,
+}
+
+impl ExecStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecStatus::Pending => "pending",
+            ExecStatus::Running => "running",
+            ExecStatus::Succeeded => "succeeded",
+            ExecStatus::Failed => "failed",
+            ExecStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ExecStatus::Pending,
+            "running" => ExecStatus::Running,
+            "succeeded" => ExecStatus::Succeeded,
+            "failed" => ExecStatus::Failed,
+            "cancelled" => ExecStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Has the execution ended?
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecStatus::Succeeded | ExecStatus::Failed | ExecStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for ExecStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a task run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    /// Started, not finished.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Never ran: no route to it fired.
+    Skipped,
+    /// Stopped by a cancel.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Skipped => "skipped",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => TaskStatus::Running,
+            "succeeded" => TaskStatus::Succeeded,
+            "failed" => TaskStatus::Failed,
+            "skipped" => TaskStatus::Skipped,
+            "cancelled" => TaskStatus::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An execution to create.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Its id (a UUID).
+    pub id: String,
+    /// The workflow version it runs.
+    pub workflow: WorkflowRecord,
+    /// The org it runs for.
+    pub org: String,
+    /// Inputs after defaults (secrets redacted).
+    pub input: Value,
+    /// The event that started it.
+    pub trigger: Value,
+    /// The parent execution, for sub-workflows.
+    pub parent_id: Option<String>,
+    /// The parent's task that runs it.
+    pub parent_task: Option<String>,
+    /// The execution this one reruns.
+    pub rerun_of: Option<String>,
+    /// The process that runs it.
+    pub owner: String,
+    /// Until when the owner holds it (unix ms).
+    pub lease_until_ms: i64,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionRecord {
+    /// UUID.
+    pub id: String,
+    /// The workflow version's row id.
+    pub workflow_id: i64,
+    /// Workflow name.
+    pub workflow_name: String,
+    /// Workflow version.
+    pub workflow_version: i64,
+    /// Status.
+    pub status: ExecStatus,
+    /// Org.
+    pub org: String,
+    /// Inputs (redacted).
+    pub input: Value,
+    /// The triggering event.
+    pub trigger: Value,
+    /// Output, once succeeded.
+    pub output: Option<Value>,
+    /// Error message, once failed.
+    pub error: Option<String>,
+    /// Parent execution.
+    pub parent_id: Option<String>,
+    /// Parent task.
+    pub parent_task: Option<String>,
+    /// The execution this reruns.
+    pub rerun_of: Option<String>,
+    /// A cancel was requested.
+    pub cancel_requested: bool,
+    /// The process holding it.
+    pub owner: Option<String>,
+    /// Until when (unix ms).
+    pub lease_until_ms: Option<i64>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+/// One attempt of a task (or of one item of a with.items task), or a task's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRun {
+    /// Execution id.
+    pub execution_id: String,
+    /// Task name.
+    pub task: String,
+    /// -1 for the task itself, the item index for a with.items item.
+    pub item: i64,
+    /// 1-based attempt; 0 for a with.items task's outcome row.
+    pub attempt: i64,
+    /// Status.
+    pub status: TaskStatus,
+    /// Completion order of outcomes; `None` for attempts that are not the outcome.
+    pub seq: Option<i64>,
+    /// Rendered input (secrets redacted).
+    pub input: Option<Value>,
+    /// The result.
+    pub result: Option<Value>,
+    /// The error (`{message, kind, data}`).
+    pub error: Option<Value>,
+    /// Indexes of the routes that fired (outcomes only).
+    pub routes: Option<Vec<usize>>,
+    /// Values published by those routes, in order (outcomes only).
+    pub publish: Option<Vec<(String, Value)>>,
+    /// Copied from an earlier execution by a rerun.
+    pub reused: bool,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// Duration in milliseconds.
+    pub duration_ms: Option<i64>,
+}
+
+impl TaskRun {
+    /// Is this row a task's outcome (what resume replays)?
+    pub fn is_outcome(&self) -> bool {
+        self.item == -1 && self.seq.is_some()
+    }
+}
+
+/// Filters for listing executions.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// Only this status.
+    pub status: Option<ExecStatus>,
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only top-level executions (no sub-workflows).
+    pub top_level_only: bool,
+    /// At most this many (newest first).
+    pub limit: Option<i64>,
+}
+
+/// The storage seam.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a workflow's source as a new version, unless it equals the latest version.
+    async fn deploy_workflow(
+        &self,
+        name: &str,
+        source: &str,
+        path: Option<&str>,
+    ) -> Result<WorkflowRecord>;
+    /// The latest version of a workflow, or a given version.
+    async fn workflow(&self, name: &str, version: Option<i64>) -> Result<WorkflowRecord>;
+    /// A workflow version by row id.
+    async fn workflow_by_id(&self, id: i64) -> Result<WorkflowRecord>;
+    /// Latest version of every workflow.
+    async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>>;
+
+    /// Creates an execution (status running, held by `owner`) with its first task runs.
+    async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()>;
+    /// Takes over an execution whose lease expired or whose owner is `stale_owner`.
+    async fn claim_execution(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until_ms: i64,
+        now_ms: i64,
+        stale_owner: Option<&str>,
+    ) -> Result<bool>;
+    /// Extends the lease; false if another owner took it.
+    async fn heartbeat(&self, id: &str, owner: &str, lease_until_ms: i64) -> Result<bool>;
+    /// Executions that are not finished, oldest first.
+    async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>>;
+    /// Inserts or updates task runs in one commit.
+    async fn record_task_runs(&self, runs: &[TaskRun]) -> Result<()>;
+    /// Ends an execution.
+    async fn finish_execution(
+        &self,
+        id: &str,
+        status: ExecStatus,
+        output: Option<&Value>,
+        error: Option<&str>,
+        finished_at: &str,
+    ) -> Result<()>;
+    /// One execution.
+    async fn execution(&self, id: &str) -> Result<ExecutionRecord>;
+    /// An execution's task runs, in (task outcome order, then task, item, attempt) order.
+    async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>>;
+    /// Executions, newest first.
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
+    /// Child executions of an execution.
+    async fn children(&self, id: &str) -> Result<Vec<ExecutionRecord>>;
+    /// Asks an unfinished execution (and its sub-workflows) to stop.
+    async fn request_cancel(&self, id: &str) -> Result<()>;
+    /// Deletes finished executions that ended before `finished_before` (RFC 3339).
+    async fn purge(&self, finished_before: &str) -> Result<u64>;
+}
+
+/// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.
+///
+/// # Errors
+/// Unsupported URLs, unreachable databases, failed migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::open(url).await?));
+    }
+    let shown = match url.split_once('@') {
+        Some((scheme_user, host)) => format!(
+            "{}@{host}",
+            scheme_user.split(':').take(2).collect::<Vec<_>>().join(":")
+        ),
+        None => url.to_string(),
+    };
+    Err(StoreError::UnsupportedUrl { url: shown })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+//! The store suite: every backend must pass it. SQLite always runs; other backends join when
+//! their URL is available (PostgreSQL: `WEFT_TEST_DATABASE_URL`).
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+
+async fn sqlite() -> Arc<dyn Store> {
+    open("sqlite::memory:")
+        .await
+        .expect("in-memory SQLite opens")
+}
+
+fn run(exec: &str, task: &str, item: i64, attempt: i64, status: TaskStatus) -> TaskRun {
+    TaskRun {
+        execution_id: exec.into(),
+        task: task.into(),
+        item,
+        attempt,
+        status,
+        seq: None,
+        input: None,
+        result: None,
+        error: None,
+        routes: None,
+        publish: None,
+        reused: false,
+        started_at: Some("2026-01-01T00:00:00Z".into()),
+        finished_at: None,
+        duration_ms: None,
+    }
+}
+
+async fn new_execution(store: &dyn Store, id: &str, parent: Option<&str>) -> NewExecution {
+    let wf = store
+        .deploy_workflow("wf", "name: wf\n", None)
+        .await
+        .unwrap();
+    let e = NewExecution {
+        id: id.into(),
+        workflow: wf,
+        org: "msp".into(),
+        input: json!({"a": 1}),
+        trigger: json!({"type": "manual"}),
+        parent_id: parent.map(str::to_string),
+        parent_task: parent.map(|_| "call".to_string()),
+        rerun_of: None,
+        owner: "host:1".into(),
+        lease_until_ms: 1_000,
+        created_at: jiff::Timestamp::now().to_string(),
+    };
+    store
+        .create_execution(&e, &[run(id, "a", -1, 1, TaskStatus::Running)])
+        .await
+        .unwrap();
+    e
+}
+
+async fn deploy_keeps_versions_and_skips_identical_sources(store: Arc<dyn Store>) {
+    let v1 = store
+        .deploy_workflow("w", "name: w\n", Some("w.yaml"))
+        .await
+        .unwrap();
+    let same = store
+        .deploy_workflow("w", "name: w\n", Some("w.yaml"))
+        .await
+        .unwrap();
+    let v2 = store
+        .deploy_workflow("w", "name: w\ndescription: x\n", None)
+        .await
+        .unwrap();
+    assert_eq!((v1.version, same.version, v2.version), (1, 1, 2));
+    assert_eq!(store.workflow("w", None).await.unwrap().version, 2);
+    assert_eq!(
+        store.workflow("w", Some(1)).await.unwrap().source,
+        "name: w\n"
+    );
+    assert_eq!(store.list_workflows().await.unwrap().len(), 1);
+    assert_eq!(
+        store.workflow("nope", None).await.unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
+}
+
+async fn task_runs_upsert_and_never_go_back_to_running(store: Arc<dyn Store>) {
+    new_execution(&*store, "e1", None).await;
+    let mut done = run("e1", "a", -1, 1, TaskStatus::Succeeded);
+    done.seq = Some(1);
+    done.result = Some(json!({"x": [1, 2]}));
+    done.routes = Some(vec![0]);
+    done.publish = Some(vec![("k".into(), json!("v"))]);
+    done.started_at = None;
+    let next = run("e1", "b", -1, 1, TaskStatus::Running);
+    store.record_task_runs(&[done.clone(), next]).await.unwrap();
+    // A late "running" write for a finished row changes nothing.
+    store
+        .record_task_runs(&[run("e1", "a", -1, 1, TaskStatus::Running)])
+        .await
+        .unwrap();
+    let runs = store.task_runs("e1").await.unwrap();
+    assert_eq!(runs.len(), 2);
+    let a = runs.iter().find(|r| r.task == "a").unwrap();
+    assert_eq!(a.status, TaskStatus::Succeeded);
+    assert_eq!(a.result, Some(json!({"x": [1, 2]})));
+    assert_eq!(a.publish, Some(vec![("k".to_string(), json!("v"))]));
+    assert_eq!(
+        a.started_at.as_deref(),
+        Some("2026-01-01T00:00:00Z"),
+        "start time is kept"
+    );
+    assert!(a.is_outcome());
+}
+
+async fn claims_respect_leases(store: Arc<dyn Store>) {
+    new_execution(&*store, "e2", None).await;
+    assert!(
+        !store
+            .claim_execution("e2", "other:2", 9_000, 500, None)
+            .await
+            .unwrap(),
+        "lease still held"
+    );
+    assert!(
+        store
+            .claim_execution("e2", "other:2", 9_000, 500, Some("host:1"))
+            .await
+            .unwrap(),
+        "owner known dead"
+    );
+    assert!(!store.heartbeat("e2", "host:1", 20_000).await.unwrap());
+    assert!(store.heartbeat("e2", "other:2", 20_000).await.unwrap());
+    assert!(
+        store
+            .claim_execution("e2", "third:3", 30_000, 25_000, None)
+            .await
+            .unwrap(),
+        "lease expired"
+    );
+}
+
+async fn cancel_reaches_children_and_finished_ones_refuse(store: Arc<dyn Store>) {
+    new_execution(&*store, "p", None).await;
+    new_execution(&*store, "c", Some("p")).await;
+    store.request_cancel("p").await.unwrap();
+    assert!(store.execution("p").await.unwrap().cancel_requested);
+    assert!(store.execution("c").await.unwrap().cancel_requested);
+    store
+        .finish_execution(
+            "c",
+            ExecStatus::Cancelled,
+            None,
+            Some("cancelled"),
+            "2026-01-02T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.request_cancel("c").await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(store.children("p").await.unwrap().len(), 1);
+}
+
+async fn list_filter_and_purge(store: Arc<dyn Store>) {
+    new_execution(&*store, "old", None).await;
+    new_execution(&*store, "new", None).await;
+    store
+        .finish_execution(
+            "old",
+            ExecStatus::Succeeded,
+            Some(&json!({"ok": true})),
+            None,
+            "2020-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let ok = store
+        .list_executions(&ExecutionFilter {
+            status: Some(ExecStatus::Succeeded),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].output, Some(json!({"ok": true})));
+    assert_eq!(
+        store.execution("ol").await.unwrap().id,
+        "old",
+        "prefix lookup"
+    );
+    assert_eq!(store.purge("2021-01-01T00:00:00Z").await.unwrap(), 1);
+    assert!(
+        store.task_runs("old").await.unwrap().is_empty(),
+        "task runs go with their execution"
+    );
+    assert_eq!(store.unfinished_executions().await.unwrap().len(), 1);
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_suite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    deploy_keeps_versions_and_skips_identical_sources,
+    task_runs_upsert_and_never_go_back_to_running,
+    claims_respect_leases,
+    cancel_reaches_children_and_finished_ones_refuse,
+    list_filter_and_purge,
+);
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_leaking_passwords() {
+    let err = open("mysql://root:hunter2@localhost/db")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Config);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_database_is_created_with_its_folder() {
+    let dir = std::env::temp_dir().join(format!("weft-store-{}", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}/sub/weft.db", dir.display());
+    let store = open(&url).await.unwrap();
+    store.deploy_workflow("w", "name: w\n", None).await.unwrap();
+    assert!(dir.join("sub/weft.db").exists());
+    drop(store);
+    let again = open(&url).await.unwrap();
+    assert_eq!(
+        again.workflow("w", None).await.unwrap().version,
+        1,
+        "data survives reopening"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
