@@ -19,6 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow to its end and print what each task did (exit 0 succeeded, 1 failed,
+    /// 2 usage or validation error).
+    Run(cmd::run::Args),
+    /// List, inspect, cancel, rerun, resume and purge executions.
+    #[command(subcommand)]
+    Executions(cmd::executions::Command),
     /// Check workflow files (or folders of them) and report every problem with its location.
     Validate(cmd::validate::Args),
     /// Render a template against sample data and print the result as JSON.
@@ -32,7 +38,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr; WEFT_LOG=info (or debug, or an env-filter) shows executions and tasks.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Executions(c) => cmd::executions::run(c),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Schema => cmd::schema::run(),

@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
 pub mod actions;
+pub mod engine;
 pub mod eval;
+pub mod executions;
+pub mod run;
 pub mod schema;
 pub mod validate;
 

@@ -361,6 +361,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Extends the lease; false if another owner took it.
     async fn heartbeat(&self, id: &str, owner: &str, lease_until_ms: i64) -> Result<bool>;
+    /// Extends the leases of every unfinished execution `owner` holds.
+    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> Result<u64>;
+    /// Unfinished executions held by `owner` whose cancel was requested.
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>>;
     /// Executions that are not finished, oldest first.
     async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>>;
     /// Inserts or updates task runs in one commit.

@@ -304,6 +304,25 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> Result<u64> {
+        let done = sqlx::query("UPDATE executions SET lease_until_ms = ? WHERE owner = ? AND status IN ('pending', 'running')")
+            .bind(lease_until_ms)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM executions WHERE owner = ? AND cancel_requested = 1 AND status IN ('pending', 'running')")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
+            .collect()
+    }
+
     async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>> {
         let rows = sqlx::query(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE status IN ('pending', 'running') ORDER BY created_at"))
             .fetch_all(&self.pool)

@@ -1,0 +1,927 @@
+//! One execution's state machine (Orquesta's semantics as DESIGN.md states them).
+//!
+//! State is rebuilt from the store's task outcomes, in commit order, whenever an execution is
+//! driven — on first run the list is empty, on resume it is what survived the crash — so one
+//! code path serves both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::redact::Redactor;
+use super::scope::{self, Extra, to_value};
+use super::task::{Finished, ItemOutcome, Job, human};
+use super::{Engine, EngineError, RerunOptions, StartOptions, now_ms};
+use crate::action::{ActionContext, ActionError, OrgRef};
+use crate::model::{Join, On, TransitionMode, Workflow};
+use crate::store::{
+    ExecStatus, ExecutionRecord, NewExecution, StoreError, TaskRun, TaskStatus, WorkflowRecord,
+};
+
+/// Where a task is in this execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    NotStarted,
+    Running,
+    Done(TaskStatus),
+}
+
+/// What a task should do now, given its inbound routes.
+enum Readiness {
+    Start,
+    Skip,
+    Wait,
+    /// `join` can no longer be satisfied although some routes fired.
+    Unreachable(String),
+}
+
+/// The in-memory inputs and vars of executions this process created (secrets included),
+/// handed from `create` to `drive`.
+#[derive(Default)]
+pub(crate) struct Handoff {
+    pub input: Map<String, Value>,
+    pub vars: Map<String, Value>,
+    pub redactor: Redactor,
+}
+
+fn handoffs() -> &'static std::sync::Mutex<HashMap<String, Handoff>> {
+    static H: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Handoff>>> =
+        std::sync::OnceLock::new();
+    H.get_or_init(Default::default)
+}
+
+fn org_ref(org: &str) -> OrgRef {
+    OrgRef {
+        id: org.to_string(),
+        name: org.to_string(),
+    }
+}
+
+fn org_value(org: &OrgRef) -> minijinja::Value {
+    to_value(
+        &json!({ "id": org.id, "name": org.name, "VARIABLES": {}, "MAPPING": {}, "ATTRIBUTES": {} }),
+    )
+}
+
+/// Creates an execution row (and, for a rerun, the reused task outcomes).
+pub(crate) async fn create(
+    engine: &Engine,
+    record: &WorkflowRecord,
+    wf: &Workflow,
+    input: Map<String, Value>,
+    opts: StartOptions,
+    rerun: Option<(String, Vec<TaskRun>)>,
+) -> Result<String, EngineError> {
+    create_inner(engine, record, wf, input, opts, rerun, None).await
+}
+
+/// Creates a sub-workflow execution under `parent`'s task.
+pub(crate) async fn create_child(
+    engine: &Engine,
+    record: &WorkflowRecord,
+    wf: &Workflow,
+    input: Map<String, Value>,
+    opts: StartOptions,
+    parent: &ActionContext,
+) -> Result<String, EngineError> {
+    create_inner(engine, record, wf, input, opts, None, Some(parent)).await
+}
+
+async fn create_inner(
+    engine: &Engine,
+    record: &WorkflowRecord,
+    wf: &Workflow,
+    input: Map<String, Value>,
+    opts: StartOptions,
+    rerun: Option<(String, Vec<TaskRun>)>,
+    parent: Option<&ActionContext>,
+) -> Result<String, EngineError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = engine.clock.now().to_string();
+    let org = opts.org.unwrap_or_else(|| "default".into());
+    let trigger = opts.trigger.unwrap_or_else(|| json!({"type": "manual"}));
+    let redactor = Redactor::default();
+    for (name, param) in &wf.input {
+        if param.secret
+            && let Some(v) = input.get(name)
+        {
+            redactor.add_value(v);
+        }
+    }
+    // vars: computed once, in order, each seeing the inputs and the vars before it.
+    let mut ctx = input.clone();
+    let mut vars = Map::new();
+    let mut vars_error = None;
+    let base_names = |ctx: &Map<String, Value>| -> Vec<(&'static str, minijinja::Value)> {
+        vec![
+            ("CTX", to_value(&Value::Object(ctx.clone()))),
+            ("ORG", org_value(&org_ref(&org))),
+            (
+                "TASKS",
+                minijinja::Value::from(BTreeMap::<String, minijinja::Value>::new()),
+            ),
+            (
+                "WORKFLOW",
+                to_value(&json!({"id": record.id, "name": record.name, "version": record.version})),
+            ),
+            ("EXECUTION", to_value(&json!({"id": id, "started_at": now}))),
+            ("TRIGGER", to_value(&trigger)),
+        ]
+    };
+    for (name, template) in &wf.vars {
+        let scope_ctx = scope::context(&base_names(&ctx), &now, Extra::default());
+        match template.render(&scope_ctx) {
+            Ok(v) => {
+                ctx.insert(name.clone(), v.clone());
+                vars.insert(name.clone(), v);
+            }
+            Err(e) => {
+                let field = if e.path.is_empty() {
+                    format!("vars.{name}")
+                } else {
+                    format!("vars.{name}.{}", e.path)
+                };
+                vars_error = Some(format!("{field}: {}", e.error));
+                break;
+            }
+        }
+    }
+    let mut stored_input = redactor.redact(&Value::Object(input.clone()));
+    if let Value::Object(m) = &mut stored_input
+        && !vars.is_empty()
+    {
+        // Vars live beside the inputs under a reserved key, so a resume sees the same values.
+        m.insert(
+            "__vars".into(),
+            redactor.redact(&Value::Object(vars.clone())),
+        );
+    }
+    let new = NewExecution {
+        id: id.clone(),
+        workflow: record.clone(),
+        org,
+        input: stored_input,
+        trigger,
+        parent_id: parent.map(|p| p.execution_id.clone()),
+        parent_task: parent.map(|p| p.task.clone()),
+        rerun_of: rerun.as_ref().map(|(old, _)| old.clone()),
+        owner: engine.owner.clone(),
+        lease_until_ms: now_ms(&*engine.clock) + engine.lease.as_millis() as i64,
+        created_at: now.clone(),
+    };
+    let rows: Vec<TaskRun> = rerun
+        .map(|(_, rows)| {
+            rows.into_iter()
+                .map(|r| TaskRun {
+                    execution_id: id.clone(),
+                    reused: true,
+                    ..r
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    engine.store.create_execution(&new, &rows).await?;
+    if let Some(err) = vars_error {
+        engine
+            .store
+            .finish_execution(
+                &id,
+                ExecStatus::Failed,
+                None,
+                Some(&redactor.redact_str(&err)),
+                &now,
+            )
+            .await?;
+    }
+    handoffs().lock().expect("not poisoned").insert(
+        id.clone(),
+        Handoff {
+            input,
+            vars,
+            redactor,
+        },
+    );
+    Ok(id)
+}
+
+/// The outcome rows (and successful items) a rerun copies from an earlier execution.
+pub(crate) fn reusable(wf: &Workflow, runs: &[TaskRun], opts: &RerunOptions) -> Vec<TaskRun> {
+    let from = match (&opts.from, opts.failed_items) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => runs
+            .iter()
+            .filter(|r| r.is_outcome() && r.status == TaskStatus::Failed)
+            .filter(|r| wf.tasks.get(&r.task).is_some_and(|t| t.with.is_some()))
+            .min_by_key(|r| r.seq)
+            .map(|r| r.task.clone()),
+        (None, false) => return Vec::new(),
+    };
+    let Some(from) = from else { return Vec::new() };
+    // The task and everything reachable from it run again.
+    let mut again = vec![from.clone()];
+    let mut i = 0;
+    while i < again.len() {
+        if let Some(t) = wf.tasks.get(&again[i]) {
+            for target in t.next.iter().flat_map(|r| &r.targets) {
+                if !again.contains(&target.value) {
+                    again.push(target.value.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    let mut out: Vec<TaskRun> = runs
+        .iter()
+        .filter(|r| r.is_outcome() && !again.contains(&r.task))
+        .cloned()
+        .collect();
+    if opts.failed_items {
+        out.extend(
+            runs.iter()
+                .filter(|r| r.task == from && r.item >= 0 && r.status == TaskStatus::Succeeded)
+                .cloned(),
+        );
+    }
+    out
+}
+
+struct Conductor {
+    engine: Arc<Engine>,
+    wf: Arc<Workflow>,
+    exec: ExecutionRecord,
+    org: OrgRef,
+    redactor: Redactor,
+    /// Inbound routes per task: (source task, route index).
+    inbound: Vec<Vec<(usize, usize)>>,
+    /// Route decisions: (source, route) → fired.
+    decided: HashMap<(usize, usize), bool>,
+    state: Vec<State>,
+    ctx: Map<String, Value>,
+    tasks_view: BTreeMap<String, minijinja::Value>,
+    base: Vec<(&'static str, minijinja::Value)>,
+    base_dirty: bool,
+    seq: i64,
+    failure: Option<String>,
+    cancel: CancellationToken,
+    inflight: JoinSet<Finished>,
+    inflight_ids: HashMap<tokio::task::Id, usize>,
+    first_attempt: HashMap<usize, u32>,
+    done_items: HashMap<usize, BTreeMap<usize, ItemOutcome>>,
+}
+
+/// Runs an execution until it ends.
+pub(crate) async fn drive(
+    engine: Arc<Engine>,
+    id: &str,
+    cancel: CancellationToken,
+) -> Result<ExecutionRecord, EngineError> {
+    let exec = engine.store.execution(id).await?;
+    if exec.status.is_final() {
+        handoffs().lock().expect("not poisoned").remove(&exec.id);
+        return Ok(exec);
+    }
+    if exec.owner.as_deref() != Some(engine.owner.as_str()) {
+        let now = now_ms(&*engine.clock);
+        let stale = exec.owner.as_deref().filter(|o| super::owner_is_dead(o));
+        if !engine
+            .store
+            .claim_execution(
+                &exec.id,
+                &engine.owner,
+                now + engine.lease.as_millis() as i64,
+                now,
+                stale,
+            )
+            .await?
+        {
+            return Err(EngineError::Conflict(format!(
+                "execution {} is being run by {}",
+                exec.id,
+                exec.owner.unwrap_or_default()
+            )));
+        }
+    }
+    let (_, wf) = engine.workflow(exec.workflow_id).await?;
+    let span =
+        tracing::info_span!("execution", execution_id = %exec.id, workflow = %exec.workflow_name);
+    let handoff = handoffs().lock().expect("not poisoned").remove(&exec.id);
+    let resumed = handoff.is_none();
+    let handoff = match handoff {
+        Some(h) => h,
+        None => {
+            // Resuming in a new process: inputs and vars come back from the store.
+            let mut input = exec.input.as_object().cloned().unwrap_or_default();
+            let vars = input
+                .remove("__vars")
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            Handoff {
+                input,
+                vars,
+                redactor: Redactor::default(),
+            }
+        }
+    };
+    let runs = engine.store.task_runs(&exec.id).await?;
+    let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, cancel);
+    if resumed && wf.input.values().any(|p| p.secret) {
+        c.failure = Some("cannot resume: the workflow has secret inputs, which are never stored; rerun it with its inputs".into());
+    }
+    c.replay(&runs);
+    c.run().instrument(span).await
+}
+
+impl Conductor {
+    fn new(
+        engine: Arc<Engine>,
+        wf: Arc<Workflow>,
+        exec: ExecutionRecord,
+        handoff: Handoff,
+        cancel: CancellationToken,
+    ) -> Self {
+        let n = wf.tasks.len();
+        let mut inbound = vec![Vec::new(); n];
+        for (src, task) in wf.tasks.values().enumerate() {
+            for (ri, route) in task.next.iter().enumerate() {
+                for target in &route.targets {
+                    if let Some(t) = wf.tasks.get_index_of(&target.value)
+                        && !inbound[t].contains(&(src, ri))
+                    {
+                        inbound[t].push((src, ri));
+                    }
+                }
+            }
+        }
+        let mut ctx = handoff.input;
+        ctx.extend(handoff.vars);
+        let org = org_ref(&exec.org);
+        Conductor {
+            engine,
+            wf,
+            org,
+            redactor: handoff.redactor,
+            inbound,
+            decided: HashMap::new(),
+            state: vec![State::NotStarted; n],
+            ctx,
+            tasks_view: BTreeMap::new(),
+            base: Vec::new(),
+            base_dirty: true,
+            seq: 0,
+            failure: None,
+            cancel,
+            inflight: JoinSet::new(),
+            inflight_ids: HashMap::new(),
+            first_attempt: HashMap::new(),
+            done_items: HashMap::new(),
+            exec,
+        }
+    }
+
+    fn now(&self) -> String {
+        self.engine.clock.now().to_string()
+    }
+
+    fn base(&mut self) -> &[(&'static str, minijinja::Value)] {
+        if self.base_dirty {
+            self.base = vec![
+                ("CTX", to_value(&Value::Object(self.ctx.clone()))),
+                ("ORG", org_value(&self.org)),
+                ("TASKS", minijinja::Value::from(self.tasks_view.clone())),
+                (
+                    "WORKFLOW",
+                    to_value(
+                        &json!({"id": self.exec.workflow_id, "name": self.exec.workflow_name, "version": self.exec.workflow_version}),
+                    ),
+                ),
+                (
+                    "EXECUTION",
+                    to_value(
+                        &json!({"id": self.exec.id, "started_at": self.exec.started_at, "parent_id": self.exec.parent_id}),
+                    ),
+                ),
+                ("TRIGGER", to_value(&self.exec.trigger)),
+            ];
+            self.base_dirty = false;
+        }
+        &self.base
+    }
+
+    /// Applies committed outcomes in commit order.
+    fn replay(&mut self, runs: &[TaskRun]) {
+        let mut outcomes: Vec<&TaskRun> = runs.iter().filter(|r| r.is_outcome()).collect();
+        outcomes.sort_by_key(|r| r.seq);
+        for r in outcomes {
+            let Some(idx) = self.wf.tasks.get_index_of(&r.task) else {
+                continue;
+            };
+            self.seq = self.seq.max(r.seq.unwrap_or(0));
+            let fired = r.routes.clone().unwrap_or_default();
+            let publish = r.publish.clone().unwrap_or_default();
+            let result = r.result.clone().unwrap_or(Value::Null);
+            self.apply(idx, r.status, &result, r.error.as_ref(), &fired, publish);
+        }
+        for r in runs.iter().filter(|r| !r.is_outcome()) {
+            let Some(idx) = self.wf.tasks.get_index_of(&r.task) else {
+                continue;
+            };
+            if matches!(self.state[idx], State::Done(_)) {
+                continue;
+            }
+            if r.item >= 0 {
+                if matches!(r.status, TaskStatus::Succeeded | TaskStatus::Failed) {
+                    self.done_items.entry(idx).or_default().insert(
+                        r.item as usize,
+                        ItemOutcome {
+                            status: r.status,
+                            result: r.result.clone().unwrap_or(Value::Null),
+                            error: r.error.clone(),
+                        },
+                    );
+                }
+            } else {
+                let a = self.first_attempt.entry(idx).or_insert(1);
+                *a = (*a).max(r.attempt as u32);
+            }
+        }
+    }
+
+    /// Records a task's outcome in memory: TASKS, CTX, route decisions, fail-fast.
+    fn apply(
+        &mut self,
+        idx: usize,
+        status: TaskStatus,
+        result: &Value,
+        error: Option<&Value>,
+        fired: &[usize],
+        publish: Vec<(String, Value)>,
+    ) {
+        self.state[idx] = State::Done(status);
+        let task = &self.wf.tasks[idx];
+        self.tasks_view.insert(
+            task.name.clone(),
+            to_value(&json!({"status": status.as_str(), "result": result, "error": error})),
+        );
+        for (k, v) in publish {
+            self.ctx.insert(k, v);
+        }
+        self.base_dirty = true;
+        for ri in 0..task.next.len() {
+            self.decided.insert((idx, ri), fired.contains(&ri));
+        }
+        if status == TaskStatus::Failed {
+            let handled = fired
+                .iter()
+                .any(|ri| matches!(task.next[*ri].on, On::Failure | On::Always));
+            if !handled && self.failure.is_none() {
+                let msg = error
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed");
+                self.failure = Some(format!("task `{}` failed: {msg}", task.name));
+            }
+        }
+    }
+
+    fn readiness(&self, t: usize) -> Readiness {
+        let inbound = &self.inbound[t];
+        if inbound.is_empty() {
+            return Readiness::Start;
+        }
+        let mut fired = 0;
+        let mut undecided = 0;
+        let mut missing = Vec::new();
+        for (src, ri) in inbound {
+            match self.decided.get(&(*src, *ri)) {
+                Some(true) => fired += 1,
+                Some(false) => missing.push(self.wf.tasks[*src].name.clone()),
+                None => undecided += 1,
+            }
+        }
+        let total = inbound.len();
+        let unreachable = |missing: &[String]| {
+            Readiness::Unreachable(format!(
+                "join task `{}` is partially satisfied but unreachable: the route from {} did not fire",
+                self.wf.tasks[t].name,
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        };
+        match self.wf.tasks[t].join.as_ref().map(|j| j.value) {
+            None if fired >= 1 => Readiness::Start,
+            None if undecided == 0 => Readiness::Skip,
+            None => Readiness::Wait,
+            Some(Join::All) if undecided > 0 => Readiness::Wait,
+            Some(Join::All) if fired == total => Readiness::Start,
+            Some(Join::All) if fired == 0 => Readiness::Skip,
+            Some(Join::All) => unreachable(&missing),
+            Some(Join::Count(n)) if fired >= n as usize => Readiness::Start,
+            Some(Join::Count(n)) if fired + undecided < n as usize => {
+                if fired == 0 {
+                    Readiness::Skip
+                } else {
+                    unreachable(&missing)
+                }
+            }
+            Some(Join::Count(_)) => Readiness::Wait,
+        }
+    }
+
+    /// Decides what `candidates` do now: tasks to start, outcome rows for skips.
+    fn advance(&mut self, candidates: Vec<usize>, rows: &mut Vec<TaskRun>) -> Vec<usize> {
+        let mut to_start = Vec::new();
+        let mut work = candidates;
+        while let Some(t) = work.pop() {
+            if self.state[t] != State::NotStarted || self.failure.is_some() {
+                continue;
+            }
+            match self.readiness(t) {
+                Readiness::Wait => {}
+                Readiness::Start => {
+                    self.state[t] = State::Running;
+                    to_start.push(t);
+                }
+                Readiness::Skip => {
+                    self.seq += 1;
+                    self.apply(t, TaskStatus::Skipped, &Value::Null, None, &[], Vec::new());
+                    let now = self.now();
+                    rows.push(self.row(
+                        t,
+                        -1,
+                        0,
+                        TaskStatus::Skipped,
+                        Some(self.seq),
+                        None,
+                        None,
+                        None,
+                        Some(vec![]),
+                        Some(vec![]),
+                        None,
+                        Some(now),
+                        None,
+                    ));
+                    work.extend(self.targets(t));
+                }
+                Readiness::Unreachable(msg) => self.failure = Some(msg),
+            }
+        }
+        to_start.sort_unstable();
+        for &t in &to_start {
+            let attempt = i64::from(*self.first_attempt.get(&t).unwrap_or(&1));
+            let is_items = self.wf.tasks[t].with.is_some();
+            let now = self.now();
+            rows.push(self.row(
+                t,
+                -1,
+                if is_items { 0 } else { attempt },
+                TaskStatus::Running,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(now),
+                None,
+                None,
+            ));
+        }
+        to_start
+    }
+
+    fn targets(&self, t: usize) -> Vec<usize> {
+        self.wf.tasks[t]
+            .next
+            .iter()
+            .flat_map(|r| &r.targets)
+            .filter_map(|x| self.wf.tasks.get_index_of(&x.value))
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &self,
+        t: usize,
+        item: i64,
+        attempt: i64,
+        status: TaskStatus,
+        seq: Option<i64>,
+        input: Option<Value>,
+        result: Option<Value>,
+        error: Option<Value>,
+        routes: Option<Vec<usize>>,
+        publish: Option<Vec<(String, Value)>>,
+        started_at: Option<String>,
+        finished_at: Option<String>,
+        duration_ms: Option<i64>,
+    ) -> TaskRun {
+        TaskRun {
+            execution_id: self.exec.id.clone(),
+            task: self.wf.tasks[t].name.clone(),
+            item,
+            attempt,
+            status,
+            seq,
+            input,
+            result,
+            error,
+            routes,
+            publish,
+            reused: false,
+            started_at,
+            finished_at,
+            duration_ms,
+        }
+    }
+
+    fn spawn(&mut self, t: usize) {
+        let base = self.base().to_vec();
+        let job = Job {
+            engine: self.engine.clone(),
+            wf: self.wf.clone(),
+            index: t,
+            exec_id: self.exec.id.clone(),
+            org: self.org.clone(),
+            base,
+            redactor: self.redactor.clone(),
+            cancel: self.cancel.clone(),
+            first_attempt: *self.first_attempt.get(&t).unwrap_or(&1),
+            done_items: self.done_items.remove(&t).unwrap_or_default(),
+        };
+        let task = &self.wf.tasks[t];
+        let span = tracing::info_span!("task", execution_id = %self.exec.id, task = %task.name, action = %task.action.value);
+        let handle = self.inflight.spawn(job.run().instrument(span));
+        self.inflight_ids.insert(handle.id(), t);
+    }
+
+    /// Evaluates the routes of a finished task: which fire, and what they publish.
+    fn routes(
+        &mut self,
+        t: usize,
+        status: TaskStatus,
+        result: &Value,
+    ) -> Result<(Vec<usize>, Vec<(String, Value)>), String> {
+        let status_name = match status {
+            TaskStatus::Succeeded => "succeeded",
+            _ => "failed",
+        };
+        let now = self.now();
+        let ctx = scope::context(
+            self.base(),
+            &now,
+            Extra {
+                result: Some(result),
+                status: Some(status_name),
+                item: None,
+            },
+        );
+        let task = &self.wf.tasks[t];
+        let mut fired = Vec::new();
+        let mut publish = Vec::new();
+        for (ri, route) in task.next.iter().enumerate() {
+            let on = match route.on {
+                On::Success => status == TaskStatus::Succeeded,
+                On::Failure => status == TaskStatus::Failed,
+                On::Always => true,
+            };
+            if !on {
+                continue;
+            }
+            if let Some(when) = &route.when {
+                let holds = when
+                    .render_value(&ctx)
+                    .map_err(|e| format!("next[{ri}].when: {e}"))?;
+                if !holds.is_true() {
+                    continue;
+                }
+            }
+            for (k, v) in &route.publish {
+                let value = v.render(&ctx).map_err(|e| {
+                    let path = if e.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(".{}", e.path)
+                    };
+                    format!("next[{ri}].publish.{k}{path}: {}", e.error)
+                })?;
+                publish.push((k.clone(), value));
+            }
+            fired.push(ri);
+            if task.transition_mode == TransitionMode::First {
+                break;
+            }
+        }
+        Ok((fired, publish))
+    }
+
+    /// Commits a finished task's outcome with everything it decides, then follows it.
+    async fn on_finished(&mut self, f: Finished) -> Result<(), EngineError> {
+        let t = f.index;
+        let mut status = f.status;
+        let mut error = f.error.map(|e| e.to_json());
+        let result = f.result;
+        let (fired, publish) = if status == TaskStatus::Cancelled {
+            (Vec::new(), Vec::new())
+        } else {
+            let route_input = if status == TaskStatus::Succeeded {
+                result.clone()
+            } else {
+                error.clone().unwrap_or(Value::Null)
+            };
+            match self.routes(t, status, &route_input) {
+                Ok(r) => r,
+                Err(msg) => {
+                    // A route that cannot be evaluated fails the task (and, unhandled, the execution).
+                    status = TaskStatus::Failed;
+                    error = Some(
+                        json!({"message": format!("task `{}`: {msg}", self.wf.tasks[t].name), "kind": "route"}),
+                    );
+                    (Vec::new(), Vec::new())
+                }
+            }
+        };
+        let publish: Vec<(String, Value)> = publish.into_iter().collect();
+        let stored_publish: Vec<(String, Value)> = publish
+            .iter()
+            .map(|(k, v)| (k.clone(), self.redactor.redact(v)))
+            .collect();
+        self.seq += 1;
+        let mut rows = vec![self.row(
+            t,
+            -1,
+            f.attempt,
+            status,
+            Some(self.seq),
+            f.input,
+            Some(result.clone()),
+            error.clone(),
+            Some(fired.clone()),
+            Some(stored_publish),
+            Some(f.started_at),
+            Some(f.finished_at),
+            Some(f.duration_ms),
+        )];
+        self.apply(t, status, &result, error.as_ref(), &fired, publish);
+        let to_start = if status == TaskStatus::Cancelled || self.cancel.is_cancelled() {
+            Vec::new()
+        } else {
+            let targets = self.targets(t);
+            self.advance(targets, &mut rows)
+        };
+        // Durable before the routes are followed.
+        self.engine.store.record_task_runs(&rows).await?;
+        for s in to_start {
+            self.spawn(s);
+        }
+        Ok(())
+    }
+
+    async fn run(mut self) -> Result<ExecutionRecord, EngineError> {
+        if self.exec.cancel_requested {
+            self.cancel.cancel();
+        }
+        if !self.cancel.is_cancelled() {
+            let mut rows = Vec::new();
+            let candidates: Vec<usize> = (0..self.state.len())
+                .rev()
+                .filter(|&t| self.state[t] == State::NotStarted)
+                .collect();
+            let to_start = self.advance(candidates, &mut rows);
+            self.engine.store.record_task_runs(&rows).await?;
+            for s in to_start {
+                self.spawn(s);
+            }
+        }
+        let deadline = self.wf.timeout.map(|limit| {
+            let started = self
+                .exec
+                .started_at
+                .as_deref()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .unwrap_or_else(|| self.engine.clock.now());
+            let elapsed = self.engine.clock.now().duration_since(started);
+            let left =
+                std::time::Duration::try_from(elapsed).map_or(limit, |e| limit.saturating_sub(e));
+            (tokio::time::Instant::now() + left, limit)
+        });
+        let started = Instant::now();
+        let mut timed_out = false;
+        while !self.inflight.is_empty() {
+            let sleep = async {
+                match deadline {
+                    Some((at, _)) if !timed_out => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                joined = self.inflight.join_next_with_id() => {
+                    let finished = match joined {
+                        Some(Ok((id, f))) => { self.inflight_ids.remove(&id); f }
+                        Some(Err(e)) => {
+                            let t = self.inflight_ids.remove(&e.id()).expect("every spawned task is known");
+                            let now = self.now();
+                            Finished { index: t, status: TaskStatus::Failed, result: Value::Null, error: Some(ActionError::failed(format!("the action panicked: {e}"))), input: None, attempt: 1, started_at: now.clone(), finished_at: now, duration_ms: 0 }
+                        }
+                        None => break,
+                    };
+                    self.on_finished(finished).await?;
+                }
+                () = self.cancel.cancelled(), if !self.cancel.is_cancelled() => {}
+                () = sleep => {
+                    timed_out = true;
+                    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
+                    self.failure.get_or_insert_with(|| format!("the execution timed out after {}", human(limit)));
+                    self.cancel.cancel();
+                }
+            }
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "execution loop ended"
+        );
+        self.finish(timed_out).await
+    }
+
+    async fn finish(mut self, timed_out: bool) -> Result<ExecutionRecord, EngineError> {
+        let now = self.now();
+        let cancelled = self.cancel.is_cancelled() && !timed_out;
+        let waiting: Vec<String> = (0..self.state.len())
+            .filter(|&t| self.state[t] == State::NotStarted)
+            .map(|t| self.wf.tasks[t].name.clone())
+            .collect();
+        let (status, output, error) = if cancelled {
+            (ExecStatus::Cancelled, None, Some("cancelled".to_string()))
+        } else if let Some(f) = self.failure.take() {
+            (ExecStatus::Failed, None, Some(f))
+        } else if !waiting.is_empty()
+            && self.state.iter().all(|s| *s != State::Running)
+            && self.waiting_is_stuck(&waiting)
+        {
+            (
+                ExecStatus::Failed,
+                None,
+                Some(format!("tasks never became ready: {}", waiting.join(", "))),
+            )
+        } else {
+            let ctx = scope::context(self.base(), &now, Extra::default());
+            let mut out = Map::new();
+            let mut err = None;
+            for (k, v) in &self.wf.output {
+                match v.render(&ctx) {
+                    Ok(val) => {
+                        out.insert(k.clone(), val);
+                    }
+                    Err(e) => {
+                        let path = if e.path.is_empty() {
+                            String::new()
+                        } else {
+                            format!(".{}", e.path)
+                        };
+                        err = Some(format!("output.{k}{path}: {}", e.error));
+                        break;
+                    }
+                }
+            }
+            match err {
+                Some(e) => (ExecStatus::Failed, None, Some(e)),
+                None => (ExecStatus::Succeeded, Some(Value::Object(out)), None),
+            }
+        };
+        let output = output.map(|o| self.redactor.redact(&o));
+        let error = error.map(|e| self.redactor.redact_str(&e));
+        self.engine
+            .store
+            .finish_execution(
+                &self.exec.id,
+                status,
+                output.as_ref(),
+                error.as_deref(),
+                &now,
+            )
+            .await
+            .map_err(|e: StoreError| EngineError::Store(e))?;
+        tracing::info!(status = %status, "execution finished");
+        Ok(self.engine.store.execution(&self.exec.id).await?)
+    }
+
+    /// Tasks left unstarted when nothing runs are stuck unless they were never reached
+    /// because the execution failed or was cancelled (handled before this is asked).
+    fn waiting_is_stuck(&self, waiting: &[String]) -> bool {
+        waiting.iter().any(|name| {
+            let t = self
+                .wf
+                .tasks
+                .get_index_of(name)
+                .expect("a task of this workflow");
+            matches!(self.readiness(t), Readiness::Wait | Readiness::Start)
+        })
+    }
+}

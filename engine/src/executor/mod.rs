@@ -1,0 +1,636 @@
+//! The executor: runs workflows as DAGs on tokio, persisting every step.
+//!
+//! Each execution is driven by a conductor ([`conductor`]) that owns its state in memory,
+//! spawns task attempts as tokio tasks (so parallel branches really run in parallel) and
+//! commits each finished step — the task's outcome, the routes that fired, what they
+//! published, the tasks it starts or skips — in one store write before following the
+//! routes. A killed process loses nothing committed: [`Engine::resume_orphans`] replays the
+//! committed outcomes and runs again only what was in flight.
+
+mod conductor;
+pub mod redact;
+pub mod scope;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::action::{
+    ActionContext, ActionError, ActionErrorKind, BoxFuture, Clock, SubWorkflows, SystemClock,
+};
+use crate::diagnostic::did_you_mean;
+use crate::model::{InputType, Workflow};
+use crate::registry::Registry;
+use crate::store::{
+    ExecStatus, ExecutionRecord, Store, StoreError, TaskRun, TaskStatus, WorkflowRecord,
+};
+
+/// An executor failure (not a task failure: those are part of the execution's outcome).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The workflow does not validate.
+    #[error("workflow `{name}` is invalid: {summary}")]
+    Invalid {
+        /// The workflow.
+        name: String,
+        /// The first errors, one per line.
+        summary: String,
+    },
+    /// The inputs do not fit the workflow's declared inputs.
+    #[error("{0}")]
+    Input(String),
+    /// The operation does not apply.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Classification of [`EngineError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineErrorKind {
+    /// Storage.
+    Store,
+    /// The user's workflow or input (exit code 2 in the CLI).
+    Usage,
+    /// Wrong state.
+    Conflict,
+}
+
+impl EngineError {
+    /// The kind.
+    pub fn kind(&self) -> EngineErrorKind {
+        match self {
+            EngineError::Store(e) if e.kind() == crate::store::StoreErrorKind::NotFound => {
+                EngineErrorKind::Usage
+            }
+            EngineError::Store(_) => EngineErrorKind::Store,
+            EngineError::Invalid { .. } | EngineError::Input(_) => EngineErrorKind::Usage,
+            EngineError::Conflict(_) => EngineErrorKind::Conflict,
+        }
+    }
+}
+
+/// Options for starting an execution.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The org (default: `default`).
+    pub org: Option<String>,
+    /// The event (`TRIGGER`): `{type, body, headers, params}`.
+    pub trigger: Option<Value>,
+}
+
+/// How a rerun repeats an earlier execution.
+#[derive(Debug, Clone, Default)]
+pub struct RerunOptions {
+    /// Reuse the results of every task not downstream of this one, and run from it.
+    pub from: Option<String>,
+    /// Reuse successful items of failed with.items tasks; run only the failed items.
+    pub failed_items: bool,
+}
+
+pub(crate) struct Running {
+    cancel: CancellationToken,
+}
+
+/// Runs workflows against a store and a registry of actions.
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) owner: String,
+    pub(crate) lease: Duration,
+    parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+    running: Mutex<HashMap<String, Running>>,
+    watcher_started: std::sync::atomic::AtomicBool,
+    me: Weak<Engine>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host:pid:random` — who holds an execution's lease.
+fn owner_id() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Is the process named in an owner id gone? Only answerable for owners on this host.
+fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (_, pid, host) = (parts.next(), parts.next(), parts.next());
+    let this_host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
+        (Some(h), Some(pid)) if h == this_host => {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn now_ms(clock: &dyn Clock) -> i64 {
+    clock.now().as_millisecond()
+}
+
+impl Engine {
+    /// An engine with the wall clock.
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Arc<Engine> {
+        Engine::with_clock(store, registry, Arc::new(SystemClock))
+    }
+
+    /// An engine with a given clock (tests).
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Engine> {
+        Arc::new_cyclic(|me| Engine {
+            store,
+            registry,
+            clock,
+            owner: owner_id(),
+            lease: Duration::from_secs(30),
+            parsed: Mutex::default(),
+            running: Mutex::default(),
+            watcher_started: std::sync::atomic::AtomicBool::new(false),
+            me: me.clone(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Validates a workflow and stores it as a new version (unless unchanged).
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] with the first errors when it does not validate.
+    pub async fn deploy(
+        &self,
+        source: &str,
+        path: Option<&str>,
+    ) -> Result<WorkflowRecord, EngineError> {
+        let loaded = crate::load(source, &self.registry);
+        let Some(wf) = loaded.workflow else {
+            let name = path.unwrap_or("workflow").to_string();
+            return Err(invalid(name, &loaded.diagnostics));
+        };
+        let record = self.store.deploy_workflow(&wf.name, source, path).await?;
+        self.parsed
+            .lock()
+            .expect("not poisoned")
+            .insert(record.id, Arc::new(wf));
+        Ok(record)
+    }
+
+    /// The parsed workflow of a stored version (parsed once per process).
+    pub(crate) async fn workflow(
+        &self,
+        id: i64,
+    ) -> Result<(WorkflowRecord, Arc<Workflow>), EngineError> {
+        let record = self.store.workflow_by_id(id).await?;
+        if let Some(wf) = self.parsed.lock().expect("not poisoned").get(&id) {
+            return Ok((record, wf.clone()));
+        }
+        let loaded = crate::load(&record.source, &self.registry);
+        let wf = Arc::new(
+            loaded
+                .workflow
+                .ok_or_else(|| invalid(record.name.clone(), &loaded.diagnostics))?,
+        );
+        self.parsed
+            .lock()
+            .expect("not poisoned")
+            .insert(id, wf.clone());
+        Ok((record, wf))
+    }
+
+    /// Creates an execution of a deployed workflow; run it with [`Engine::run`].
+    ///
+    /// # Errors
+    /// Inputs that do not fit the workflow; store failures.
+    pub async fn start(
+        &self,
+        workflow: &WorkflowRecord,
+        input: Map<String, Value>,
+        opts: StartOptions,
+    ) -> Result<String, EngineError> {
+        let (record, wf) = self.workflow(workflow.id).await?;
+        let input = prepare_input(&wf, input)?;
+        conductor::create(self, &record, &wf, input, opts, None).await
+    }
+
+    /// Starts and runs an execution to its end.
+    ///
+    /// # Errors
+    /// As [`Engine::start`] and [`Engine::run`].
+    pub async fn execute(
+        &self,
+        workflow: &WorkflowRecord,
+        input: Map<String, Value>,
+        opts: StartOptions,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let id = self.start(workflow, input, opts).await?;
+        self.run(&id).await
+    }
+
+    /// Runs (or resumes) an execution this engine holds until it ends.
+    ///
+    /// # Errors
+    /// Store failures; an execution held by another live process.
+    pub async fn run(&self, id: &str) -> Result<ExecutionRecord, EngineError> {
+        let cancel = CancellationToken::new();
+        self.run_with(id, cancel).await
+    }
+
+    pub(crate) async fn run_with(
+        &self,
+        id: &str,
+        cancel: CancellationToken,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let me = self
+            .me
+            .upgrade()
+            .expect("the engine is alive while it runs");
+        self.ensure_watcher();
+        self.running.lock().expect("not poisoned").insert(
+            id.to_string(),
+            Running {
+                cancel: cancel.clone(),
+            },
+        );
+        let result = conductor::drive(me, id, cancel).await;
+        self.running.lock().expect("not poisoned").remove(id);
+        result
+    }
+
+    /// Resumes every unfinished top-level execution whose owner is gone (killed process,
+    /// expired lease), oldest first, and runs each to its end.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn resume_orphans(&self) -> Result<Vec<ExecutionRecord>, EngineError> {
+        let now = now_ms(&*self.clock);
+        let mut done = Vec::new();
+        for exec in self.store.unfinished_executions().await? {
+            let stale = exec.owner.as_deref().filter(|o| owner_is_dead(o));
+            let expired = exec.lease_until_ms.is_none_or(|l| l < now);
+            if stale.is_none() && !expired {
+                continue;
+            }
+            if exec.parent_id.is_some() {
+                // The parent's task re-runs its sub-workflow; this copy is superseded.
+                if self
+                    .store
+                    .claim_execution(
+                        &exec.id,
+                        &self.owner,
+                        now + self.lease.as_millis() as i64,
+                        now,
+                        stale,
+                    )
+                    .await?
+                {
+                    self.store
+                        .finish_execution(
+                            &exec.id,
+                            ExecStatus::Cancelled,
+                            None,
+                            Some("superseded: the parent execution was resumed"),
+                            &self.clock.now().to_string(),
+                        )
+                        .await?;
+                }
+                continue;
+            }
+            if self
+                .store
+                .claim_execution(
+                    &exec.id,
+                    &self.owner,
+                    now + self.lease.as_millis() as i64,
+                    now,
+                    stale,
+                )
+                .await?
+            {
+                tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming execution");
+                done.push(self.run(&exec.id).await?);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Asks an execution (and its sub-workflows) to stop; the process running it stops its
+    /// tasks and marks it cancelled. An execution nobody runs is cancelled at once.
+    ///
+    /// # Errors
+    /// Unknown or finished executions.
+    pub async fn cancel(&self, id: &str) -> Result<ExecutionRecord, EngineError> {
+        let exec = self.store.execution(id).await?;
+        self.store
+            .request_cancel(&exec.id)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => EngineError::Conflict(m),
+                other => EngineError::Store(other),
+            })?;
+        if let Some(r) = self.running.lock().expect("not poisoned").get(&exec.id) {
+            r.cancel.cancel();
+        }
+        let orphaned = exec.owner.as_deref().is_none_or(owner_is_dead)
+            || exec.lease_until_ms.is_none_or(|l| l < now_ms(&*self.clock));
+        if orphaned
+            && !self
+                .running
+                .lock()
+                .expect("not poisoned")
+                .contains_key(&exec.id)
+        {
+            let now = self.clock.now().to_string();
+            let mut stack = vec![exec.id.clone()];
+            while let Some(id) = stack.pop() {
+                stack.extend(
+                    self.store
+                        .children(&id)
+                        .await?
+                        .into_iter()
+                        .filter(|c| !c.status.is_final())
+                        .map(|c| c.id),
+                );
+                self.store
+                    .finish_execution(&id, ExecStatus::Cancelled, None, Some("cancelled"), &now)
+                    .await?;
+            }
+        }
+        Ok(self.store.execution(&exec.id).await?)
+    }
+
+    /// Creates a new execution that repeats `id`: whole, from a task, or only failed items.
+    /// Returns the new execution's id; run it with [`Engine::run`].
+    ///
+    /// # Errors
+    /// Unknown executions or tasks.
+    pub async fn rerun(&self, id: &str, opts: RerunOptions) -> Result<String, EngineError> {
+        let old = self.store.execution(id).await?;
+        let (record, wf) = self.workflow(old.workflow_id).await?;
+        if let Some(from) = &opts.from
+            && !wf.tasks.contains_key(from)
+        {
+            let hint = did_you_mean(from, wf.tasks.keys().map(String::as_str)).unwrap_or_default();
+            return Err(EngineError::Input(format!(
+                "workflow `{}` has no task `{from}` {hint}",
+                wf.name
+            )));
+        }
+        if !old.status.is_final() {
+            return Err(EngineError::Conflict(format!(
+                "execution {} is still {}; cancel it first",
+                old.id, old.status
+            )));
+        }
+        let runs = self.store.task_runs(&old.id).await?;
+        let reuse = conductor::reusable(&wf, &runs, &opts);
+        let input = old.input.as_object().cloned().unwrap_or_default();
+        let opts_start = StartOptions {
+            org: Some(old.org.clone()),
+            trigger: Some(old.trigger.clone()),
+        };
+        conductor::create(
+            self,
+            &record,
+            &wf,
+            input,
+            opts_start,
+            Some((old.id.clone(), reuse)),
+        )
+        .await
+    }
+
+    /// One background task per engine: renews leases and notices cancel requests made by
+    /// other processes (one query each per tick, whatever the number of executions).
+    fn ensure_watcher(&self) {
+        use std::sync::atomic::Ordering;
+        if self.watcher_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            let mut ticks: u64 = 0;
+            loop {
+                tick.tick().await;
+                let Some(engine) = me.upgrade() else { break };
+                ticks += 1;
+                if engine.running.lock().expect("not poisoned").is_empty() {
+                    continue;
+                }
+                if let Ok(ids) = engine.store.cancel_requests(&engine.owner).await {
+                    let running = engine.running.lock().expect("not poisoned");
+                    for id in ids {
+                        if let Some(r) = running.get(&id) {
+                            r.cancel.cancel();
+                        }
+                    }
+                }
+                // Renew at a third of the lease.
+                if ticks % (engine.lease.as_millis() as u64 / 750).max(1) == 0 {
+                    let until = now_ms(&*engine.clock) + engine.lease.as_millis() as i64;
+                    if let Err(e) = engine.store.renew_leases(&engine.owner, until).await {
+                        tracing::warn!(error = %e, "cannot renew execution leases");
+                    }
+                }
+            }
+        });
+    }
+
+    pub(crate) fn sub_workflows(&self) -> Arc<dyn SubWorkflows> {
+        Arc::new(Children {
+            engine: self.me.clone(),
+        })
+    }
+}
+
+fn invalid(name: String, diagnostics: &[crate::Diagnostic]) -> EngineError {
+    let summary = diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .take(5)
+        .map(|d| {
+            format!(
+                "line {}:{}: {} [{}]",
+                d.span.line, d.span.column, d.message, d.code
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    EngineError::Invalid { name, summary }
+}
+
+/// Applies defaults and checks required inputs, types and allowed values.
+///
+/// # Errors
+/// Every problem, in one message.
+pub fn prepare_input(
+    wf: &Workflow,
+    mut given: Map<String, Value>,
+) -> Result<Map<String, Value>, EngineError> {
+    let mut problems = Vec::new();
+    for key in given.keys() {
+        if !wf.input.contains_key(key) {
+            let hint = did_you_mean(key, wf.input.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            problems.push(format!("`{key}` is not an input of `{}`{hint}", wf.name));
+        }
+    }
+    let mut out = Map::new();
+    for (name, param) in &wf.input {
+        match given.remove(name).or_else(|| param.default.clone()) {
+            Some(v) => {
+                if !v.is_null() && !param.ty.accepts(&v) {
+                    problems.push(format!(
+                        "input `{name}` must be {}, got {}",
+                        param.ty.name(),
+                        short(&v)
+                    ));
+                } else if let Some(allowed) = &param.allowed
+                    && !allowed.contains(&v)
+                {
+                    let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+                    problems.push(format!("input `{name}` must be one of {}", list.join(", ")));
+                }
+                out.insert(name.clone(), v);
+            }
+            None if param.required => problems.push(format!("input `{name}` is required")),
+            None => {
+                out.insert(name.clone(), Value::Null);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(EngineError::Input(problems.join("; ")))
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}…", &s[..s.floor_char_boundary(60)])
+    } else {
+        s
+    }
+}
+
+/// Turns a `--input key=value` string into the input's declared type (JSON for non-strings).
+pub fn coerce_input(wf: &Workflow, key: &str, raw: &str) -> Value {
+    match wf.input.get(key).map(|p| p.ty) {
+        Some(InputType::String) => Value::String(raw.to_string()),
+        _ => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
+    }
+}
+
+/// Runs sub-workflows for `core.workflow`.
+struct Children {
+    engine: Weak<Engine>,
+}
+
+impl SubWorkflows for Children {
+    fn run_child<'a>(
+        &'a self,
+        parent: &'a ActionContext,
+        workflow: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ActionError>> {
+        Box::pin(async move {
+            let engine = self
+                .engine
+                .upgrade()
+                .ok_or_else(|| ActionError::failed("the engine is shutting down"))?;
+            let record =
+                engine
+                    .store
+                    .workflow(workflow, None)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        crate::store::StoreErrorKind::NotFound => ActionError::failed(format!(
+                            "no workflow named `{workflow}` is deployed"
+                        )),
+                        _ => ActionError::failed(format!("cannot load workflow `{workflow}`: {e}")),
+                    })?;
+            let (record, wf) = engine
+                .workflow(record.id)
+                .await
+                .map_err(|e| ActionError::failed(e.to_string()))?;
+            let input = prepare_input(&wf, input.as_object().cloned().unwrap_or_default())
+                .map_err(|e| ActionError::failed(format!("sub-workflow `{workflow}`: {e}")))?;
+            let opts = StartOptions {
+                org: Some(parent.org.id.clone()),
+                trigger: Some(
+                    serde_json::json!({"type": "workflow", "parent_execution": parent.execution_id, "parent_task": parent.task}),
+                ),
+            };
+            let id = conductor::create_child(&engine, &record, &wf, input, opts, parent)
+                .await
+                .map_err(|e| ActionError::failed(e.to_string()))?;
+            let exec = engine
+                .run_with(&id, parent.cancel.child_token())
+                .await
+                .map_err(|e| ActionError::failed(e.to_string()))?;
+            let data = serde_json::json!({"execution_id": exec.id, "workflow": workflow});
+            match exec.status {
+                ExecStatus::Succeeded => Ok(exec.output.unwrap_or(Value::Null)),
+                ExecStatus::Cancelled => Err(ActionError {
+                    kind: ActionErrorKind::Cancelled,
+                    message: format!("sub-workflow `{workflow}` was cancelled"),
+                    data: Some(data),
+                }),
+                _ => Err(ActionError::failed(format!(
+                    "sub-workflow `{workflow}` failed: {}",
+                    exec.error.unwrap_or_default()
+                ))
+                .with_data(data)),
+            }
+        })
+    }
+}
+
+/// Task runs of an execution grouped for display: outcome rows per task in run order.
+pub fn outcomes(runs: &[TaskRun]) -> Vec<&TaskRun> {
+    let mut v: Vec<&TaskRun> = runs
+        .iter()
+        .filter(|r| r.is_outcome() || (r.item == -1 && r.status == TaskStatus::Running))
+        .collect();
+    v.sort_by_key(|r| (r.seq.unwrap_or(i64::MAX), r.started_at.clone()));
+    v
+}

@@ -1,0 +1,547 @@
+//! Running one task: delay, input rendering, items, retries, timeouts, cancellation.
+//!
+//! Attempts that are not the task's outcome (a failed attempt that will be retried, each
+//! item of a with.items task) are written to the store here; the outcome itself is written
+//! by the conductor together with the routes it follows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use super::redact::Redactor;
+use super::scope::{self, Extra};
+use crate::action::{ActionContext, ActionError, ActionErrorKind, OrgRef};
+use crate::model::{Task, Templated, WithItems, Workflow};
+use crate::store::{TaskRun, TaskStatus};
+
+/// An item of a with.items task that already finished (reused by resume or rerun).
+#[derive(Debug, Clone)]
+pub(crate) struct ItemOutcome {
+    pub status: TaskStatus,
+    pub result: Value,
+    pub error: Option<Value>,
+}
+
+/// Everything a spawned task needs.
+pub(crate) struct Job {
+    pub engine: Arc<Engine>,
+    pub wf: Arc<Workflow>,
+    pub index: usize,
+    pub exec_id: String,
+    pub org: OrgRef,
+    pub base: Vec<(&'static str, minijinja::Value)>,
+    pub redactor: Redactor,
+    pub cancel: CancellationToken,
+    pub first_attempt: u32,
+    pub done_items: BTreeMap<usize, ItemOutcome>,
+}
+
+/// How a task ended.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub index: usize,
+    pub status: TaskStatus,
+    pub result: Value,
+    pub error: Option<ActionError>,
+    /// Rendered input, secrets masked.
+    pub input: Option<Value>,
+    /// The attempt that decided the outcome (0 for a with.items task).
+    pub attempt: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: i64,
+}
+
+impl Job {
+    fn task(&self) -> &Task {
+        &self.wf.tasks[self.index]
+    }
+
+    fn now(&self) -> String {
+        self.engine.clock.now().to_string()
+    }
+
+    fn render_ctx(&self, extra: Extra<'_>) -> minijinja::Value {
+        scope::context(&self.base, &self.now(), extra)
+    }
+
+    fn render_input(&self, item: Option<&Value>) -> Result<Value, ActionError> {
+        let ctx = self.render_ctx(Extra {
+            item,
+            ..Extra::default()
+        });
+        let mut out = serde_json::Map::new();
+        for (k, v) in &self.task().input {
+            let rendered = v.render(&ctx).map_err(|e| {
+                let field = if e.path.is_empty() {
+                    format!("input.{k}")
+                } else {
+                    format!("input.{k}.{}", e.path)
+                };
+                ActionError {
+                    kind: ActionErrorKind::InvalidParams,
+                    message: format!("task `{}`: {field}: {}", self.task().name, e.error),
+                    data: None,
+                }
+            })?;
+            out.insert(k.clone(), rendered);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Runs the task to its outcome.
+    pub async fn run(self) -> Finished {
+        let started = Instant::now();
+        let started_at = self.now();
+        let wf = self.wf.clone();
+        let task = &wf.tasks[self.index];
+        if let Some(delay) = task.delay
+            && !self.sleep(delay).await
+        {
+            return self.finish(
+                TaskStatus::Cancelled,
+                Value::Null,
+                Some(cancelled()),
+                None,
+                1,
+                started,
+                started_at,
+            );
+        }
+        match &task.with {
+            Some(with) => self.run_items(with, started, started_at).await,
+            None => {
+                let input = match self.render_input(None) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        return self.finish(
+                            TaskStatus::Failed,
+                            Value::Null,
+                            Some(e),
+                            None,
+                            i64::from(self.first_attempt),
+                            started,
+                            started_at,
+                        );
+                    }
+                };
+                let stored = self.stored_input(&input);
+                let (status, result, error, attempt) = self.attempts(&input, &stored, None).await;
+                self.finish(
+                    status,
+                    result,
+                    error,
+                    Some(stored),
+                    attempt,
+                    started,
+                    started_at,
+                )
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        status: TaskStatus,
+        result: Value,
+        error: Option<ActionError>,
+        input: Option<Value>,
+        attempt: i64,
+        started: Instant,
+        started_at: String,
+    ) -> Finished {
+        Finished {
+            index: self.index,
+            status,
+            result,
+            error,
+            input,
+            attempt,
+            started_at,
+            finished_at: self.now(),
+            duration_ms: started.elapsed().as_millis() as i64,
+        }
+    }
+
+    fn stored_input(&self, input: &Value) -> Value {
+        match self.engine.registry.get(&self.task().action.value) {
+            Some(spec) => self.redactor.params(&spec.params, input),
+            None => self.redactor.redact(input),
+        }
+    }
+
+    /// Waits, unless cancelled first (then false).
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(d) => true,
+            () = self.cancel.cancelled() => false,
+        }
+    }
+
+    /// One call of the action, bounded by the task's timeout and the execution's cancel.
+    async fn call(
+        &self,
+        input: &Value,
+        item: Option<usize>,
+        attempt: u32,
+    ) -> Result<Value, ActionError> {
+        let task = self.task();
+        let Some(action) = self.engine.registry.action(&task.action.value) else {
+            return Err(ActionError::failed(format!(
+                "action `{}` is registered for validation only and cannot run here",
+                task.action.value
+            )));
+        };
+        let attempt_cancel = self.cancel.child_token();
+        let cx = ActionContext {
+            execution_id: self.exec_id.clone(),
+            task: task.name.clone(),
+            item_index: item,
+            attempt,
+            org: self.org.clone(),
+            cancel: attempt_cancel.clone(),
+            clock: self.engine.clock.clone(),
+            workflows: self.engine.sub_workflows(),
+        };
+        let call = action.call(cx, input.clone());
+        let outcome = match task.timeout {
+            Some(limit) => tokio::select! {
+                r = tokio::time::timeout(limit, call) => r.unwrap_or_else(|_| Err(ActionError {
+                    kind: ActionErrorKind::Timeout,
+                    message: format!("task `{}` timed out after {}", task.name, human(limit)),
+                    data: None,
+                })),
+                () = self.cancel.cancelled() => Err(cancelled()),
+            },
+            None => tokio::select! {
+                r = call => r,
+                () = self.cancel.cancelled() => Err(cancelled()),
+            },
+        };
+        attempt_cancel.cancel();
+        if self.cancel.is_cancelled() && outcome.is_err() {
+            return Err(cancelled());
+        }
+        outcome.map_err(|e| ActionError {
+            message: self.redactor.redact_str(&e.message),
+            data: e.data.map(|d| self.redactor.redact(&d)),
+            ..e
+        })
+    }
+
+    /// Attempts with retries. Returns the status, result, error and deciding attempt.
+    async fn attempts(
+        &self,
+        input: &Value,
+        stored: &Value,
+        item: Option<usize>,
+    ) -> (TaskStatus, Value, Option<ActionError>, i64) {
+        let task = self.task();
+        let mut attempt = self.first_attempt;
+        let mut retries_left = task.retry.as_ref().map_or(0, |r| r.count);
+        let mut delay = task.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
+        loop {
+            let attempt_started = Instant::now();
+            let attempt_started_at = self.now();
+            match self.call(input, item, attempt).await {
+                Ok(v) => {
+                    return (
+                        TaskStatus::Succeeded,
+                        self.redactor.redact(&v),
+                        None,
+                        i64::from(attempt),
+                    );
+                }
+                Err(e) if e.kind == ActionErrorKind::Cancelled => {
+                    return (
+                        TaskStatus::Cancelled,
+                        Value::Null,
+                        Some(e),
+                        i64::from(attempt),
+                    );
+                }
+                Err(e) => {
+                    let retry = retries_left > 0
+                        && e.kind != ActionErrorKind::InvalidParams
+                        && self.retry_when(&e);
+                    if !retry {
+                        return (TaskStatus::Failed, Value::Null, Some(e), i64::from(attempt));
+                    }
+                    // This attempt is history; the next one is running.
+                    let failed = TaskRun {
+                        execution_id: self.exec_id.clone(),
+                        task: task.name.clone(),
+                        item: item.map_or(-1, |i| i as i64),
+                        attempt: i64::from(attempt),
+                        status: TaskStatus::Failed,
+                        seq: None,
+                        input: Some(stored.clone()),
+                        result: None,
+                        error: Some(e.to_json()),
+                        routes: None,
+                        publish: None,
+                        reused: false,
+                        started_at: Some(attempt_started_at),
+                        finished_at: Some(self.now()),
+                        duration_ms: Some(attempt_started.elapsed().as_millis() as i64),
+                    };
+                    let next = TaskRun {
+                        attempt: i64::from(attempt) + 1,
+                        status: TaskStatus::Running,
+                        error: None,
+                        started_at: None,
+                        finished_at: None,
+                        duration_ms: None,
+                        ..failed.clone()
+                    };
+                    if let Err(err) = self.engine.store.record_task_runs(&[failed, next]).await {
+                        tracing::warn!(error = %err, "cannot record a failed attempt");
+                    }
+                    tracing::info!(task = %task.name, attempt, error = %e.message, "retrying after {}", human(delay));
+                    if !self.sleep(delay).await {
+                        return (
+                            TaskStatus::Cancelled,
+                            Value::Null,
+                            Some(cancelled()),
+                            i64::from(attempt),
+                        );
+                    }
+                    let retry = task
+                        .retry
+                        .as_ref()
+                        .expect("retrying implies a retry policy");
+                    let next_delay = delay.mul_f64(retry.backoff);
+                    delay = retry.max_delay.map_or(next_delay, |m| next_delay.min(m));
+                    retries_left -= 1;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Does `retry.when` allow another attempt after this error?
+    fn retry_when(&self, e: &ActionError) -> bool {
+        let Some(when) = self.task().retry.as_ref().and_then(|r| r.when.as_ref()) else {
+            return true;
+        };
+        let err = e.to_json();
+        let ctx = self.render_ctx(Extra {
+            result: Some(&err),
+            status: Some("failed"),
+            item: None,
+        });
+        match when.render_value(&ctx) {
+            Ok(v) => v.is_true(),
+            Err(render) => {
+                tracing::warn!(task = %self.task().name, error = %render, "retry.when failed to render; not retrying");
+                false
+            }
+        }
+    }
+
+    async fn run_items(self, with: &WithItems, started: Instant, started_at: String) -> Finished {
+        let ctx = self.render_ctx(Extra::default());
+        let items = match render_items(&with.items, &ctx) {
+            Ok(items) => items,
+            Err(message) => {
+                let e = ActionError {
+                    kind: ActionErrorKind::InvalidParams,
+                    message: format!("task `{}`: with.items: {message}", self.task().name),
+                    data: None,
+                };
+                return self.finish(
+                    TaskStatus::Failed,
+                    Value::Null,
+                    Some(e),
+                    None,
+                    0,
+                    started,
+                    started_at,
+                );
+            }
+        };
+        let job = Arc::new(self);
+        let limit = with.concurrency.unwrap_or(WithItems::DEFAULT_CONCURRENCY) as usize;
+        let permits = Arc::new(Semaphore::new(limit.max(1)));
+        let mut set = JoinSet::new();
+        let mut outcomes: BTreeMap<usize, ItemOutcome> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(done) = job
+                .done_items
+                .get(&i)
+                .filter(|d| d.status == TaskStatus::Succeeded)
+            {
+                outcomes.insert(i, done.clone());
+                continue;
+            }
+            let (job, permits, item) = (job.clone(), permits.clone(), item.clone());
+            set.spawn(async move {
+                let _permit = permits
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                let outcome = job.run_item(i, &item).await;
+                (i, outcome)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, o)) => {
+                    outcomes.insert(i, o);
+                }
+                Err(e) => tracing::error!(error = %e, "an item panicked"),
+            }
+        }
+        let results: Vec<Value> = (0..items.len())
+            .map(|i| outcomes.get(&i).map_or(Value::Null, |o| o.result.clone()))
+            .collect();
+        let failed: Vec<usize> = (0..items.len())
+            .filter(|i| {
+                outcomes
+                    .get(i)
+                    .is_none_or(|o| o.status != TaskStatus::Succeeded)
+            })
+            .collect();
+        let cancelled_any = outcomes.values().any(|o| o.status == TaskStatus::Cancelled);
+        let job =
+            Arc::try_unwrap(job).unwrap_or_else(|_| unreachable!("every item task has finished"));
+        if cancelled_any && job.cancel.is_cancelled() {
+            return job.finish(
+                TaskStatus::Cancelled,
+                Value::Array(results),
+                Some(cancelled()),
+                None,
+                0,
+                started,
+                started_at,
+            );
+        }
+        if failed.is_empty() {
+            return job.finish(
+                TaskStatus::Succeeded,
+                Value::Array(results),
+                None,
+                None,
+                0,
+                started,
+                started_at,
+            );
+        }
+        let first = failed
+            .first()
+            .and_then(|i| outcomes.get(i))
+            .and_then(|o| o.error.clone())
+            .and_then(|e| e.get("message").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        let errors: Vec<Value> = failed
+            .iter()
+            .map(|i| json!({"item": i, "error": outcomes.get(i).and_then(|o| o.error.clone())}))
+            .collect();
+        let e = ActionError::failed(format!(
+            "{} of {} items failed; first: {first}",
+            failed.len(),
+            items.len()
+        ))
+        .with_data(json!({"failed_items": failed, "errors": errors}));
+        job.finish(
+            TaskStatus::Failed,
+            Value::Array(results),
+            Some(e),
+            None,
+            0,
+            started,
+            started_at,
+        )
+    }
+
+    async fn run_item(&self, i: usize, item: &Value) -> ItemOutcome {
+        let started = Instant::now();
+        let started_at = self.now();
+        let (input, stored, status, result, error, attempt) = match self.render_input(Some(item)) {
+            Ok(input) => {
+                let stored = self.stored_input(&input);
+                let (status, result, error, attempt) =
+                    self.attempts(&input, &stored, Some(i)).await;
+                (Some(input), Some(stored), status, result, error, attempt)
+            }
+            Err(e) => (
+                None,
+                None,
+                TaskStatus::Failed,
+                Value::Null,
+                Some(e),
+                i64::from(self.first_attempt),
+            ),
+        };
+        drop(input);
+        let error = error.map(|e| e.to_json());
+        let row = TaskRun {
+            execution_id: self.exec_id.clone(),
+            task: self.task().name.clone(),
+            item: i as i64,
+            attempt,
+            status,
+            seq: None,
+            input: stored,
+            result: Some(result.clone()),
+            error: error.clone(),
+            routes: None,
+            publish: None,
+            reused: false,
+            started_at: Some(started_at),
+            finished_at: Some(self.now()),
+            duration_ms: Some(started.elapsed().as_millis() as i64),
+        };
+        if let Err(e) = self.engine.store.record_task_runs(&[row]).await {
+            tracing::warn!(error = %e, "cannot record an item");
+        }
+        ItemOutcome {
+            status,
+            result,
+            error,
+        }
+    }
+}
+
+fn render_items(items: &Templated, ctx: &minijinja::Value) -> Result<Vec<Value>, String> {
+    match items.render(ctx).map_err(|e| e.to_string())? {
+        Value::Array(v) => Ok(v),
+        Value::Null => Ok(Vec::new()),
+        other => Err(format!(
+            "must give a list, got {}",
+            match other {
+                Value::Object(_) => "a mapping (use `| dict2items` or `.values()`)".to_string(),
+                v => v.to_string(),
+            }
+        )),
+    }
+}
+
+pub(crate) fn cancelled() -> ActionError {
+    ActionError {
+        kind: ActionErrorKind::Cancelled,
+        message: "cancelled".into(),
+        data: None,
+    }
+}
+
+/// `1.5s`, `2m`, `250ms`.
+pub(crate) fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

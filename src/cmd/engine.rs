@@ -1,0 +1,46 @@
+//! Opening the store and the engine the way every command does.
+
+use std::sync::Arc;
+
+use miette::{IntoDiagnostic, WrapErr};
+use weft_engine::executor::Engine;
+
+/// The database used when neither `--database` nor `WEFT_DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE: &str = "sqlite://.weft/weft.db";
+
+/// `--database`, shared by the commands that use the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://PATH (created on first use).
+    #[arg(long, global = true, env = "WEFT_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+/// Opens the store and builds an engine with every shipped action.
+pub async fn open(db: &DatabaseArgs) -> miette::Result<Arc<Engine>> {
+    let store = weft_engine::store::open(&db.database)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot open the database {}", redact_url(&db.database)))?;
+    Ok(Engine::new(store, Arc::new(weft_actions::registry())))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A runtime for commands that use the engine.
+pub fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+}

@@ -1,0 +1,394 @@
+//! `weft executions list|show|cancel|rerun|purge|resume`
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use miette::IntoDiagnostic;
+use serde_json::{Value, json};
+use weft_engine::executor::{EngineErrorKind, RerunOptions};
+use weft_engine::store::{ExecStatus, ExecutionFilter, ExecutionRecord, TaskRun, TaskStatus};
+
+use super::engine::DatabaseArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List executions, newest first.
+    List {
+        /// Only this status: pending, running, succeeded, failed, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Show an execution and its tasks (an id prefix is enough).
+    Show {
+        /// Execution id.
+        id: String,
+        /// Print JSON, with every attempt and item.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Cancel a running execution and its sub-workflows.
+    Cancel {
+        /// Execution id.
+        id: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Run an execution again: whole, from a task (earlier results reused), or only the
+    /// failed items of a with.items task.
+    Rerun {
+        /// Execution id.
+        id: String,
+        /// Reuse every result not downstream of this task and run from it.
+        #[arg(long)]
+        from: Option<String>,
+        /// Re-run only the failed items of the failed with.items task.
+        #[arg(long)]
+        failed_items: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Delete finished executions older than a duration (e.g. 30d).
+    Purge {
+        /// How old (`30d`, `12h`).
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Resume executions interrupted by a crash or a kill (done by every `weft run` too).
+    Resume {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+pub fn run(cmd: Command) -> miette::Result<ExitCode> {
+    super::engine::runtime()?.block_on(run_async(cmd))
+}
+
+async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
+    match cmd {
+        Command::List {
+            status,
+            workflow,
+            limit,
+            json,
+            db,
+        } => {
+            let status = match status.as_deref().map(|s| (s, ExecStatus::parse(s))) {
+                None => None,
+                Some((_, Some(s))) => Some(s),
+                Some((s, None)) => {
+                    eprintln!(
+                        "error: unknown status `{s}` (pending, running, succeeded, failed, cancelled)"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let engine = super::engine::open(&db).await?;
+            let filter = ExecutionFilter {
+                status,
+                workflow,
+                top_level_only: false,
+                limit: Some(limit),
+            };
+            let list = engine
+                .store()
+                .list_executions(&filter)
+                .await
+                .into_diagnostic()?;
+            if json {
+                let v: Vec<Value> = list
+                    .iter()
+                    .map(|e| serde_json::to_value(e).expect("serializes"))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+            } else if list.is_empty() {
+                println!("no executions");
+            } else {
+                println!(
+                    "{:<36}  {:<10}  {:<28}  {:<25}  {}",
+                    "ID", "STATUS", "WORKFLOW", "STARTED", "DURATION"
+                );
+                for e in &list {
+                    let wf = format!(
+                        "{} v{}{}",
+                        e.workflow_name,
+                        e.workflow_version,
+                        if e.parent_id.is_some() { " (sub)" } else { "" }
+                    );
+                    println!(
+                        "{:<36}  {:<10}  {:<28}  {:<25}  {}",
+                        e.id,
+                        e.status,
+                        wf,
+                        e.created_at.get(..19).unwrap_or(&e.created_at),
+                        duration(e)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json, db } => {
+            let engine = super::engine::open(&db).await?;
+            let exec = match engine.store().execution(&id).await {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let runs = engine.store().task_runs(&exec.id).await.into_diagnostic()?;
+            if json {
+                let mut v = execution_json(&exec, &runs);
+                v["task_runs"] = serde_json::to_value(&runs).expect("serializes");
+                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+            } else {
+                print!("{}", summary(&exec, &runs));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id, db } => {
+            let engine = super::engine::open(&db).await?;
+            match engine.cancel(&id).await {
+                Ok(e) => {
+                    println!(
+                        "{}: {}",
+                        e.id,
+                        if e.status.is_final() {
+                            e.status.to_string()
+                        } else {
+                            "cancel requested".into()
+                        }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Rerun {
+            id,
+            from,
+            failed_items,
+            json,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            let new_id = match engine.rerun(&id, RerunOptions { from, failed_items }).await {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(e.kind(), EngineErrorKind::Usage | EngineErrorKind::Conflict) =>
+                {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e).into_diagnostic(),
+            };
+            let exec = engine.run(&new_id).await.into_diagnostic()?;
+            super::run::report(&engine, &exec, json).await
+        }
+        Command::Purge { older_than, db } => {
+            let Some(age) = weft_engine::model::parse_duration(&older_than) else {
+                eprintln!("error: `{older_than}` is not a duration (e.g. 30d, 12h)");
+                return Ok(ExitCode::from(2));
+            };
+            let engine = super::engine::open(&db).await?;
+            let span = jiff::SignedDuration::try_from(age).into_diagnostic()?;
+            let cutoff = jiff::Timestamp::now().checked_sub(span).into_diagnostic()?;
+            let n = engine
+                .store()
+                .purge(&cutoff.to_string())
+                .await
+                .into_diagnostic()?;
+            println!("purged {n} execution(s) finished before {cutoff}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { db } => {
+            let engine = super::engine::open(&db).await?;
+            let resumed = engine.resume_orphans().await.into_diagnostic()?;
+            if resumed.is_empty() {
+                println!("nothing to resume");
+            }
+            for e in &resumed {
+                println!("{}  {}  {}", e.id, e.workflow_name, e.status);
+            }
+            Ok(
+                if resumed.iter().all(|e| e.status == ExecStatus::Succeeded) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
+        }
+    }
+}
+
+fn duration(e: &ExecutionRecord) -> String {
+    let (Some(s), Some(f)) = (e.started_at.as_deref(), e.finished_at.as_deref()) else {
+        return "-".into();
+    };
+    match (s.parse::<jiff::Timestamp>(), f.parse::<jiff::Timestamp>()) {
+        (Ok(s), Ok(f)) => {
+            let ms = f.duration_since(s).as_millis();
+            if ms < 1000 {
+                format!("{ms}ms")
+            } else {
+                format!("{:.2}s", ms as f64 / 1000.0)
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
+/// Per task: its outcome (or running) row and how many attempts it made.
+fn tasks(runs: &[TaskRun]) -> Vec<(&TaskRun, i64, usize)> {
+    let mut attempts: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut items: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    for r in runs {
+        if r.item == -1 {
+            let a = attempts.entry(&r.task).or_default();
+            *a = (*a).max(r.attempt.max(1));
+        } else {
+            items.entry(&r.task).or_default().insert(r.item);
+        }
+    }
+    weft_engine::executor::outcomes(runs)
+        .into_iter()
+        .map(|r| {
+            (
+                r,
+                attempts.get(r.task.as_str()).copied().unwrap_or(1),
+                items.get(r.task.as_str()).map_or(0, |s| s.len()),
+            )
+        })
+        .collect()
+}
+
+/// The `--json` shape of `weft run` and `weft executions show`.
+pub fn execution_json(exec: &ExecutionRecord, runs: &[TaskRun]) -> Value {
+    let tasks: Vec<Value> = tasks(runs)
+        .into_iter()
+        .map(|(r, attempts, items)| {
+            let mut t = json!({
+                "name": r.task,
+                "status": r.status,
+                "attempts": attempts,
+                "result": r.result,
+                "error": r.error,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "duration_ms": r.duration_ms,
+                "reused": r.reused,
+            });
+            if items > 0 {
+                t["items"] = json!(items);
+            }
+            t
+        })
+        .collect();
+    json!({
+        "id": exec.id,
+        "workflow": exec.workflow_name,
+        "version": exec.workflow_version,
+        "status": exec.status,
+        "org": exec.org,
+        "input": exec.input,
+        "output": exec.output,
+        "error": exec.error,
+        "parent_id": exec.parent_id,
+        "rerun_of": exec.rerun_of,
+        "created_at": exec.created_at,
+        "started_at": exec.started_at,
+        "finished_at": exec.finished_at,
+        "tasks": tasks,
+    })
+}
+
+/// The human summary of an execution.
+pub fn summary(exec: &ExecutionRecord, runs: &[TaskRun]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "execution {}  {} v{}  {} in {}",
+        exec.id,
+        exec.workflow_name,
+        exec.workflow_version,
+        exec.status,
+        duration(exec)
+    );
+    let list = tasks(runs);
+    let width = list
+        .iter()
+        .map(|(r, ..)| r.task.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for (r, attempts, items) in list {
+        let mark = match r.status {
+            TaskStatus::Succeeded => "✓",
+            TaskStatus::Failed => "✗",
+            TaskStatus::Skipped => "-",
+            TaskStatus::Running => "…",
+            TaskStatus::Cancelled => "⊘",
+        };
+        let dur = r.duration_ms.map(|d| format!("{d}ms")).unwrap_or_default();
+        let mut extra = Vec::new();
+        if attempts > 1 {
+            extra.push(format!("{attempts} attempts"));
+        }
+        if items > 0 {
+            extra.push(format!("{items} items"));
+        }
+        if r.reused {
+            extra.push("reused".into());
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", extra.join(", "))
+        };
+        let err = r
+            .error
+            .as_ref()
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .map(|m| format!("  {m}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {mark} {:<width$}  {:<9} {:>8}{extra}{err}",
+            r.task,
+            r.status.as_str(),
+            dur
+        );
+    }
+    if let Some(o) = &exec.output
+        && o.as_object().is_some_and(|m| !m.is_empty())
+    {
+        let _ = writeln!(out, "output: {o}");
+    }
+    if let Some(e) = &exec.error {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
