@@ -413,18 +413,15 @@ impl TemplateError {
                 format!("template syntax error: {}", detail.unwrap_or_default()),
             ),
             K::UndefinedError => {
-                let what = snippet
-                    .map(|s| format!("`{s}` is undefined"))
-                    .unwrap_or_else(|| "undefined value".into());
-                (
-                    TemplateErrorKind::Undefined,
-                    match detail {
-                        Some(d) if !d.is_empty() && d != "undefined value" => {
-                            format!("{what} ({d})")
-                        }
-                        _ => what,
-                    },
-                )
+                // minijinja names the undefined expression itself when it can; the error's
+                // range may cover a larger expression (the filter call that received it).
+                let message = match detail {
+                    Some(d) if d.contains("undefined") && d != "undefined value" => d,
+                    _ => snippet
+                        .map(|s| format!("`{s}` is undefined"))
+                        .unwrap_or_else(|| "undefined value".into()),
+                };
+                (TemplateErrorKind::Undefined, message)
             }
             K::InvalidOperation | K::BadSerialization
                 if detail.as_deref().is_some_and(|d| d.contains("fuel")) =>
@@ -740,6 +737,21 @@ mod tests {
         assert!(err.message.contains("CTX.missing"), "{}", err.message);
         let err = eval_str("id={{ nope }}", &json!({})).unwrap_err();
         assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_undefined_name_is_named_even_inside_a_filter_chain() {
+        let err = eval_str(
+            "{{ ORG.VARIABLES.email | lower }}",
+            &json!({"ORG": {"VARIABLES": {}}}),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("ORG.VARIABLES.email"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("lower"), "{}", err.message);
     }
 
     #[test]
