@@ -49,8 +49,16 @@ async fn deploy_file(
         return Ok(Err(ExitCode::from(2)));
     }
     if let Some(dir) = path.parent() {
+        // `weft run file.yaml` has an empty parent: the current directory.
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         for sibling in super::validate::workflow_files(dir).unwrap_or_default() {
-            if sibling == path {
+            if sibling.file_name() == path.file_name()
+                && sibling.parent().map(|p| p.canonicalize().ok()) == Some(dir.canonicalize().ok())
+            {
                 continue;
             }
             if let Ok(source) = std::fs::read_to_string(&sibling) {

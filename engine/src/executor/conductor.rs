@@ -151,21 +151,15 @@ async fn create_inner(
             }
         }
     }
-    let mut stored_input = redactor.redact(&Value::Object(input.clone()));
-    if let Value::Object(m) = &mut stored_input
-        && !vars.is_empty()
-    {
-        // Vars live beside the inputs under a reserved key, so a resume sees the same values.
-        m.insert(
-            "__vars".into(),
-            redactor.redact(&Value::Object(vars.clone())),
-        );
-    }
+    let stored_input = redactor.redact(&Value::Object(input.clone()));
+    // Stored so that a resume sees the values the execution started with.
+    let stored_vars = redactor.redact(&Value::Object(vars.clone()));
     let new = NewExecution {
         id: id.clone(),
         workflow: record.clone(),
         org,
         input: stored_input,
+        vars: stored_vars,
         trigger,
         parent_id: parent.map(|p| p.execution_id.clone()),
         parent_task: parent.map(|p| p.task.clone()),
@@ -315,10 +309,12 @@ pub(crate) async fn drive(
         Some(h) => h,
         None => {
             // Resuming in a new process: inputs and vars come back from the store.
-            let mut input = exec.input.as_object().cloned().unwrap_or_default();
-            let vars = input
-                .remove("__vars")
-                .and_then(|v| v.as_object().cloned())
+            let input = exec.input.as_object().cloned().unwrap_or_default();
+            let vars = exec
+                .vars
+                .as_ref()
+                .and_then(Value::as_object)
+                .cloned()
                 .unwrap_or_default();
             Handoff {
                 input,

@@ -386,6 +386,23 @@ impl Engine {
                         .filter(|c| !c.status.is_final())
                         .map(|c| c.id),
                 );
+                // Its tasks were running in the dead process: they end with it.
+                let ended: Vec<TaskRun> = self
+                    .store
+                    .task_runs(&id)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.status == TaskStatus::Running)
+                    .map(|r| TaskRun {
+                        status: TaskStatus::Cancelled,
+                        finished_at: Some(now.clone()),
+                        error: Some(
+                            serde_json::json!({"message": "cancelled", "kind": "cancelled"}),
+                        ),
+                        ..r
+                    })
+                    .collect();
+                self.store.record_task_runs(&ended).await?;
                 self.store
                     .finish_execution(&id, ExecStatus::Cancelled, None, Some("cancelled"), &now)
                     .await?;
@@ -415,6 +432,11 @@ impl Engine {
             return Err(EngineError::Conflict(format!(
                 "execution {} is still {}; cancel it first",
                 old.id, old.status
+            )));
+        }
+        if let Some((name, _)) = wf.input.iter().find(|(_, p)| p.secret) {
+            return Err(EngineError::Input(format!(
+                "cannot rerun: input `{name}` is secret and secrets are never stored; run the workflow again with its inputs"
             )));
         }
         let runs = self.store.task_runs(&old.id).await?;
@@ -603,9 +625,18 @@ impl SubWorkflows for Children {
             let id = conductor::create_child(&engine, &record, &wf, input, opts, parent)
                 .await
                 .map_err(|e| ActionError::failed(e.to_string()))?;
-            let exec = engine
-                .run_with(&id, parent.cancel.child_token())
+            // The child runs as its own task: if the parent stops waiting (timeout, cancel),
+            // the child still sees the cancel and records how it ended.
+            let child = {
+                let (engine, id, cancel) =
+                    (engine.clone(), id.clone(), parent.cancel.child_token());
+                tokio::spawn(async move { engine.run_with(&id, cancel).await })
+            };
+            let exec = child
                 .await
+                .map_err(|e| {
+                    ActionError::failed(format!("sub-workflow `{workflow}` panicked: {e}"))
+                })?
                 .map_err(|e| ActionError::failed(e.to_string()))?;
             let data = serde_json::json!({"execution_id": exec.id, "workflow": workflow});
             match exec.status {

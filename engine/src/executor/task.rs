@@ -20,12 +20,25 @@ use crate::action::{ActionContext, ActionError, ActionErrorKind, OrgRef};
 use crate::model::{Task, Templated, WithItems, Workflow};
 use crate::store::{TaskRun, TaskStatus};
 
+/// How long a cancelled or timed-out action may take to stop before it is abandoned.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
 /// An item of a with.items task that already finished (reused by resume or rerun).
 #[derive(Debug, Clone)]
 pub(crate) struct ItemOutcome {
     pub status: TaskStatus,
     pub result: Value,
     pub error: Option<Value>,
+}
+
+/// How the attempts of a task (or item) ended: the deciding attempt and when it started.
+pub(crate) struct Attempted {
+    pub status: TaskStatus,
+    pub result: Value,
+    pub error: Option<ActionError>,
+    pub attempt: i64,
+    pub started_at: String,
+    pub started: Instant,
 }
 
 /// Everything a spawned task needs.
@@ -132,15 +145,16 @@ impl Job {
                     }
                 };
                 let stored = self.stored_input(&input);
-                let (status, result, error, attempt) = self.attempts(&input, &stored, None).await;
+                let a = self.attempts(&input, &stored, None).await;
+                // The outcome row is the deciding attempt's row: its own start and duration.
                 self.finish(
-                    status,
-                    result,
-                    error,
+                    a.status,
+                    a.result,
+                    a.error,
                     Some(stored),
-                    attempt,
-                    started,
-                    started_at,
+                    a.attempt,
+                    a.started,
+                    a.started_at,
                 )
             }
         }
@@ -210,23 +224,39 @@ impl Job {
             clock: self.engine.clock.clone(),
             workflows: self.engine.sub_workflows(),
         };
-        let call = action.call(cx, input.clone());
-        let outcome = match task.timeout {
-            Some(limit) => tokio::select! {
-                r = tokio::time::timeout(limit, call) => r.unwrap_or_else(|_| Err(ActionError {
+        let mut call = action.call(cx, input.clone());
+        let deadline = async {
+            match task.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        // On a timeout or a cancel the action is told to stop and given a moment to wind
+        // down (a sub-workflow marks itself cancelled), rather than dropped mid-write.
+        let outcome = tokio::select! {
+            r = &mut call => r,
+            () = deadline => {
+                attempt_cancel.cancel();
+                let _ = tokio::time::timeout(CANCEL_GRACE, &mut call).await;
+                let limit = task.timeout.unwrap_or_default();
+                Err(ActionError {
                     kind: ActionErrorKind::Timeout,
                     message: format!("task `{}` timed out after {}", task.name, human(limit)),
                     data: None,
-                })),
-                () = self.cancel.cancelled() => Err(cancelled()),
-            },
-            None => tokio::select! {
-                r = call => r,
-                () = self.cancel.cancelled() => Err(cancelled()),
-            },
+                })
+            }
+            () = self.cancel.cancelled() => {
+                attempt_cancel.cancel();
+                let _ = tokio::time::timeout(CANCEL_GRACE, &mut call).await;
+                Err(cancelled())
+            }
         };
         attempt_cancel.cancel();
-        if self.cancel.is_cancelled() && outcome.is_err() {
+        if self.cancel.is_cancelled()
+            && outcome
+                .as_ref()
+                .is_err_and(|e| e.kind != ActionErrorKind::Timeout)
+        {
             return Err(cancelled());
         }
         outcome.map_err(|e| ActionError {
@@ -237,12 +267,7 @@ impl Job {
     }
 
     /// Attempts with retries. Returns the status, result, error and deciding attempt.
-    async fn attempts(
-        &self,
-        input: &Value,
-        stored: &Value,
-        item: Option<usize>,
-    ) -> (TaskStatus, Value, Option<ActionError>, i64) {
+    async fn attempts(&self, input: &Value, stored: &Value, item: Option<usize>) -> Attempted {
         let task = self.task();
         let mut attempt = self.first_attempt;
         let mut retries_left = task.retry.as_ref().map_or(0, |r| r.count);
@@ -250,31 +275,27 @@ impl Job {
         loop {
             let attempt_started = Instant::now();
             let attempt_started_at = self.now();
+            let done = |status, result, error| Attempted {
+                status,
+                result,
+                error,
+                attempt: i64::from(attempt),
+                started_at: attempt_started_at.clone(),
+                started: attempt_started,
+            };
             match self.call(input, item, attempt).await {
-                Ok(v) => {
-                    return (
-                        TaskStatus::Succeeded,
-                        self.redactor.redact(&v),
-                        None,
-                        i64::from(attempt),
-                    );
-                }
+                Ok(v) => return done(TaskStatus::Succeeded, self.redactor.redact(&v), None),
                 Err(e) if e.kind == ActionErrorKind::Cancelled => {
-                    return (
-                        TaskStatus::Cancelled,
-                        Value::Null,
-                        Some(e),
-                        i64::from(attempt),
-                    );
+                    return done(TaskStatus::Cancelled, Value::Null, Some(e));
                 }
                 Err(e) => {
                     let retry = retries_left > 0
                         && e.kind != ActionErrorKind::InvalidParams
                         && self.retry_when(&e);
                     if !retry {
-                        return (TaskStatus::Failed, Value::Null, Some(e), i64::from(attempt));
+                        return done(TaskStatus::Failed, Value::Null, Some(e));
                     }
-                    // This attempt is history; the next one is running.
+                    // This attempt is history.
                     let failed = TaskRun {
                         execution_id: self.exec_id.clone(),
                         task: task.name.clone(),
@@ -288,7 +309,7 @@ impl Job {
                         routes: None,
                         publish: None,
                         reused: false,
-                        started_at: Some(attempt_started_at),
+                        started_at: Some(attempt_started_at.clone()),
                         finished_at: Some(self.now()),
                         duration_ms: Some(attempt_started.elapsed().as_millis() as i64),
                     };
@@ -296,22 +317,24 @@ impl Job {
                         attempt: i64::from(attempt) + 1,
                         status: TaskStatus::Running,
                         error: None,
-                        started_at: None,
                         finished_at: None,
                         duration_ms: None,
                         ..failed.clone()
                     };
-                    if let Err(err) = self.engine.store.record_task_runs(&[failed, next]).await {
+                    if let Err(err) = self.engine.store.record_task_runs(&[failed]).await {
                         tracing::warn!(error = %err, "cannot record a failed attempt");
                     }
                     tracing::info!(task = %task.name, attempt, error = %e.message, "retrying after {}", human(delay));
                     if !self.sleep(delay).await {
-                        return (
-                            TaskStatus::Cancelled,
-                            Value::Null,
-                            Some(cancelled()),
-                            i64::from(attempt),
-                        );
+                        return done(TaskStatus::Cancelled, Value::Null, Some(cancelled()));
+                    }
+                    // The next attempt is running from now.
+                    let next = TaskRun {
+                        started_at: Some(self.now()),
+                        ..next
+                    };
+                    if let Err(err) = self.engine.store.record_task_runs(&[next]).await {
+                        tracing::warn!(error = %err, "cannot record a retry");
                     }
                     let retry = task
                         .retry
@@ -462,24 +485,27 @@ impl Job {
     }
 
     async fn run_item(&self, i: usize, item: &Value) -> ItemOutcome {
-        let started = Instant::now();
-        let started_at = self.now();
-        let (input, stored, status, result, error, attempt) = match self.render_input(Some(item)) {
+        let (input, stored, a) = match self.render_input(Some(item)) {
             Ok(input) => {
                 let stored = self.stored_input(&input);
-                let (status, result, error, attempt) =
-                    self.attempts(&input, &stored, Some(i)).await;
-                (Some(input), Some(stored), status, result, error, attempt)
+                let a = self.attempts(&input, &stored, Some(i)).await;
+                (Some(input), Some(stored), a)
             }
             Err(e) => (
                 None,
                 None,
-                TaskStatus::Failed,
-                Value::Null,
-                Some(e),
-                i64::from(self.first_attempt),
+                Attempted {
+                    status: TaskStatus::Failed,
+                    result: Value::Null,
+                    error: Some(e),
+                    attempt: i64::from(self.first_attempt),
+                    started_at: self.now(),
+                    started: Instant::now(),
+                },
             ),
         };
+        let (status, result, error, attempt) = (a.status, a.result, a.error, a.attempt);
+        let (started, started_at) = (a.started, a.started_at);
         drop(input);
         let error = error.map(|e| e.to_json());
         let row = TaskRun {

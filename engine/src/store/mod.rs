@@ -217,6 +217,8 @@ pub struct NewExecution {
     pub org: String,
     /// Inputs after defaults (secrets redacted).
     pub input: Value,
+    /// The computed `vars` (secrets redacted).
+    pub vars: Value,
     /// The event that started it.
     pub trigger: Value,
     /// The parent execution, for sub-workflows.
@@ -250,6 +252,8 @@ pub struct ExecutionRecord {
     pub org: String,
     /// Inputs (redacted).
     pub input: Value,
+    /// Computed vars (redacted).
+    pub vars: Option<Value>,
     /// The triggering event.
     pub trigger: Value,
     /// Output, once succeeded.

@@ -23,7 +23,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at";
+const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 fn to_text<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
@@ -48,6 +48,7 @@ fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
             .ok_or_else(|| StoreError::Corrupt(format!("execution status {status}")))?,
         org: row.try_get("org")?,
         input: json_col(row, "input")?.unwrap_or(Value::Null),
+        vars: json_col(row, "vars")?,
         trigger: json_col(row, "trigger")?.unwrap_or(Value::Null),
         output: json_col(row, "output")?,
         error: row.try_get("error")?,
@@ -119,7 +120,7 @@ fn push_task_runs(qb: &mut QueryBuilder<'_, Sqlite>, runs: &[TaskRun]) {
          status = excluded.status, seq = COALESCE(excluded.seq, task_runs.seq), \
          input = COALESCE(excluded.input, task_runs.input), result = excluded.result, \
          error = excluded.error, routes = excluded.routes, publish = excluded.publish, \
-         reused = excluded.reused, started_at = COALESCE(task_runs.started_at, excluded.started_at), \
+         reused = excluded.reused, started_at = COALESCE(excluded.started_at, task_runs.started_at), \
          finished_at = excluded.finished_at, duration_ms = excluded.duration_ms \
          WHERE task_runs.status = 'running' OR excluded.status <> 'running'",
     );
@@ -132,6 +133,7 @@ impl SqliteStore {
     /// The file cannot be created or opened, or migration fails.
     pub async fn open(url: &str) -> Result<SqliteStore> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut lock_path: Option<String> = None;
         if !memory {
             let path = url
                 .trim_start_matches("sqlite://")
@@ -143,6 +145,7 @@ impl SqliteStore {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
+            lock_path = Some(format!("{path}.migrate-lock"));
         }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -156,6 +159,23 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(options)
             .await?;
+        // Two processes opening a new database at once must not both create its tables.
+        let _lock = match &lock_path {
+            Some(p) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let f = tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("migration lock: {e}")))?
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                Some(f)
+            }
+            None => None,
+        };
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
@@ -243,13 +263,14 @@ impl Store for SqliteStore {
 
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, NULL, NULL, ?, ?, ?, 0, ?, ?, ?, ?, NULL)"))
+        sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, NULL, NULL, ?, ?, ?, 0, ?, ?, ?, ?, NULL)"))
             .bind(&e.id)
             .bind(e.workflow.id)
             .bind(&e.workflow.name)
             .bind(e.workflow.version)
             .bind(&e.org)
             .bind(e.input.to_string())
+            .bind(e.vars.to_string())
             .bind(e.trigger.to_string())
             .bind(&e.parent_id)
             .bind(&e.parent_task)
@@ -379,7 +400,7 @@ impl Store for SqliteStore {
     async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>> {
         let rows = sqlx::query(&format!(
             "SELECT {TASK_RUN_COLUMNS} FROM task_runs WHERE execution_id = ? \
-             ORDER BY COALESCE(started_at, finished_at), task, item, attempt"
+             ORDER BY COALESCE(started_at, finished_at), attempt, task, item"
         ))
         .bind(execution_id)
         .fetch_all(&self.pool)

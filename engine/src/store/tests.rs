@@ -43,6 +43,7 @@ async fn new_execution(store: &dyn Store, id: &str, parent: Option<&str>) -> New
         workflow: wf,
         org: "msp".into(),
         input: json!({"a": 1}),
+        vars: json!({"v": 2}),
         trigger: json!({"type": "manual"}),
         parent_id: parent.map(str::to_string),
         parent_task: parent.map(|_| "call".to_string()),
