@@ -42,5 +42,7 @@ pub fn context_with(workflows: Arc<dyn SubWorkflows>) -> ActionContext {
         cancel: CancellationToken::new(),
         clock: Arc::new(SystemClock),
         workflows,
+        integrations: Arc::new(weft_engine::integration::StaticIntegrations::default()),
+        integration_override: None,
     }
 }

@@ -190,6 +190,8 @@ fn context() -> ActionContext {
         cancel: CancellationToken::new(),
         clock: Arc::new(SystemClock),
         workflows: Arc::new(EchoWorkflows),
+        integrations: Arc::new(weft_engine::integration::StaticIntegrations::default()),
+        integration_override: None,
     }
 }
 

@@ -127,6 +127,26 @@ pub struct ActionContext {
     pub clock: Arc<dyn Clock>,
     /// Runs sub-workflows.
     pub workflows: Arc<dyn SubWorkflows>,
+    /// Where integration instances come from.
+    pub integrations: Arc<dyn crate::integration::Integrations>,
+    /// The task's (or trigger's) `integration:` override.
+    pub integration_override: Option<crate::model::IntegrationOverride>,
+}
+
+impl ActionContext {
+    /// The integration instance of `kind` this task uses (its override, else the org's default).
+    ///
+    /// # Errors
+    /// No such instance; the message names the org and the kind.
+    pub fn integration(&self, kind: &str) -> Result<crate::integration::Integration, ActionError> {
+        use crate::model::IntegrationOverride as O;
+        let instance = match &self.integration_override {
+            Some(O::Instance(name)) => Some(name.as_str()),
+            Some(O::PerKind(map)) => map.get(kind).map(String::as_str),
+            None => None,
+        };
+        self.integrations.resolve(kind, &self.org, instance)
+    }
 }
 
 impl std::fmt::Debug for ActionContext {

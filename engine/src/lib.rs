@@ -13,6 +13,7 @@ pub mod action;
 pub mod dag;
 pub mod diagnostic;
 pub mod executor;
+pub mod integration;
 pub mod model;
 pub mod parse;
 pub mod registry;

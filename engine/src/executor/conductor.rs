@@ -106,6 +106,9 @@ async fn create_inner(
     let org = opts.org.unwrap_or_else(|| "default".into());
     let trigger = opts.trigger.unwrap_or_else(|| json!({"type": "manual"}));
     let redactor = Redactor::default();
+    for secret in engine.integrations.secret_values() {
+        redactor.add(&secret);
+    }
     for (name, param) in &wf.input {
         if param.secret
             && let Some(v) = input.get(name)
@@ -316,10 +319,14 @@ pub(crate) async fn drive(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            let redactor = Redactor::default();
+            for secret in engine.integrations.secret_values() {
+                redactor.add(&secret);
+            }
             Handoff {
                 input,
                 vars,
-                redactor: Redactor::default(),
+                redactor,
             }
         }
     };

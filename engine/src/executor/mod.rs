@@ -23,6 +23,7 @@ use crate::action::{
     ActionContext, ActionError, ActionErrorKind, BoxFuture, Clock, SubWorkflows, SystemClock,
 };
 use crate::diagnostic::did_you_mean;
+use crate::integration::{Integrations, StaticIntegrations};
 use crate::model::{InputType, Workflow};
 use crate::registry::Registry;
 use crate::store::{
@@ -105,6 +106,7 @@ pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) integrations: Arc<dyn Integrations>,
     pub(crate) owner: String,
     pub(crate) lease: Duration,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
@@ -170,12 +172,25 @@ impl Engine {
             store,
             registry,
             clock,
+            integrations: Arc::new(StaticIntegrations::default()),
             owner: owner_id(),
             lease: Duration::from_secs(30),
             parsed: Mutex::default(),
             running: Mutex::default(),
             watcher_started: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
+        })
+    }
+
+    /// Sets where integration instances come from (before running anything).
+    #[must_use]
+    pub fn with_integrations(self: Arc<Self>, integrations: Arc<dyn Integrations>) -> Arc<Engine> {
+        let engine = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("with_integrations is called on a fresh engine"));
+        Arc::new_cyclic(|me| Engine {
+            integrations,
+            me: me.clone(),
+            ..engine
         })
     }
 

@@ -223,6 +223,8 @@ impl Job {
             cancel: attempt_cancel.clone(),
             clock: self.engine.clock.clone(),
             workflows: self.engine.sub_workflows(),
+            integrations: self.engine.integrations.clone(),
+            integration_override: task.integration.clone(),
         };
         let mut call = action.call(cx, input.clone());
         let deadline = async {
