@@ -4,25 +4,37 @@ use std::sync::Arc;
 
 use miette::{IntoDiagnostic, WrapErr};
 use weft_engine::executor::Engine;
+use weft_engine::integration::StaticIntegrations;
 
 /// The database used when neither `--database` nor `WEFT_DATABASE_URL` says otherwise.
 pub const DEFAULT_DATABASE: &str = "sqlite://.weft/weft.db";
 
-/// `--database`, shared by the commands that use the store.
+/// `--database` and `--integrations`, shared by the commands that use the engine.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DatabaseArgs {
+pub struct EngineArgs {
     /// Database URL: sqlite://PATH (created on first use).
     #[arg(long, global = true, env = "WEFT_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     pub database: String,
+    /// Integration instances (Autotask credentials…): a YAML file
+    /// `integrations: [{kind, name, settings: {...}, secrets: {...}}]`.
+    #[arg(long, global = true, env = "WEFT_INTEGRATIONS", value_name = "FILE")]
+    pub integrations: Option<std::path::PathBuf>,
 }
 
 /// Opens the store and builds an engine with every shipped action.
-pub async fn open(db: &DatabaseArgs) -> miette::Result<Arc<Engine>> {
+pub async fn open(db: &EngineArgs) -> miette::Result<Arc<Engine>> {
     let store = weft_engine::store::open(&db.database)
         .await
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot open the database {}", redact_url(&db.database)))?;
-    Ok(Engine::new(store, Arc::new(weft_actions::registry())))
+    let engine = Engine::new(store, Arc::new(weft_actions::registry()));
+    Ok(match &db.integrations {
+        Some(path) => {
+            let integrations = StaticIntegrations::from_file(path).map_err(|e| miette::miette!("{e}"))?;
+            engine.with_integrations(Arc::new(integrations))
+        }
+        None => engine,
+    })
 }
 
 /// A database URL without its password, for messages.

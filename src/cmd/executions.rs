@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use weft_engine::executor::{EngineErrorKind, RerunOptions};
 use weft_engine::store::{ExecStatus, ExecutionFilter, ExecutionRecord, TaskRun, TaskStatus};
 
-use super::engine::DatabaseArgs;
+use super::engine::EngineArgs;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -28,7 +28,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
     /// Show an execution and its tasks (an id prefix is enough).
     Show {
@@ -38,14 +38,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
     /// Cancel a running execution and its sub-workflows.
     Cancel {
         /// Execution id.
         id: String,
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
     /// Run an execution again: whole, from a task (earlier results reused), or only the
     /// failed items of a with.items task.
@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
     /// Delete finished executions older than a duration (e.g. 30d).
     Purge {
@@ -70,12 +70,12 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         older_than: String,
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
     /// Resume executions interrupted by a crash or a kill (done by every `weft run` too).
     Resume {
         #[command(flatten)]
-        db: DatabaseArgs,
+        db: EngineArgs,
     },
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use weft_engine::executor::{Engine, EngineErrorKind, StartOptions};
 use weft_engine::store::{ExecStatus, ExecutionRecord, WorkflowRecord};
 
-use super::engine::DatabaseArgs;
+use super::engine::EngineArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    db: DatabaseArgs,
+    db: EngineArgs,
 }
 
 /// Deploys `path` and the valid workflows beside it; returns `path`'s record.
