@@ -55,6 +55,15 @@ fn handoffs() -> &'static std::sync::Mutex<HashMap<String, Handoff>> {
     H.get_or_init(Default::default)
 }
 
+/// A redactor that already knows every integration secret.
+fn execution_redactor(engine: &Engine) -> Redactor {
+    let redactor = Redactor::default();
+    for secret in engine.integrations.secret_values() {
+        redactor.add(&secret);
+    }
+    redactor
+}
+
 fn org_ref(org: &str) -> OrgRef {
     OrgRef {
         id: org.to_string(),
@@ -105,10 +114,7 @@ async fn create_inner(
     let now = engine.clock.now().to_string();
     let org = opts.org.unwrap_or_else(|| "default".into());
     let trigger = opts.trigger.unwrap_or_else(|| json!({"type": "manual"}));
-    let redactor = Redactor::default();
-    for secret in engine.integrations.secret_values() {
-        redactor.add(&secret);
-    }
+    let redactor = execution_redactor(engine);
     for (name, param) in &wf.input {
         if param.secret
             && let Some(v) = input.get(name)
@@ -282,26 +288,12 @@ pub(crate) async fn drive(
         handoffs().lock().expect("not poisoned").remove(&exec.id);
         return Ok(exec);
     }
-    if exec.owner.as_deref() != Some(engine.owner.as_str()) {
-        let now = now_ms(&*engine.clock);
-        let stale = exec.owner.as_deref().filter(|o| super::owner_is_dead(o));
-        if !engine
-            .store
-            .claim_execution(
-                &exec.id,
-                &engine.owner,
-                now + engine.lease.as_millis() as i64,
-                now,
-                stale,
-            )
-            .await?
-        {
-            return Err(EngineError::Conflict(format!(
-                "execution {} is being run by {}",
-                exec.id,
-                exec.owner.unwrap_or_default()
-            )));
-        }
+    if exec.owner.as_deref() != Some(engine.owner.as_str()) && !engine.claim(&exec).await? {
+        return Err(EngineError::Conflict(format!(
+            "execution {} is being run by {}",
+            exec.id,
+            exec.owner.unwrap_or_default()
+        )));
     }
     let (_, wf) = engine.workflow(exec.workflow_id).await?;
     let span =
@@ -319,10 +311,7 @@ pub(crate) async fn drive(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            let redactor = Redactor::default();
-            for secret in engine.integrations.secret_values() {
-                redactor.add(&secret);
-            }
+            let redactor = execution_redactor(&engine);
             Handoff {
                 input,
                 vars,

@@ -316,52 +316,41 @@ impl Engine {
         let now = now_ms(&*self.clock);
         let mut done = Vec::new();
         for exec in self.store.unfinished_executions().await? {
-            let stale = exec.owner.as_deref().filter(|o| owner_is_dead(o));
-            let expired = exec.lease_until_ms.is_none_or(|l| l < now);
-            if stale.is_none() && !expired {
+            let orphaned = exec.owner.as_deref().is_some_and(owner_is_dead)
+                || exec.lease_until_ms.is_none_or(|l| l < now);
+            if !orphaned || !self.claim(&exec).await? {
                 continue;
             }
             if exec.parent_id.is_some() {
                 // The parent's task re-runs its sub-workflow; this copy is superseded.
-                if self
-                    .store
-                    .claim_execution(
+                let now = self.clock.now().to_string();
+                self.store
+                    .finish_execution(
                         &exec.id,
-                        &self.owner,
-                        now + self.lease.as_millis() as i64,
-                        now,
-                        stale,
+                        ExecStatus::Cancelled,
+                        None,
+                        Some("superseded: the parent execution was resumed"),
+                        &now,
                     )
-                    .await?
-                {
-                    self.store
-                        .finish_execution(
-                            &exec.id,
-                            ExecStatus::Cancelled,
-                            None,
-                            Some("superseded: the parent execution was resumed"),
-                            &self.clock.now().to_string(),
-                        )
-                        .await?;
-                }
+                    .await?;
                 continue;
             }
-            if self
-                .store
-                .claim_execution(
-                    &exec.id,
-                    &self.owner,
-                    now + self.lease.as_millis() as i64,
-                    now,
-                    stale,
-                )
-                .await?
-            {
-                tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming execution");
-                done.push(self.run(&exec.id).await?);
-            }
+            tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming execution");
+            done.push(self.run(&exec.id).await?);
         }
         Ok(done)
+    }
+
+    /// Takes an execution over: free, held by a dead process of this host, or with an
+    /// expired lease. False when a live process holds it.
+    pub(crate) async fn claim(&self, exec: &ExecutionRecord) -> Result<bool, EngineError> {
+        let now = now_ms(&*self.clock);
+        let stale = exec.owner.as_deref().filter(|o| owner_is_dead(o));
+        let until = now + self.lease.as_millis() as i64;
+        Ok(self
+            .store
+            .claim_execution(&exec.id, &self.owner, until, now, stale)
+            .await?)
     }
 
     /// Asks an execution (and its sub-workflows) to stop; the process running it stops its
