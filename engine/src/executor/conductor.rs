@@ -264,7 +264,8 @@ struct Conductor {
     /// Route decisions: (source, route) → fired.
     decided: HashMap<(usize, usize), bool>,
     state: Vec<State>,
-    ctx: Map<String, Value>,
+    /// CTX, each value converted for templates once, when it is set.
+    ctx: indexmap::IndexMap<String, minijinja::Value>,
     tasks_view: BTreeMap<String, minijinja::Value>,
     base: Vec<(&'static str, minijinja::Value)>,
     base_dirty: bool,
@@ -349,8 +350,12 @@ impl Conductor {
                 }
             }
         }
-        let mut ctx = handoff.input;
-        ctx.extend(handoff.vars);
+        let ctx = handoff
+            .input
+            .iter()
+            .chain(handoff.vars.iter())
+            .map(|(k, v)| (k.clone(), to_value(v)))
+            .collect();
         let org = org_ref(&exec.org);
         Conductor {
             engine,
@@ -382,7 +387,12 @@ impl Conductor {
     fn base(&mut self) -> &[(&'static str, minijinja::Value)] {
         if self.base_dirty {
             self.base = vec![
-                ("CTX", to_value(&Value::Object(self.ctx.clone()))),
+                (
+                    "CTX",
+                    minijinja::Value::from_pairs(
+                        self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())),
+                    ),
+                ),
                 ("ORG", org_value(&self.org)),
                 ("TASKS", minijinja::Value::from(self.tasks_view.clone())),
                 (
@@ -460,7 +470,7 @@ impl Conductor {
             to_value(&json!({"status": status.as_str(), "result": result, "error": error})),
         );
         for (k, v) in publish {
-            self.ctx.insert(k, v);
+            self.ctx.insert(k, to_value(&v));
         }
         self.base_dirty = true;
         for ri in 0..task.next.len() {
