@@ -34,6 +34,8 @@ enum Command {
     /// List and describe the actions workflows can call.
     #[command(subcommand)]
     Actions(cmd::actions::Command),
+    /// Serve a local Autotask PSA simulator (seeded MSP tenant) until Ctrl-C.
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Schema => cmd::schema::run(),
         Command::Actions(c) => cmd::actions::run(c),
+        Command::Sim(args) => cmd::sim::run(args),
     };
     match result {
         Ok(code) => code,

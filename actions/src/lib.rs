@@ -5,6 +5,7 @@
 //! parameter struct, whose doc comments become the JSON Schema (`weft actions show NAME`)
 //! that the validator checks workflows against. [`registry()`] registers them all.
 
+pub mod autotask;
 pub mod core;
 pub mod http;
 pub mod params;
@@ -19,6 +20,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::new();
     core::register(&mut r);
     http::register(&mut r);
+    autotask::register(&mut r);
     r
 }
 

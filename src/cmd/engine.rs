@@ -30,7 +30,8 @@ pub async fn open(db: &EngineArgs) -> miette::Result<Arc<Engine>> {
     let engine = Engine::new(store, Arc::new(weft_actions::registry()));
     Ok(match &db.integrations {
         Some(path) => {
-            let integrations = StaticIntegrations::from_file(path).map_err(|e| miette::miette!("{e}"))?;
+            let integrations =
+                StaticIntegrations::from_file(path).map_err(|e| miette::miette!("{e}"))?;
             engine.with_integrations(Arc::new(integrations))
         }
         None => engine,

@@ -1,0 +1,978 @@
+//! The Autotask REST client: zone discovery, authentication, retries, per-endpoint
+//! concurrency limits, paging, and picklists.
+//!
+//! Retry policy: GET, query and count POSTs, PATCH, PUT and DELETE are retried on 429, the
+//! thread-threshold error, 5xx answers, timeouts and transport errors (PATCH and PUT send
+//! absolute values, so repeating one leaves the record as one call would; a repeated DELETE
+//! at worst answers "not found"). A create (`POST /{Entity}`) is never retried: a lost answer
+//! could hide a created record. Any call is repeated once after re-discovering the zone on a
+//! 401, since the request was refused before doing anything.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+use weft_engine::ActionError;
+use weft_engine::integration::Integration;
+
+use super::error::{AutotaskError, ErrorKind, classify, parse_retry_after};
+use super::filter::Filter;
+
+/// Where zone lookups go when the integration has no `discovery_url`.
+pub const DEFAULT_DISCOVERY_URL: &str = "https://webservices2.autotask.net/atservicesrest/";
+/// Requests in flight per (zone, integration code, endpoint), process-wide (Autotask's
+/// thread limit).
+pub const MAX_IN_FLIGHT: usize = 3;
+/// Default time limit per request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Records per query page (Autotask's maximum).
+pub const PAGE_SIZE: usize = 500;
+
+/// Client settings.
+#[derive(Clone)]
+pub struct Config {
+    /// API user name (`UserName`).
+    pub username: String,
+    /// API tracking identifier (`ApiIntegrationCode`).
+    pub integration_code: String,
+    /// API secret (`Secret`).
+    pub secret: String,
+    /// A fixed zone base URL (`https://webservices15.autotask.net/ATServicesRest/`); skips
+    /// discovery.
+    pub zone_url: Option<String>,
+    /// The zone-lookup base URL.
+    pub discovery_url: String,
+    /// Time limit per request.
+    pub timeout: Duration,
+    /// Retries of idempotent calls.
+    pub max_retries: u32,
+    /// First backoff delay (doubled per retry, with jitter).
+    pub backoff_base: Duration,
+    /// Longest single wait between retries (also caps `Retry-After`).
+    pub backoff_max: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("username", &self.username)
+            .field("integration_code", &"***")
+            .field("secret", &"***")
+            .field("zone_url", &self.zone_url)
+            .field("discovery_url", &self.discovery_url)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Settings with defaults.
+    pub fn new(username: &str, integration_code: &str, secret: &str) -> Config {
+        Config {
+            username: username.into(),
+            integration_code: integration_code.into(),
+            secret: secret.into(),
+            zone_url: None,
+            discovery_url: DEFAULT_DISCOVERY_URL.into(),
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+
+    /// From an `autotask` integration: `username`, `integration_code`, secret `secret`;
+    /// optional `zone_url`, `discovery_url`, `timeout` (`30s` or seconds), `max_retries`,
+    /// `backoff_base_ms`, `backoff_max` (`60s` or seconds).
+    ///
+    /// # Errors
+    /// A missing required key, or a malformed optional one.
+    pub fn from_integration(i: &Integration) -> Result<Config, ActionError> {
+        let username = i.require("username")?;
+        let code = i.require("integration_code")?;
+        let secret = i.secret("secret").ok_or_else(|| {
+            ActionError::failed(format!(
+                "the `autotask` integration `{}` has no secret `secret`",
+                i.name
+            ))
+        })?;
+        let mut c = Config::new(username, code, secret);
+        c.zone_url = i.setting("zone_url").map(str::to_string);
+        if let Some(d) = i.setting("discovery_url") {
+            c.discovery_url = d.to_string();
+        }
+        let duration = |key: &str| -> Result<Option<Duration>, ActionError> {
+            match i.settings.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => serde_json::from_value::<crate::params::DurationParam>(v.clone())
+                    .map(|d| Some(d.0))
+                    .map_err(|e| {
+                        ActionError::failed(format!(
+                            "the `autotask` integration `{}` has an invalid `{key}`: {e}",
+                            i.name
+                        ))
+                    }),
+            }
+        };
+        if let Some(t) = duration("timeout")? {
+            c.timeout = t;
+        }
+        if let Some(t) = duration("backoff_max")? {
+            c.backoff_max = t;
+        }
+        if let Some(n) = i.settings.get("max_retries").and_then(Value::as_u64) {
+            c.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = i.settings.get("backoff_base_ms").and_then(Value::as_u64) {
+            c.backoff_base = Duration::from_millis(n);
+        }
+        Ok(c)
+    }
+}
+
+/// An Autotask API client for one integration. Cheap to create: the HTTP connection pool,
+/// the zone cache, the concurrency limits and the picklist cache are process-wide.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    zone: Mutex<Option<String>>,
+}
+
+/// How a request is sent.
+#[derive(Debug, Clone)]
+struct Req {
+    method: reqwest::Method,
+    /// Relative to the zone base (`V1.0/Tickets/query`), or absolute (a `nextPageUrl`).
+    target: String,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    /// The endpoint (entity) for concurrency limiting.
+    endpoint: String,
+    idempotent: bool,
+}
+
+fn http() -> &'static reqwest::Client {
+    static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        reqwest::Client::builder()
+            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client starts")
+    })
+}
+
+/// Discovered zones by (discovery URL, user name).
+fn zone_cache() -> &'static Mutex<HashMap<(String, String), String>> {
+    static CACHE: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Semaphores by (zone, integration code, endpoint).
+type Semaphores = Mutex<HashMap<(String, String, String), Arc<Semaphore>>>;
+fn semaphore(zone: &str, code: &str, endpoint: &str) -> Arc<Semaphore> {
+    static SEMS: OnceLock<Semaphores> = OnceLock::new();
+    let mut map = SEMS.get_or_init(Default::default).lock().unwrap();
+    map.entry((
+        zone.to_ascii_lowercase(),
+        code.to_string(),
+        endpoint.to_ascii_lowercase(),
+    ))
+    .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT)))
+    .clone()
+}
+
+/// Picklist fields by (zone, entity): the `fields` of `entityInformation/fields`.
+type FieldsCache = Mutex<HashMap<(String, String), Arc<Vec<Value>>>>;
+fn fields_cache() -> &'static FieldsCache {
+    static CACHE: OnceLock<FieldsCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn with_slash(url: &str) -> String {
+    let t = url.trim();
+    if t.ends_with('/') {
+        t.to_string()
+    } else {
+        format!("{t}/")
+    }
+}
+
+fn origin(url: &Url) -> (String, Option<String>, Option<u16>) {
+    (
+        url.scheme().to_string(),
+        url.host_str().map(str::to_ascii_lowercase),
+        url.port_or_known_default(),
+    )
+}
+
+fn jitter(max: Duration) -> Duration {
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(r % ms)
+}
+
+/// One page of a query.
+struct Page {
+    items: Vec<Value>,
+    next: Option<String>,
+}
+
+impl Client {
+    /// A client.
+    pub fn new(config: Config) -> Client {
+        let zone = config.zone_url.as_deref().map(with_slash);
+        Client {
+            config,
+            zone: Mutex::new(zone),
+        }
+    }
+
+    /// A client for an `autotask` integration (see [`Config::from_integration`]).
+    ///
+    /// # Errors
+    /// Missing or malformed settings.
+    pub fn from_integration(i: &Integration) -> Result<Client, ActionError> {
+        Ok(Client::new(Config::from_integration(i)?))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn secrets(&self) -> [&str; 2] {
+        [&self.config.secret, &self.config.integration_code]
+    }
+
+    fn discovery_base(&self) -> String {
+        with_slash(&self.config.discovery_url)
+    }
+
+    /// The zone base URL (with a trailing slash), discovering it when needed.
+    ///
+    /// # Errors
+    /// The lookup failed.
+    pub async fn zone(&self) -> Result<String, AutotaskError> {
+        if let Some(z) = self.zone.lock().unwrap().clone() {
+            return Ok(z);
+        }
+        let key = (self.discovery_base(), self.config.username.clone());
+        if let Some(z) = zone_cache().lock().unwrap().get(&key).cloned() {
+            *self.zone.lock().unwrap() = Some(z.clone());
+            return Ok(z);
+        }
+        let z = self.discover().await?;
+        zone_cache().lock().unwrap().insert(key, z.clone());
+        *self.zone.lock().unwrap() = Some(z.clone());
+        Ok(z)
+    }
+
+    async fn discover(&self) -> Result<String, AutotaskError> {
+        let base = self.discovery_base();
+        let mut url = Url::parse(&format!("{base}v1.0/zoneInformation")).map_err(|e| {
+            AutotaskError::new(
+                ErrorKind::Protocol,
+                format!("invalid discovery_url `{base}`: {e}"),
+            )
+        })?;
+        url.query_pairs_mut()
+            .append_pair("user", &self.config.username);
+        let label = "zone discovery";
+        let span = tracing::info_span!(
+            "autotask.request",
+            method = "GET",
+            entity = "ZoneInformation",
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty
+        );
+        let start = Instant::now();
+        let resp = http()
+            .get(url)
+            .timeout(self.config.timeout)
+            .send()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| transport(label, &e))?;
+        let status = resp.status().as_u16();
+        span.record("status", status);
+        span.record("duration_ms", start.elapsed().as_millis() as u64);
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body, label).redact(&self.secrets()));
+        }
+        let url = body
+            .get("url")
+            .or_else(|| body.get("Url"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                AutotaskError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "zone discovery for `{}` returned no zone url",
+                        self.config.username
+                    ),
+                )
+            })?;
+        tracing::debug!(target: "weft::autotask", zone = url, "zone discovered");
+        Ok(with_slash(url))
+    }
+
+    fn forget_zone(&self) {
+        *self.zone.lock().unwrap() = None;
+        let key = (self.discovery_base(), self.config.username.clone());
+        zone_cache().lock().unwrap().remove(&key);
+    }
+
+    fn headers(&self) -> Result<HeaderMap, AutotaskError> {
+        let bad = |what: &str| {
+            AutotaskError::new(
+                ErrorKind::Auth,
+                format!("the Autotask {what} contains characters not allowed in a header"),
+            )
+        };
+        let mut h = HeaderMap::new();
+        let mut code = HeaderValue::from_str(&self.config.integration_code)
+            .map_err(|_| bad("integration code"))?;
+        code.set_sensitive(true);
+        h.insert("ApiIntegrationCode", code);
+        h.insert(
+            "UserName",
+            HeaderValue::from_str(&self.config.username).map_err(|_| bad("user name"))?,
+        );
+        let mut secret = HeaderValue::from_str(&self.config.secret).map_err(|_| bad("secret"))?;
+        secret.set_sensitive(true);
+        h.insert("Secret", secret);
+        h.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(h)
+    }
+
+    /// The absolute URL of a request, refusing absolute URLs on another origin than the zone.
+    fn url(&self, zone: &str, req: &Req) -> Result<Url, AutotaskError> {
+        let zone_url = Url::parse(zone).map_err(|e| {
+            AutotaskError::new(
+                ErrorKind::Protocol,
+                format!("invalid zone url `{zone}`: {e}"),
+            )
+        })?;
+        let mut url = if req.target.starts_with("http://") || req.target.starts_with("https://") {
+            let u = Url::parse(&req.target).map_err(|e| {
+                AutotaskError::new(ErrorKind::Protocol, format!("invalid next page url: {e}"))
+            })?;
+            if origin(&u) != origin(&zone_url) {
+                return Err(AutotaskError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "refusing to send credentials to {}://{}: it is not the zone's origin",
+                        u.scheme(),
+                        u.host_str().unwrap_or("?")
+                    ),
+                ));
+            }
+            u
+        } else {
+            zone_url
+                .join(req.target.trim_start_matches('/'))
+                .map_err(|e| {
+                    AutotaskError::new(ErrorKind::Protocol, format!("invalid path: {e}"))
+                })?
+        };
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&req.query);
+        }
+        Ok(url)
+    }
+
+    async fn send(&self, req: Req) -> Result<Value, AutotaskError> {
+        let mut rediscovered = false;
+        let mut retries = 0u32;
+        loop {
+            let zone = self.zone().await?;
+            let result = self.send_once(&zone, &req).await;
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if err.status == Some(401)
+                && !rediscovered
+                && self.config.zone_url.is_none()
+                && !req.target.starts_with("http")
+            {
+                tracing::info!(target: "weft::autotask", "401 from the zone; discovering the zone again");
+                rediscovered = true;
+                self.forget_zone();
+                continue;
+            }
+            if req.idempotent && err.is_retryable() && retries < self.config.max_retries {
+                let backoff = self
+                    .config
+                    .backoff_base
+                    .saturating_mul(1u32 << retries.min(16));
+                let wait = match err.retry_after {
+                    Some(ra) => ra + jitter(Duration::from_millis(250)),
+                    None => backoff / 2 + jitter(backoff / 2 + Duration::from_millis(1)),
+                }
+                .min(self.config.backoff_max);
+                retries += 1;
+                tracing::info!(target: "weft::autotask", error_kind = ?err.kind, status = ?err.status, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Autotask request");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    async fn send_once(&self, zone: &str, req: &Req) -> Result<Value, AutotaskError> {
+        let url = self.url(zone, req)?;
+        let label = format!("{} {}", req.method, url.path());
+        let sem = semaphore(zone, &self.config.integration_code, &req.endpoint);
+        let _permit = sem
+            .acquire_owned()
+            .await
+            .map_err(|_| AutotaskError::new(ErrorKind::Protocol, "concurrency limiter closed"))?;
+        let span = tracing::info_span!("autotask.request", method = %req.method, entity = %req.endpoint, status = tracing::field::Empty, duration_ms = tracing::field::Empty);
+        let start = Instant::now();
+        let out = async {
+            let mut b = http()
+                .request(req.method.clone(), url)
+                .headers(self.headers()?)
+                .timeout(self.config.timeout);
+            if let Some(body) = &req.body {
+                b = b.body(body.to_string());
+            }
+            let resp = b.send().await.map_err(|e| transport(&label, &e))?;
+            let status = resp.status().as_u16();
+            span.record("status", status);
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+            let text = resp.text().await.map_err(|e| transport(&label, &e))?;
+            let body: Value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            };
+            let has_errors = body
+                .get("errors")
+                .and_then(Value::as_array)
+                .is_some_and(|e| !e.is_empty());
+            if (200..300).contains(&status) && !has_errors {
+                if body.is_object() || body.is_null() {
+                    return Ok(body);
+                }
+                return Err(AutotaskError {
+                    status: Some(status),
+                    ..AutotaskError::new(
+                        ErrorKind::Protocol,
+                        format!("Autotask {label} answered with something other than JSON"),
+                    )
+                });
+            }
+            let mut e = classify(status, &body, &label);
+            if e.kind == ErrorKind::RateLimited && retry_after.is_none() {
+                e.retry_after = Some(Duration::from_secs(60));
+            } else {
+                e.retry_after = retry_after;
+            }
+            Err(e)
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("duration_ms", start.elapsed().as_millis() as u64);
+        match &out {
+            Ok(_) => tracing::debug!(target: "weft::autotask", parent: &span, "ok"),
+            Err(e) => {
+                tracing::warn!(target: "weft::autotask", parent: &span, error_kind = ?e.kind, status = ?e.status, error = %e.message, "Autotask request failed")
+            }
+        }
+        out.map_err(|e| e.redact(&self.secrets()))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Public calls
+
+    /// Any request: `method` on `path` (relative to the zone, e.g. `V1.0/Tickets/1`; a
+    /// leading `V1.0/` is added when missing).
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Vec<(String, String)>,
+        body: Option<Value>,
+    ) -> Result<Value, AutotaskError> {
+        let path = path.trim_start_matches('/');
+        let target = if path.len() >= 5 && path[..5].eq_ignore_ascii_case("v1.0/")
+            || path.eq_ignore_ascii_case("versioninformation")
+        {
+            path.to_string()
+        } else {
+            format!("V1.0/{path}")
+        };
+        let endpoint = target
+            .split('/')
+            .nth(1)
+            .unwrap_or(&target)
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let idempotent =
+            method != reqwest::Method::POST || target.to_ascii_lowercase().contains("/query");
+        self.send(Req {
+            method,
+            target,
+            query,
+            body,
+            endpoint,
+            idempotent,
+        })
+        .await
+    }
+
+    /// `GET /VersionInformation` (on the zone when `zone_url` is set, else on the discovery
+    /// host; no credentials needed).
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn version_info(&self) -> Result<Value, AutotaskError> {
+        let base = self
+            .config
+            .zone_url
+            .as_deref()
+            .map(with_slash)
+            .unwrap_or_else(|| self.discovery_base());
+        let url = format!("{base}VersionInformation");
+        let resp = http()
+            .get(&url)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|e| transport("GET VersionInformation", &e))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(classify(status, &body, "GET VersionInformation"))
+        }
+    }
+
+    /// One record: `GET /{path}/{id}` (path is `Tickets` or `Tickets/5/Notes`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when there is no such record.
+    pub async fn get(&self, path: &str, id: i64) -> Result<Value, AutotaskError> {
+        let body = self
+            .send(Req {
+                method: reqwest::Method::GET,
+                target: format!("V1.0/{path}/{id}"),
+                query: vec![],
+                body: None,
+                endpoint: endpoint_of(path),
+                idempotent: true,
+            })
+            .await?;
+        match body.get("item") {
+            Some(item) if !item.is_null() => Ok(item.clone()),
+            _ => Err(AutotaskError {
+                status: Some(200),
+                ..AutotaskError::new(
+                    ErrorKind::NotFound,
+                    format!("Autotask {path} {id} not found"),
+                )
+            }),
+        }
+    }
+
+    /// Creates a record: `POST /{path}` → the new id. Never retried (see the module docs).
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn create(&self, path: &str, fields: Value) -> Result<i64, AutotaskError> {
+        let body = self
+            .send(Req {
+                method: reqwest::Method::POST,
+                target: format!("V1.0/{path}"),
+                query: vec![],
+                body: Some(fields),
+                endpoint: endpoint_of(path),
+                idempotent: false,
+            })
+            .await?;
+        item_id(&body, path)
+    }
+
+    /// Updates the given fields of a record: `PATCH /{path}` with `id` in the body.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn update(&self, path: &str, id: i64, fields: Value) -> Result<i64, AutotaskError> {
+        let mut fields = match fields {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        fields.insert("id".into(), json!(id));
+        let body = self
+            .send(Req {
+                method: reqwest::Method::PATCH,
+                target: format!("V1.0/{path}"),
+                query: vec![],
+                body: Some(Value::Object(fields)),
+                endpoint: endpoint_of(path),
+                idempotent: true,
+            })
+            .await?;
+        item_id(&body, path).or(Ok(id))
+    }
+
+    /// Deletes a record: `DELETE /{path}/{id}`.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn delete(&self, path: &str, id: i64) -> Result<Value, AutotaskError> {
+        self.send(Req {
+            method: reqwest::Method::DELETE,
+            target: format!("V1.0/{path}/{id}"),
+            query: vec![],
+            body: None,
+            endpoint: endpoint_of(path),
+            idempotent: true,
+        })
+        .await
+    }
+
+    /// Every record of `entity` matching `filters` (all of them when empty), following
+    /// `nextPageUrl` with the same body, up to `max_records`; each record once.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn query(
+        &self,
+        entity: &str,
+        filters: &[Filter],
+        include_fields: &[String],
+        max_records: Option<usize>,
+    ) -> Result<Vec<Value>, AutotaskError> {
+        let max = max_records.unwrap_or(usize::MAX);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut body = query_body(filters);
+        body.insert("MaxRecords".into(), json!(max.min(PAGE_SIZE)));
+        if !include_fields.is_empty() {
+            let mut fields: Vec<String> = include_fields.to_vec();
+            if !fields.iter().any(|f| f.eq_ignore_ascii_case("id")) {
+                fields.insert(0, "id".into());
+            }
+            body.insert("IncludeFields".into(), json!(fields));
+        }
+        let body = Value::Object(body);
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut target = format!("V1.0/{entity}/query");
+        loop {
+            let page = self.page(entity, &target, &body).await?;
+            let mut added = 0;
+            for item in page.items {
+                let id = item.get("id").and_then(Value::as_i64);
+                if id.is_none_or(|id| seen.insert(id)) {
+                    out.push(item);
+                    added += 1;
+                    if out.len() >= max {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) if added > 0 => target = next,
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn page(&self, entity: &str, target: &str, body: &Value) -> Result<Page, AutotaskError> {
+        let v = self
+            .send(Req {
+                method: reqwest::Method::POST,
+                target: target.to_string(),
+                query: vec![],
+                body: Some(body.clone()),
+                endpoint: entity.to_string(),
+                idempotent: true,
+            })
+            .await?;
+        let items = match v.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => {
+                return Err(AutotaskError::new(
+                    ErrorKind::Protocol,
+                    format!("Autotask {entity} query answered without `items`"),
+                ));
+            }
+        };
+        let next = v
+            .pointer("/pageDetails/nextPageUrl")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(Page { items, next })
+    }
+
+    /// How many records of `entity` match `filters`: `POST /{entity}/query/count`.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn count(&self, entity: &str, filters: &[Filter]) -> Result<u64, AutotaskError> {
+        let v = self
+            .send(Req {
+                method: reqwest::Method::POST,
+                target: format!("V1.0/{entity}/query/count"),
+                query: vec![],
+                body: Some(Value::Object(query_body(filters))),
+                endpoint: entity.to_string(),
+                idempotent: true,
+            })
+            .await?;
+        v.get("queryCount").and_then(Value::as_u64).ok_or_else(|| {
+            AutotaskError::new(
+                ErrorKind::Protocol,
+                format!("Autotask {entity} count answered without `queryCount`"),
+            )
+        })
+    }
+
+    /// The field descriptions of `entity` (`entityInformation/fields`), cached per zone and
+    /// entity for the life of the process.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn fields(&self, entity: &str) -> Result<Arc<Vec<Value>>, AutotaskError> {
+        let zone = self.zone().await?;
+        let key = (zone.to_ascii_lowercase(), entity.to_ascii_lowercase());
+        if let Some(f) = fields_cache().lock().unwrap().get(&key).cloned() {
+            return Ok(f);
+        }
+        let v = self
+            .send(Req {
+                method: reqwest::Method::GET,
+                target: format!("V1.0/{entity}/entityInformation/fields"),
+                query: vec![],
+                body: None,
+                endpoint: entity.to_string(),
+                idempotent: true,
+            })
+            .await?;
+        let fields = Arc::new(
+            v.get("fields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        fields_cache().lock().unwrap().insert(key, fields.clone());
+        Ok(fields)
+    }
+
+    /// The picklist values of `entity.field`: `[{value, label, isActive, …}]`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the field does not exist or is not a picklist.
+    pub async fn picklist(&self, entity: &str, field: &str) -> Result<Vec<Value>, AutotaskError> {
+        let fields = self.fields(entity).await?;
+        let f = fields
+            .iter()
+            .find(|f| {
+                f.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(field))
+            })
+            .ok_or_else(|| {
+                AutotaskError::new(
+                    ErrorKind::NotFound,
+                    format!("{entity} has no field `{field}`"),
+                )
+            })?;
+        if f.get("isPickList").and_then(Value::as_bool) != Some(true) {
+            return Err(AutotaskError::new(
+                ErrorKind::NotFound,
+                format!("{entity}.{field} is not a picklist"),
+            ));
+        }
+        Ok(f.get("picklistValues")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The value of the picklist entry of `entity.field` labelled `label` (case-insensitive).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] naming the known labels.
+    pub async fn lookup(
+        &self,
+        entity: &str,
+        field: &str,
+        label: &str,
+    ) -> Result<Value, AutotaskError> {
+        let values = self.picklist(entity, field).await?;
+        let label_of = |v: &Value| {
+            v.get("label")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        values
+            .iter()
+            .find(|v| label_of(v).eq_ignore_ascii_case(label.trim()))
+            .and_then(|v| v.get("value").cloned())
+            .ok_or_else(|| {
+                let known: Vec<String> = values.iter().map(label_of).collect();
+                AutotaskError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{entity}.{field} has no value labelled `{label}` (labels: {})",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+fn query_body(filters: &[Filter]) -> Map<String, Value> {
+    let filter: Vec<Value> = if filters.is_empty() {
+        vec![Filter::all().to_json()]
+    } else {
+        filters.iter().map(Filter::to_json).collect()
+    };
+    let mut m = Map::new();
+    m.insert("filter".into(), Value::Array(filter));
+    m
+}
+
+/// `Tickets/5/Notes` → `Notes`… the endpoint Autotask limits is the child entity; we key on
+/// the last entity segment.
+fn endpoint_of(path: &str) -> String {
+    path.split('/')
+        .rev()
+        .find(|s| !s.is_empty() && s.parse::<i64>().is_err())
+        .unwrap_or(path)
+        .to_string()
+}
+
+fn item_id(body: &Value, path: &str) -> Result<i64, AutotaskError> {
+    body.get("itemId")
+        .or_else(|| body.get("ItemId"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            AutotaskError::new(
+                ErrorKind::Protocol,
+                format!("Autotask {path} answered without `itemId`"),
+            )
+        })
+}
+
+fn transport(label: &str, e: &reqwest::Error) -> AutotaskError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    };
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        // The error's own text without the URL (the URL holds no secret, but keep it short).
+        e.without_url_ref().to_string()
+    };
+    AutotaskError::new(kind, format!("Autotask {label} {what}"))
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut s = format!("failed: {self}");
+        let mut src = std::error::Error::source(self);
+        while let Some(e) = src {
+            s.push_str(&format!(": {e}"));
+            src = e.source();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_endpoints() {
+        assert_eq!(endpoint_of("Tickets"), "Tickets");
+        assert_eq!(endpoint_of("Tickets/5/Notes"), "Notes");
+        assert_eq!(
+            with_slash("http://x/ATServicesRest"),
+            "http://x/ATServicesRest/"
+        );
+    }
+
+    #[test]
+    fn next_page_urls_must_stay_on_the_zone_origin() {
+        let c = Client::new(Config::new("u", "c", "s"));
+        let req = |t: &str| Req {
+            method: reqwest::Method::POST,
+            target: t.into(),
+            query: vec![],
+            body: None,
+            endpoint: "Tickets".into(),
+            idempotent: true,
+        };
+        let zone = "https://webservices15.autotask.net/ATServicesRest/";
+        let ok = c
+            .url(zone, &req("https://WEBSERVICES15.autotask.net/ATServicesRest/V1.0/Tickets/query/next?paging=x"))
+            .unwrap();
+        assert!(ok.as_str().contains("paging=x"));
+        let err = c
+            .url(
+                zone,
+                &req("https://evil.example/ATServicesRest/V1.0/Tickets/query/next"),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("refusing"), "{}", err.message);
+        assert!(
+            c.url(zone, &req("http://webservices15.autotask.net/x"))
+                .is_err()
+        );
+        assert_eq!(
+            c.url(zone, &req("V1.0/Tickets/query")).unwrap().as_str(),
+            "https://webservices15.autotask.net/ATServicesRest/V1.0/Tickets/query"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let c = Client::new(Config::new("u@x", "CODE-123456", "topsecret"));
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("topsecret") && !d.contains("CODE-123456"),
+            "{d}"
+        );
+    }
+}
