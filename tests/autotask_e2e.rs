@@ -1,0 +1,73 @@
+//! `weft run` of the Autotask example against the simulator, through the real binary.
+
+use std::process::Command;
+
+use serde_json::Value;
+use weft_sim::{SimConfig, Simulator};
+
+fn weft(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .env("WEFT_DATABASE_URL", format!("sqlite://{}/weft.db", dir.display()))
+        .env_remove("WEFT_INTEGRATIONS")
+        .current_dir(dir)
+        .output()
+        .expect("weft runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let creds = SimConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        format!(
+            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
+            creds.username, creds.integration_code, sim.base_url, creds.secret
+        ),
+    )
+    .unwrap();
+    let waiting: Vec<Value> = sim.records("Tickets").into_iter().filter(|t| t["status"] == 7).collect();
+    assert!(waiting.len() >= 2, "the seeded tenant has tickets waiting on customers");
+    let notes_before = sim.records("TicketNotes").len();
+
+    let workflow = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/autotask-waiting-ticket-followup.yaml");
+    let dir_path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        weft(&dir_path, &["run", workflow, "--json", "--integrations", "integrations.yaml"])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["output"]["noted"], waiting.len());
+
+    // Every waiting ticket got exactly one follow-up note, as an internal note.
+    let notes = sim.records("TicketNotes");
+    assert_eq!(notes.len(), notes_before + waiting.len());
+    for t in &waiting {
+        let added: Vec<&Value> = notes
+            .iter()
+            .filter(|n| n["ticketID"] == t["id"] && n["title"] == "Follow-up")
+            .collect();
+        assert_eq!(added.len(), 1, "ticket {}", t["id"]);
+        assert_eq!(added[0]["noteType"], 13, "Internal Note, looked up by label");
+        assert!(added[0]["description"].as_str().unwrap().contains(t["ticketNumber"].as_str().unwrap()));
+    }
+    // The least recently active one is escalated; the others keep their status.
+    let oldest = waiting.iter().min_by_key(|t| t["lastActivityDate"].as_str().unwrap().to_string()).unwrap();
+    assert_eq!(result["output"]["escalated"], oldest["ticketNumber"]);
+    let now: Vec<Value> = sim.records("Tickets");
+    for t in &waiting {
+        let current = now.iter().find(|x| x["id"] == t["id"]).unwrap();
+        let expected = if t["id"] == oldest["id"] { 11 } else { 7 };
+        assert_eq!(current["status"], expected, "ticket {}", t["id"]);
+    }
+    // Autotask's limit of three threads per endpoint was respected.
+    assert!(sim.max_concurrency("TicketNotes") <= 3);
+    // The secret never reaches the store.
+    let shown = weft(dir.path(), &["executions", "show", result["id"].as_str().unwrap(), "--json"]);
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains(&creds.secret));
+}
