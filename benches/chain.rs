@@ -1,7 +1,8 @@
 //! A linear chain of 50 `core.noop` steps with templated routes, durable on SQLite, beside
 //! the cost of one bare SQLite commit measured in the same run on the same file.
 //!
-//! `cargo bench --bench chain` (add `-- --executions N` to change the sample size).
+//! `cargo bench --bench chain` (add `-- --executions N` to change the sample size, or
+//! `-- --database sqlite::memory:` to measure the engine without durable commits).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ async fn bare_commits(url: &str, n: usize) -> Vec<Duration> {
         .max_connections(1)
         .connect_with(
             options
+                .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal),
         )
@@ -73,6 +75,8 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(60);
+    // `--database sqlite::memory:` measures the engine without durable commits.
+    let database: Option<String> = std::env::args().skip_while(|a| a != "--database").nth(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,7 +85,7 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("weft-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}/weft.db", dir.display());
-        let store = weft_engine::store::open(&url).await.expect("store");
+        let store = weft_engine::store::open(database.as_deref().unwrap_or(&url)).await.expect("store");
         let engine = Engine::new(store, Arc::new(weft_actions::registry()));
         let record = engine.deploy(&chain_workflow(), None).await.expect("valid benchmark workflow");
 
@@ -102,7 +106,8 @@ fn main() {
         let exec_med = median(&mut per_exec);
         let commit_med = median(&mut commits);
         let step = exec_med / STEPS as u32;
-        println!("weft chain benchmark: {STEPS} durable steps per execution, {executions} executions, SQLite WAL synchronous=NORMAL");
+        let store_name = database.as_deref().unwrap_or("SQLite file, WAL, synchronous=NORMAL");
+        println!("weft chain benchmark: {STEPS} steps per execution, {executions} executions, store: {store_name}");
         println!("  execution  median {:>9.2?}  p95 {:>9.2?}", exec_med, pct(&per_exec, 0.95));
         println!("  per step   median {:>9.2?}", step);
         println!("  bare SQLite commit (1-row INSERT, same file)  median {:>9.2?}  p95 {:>9.2?}", commit_med, pct(&commits, 0.95));

@@ -384,17 +384,15 @@ impl Conductor {
         self.engine.clock.now().to_string()
     }
 
+    /// The names templates see. ORG, WORKFLOW, EXECUTION and TRIGGER never change during an
+    /// execution and are built once; CTX and TASKS are rebuilt (from already-converted values)
+    /// after a step changes them.
     fn base(&mut self) -> &[(&'static str, minijinja::Value)] {
-        if self.base_dirty {
+        if self.base.is_empty() {
             self.base = vec![
-                (
-                    "CTX",
-                    minijinja::Value::from_pairs(
-                        self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())),
-                    ),
-                ),
+                ("CTX", minijinja::Value::UNDEFINED),
+                ("TASKS", minijinja::Value::UNDEFINED),
                 ("ORG", org_value(&self.org)),
-                ("TASKS", minijinja::Value::from(self.tasks_view.clone())),
                 (
                     "WORKFLOW",
                     to_value(
@@ -409,6 +407,10 @@ impl Conductor {
                 ),
                 ("TRIGGER", to_value(&self.exec.trigger)),
             ];
+        }
+        if self.base_dirty {
+            self.base[0].1 = minijinja::Value::from_pairs(self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            self.base[1].1 = minijinja::Value::from(self.tasks_view.clone());
             self.base_dirty = false;
         }
         &self.base
