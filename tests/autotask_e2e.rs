@@ -8,7 +8,10 @@ use weft_sim::{SimConfig, Simulator};
 fn weft(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(args)
-        .env("WEFT_DATABASE_URL", format!("sqlite://{}/weft.db", dir.display()))
+        .env(
+            "WEFT_DATABASE_URL",
+            format!("sqlite://{}/weft.db", dir.display()),
+        )
         .env_remove("WEFT_INTEGRATIONS")
         .current_dir(dir)
         .output()
@@ -28,19 +31,42 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
         ),
     )
     .unwrap();
-    let waiting: Vec<Value> = sim.records("Tickets").into_iter().filter(|t| t["status"] == 7).collect();
-    assert!(waiting.len() >= 2, "the seeded tenant has tickets waiting on customers");
+    let waiting: Vec<Value> = sim
+        .records("Tickets")
+        .into_iter()
+        .filter(|t| t["status"] == 7)
+        .collect();
+    assert!(
+        waiting.len() >= 2,
+        "the seeded tenant has tickets waiting on customers"
+    );
     let notes_before = sim.records("TicketNotes").len();
 
-    let workflow = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/autotask-waiting-ticket-followup.yaml");
+    let workflow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workflows/autotask-waiting-ticket-followup.yaml"
+    );
     let dir_path = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
-        weft(&dir_path, &["run", workflow, "--json", "--integrations", "integrations.yaml"])
+        weft(
+            &dir_path,
+            &[
+                "run",
+                workflow,
+                "--json",
+                "--integrations",
+                "integrations.yaml",
+            ],
+        )
     })
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(result["output"]["noted"], waiting.len());
 
@@ -53,11 +79,22 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
             .filter(|n| n["ticketID"] == t["id"] && n["title"] == "Follow-up")
             .collect();
         assert_eq!(added.len(), 1, "ticket {}", t["id"]);
-        assert_eq!(added[0]["noteType"], 13, "Internal Note, looked up by label");
-        assert!(added[0]["description"].as_str().unwrap().contains(t["ticketNumber"].as_str().unwrap()));
+        assert_eq!(
+            added[0]["noteType"], 13,
+            "Internal Note, looked up by label"
+        );
+        assert!(
+            added[0]["description"]
+                .as_str()
+                .unwrap()
+                .contains(t["ticketNumber"].as_str().unwrap())
+        );
     }
     // The least recently active one is escalated; the others keep their status.
-    let oldest = waiting.iter().min_by_key(|t| t["lastActivityDate"].as_str().unwrap().to_string()).unwrap();
+    let oldest = waiting
+        .iter()
+        .min_by_key(|t| t["lastActivityDate"].as_str().unwrap().to_string())
+        .unwrap();
     assert_eq!(result["output"]["escalated"], oldest["ticketNumber"]);
     let now: Vec<Value> = sim.records("Tickets");
     for t in &waiting {
@@ -68,6 +105,14 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
     // Autotask's limit of three threads per endpoint was respected.
     assert!(sim.max_concurrency("TicketNotes") <= 3);
     // The secret never reaches the store.
-    let shown = weft(dir.path(), &["executions", "show", result["id"].as_str().unwrap(), "--json"]);
+    let shown = weft(
+        dir.path(),
+        &[
+            "executions",
+            "show",
+            result["id"].as_str().unwrap(),
+            "--json",
+        ],
+    );
     assert!(!String::from_utf8_lossy(&shown.stdout).contains(&creds.secret));
 }

@@ -409,7 +409,8 @@ impl Conductor {
             ];
         }
         if self.base_dirty {
-            self.base[0].1 = minijinja::Value::from_pairs(self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            self.base[0].1 =
+                minijinja::Value::from_pairs(self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())));
             self.base[1].1 = minijinja::Value::from(self.tasks_view.clone());
             self.base_dirty = false;
         }
