@@ -19,6 +19,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 use weft_engine::ActionError;
+
+use super::error::field;
+// Where a parameter is called `field`, the helper goes by this name.
+use super::error::field as field_of;
 use weft_engine::integration::Integration;
 
 use super::error::{AutotaskError, ErrorKind, classify, parse_retry_after};
@@ -309,19 +313,15 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(classify(status, &body, label).redact(&self.secrets()));
         }
-        let url = body
-            .get("url")
-            .or_else(|| body.get("Url"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                AutotaskError::new(
-                    ErrorKind::Protocol,
-                    format!(
-                        "zone discovery for `{}` returned no zone url",
-                        self.config.username
-                    ),
-                )
-            })?;
+        let url = field(&body, "url").and_then(Value::as_str).ok_or_else(|| {
+            AutotaskError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "zone discovery for `{}` returned no zone url",
+                    self.config.username
+                ),
+            )
+        })?;
         tracing::debug!(target: "weft::autotask", zone = url, "zone discovered");
         Ok(with_slash(url))
     }
@@ -465,8 +465,7 @@ impl Client {
             } else {
                 serde_json::from_str(&text).unwrap_or(Value::String(text))
             };
-            let has_errors = body
-                .get("errors")
+            let has_errors = field(&body, "errors")
                 .and_then(Value::as_array)
                 .is_some_and(|e| !e.is_empty());
             if (200..300).contains(&status) && !has_errors {
@@ -588,7 +587,7 @@ impl Client {
                 idempotent: true,
             })
             .await?;
-        match body.get("item") {
+        match field(&body, "item") {
             Some(item) if !item.is_null() => Ok(item.clone()),
             _ => Err(AutotaskError {
                 status: Some(200),
@@ -707,17 +706,31 @@ impl Client {
     }
 
     async fn page(&self, entity: &str, target: &str, body: &Value) -> Result<Page, AutotaskError> {
-        let v = self
-            .send(Req {
-                method: reqwest::Method::POST,
-                target: target.to_string(),
-                query: vec![],
-                body: Some(body.clone()),
-                endpoint: entity.to_string(),
-                idempotent: true,
-            })
-            .await?;
-        let items = match v.get("items") {
+        let post = Req {
+            method: reqwest::Method::POST,
+            target: target.to_string(),
+            query: vec![],
+            body: Some(body.clone()),
+            endpoint: entity.to_string(),
+            idempotent: true,
+        };
+        let v = match self.send(post).await {
+            // Services that expect the next page to be fetched with GET (the older
+            // behaviour, and GET-started queries) answer a POST with 405.
+            Err(e) if e.status == Some(405) && target.starts_with("http") => {
+                self.send(Req {
+                    method: reqwest::Method::GET,
+                    target: target.to_string(),
+                    query: vec![],
+                    body: None,
+                    endpoint: entity.to_string(),
+                    idempotent: true,
+                })
+                .await?
+            }
+            other => other?,
+        };
+        let items = match field(&v, "items") {
             Some(Value::Array(items)) => items.clone(),
             _ => {
                 return Err(AutotaskError::new(
@@ -726,8 +739,8 @@ impl Client {
                 ));
             }
         };
-        let next = v
-            .pointer("/pageDetails/nextPageUrl")
+        let next = field(&v, "pageDetails")
+            .and_then(|p| field(p, "nextPageUrl"))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string);
@@ -749,12 +762,14 @@ impl Client {
                 idempotent: true,
             })
             .await?;
-        v.get("queryCount").and_then(Value::as_u64).ok_or_else(|| {
-            AutotaskError::new(
-                ErrorKind::Protocol,
-                format!("Autotask {entity} count answered without `queryCount`"),
-            )
-        })
+        field(&v, "queryCount")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                AutotaskError::new(
+                    ErrorKind::Protocol,
+                    format!("Autotask {entity} count answered without `queryCount`"),
+                )
+            })
     }
 
     /// The field descriptions of `entity` (`entityInformation/fields`), cached per zone and
@@ -779,7 +794,7 @@ impl Client {
             })
             .await?;
         let fields = Arc::new(
-            v.get("fields")
+            field(&v, "fields")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
@@ -797,7 +812,7 @@ impl Client {
         let f = fields
             .iter()
             .find(|f| {
-                f.get("name")
+                field_of(f, "name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| n.eq_ignore_ascii_case(field))
             })
@@ -807,13 +822,13 @@ impl Client {
                     format!("{entity} has no field `{field}`"),
                 )
             })?;
-        if f.get("isPickList").and_then(Value::as_bool) != Some(true) {
+        if field_of(f, "isPickList").and_then(Value::as_bool) != Some(true) {
             return Err(AutotaskError::new(
                 ErrorKind::NotFound,
                 format!("{entity}.{field} is not a picklist"),
             ));
         }
-        Ok(f.get("picklistValues")
+        Ok(field_of(f, "picklistValues")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default())
@@ -831,7 +846,7 @@ impl Client {
     ) -> Result<Value, AutotaskError> {
         let values = self.picklist(entity, field).await?;
         let label_of = |v: &Value| {
-            v.get("label")
+            field_of(v, "label")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
@@ -839,7 +854,7 @@ impl Client {
         values
             .iter()
             .find(|v| label_of(v).eq_ignore_ascii_case(label.trim()))
-            .and_then(|v| v.get("value").cloned())
+            .and_then(|v| field_of(v, "value").cloned())
             .ok_or_else(|| {
                 let known: Vec<String> = values.iter().map(label_of).collect();
                 AutotaskError::new(
@@ -875,8 +890,7 @@ fn endpoint_of(path: &str) -> String {
 }
 
 fn item_id(body: &Value, path: &str) -> Result<i64, AutotaskError> {
-    body.get("itemId")
-        .or_else(|| body.get("ItemId"))
+    field(body, "itemId")
         .and_then(Value::as_i64)
         .ok_or_else(|| {
             AutotaskError::new(

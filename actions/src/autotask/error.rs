@@ -113,15 +113,26 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// A key of a response object: exact, else ignoring case (Autotask's JSON is camelCase, but
+/// other implementations of the API and older endpoints use PascalCase).
+pub(crate) fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    let o = v.as_object()?;
+    o.get(key).or_else(|| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
 /// Autotask's error strings from a body: `{"errors":[...]}` or ASP.NET `{"Message": "..."}`.
 pub(crate) fn body_errors(body: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(list) = body.get("errors").and_then(Value::as_array) {
+    if let Some(list) = field(body, "errors").and_then(Value::as_array) {
         for e in list {
             match e {
                 Value::String(s) => out.push(s.clone()),
-                Value::Object(o) => out.push(
-                    o.get("message")
+                Value::Object(_) => out.push(
+                    field(e, "message")
                         .and_then(Value::as_str)
                         .map(str::to_string)
                         .unwrap_or_else(|| e.to_string()),
@@ -130,12 +141,10 @@ pub(crate) fn body_errors(body: &Value) -> Vec<String> {
             }
         }
     }
-    for key in ["Message", "message"] {
-        if out.is_empty()
-            && let Some(m) = body.get(key).and_then(Value::as_str)
-        {
-            out.push(m.to_string());
-        }
+    if out.is_empty()
+        && let Some(m) = field(body, "message").and_then(Value::as_str)
+    {
+        out.push(m.to_string());
     }
     out
 }
