@@ -9,6 +9,8 @@
 //! assert_eq!(loaded.diagnostics[0].code, "action.unknown");
 //! ```
 
+#![recursion_limit = "256"]
+
 pub mod action;
 pub mod dag;
 pub mod diagnostic;

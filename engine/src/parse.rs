@@ -570,9 +570,11 @@ impl<'s> Reader<'s> {
         let description = get("description").and_then(|n| self.string(n, "`description`"));
         let timeout = get("timeout").and_then(|n| self.duration(n, "`timeout`"));
 
-        let input = get("input").map(|n| self.inputs(n)).unwrap_or_default();
+        let input = get("input")
+            .map(|n| self.inputs(&as_mapping(n, true, true)))
+            .unwrap_or_default();
         let vars = get("vars")
-            .map(|n| self.templated_map(n, "vars", Scope::Vars, None))
+            .map(|n| self.templated_map(&as_mapping(n, false, false), "vars", Scope::Vars, None))
             .unwrap_or_default();
         for (name, _) in &vars {
             if !is_identifier(name) {
@@ -591,7 +593,9 @@ impl<'s> Reader<'s> {
             }
         }
         let output = get("output")
-            .map(|n| self.templated_map(n, "output", Scope::Output, None))
+            .map(|n| {
+                self.templated_map(&as_mapping(n, false, false), "output", Scope::Output, None)
+            })
             .unwrap_or_default();
 
         let tasks = match get("tasks") {
@@ -1055,7 +1059,8 @@ impl<'s> Reader<'s> {
             .and_then(|n| self.condition(n, &format!("{path}.when"), Scope::RouteWhen, Some(task)));
         let mut publish = IndexMap::new();
         if let Some(p) = node.get("publish") {
-            if let Some(entries) = self.entries(p, "`publish`", None) {
+            let p = as_mapping(p, false, false);
+            if let Some(entries) = self.entries(&p, "`publish`", None) {
                 for (k, v) in entries {
                     let key = k.key_string();
                     if !is_identifier(&key) {
@@ -1441,6 +1446,52 @@ impl<'s> Reader<'s> {
     }
 }
 
+/// StackStorm/Orquesta write `input`, `vars`, `publish` and `output` as lists of one-key
+/// mappings (`- ticket: "{{ ... }}"`), and inputs also as bare names or `- name: default`;
+/// such a list is read as the mapping it means. Anything else is returned unchanged.
+fn as_mapping(
+    node: &Node,
+    bare_names: bool,
+    values_are_defaults: bool,
+) -> std::borrow::Cow<'_, Node> {
+    let Kind::Seq(items) = &node.kind else {
+        return std::borrow::Cow::Borrowed(node);
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        match &item.kind {
+            Kind::Map(m) if m.len() == 1 => {
+                let (k, v) = m[0].clone();
+                let v = if values_are_defaults {
+                    let key = Node {
+                        kind: Kind::Str("default".into(), Style::Plain),
+                        span: v.span,
+                    };
+                    Node {
+                        span: v.span,
+                        kind: Kind::Map(vec![(key, v)]),
+                    }
+                } else {
+                    v
+                };
+                entries.push((k, v));
+            }
+            Kind::Str(..) if bare_names => entries.push((
+                item.clone(),
+                Node {
+                    kind: Kind::Null,
+                    span: item.span,
+                },
+            )),
+            _ => return std::borrow::Cow::Borrowed(node),
+        }
+    }
+    std::borrow::Cow::Owned(Node {
+        kind: Kind::Map(entries),
+        span: node.span,
+    })
+}
+
 /// Stands in for a task that could not be read, so references to it do not cascade.
 fn placeholder_task(name: &str, span: Span) -> Task {
     Task {
@@ -1549,6 +1600,23 @@ pub fn template_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orquesta_style_lists_read_as_mappings() {
+        let src = "name: o\ninput:\n  - alert\n  - priority: 2\nvars:\n  - queue: 5\ntasks:\n  a:\n    action: x.y\n    next:\n      - publish:\n          - got: \"{{ RESULT }}\"\n        do: b\n  b:\n    action: x.y\noutput:\n  - got: \"{{ CTX.got }}\"\n";
+        let root = crate::yaml::parse(src).unwrap();
+        let mut r = Reader::new(src);
+        let wf = r.workflow(&root).expect("parses");
+        assert!(r.diags.is_empty(), "{:?}", r.diags);
+        assert_eq!(
+            wf.input.keys().collect::<Vec<_>>(),
+            vec!["alert", "priority"]
+        );
+        assert_eq!(wf.input["priority"].default, Some(serde_json::json!(2)));
+        assert!(wf.vars.contains_key("queue"));
+        assert!(wf.tasks["a"].next[0].publish.contains_key("got"));
+        assert!(wf.output.contains_key("got"));
+    }
 
     #[test]
     fn sizes() {

@@ -54,15 +54,16 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
             "description": { "type": "string" },
             "timeout": duration,
             "input": {
-                "type": ["object", "null"],
-                "description": "Typed inputs, read as CTX.<name>",
-                "propertyNames": name,
-                "additionalProperties": { "$ref": "#/definitions/input" }
+                "description": "Typed inputs, read as CTX.<name> (or, Orquesta-style, a list of names and `name: default` entries)",
+                "anyOf": [
+                    { "type": "null" },
+                    { "type": "object", "propertyNames": name, "additionalProperties": { "$ref": "#/definitions/input" } },
+                    { "type": "array", "items": { "oneOf": [ name, { "type": "object", "minProperties": 1, "maxProperties": 1 } ] } }
+                ]
             },
             "vars": {
-                "type": ["object", "null"],
                 "description": "Values computed once at start, in order; read as CTX.<name>",
-                "propertyNames": name
+                "anyOf": [ { "type": ["object", "null"], "propertyNames": name }, { "$ref": "#/definitions/pairs" } ]
             },
             "tasks": {
                 "type": "object",
@@ -71,10 +72,15 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                 "propertyNames": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
                 "additionalProperties": { "$ref": "#/definitions/task" }
             },
-            "output": { "type": ["object", "null"], "description": "Rendered when the execution ends" },
+            "output": { "description": "Rendered when the execution ends", "anyOf": [ { "type": ["object", "null"] }, { "$ref": "#/definitions/pairs" } ] },
             "triggers": { "type": ["array", "null"], "items": { "$ref": "#/definitions/trigger" } }
         },
         "definitions": {
+            "pairs": {
+                "description": "Orquesta style: a list of one-key mappings",
+                "type": "array",
+                "items": { "type": "object", "minProperties": 1, "maxProperties": 1 }
+            },
             "input": {
                 "oneOf": [
                     { "$ref": "#/definitions/inputType" },
@@ -158,7 +164,7 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                         "properties": {
                             "on": { "enum": ["success", "failure", "always"], "default": "success" },
                             "when": template,
-                            "publish": { "type": ["object", "null"], "propertyNames": name },
+                            "publish": { "anyOf": [ { "type": ["object", "null"], "propertyNames": name }, { "$ref": "#/definitions/pairs" } ] },
                             "do": {
                                 "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ]
                             }
