@@ -36,6 +36,8 @@ enum Command {
     Actions(cmd::actions::Command),
     /// Serve a local Autotask PSA simulator (seeded MSP tenant) until Ctrl-C.
     Sim(cmd::sim::Args),
+    /// Serve the JSON API and webhook triggers; executions run on in-process workers.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Schema => cmd::schema::run(),
         Command::Actions(c) => cmd::actions::run(c),
         Command::Sim(args) => cmd::sim::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,11 @@
 //! `weft executions list|show|cancel|rerun|purge|resume`
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::process::ExitCode;
 
 use miette::IntoDiagnostic;
-use serde_json::{Value, json};
+use serde_json::Value;
+pub use weft_engine::executor::execution_json;
 use weft_engine::executor::{EngineErrorKind, RerunOptions};
 use weft_engine::store::{ExecStatus, ExecutionFilter, ExecutionRecord, TaskRun, TaskStatus};
 
@@ -260,70 +260,6 @@ fn duration(e: &ExecutionRecord) -> String {
     }
 }
 
-/// Per task: its outcome (or running) row and how many attempts it made.
-fn tasks(runs: &[TaskRun]) -> Vec<(&TaskRun, i64, usize)> {
-    let mut attempts: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut items: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
-    for r in runs {
-        if r.item == -1 {
-            let a = attempts.entry(&r.task).or_default();
-            *a = (*a).max(r.attempt.max(1));
-        } else {
-            items.entry(&r.task).or_default().insert(r.item);
-        }
-    }
-    weft_engine::executor::outcomes(runs)
-        .into_iter()
-        .map(|r| {
-            (
-                r,
-                attempts.get(r.task.as_str()).copied().unwrap_or(1),
-                items.get(r.task.as_str()).map_or(0, |s| s.len()),
-            )
-        })
-        .collect()
-}
-
-/// The `--json` shape of `weft run` and `weft executions show`.
-pub fn execution_json(exec: &ExecutionRecord, runs: &[TaskRun]) -> Value {
-    let tasks: Vec<Value> = tasks(runs)
-        .into_iter()
-        .map(|(r, attempts, items)| {
-            let mut t = json!({
-                "name": r.task,
-                "status": r.status,
-                "attempts": attempts,
-                "result": r.result,
-                "error": r.error,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "duration_ms": r.duration_ms,
-                "reused": r.reused,
-            });
-            if items > 0 {
-                t["items"] = json!(items);
-            }
-            t
-        })
-        .collect();
-    json!({
-        "id": exec.id,
-        "workflow": exec.workflow_name,
-        "version": exec.workflow_version,
-        "status": exec.status,
-        "org": exec.org,
-        "input": exec.input,
-        "output": exec.output,
-        "error": exec.error,
-        "parent_id": exec.parent_id,
-        "rerun_of": exec.rerun_of,
-        "created_at": exec.created_at,
-        "started_at": exec.started_at,
-        "finished_at": exec.finished_at,
-        "tasks": tasks,
-    })
-}
-
 /// The human summary of an execution.
 pub fn summary(exec: &ExecutionRecord, runs: &[TaskRun]) -> String {
     let mut out = String::new();
@@ -336,7 +272,7 @@ pub fn summary(exec: &ExecutionRecord, runs: &[TaskRun]) -> String {
         exec.status,
         duration(exec)
     );
-    let list = tasks(runs);
+    let list = weft_engine::executor::task_summaries(runs);
     let width = list
         .iter()
         .map(|(r, ..)| r.task.len())

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod executions;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod sim;
 pub mod validate;
 

@@ -1,1 +1,463 @@
-//! placeholder
+//! weft-triggers: weft's HTTP face — the JSON API (`/api/*`, bearer token) and webhook
+//! triggers (`/hooks/{trigger}/{org}`). [`router`] builds the routes without binding; the
+//! `weft serve` command binds it and runs executions on [`Workers`].
+
+mod api;
+mod hooks;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+use weft_engine::Workflow;
+use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
+use weft_engine::model::{TriggerKind, WebhookSecret};
+use weft_engine::store::{ExecutionRecord, Store, StoreError, StoreErrorKind, WorkflowRecord};
+
+pub use weft_engine::executor::execution_json;
+
+/// The setting that holds the SHA-256 (hex) of the generated API token.
+const TOKEN_SETTING: &str = "api_token_sha256";
+
+/// An API failure, answered as `{"error": {"code", "message"}}` with a matching status.
+/// Messages never carry internal details: those are logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong API token or webhook secret.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// Wrong state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body exceeds the limit (bytes).
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The workflow does not validate.
+    #[error("{message}")]
+    InvalidWorkflow {
+        /// Summary.
+        message: String,
+        /// `weft validate --format json` entries.
+        diagnostics: Vec<Value>,
+    },
+    /// Inputs do not fit the workflow.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Too many requests for a trigger.
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// Something failed inside; the detail is logged, not answered.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidWorkflow { .. } | ApiError::InvalidInput(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::InvalidWorkflow { .. } => "invalid_workflow",
+            ApiError::InvalidInput(_) => "invalid_input",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
+        }
+        let mut error = json!({"code": self.code(), "message": self.to_string()});
+        if let ApiError::InvalidWorkflow { diagnostics, .. } = &self {
+            error["diagnostics"] = json!(diagnostics);
+        }
+        (self.status(), axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e.kind() {
+            StoreErrorKind::NotFound => ApiError::NotFound(e.to_string()),
+            StoreErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+            _ => ApiError::Internal(format!("{e:?}")),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(s) => s.into(),
+            EngineError::Invalid { .. } => ApiError::InvalidWorkflow {
+                message: e.to_string(),
+                diagnostics: Vec::new(),
+            },
+            EngineError::Input(m) => ApiError::InvalidInput(m),
+            EngineError::Conflict(m) => ApiError::Conflict(m),
+            other => match other.kind() {
+                EngineErrorKind::Usage => ApiError::BadRequest(other.to_string()),
+                EngineErrorKind::Conflict => ApiError::Conflict(other.to_string()),
+                _ => ApiError::Internal(format!("{other:?}")),
+            },
+        }
+    }
+}
+
+/// In-process workers: at most N executions run at once; the rest wait for a slot.
+#[derive(Clone)]
+pub struct Workers {
+    engine: Arc<Engine>,
+    slots: Arc<Semaphore>,
+    tracker: TaskTracker,
+}
+
+impl Workers {
+    /// `n` workers (at least one) for `engine`.
+    pub fn new(engine: Arc<Engine>, n: usize) -> Self {
+        Workers {
+            engine,
+            slots: Arc::new(Semaphore::new(n.max(1))),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// Runs a started execution on a worker; the handle yields how it ended.
+    pub fn spawn(&self, id: String) -> JoinHandle<Result<ExecutionRecord, EngineError>> {
+        let (engine, slots) = (self.engine.clone(), self.slots.clone());
+        self.tracker.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("never closed");
+            let result = engine.run(&id).await;
+            if let Err(e) = &result {
+                tracing::error!(execution_id = %id, error = %e, "execution failed to run");
+            }
+            result
+        })
+    }
+
+    /// Stops taking work and waits up to `grace` for running executions; true if all ended.
+    /// Those still running stay resumable (their owner is this process).
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    workers: Workers,
+    token_sha256: [u8; 32],
+    secret_override: Option<String>,
+    base_url: String,
+    buckets: Mutex<HashMap<(String, String), Bucket>>,
+    parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// State for `engine`: `token` is the API token; `secret_override` replaces every
+    /// webhook trigger's stored secret (`WEFT_WEBHOOK_SECRET`); `base_url` prefixes the
+    /// webhook URLs shown by the API.
+    pub fn new(
+        engine: Arc<Engine>,
+        workers: Workers,
+        token: &str,
+        secret_override: Option<String>,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self::with_token_hash(
+            engine,
+            workers,
+            sha256(token.as_bytes()),
+            secret_override,
+            base_url,
+        )
+    }
+
+    /// As [`AppState::new`], with the token's SHA-256 (from [`api_token`]).
+    pub fn with_token_hash(
+        engine: Arc<Engine>,
+        workers: Workers,
+        token_sha256: [u8; 32],
+        secret_override: Option<String>,
+        base_url: impl Into<String>,
+    ) -> Self {
+        AppState(Arc::new(Inner {
+            engine,
+            workers,
+            token_sha256,
+            secret_override: secret_override.filter(|s| !s.is_empty()),
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            buckets: Mutex::default(),
+            parsed: Mutex::default(),
+        }))
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.0.engine
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        self.0.engine.store()
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.0.workers
+    }
+
+    /// The parsed workflow of a stored version.
+    pub(crate) fn parsed(&self, record: &WorkflowRecord) -> Result<Arc<Workflow>, ApiError> {
+        if let Some(wf) = self.0.parsed.lock().expect("not poisoned").get(&record.id) {
+            return Ok(wf.clone());
+        }
+        let wf = weft_engine::load(&record.source, self.0.engine.registry())
+            .workflow
+            .map(Arc::new)
+            .ok_or_else(|| {
+                ApiError::Internal(format!("deployed workflow {} is invalid", record.name))
+            })?;
+        self.0
+            .parsed
+            .lock()
+            .expect("not poisoned")
+            .insert(record.id, wf.clone());
+        Ok(wf)
+    }
+
+    /// A webhook trigger's secret: the override, else the stored one (created on first use).
+    pub(crate) async fn trigger_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+    ) -> Result<String, ApiError> {
+        if let Some(s) = &self.0.secret_override {
+            return Ok(s.clone());
+        }
+        Ok(self
+            .store()
+            .ensure_trigger_secret(workflow, trigger, &random_token("whsec_"))
+            .await?)
+    }
+
+    /// The URL of a webhook trigger (`{org}` left as a placeholder).
+    pub(crate) fn hook_url(&self, trigger: &str) -> String {
+        format!("{}/hooks/{trigger}/{{org}}", self.0.base_url)
+    }
+
+    /// Takes one token from a trigger's bucket (`rate` per second); false when empty.
+    pub(crate) fn take_token(&self, workflow: &str, trigger: &str, rate: u32) -> bool {
+        let rate = f64::from(rate.max(1));
+        let mut buckets = self.0.buckets.lock().expect("not poisoned");
+        let now = Instant::now();
+        let b = buckets
+            .entry((workflow.to_string(), trigger.to_string()))
+            .or_insert(Bucket {
+                tokens: rate,
+                last: now,
+            });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Creates the secrets of a workflow's webhook triggers that require one; returns
+/// `(trigger, secret)` pairs.
+///
+/// # Errors
+/// Store failures.
+pub async fn ensure_secrets(
+    state: &AppState,
+    wf: &Workflow,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for t in &wf.triggers {
+        if let TriggerKind::Webhook {
+            secret: WebhookSecret::Required,
+            ..
+        } = t.kind
+        {
+            out.push((
+                t.name.clone(),
+                state.trigger_secret(&wf.name, &t.name).await?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The API token: `from_env` when given (nothing stored), else the stored one; generates and
+/// stores (as a hash) a new token on first start. Returns the token's SHA-256 and the
+/// token itself when it was generated now (show it once).
+///
+/// # Errors
+/// Store failures; a corrupt stored hash.
+pub async fn api_token(
+    store: &dyn Store,
+    from_env: Option<&str>,
+) -> Result<([u8; 32], Option<String>), StoreError> {
+    if let Some(t) = from_env.filter(|t| !t.is_empty()) {
+        return Ok((sha256(t.as_bytes()), None));
+    }
+    let token = random_token("weft_");
+    let (stored, created) = store
+        .ensure_setting(TOKEN_SETTING, &hex::encode(sha256(token.as_bytes())))
+        .await?;
+    let hash: [u8; 32] = hex::decode(&stored)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt("api token hash".into()))?;
+    Ok((hash, created.then_some(token)))
+}
+
+fn random_token(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+/// Compares without leaking where the inputs differ (lengths may leak).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256) => {
+            next.run(req).await
+        }
+        Some(_) => ApiError::Unauthorized("invalid API token".into()).into_response(),
+        None => {
+            ApiError::Unauthorized("missing API token: send `Authorization: Bearer <token>`".into())
+                .into_response()
+        }
+    }
+}
+
+async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store().list_workflows().await {
+        Ok(_) => axum::Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// Every route: `/healthz`, `/readyz`, `/hooks/{trigger}/{org}` and the token-protected
+/// `/api/*`. Does not bind.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/workflows",
+            get(api::list_workflows).post(api::deploy_workflow),
+        )
+        .route("/workflows/validate", post(api::validate))
+        .route("/workflows/{name}", get(api::get_workflow))
+        .route("/workflows/{name}/run", post(api::run_workflow))
+        .route("/executions", get(api::list_executions))
+        .route("/executions/{id}", get(api::get_execution))
+        .route("/executions/{id}/cancel", post(api::cancel_execution))
+        .route("/executions/{id}/rerun", post(api::rerun_execution))
+        .route("/actions", get(api::list_actions))
+        .route("/actions/{name}", get(api::get_action))
+        .route("/triggers", get(api::list_triggers))
+        .route(
+            "/triggers/{workflow}/{trigger}/events",
+            get(api::trigger_events),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/hooks/{trigger}/{org}", post(hooks::hook))
+        .nest("/api", api)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -669,3 +669,68 @@ pub fn outcomes(runs: &[TaskRun]) -> Vec<&TaskRun> {
     v.sort_by_key(|r| (r.seq.unwrap_or(i64::MAX), r.started_at.clone()));
     v
 }
+
+/// Per task: its outcome (or running) row, how many attempts it made, how many items it had.
+pub fn task_summaries(runs: &[TaskRun]) -> Vec<(&TaskRun, i64, usize)> {
+    let mut attempts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    let mut items: std::collections::BTreeMap<&str, std::collections::BTreeSet<i64>> =
+        std::collections::BTreeMap::new();
+    for r in runs {
+        if r.item == -1 {
+            let a = attempts.entry(&r.task).or_default();
+            *a = (*a).max(r.attempt.max(1));
+        } else {
+            items.entry(&r.task).or_default().insert(r.item);
+        }
+    }
+    outcomes(runs)
+        .into_iter()
+        .map(|r| {
+            (
+                r,
+                attempts.get(r.task.as_str()).copied().unwrap_or(1),
+                items.get(r.task.as_str()).map_or(0, |s| s.len()),
+            )
+        })
+        .collect()
+}
+
+/// The `--json` shape of `weft run` and `weft executions show` (and `GET /api/executions/{id}`).
+pub fn execution_json(exec: &ExecutionRecord, runs: &[TaskRun]) -> Value {
+    let tasks: Vec<Value> = task_summaries(runs)
+        .into_iter()
+        .map(|(r, attempts, items)| {
+            let mut t = serde_json::json!({
+                "name": r.task,
+                "status": r.status,
+                "attempts": attempts,
+                "result": r.result,
+                "error": r.error,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "duration_ms": r.duration_ms,
+                "reused": r.reused,
+            });
+            if items > 0 {
+                t["items"] = serde_json::json!(items);
+            }
+            t
+        })
+        .collect();
+    serde_json::json!({
+        "id": exec.id,
+        "workflow": exec.workflow_name,
+        "version": exec.workflow_version,
+        "status": exec.status,
+        "org": exec.org,
+        "input": exec.input,
+        "output": exec.output,
+        "error": exec.error,
+        "parent_id": exec.parent_id,
+        "rerun_of": exec.rerun_of,
+        "created_at": exec.created_at,
+        "started_at": exec.started_at,
+        "finished_at": exec.finished_at,
+        "tasks": tasks,
+    })
+}

@@ -335,6 +335,29 @@ pub struct ExecutionFilter {
     pub limit: Option<i64>,
 }
 
+/// A webhook request recorded against its trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookEvent {
+    /// Row id (0 before it is recorded).
+    pub id: i64,
+    /// The workflow that declares the trigger.
+    pub workflow: String,
+    /// The trigger's name.
+    pub trigger: String,
+    /// The org in the URL.
+    pub org: String,
+    /// `accepted` or `rejected`.
+    pub outcome: String,
+    /// Why it was rejected (or not run).
+    pub reason: Option<String>,
+    /// The HTTP status answered.
+    pub status: i64,
+    /// The execution it started.
+    pub execution_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
 /// The storage seam.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -394,6 +417,25 @@ pub trait Store: Send + Sync + 'static {
     async fn request_cancel(&self, id: &str) -> Result<()>;
     /// Deletes finished executions that ended before `finished_before` (RFC 3339).
     async fn purge(&self, finished_before: &str) -> Result<u64>;
+
+    /// The value of a setting, storing `value` first if there is none. True when stored now.
+    async fn ensure_setting(&self, key: &str, value: &str) -> Result<(String, bool)>;
+    /// The secret of a workflow's trigger, storing `secret` first if there is none.
+    async fn ensure_trigger_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        secret: &str,
+    ) -> Result<String>;
+    /// Records a webhook request; returns its row id.
+    async fn record_webhook_event(&self, event: &WebhookEvent) -> Result<i64>;
+    /// A trigger's webhook events, newest first.
+    async fn webhook_events(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookEvent>>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.

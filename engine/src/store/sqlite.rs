@@ -462,6 +462,90 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn ensure_setting(&self, key: &str, value: &str) -> Result<(String, bool)> {
+        let inserted = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((stored, inserted))
+    }
+
+    async fn ensure_trigger_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        secret: &str,
+    ) -> Result<String> {
+        let now = jiff::Timestamp::now().to_string();
+        sqlx::query("INSERT INTO trigger_secrets (workflow, trigger, secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (workflow, trigger) DO NOTHING")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(secret)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar(
+            "SELECT secret FROM trigger_secrets WHERE workflow = ? AND trigger = ?",
+        )
+        .bind(workflow)
+        .bind(trigger)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn record_webhook_event(&self, e: &WebhookEvent) -> Result<i64> {
+        let done = sqlx::query("INSERT INTO webhook_events (workflow, trigger, org, outcome, reason, status, execution_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&e.workflow)
+            .bind(&e.trigger)
+            .bind(&e.org)
+            .bind(&e.outcome)
+            .bind(&e.reason)
+            .bind(e.status)
+            .bind(&e.execution_id)
+            .bind(&e.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn webhook_events(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookEvent>> {
+        let rows = sqlx::query("SELECT id, workflow, trigger, org, outcome, reason, status, execution_id, created_at FROM webhook_events WHERE workflow = ? AND trigger = ? ORDER BY id DESC LIMIT ?")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WebhookEvent {
+                    id: r.try_get("id")?,
+                    workflow: r.try_get("workflow")?,
+                    trigger: r.try_get("trigger")?,
+                    org: r.try_get("org")?,
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                    status: r.try_get("status")?,
+                    execution_id: r.try_get("execution_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
 }
 
 fn workflow_from_row(row: &SqliteRow) -> Result<WorkflowRecord> {

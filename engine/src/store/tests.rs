@@ -246,3 +246,68 @@ async fn a_file_database_is_created_with_its_folder() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn settings_and_trigger_secrets_are_kept_once() {
+    let store = sqlite().await;
+    assert_eq!(
+        store.ensure_setting("k", "a").await.unwrap(),
+        ("a".to_string(), true)
+    );
+    assert_eq!(
+        store.ensure_setting("k", "b").await.unwrap(),
+        ("a".to_string(), false)
+    );
+    assert_eq!(
+        store
+            .ensure_trigger_secret("wf", "hook", "s1")
+            .await
+            .unwrap(),
+        "s1"
+    );
+    assert_eq!(
+        store
+            .ensure_trigger_secret("wf", "hook", "s2")
+            .await
+            .unwrap(),
+        "s1"
+    );
+    assert_eq!(
+        store
+            .ensure_trigger_secret("wf", "other", "s3")
+            .await
+            .unwrap(),
+        "s3"
+    );
+}
+
+#[tokio::test]
+async fn webhook_events_are_listed_newest_first() {
+    let store = sqlite().await;
+    for (i, outcome) in ["accepted", "rejected"].iter().enumerate() {
+        let e = WebhookEvent {
+            id: 0,
+            workflow: "wf".into(),
+            trigger: "hook".into(),
+            org: "acme".into(),
+            outcome: (*outcome).into(),
+            reason: (i == 1).then(|| "bad secret".into()),
+            status: if i == 1 { 401 } else { 202 },
+            execution_id: (i == 0).then(|| "e1".into()),
+            created_at: format!("2026-01-01T00:00:0{i}Z"),
+        };
+        assert!(store.record_webhook_event(&e).await.unwrap() > 0);
+    }
+    let list = store.webhook_events("wf", "hook", 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].outcome, "rejected");
+    assert_eq!(list[0].status, 401);
+    assert_eq!(list[1].execution_id.as_deref(), Some("e1"));
+    assert!(
+        store
+            .webhook_events("wf", "nope", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

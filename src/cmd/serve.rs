@@ -1,0 +1,171 @@
+//! `weft serve`: the JSON API and webhook triggers, executions run by in-process workers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use miette::{IntoDiagnostic, WrapErr};
+use weft_triggers::{AppState, Workers};
+
+use super::engine::EngineArgs;
+
+/// How long running executions may finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "WEFT_LISTEN")]
+    listen: String,
+    /// A folder of workflow files deployed at start (invalid ones are reported and skipped).
+    #[arg(long, value_name = "DIR")]
+    workflows: Option<PathBuf>,
+    /// How many executions run at once.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    #[command(flatten)]
+    db: EngineArgs,
+}
+
+pub fn run(args: Args) -> miette::Result<ExitCode> {
+    super::engine::runtime()?.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> miette::Result<ExitCode> {
+    let engine = super::engine::open(&args.db).await?;
+    let env_token = std::env::var("WEFT_API_TOKEN").ok();
+    let (token_hash, generated) =
+        weft_triggers::api_token(engine.store().as_ref(), env_token.as_deref())
+            .await
+            .into_diagnostic()
+            .wrap_err("cannot set up the API token")?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().into_diagnostic()?;
+    let base = format!("http://{addr}");
+    let workers = Workers::new(engine.clone(), args.workers);
+    let state = AppState::with_token_hash(
+        engine.clone(),
+        workers.clone(),
+        token_hash,
+        std::env::var("WEFT_WEBHOOK_SECRET").ok(),
+        base.clone(),
+    );
+
+    if let Some(dir) = &args.workflows {
+        let files = super::validate::workflow_files(dir)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", dir.display()))?;
+        for file in files {
+            let Ok(source) = std::fs::read_to_string(&file) else {
+                eprintln!("skipped {}: cannot read it", file.display());
+                continue;
+            };
+            let loaded = weft_engine::load(&source, engine.registry());
+            if loaded.workflow.is_none() {
+                let first = loaded
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| {
+                        format!(
+                            "line {}:{}: {} [{}]",
+                            d.span.line, d.span.column, d.message, d.code
+                        )
+                    })
+                    .unwrap_or_default();
+                eprintln!("skipped {}: invalid: {first}", file.display());
+                continue;
+            }
+            match engine
+                .deploy(&source, Some(&file.display().to_string()))
+                .await
+            {
+                Ok(r) => eprintln!("deployed {} v{} from {}", r.name, r.version, file.display()),
+                Err(e) => eprintln!("skipped {}: {e}", file.display()),
+            }
+        }
+    }
+
+    println!("listening on {base}");
+    if let Some(token) = &generated {
+        println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
+    }
+    for record in engine.store().list_workflows().await.into_diagnostic()? {
+        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+            continue;
+        };
+        let secrets = weft_triggers::ensure_secrets(&state, &wf)
+            .await
+            .map_err(|e| miette::miette!("cannot create webhook secrets: {e}"))?;
+        for t in &wf.triggers {
+            if let weft_engine::model::TriggerKind::Webhook { .. } = t.kind {
+                let secret = secrets
+                    .iter()
+                    .find(|(n, _)| *n == t.name)
+                    .map(|(_, s)| format!(" (x-weft-secret: {s})"))
+                    .unwrap_or_default();
+                println!(
+                    "webhook {}.{}: POST {base}/hooks/{}/{{org}}{secret}",
+                    wf.name, t.name, t.name
+                );
+            }
+        }
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+
+    // Executions left by a killed process continue here, in the background.
+    let resumer = engine.clone();
+    tokio::spawn(async move {
+        match resumer.resume_orphans().await {
+            Ok(done) => {
+                for e in done {
+                    eprintln!(
+                        "resumed interrupted execution {} ({}): {}",
+                        e.id, e.workflow_name, e.status
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot resume interrupted executions"),
+        }
+    });
+
+    axum::serve(listener, weft_triggers::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .into_diagnostic()?;
+    eprintln!(
+        "shutting down: waiting up to {}s for running executions",
+        GRACE.as_secs()
+    );
+    if !workers.shutdown(GRACE).await {
+        eprintln!("executions still running are left to resume at the next start");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,395 @@
+//! `/api/*` handlers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use weft_engine::Workflow;
+use weft_engine::executor::{RerunOptions, StartOptions};
+use weft_engine::model::{TriggerKind, WebhookResponse, WebhookSecret};
+use weft_engine::store::{ExecStatus, ExecutionFilter};
+
+use crate::{ApiError, AppState, ensure_secrets, execution_json};
+
+type Params = Query<HashMap<String, String>>;
+
+/// The longest `?wait=` honoured.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+fn diagnostics(source: &str, state: &AppState) -> (Option<Workflow>, Vec<Value>) {
+    let loaded = weft_engine::load(source, state.engine().registry());
+    let list = loaded
+        .diagnostics
+        .iter()
+        .map(|d| {
+            json!({
+                "file": "request",
+                "line": d.span.line,
+                "column": d.span.column,
+                "severity": d.severity,
+                "code": d.code,
+                "message": d.message,
+                "help": d.help,
+            })
+        })
+        .collect();
+    (loaded.workflow, list)
+}
+
+fn body_text(body: &Bytes) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
+}
+
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn trigger_type(kind: &TriggerKind) -> String {
+    match kind {
+        TriggerKind::AlwaysPass => "always_pass".into(),
+        TriggerKind::Webhook { .. } => "webhook".into(),
+        TriggerKind::Cron { .. } => "cron".into(),
+        TriggerKind::Autotask { entity, .. } => format!("autotask.{entity}"),
+    }
+}
+
+/// The triggers of a workflow as JSON; with `secrets`, the webhook secrets too.
+async fn triggers_json(
+    state: &AppState,
+    wf: &Workflow,
+    secrets: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for t in &wf.triggers {
+        let mut v = json!({
+            "workflow": wf.name,
+            "name": t.name,
+            "type": trigger_type(&t.kind),
+            "enabled": t.enabled,
+        });
+        if let TriggerKind::Webhook {
+            secret, response, ..
+        } = &t.kind
+        {
+            v["url"] = json!(state.hook_url(&t.name));
+            v["response"] = json!(match response {
+                WebhookResponse::Wait => "wait",
+                _ => "accepted",
+            });
+            let required = *secret == WebhookSecret::Required;
+            v["secret_required"] = json!(required);
+            if required && secrets {
+                v["secret"] = json!(state.trigger_secret(&wf.name, &t.name).await?);
+            }
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn list_workflows(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list: Vec<Value> = state
+        .store()
+        .list_workflows()
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({"name": r.name, "version": r.version, "path": r.path, "created_at": r.created_at})
+        })
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+pub(crate) async fn get_workflow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state
+        .store()
+        .workflow(&name, None)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no workflow named `{name}` is deployed"))
+            }
+            _ => e.into(),
+        })?;
+    let wf = state.parsed(&record)?;
+    Ok(Json(json!({
+        "name": record.name,
+        "version": record.version,
+        "description": wf.description,
+        "path": record.path,
+        "created_at": record.created_at,
+        "inputs": wf.input.keys().collect::<Vec<_>>(),
+        "triggers": triggers_json(&state, &wf, true).await?,
+        "source": record.source,
+    })))
+}
+
+pub(crate) async fn validate(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (_, list) = diagnostics(body_text(&body)?, &state);
+    Ok(Json(json!(list)))
+}
+
+pub(crate) async fn deploy_workflow(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let source = body_text(&body)?;
+    let (wf, list) = diagnostics(source, &state);
+    let Some(wf) = wf else {
+        let errors = list.iter().filter(|d| d["severity"] == "error").count();
+        return Err(ApiError::InvalidWorkflow {
+            message: format!("the workflow is invalid: {errors} error(s)"),
+            diagnostics: list,
+        });
+    };
+    let record = state.engine().deploy(source, None).await?;
+    ensure_secrets(&state, &wf).await?;
+    Ok(Json(json!({
+        "name": record.name,
+        "version": record.version,
+        "diagnostics": list,
+        "triggers": triggers_json(&state, &wf, true).await?,
+    })))
+}
+
+fn wait_param(params: &HashMap<String, String>) -> Result<Option<Duration>, ApiError> {
+    params
+        .get("wait")
+        .map(|w| {
+            weft_engine::model::parse_duration(w)
+                .or_else(|| w.parse::<u64>().ok().map(Duration::from_secs))
+                .map(|d| d.min(MAX_WAIT))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("`wait` must be a duration like 30s, got `{w}`"))
+                })
+        })
+        .transpose()
+}
+
+/// Runs `id` on a worker; with `wait`, answers the execution when it ends in time.
+async fn dispatch(
+    state: &AppState,
+    id: String,
+    wait: Option<Duration>,
+) -> Result<Response, ApiError> {
+    let handle = state.workers().spawn(id.clone());
+    if let Some(wait) = wait
+        && let Ok(joined) = tokio::time::timeout(wait, handle).await
+    {
+        let exec = joined.map_err(|e| ApiError::Internal(format!("worker panicked: {e}")))??;
+        let runs = state.store().task_runs(&exec.id).await?;
+        return Ok(Json(execution_json(&exec, &runs)).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": id}))).into_response())
+}
+
+pub(crate) async fn run_workflow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let wait = wait_param(&params)?;
+    let input = body_object(&body)?;
+    let record = state
+        .store()
+        .workflow(&name, None)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no workflow named `{name}` is deployed"))
+            }
+            _ => e.into(),
+        })?;
+    let opts = StartOptions {
+        org: params.get("org").cloned(),
+        trigger: Some(json!({"type": "api"})),
+    };
+    let id = state.engine().start(&record, input, opts).await?;
+    dispatch(&state, id, wait).await
+}
+
+pub(crate) async fn list_executions(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let status = match params.get("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(ExecStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown status `{s}` (pending, running, succeeded, failed, cancelled)"
+            ))
+        })?),
+    };
+    let limit = match params.get("limit") {
+        None => 50,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| *l > 0)
+            .ok_or_else(|| ApiError::BadRequest("`limit` must be a positive number".into()))?
+            .min(1000),
+    };
+    let filter = ExecutionFilter {
+        status,
+        workflow: params.get("workflow").filter(|w| !w.is_empty()).cloned(),
+        top_level_only: false,
+        limit: Some(limit),
+    };
+    let list = state.store().list_executions(&filter).await?;
+    Ok(Json(
+        serde_json::to_value(list).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+async fn execution_with_tasks(state: &AppState, id: &str) -> Result<Json<Value>, ApiError> {
+    let exec = state
+        .store()
+        .execution(id)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no execution `{id}`"))
+            }
+            _ => e.into(),
+        })?;
+    let runs = state.store().task_runs(&exec.id).await?;
+    Ok(Json(execution_json(&exec, &runs)))
+}
+
+pub(crate) async fn get_execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    execution_with_tasks(&state, &id).await
+}
+
+pub(crate) async fn cancel_execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store()
+        .execution(&id)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no execution `{id}`"))
+            }
+            _ => e.into(),
+        })?;
+    state.engine().cancel(&id).await?;
+    execution_with_tasks(&state, &id).await
+}
+
+pub(crate) async fn rerun_execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let opts = body_object(&body)?;
+    let from = match opts.get("from") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(ApiError::BadRequest("`from` must be a task name".into())),
+    };
+    let failed_items = match opts.get("failed_items") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`failed_items` must be true or false".into(),
+            ));
+        }
+    };
+    state
+        .store()
+        .execution(&id)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no execution `{id}`"))
+            }
+            _ => e.into(),
+        })?;
+    let new_id = state
+        .engine()
+        .rerun(&id, RerunOptions { from, failed_items })
+        .await?;
+    dispatch(&state, new_id, None).await
+}
+
+pub(crate) async fn list_actions(State(state): State<AppState>) -> Json<Value> {
+    let mut list: Vec<Value> = state
+        .engine()
+        .registry()
+        .specs()
+        .map(|s| json!({"name": s.name, "description": s.description}))
+        .collect();
+    list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Json(json!(list))
+}
+
+pub(crate) async fn get_action(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let spec = state
+        .engine()
+        .registry()
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no action named `{name}`")))?;
+    Ok(Json(json!({
+        "name": spec.name,
+        "description": spec.description,
+        "params": spec.params,
+    })))
+}
+
+pub(crate) async fn list_triggers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut out = Vec::new();
+    for record in state.store().list_workflows().await? {
+        let wf = state.parsed(&record)?;
+        out.extend(triggers_json(&state, &wf, false).await?);
+    }
+    Ok(Json(json!(out)))
+}
+
+pub(crate) async fn trigger_events(
+    State(state): State<AppState>,
+    Path((workflow, trigger)): Path<(String, String)>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let events = state
+        .store()
+        .webhook_events(&workflow, &trigger, limit)
+        .await?;
+    Ok(Json(
+        serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}

@@ -1,0 +1,304 @@
+//! `POST /hooks/{trigger}/{org}`: webhook triggers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use weft_engine::Workflow;
+use weft_engine::executor::StartOptions;
+use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
+use weft_engine::store::{ExecStatus, WebhookEvent, WorkflowRecord};
+
+use crate::{ApiError, AppState, constant_time_eq};
+
+/// The body limit when the trigger sets none.
+const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+/// How long `response: wait` waits when the trigger sets no timeout.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// Headers never copied into TRIGGER (it is stored with the execution).
+const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "x-weft-secret"];
+
+/// The deployed workflow whose trigger is named `name` (a webhook).
+async fn find(
+    state: &AppState,
+    name: &str,
+) -> Result<(WorkflowRecord, Arc<Workflow>, usize), ApiError> {
+    let mut found = Vec::new();
+    for record in state.store().list_workflows().await? {
+        let wf = state.parsed(&record)?;
+        if let Some(i) = wf
+            .triggers
+            .iter()
+            .position(|t| t.name == name && matches!(t.kind, TriggerKind::Webhook { .. }))
+        {
+            found.push((record, wf, i));
+        }
+    }
+    match found.len() {
+        0 => Err(ApiError::NotFound(format!("no webhook trigger `{name}`"))),
+        1 => Ok(found.pop().expect("one")),
+        _ => Err(ApiError::Conflict(format!(
+            "several workflows declare a webhook trigger `{name}`"
+        ))),
+    }
+}
+
+struct Event<'a> {
+    state: &'a AppState,
+    workflow: &'a str,
+    trigger: &'a str,
+    org: &'a str,
+}
+
+impl Event<'_> {
+    async fn record(&self, status: StatusCode, reason: Option<String>, execution_id: Option<&str>) {
+        let outcome = if execution_id.is_some() {
+            "accepted"
+        } else {
+            "rejected"
+        };
+        let e = WebhookEvent {
+            id: 0,
+            workflow: self.workflow.into(),
+            trigger: self.trigger.into(),
+            org: self.org.into(),
+            outcome: outcome.into(),
+            reason,
+            status: i64::from(status.as_u16()),
+            execution_id: execution_id.map(str::to_string),
+            created_at: jiff::Timestamp::now().to_string(),
+        };
+        if let Err(err) = self.state.store().record_webhook_event(&e).await {
+            tracing::error!(error = ?err, "cannot record a webhook event");
+        }
+    }
+
+    /// Records the rejection and answers the error.
+    async fn reject(&self, err: ApiError) -> Response {
+        let reason = match &err {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        self.record(err.status(), Some(reason), None).await;
+        err.into_response()
+    }
+}
+
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    if ctype.starts_with("application/json") || ctype.contains("+json") {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")));
+    }
+    if ctype.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not a form: {e}")))?;
+        let mut m = Map::new();
+        for (k, v) in pairs {
+            m.insert(k, Value::String(v));
+        }
+        return Ok(Value::Object(m));
+    }
+    Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+fn headers_json(headers: &HeaderMap) -> Value {
+    let mut m = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if HIDDEN_HEADERS.contains(&name) {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
+            m.insert(name.to_string(), Value::String(v.to_string()));
+        }
+    }
+    Value::Object(m)
+}
+
+/// The workflow inputs: the trigger's `input:` templates, else the body's top-level keys
+/// that are declared inputs.
+fn inputs(
+    wf: &Workflow,
+    trigger: &Trigger,
+    event: &Value,
+    ctx: &minijinja::Value,
+) -> Result<Map<String, Value>, ApiError> {
+    if !trigger.input.is_empty() {
+        let mut out = Map::new();
+        for (k, t) in &trigger.input {
+            let v = t
+                .render(ctx)
+                .map_err(|e| ApiError::InvalidInput(format!("trigger input `{k}`: {e}")))?;
+            out.insert(k.clone(), v);
+        }
+        return Ok(out);
+    }
+    Ok(event["body"]
+        .as_object()
+        .map(|b| {
+            b.iter()
+                .filter(|(k, _)| wf.input.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+pub(crate) async fn hook(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (record, wf, index) = match find(&state, &name).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let trigger = &wf.triggers[index];
+    let TriggerKind::Webhook {
+        secret,
+        response,
+        wait_timeout,
+        max_body_bytes,
+        rate_limit,
+    } = &trigger.kind
+    else {
+        unreachable!("find returns webhook triggers")
+    };
+    let ev = Event {
+        state: &state,
+        workflow: &wf.name,
+        trigger: &trigger.name,
+        org: &org,
+    };
+    if !trigger.enabled {
+        return ev
+            .reject(ApiError::NotFound(format!(
+                "webhook trigger `{name}` is disabled"
+            )))
+            .await;
+    }
+    if let Some(rate) = rate_limit
+        && !state.take_token(&wf.name, &trigger.name, *rate)
+    {
+        return ev.reject(ApiError::RateLimited).await;
+    }
+    if *secret == WebhookSecret::Required {
+        let expected = match state.trigger_secret(&wf.name, &trigger.name).await {
+            Ok(s) => s,
+            Err(e) => return ev.reject(e).await,
+        };
+        let given = headers.get("x-weft-secret").map(|v| v.as_bytes());
+        let err = match given {
+            None => Some("missing x-weft-secret header"),
+            Some(g) if !constant_time_eq(g, expected.as_bytes()) => Some("wrong webhook secret"),
+            Some(_) => None,
+        };
+        if let Some(msg) = err {
+            return ev.reject(ApiError::Unauthorized(msg.into())).await;
+        }
+    }
+    let limit = max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ev.reject(ApiError::TooLarge(limit)).await;
+    }
+    let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
+        Ok(b) => b,
+        Err(_) => return ev.reject(ApiError::TooLarge(limit)).await,
+    };
+    let body = match parse_body(&headers, &bytes) {
+        Ok(b) => b,
+        Err(e) => return ev.reject(e).await,
+    };
+    let params: Map<String, Value> = params
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let event = json!({
+        "type": "webhook",
+        "name": trigger.name,
+        "org": org,
+        "body": body,
+        "headers": headers_json(&headers),
+        "params": params,
+    });
+    let now = jiff::Timestamp::now().to_string();
+    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+    if let Some(criteria) = &trigger.criteria {
+        let holds = match criteria.render_value(&ctx) {
+            Ok(v) => v.is_true(),
+            Err(e) => {
+                let reason = format!("criteria could not be evaluated: {e}");
+                ev.record(StatusCode::OK, Some(reason.clone()), None).await;
+                return Json(json!({"accepted": false, "reason": reason})).into_response();
+            }
+        };
+        if !holds {
+            let reason = "criteria not met".to_string();
+            ev.record(StatusCode::OK, Some(reason.clone()), None).await;
+            return Json(json!({"accepted": false, "reason": reason})).into_response();
+        }
+    }
+    let input = match inputs(&wf, trigger, &event, &ctx) {
+        Ok(i) => i,
+        Err(e) => return ev.reject(e).await,
+    };
+    let opts = StartOptions {
+        org: Some(org.clone()),
+        trigger: Some(event),
+    };
+    let id = match state.engine().start(&record, input, opts).await {
+        Ok(id) => id,
+        Err(e) => return ev.reject(e.into()).await,
+    };
+    ev.record(StatusCode::ACCEPTED, None, Some(&id)).await;
+    let handle = state.workers().spawn(id.clone());
+    let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id})));
+    match response {
+        WebhookResponse::Wait => {
+            let wait = wait_timeout.unwrap_or(DEFAULT_WAIT);
+            match tokio::time::timeout(wait, handle).await {
+                Ok(Ok(Ok(exec))) if exec.status == ExecStatus::Succeeded => {
+                    Json(exec.output.unwrap_or(Value::Null)).into_response()
+                }
+                Ok(Ok(Ok(exec))) => {
+                    let error = json!({
+                        "code": "execution_failed",
+                        "message": format!("execution {id} {}", exec.status),
+                    });
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"error": error, "id": id})),
+                    )
+                        .into_response()
+                }
+                Ok(_) => {
+                    ApiError::Internal(format!("execution {id} could not run")).into_response()
+                }
+                Err(_) => accepted.into_response(),
+            }
+        }
+        _ => accepted.into_response(),
+    }
+}
