@@ -118,16 +118,7 @@ pub(crate) async fn get_workflow(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state
-        .store()
-        .workflow(&name, None)
-        .await
-        .map_err(|e| match e.kind() {
-            weft_engine::store::StoreErrorKind::NotFound => {
-                ApiError::NotFound(format!("no workflow named `{name}` is deployed"))
-            }
-            _ => e.into(),
-        })?;
+    let record = deployed(&state, &name).await?;
     let wf = state.parsed(&record)?;
     Ok(Json(json!({
         "name": record.name,
@@ -211,16 +202,7 @@ pub(crate) async fn run_workflow(
 ) -> Result<Response, ApiError> {
     let wait = wait_param(&params)?;
     let input = body_object(&body)?;
-    let record = state
-        .store()
-        .workflow(&name, None)
-        .await
-        .map_err(|e| match e.kind() {
-            weft_engine::store::StoreErrorKind::NotFound => {
-                ApiError::NotFound(format!("no workflow named `{name}` is deployed"))
-            }
-            _ => e.into(),
-        })?;
+    let record = deployed(&state, &name).await?;
     let opts = StartOptions {
         org: params.get("org").cloned(),
         trigger: Some(json!({"type": "api"})),
@@ -392,4 +374,21 @@ pub(crate) async fn trigger_events(
     Ok(Json(
         serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+/// The latest deployed version of a workflow, or 404.
+async fn deployed(
+    state: &AppState,
+    name: &str,
+) -> Result<weft_engine::store::WorkflowRecord, ApiError> {
+    state
+        .store()
+        .workflow(name, None)
+        .await
+        .map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                ApiError::NotFound(format!("no workflow named `{name}` is deployed"))
+            }
+            _ => e.into(),
+        })
 }
