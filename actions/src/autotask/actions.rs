@@ -11,7 +11,7 @@ use super::filter::{FieldOp, Filter, FilterInput, parse_filters};
 use crate::{cancelled, invalid_params};
 
 /// Runs `work` with the task's Autotask client, failing early when the execution is cancelled.
-async fn with_client<F, Fut>(
+pub(super) async fn with_client<F, Fut>(
     cx: &ActionContext,
     action: &str,
     work: F,
@@ -38,15 +38,16 @@ fn filters(action: &str, input: &[FilterInput]) -> Result<Vec<Filter>, ActionErr
 }
 
 /// Lists `entity` records: `{items, count}`.
-async fn run_list(
+pub(super) async fn run_list(
     cx: ActionContext,
     action: &'static str,
-    entity: &'static str,
+    entity: &str,
     base: Vec<Filter>,
     filter: Vec<FilterInput>,
     include_fields: Vec<String>,
     max_records: Option<usize>,
 ) -> Result<Value, ActionError> {
+    let entity = entity.to_string();
     let mut f = filters(action, &filter)?;
     if !base.is_empty() {
         let mut all = base;
@@ -54,7 +55,7 @@ async fn run_list(
         f = all;
     }
     with_client(&cx, action, |c| async move {
-        let items = c.query(entity, &f, &include_fields, max_records).await?;
+        let items = c.query(&entity, &f, &include_fields, max_records).await?;
         Ok(json!({"count": items.len(), "items": items}))
     })
     .await
@@ -803,16 +804,22 @@ impl TypedAction for Query {
                 format!("`entity` must be an entity name like `Tickets`, not `{entity}`"),
             ));
         }
+        if !p.count_only {
+            return run_list(
+                cx,
+                Self::NAME,
+                &entity,
+                Vec::new(),
+                p.filter,
+                p.include_fields,
+                p.max_records,
+            )
+            .await;
+        }
         let f = filters(Self::NAME, &p.filter)?;
         with_client(&cx, Self::NAME, |c| async move {
-            if p.count_only {
-                let n = c.count(&entity, &f).await?;
-                return Ok(json!({"count": n}));
-            }
-            let items = c
-                .query(&entity, &f, &p.include_fields, p.max_records)
-                .await?;
-            Ok(json!({"count": items.len(), "items": items}))
+            let n = c.count(&entity, &f).await?;
+            Ok(json!({"count": n}))
         })
         .await
     }

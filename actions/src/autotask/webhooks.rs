@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use weft_engine::{ActionContext, ActionError, Registry, TypedAction};
 
+use super::actions::{run_list, with_client};
 use super::client::Client;
 use super::filter::FilterInput;
-use crate::cancelled;
 
 pub(crate) fn register(r: &mut Registry) {
     r.register(ListWebhooks);
@@ -42,23 +42,6 @@ impl WebhookEntity {
             WebhookEntity::Ticket => "TicketWebhooks",
             WebhookEntity::TicketNote => "TicketNoteWebhooks",
         }
-    }
-}
-
-async fn with_client<F, Fut>(
-    cx: &ActionContext,
-    action: &str,
-    work: F,
-) -> Result<Value, ActionError>
-where
-    F: FnOnce(Client) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, ActionError>>,
-{
-    let client = Client::from_integration(&cx.integration("autotask")?)?;
-    tokio::select! {
-        biased;
-        () = cx.cancel.cancelled() => Err(cancelled(format!("{action} cancelled"))),
-        r = work(client) => r,
     }
 }
 
@@ -119,14 +102,15 @@ impl TypedAction for ListWebhooks {
     type Params = ListWebhooksParams;
 
     async fn run(&self, cx: ActionContext, p: ListWebhooksParams) -> Result<Value, ActionError> {
-        let f = super::parse_filters(&p.filter)
-            .map_err(|e| crate::invalid_params(Self::NAME, e.message))?;
-        with_client(&cx, Self::NAME, |c| async move {
-            let items = c
-                .query(p.entity.path(), &f, &p.include_fields, p.max_records)
-                .await?;
-            Ok(json!({"count": items.len(), "items": items}))
-        })
+        run_list(
+            cx,
+            Self::NAME,
+            p.entity.path(),
+            Vec::new(),
+            p.filter,
+            p.include_fields,
+            p.max_records,
+        )
         .await
     }
 }
