@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceSpan};
+use miette::{LabeledSpan, SourceSpan};
 use serde::Serialize;
 
 use crate::yaml::Span;
@@ -198,11 +198,6 @@ impl FileDiagnostic {
             "message": d.message,
             "help": d.help,
         })
-    }
-
-    /// A named source for callers that build their own miette reports.
-    pub fn named_source(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.file.to_string(), self.source.clone())
     }
 }
 

@@ -386,8 +386,6 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         stale_owner: Option<&str>,
     ) -> Result<bool>;
-    /// Extends the lease; false if another owner took it.
-    async fn heartbeat(&self, id: &str, owner: &str, lease_until_ms: i64) -> Result<bool>;
     /// Extends the leases of every unfinished execution `owner` holds.
     async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> Result<u64>;
     /// Unfinished executions held by `owner` whose cancel was requested.

@@ -315,16 +315,6 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn heartbeat(&self, id: &str, owner: &str, lease_until_ms: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE executions SET lease_until_ms = ? WHERE id = ? AND owner = ? AND status IN ('pending', 'running')")
-            .bind(lease_until_ms)
-            .bind(id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> Result<u64> {
         let done = sqlx::query("UPDATE executions SET lease_until_ms = ? WHERE owner = ? AND status IN ('pending', 'running')")
             .bind(lease_until_ms)

@@ -130,8 +130,12 @@ async fn claims_respect_leases(store: Arc<dyn Store>) {
             .unwrap(),
         "owner known dead"
     );
-    assert!(!store.heartbeat("e2", "host:1", 20_000).await.unwrap());
-    assert!(store.heartbeat("e2", "other:2", 20_000).await.unwrap());
+    assert_eq!(
+        store.renew_leases("host:1", 20_000).await.unwrap(),
+        0,
+        "the old owner lost it"
+    );
+    assert_eq!(store.renew_leases("other:2", 20_000).await.unwrap(), 1);
     assert!(
         store
             .claim_execution("e2", "third:3", 30_000, 25_000, None)
