@@ -470,23 +470,27 @@ impl<'a> Checker<'a> {
     fn unused_publishes(&mut self) {
         let mut read: HashSet<String> = HashSet::new();
         let mut raw_sources = String::new();
+        // A template that reads CTX as a whole (`CTX | tojson`) may read any published name.
+        let mut whole_ctx = false;
         for site in self.sites {
             for name in site.template.referenced_names() {
-                if let Some(attr) = name.strip_prefix("CTX.") {
-                    read.insert(attr.to_string());
+                match name.strip_prefix("CTX.") {
+                    Some(attr) => {
+                        read.insert(attr.to_string());
+                    }
+                    None => whole_ctx |= name == "CTX",
                 }
             }
             raw_sources.push_str(site.template.source());
             raw_sources.push('\n');
         }
+        if whole_ctx {
+            return;
+        }
         for (name, span) in self.publishes {
             let dynamic = raw_sources.contains(&format!("CTX['{name}']"))
                 || raw_sources.contains(&format!("CTX[\"{name}\"]"));
-            let whole_ctx = self
-                .sites
-                .iter()
-                .any(|s| s.template.referenced_names().contains("CTX"));
-            if !read.contains(name) && !dynamic && !whole_ctx {
+            if !read.contains(name) && !dynamic {
                 self.diags.push(
                     Diagnostic::warning(
                         "publish.unused",
