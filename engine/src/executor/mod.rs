@@ -112,6 +112,8 @@ pub struct Engine {
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
     running: Mutex<HashMap<String, Running>>,
     watcher_started: std::sync::atomic::AtomicBool,
+    /// Runs sub-workflows for actions; built once (it is handed to every action call).
+    children: Arc<dyn SubWorkflows>,
     me: Weak<Engine>,
 }
 
@@ -178,6 +180,7 @@ impl Engine {
             parsed: Mutex::default(),
             running: Mutex::default(),
             watcher_started: std::sync::atomic::AtomicBool::new(false),
+            children: Arc::new(Children { engine: me.clone() }),
             me: me.clone(),
         })
     }
@@ -189,6 +192,7 @@ impl Engine {
             .unwrap_or_else(|_| panic!("with_integrations is called on a fresh engine"));
         Arc::new_cyclic(|me| Engine {
             integrations,
+            children: Arc::new(Children { engine: me.clone() }),
             me: me.clone(),
             ..engine
         })
@@ -499,9 +503,7 @@ impl Engine {
     }
 
     pub(crate) fn sub_workflows(&self) -> Arc<dyn SubWorkflows> {
-        Arc::new(Children {
-            engine: self.me.clone(),
-        })
+        self.children.clone()
     }
 }
 
