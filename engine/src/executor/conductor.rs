@@ -299,6 +299,7 @@ pub(crate) async fn drive(
     let (_, wf) = engine.workflow(exec.workflow_id).await?;
     let span =
         tracing::info_span!("execution", execution_id = %exec.id, workflow = %exec.workflow_name);
+    engine.observer.execution_started(&exec.workflow_name);
     let handoff = handoffs().lock().expect("not poisoned").remove(&exec.id);
     let resumed = handoff.is_none();
     let handoff = match handoff {
@@ -730,6 +731,7 @@ impl Conductor {
     /// Commits a finished task's outcome with everything it decides, then follows it.
     async fn on_finished(&mut self, f: Finished) -> Result<(), EngineError> {
         let t = f.index;
+        let duration_ms = f.duration_ms;
         let mut status = f.status;
         let mut error = f.error.map(|e| e.to_json());
         let result = f.result;
@@ -783,6 +785,12 @@ impl Conductor {
         };
         // Durable before the routes are followed.
         self.engine.store.record_task_runs(&rows).await?;
+        self.engine.observer.task_finished(
+            &self.exec.workflow_name,
+            &self.wf.tasks[t].name,
+            status,
+            std::time::Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)),
+        );
         for s in to_start {
             self.spawn(s);
         }

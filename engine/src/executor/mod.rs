@@ -8,6 +8,7 @@
 //! committed outcomes and runs again only what was in flight.
 
 mod conductor;
+pub mod observe;
 pub mod redact;
 pub mod scope;
 mod task;
@@ -107,6 +108,7 @@ pub struct Engine {
     pub(crate) registry: Arc<Registry>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) integrations: Arc<dyn Integrations>,
+    pub(crate) observer: Arc<dyn observe::Observer>,
     pub(crate) owner: String,
     pub(crate) lease: Duration,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
@@ -175,6 +177,7 @@ impl Engine {
             registry,
             clock,
             integrations: Arc::new(StaticIntegrations::default()),
+            observer: Arc::new(observe::NoObserver),
             owner: owner_id(),
             lease: Duration::from_secs(30),
             parsed: Mutex::default(),
@@ -192,6 +195,19 @@ impl Engine {
             .unwrap_or_else(|_| panic!("with_integrations is called on a fresh engine"));
         Arc::new_cyclic(|me| Engine {
             integrations,
+            children: Arc::new(Children { engine: me.clone() }),
+            me: me.clone(),
+            ..engine
+        })
+    }
+
+    /// Sets who is told about executions and tasks as they end (before running anything).
+    #[must_use]
+    pub fn with_observer(self: Arc<Self>, observer: Arc<dyn observe::Observer>) -> Arc<Engine> {
+        let engine = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("with_observer is called on a fresh engine"));
+        Arc::new_cyclic(|me| Engine {
+            observer,
             children: Arc::new(Children { engine: me.clone() }),
             me: me.clone(),
             ..engine
@@ -306,8 +322,15 @@ impl Engine {
                 cancel: cancel.clone(),
             },
         );
+        let started = std::time::Instant::now();
         let result = conductor::drive(me, id, cancel).await;
         self.running.lock().expect("not poisoned").remove(id);
+        if let Ok(exec) = &result
+            && exec.status.is_final()
+        {
+            self.observer
+                .execution_finished(&exec.workflow_name, exec.status, started.elapsed());
+        }
         result
     }
 
