@@ -369,7 +369,7 @@ pub(crate) async fn trigger_events(
         .clamp(1, 1000);
     let events = state
         .store()
-        .webhook_events(&workflow, &trigger, limit)
+        .trigger_events(&workflow, &trigger, limit)
         .await?;
     Ok(Json(
         serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?,

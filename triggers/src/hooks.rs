@@ -11,10 +11,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::Workflow;
-use weft_engine::executor::StartOptions;
+use weft_engine::executor::{Start, StartOptions};
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
-use weft_engine::store::{ExecStatus, WebhookEvent, WorkflowRecord};
+use weft_engine::model::{RunFor, Trigger, TriggerKind, WebhookResponse, WebhookSecret};
+use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
 use crate::{ApiError, AppState, constant_time_eq};
 
@@ -58,24 +58,19 @@ struct Event<'a> {
 }
 
 impl Event<'_> {
-    async fn record(&self, status: StatusCode, reason: Option<String>, execution_id: Option<&str>) {
-        let outcome = if execution_id.is_some() {
-            "accepted"
-        } else {
-            "rejected"
-        };
-        let e = WebhookEvent {
-            id: 0,
-            workflow: self.workflow.into(),
-            trigger: self.trigger.into(),
-            org: self.org.into(),
+    fn event(&self, outcome: &str, status: StatusCode, reason: Option<String>) -> TriggerEvent {
+        TriggerEvent {
             outcome: outcome.into(),
             reason,
             status: i64::from(status.as_u16()),
-            execution_id: execution_id.map(str::to_string),
-            created_at: jiff::Timestamp::now().to_string(),
-        };
-        if let Err(err) = self.state.store().record_webhook_event(&e).await {
+            ..TriggerEvent::new(self.workflow, self.trigger, "webhook", self.org)
+        }
+    }
+
+    /// Records an event that started nothing.
+    async fn record(&self, outcome: &str, status: StatusCode, reason: Option<String>) {
+        let e = self.event(outcome, status, reason);
+        if let Err(err) = self.state.store().record_event(&e, &[]).await {
             tracing::error!(error = ?err, "cannot record a webhook event");
         }
     }
@@ -86,7 +81,7 @@ impl Event<'_> {
             ApiError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        self.record(err.status(), Some(reason), None).await;
+        self.record("rejected", err.status(), Some(reason)).await;
         err.into_response()
     }
 }
@@ -250,13 +245,15 @@ pub(crate) async fn hook(
             Ok(v) => v.is_true(),
             Err(e) => {
                 let reason = format!("criteria could not be evaluated: {e}");
-                ev.record(StatusCode::OK, Some(reason.clone()), None).await;
+                ev.record("filtered", StatusCode::OK, Some(reason.clone()))
+                    .await;
                 return Json(json!({"accepted": false, "reason": reason})).into_response();
             }
         };
         if !holds {
             let reason = "criteria not met".to_string();
-            ev.record(StatusCode::OK, Some(reason.clone()), None).await;
+            ev.record("filtered", StatusCode::OK, Some(reason.clone()))
+                .await;
             return Json(json!({"accepted": false, "reason": reason})).into_response();
         }
     }
@@ -264,25 +261,37 @@ pub(crate) async fn hook(
         Ok(i) => i,
         Err(e) => return ev.reject(e).await,
     };
-    let opts = StartOptions {
-        org: Some(org.clone()),
-        trigger: Some(event),
+    let orgs = match run_for_orgs(&trigger.run_for, &org) {
+        Ok(o) => o,
+        Err(e) => return ev.reject(e).await,
     };
-    let id = match state.engine().start(&record, input, opts).await {
-        Ok(id) => id,
+    let starts = orgs
+        .into_iter()
+        .map(|o| Start {
+            workflow: record.clone(),
+            input: input.clone(),
+            opts: StartOptions {
+                org: Some(o),
+                trigger: Some(event.clone()),
+            },
+        })
+        .collect();
+    let accepted_event = ev.event("accepted", StatusCode::ACCEPTED, None);
+    let ids = match state.engine().enqueue(&accepted_event, starts).await {
+        Ok(Some(ids)) => ids,
+        Ok(None) => unreachable!("webhook events have no de-duplication key"),
         Err(e) => return ev.reject(e.into()).await,
     };
-    ev.record(StatusCode::ACCEPTED, None, Some(&id)).await;
-    let handle = state.workers().spawn(id.clone());
-    let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id})));
+    let id = ids[0].clone();
+    let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})));
     match response {
         WebhookResponse::Wait => {
             let wait = wait_timeout.unwrap_or(DEFAULT_WAIT);
-            match tokio::time::timeout(wait, handle).await {
-                Ok(Ok(Ok(exec))) if exec.status == ExecStatus::Succeeded => {
+            match state.engine().wait_for(&id, wait).await {
+                Ok(Some(exec)) if exec.status == ExecStatus::Succeeded => {
                     Json(exec.output.unwrap_or(Value::Null)).into_response()
                 }
-                Ok(Ok(Ok(exec))) => {
+                Ok(Some(exec)) => {
                     let error = json!({
                         "code": "execution_failed",
                         "message": format!("execution {id} {}", exec.status),
@@ -293,12 +302,21 @@ pub(crate) async fn hook(
                     )
                         .into_response()
                 }
-                Ok(_) => {
-                    ApiError::Internal(format!("execution {id} could not run")).into_response()
-                }
-                Err(_) => accepted.into_response(),
+                Ok(None) => accepted.into_response(),
+                Err(e) => ApiError::from(e).into_response(),
             }
         }
         _ => accepted.into_response(),
+    }
+}
+
+/// The orgs a trigger event runs for: the event's own org, or the trigger's list.
+pub(crate) fn run_for_orgs(run_for: &RunFor, own: &str) -> Result<Vec<String>, ApiError> {
+    match run_for {
+        RunFor::Owner => Ok(vec![own.to_string()]),
+        RunFor::Orgs(list) => Ok(list.clone()),
+        RunFor::AllManaged => Err(ApiError::Conflict(
+            "run_for: all_managed needs the organization directory, which this weft version does not have yet; list the orgs instead".into(),
+        )),
     }
 }

@@ -110,6 +110,40 @@ async fn create_inner(
     rerun: Option<(String, Vec<TaskRun>)>,
     parent: Option<&ActionContext>,
 ) -> Result<String, EngineError> {
+    let (rerun_of, reused) = match rerun {
+        Some((old, rows)) => (Some(old), rows),
+        None => (None, Vec::new()),
+    };
+    let new = build(engine, record, wf, input, opts, rerun_of, parent, true);
+    let rows: Vec<TaskRun> = reused
+        .into_iter()
+        .map(|r| TaskRun {
+            execution_id: new.id.clone(),
+            reused: true,
+            ..r
+        })
+        .collect();
+    if let Err(e) = engine.store.create_execution(&new, &rows).await {
+        forget_handoff(&new.id);
+        return Err(e.into());
+    }
+    Ok(new.id)
+}
+
+/// Builds a new execution of `record` (computing its `vars`) and keeps its in-memory inputs
+/// for the worker that will drive it: owned by this engine when `owned`, else queued.
+/// A `vars` that cannot be computed makes the execution failed from the start.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build(
+    engine: &Engine,
+    record: &WorkflowRecord,
+    wf: &Workflow,
+    input: Map<String, Value>,
+    opts: StartOptions,
+    rerun_of: Option<String>,
+    parent: Option<&ActionContext>,
+    owned: bool,
+) -> NewExecution {
     let id = uuid::Uuid::new_v4().to_string();
     let now = engine.clock.now().to_string();
     let org = opts.org.unwrap_or_else(|| "default".into());
@@ -163,6 +197,7 @@ async fn create_inner(
     let stored_input = redactor.redact(&Value::Object(input.clone()));
     // Stored so that a resume sees the values the execution started with.
     let stored_vars = redactor.redact(&Value::Object(vars.clone()));
+    let error = vars_error.map(|e| redactor.redact_str(&e));
     let new = NewExecution {
         id: id.clone(),
         workflow: record.clone(),
@@ -172,44 +207,28 @@ async fn create_inner(
         trigger,
         parent_id: parent.map(|p| p.execution_id.clone()),
         parent_task: parent.map(|p| p.task.clone()),
-        rerun_of: rerun.as_ref().map(|(old, _)| old.clone()),
-        owner: engine.owner.clone(),
-        lease_until_ms: now_ms(&*engine.clock) + engine.lease.as_millis() as i64,
-        created_at: now.clone(),
+        rerun_of,
+        owner: owned.then(|| engine.owner.clone()),
+        lease_until_ms: owned
+            .then(|| now_ms(&*engine.clock) + engine.lease.as_millis() as i64),
+        error,
+        created_at: now,
     };
-    let rows: Vec<TaskRun> = rerun
-        .map(|(_, rows)| {
-            rows.into_iter()
-                .map(|r| TaskRun {
-                    execution_id: id.clone(),
-                    reused: true,
-                    ..r
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    engine.store.create_execution(&new, &rows).await?;
-    if let Some(err) = vars_error {
-        engine
-            .store
-            .finish_execution(
-                &id,
-                ExecStatus::Failed,
-                None,
-                Some(&redactor.redact_str(&err)),
-                &now,
-            )
-            .await?;
-    }
+    // Before the commit: a worker may pick a queued execution up the moment it is stored.
     handoffs().lock().expect("not poisoned").insert(
-        id.clone(),
+        id,
         Handoff {
             input,
             vars,
             redactor,
         },
     );
-    Ok(id)
+    new
+}
+
+/// Drops the in-memory inputs of an execution that was never stored.
+pub(crate) fn forget_handoff(id: &str) {
+    handoffs().lock().expect("not poisoned").remove(id);
 }
 
 /// The outcome rows (and successful items) a rerun copies from an earlier execution.

@@ -12,6 +12,9 @@ pub mod observe;
 pub mod redact;
 pub mod scope;
 mod task;
+mod workers;
+
+pub use workers::Workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -28,7 +31,8 @@ use crate::integration::{Integrations, StaticIntegrations};
 use crate::model::{InputType, Workflow};
 use crate::registry::Registry;
 use crate::store::{
-    ExecStatus, ExecutionRecord, Store, StoreError, TaskRun, TaskStatus, WorkflowRecord,
+    ExecStatus, ExecutionRecord, Store, StoreError, TaskRun, TaskStatus, TriggerEvent,
+    WorkflowRecord,
 };
 
 /// An executor failure (not a task failure: those are part of the execution's outcome).
@@ -89,6 +93,17 @@ pub struct StartOptions {
     pub trigger: Option<Value>,
 }
 
+/// One execution a trigger event starts.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The workflow version to run.
+    pub workflow: WorkflowRecord,
+    /// Its inputs (defaults are applied).
+    pub input: Map<String, Value>,
+    /// Org and event.
+    pub opts: StartOptions,
+}
+
 /// How a rerun repeats an earlier execution.
 #[derive(Debug, Clone, Default)]
 pub struct RerunOptions {
@@ -113,6 +128,12 @@ pub struct Engine {
     pub(crate) lease: Duration,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
     running: Mutex<HashMap<String, Running>>,
+    /// Woken once per execution this process queues.
+    pub(crate) queued: tokio::sync::Notify,
+    /// Interrupted executions this process took over, run before the store's queue.
+    adopted: Mutex<std::collections::VecDeque<String>>,
+    /// Executions that ended in this process, for waiters.
+    finished: tokio::sync::broadcast::Sender<ExecutionRecord>,
     watcher_started: std::sync::atomic::AtomicBool,
     /// Runs sub-workflows for actions; built once (it is handed to every action call).
     children: Arc<dyn SubWorkflows>,
@@ -182,6 +203,9 @@ impl Engine {
             lease: Duration::from_secs(30),
             parsed: Mutex::default(),
             running: Mutex::default(),
+            queued: tokio::sync::Notify::new(),
+            adopted: Mutex::default(),
+            finished: tokio::sync::broadcast::channel(256).0,
             watcher_started: std::sync::atomic::AtomicBool::new(false),
             children: Arc::new(Children { engine: me.clone() }),
             me: me.clone(),
@@ -330,8 +354,145 @@ impl Engine {
         {
             self.observer
                 .execution_finished(&exec.workflow_name, exec.status, started.elapsed());
+            if self.finished.receiver_count() > 0 {
+                let _ = self.finished.send(exec.clone());
+            }
         }
         result
+    }
+
+    /// Records a trigger event and queues the executions it starts, in one commit; a worker
+    /// of any process sharing the store runs them. Returns their ids, or `None` when the
+    /// event's de-duplication key was seen before (nothing is started).
+    ///
+    /// # Errors
+    /// Inputs that do not fit a workflow (nothing is stored); store failures.
+    pub async fn enqueue(
+        &self,
+        event: &TriggerEvent,
+        starts: Vec<Start>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
+        let mut prepared = Vec::with_capacity(starts.len());
+        for s in starts {
+            let (record, wf) = self.workflow(s.workflow.id).await?;
+            let input = prepare_input(&wf, s.input)?;
+            prepared.push((record, wf, input, s.opts));
+        }
+        let news: Vec<_> = prepared
+            .into_iter()
+            .map(|(record, wf, input, opts)| {
+                conductor::build(self, &record, &wf, input, opts, None, None, false)
+            })
+            .collect();
+        let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
+        match self.store.record_event(event, &news).await {
+            Ok(Some(_)) => {
+                for _ in &ids {
+                    self.queued.notify_one();
+                }
+                Ok(Some(ids))
+            }
+            Ok(None) => {
+                ids.iter().for_each(|id| conductor::forget_handoff(id));
+                Ok(None)
+            }
+            Err(e) => {
+                ids.iter().for_each(|id| conductor::forget_handoff(id));
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The next execution for this process to run: one it adopted after a crash, else the
+    /// oldest queued one (or one whose owner's lease expired), now held by this engine.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn claim_next(&self) -> Result<Option<String>, EngineError> {
+        if let Some(id) = self.adopted.lock().expect("not poisoned").pop_front() {
+            return Ok(Some(id));
+        }
+        let now = now_ms(&*self.clock);
+        let until = now + self.lease.as_millis() as i64;
+        Ok(self.store.claim_next(&self.owner, until, now).await?)
+    }
+
+    /// Takes over the executions of dead processes (on this host, or whose lease expired):
+    /// their sub-workflow copies are cancelled (the parent re-runs them), the rest wait for
+    /// this process's workers ahead of the queue. Returns how many were adopted.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn adopt_orphans(&self) -> Result<usize, EngineError> {
+        let now = now_ms(&*self.clock);
+        let mut adopted = 0;
+        for exec in self.store.unfinished_executions().await? {
+            let orphaned = exec.owner.as_deref().is_some_and(owner_is_dead)
+                || (exec.owner.is_some() && exec.lease_until_ms.is_none_or(|l| l < now));
+            if !orphaned || !self.claim(&exec).await? {
+                continue;
+            }
+            if exec.parent_id.is_some() {
+                self.supersede(&exec.id).await?;
+                continue;
+            }
+            tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming interrupted execution");
+            self.adopted
+                .lock()
+                .expect("not poisoned")
+                .push_back(exec.id.clone());
+            self.queued.notify_one();
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+
+    async fn supersede(&self, id: &str) -> Result<(), EngineError> {
+        let now = self.clock.now().to_string();
+        self.store
+            .finish_execution(
+                id,
+                ExecStatus::Cancelled,
+                None,
+                Some("superseded: the parent execution was resumed"),
+                &now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for an execution to end, wherever it runs; `None` if it has not.
+    ///
+    /// # Errors
+    /// Unknown executions; store failures.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<ExecutionRecord>, EngineError> {
+        let mut ended = self.finished.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let exec = self.store.execution(id).await?;
+            if exec.status.is_final() {
+                return Ok(Some(exec));
+            }
+            // Executions run by other processes are only seen by polling.
+            let poll = tokio::time::Instant::now() + Duration::from_millis(500);
+            let until = poll.min(deadline);
+            loop {
+                match tokio::time::timeout_at(until, ended.recv()).await {
+                    Ok(Ok(e)) if e.id == id => return Ok(Some(e)),
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => break,
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let exec = self.store.execution(id).await?;
+                return Ok(exec.status.is_final().then_some(exec));
+            }
+        }
     }
 
     /// Resumes every unfinished top-level execution whose owner is gone (killed process,
@@ -350,16 +511,7 @@ impl Engine {
             }
             if exec.parent_id.is_some() {
                 // The parent's task re-runs its sub-workflow; this copy is superseded.
-                let now = self.clock.now().to_string();
-                self.store
-                    .finish_execution(
-                        &exec.id,
-                        ExecStatus::Cancelled,
-                        None,
-                        Some("superseded: the parent execution was resumed"),
-                        &now,
-                    )
-                    .await?;
+                self.supersede(&exec.id).await?;
                 continue;
             }
             tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming execution");

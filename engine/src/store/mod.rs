@@ -227,10 +227,13 @@ pub struct NewExecution {
     pub parent_task: Option<String>,
     /// The execution this one reruns.
     pub rerun_of: Option<String>,
-    /// The process that runs it.
-    pub owner: String,
+    /// The process that runs it; `None` queues it (status pending) for any worker.
+    pub owner: Option<String>,
     /// Until when the owner holds it (unix ms).
-    pub lease_until_ms: i64,
+    pub lease_until_ms: Option<i64>,
+    /// Set when the execution failed before it could start (its `vars` could not be
+    /// computed): it is stored as failed.
+    pub error: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -335,25 +338,76 @@ pub struct ExecutionFilter {
     pub limit: Option<i64>,
 }
 
-/// A webhook request recorded against its trigger.
+/// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —
+/// recorded with what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WebhookEvent {
+pub struct TriggerEvent {
     /// Row id (0 before it is recorded).
     pub id: i64,
     /// The workflow that declares the trigger.
     pub workflow: String,
     /// The trigger's name.
     pub trigger: String,
-    /// The org in the URL.
+    /// `webhook`, `cron` or `autotask`.
+    pub kind: String,
+    /// The org it was for (the URL's, the trigger's, the mapped company's).
     pub org: String,
-    /// `accepted` or `rejected`.
+    /// `accepted`, `rejected`, `filtered` (criteria not met) or `duplicate`.
     pub outcome: String,
-    /// Why it was rejected (or not run).
+    /// Why it was rejected or filtered.
     pub reason: Option<String>,
-    /// The HTTP status answered.
+    /// The HTTP status answered (0 for cron).
     pub status: i64,
-    /// The execution it started.
+    /// The (first) execution it started.
     pub execution_id: Option<String>,
+    /// Unique per trigger when set: a second event with the same key starts nothing
+    /// (`cron:<slot>`, `autotask:<guid>:<id>:<sequence>`).
+    pub dedupe_key: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl TriggerEvent {
+    /// An event of `kind` for a workflow's trigger, now, not yet decided (`accepted`, 202).
+    pub fn new(workflow: &str, trigger: &str, kind: &str, org: &str) -> TriggerEvent {
+        TriggerEvent {
+            id: 0,
+            workflow: workflow.into(),
+            trigger: trigger.into(),
+            kind: kind.into(),
+            org: org.into(),
+            outcome: "accepted".into(),
+            reason: None,
+            status: 202,
+            execution_id: None,
+            dedupe_key: None,
+            created_at: jiff::Timestamp::now().to_string(),
+        }
+    }
+}
+
+/// An Autotask webhook weft registered for a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AutotaskWebhook {
+    /// The workflow that declares the trigger.
+    pub workflow: String,
+    /// The trigger's name.
+    pub trigger: String,
+    /// The org whose Autotask integration it was registered with.
+    pub org: String,
+    /// The webhook entity (`TicketWebhooks` …).
+    pub entity: String,
+    /// The webhook's id in Autotask.
+    pub webhook_id: i64,
+    /// Its GUID (callouts carry it).
+    pub guid: Option<String>,
+    /// The key callouts are signed with. Never shown.
+    #[serde(skip)]
+    pub secret: String,
+    /// Where Autotask sends callouts.
+    pub url: String,
+    /// A hash of what was registered (events, fields, URL): a change re-registers.
+    pub config_hash: String,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -425,15 +479,54 @@ pub trait Store: Send + Sync + 'static {
         trigger: &str,
         secret: &str,
     ) -> Result<String>;
-    /// Records a webhook request; returns its row id.
-    async fn record_webhook_event(&self, event: &WebhookEvent) -> Result<i64>;
-    /// A trigger's webhook events, newest first.
-    async fn webhook_events(
+    /// Records a trigger event and creates the executions it starts, in one commit; each
+    /// execution points at the event, and the event's `execution_id` is the first one.
+    /// Returns the event's row id, or `None` (and stores nothing) when an event with the same
+    /// `dedupe_key` was already recorded for the trigger.
+    async fn record_event(
+        &self,
+        event: &TriggerEvent,
+        executions: &[NewExecution],
+    ) -> Result<Option<i64>>;
+    /// A trigger's events, newest first.
+    async fn trigger_events(
         &self,
         workflow: &str,
         trigger: &str,
         limit: i64,
-    ) -> Result<Vec<WebhookEvent>>;
+    ) -> Result<Vec<TriggerEvent>>;
+    /// The greatest `dedupe_key` starting with `prefix` recorded for a trigger (keys that
+    /// embed an RFC 3339 UTC time sort by time: the last cron slot fired).
+    async fn last_dedupe_key(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        prefix: &str,
+    ) -> Result<Option<String>>;
+
+    /// Takes the oldest queued top-level execution, or one whose lease expired, for `owner`.
+    async fn claim_next(
+        &self,
+        owner: &str,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>>;
+    /// How many executions wait for a worker.
+    async fn queue_depth(&self) -> Result<i64>;
+
+    /// Switches a trigger on or off (overrides the workflow's `enabled:`).
+    async fn set_trigger_enabled(&self, workflow: &str, trigger: &str, enabled: bool)
+    -> Result<()>;
+    /// Every switch set through [`Store::set_trigger_enabled`]: `(workflow, trigger, enabled)`.
+    async fn trigger_switches(&self) -> Result<Vec<(String, String, bool)>>;
+
+    /// Records (or replaces) the Autotask webhook registered for a trigger and org.
+    async fn save_autotask_webhook(&self, webhook: &AutotaskWebhook) -> Result<()>;
+    /// Every registered Autotask webhook.
+    async fn autotask_webhooks(&self) -> Result<Vec<AutotaskWebhook>>;
+    /// Forgets a registered Autotask webhook.
+    async fn delete_autotask_webhook(&self, workflow: &str, trigger: &str, org: &str)
+    -> Result<()>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.

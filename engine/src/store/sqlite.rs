@@ -263,24 +263,7 @@ impl Store for SqliteStore {
 
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, NULL, NULL, ?, ?, ?, 0, ?, ?, ?, ?, NULL)"))
-            .bind(&e.id)
-            .bind(e.workflow.id)
-            .bind(&e.workflow.name)
-            .bind(e.workflow.version)
-            .bind(&e.org)
-            .bind(e.input.to_string())
-            .bind(e.vars.to_string())
-            .bind(e.trigger.to_string())
-            .bind(&e.parent_id)
-            .bind(&e.parent_task)
-            .bind(&e.rerun_of)
-            .bind(&e.owner)
-            .bind(e.lease_until_ms)
-            .bind(&e.created_at)
-            .bind(&e.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_execution(&mut tx, e, None).await?;
         if !runs.is_empty() {
             let mut qb = QueryBuilder::new("");
             push_task_runs(&mut qb, runs);
@@ -493,49 +476,232 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn record_webhook_event(&self, e: &WebhookEvent) -> Result<i64> {
-        let done = sqlx::query("INSERT INTO webhook_events (workflow, trigger, org, outcome, reason, status, execution_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&e.workflow)
-            .bind(&e.trigger)
-            .bind(&e.org)
-            .bind(&e.outcome)
-            .bind(&e.reason)
-            .bind(e.status)
-            .bind(&e.execution_id)
-            .bind(&e.created_at)
-            .execute(&self.pool)
+    async fn record_event(
+        &self,
+        event: &TriggerEvent,
+        executions: &[NewExecution],
+    ) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query("INSERT INTO trigger_events (workflow, trigger, kind, org, outcome, reason, status, execution_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(&event.workflow)
+            .bind(&event.trigger)
+            .bind(&event.kind)
+            .bind(&event.org)
+            .bind(&event.outcome)
+            .bind(&event.reason)
+            .bind(event.status)
+            .bind(executions.first().map(|e| &e.id).or(event.execution_id.as_ref()))
+            .bind(&event.dedupe_key)
+            .bind(&event.created_at)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.last_insert_rowid())
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let event_id = inserted.last_insert_rowid();
+        for e in executions {
+            insert_execution(&mut tx, e, Some(event_id)).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(event_id))
     }
 
-    async fn webhook_events(
+    async fn trigger_events(
         &self,
         workflow: &str,
         trigger: &str,
         limit: i64,
-    ) -> Result<Vec<WebhookEvent>> {
-        let rows = sqlx::query("SELECT id, workflow, trigger, org, outcome, reason, status, execution_id, created_at FROM webhook_events WHERE workflow = ? AND trigger = ? ORDER BY id DESC LIMIT ?")
+    ) -> Result<Vec<TriggerEvent>> {
+        let rows = sqlx::query("SELECT id, workflow, trigger, kind, org, outcome, reason, status, execution_id, dedupe_key, created_at FROM trigger_events WHERE workflow = ? AND trigger = ? ORDER BY id DESC LIMIT ?")
             .bind(workflow)
             .bind(trigger)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(trigger_event_from_row).collect()
+    }
+
+    async fn last_dedupe_key(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        prefix: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT MAX(dedupe_key) FROM trigger_events WHERE workflow = ? AND trigger = ? AND substr(dedupe_key, 1, length(?)) = ?")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(prefix)
+            .bind(prefix)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn claim_next(
+        &self,
+        owner: &str,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>> {
+        // Queued first, oldest first; then running ones whose owner stopped renewing.
+        Ok(sqlx::query_scalar(
+            "UPDATE executions SET owner = ?, lease_until_ms = ?, status = 'running', started_at = COALESCE(started_at, ?) \
+             WHERE id = COALESCE( \
+               (SELECT id FROM executions WHERE status = 'pending' AND parent_id IS NULL ORDER BY created_at LIMIT 1), \
+               (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < ? ORDER BY created_at LIMIT 1)) \
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(lease_until_ms)
+        .bind(now_rfc3339())
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn queue_depth(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM executions WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_trigger_enabled(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO trigger_switches (workflow, trigger, enabled, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (workflow, trigger) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(i64::from(enabled))
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn trigger_switches(&self) -> Result<Vec<(String, String, bool)>> {
+        let rows = sqlx::query("SELECT workflow, trigger, enabled FROM trigger_switches")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
-                Ok(WebhookEvent {
-                    id: r.try_get("id")?,
+                Ok((
+                    r.try_get("workflow")?,
+                    r.try_get("trigger")?,
+                    r.try_get::<i64, _>("enabled")? != 0,
+                ))
+            })
+            .collect()
+    }
+
+    async fn save_autotask_webhook(&self, w: &AutotaskWebhook) -> Result<()> {
+        sqlx::query("INSERT INTO autotask_webhooks (workflow, trigger, org, entity, webhook_id, guid, secret, url, config_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (workflow, trigger, org) DO UPDATE SET entity = excluded.entity, webhook_id = excluded.webhook_id, guid = excluded.guid, secret = excluded.secret, url = excluded.url, config_hash = excluded.config_hash, created_at = excluded.created_at")
+            .bind(&w.workflow)
+            .bind(&w.trigger)
+            .bind(&w.org)
+            .bind(&w.entity)
+            .bind(w.webhook_id)
+            .bind(&w.guid)
+            .bind(&w.secret)
+            .bind(&w.url)
+            .bind(&w.config_hash)
+            .bind(&w.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn autotask_webhooks(&self) -> Result<Vec<AutotaskWebhook>> {
+        let rows = sqlx::query("SELECT workflow, trigger, org, entity, webhook_id, guid, secret, url, config_hash, created_at FROM autotask_webhooks ORDER BY workflow, trigger, org")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AutotaskWebhook {
                     workflow: r.try_get("workflow")?,
                     trigger: r.try_get("trigger")?,
                     org: r.try_get("org")?,
-                    outcome: r.try_get("outcome")?,
-                    reason: r.try_get("reason")?,
-                    status: r.try_get("status")?,
-                    execution_id: r.try_get("execution_id")?,
+                    entity: r.try_get("entity")?,
+                    webhook_id: r.try_get("webhook_id")?,
+                    guid: r.try_get("guid")?,
+                    secret: r.try_get("secret")?,
+                    url: r.try_get("url")?,
+                    config_hash: r.try_get("config_hash")?,
                     created_at: r.try_get("created_at")?,
                 })
             })
             .collect()
     }
+
+    async fn delete_autotask_webhook(&self, workflow: &str, trigger: &str, org: &str) -> Result<()> {
+        sqlx::query("DELETE FROM autotask_webhooks WHERE workflow = ? AND trigger = ? AND org = ?")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(org)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Inserts an execution: running when it has an owner, else queued (pending).
+async fn insert_execution(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    e: &NewExecution,
+    event_id: Option<i64>,
+) -> Result<()> {
+    let status = match (&e.error, &e.owner) {
+        (Some(_), _) => "failed",
+        (None, Some(_)) => "running",
+        (None, None) => "pending",
+    };
+    let (owner, lease) = match &e.error {
+        Some(_) => (None, None),
+        None => (e.owner.as_ref(), e.lease_until_ms),
+    };
+    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"))
+        .bind(&e.id)
+        .bind(e.workflow.id)
+        .bind(&e.workflow.name)
+        .bind(e.workflow.version)
+        .bind(status)
+        .bind(&e.org)
+        .bind(e.input.to_string())
+        .bind(e.vars.to_string())
+        .bind(e.trigger.to_string())
+        .bind(&e.error)
+        .bind(&e.parent_id)
+        .bind(&e.parent_task)
+        .bind(&e.rerun_of)
+        .bind(owner)
+        .bind(lease)
+        .bind(&e.created_at)
+        .bind((e.owner.is_some() || e.error.is_some()).then_some(&e.created_at))
+        .bind(e.error.as_ref().map(|_| &e.created_at))
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn trigger_event_from_row(r: &SqliteRow) -> Result<TriggerEvent> {
+    Ok(TriggerEvent {
+        id: r.try_get("id")?,
+        workflow: r.try_get("workflow")?,
+        trigger: r.try_get("trigger")?,
+        kind: r.try_get("kind")?,
+        org: r.try_get("org")?,
+        outcome: r.try_get("outcome")?,
+        reason: r.try_get("reason")?,
+        status: r.try_get("status")?,
+        execution_id: r.try_get("execution_id")?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 fn workflow_from_row(row: &SqliteRow) -> Result<WorkflowRecord> {

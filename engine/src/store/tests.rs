@@ -48,8 +48,9 @@ async fn new_execution(store: &dyn Store, id: &str, parent: Option<&str>) -> New
         parent_id: parent.map(str::to_string),
         parent_task: parent.map(|_| "call".to_string()),
         rerun_of: None,
-        owner: "host:1".into(),
-        lease_until_ms: 1_000,
+        owner: Some("host:1".into()),
+        lease_until_ms: Some(1_000),
+        error: None,
         created_at: jiff::Timestamp::now().to_string(),
     };
     store
@@ -203,6 +204,158 @@ async fn list_filter_and_purge(store: Arc<dyn Store>) {
     assert_eq!(store.unfinished_executions().await.unwrap().len(), 1);
 }
 
+fn queued(wf: &WorkflowRecord, id: &str, created_at: &str) -> NewExecution {
+    NewExecution {
+        id: id.into(),
+        workflow: wf.clone(),
+        org: "acme".into(),
+        input: json!({}),
+        vars: json!({}),
+        trigger: json!({"type": "webhook"}),
+        parent_id: None,
+        parent_task: None,
+        rerun_of: None,
+        owner: None,
+        lease_until_ms: None,
+        error: None,
+        created_at: created_at.into(),
+    }
+}
+
+async fn events_start_queued_executions_once_per_dedupe_key(store: Arc<dyn Store>) {
+    let wf = store.deploy_workflow("wf", "name: wf\n", None).await.unwrap();
+    let mut slot = TriggerEvent::new("wf", "nightly", "cron", "acme");
+    slot.dedupe_key = Some("cron:2026-01-01T02:00:00Z".into());
+    let first = store
+        .record_event(&slot, &[queued(&wf, "q1", "2026-01-01T02:00:00Z")])
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let again = store
+        .record_event(&slot, &[queued(&wf, "q2", "2026-01-01T02:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(again, None, "the same slot fires once");
+    assert!(
+        store.execution("q2").await.is_err(),
+        "a duplicate event creates no execution"
+    );
+    let q1 = store.execution("q1").await.unwrap();
+    assert_eq!(q1.status, ExecStatus::Pending);
+    assert_eq!(q1.owner, None);
+    // Another trigger may use the same key.
+    let mut other = slot.clone();
+    other.trigger = "other".into();
+    assert!(store.record_event(&other, &[]).await.unwrap().is_some());
+
+    let mut later = slot.clone();
+    later.dedupe_key = Some("cron:2026-01-01T03:00:00Z".into());
+    store.record_event(&later, &[]).await.unwrap();
+    assert_eq!(
+        store.last_dedupe_key("wf", "nightly", "cron:").await.unwrap().as_deref(),
+        Some("cron:2026-01-01T03:00:00Z")
+    );
+    assert_eq!(store.last_dedupe_key("wf", "x", "cron:").await.unwrap(), None);
+
+    let mut rejected = TriggerEvent::new("wf", "hook", "webhook", "acme");
+    rejected.outcome = "rejected".into();
+    rejected.status = 401;
+    rejected.reason = Some("wrong webhook secret".into());
+    store.record_event(&rejected, &[]).await.unwrap();
+    store
+        .record_event(
+            &TriggerEvent::new("wf", "hook", "webhook", "acme"),
+            &[queued(&wf, "q3", "2026-01-01T04:00:00Z")],
+        )
+        .await
+        .unwrap();
+    let list = store.trigger_events("wf", "hook", 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].execution_id.as_deref(), Some("q3"), "newest first");
+    assert_eq!(list[1].status, 401);
+    assert_eq!(list[1].outcome, "rejected");
+
+    // An execution that failed before starting is stored failed, not queued.
+    let mut bad = queued(&wf, "q4", "2026-01-01T05:00:00Z");
+    bad.error = Some("vars.x: undefined".into());
+    store
+        .record_event(&TriggerEvent::new("wf", "hook", "webhook", "acme"), &[bad])
+        .await
+        .unwrap();
+    let q4 = store.execution("q4").await.unwrap();
+    assert_eq!(q4.status, ExecStatus::Failed);
+    assert!(q4.finished_at.is_some());
+}
+
+async fn workers_claim_queued_executions_once_oldest_first(store: Arc<dyn Store>) {
+    let wf = store.deploy_workflow("wf", "name: wf\n", None).await.unwrap();
+    let ev = TriggerEvent::new("wf", "hook", "webhook", "acme");
+    store
+        .record_event(
+            &ev,
+            &[
+                queued(&wf, "b", "2026-01-01T00:00:02Z"),
+                queued(&wf, "a", "2026-01-01T00:00:01Z"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
+    let first = store.claim_next("w1", 5_000, 1_000).await.unwrap();
+    assert_eq!(first.as_deref(), Some("a"));
+    let second = store.claim_next("w2", 5_000, 1_000).await.unwrap();
+    assert_eq!(second.as_deref(), Some("b"));
+    assert_eq!(store.claim_next("w3", 5_000, 1_000).await.unwrap(), None);
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+    let a = store.execution("a").await.unwrap();
+    assert_eq!((a.status, a.owner.as_deref()), (ExecStatus::Running, Some("w1")));
+    assert!(a.started_at.is_some());
+    // w1 stops renewing: after its lease another worker takes the execution over.
+    store.renew_leases("w2", 50_000).await.unwrap();
+    assert_eq!(
+        store.claim_next("w3", 60_000, 6_000).await.unwrap().as_deref(),
+        Some("a")
+    );
+    assert_eq!(store.claim_next("w4", 60_000, 6_000).await.unwrap(), None);
+}
+
+async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) {
+    assert!(store.trigger_switches().await.unwrap().is_empty());
+    store.set_trigger_enabled("wf", "hook", false).await.unwrap();
+    store.set_trigger_enabled("wf", "hook", true).await.unwrap();
+    store.set_trigger_enabled("wf", "cron", false).await.unwrap();
+    let mut switches = store.trigger_switches().await.unwrap();
+    switches.sort();
+    assert_eq!(
+        switches,
+        vec![
+            ("wf".to_string(), "cron".to_string(), false),
+            ("wf".to_string(), "hook".to_string(), true)
+        ]
+    );
+    let mut w = AutotaskWebhook {
+        workflow: "wf".into(),
+        trigger: "tickets".into(),
+        org: "msp".into(),
+        entity: "TicketWebhooks".into(),
+        webhook_id: 7,
+        guid: Some("g-1".into()),
+        secret: "s3cret".into(),
+        url: "http://127.0.0.1/hooks/autotask/wf/tickets".into(),
+        config_hash: "h1".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store.save_autotask_webhook(&w).await.unwrap();
+    w.webhook_id = 8;
+    w.config_hash = "h2".into();
+    store.save_autotask_webhook(&w).await.unwrap();
+    let all = store.autotask_webhooks().await.unwrap();
+    assert_eq!(all, vec![w.clone()]);
+    assert!(!serde_json::to_string(&all).unwrap().contains("s3cret"));
+    store.delete_autotask_webhook("wf", "tickets", "msp").await.unwrap();
+    assert!(store.autotask_webhooks().await.unwrap().is_empty());
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_suite {
@@ -217,6 +370,9 @@ macro_rules! suite {
 }
 
 suite!(
+    events_start_queued_executions_once_per_dedupe_key,
+    workers_claim_queued_executions_once_oldest_first,
+    trigger_switches_and_autotask_webhooks_are_kept,
     deploy_keeps_versions_and_skips_identical_sources,
     task_runs_upsert_and_never_go_back_to_running,
     claims_respect_leases,
@@ -285,33 +441,3 @@ async fn settings_and_trigger_secrets_are_kept_once() {
     );
 }
 
-#[tokio::test]
-async fn webhook_events_are_listed_newest_first() {
-    let store = sqlite().await;
-    for (i, outcome) in ["accepted", "rejected"].iter().enumerate() {
-        let e = WebhookEvent {
-            id: 0,
-            workflow: "wf".into(),
-            trigger: "hook".into(),
-            org: "acme".into(),
-            outcome: (*outcome).into(),
-            reason: (i == 1).then(|| "bad secret".into()),
-            status: if i == 1 { 401 } else { 202 },
-            execution_id: (i == 0).then(|| "e1".into()),
-            created_at: format!("2026-01-01T00:00:0{i}Z"),
-        };
-        assert!(store.record_webhook_event(&e).await.unwrap() > 0);
-    }
-    let list = store.webhook_events("wf", "hook", 10).await.unwrap();
-    assert_eq!(list.len(), 2);
-    assert_eq!(list[0].outcome, "rejected");
-    assert_eq!(list[0].status, 401);
-    assert_eq!(list[1].execution_id.as_deref(), Some("e1"));
-    assert!(
-        store
-            .webhook_events("wf", "nope", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}

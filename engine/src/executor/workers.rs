@@ -1,0 +1,106 @@
+//! Workers: run executions from the store's queue, at most N at once per process.
+//!
+//! Executions started by triggers wait in the store (status pending) until a worker of any
+//! process sharing the store claims one. A dispatcher takes a free slot first and only then
+//! claims, so a process never holds more executions than it can run; it wakes at once when
+//! this process queues work and otherwise polls, for work queued by other processes and for
+//! executions whose owner stopped renewing its lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Engine, EngineError};
+use crate::store::ExecutionRecord;
+
+/// How often an idle dispatcher looks for work queued by other processes.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A process's executor workers.
+#[derive(Clone)]
+pub struct Workers {
+    engine: Arc<Engine>,
+    slots: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Workers {
+    /// `n` workers (at least one) taking executions from `engine`'s store queue. Must be
+    /// called inside a tokio runtime: the dispatcher starts at once.
+    pub fn new(engine: Arc<Engine>, n: usize) -> Self {
+        let workers = Workers {
+            engine,
+            slots: Arc::new(Semaphore::new(n.max(1))),
+            tracker: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        };
+        tokio::spawn(workers.clone().dispatch());
+        workers
+    }
+
+    async fn dispatch(self) {
+        loop {
+            let permit = tokio::select! {
+                p = self.slots.clone().acquire_owned() => p.expect("never closed"),
+                () = self.stop.cancelled() => return,
+            };
+            match self.engine.claim_next().await {
+                Ok(Some(id)) => {
+                    let engine = self.engine.clone();
+                    self.tracker.spawn(async move {
+                        let _slot = permit;
+                        if let Err(e) = engine.run(&id).await {
+                            tracing::error!(execution_id = %id, error = %e, "execution failed to run");
+                        }
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        () = self.engine.queued.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                        () = self.stop.cancelled() => return,
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "cannot take work from the queue");
+                    tokio::select! {
+                        () = tokio::time::sleep(POLL) => {}
+                        () = self.stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs an execution this process already holds (a manual run, a rerun) on a worker
+    /// slot; the handle yields how it ended.
+    pub fn spawn(&self, id: String) -> JoinHandle<Result<ExecutionRecord, EngineError>> {
+        let (engine, slots) = (self.engine.clone(), self.slots.clone());
+        self.tracker.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("never closed");
+            let result = engine.run(&id).await;
+            if let Err(e) = &result {
+                tracing::error!(execution_id = %id, error = %e, "execution failed to run");
+            }
+            result
+        })
+    }
+
+    /// Stops taking work and waits up to `grace` for running executions; true if all ended.
+    /// Those still running stay resumable: their lease lapses and another worker (or this
+    /// process's next start) takes them over.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
