@@ -36,6 +36,9 @@ enum Command {
     Actions(cmd::actions::Command),
     /// Serve a local Autotask PSA simulator (seeded MSP tenant) until Ctrl-C.
     Sim(cmd::sim::Args),
+    /// Validate workflow files (or folders) and store each as a new version; a running
+    /// `weft serve` on the same database picks them up. Exit 1 if any file is invalid.
+    Deploy(cmd::deploy::Args),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
     Serve(cmd::serve::Args),
 }
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Schema => cmd::schema::run(),
         Command::Actions(c) => cmd::actions::run(c),
         Command::Sim(args) => cmd::sim::run(args),
+        Command::Deploy(args) => cmd::deploy::run(args),
         Command::Serve(args) => cmd::serve::run(args),
     };
     match result {

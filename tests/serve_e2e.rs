@@ -212,7 +212,7 @@ fn webhooks_check_secret_criteria_size_and_answer() {
         [
             (202, "accepted"),
             (413, "rejected"),
-            (200, "rejected"),
+            (200, "filtered"),
             (401, "rejected"),
             (401, "rejected")
         ]
@@ -265,4 +265,198 @@ fn the_api_needs_its_token_and_runs_validates_and_deploys() {
     let (st, v) = api(&s, "GET", "/api/executions?workflow=hooked", "");
     assert_eq!(st, 200);
     assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+const OPS: &str = r#"
+name: ops
+input:
+  who: {type: string, default: nobody}
+  nap: {type: string, default: 0s}
+triggers:
+  - name: limited
+    type: webhook
+    rate_limit: 2
+  - name: formy
+    type: webhook
+    response: wait
+    input:
+      who: "{{ TRIGGER.body.who if TRIGGER.body is mapping else TRIGGER.body }}"
+tasks:
+  nap:
+    action: core.sleep
+    input: {duration: "{{ CTX.nap }}"}
+    next:
+      - do: hello
+  hello:
+    action: core.echo
+    input: {text: "hi {{ CTX.who }}"}
+output:
+  greeting: "{{ TASKS.hello.result.text }}"
+"#;
+
+#[test]
+fn rate_limits_body_kinds_switches_cancel_rerun_and_paging() {
+    let (dir, s) = setup();
+    std::fs::write(dir.path().join("ops.yaml"), OPS).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("deploy")
+        .arg(dir.path().join("ops.yaml"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.path().join("weft.db").display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deployed ops v1"));
+
+    // Deployed into the running server's store: its webhooks answer at once.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (st, v) = http(&s, "POST", "/hooks/formy/acme", &form, "who=dee&x=1");
+    assert_eq!((st, v), (200, json!({"greeting": "hi dee"})));
+    let text = [("content-type", "text/plain")];
+    let (st, v) = http(&s, "POST", "/hooks/formy/acme", &text, "eve");
+    assert_eq!((st, v), (200, json!({"greeting": "hi eve"})));
+
+    // Two per second: a burst of six gets some 429s with the one error shape.
+    let answers: Vec<(u16, Value)> = (0..6)
+        .map(|_| http(&s, "POST", "/hooks/limited/acme", &[], ""))
+        .collect();
+    let limited: Vec<_> = answers.iter().filter(|(st, _)| *st == 429).collect();
+    assert!(!limited.is_empty(), "{answers:?}");
+    assert_eq!(limited[0].1["error"]["code"], "rate_limited");
+    assert!(answers.iter().any(|(st, _)| *st == 202));
+
+    // Switched off through the API: the webhook is gone until switched on again.
+    let (st, v) = api(&s, "POST", "/api/triggers/ops/formy/disable", "");
+    assert_eq!((st, &v["enabled"]), (200, &json!(false)), "{v}");
+    let (st, _) = http(&s, "POST", "/hooks/formy/acme", &text, "fay");
+    assert_eq!(st, 404);
+    let (_, list) = api(&s, "GET", "/api/triggers", "");
+    let formy = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "formy")
+        .unwrap();
+    assert_eq!(formy["enabled"], false);
+    let (st, _) = api(&s, "POST", "/api/triggers/ops/formy/enable", "");
+    assert_eq!(st, 200);
+    let (st, _) = http(&s, "POST", "/hooks/formy/acme", &text, "gus");
+    assert_eq!(st, 200);
+    let (st, v) = api(&s, "POST", "/api/triggers/ops/nope/disable", "");
+    assert_eq!((st, &v["error"]["code"]), (404, &json!("not_found")));
+
+    // Cancel a long run through the API, then rerun it.
+    let (st, v) = api(&s, "POST", "/api/workflows/ops/run", r#"{"nap": "30s"}"#);
+    assert_eq!(st, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_status(&s, &id, "running");
+    let (st, v) = api(&s, "POST", &format!("/api/executions/{id}/cancel"), "");
+    assert_eq!(st, 200, "{v}");
+    let cancelled = wait_status(&s, &id, "cancelled");
+    assert_eq!(cancelled["tasks"][0]["name"], "nap");
+    let (st, v) = api(&s, "POST", &format!("/api/executions/{id}/rerun"), "{}");
+    assert!(st == 202 || st == 200, "{st} {v}");
+    let again = v["id"].as_str().unwrap().to_string();
+    assert_ne!(again, id);
+    let (_, v) = api(&s, "GET", &format!("/api/executions/{again}"), "");
+    assert_eq!(v["rerun_of"], id.as_str());
+    api(&s, "POST", &format!("/api/executions/{again}/cancel"), "");
+
+    // Paging and filters.
+    let (_, all) = api(&s, "GET", "/api/executions?workflow=ops&limit=100", "");
+    let all = all.as_array().unwrap().clone();
+    assert!(all.len() >= 5, "{all:?}");
+    let (_, page) = api(
+        &s,
+        "GET",
+        "/api/executions?workflow=ops&limit=2&offset=2",
+        "",
+    );
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0]["id"], all[2]["id"]);
+    let (_, none) = api(&s, "GET", "/api/executions?org=nobody", "");
+    assert_eq!(none, json!([]));
+    let (st, v) = api(&s, "GET", "/api/executions?offset=-1", "");
+    assert_eq!((st, &v["error"]["code"]), (400, &json!("bad_request")));
+}
+
+#[test]
+fn sigterm_lets_running_steps_finish_and_loses_nothing() {
+    let (dir, mut s) = setup();
+    let ops = dir.path().join("wf/ops.yaml");
+    std::fs::write(&ops, OPS).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("weft.db").display());
+    let deployed = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["deploy", ops.to_str().unwrap(), "--database", &db])
+        .output()
+        .unwrap();
+    assert!(deployed.status.success());
+    // Accepted events, some still running a 1 s step when the signal comes.
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            let body = format!(r#"{{"who": "w{i}", "nap": "1s"}}"#);
+            let (st, v) = http(
+                &s,
+                "POST",
+                "/hooks/limited/acme",
+                &[("content-type", "application/json")],
+                &body,
+            );
+            if st == 429 {
+                std::thread::sleep(Duration::from_millis(600));
+                let (st, v) = http(
+                    &s,
+                    "POST",
+                    "/hooks/limited/acme",
+                    &[("content-type", "application/json")],
+                    &body,
+                );
+                assert_eq!(st, 202, "{v}");
+                return v["id"].as_str().unwrap().to_string();
+            }
+            assert_eq!(st, 202, "{v}");
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = support_wait(&mut s.child, Duration::from_secs(20)).expect("serve exits");
+    assert!(status.success(), "{status:?}");
+
+    // Every accepted event has its execution; the next start finishes what was left.
+    let mut s2 = serve(dir.path());
+    // The token was shown once, at the first start.
+    s2.token = s.token.clone();
+    for id in &ids {
+        let v = wait_status(&s2, id, "succeeded");
+        assert!(
+            v["output"]["greeting"]
+                .as_str()
+                .unwrap()
+                .starts_with("hi w")
+        );
+    }
+}
+
+fn support_wait(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use miette::{IntoDiagnostic, WrapErr};
 use weft_engine::executor::Engine;
+use weft_engine::executor::observe::Observer;
 use weft_engine::integration::StaticIntegrations;
 
 /// The database used when neither `--database` nor `WEFT_DATABASE_URL` says otherwise.
@@ -23,11 +24,22 @@ pub struct EngineArgs {
 
 /// Opens the store and builds an engine with every shipped action.
 pub async fn open(db: &EngineArgs) -> miette::Result<Arc<Engine>> {
+    open_observed(db, None).await
+}
+
+/// As [`open`], the engine reporting executions and tasks to `observer` (metrics).
+pub async fn open_observed(
+    db: &EngineArgs,
+    observer: Option<Arc<dyn Observer>>,
+) -> miette::Result<Arc<Engine>> {
     let store = weft_engine::store::open(&db.database)
         .await
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot open the database {}", redact_url(&db.database)))?;
-    let engine = Engine::new(store, Arc::new(weft_actions::registry()));
+    let mut engine = Engine::new(store, Arc::new(weft_actions::registry()));
+    if let Some(observer) = observer {
+        engine = engine.with_observer(observer);
+    }
     Ok(match &db.integrations {
         Some(path) => {
             let integrations =

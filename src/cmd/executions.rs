@@ -106,8 +106,8 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             let filter = ExecutionFilter {
                 status,
                 workflow,
-                top_level_only: false,
                 limit: Some(limit),
+                ..ExecutionFilter::default()
             };
             let list = engine
                 .store()

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
-use weft_triggers::{AppState, Workers};
+use weft_triggers::{AppState, Metrics, Workers};
 
 use super::engine::EngineArgs;
 
@@ -20,6 +21,10 @@ pub struct Args {
     /// A folder of workflow files deployed at start (invalid ones are reported and skipped).
     #[arg(long, value_name = "DIR")]
     workflows: Option<PathBuf>,
+    /// The base URL Autotask reaches this server at, for its webhook callouts
+    /// (default: `http://` and the bound address).
+    #[arg(long, value_name = "URL", env = "WEFT_PUBLIC_URL")]
+    public_url: Option<String>,
     /// How many executions run at once.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -32,7 +37,8 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
-    let engine = super::engine::open(&args.db).await?;
+    let metrics = Arc::new(Metrics::new());
+    let engine = super::engine::open_observed(&args.db, Some(metrics.clone())).await?;
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
         weft_triggers::api_token(engine.store().as_ref(), env_token.as_deref())
@@ -46,13 +52,23 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let addr = listener.local_addr().into_diagnostic()?;
     let base = format!("http://{addr}");
     let workers = Workers::new(engine.clone(), args.workers);
+    // Cron triggers: each slot fires once across workers (see weft_triggers::cron).
+    let cron_stop = weft_triggers::cron::CancellationToken::new();
+    let cron = weft_triggers::cron::Scheduler::new(
+        engine.clone(),
+        Arc::new(weft_engine::action::SystemClock),
+    )
+    .spawn(cron_stop.clone());
+    let public = args.public_url.clone().unwrap_or_else(|| base.clone());
     let state = AppState::with_token_hash(
         engine.clone(),
         workers.clone(),
         token_hash,
         std::env::var("WEFT_WEBHOOK_SECRET").ok(),
-        base.clone(),
-    );
+        public.clone(),
+    )
+    .with_metrics(metrics)
+    .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
 
     if let Some(dir) = &args.workflows {
         let files = super::validate::workflow_files(dir)
@@ -89,6 +105,14 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         }
     }
 
+    // Autotask webhooks of the deployed Autotask triggers, in the background.
+    let syncing = engine.clone();
+    tokio::spawn(async move {
+        match weft_triggers::autotask::sync_webhooks(&syncing, &public).await {
+            Ok(report) => report.lines().iter().for_each(|l| println!("{l}")),
+            Err(e) => eprintln!("{e}"),
+        }
+    });
     println!("listening on {base}");
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
@@ -119,26 +143,19 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         let _ = std::io::stdout().flush();
     }
 
-    // Executions left by a killed process continue here, in the background.
-    let resumer = engine.clone();
-    tokio::spawn(async move {
-        match resumer.resume_orphans().await {
-            Ok(done) => {
-                for e in done {
-                    eprintln!(
-                        "resumed interrupted execution {} ({}): {}",
-                        e.id, e.workflow_name, e.status
-                    );
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot resume interrupted executions"),
-        }
-    });
+    // Executions left by a killed process continue here, on the workers.
+    match engine.adopt_orphans().await {
+        Ok(0) => {}
+        Ok(n) => eprintln!("resuming {n} interrupted execution(s)"),
+        Err(e) => tracing::error!(error = %e, "cannot resume interrupted executions"),
+    }
 
     axum::serve(listener, weft_triggers::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .into_diagnostic()?;
+    cron_stop.cancel();
+    let _ = cron.await;
     eprintln!(
         "shutting down: waiting up to {}s for running executions",
         GRACE.as_secs()

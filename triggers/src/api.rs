@@ -74,12 +74,13 @@ async fn triggers_json(
     secrets: bool,
 ) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
+    let switches = state.store().trigger_switches().await?;
     for t in &wf.triggers {
         let mut v = json!({
             "workflow": wf.name,
             "name": t.name,
             "type": trigger_type(&t.kind),
-            "enabled": t.enabled,
+            "enabled": crate::effective_enabled(&switches, &wf.name, t),
         });
         if let TriggerKind::Webhook {
             secret, response, ..
@@ -155,6 +156,7 @@ pub(crate) async fn deploy_workflow(
     };
     let record = state.engine().deploy(source, None).await?;
     ensure_secrets(&state, &wf).await?;
+    crate::autotask::sync_in_background(&state);
     Ok(Json(json!({
         "name": record.name,
         "version": record.version,
@@ -232,11 +234,28 @@ pub(crate) async fn list_executions(
             .ok_or_else(|| ApiError::BadRequest("`limit` must be a positive number".into()))?
             .min(1000),
     };
+    let offset = match params.get("offset") {
+        None => 0,
+        Some(o) => o.parse::<i64>().ok().filter(|o| *o >= 0).ok_or_else(|| {
+            ApiError::BadRequest("`offset` must be 0 or a positive number".into())
+        })?,
+    };
+    let top_level_only = match params.get("top_level").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`top_level` must be true or false".into(),
+            ));
+        }
+    };
     let filter = ExecutionFilter {
         status,
         workflow: params.get("workflow").filter(|w| !w.is_empty()).cloned(),
-        top_level_only: false,
+        org: params.get("org").filter(|o| !o.is_empty()).cloned(),
+        top_level_only,
         limit: Some(limit),
+        offset: Some(offset),
     };
     let list = state.store().list_executions(&filter).await?;
     Ok(Json(
@@ -374,6 +393,53 @@ pub(crate) async fn trigger_events(
     Ok(Json(
         serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+/// `POST /api/triggers/{workflow}/{trigger}/enable` and `/disable`: switches a trigger (the
+/// switch outlives redeploys; it overrides the workflow's `enabled:`).
+async fn switch_trigger(
+    state: &AppState,
+    workflow: &str,
+    trigger: &str,
+    enabled: bool,
+) -> Result<Json<Value>, ApiError> {
+    let record = deployed(state, workflow).await?;
+    let wf = state.parsed(&record)?;
+    if !wf.triggers.iter().any(|t| t.name == trigger) {
+        let hint = weft_engine::diagnostic::did_you_mean(
+            trigger,
+            wf.triggers.iter().map(|t| t.name.as_str()),
+        )
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+        return Err(ApiError::NotFound(format!(
+            "workflow `{workflow}` has no trigger `{trigger}`{hint}"
+        )));
+    }
+    state
+        .store()
+        .set_trigger_enabled(workflow, trigger, enabled)
+        .await?;
+    let all = triggers_json(state, &wf, false).await?;
+    Ok(Json(
+        all.into_iter()
+            .find(|t| t["name"] == trigger)
+            .unwrap_or(Value::Null),
+    ))
+}
+
+pub(crate) async fn enable_trigger(
+    State(state): State<AppState>,
+    Path((workflow, trigger)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    switch_trigger(&state, &workflow, &trigger, true).await
+}
+
+pub(crate) async fn disable_trigger(
+    State(state): State<AppState>,
+    Path((workflow, trigger)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    switch_trigger(&state, &workflow, &trigger, false).await
 }
 
 /// The latest deployed version of a workflow, or 404.

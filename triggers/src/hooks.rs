@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::Workflow;
-use weft_engine::executor::{Start, StartOptions};
 use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::executor::{Start, StartOptions};
 use weft_engine::model::{RunFor, Trigger, TriggerKind, WebhookResponse, WebhookSecret};
 use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
@@ -69,6 +69,9 @@ impl Event<'_> {
 
     /// Records an event that started nothing.
     async fn record(&self, outcome: &str, status: StatusCode, reason: Option<String>) {
+        self.state
+            .metrics()
+            .webhook(self.workflow, self.trigger, outcome);
         let e = self.event(outcome, status, reason);
         if let Err(err) = self.state.store().record_event(&e, &[]).await {
             tracing::error!(error = ?err, "cannot record a webhook event");
@@ -111,7 +114,7 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-fn headers_json(headers: &HeaderMap) -> Value {
+pub(crate) fn headers_json(headers: &HeaderMap) -> Value {
     let mut m = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
@@ -127,7 +130,7 @@ fn headers_json(headers: &HeaderMap) -> Value {
 
 /// The workflow inputs: the trigger's `input:` templates, else the body's top-level keys
 /// that are declared inputs.
-fn inputs(
+pub(crate) fn inputs(
     wf: &Workflow,
     trigger: &Trigger,
     event: &Value,
@@ -182,7 +185,11 @@ pub(crate) async fn hook(
         trigger: &trigger.name,
         org: &org,
     };
-    if !trigger.enabled {
+    let switches = match state.store().trigger_switches().await {
+        Ok(s) => s,
+        Err(e) => return ev.reject(e.into()).await,
+    };
+    if !crate::effective_enabled(&switches, &wf.name, trigger) {
         return ev
             .reject(ApiError::NotFound(format!(
                 "webhook trigger `{name}` is disabled"
@@ -282,6 +289,7 @@ pub(crate) async fn hook(
         Ok(None) => unreachable!("webhook events have no de-duplication key"),
         Err(e) => return ev.reject(e.into()).await,
     };
+    state.metrics().webhook(&wf.name, &trigger.name, "accepted");
     let id = ids[0].clone();
     let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})));
     match response {

@@ -3,29 +3,30 @@
 //! `weft serve` command binds it and runs executions on [`Workers`].
 
 mod api;
+pub mod autotask;
+pub mod cron;
 mod hooks;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
 use weft_engine::Workflow;
 use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
 use weft_engine::model::{TriggerKind, WebhookSecret};
-use weft_engine::store::{ExecutionRecord, Store, StoreError, StoreErrorKind, WorkflowRecord};
+use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
 
-pub use weft_engine::executor::execution_json;
+pub use metrics::Metrics;
+pub use weft_engine::executor::{Workers, execution_json};
 
 /// The setting that holds the SHA-256 (hex) of the generated API token.
 const TOKEN_SETTING: &str = "api_token_sha256";
@@ -144,47 +145,6 @@ impl From<EngineError> for ApiError {
     }
 }
 
-/// In-process workers: at most N executions run at once; the rest wait for a slot.
-#[derive(Clone)]
-pub struct Workers {
-    engine: Arc<Engine>,
-    slots: Arc<Semaphore>,
-    tracker: TaskTracker,
-}
-
-impl Workers {
-    /// `n` workers (at least one) for `engine`.
-    pub fn new(engine: Arc<Engine>, n: usize) -> Self {
-        Workers {
-            engine,
-            slots: Arc::new(Semaphore::new(n.max(1))),
-            tracker: TaskTracker::new(),
-        }
-    }
-
-    /// Runs a started execution on a worker; the handle yields how it ended.
-    pub fn spawn(&self, id: String) -> JoinHandle<Result<ExecutionRecord, EngineError>> {
-        let (engine, slots) = (self.engine.clone(), self.slots.clone());
-        self.tracker.spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("never closed");
-            let result = engine.run(&id).await;
-            if let Err(e) = &result {
-                tracing::error!(execution_id = %id, error = %e, "execution failed to run");
-            }
-            result
-        })
-    }
-
-    /// Stops taking work and waits up to `grace` for running executions; true if all ended.
-    /// Those still running stay resumable (their owner is this process).
-    pub async fn shutdown(&self, grace: Duration) -> bool {
-        self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_ok()
-    }
-}
-
 struct Bucket {
     tokens: f64,
     last: Instant,
@@ -198,6 +158,8 @@ struct Inner {
     base_url: String,
     buckets: Mutex<HashMap<(String, String), Bucket>>,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+    metrics: Arc<Metrics>,
+    metrics_token_sha256: Option<[u8; 32]>,
 }
 
 /// What every handler shares.
@@ -240,7 +202,36 @@ impl AppState {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             buckets: Mutex::default(),
             parsed: Mutex::default(),
+            metrics: Arc::new(Metrics::new()),
+            metrics_token_sha256: None,
         }))
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.0).expect("AppState builders are used before the state is shared")
+    }
+
+    /// Uses `metrics` (the one installed in the engine with `Engine::with_observer`) instead
+    /// of the fresh, engine-less one [`AppState::new`] creates. Call before cloning the state.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.inner_mut().metrics = metrics;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `GET /metrics` (`WEFT_METRICS_TOKEN`);
+    /// `None` or empty leaves it open. Call before cloning the state.
+    #[must_use]
+    pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
+        self.inner_mut().metrics_token_sha256 = token
+            .filter(|t| !t.is_empty())
+            .map(|t| sha256(t.as_bytes()));
+        self
+    }
+
+    /// The metrics served on `GET /metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -386,12 +377,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = bearer(req.headers());
     match presented {
         Some(t) if constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256) => {
             next.run(req).await
@@ -426,37 +412,137 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
 }
 
-/// Every route: `/healthz`, `/readyz`, `/hooks/{trigger}/{org}` and the token-protected
-/// `/api/*`. Does not bind.
+/// Where the OpenAPI document is served (without the API token).
+const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI 3.1 document of the HTTP API (`triggers/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every `(method, path)` the server answers; [`router`] is built from this list, and a test
+/// checks that each one is documented in `openapi.json`. Paths under `/api/` require the API
+/// token, except [`OPENAPI_PATH`].
+pub(crate) const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/hooks/{trigger}/{org}"),
+    ("GET", OPENAPI_PATH),
+    ("GET", "/api/workflows"),
+    ("POST", "/api/workflows"),
+    ("POST", "/api/workflows/validate"),
+    ("GET", "/api/workflows/{name}"),
+    ("POST", "/api/workflows/{name}/run"),
+    ("GET", "/api/executions"),
+    ("GET", "/api/executions/{id}"),
+    ("POST", "/api/executions/{id}/cancel"),
+    ("POST", "/api/executions/{id}/rerun"),
+    ("GET", "/api/actions"),
+    ("GET", "/api/actions/{name}"),
+    ("GET", "/api/triggers"),
+    ("GET", "/api/triggers/{workflow}/{trigger}/events"),
+    ("POST", "/api/triggers/{workflow}/{trigger}/enable"),
+    ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
+];
+
+/// Is a trigger on: its switch (set through the API) if any, else its `enabled:`.
+pub fn effective_enabled(
+    switches: &[(String, String, bool)],
+    workflow: &str,
+    trigger: &weft_engine::model::Trigger,
+) -> bool {
+    switches
+        .iter()
+        .find(|(w, t, _)| w == workflow && *t == trigger.name)
+        .map_or(trigger.enabled, |(_, _, on)| *on)
+}
+
+/// The handler of one entry of [`ROUTES`].
+fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
+    match (method, path) {
+        ("GET", "/healthz") => get(healthz),
+        ("GET", "/readyz") => get(readyz),
+        ("GET", "/metrics") => get(metrics_text),
+        ("POST", "/hooks/{trigger}/{org}") => post(hooks::hook),
+        ("GET", OPENAPI_PATH) => get(openapi),
+        ("GET", "/api/workflows") => get(api::list_workflows),
+        ("POST", "/api/workflows") => post(api::deploy_workflow),
+        ("POST", "/api/workflows/validate") => post(api::validate),
+        ("GET", "/api/workflows/{name}") => get(api::get_workflow),
+        ("POST", "/api/workflows/{name}/run") => post(api::run_workflow),
+        ("GET", "/api/executions") => get(api::list_executions),
+        ("GET", "/api/executions/{id}") => get(api::get_execution),
+        ("POST", "/api/executions/{id}/cancel") => post(api::cancel_execution),
+        ("POST", "/api/executions/{id}/rerun") => post(api::rerun_execution),
+        ("GET", "/api/actions") => get(api::list_actions),
+        ("GET", "/api/actions/{name}") => get(api::get_action),
+        ("GET", "/api/triggers") => get(api::list_triggers),
+        ("GET", "/api/triggers/{workflow}/{trigger}/events") => get(api::trigger_events),
+        ("POST", "/api/triggers/{workflow}/{trigger}/enable") => post(api::enable_trigger),
+        ("POST", "/api/triggers/{workflow}/{trigger}/disable") => post(api::disable_trigger),
+        _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
+    }
+}
+
+/// The `Bearer` token of a request, if any.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// `GET /metrics`: Prometheus text; behind `WEFT_METRICS_TOKEN` when one is set.
+async fn metrics_text(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.0.metrics_token_sha256 {
+        match bearer(&headers) {
+            Some(t) if constant_time_eq(&sha256(t.as_bytes()), expected) => {}
+            Some(_) => {
+                return ApiError::Unauthorized("invalid metrics token".into()).into_response();
+            }
+            None => {
+                return ApiError::Unauthorized(
+                    "missing metrics token: send `Authorization: Bearer <token>`".into(),
+                )
+                .into_response();
+            }
+        }
+    }
+    let queue_depth = match state.store().queue_depth().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = ?e, "cannot read the queue depth for /metrics");
+            None
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.0.metrics.render(queue_depth),
+    )
+        .into_response()
+}
+
+/// `GET /api/openapi.json` (no token).
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Every route of [`ROUTES`]: `/healthz`, `/readyz`, `/metrics`, `/hooks/{trigger}/{org}`,
+/// `/api/openapi.json` and the token-protected rest of `/api/*`. Does not bind.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route(
-            "/workflows",
-            get(api::list_workflows).post(api::deploy_workflow),
-        )
-        .route("/workflows/validate", post(api::validate))
-        .route("/workflows/{name}", get(api::get_workflow))
-        .route("/workflows/{name}/run", post(api::run_workflow))
-        .route("/executions", get(api::list_executions))
-        .route("/executions/{id}", get(api::get_execution))
-        .route("/executions/{id}/cancel", post(api::cancel_execution))
-        .route("/executions/{id}/rerun", post(api::rerun_execution))
-        .route("/actions", get(api::list_actions))
-        .route("/actions/{name}", get(api::get_action))
-        .route("/triggers", get(api::list_triggers))
-        .route(
-            "/triggers/{workflow}/{trigger}/events",
-            get(api::trigger_events),
-        )
+    let mut api = Router::new();
+    let mut open = Router::new();
+    for &(method, path) in ROUTES {
+        match path.strip_prefix("/api").filter(|_| path != OPENAPI_PATH) {
+            Some(rest) => api = api.route(rest, endpoint(method, path)),
+            None => open = open.route(path, endpoint(method, path)),
+        }
+    }
+    open = open.merge(autotask::routes());
+    let api = api
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/hooks/{trigger}/{org}", post(hooks::hook))
-        .nest("/api", api)
-        .fallback(not_found)
-        .with_state(state)
+    open.nest("/api", api).fallback(not_found).with_state(state)
 }
 
 #[cfg(test)]

@@ -83,3 +83,245 @@ fn internal_errors_hide_their_detail() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+/// An action that answers `{"ok": true}`.
+struct Succeeds;
+
+impl weft_engine::Action for Succeeds {
+    fn spec(&self) -> weft_engine::ActionSpec {
+        weft_engine::ActionSpec {
+            name: "test.ok".into(),
+            description: "succeeds".into(),
+            params: serde_json::json!({"type": "object", "properties": {}}),
+        }
+    }
+
+    fn call(
+        &self,
+        _cx: weft_engine::ActionContext,
+        _params: Value,
+    ) -> weft_engine::action::BoxFuture<'_, Result<Value, weft_engine::ActionError>> {
+        Box::pin(async { Ok(serde_json::json!({"ok": true})) })
+    }
+}
+
+/// A state whose engine reports to its metrics; `metrics_token` guards `/metrics`.
+async fn observed_state(metrics_token: Option<&str>) -> AppState {
+    let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+    let mut registry = Registry::new();
+    registry.register(Succeeds);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(store, Arc::new(registry)).with_observer(metrics.clone());
+    let workers = Workers::new(engine.clone(), 1);
+    AppState::new(engine, workers, "tok", None, "http://localhost")
+        .with_metrics(metrics)
+        .with_metrics_token(metrics_token)
+}
+
+async fn send(
+    app: Router,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (StatusCode, Option<String>, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let res = app
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, ctype, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_are_open_and_count_a_run() {
+    let state = observed_state(None).await;
+    let app = router(state.clone());
+    let (s, ctype, text) = send(app.clone(), "GET", "/metrics", None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(ctype.unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(text.contains("\nweft_up 1\n"), "{text}");
+    assert!(text.contains("weft_build_info{version="));
+    assert!(text.contains("\nweft_queue_depth 0\n"), "{text}");
+
+    let wf = "name: counted\ntasks:\n  a:\n    action: test.ok\n";
+    let (s, _, body) = send(
+        app.clone(),
+        "POST",
+        "/api/workflows",
+        Some("Bearer tok"),
+        wf,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, _, body) = send(
+        app.clone(),
+        "POST",
+        "/api/workflows/counted/run?wait=30s",
+        Some("Bearer tok"),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let exec: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(exec["status"], "succeeded", "{body}");
+
+    let (_, _, text) = send(app, "GET", "/metrics", None, "").await;
+    assert_eq!(
+        series(&text, "weft_executions_started_total{workflow=\"counted\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            "weft_executions_finished_total{workflow=\"counted\",status=\"succeeded\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            "weft_execution_duration_seconds_count{workflow=\"counted\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let task = "{workflow=\"counted\",task=\"a\",status=\"succeeded\"";
+    assert_eq!(
+        series(&text, &format!("weft_task_duration_seconds_count{task}}}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            &format!("weft_task_duration_seconds_bucket{task},le=\"+Inf\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // The state hands out the metrics the engine reports to.
+    assert!(
+        state
+            .metrics()
+            .render(None)
+            .contains("workflow=\"counted\"")
+    );
+}
+
+#[tokio::test]
+async fn metrics_token_guards_metrics_only() {
+    let app = router(observed_state(Some("scrape")).await);
+    let (s, _, body) = send(app.clone(), "GET", "/metrics", None, "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("\"unauthorized\""), "{body}");
+    let (s, _, _) = send(app.clone(), "GET", "/metrics", Some("Bearer tok"), "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, text) = send(app.clone(), "GET", "/metrics", Some("Bearer scrape"), "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(text.contains("weft_up 1"));
+    // The metrics token is not an API token.
+    let (s, _, _) = send(app, "GET", "/api/workflows", Some("Bearer scrape"), "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // An empty token leaves /metrics open.
+    let app = router(observed_state(Some("")).await);
+    assert_eq!(
+        send(app, "GET", "/metrics", None, "").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn openapi_is_served_without_the_token() {
+    let (s, ctype, body) = send(app().await, "GET", "/api/openapi.json", None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ctype.as_deref(), Some("application/json"));
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // The rest of /api still needs it.
+    let (s, v) = call(app().await, "/api/actions", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, v) = call(app().await, "/api/nope", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}
+
+#[test]
+fn openapi_documents_every_route() {
+    let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in ROUTES {
+        let op = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is routed but not in openapi.json"))
+            [method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {path} is routed but not in openapi.json"
+        );
+        assert!(op["responses"].is_object(), "{method} {path}: no responses");
+        // Path parameters are declared.
+        for seg in path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == name));
+                assert!(declared, "{method} {path}: parameter {name} undocumented");
+            }
+        }
+        // Token-protected routes answer 401.
+        if path.starts_with("/api/") && *path != OPENAPI_PATH {
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path}: no 401"
+            );
+        }
+    }
+    // And nothing is documented that is not routed.
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let m = method.to_ascii_uppercase();
+            assert!(
+                ROUTES.contains(&(m.as_str(), path.as_str())),
+                "{m} {path} is documented but not routed"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_listed_route_is_routed() {
+    for (method, path) in ROUTES {
+        let uri = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let (s, _, body) = send(app().await, method, &uri, Some("Bearer tok"), "").await;
+        assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            !body.contains("no such endpoint"),
+            "{method} {path} is listed but not routed: {s} {body}"
+        );
+    }
+}

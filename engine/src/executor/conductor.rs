@@ -209,8 +209,7 @@ pub(crate) fn build(
         parent_task: parent.map(|p| p.task.clone()),
         rerun_of,
         owner: owned.then(|| engine.owner.clone()),
-        lease_until_ms: owned
-            .then(|| now_ms(&*engine.clock) + engine.lease.as_millis() as i64),
+        lease_until_ms: owned.then(|| now_ms(&*engine.clock) + engine.lease.as_millis() as i64),
         error,
         created_at: now,
     };

@@ -248,6 +248,11 @@ impl Engine {
         &self.registry
     }
 
+    /// Where integration instances come from.
+    pub fn integrations(&self) -> &Arc<dyn Integrations> {
+        &self.integrations
+    }
+
     /// Validates a workflow and stores it as a new version (unless unchanged).
     ///
     /// # Errors
@@ -504,8 +509,9 @@ impl Engine {
         let now = now_ms(&*self.clock);
         let mut done = Vec::new();
         for exec in self.store.unfinished_executions().await? {
+            // Queued executions (no owner) are the workers' to run, not orphans.
             let orphaned = exec.owner.as_deref().is_some_and(owner_is_dead)
-                || exec.lease_until_ms.is_none_or(|l| l < now);
+                || (exec.owner.is_some() && exec.lease_until_ms.is_none_or(|l| l < now));
             if !orphaned || !self.claim(&exec).await? {
                 continue;
             }

@@ -332,10 +332,14 @@ pub struct ExecutionFilter {
     pub status: Option<ExecStatus>,
     /// Only this workflow.
     pub workflow: Option<String>,
+    /// Only this org.
+    pub org: Option<String>,
     /// Only top-level executions (no sub-workflows).
     pub top_level_only: bool,
     /// At most this many (newest first).
     pub limit: Option<i64>,
+    /// Skip this many first (paging).
+    pub offset: Option<i64>,
 }
 
 /// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —

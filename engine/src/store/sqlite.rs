@@ -147,19 +147,8 @@ impl SqliteStore {
             }
             lock_path = Some(format!("{path}.migrate-lock"));
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 4 })
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
-        // Two processes opening a new database at once must not both create its tables.
+        // Two processes opening a new database at once must not both create its tables (nor
+        // race to switch it to WAL, which SQLite may refuse without waiting).
         let _lock = match &lock_path {
             Some(p) => {
                 let f = std::fs::OpenOptions::new()
@@ -176,6 +165,18 @@ impl SqliteStore {
             }
             None => None,
         };
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
@@ -391,11 +392,16 @@ impl Store for SqliteStore {
         if let Some(w) = &filter.workflow {
             qb.push(" AND workflow_name = ").push_bind(w.clone());
         }
+        if let Some(o) = &filter.org {
+            qb.push(" AND org = ").push_bind(o.clone());
+        }
         if filter.top_level_only {
             qb.push(" AND parent_id IS NULL");
         }
         qb.push(" ORDER BY created_at DESC, id LIMIT ")
-            .push_bind(filter.limit.unwrap_or(50));
+            .push_bind(filter.limit.unwrap_or(50))
+            .push(" OFFSET ")
+            .push_bind(filter.offset.unwrap_or(0).max(0));
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(execution_from_row).collect()
     }
@@ -637,7 +643,12 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn delete_autotask_webhook(&self, workflow: &str, trigger: &str, org: &str) -> Result<()> {
+    async fn delete_autotask_webhook(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+    ) -> Result<()> {
         sqlx::query("DELETE FROM autotask_webhooks WHERE workflow = ? AND trigger = ? AND org = ?")
             .bind(workflow)
             .bind(trigger)

@@ -191,6 +191,30 @@ async fn list_filter_and_purge(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].output, Some(json!({"ok": true})));
+    let all = store
+        .list_executions(&ExecutionFilter::default())
+        .await
+        .unwrap();
+    assert!(all.len() >= 2);
+    let page = |offset| ExecutionFilter {
+        limit: Some(1),
+        offset: Some(offset),
+        ..Default::default()
+    };
+    let second = store.list_executions(&page(1)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        second[0].id, all[1].id,
+        "pages follow the newest-first order"
+    );
+    let by_org = store
+        .list_executions(&ExecutionFilter {
+            org: Some("nobody".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_org.is_empty());
     assert_eq!(
         store.execution("ol").await.unwrap().id,
         "old",
@@ -223,7 +247,10 @@ fn queued(wf: &WorkflowRecord, id: &str, created_at: &str) -> NewExecution {
 }
 
 async fn events_start_queued_executions_once_per_dedupe_key(store: Arc<dyn Store>) {
-    let wf = store.deploy_workflow("wf", "name: wf\n", None).await.unwrap();
+    let wf = store
+        .deploy_workflow("wf", "name: wf\n", None)
+        .await
+        .unwrap();
     let mut slot = TriggerEvent::new("wf", "nightly", "cron", "acme");
     slot.dedupe_key = Some("cron:2026-01-01T02:00:00Z".into());
     let first = store
@@ -252,10 +279,17 @@ async fn events_start_queued_executions_once_per_dedupe_key(store: Arc<dyn Store
     later.dedupe_key = Some("cron:2026-01-01T03:00:00Z".into());
     store.record_event(&later, &[]).await.unwrap();
     assert_eq!(
-        store.last_dedupe_key("wf", "nightly", "cron:").await.unwrap().as_deref(),
+        store
+            .last_dedupe_key("wf", "nightly", "cron:")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cron:2026-01-01T03:00:00Z")
     );
-    assert_eq!(store.last_dedupe_key("wf", "x", "cron:").await.unwrap(), None);
+    assert_eq!(
+        store.last_dedupe_key("wf", "x", "cron:").await.unwrap(),
+        None
+    );
 
     let mut rejected = TriggerEvent::new("wf", "hook", "webhook", "acme");
     rejected.outcome = "rejected".into();
@@ -288,7 +322,10 @@ async fn events_start_queued_executions_once_per_dedupe_key(store: Arc<dyn Store
 }
 
 async fn workers_claim_queued_executions_once_oldest_first(store: Arc<dyn Store>) {
-    let wf = store.deploy_workflow("wf", "name: wf\n", None).await.unwrap();
+    let wf = store
+        .deploy_workflow("wf", "name: wf\n", None)
+        .await
+        .unwrap();
     let ev = TriggerEvent::new("wf", "hook", "webhook", "acme");
     store
         .record_event(
@@ -308,12 +345,19 @@ async fn workers_claim_queued_executions_once_oldest_first(store: Arc<dyn Store>
     assert_eq!(store.claim_next("w3", 5_000, 1_000).await.unwrap(), None);
     assert_eq!(store.queue_depth().await.unwrap(), 0);
     let a = store.execution("a").await.unwrap();
-    assert_eq!((a.status, a.owner.as_deref()), (ExecStatus::Running, Some("w1")));
+    assert_eq!(
+        (a.status, a.owner.as_deref()),
+        (ExecStatus::Running, Some("w1"))
+    );
     assert!(a.started_at.is_some());
     // w1 stops renewing: after its lease another worker takes the execution over.
     store.renew_leases("w2", 50_000).await.unwrap();
     assert_eq!(
-        store.claim_next("w3", 60_000, 6_000).await.unwrap().as_deref(),
+        store
+            .claim_next("w3", 60_000, 6_000)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("a")
     );
     assert_eq!(store.claim_next("w4", 60_000, 6_000).await.unwrap(), None);
@@ -321,9 +365,15 @@ async fn workers_claim_queued_executions_once_oldest_first(store: Arc<dyn Store>
 
 async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) {
     assert!(store.trigger_switches().await.unwrap().is_empty());
-    store.set_trigger_enabled("wf", "hook", false).await.unwrap();
+    store
+        .set_trigger_enabled("wf", "hook", false)
+        .await
+        .unwrap();
     store.set_trigger_enabled("wf", "hook", true).await.unwrap();
-    store.set_trigger_enabled("wf", "cron", false).await.unwrap();
+    store
+        .set_trigger_enabled("wf", "cron", false)
+        .await
+        .unwrap();
     let mut switches = store.trigger_switches().await.unwrap();
     switches.sort();
     assert_eq!(
@@ -352,7 +402,10 @@ async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) 
     let all = store.autotask_webhooks().await.unwrap();
     assert_eq!(all, vec![w.clone()]);
     assert!(!serde_json::to_string(&all).unwrap().contains("s3cret"));
-    store.delete_autotask_webhook("wf", "tickets", "msp").await.unwrap();
+    store
+        .delete_autotask_webhook("wf", "tickets", "msp")
+        .await
+        .unwrap();
     assert!(store.autotask_webhooks().await.unwrap().is_empty());
 }
 
@@ -440,4 +493,3 @@ async fn settings_and_trigger_secrets_are_kept_once() {
         "s3"
     );
 }
-

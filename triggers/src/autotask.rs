@@ -1,0 +1,1077 @@
+//! Autotask event triggers (`autotask.ticket`, `autotask.ticket_note`, `autotask.company`,
+//! `autotask.contact`, `autotask.configuration_item`): registering the Autotask webhooks
+//! ([`sync_webhooks`]) and receiving their callouts (`POST /hooks/autotask/{workflow}/{trigger}`
+//! and its `/deactivated` notice URL).
+//!
+//! Registration: every enabled Autotask trigger of a deployed workflow gets one
+//! `{Entity}Webhooks` record in the tenant of its integration instance (org `default`, the
+//! trigger's `integration:` override picks the instance), with a random 64-character secret,
+//! the subscribed events and a `Fields` child per field: the trigger's `fields:` (else
+//! [`default_fields`]) as subscribed fields, plus [`display_always_fields`] sent in every
+//! payload. Field ids come from the `/{X}WebhookFields/entityInformation/fields` picklist of
+//! `fieldID` (label = field name). What was registered is stored (`AutotaskWebhook`) with a
+//! hash of entity, events, fields, URL and instance: a change deletes the old webhook and
+//! creates a new one; webhooks of removed or disabled triggers are deleted; a webhook that
+//! Autotask deleted or deactivated is created again. Nothing changed → no write calls.
+//!
+//! Callouts: the `X-Hook-Signature` (`sha1=` base64 HMAC-SHA1 of the raw body with the
+//! stored secret) is checked in constant time over the bytes received; the event is
+//! de-duplicated on `autotask:{Guid}:{Id}:{SequenceNumber}` so a retried callout starts
+//! nothing twice.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use weft_actions::autotask::{AutotaskError, Client, ErrorKind};
+use weft_engine::action::OrgRef;
+use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::executor::{Engine, Start, StartOptions};
+use weft_engine::model::{AutotaskEvent, IntegrationOverride, Trigger, TriggerKind};
+use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
+
+use crate::hooks::{headers_json, inputs, run_for_orgs};
+use crate::{ApiError, AppState, constant_time_eq};
+
+/// Largest callout body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+/// The org webhooks are registered for until the org mapping exists.
+const DEFAULT_ORG: &str = "default";
+/// The signature header Autotask sends.
+const SIGNATURE_HEADER: &str = "x-hook-signature";
+/// Autotask's limit on a webhook's name.
+const MAX_NAME: usize = 50;
+
+/// Serializes [`sync_webhooks`] calls (start-up and API deploys may overlap).
+static SYNC_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The webhook entity of a trigger entity (`ticket` → `TicketWebhooks`).
+pub fn webhook_entity(entity: &str) -> Option<&'static str> {
+    Some(match entity {
+        "ticket" => "TicketWebhooks",
+        "ticket_note" => "TicketNoteWebhooks",
+        "company" => "CompanyWebhooks",
+        "contact" => "ContactWebhooks",
+        "configuration_item" => "ConfigurationItemWebhooks",
+        _ => return None,
+    })
+}
+
+/// The fields subscribed when a trigger lists no `fields:` (their changes fire update events
+/// and are sent).
+pub fn default_fields(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "ticket" => &[
+            "status",
+            "priority",
+            "title",
+            "queueID",
+            "assignedResourceID",
+        ],
+        "ticket_note" => &["title", "description", "noteType"],
+        "company" => &["companyName", "companyType", "isActive"],
+        "contact" => &["firstName", "lastName", "emailAddress", "isActive"],
+        "configuration_item" => &["referenceTitle", "serialNumber", "isActive"],
+        _ => &[],
+    }
+}
+
+/// Fields sent in every payload (whether they changed or not): the record's id and what
+/// links it to its company or ticket.
+pub fn display_always_fields(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "ticket" => &["id", "ticketNumber", "companyID"],
+        "ticket_note" => &["id", "ticketID"],
+        "company" => &["id"],
+        "contact" => &["id", "companyID"],
+        "configuration_item" => &["id", "companyID"],
+        _ => &["id"],
+    }
+}
+
+fn event_name(e: AutotaskEvent) -> &'static str {
+    match e {
+        AutotaskEvent::Create => "create",
+        AutotaskEvent::Update => "update",
+        AutotaskEvent::Delete => "delete",
+    }
+}
+
+/// One webhook created or deleted by [`sync_webhooks`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncedWebhook {
+    /// The workflow.
+    pub workflow: String,
+    /// The trigger.
+    pub trigger: String,
+    /// `TicketWebhooks` …
+    pub entity: String,
+    /// The webhook's id in Autotask.
+    pub webhook_id: i64,
+    /// Where it sends callouts.
+    pub url: String,
+}
+
+impl From<&AutotaskWebhook> for SyncedWebhook {
+    fn from(w: &AutotaskWebhook) -> Self {
+        SyncedWebhook {
+            workflow: w.workflow.clone(),
+            trigger: w.trigger.clone(),
+            entity: w.entity.clone(),
+            webhook_id: w.webhook_id,
+            url: w.url.clone(),
+        }
+    }
+}
+
+/// A trigger whose webhook could not be created, checked or deleted.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncFailure {
+    /// The workflow.
+    pub workflow: String,
+    /// The trigger.
+    pub trigger: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// What [`sync_webhooks`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// Webhooks created in Autotask.
+    pub created: Vec<SyncedWebhook>,
+    /// Webhooks deleted in Autotask (trigger removed, disabled or changed).
+    pub deleted: Vec<SyncedWebhook>,
+    /// Webhooks already registered as wanted.
+    pub unchanged: usize,
+    /// Triggers left as they were because something failed (the others are synced).
+    pub failed: Vec<SyncFailure>,
+}
+
+impl SyncReport {
+    /// One line per created or deleted webhook and per failure, for people.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for w in &self.deleted {
+            out.push(format!(
+                "autotask webhook deleted: {}.{} ({} {})",
+                w.workflow, w.trigger, w.entity, w.webhook_id
+            ));
+        }
+        for w in &self.created {
+            out.push(format!(
+                "autotask webhook created: {}.{} ({} {}) -> POST {}",
+                w.workflow, w.trigger, w.entity, w.webhook_id, w.url
+            ));
+        }
+        for f in &self.failed {
+            out.push(format!(
+                "autotask webhook of {}.{} not synced: {}",
+                f.workflow, f.trigger, f.error
+            ));
+        }
+        out
+    }
+}
+
+/// Runs [`sync_webhooks`] in the background with the server's public URL (after an API
+/// deploy); the outcome is logged.
+pub(crate) fn sync_in_background(state: &AppState) {
+    let engine = state.engine().clone();
+    let base = state.0.base_url.clone();
+    tokio::spawn(async move {
+        match sync_webhooks(&engine, &base).await {
+            Ok(report) => {
+                for line in report.lines() {
+                    tracing::info!("{line}");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot sync the Autotask webhooks"),
+        }
+    });
+}
+
+/// [`sync_webhooks`] could not read or write the store.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sync the Autotask webhooks: {0}")]
+pub struct SyncError(#[from] pub StoreError);
+
+/// A webhook an enabled trigger wants.
+#[derive(Debug, Clone)]
+struct Wanted {
+    workflow: String,
+    trigger: String,
+    entity: &'static str,
+    events: Vec<AutotaskEvent>,
+    /// Subscribed fields; `explicit` when the trigger listed them (unknown ones are errors).
+    fields: Vec<String>,
+    explicit: bool,
+    url: String,
+    instance: Option<String>,
+    hash: String,
+}
+
+fn instance_of(t: &Trigger) -> Option<String> {
+    match &t.integration {
+        Some(IntegrationOverride::Instance(name)) => Some(name.clone()),
+        Some(IntegrationOverride::PerKind(map)) => map.get("autotask").cloned(),
+        None => None,
+    }
+}
+
+/// The callout URL of a trigger.
+pub fn callout_url(public_base_url: &str, workflow: &str, trigger: &str) -> String {
+    format!(
+        "{}/hooks/autotask/{workflow}/{trigger}",
+        public_base_url.trim_end_matches('/')
+    )
+}
+
+fn config_hash(w: &Wanted) -> String {
+    let events: BTreeSet<&str> = w.events.iter().map(|e| event_name(*e)).collect();
+    let fields: BTreeSet<String> = w.fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+    let always = display_always_fields(entity_of(w.entity));
+    let text = format!(
+        "{}\n{:?}\n{:?}\n{:?}\n{}\n{}",
+        w.entity,
+        events,
+        fields,
+        always,
+        w.url,
+        w.instance.as_deref().unwrap_or("")
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn entity_of(webhook_entity: &str) -> &'static str {
+    match webhook_entity {
+        "TicketWebhooks" => "ticket",
+        "TicketNoteWebhooks" => "ticket_note",
+        "CompanyWebhooks" => "company",
+        "ContactWebhooks" => "contact",
+        "ConfigurationItemWebhooks" => "configuration_item",
+        _ => "",
+    }
+}
+
+fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn webhook_name(workflow: &str, trigger: &str) -> String {
+    let full = format!("weft: {workflow}.{trigger}");
+    match full.char_indices().nth(MAX_NAME) {
+        Some((i, _)) => full[..i].to_string(),
+        None => full,
+    }
+}
+
+/// Autotask clients per integration instance, made on first use.
+struct Clients<'a> {
+    engine: &'a Engine,
+    made: HashMap<Option<String>, Result<Arc<Client>, String>>,
+}
+
+impl Clients<'_> {
+    fn get(&mut self, instance: Option<&str>) -> Result<Arc<Client>, String> {
+        let key = instance.map(str::to_string);
+        if let Some(c) = self.made.get(&key) {
+            return c.clone();
+        }
+        let org = OrgRef {
+            id: DEFAULT_ORG.into(),
+            name: DEFAULT_ORG.into(),
+        };
+        let made = self
+            .engine
+            .integrations()
+            .resolve("autotask", &org, instance)
+            .and_then(|i| Client::from_integration(&i))
+            .map(Arc::new)
+            .map_err(|e| e.message);
+        self.made.insert(key, made.clone());
+        made
+    }
+}
+
+fn gone(e: &AutotaskError) -> bool {
+    e.kind == ErrorKind::NotFound || e.status == Some(404)
+}
+
+/// Makes the Autotask webhooks match the enabled Autotask triggers of the deployed workflows
+/// (see the module docs): creates the missing ones, deletes those of removed, disabled or
+/// changed triggers, re-creates the ones Autotask deleted or deactivated. Callouts go to
+/// `{public_base_url}/hooks/autotask/{workflow}/{trigger}`. A trigger whose webhook fails is
+/// reported in [`SyncReport::failed`] and the others are still synced.
+///
+/// # Errors
+/// Store failures.
+pub async fn sync_webhooks(
+    engine: &Engine,
+    public_base_url: &str,
+) -> Result<SyncReport, SyncError> {
+    let _guard = SYNC_LOCK.lock().await;
+    let store = engine.store();
+    let switches: HashMap<(String, String), bool> = store
+        .trigger_switches()
+        .await?
+        .into_iter()
+        .map(|(w, t, on)| ((w, t), on))
+        .collect();
+    let mut report = SyncReport::default();
+    let mut wanted: HashMap<(String, String), Wanted> = HashMap::new();
+    // Workflows that do not parse keep their webhooks (their triggers are unknown).
+    let mut unparsed: HashSet<String> = HashSet::new();
+    for record in store.list_workflows().await? {
+        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+            unparsed.insert(record.name.clone());
+            continue;
+        };
+        for t in &wf.triggers {
+            let TriggerKind::Autotask {
+                entity,
+                events,
+                fields,
+            } = &t.kind
+            else {
+                continue;
+            };
+            let enabled = switches
+                .get(&(wf.name.clone(), t.name.clone()))
+                .copied()
+                .unwrap_or(t.enabled);
+            if !enabled || events.is_empty() {
+                continue;
+            }
+            let Some(wh_entity) = webhook_entity(entity) else {
+                report.failed.push(SyncFailure {
+                    workflow: wf.name.clone(),
+                    trigger: t.name.clone(),
+                    error: format!("Autotask has no webhooks for `{entity}`"),
+                });
+                continue;
+            };
+            let explicit = !fields.is_empty();
+            let fields: Vec<String> = if explicit {
+                fields.clone()
+            } else {
+                default_fields(entity)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            };
+            let mut w = Wanted {
+                workflow: wf.name.clone(),
+                trigger: t.name.clone(),
+                entity: wh_entity,
+                events: events.clone(),
+                fields,
+                explicit,
+                url: callout_url(public_base_url, &wf.name, &t.name),
+                instance: instance_of(t),
+                hash: String::new(),
+            };
+            w.hash = config_hash(&w);
+            wanted.insert((wf.name.clone(), t.name.clone()), w);
+        }
+    }
+
+    let mut clients = Clients {
+        engine,
+        made: HashMap::new(),
+    };
+    let mut registered: HashSet<(String, String)> = HashSet::new();
+    for existing in store.autotask_webhooks().await? {
+        let key = (existing.workflow.clone(), existing.trigger.clone());
+        let want = wanted.get(&key);
+        if want.is_none() && unparsed.contains(&existing.workflow) {
+            registered.insert(key);
+            continue;
+        }
+        let fail = |report: &mut SyncReport, error: String| {
+            report.failed.push(SyncFailure {
+                workflow: existing.workflow.clone(),
+                trigger: existing.trigger.clone(),
+                error,
+            });
+        };
+        let instance = want.and_then(|w| w.instance.clone());
+        let client = match clients.get(instance.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                fail(&mut report, e);
+                registered.insert(key);
+                continue;
+            }
+        };
+        let mut delete = true;
+        if let Some(w) = want
+            && w.hash == existing.config_hash
+        {
+            // Still wanted as registered: check that Autotask still has it, active.
+            match client.get(&existing.entity, existing.webhook_id).await {
+                Ok(item) if item["isActive"].as_bool() != Some(false) => {
+                    report.unchanged += 1;
+                    registered.insert(key);
+                    continue;
+                }
+                Ok(_) => {} // deactivated by Autotask: delete and create again
+                Err(e) if gone(&e) => delete = false,
+                Err(e) => {
+                    fail(&mut report, e.to_string());
+                    registered.insert(key);
+                    continue;
+                }
+            }
+        }
+        if delete {
+            match client.delete(&existing.entity, existing.webhook_id).await {
+                Ok(_) => report.deleted.push(SyncedWebhook::from(&existing)),
+                Err(e) if gone(&e) => {}
+                Err(e) => {
+                    fail(&mut report, e.to_string());
+                    registered.insert(key);
+                    continue;
+                }
+            }
+        }
+        store
+            .delete_autotask_webhook(&existing.workflow, &existing.trigger, &existing.org)
+            .await?;
+    }
+
+    let mut todo: Vec<&Wanted> = wanted
+        .iter()
+        .filter(|(k, _)| !registered.contains(*k))
+        .map(|(_, w)| w)
+        .collect();
+    todo.sort_by(|a, b| (&a.workflow, &a.trigger).cmp(&(&b.workflow, &b.trigger)));
+    for w in todo {
+        let client = match clients.get(w.instance.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                report.failed.push(SyncFailure {
+                    workflow: w.workflow.clone(),
+                    trigger: w.trigger.clone(),
+                    error: e,
+                });
+                continue;
+            }
+        };
+        match create(&client, w).await {
+            Ok(hook) => {
+                if let Err(e) = store.save_autotask_webhook(&hook).await {
+                    let _ = client.delete(&hook.entity, hook.webhook_id).await;
+                    return Err(e.into());
+                }
+                report.created.push(SyncedWebhook::from(&hook));
+            }
+            Err(error) => report.failed.push(SyncFailure {
+                workflow: w.workflow.clone(),
+                trigger: w.trigger.clone(),
+                error,
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// `{X}WebhookFields` field ids by lower-case field name.
+async fn field_ids(client: &Client, entity: &str) -> Result<HashMap<String, i64>, String> {
+    let fields_entity = format!("{}Fields", entity.trim_end_matches('s'));
+    let values = client
+        .picklist(&fields_entity, "fieldID")
+        .await
+        .map_err(|e| format!("cannot read the {fields_entity} field ids: {e}"))?;
+    Ok(values
+        .iter()
+        .filter_map(|v| {
+            let label = v.get("label")?.as_str()?.to_ascii_lowercase();
+            let id = match v.get("value")? {
+                Value::String(s) => s.trim().parse().ok()?,
+                other => other.as_i64()?,
+            };
+            Some((label, id))
+        })
+        .collect())
+}
+
+/// Creates the webhook and its fields; reads back its GUID.
+async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> {
+    let ids = field_ids(client, w.entity).await?;
+    // (field id, subscribed, display always), in order, one per field.
+    let mut children: Vec<(i64, bool, bool)> = Vec::new();
+    for f in &w.fields {
+        match ids.get(&f.to_ascii_lowercase()) {
+            Some(&id) => match children.iter_mut().find(|c| c.0 == id) {
+                Some(c) => c.1 = true,
+                None => children.push((id, true, false)),
+            },
+            None if w.explicit => {
+                let mut known: Vec<&str> = ids.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "{} has no webhook field `{f}` (known: {})",
+                    w.entity,
+                    known.join(", ")
+                ));
+            }
+            None => {}
+        }
+    }
+    if !children.iter().any(|c| c.1) {
+        return Err(format!(
+            "none of the fields can be subscribed on {}",
+            w.entity
+        ));
+    }
+    for f in display_always_fields(entity_of(w.entity)) {
+        if let Some(&id) = ids.get(&f.to_ascii_lowercase()) {
+            match children.iter_mut().find(|c| c.0 == id) {
+                Some(c) => c.2 = true,
+                None => children.push((id, false, true)),
+            }
+        }
+    }
+    let secret = random_secret();
+    let has = |e: AutotaskEvent| w.events.contains(&e);
+    let body = json!({
+        "name": webhook_name(&w.workflow, &w.trigger),
+        "webhookUrl": w.url,
+        "deactivationUrl": format!("{}/deactivated", w.url),
+        "secretKey": secret,
+        "isActive": true,
+        "isSubscribedToCreateEvents": has(AutotaskEvent::Create),
+        "isSubscribedToUpdateEvents": has(AutotaskEvent::Update),
+        "isSubscribedToDeleteEvents": has(AutotaskEvent::Delete),
+        "sendThresholdExceededNotification": false,
+    });
+    let id = client
+        .create(w.entity, body)
+        .await
+        .map_err(|e| format!("cannot create the {} webhook: {e}", w.entity))?;
+    let finish = async {
+        for (field_id, subscribed, always) in &children {
+            client
+                .create(
+                    &format!("{}/{id}/Fields", w.entity),
+                    json!({
+                        "webhookID": id,
+                        "fieldID": field_id,
+                        "isSubscribedField": subscribed,
+                        "isDisplayAlwaysField": always,
+                    }),
+                )
+                .await
+                .map_err(|e| format!("cannot add field {field_id} to {} {id}: {e}", w.entity))?;
+        }
+        let item = client
+            .get(w.entity, id)
+            .await
+            .map_err(|e| format!("cannot read back {} {id}: {e}", w.entity))?;
+        Ok::<_, String>(
+            item.get("webhookGUID")
+                .and_then(Value::as_str)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string),
+        )
+    };
+    let guid = match finish.await {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = client.delete(w.entity, id).await;
+            return Err(e);
+        }
+    };
+    Ok(AutotaskWebhook {
+        workflow: w.workflow.clone(),
+        trigger: w.trigger.clone(),
+        org: DEFAULT_ORG.into(),
+        entity: w.entity.into(),
+        webhook_id: id,
+        guid,
+        secret,
+        url: w.url.clone(),
+        config_hash: w.hash.clone(),
+        created_at: jiff::Timestamp::now().to_string(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving callouts
+
+/// `sha1=<base64(HMAC-SHA1(secret, body))>`, as Autotask signs a callout.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    format!(
+        "sha1={}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Whether `header` (the `X-Hook-Signature` value) signs `body` with `secret`; compares in
+/// constant time.
+pub fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
+    let expected = signature(secret, body);
+    let given = header.trim();
+    // The `sha1=` prefix is case-insensitive; the base64 digest is not.
+    let given = match given.get(..5) {
+        Some(p) if p.eq_ignore_ascii_case("sha1=") => &given[5..],
+        _ => return false,
+    };
+    constant_time_eq(given.as_bytes(), &expected.as_bytes()[5..])
+}
+
+/// The routes: `POST /hooks/autotask/{workflow}/{trigger}` and `.../deactivated`.
+pub(crate) fn routes() -> Router<crate::AppState> {
+    Router::new()
+        .route("/hooks/autotask/{workflow}/{trigger}", post(callout))
+        .route(
+            "/hooks/autotask/{workflow}/{trigger}/deactivated",
+            post(deactivated),
+        )
+}
+
+struct Recorder<'a> {
+    state: &'a AppState,
+    workflow: &'a str,
+    trigger: &'a str,
+    org: String,
+}
+
+impl Recorder<'_> {
+    fn event(&self, outcome: &str, status: StatusCode, reason: Option<String>) -> TriggerEvent {
+        TriggerEvent {
+            outcome: outcome.into(),
+            reason,
+            status: i64::from(status.as_u16()),
+            ..TriggerEvent::new(self.workflow, self.trigger, "autotask", &self.org)
+        }
+    }
+
+    /// Records an event that started nothing; false when its de-duplication key was seen.
+    async fn record(&self, e: TriggerEvent) -> bool {
+        match self.state.store().record_event(&e, &[]).await {
+            Ok(Some(_)) => true,
+            Ok(None) => false,
+            Err(err) => {
+                tracing::error!(error = ?err, "cannot record an Autotask event");
+                true
+            }
+        }
+    }
+
+    async fn reject(&self, err: ApiError) -> Response {
+        let reason = match &err {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        self.record(self.event("rejected", err.status(), Some(reason)))
+            .await;
+        err.into_response()
+    }
+
+    /// A 200 that started nothing (`filtered`), de-duplicated like accepted events.
+    async fn filtered(&self, reason: String, dedupe: &str) -> Response {
+        let e = TriggerEvent {
+            dedupe_key: Some(dedupe.to_string()),
+            ..self.event("filtered", StatusCode::OK, Some(reason.clone()))
+        };
+        if !self.record(e).await {
+            return Json(json!({"duplicate": true})).into_response();
+        }
+        Json(json!({"accepted": false, "reason": reason})).into_response()
+    }
+}
+
+/// The registrations of a trigger (one per org).
+async fn registrations(
+    state: &AppState,
+    workflow: &str,
+    trigger: &str,
+) -> Result<Vec<AutotaskWebhook>, ApiError> {
+    let all = state.store().autotask_webhooks().await?;
+    let found: Vec<AutotaskWebhook> = all
+        .into_iter()
+        .filter(|w| w.workflow == workflow && w.trigger == trigger)
+        .collect();
+    if found.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no Autotask webhook is registered for {workflow}.{trigger}"
+        )));
+    }
+    Ok(found)
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::TooLarge(MAX_BODY as u64));
+    }
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::TooLarge(MAX_BODY as u64))
+}
+
+/// The trigger (an Autotask one) of the latest deployed version of `workflow`.
+async fn find_trigger(
+    state: &AppState,
+    workflow: &str,
+    trigger: &str,
+) -> Result<
+    (
+        weft_engine::store::WorkflowRecord,
+        Arc<weft_engine::Workflow>,
+        usize,
+    ),
+    ApiError,
+> {
+    let record = state.store().workflow(workflow, None).await?;
+    let wf = state.parsed(&record)?;
+    let i = wf
+        .triggers
+        .iter()
+        .position(|t| t.name == trigger && matches!(t.kind, TriggerKind::Autotask { .. }))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("{workflow} has no Autotask trigger `{trigger}`"))
+        })?;
+    Ok((record, wf, i))
+}
+
+/// `POST /hooks/autotask/{workflow}/{trigger}`: an Autotask callout.
+async fn callout(
+    State(state): State<AppState>,
+    Path((workflow, trigger_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let regs = match registrations(&state, &workflow, &trigger_name).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut rec = Recorder {
+        state: &state,
+        workflow: &workflow,
+        trigger: &trigger_name,
+        org: regs[0].org.clone(),
+    };
+    let bytes = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(e) => return rec.reject(e).await,
+    };
+    let Some(given) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
+        return rec
+            .reject(ApiError::Unauthorized(
+                "missing X-Hook-Signature header".into(),
+            ))
+            .await;
+    };
+    let Some(reg) = regs
+        .iter()
+        .find(|r| verify_signature(&r.secret, &bytes, given))
+    else {
+        return rec
+            .reject(ApiError::Unauthorized("wrong X-Hook-Signature".into()))
+            .await;
+    };
+    rec.org = reg.org.clone();
+    let payload: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return rec
+                .reject(ApiError::BadRequest(
+                    "the callout body is not a JSON object".into(),
+                ))
+                .await;
+        }
+        Err(e) => {
+            return rec
+                .reject(ApiError::BadRequest(format!("the body is not JSON: {e}")))
+                .await;
+        }
+    };
+    let guid = payload["Guid"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| reg.guid.clone())
+        .unwrap_or_default();
+    if let Some(expected) = &reg.guid
+        && !guid.eq_ignore_ascii_case(expected)
+    {
+        return rec
+            .reject(ApiError::Unauthorized(format!(
+                "the callout is for webhook {guid}, not {expected}"
+            )))
+            .await;
+    }
+    let action_text = payload["Action"].as_str().unwrap_or_default().to_string();
+    if action_text.eq_ignore_ascii_case("deactivated") {
+        return deactivation_notice(&rec).await;
+    }
+    let id = payload["Id"].clone();
+    let sequence = payload["SequenceNumber"].clone();
+    let dedupe = format!(
+        "autotask:{guid}:{}:{}",
+        scalar_text(&id),
+        scalar_text(&sequence)
+    );
+    let (record, wf, index) = match find_trigger(&state, &workflow, &trigger_name).await {
+        Ok(f) => f,
+        Err(e) => return rec.reject(e).await,
+    };
+    let trigger = &wf.triggers[index];
+    let TriggerKind::Autotask { entity, events, .. } = &trigger.kind else {
+        unreachable!("find_trigger returns Autotask triggers")
+    };
+    let switched = match state.store().trigger_switches().await {
+        Ok(s) => s
+            .into_iter()
+            .find(|(w, t, _)| *w == workflow && *t == trigger_name)
+            .map(|(_, _, on)| on),
+        Err(e) => return rec.reject(ApiError::from(e)).await,
+    };
+    if !switched.unwrap_or(trigger.enabled) {
+        return rec
+            .filtered("the trigger is disabled".into(), &dedupe)
+            .await;
+    }
+    let action = match action_text.to_ascii_lowercase().as_str() {
+        "create" => AutotaskEvent::Create,
+        "update" => AutotaskEvent::Update,
+        "delete" => AutotaskEvent::Delete,
+        other => {
+            return rec
+                .reject(ApiError::BadRequest(format!(
+                    "unknown callout Action `{other}`"
+                )))
+                .await;
+        }
+    };
+    if !events.contains(&action) {
+        return rec
+            .filtered(
+                format!(
+                    "the trigger does not subscribe to {} events",
+                    event_name(action)
+                ),
+                &dedupe,
+            )
+            .await;
+    }
+    let mut hdrs = headers_json(&headers);
+    if let Some(m) = hdrs.as_object_mut() {
+        m.remove(SIGNATURE_HEADER);
+    }
+    let event = json!({
+        "type": format!("autotask.{entity}"),
+        "name": trigger.name,
+        "action": event_name(action),
+        "entity": entity,
+        "id": id,
+        "fields": payload.get("Fields").cloned().unwrap_or(Value::Null),
+        "guid": guid,
+        "sequence": sequence,
+        "event_time": payload.get("EventTime").cloned().unwrap_or(Value::Null),
+        "person_id": payload.get("PersonID").or_else(|| payload.get("PersonId")).cloned().unwrap_or(Value::Null),
+        "org": rec.org,
+        "body": payload,
+        "headers": hdrs,
+    });
+    let now = jiff::Timestamp::now().to_string();
+    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+    if let Some(criteria) = &trigger.criteria {
+        match criteria.render_value(&ctx) {
+            Ok(v) if v.is_true() => {}
+            Ok(_) => return rec.filtered("criteria not met".into(), &dedupe).await,
+            Err(e) => {
+                return rec
+                    .filtered(format!("criteria could not be evaluated: {e}"), &dedupe)
+                    .await;
+            }
+        }
+    }
+    let input = match inputs(&wf, trigger, &event, &ctx) {
+        Ok(i) => i,
+        Err(e) => return rec.reject(e).await,
+    };
+    // The org mapping (company → org) comes later: the trigger's orgs for now.
+    let orgs = match run_for_orgs(&trigger.run_for, &rec.org) {
+        Ok(o) => o,
+        Err(e) => return rec.reject(e).await,
+    };
+    let starts = orgs
+        .into_iter()
+        .map(|o| Start {
+            workflow: record.clone(),
+            input: input.clone(),
+            opts: StartOptions {
+                org: Some(o),
+                trigger: Some(event.clone()),
+            },
+        })
+        .collect();
+    let accepted = TriggerEvent {
+        dedupe_key: Some(dedupe),
+        ..rec.event("accepted", StatusCode::ACCEPTED, None)
+    };
+    match state.engine().enqueue(&accepted, starts).await {
+        Ok(Some(ids)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"id": ids.first(), "ids": ids})),
+        )
+            .into_response(),
+        Ok(None) => Json(json!({"duplicate": true})).into_response(),
+        Err(e) => rec.reject(e.into()).await,
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn deactivation_notice(rec: &Recorder<'_>) -> Response {
+    tracing::warn!(
+        workflow = rec.workflow,
+        trigger = rec.trigger,
+        "Autotask deactivated the webhook of this trigger; it is created again at the next deploy or start"
+    );
+    let reason = "Autotask deactivated the webhook".to_string();
+    rec.record(rec.event("rejected", StatusCode::OK, Some(reason)))
+        .await;
+    Json(json!({"received": true})).into_response()
+}
+
+/// `POST /hooks/autotask/{workflow}/{trigger}/deactivated`: Autotask's notice that it
+/// deactivated the webhook (after repeated failed deliveries). Signed notices are verified;
+/// unsigned ones must name the registered webhook's GUID.
+async fn deactivated(
+    State(state): State<AppState>,
+    Path((workflow, trigger)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let regs = match registrations(&state, &workflow, &trigger).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut rec = Recorder {
+        state: &state,
+        workflow: &workflow,
+        trigger: &trigger,
+        org: regs[0].org.clone(),
+    };
+    let bytes = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(e) => return rec.reject(e).await,
+    };
+    let payload: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let given = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let reg = match given {
+        Some(sig) => regs
+            .iter()
+            .find(|r| verify_signature(&r.secret, &bytes, sig)),
+        None => payload["Guid"].as_str().and_then(|g| {
+            regs.iter()
+                .find(|r| r.guid.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(g)))
+        }),
+    };
+    let Some(reg) = reg else {
+        return rec
+            .reject(ApiError::Unauthorized(
+                "the deactivation notice is neither signed nor for the registered webhook".into(),
+            ))
+            .await;
+    };
+    rec.org = reg.org.clone();
+    deactivation_notice(&rec).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HMAC-SHA1 of "The quick brown fox jumps over the lazy dog" with key "key" is
+    /// de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9 (RFC 2104 test vector, as on Wikipedia).
+    #[test]
+    fn autotask_signature_known_vector() {
+        let body = b"The quick brown fox jumps over the lazy dog";
+        let digest = hex::decode("de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9").unwrap();
+        let expected = format!(
+            "sha1={}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        assert_eq!(signature("key", body), expected);
+        assert_eq!(expected, "sha1=3nybhbi3iqa8ino29wqQcBydtNk=");
+        assert!(verify_signature("key", body, &expected));
+        assert!(verify_signature(
+            "key",
+            body,
+            "SHA1=3nybhbi3iqa8ino29wqQcBydtNk="
+        ));
+    }
+
+    #[test]
+    fn autotask_signature_rejects_tampering() {
+        let body = br#"{"Action":"Create","Guid":"g","Id":1,"Fields":{"Title":"a\u0026b"}}"#;
+        let sig = signature("s3cret", body);
+        assert!(verify_signature("s3cret", body, &sig));
+        // The same JSON re-serialized (`&` unescaped) no longer matches: raw bytes only.
+        let reserialized =
+            serde_json::to_vec(&serde_json::from_slice::<Value>(body).unwrap()).unwrap();
+        assert_ne!(reserialized.as_slice(), body.as_slice());
+        assert!(!verify_signature("s3cret", &reserialized, &sig));
+        assert!(!verify_signature("other", body, &sig));
+        assert!(!verify_signature("s3cret", body, ""));
+        assert!(!verify_signature("s3cret", body, &sig[5..]));
+        let mut flipped = sig.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert!(!verify_signature(
+            "s3cret",
+            body,
+            std::str::from_utf8(&flipped).unwrap()
+        ));
+    }
+
+    #[test]
+    fn autotask_webhook_names_and_entities() {
+        assert_eq!(webhook_entity("ticket"), Some("TicketWebhooks"));
+        assert_eq!(
+            webhook_entity("configuration_item"),
+            Some("ConfigurationItemWebhooks")
+        );
+        assert_eq!(webhook_entity("invoice"), None);
+        let long = webhook_name(&"w".repeat(40), "trigger");
+        assert_eq!(long.chars().count(), MAX_NAME);
+        assert_eq!(webhook_name("wf", "t"), "weft: wf.t");
+        assert!(random_secret().len() >= 32);
+        assert_eq!(
+            callout_url("http://x:1/", "wf", "t"),
+            "http://x:1/hooks/autotask/wf/t"
+        );
+    }
+}

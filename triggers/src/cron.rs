@@ -1,0 +1,1227 @@
+//! Cron triggers: a [`Scheduler`] that fires every deployed workflow's enabled `type: cron`
+//! triggers.
+//!
+//! Each pass ([`Scheduler::tick`]) reads the deployed workflows, and for every enabled cron
+//! trigger finds the slots that came due since the last slot it handled (the greatest
+//! `cron:<slot>` de-duplication key of its events; for a trigger that never fired, the moment
+//! its workflow version was deployed). At most one slot per trigger is handled per pass:
+//!
+//! - `catch_up: latest` (the default): the most recent due slot fires, once; older missed
+//!   slots (downtime, a disabled scheduler) are skipped.
+//! - `catch_up: none`: the most recent due slot fires only while it is on time, at most
+//!   [`ON_TIME`] after its scheduled instant. A slot found later than that (weft was down) is
+//!   recorded as a `rejected` event, with the reason, and starts nothing; the next slot fires
+//!   normally.
+//!
+//! Every event a slot produces (`accepted`, `filtered` by `criteria:`, `rejected`) carries the
+//! key `cron:<slot>` (the slot's UTC instant, `2026-03-29T01:30:00Z`, so keys sort by time),
+//! and the store keeps one event per key and trigger: however many workers run a scheduler,
+//! a slot fires once. An accepted event and its executions (one per `run_for` org) are
+//! committed together by [`Engine::enqueue`]; the executions then run on the workers.
+//!
+//! Schedules are five fields (`minute hour day-of-month month day-of-week`, with `*`, lists,
+//! ranges, steps, `JAN`–`DEC`, `SUN`–`SAT` (0 or 7 is Sunday), `?` as `*`, `L` (last day of
+//! the month) in day-of-month and `DAY#n` (the n-th such weekday of the month) in
+//! day-of-week; when both day fields are restricted a day matching either one matches, as in
+//! Vixie cron), or `@hourly`, `@daily`/`@midnight`, `@weekly`, `@monthly`,
+//! `@yearly`/`@annually`. They are evaluated in the trigger's `timezone:` (UTC when absent):
+//!
+//! - a local time skipped by a spring-forward transition fires once, at the first instant
+//!   after the gap (`30 2 * * *` in Europe/Amsterdam on 2026-03-29 fires at 03:00 CEST,
+//!   01:00 UTC); several skipped times collapse into that one slot;
+//! - a local time repeated by a fall-back transition fires once, at its first occurrence
+//!   (`30 2 * * *` in Europe/Amsterdam on 2026-10-25 fires at 02:30 CEST, 00:30 UTC).
+//!
+//! `TRIGGER` in cron executions is `{type: "cron", name, schedule, timezone, scheduled_at,
+//! fired_at}`: `scheduled_at` is the slot in RFC 3339 with the trigger's UTC offset,
+//! `fired_at` the moment it fired (UTC).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde_json::{Map, Value, json};
+use tokio::task::JoinHandle;
+use weft_engine::Workflow;
+use weft_engine::action::Clock;
+use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::executor::{Engine, EngineError, Start, StartOptions};
+use weft_engine::model::{CatchUp, RunFor, Trigger, TriggerKind};
+use weft_engine::store::{TriggerEvent, WorkflowRecord};
+
+pub use tokio_util::sync::CancellationToken;
+
+/// With `catch_up: none`, how late a slot may be found and still fire.
+pub const ON_TIME: Duration = Duration::from_secs(60);
+
+/// The org of [`RunFor::Owner`] (the org workflows are deployed in).
+const OWNER_ORG: &str = "default";
+
+/// The prefix of cron de-duplication keys.
+const KEY_PREFIX: &str = "cron:";
+
+/// How far ahead (or back) a schedule is searched for its next (or previous) slot.
+const SEARCH_DAYS: i64 = 366 * 30;
+
+/// How far a UTC offset may move at one transition; bounds the search start around a time.
+const MAX_SHIFT_HOURS: i64 = 3;
+
+/// A cron expression that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{schedule}` is not a valid cron schedule: {reason}")]
+pub struct ScheduleError {
+    /// The expression.
+    pub schedule: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A parsed five-field cron schedule (minute resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    minutes: u64,
+    hours: u32,
+    /// Bits 1..=31.
+    days: u32,
+    /// `L`: the last day of the month.
+    last_day: bool,
+    /// Bits 1..=12.
+    months: u16,
+    /// Bits 0..=6, Sunday = 0.
+    weekdays: u8,
+    /// Per weekday (Sunday = 0), bits 1..=5: `DAY#n`.
+    nth_weekdays: [u8; 7],
+    days_star: bool,
+    weekdays_star: bool,
+}
+
+const MONTH_NAMES: &[&str] = &[
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAY_NAMES: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+impl Schedule {
+    /// Parses five fields or an `@`-nickname.
+    ///
+    /// # Errors
+    /// The expression is malformed or out of range.
+    pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
+        let err = |reason: String| ScheduleError {
+            schedule: expr.to_string(),
+            reason,
+        };
+        let expanded = match expr.trim() {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            s if s.starts_with('@') => return Err(err(format!("unknown nickname `{s}`"))),
+            s => s,
+        };
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        let [minute, hour, day, month, weekday] = fields[..] else {
+            return Err(err(format!(
+                "expected five fields (minute hour day-of-month month day-of-week), found {}",
+                fields.len()
+            )));
+        };
+        let minutes = field(minute, 0, 59, &[], "minute").map_err(&err)?;
+        let hours = field(hour, 0, 23, &[], "hour").map_err(&err)?;
+        let (day_items, last_day) = {
+            let mut last = false;
+            let rest: Vec<&str> = day
+                .split(',')
+                .filter(|i| {
+                    let l = i.eq_ignore_ascii_case("L");
+                    last |= l;
+                    !l
+                })
+                .collect();
+            (rest.join(","), last)
+        };
+        let days = if day_items.is_empty() {
+            0
+        } else {
+            field(&day_items, 1, 31, &[], "day-of-month").map_err(&err)?
+        };
+        let months = field(month, 1, 12, MONTH_NAMES, "month").map_err(&err)?;
+        let mut nth_weekdays = [0u8; 7];
+        let mut plain = Vec::new();
+        for item in weekday.split(',') {
+            if let Some((d, n)) = item.split_once('#') {
+                let d = value(d, 0, 7, DAY_NAMES, "day-of-week").map_err(&err)? % 7;
+                let n: u8 = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=5).contains(n))
+                    .ok_or_else(|| err(format!("`{item}`: the week after # must be 1 to 5")))?;
+                nth_weekdays[d as usize] |= 1 << n;
+            } else {
+                plain.push(item);
+            }
+        }
+        let mut weekdays = 0u8;
+        if !plain.is_empty() {
+            let bits = field(&plain.join(","), 0, 7, DAY_NAMES, "day-of-week").map_err(&err)?;
+            for d in 0..=7u32 {
+                if bits & (1 << d) != 0 {
+                    weekdays |= 1 << (d % 7);
+                }
+            }
+        }
+        let star = |f: &str| f.starts_with('*') || f == "?";
+        Ok(Schedule {
+            minutes,
+            hours: hours as u32,
+            days: days as u32,
+            last_day,
+            months: months as u16,
+            weekdays,
+            nth_weekdays,
+            days_star: star(day),
+            weekdays_star: star(weekday),
+        })
+    }
+
+    fn day_matches(&self, d: Date) -> bool {
+        if self.months & (1 << d.month()) == 0 {
+            return false;
+        }
+        let by_day = self.days & (1 << d.day()) != 0 || (self.last_day && d == d.last_of_month());
+        let wd = d.weekday().to_sunday_zero_offset() as usize;
+        let nth = (d.day() - 1) / 7 + 1;
+        let by_weekday = self.weekdays & (1 << wd) != 0 || self.nth_weekdays[wd] & (1 << nth) != 0;
+        match (self.days_star, self.weekdays_star) {
+            (true, true) => true,
+            (true, false) => by_weekday,
+            (false, true) => by_day,
+            (false, false) => by_day || by_weekday,
+        }
+    }
+
+    /// The first slot strictly after `after`, in `tz`; `None` when there is none within 30
+    /// years.
+    pub fn next_after(&self, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        let start = after.to_zoned(tz.clone()).datetime() - MAX_SHIFT_HOURS.hours();
+        self.scan(tz, start, true, |t| t > after)
+    }
+
+    /// The last slot at or before `at`, in `tz`; `None` when there is none within 30 years.
+    pub fn last_at_or_before(&self, at: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        let start = at.to_zoned(tz.clone()).datetime() + MAX_SHIFT_HOURS.hours();
+        self.scan(tz, start, false, |t| t <= at)
+    }
+
+    /// Walks the matching local times from `start` (forward or backward) and returns the
+    /// instant of the first one `accept`s. Local times map to instants monotonically (see
+    /// [`slot_instant`]), so the first accepted one is the nearest.
+    fn scan(
+        &self,
+        tz: &TimeZone,
+        start: DateTime,
+        forward: bool,
+        accept: impl Fn(Timestamp) -> bool,
+    ) -> Option<Timestamp> {
+        let step = if forward { 1 } else { -1 };
+        let mut date = start.date();
+        let hours: Vec<i8> = ordered(u64::from(self.hours), 24, forward);
+        let minutes: Vec<i8> = ordered(self.minutes, 60, forward);
+        for _ in 0..SEARCH_DAYS {
+            if self.day_matches(date) {
+                for &h in &hours {
+                    for &m in &minutes {
+                        let dt = date.to_datetime(Time::constant(h, m, 0, 0));
+                        if (forward && dt < start) || (!forward && dt > start) {
+                            continue;
+                        }
+                        if let Some(t) = slot_instant(tz, dt)
+                            && accept(t)
+                        {
+                            return Some(t);
+                        }
+                    }
+                }
+            }
+            date = date.checked_add(step.days()).ok()?;
+        }
+        None
+    }
+}
+
+/// The set bits of `bits` below `n`, ascending or descending.
+fn ordered(bits: u64, n: i8, ascending: bool) -> Vec<i8> {
+    let mut v: Vec<i8> = (0..n).filter(|i| bits & (1 << i) != 0).collect();
+    if !ascending {
+        v.reverse();
+    }
+    v
+}
+
+/// The instant a local slot time fires at: a time in a gap (spring forward) fires at the end
+/// of the gap, a repeated time (fall back) at its first occurrence. The mapping never
+/// decreases as the local time grows.
+fn slot_instant(tz: &TimeZone, dt: DateTime) -> Option<Timestamp> {
+    match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(dt).ok(),
+        AmbiguousOffset::Fold { before, .. } => before.to_timestamp(dt).ok(),
+        AmbiguousOffset::Gap { after, .. } => {
+            // `dt` read with the later offset lies before the transition that opens the gap.
+            let before_gap = after.to_timestamp(dt).ok()?;
+            tz.following(before_gap).next().map(|t| t.timestamp())
+        }
+    }
+}
+
+/// One value of a field: a number or a name.
+fn value(s: &str, min: u32, max: u32, names: &[&str], what: &str) -> Result<u32, String> {
+    let v = match names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+        Some(i) => i as u32 + if names.len() == 12 { 1 } else { 0 },
+        None => s
+            .parse()
+            .map_err(|_| format!("`{s}` is not a valid {what}"))?,
+    };
+    if v < min || v > max {
+        return Err(format!("{what} `{s}` is out of range {min}-{max}"));
+    }
+    Ok(v)
+}
+
+/// A field's values as bits.
+fn field(s: &str, min: u32, max: u32, names: &[&str], what: &str) -> Result<u64, String> {
+    let mut bits = 0u64;
+    for item in s.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, st)) => {
+                let st: u32 = st
+                    .parse()
+                    .ok()
+                    .filter(|st| *st > 0)
+                    .ok_or_else(|| format!("`{item}`: the step must be a positive number"))?;
+                (r, Some(st))
+            }
+            None => (item, None),
+        };
+        let (lo, hi) = if range == "*" || range == "?" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (
+                value(a, min, max, names, what)?,
+                value(b, min, max, names, what)?,
+            )
+        } else {
+            let v = value(range, min, max, names, what)?;
+            (v, if step.is_some() { max } else { v })
+        };
+        if lo > hi {
+            return Err(format!("`{item}`: the range runs backwards"));
+        }
+        let mut v = lo;
+        while v <= hi {
+            bits |= 1 << v;
+            v += step.unwrap_or(1);
+        }
+    }
+    Ok(bits)
+}
+
+/// The de-duplication key of a slot: `cron:2026-03-29T01:30:00Z`.
+pub fn slot_key(slot: Timestamp) -> String {
+    format!("{KEY_PREFIX}{}", slot.strftime("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// A clock showing `now`.
+    pub fn new(now: Timestamp) -> ManualClock {
+        ManualClock(Mutex::new(now))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: Timestamp) {
+        *self.0.lock().expect("not poisoned") = now;
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().expect("not poisoned");
+        *t += SignedDuration::try_from(by).expect("a representable duration");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("not poisoned")
+    }
+}
+
+/// One slot a [`Scheduler::tick`] handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    /// The workflow.
+    pub workflow: String,
+    /// The trigger.
+    pub trigger: String,
+    /// The slot's instant.
+    pub slot: Timestamp,
+    /// The event's outcome: `accepted`, `filtered` or `rejected`.
+    pub outcome: String,
+    /// The executions queued (empty unless accepted).
+    pub executions: Vec<String>,
+}
+
+/// A trigger's parsed schedule, or why it cannot fire.
+type Parsed = Result<(Schedule, TimeZone), String>;
+
+/// Fires cron triggers; see the [module documentation](self).
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    /// Parsed workflow versions by record id (`None`: does not load).
+    workflows: Mutex<HashMap<i64, Option<Arc<Workflow>>>>,
+    /// Parsed schedules by (record id, trigger).
+    schedules: Mutex<HashMap<(i64, String), Parsed>>,
+    /// Problems already logged, so that a broken trigger is reported once, not every second.
+    warned: Mutex<HashSet<String>>,
+}
+
+impl Scheduler {
+    /// A scheduler for `engine`'s deployed workflows, reading the time from `clock`.
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Scheduler {
+        Scheduler {
+            engine,
+            clock,
+            workflows: Mutex::default(),
+            schedules: Mutex::default(),
+            warned: Mutex::default(),
+        }
+    }
+
+    fn warn_once(&self, key: String, message: &str) {
+        if self
+            .warned
+            .lock()
+            .expect("not poisoned")
+            .insert(key.clone())
+        {
+            tracing::warn!(trigger = %key, "{message}");
+        }
+    }
+
+    fn workflow(&self, record: &WorkflowRecord) -> Option<Arc<Workflow>> {
+        let mut cache = self.workflows.lock().expect("not poisoned");
+        cache
+            .entry(record.id)
+            .or_insert_with(|| {
+                weft_engine::load(&record.source, self.engine.registry())
+                    .workflow
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+
+    fn schedule(&self, record: &WorkflowRecord, trigger: &Trigger) -> Parsed {
+        let TriggerKind::Cron {
+            schedule, timezone, ..
+        } = &trigger.kind
+        else {
+            return Err("not a cron trigger".into());
+        };
+        let mut cache = self.schedules.lock().expect("not poisoned");
+        cache
+            .entry((record.id, trigger.name.clone()))
+            .or_insert_with(|| {
+                let s = Schedule::parse(schedule).map_err(|e| e.to_string())?;
+                let tz = match timezone {
+                    Some(name) => TimeZone::get(name)
+                        .map_err(|e| format!("unknown time zone `{name}`: {e}"))?,
+                    None => TimeZone::UTC,
+                };
+                Ok((s, tz))
+            })
+            .clone()
+    }
+
+    /// One pass over every deployed workflow's enabled cron triggers: handles at most one due
+    /// slot per trigger and returns what it recorded (slots another scheduler handled first
+    /// are not included).
+    ///
+    /// # Errors
+    /// The store cannot list the workflows or trigger switches. A failure of one trigger is
+    /// logged and the pass goes on.
+    pub async fn tick(&self) -> Result<Vec<Fired>, EngineError> {
+        let store = self.engine.store();
+        let records = store.list_workflows().await?;
+        let switches: HashMap<(String, String), bool> = store
+            .trigger_switches()
+            .await?
+            .into_iter()
+            .map(|(w, t, on)| ((w, t), on))
+            .collect();
+        let mut fired = Vec::new();
+        for record in &records {
+            let Some(wf) = self.workflow(record) else {
+                self.warn_once(
+                    format!("{} v{}", record.name, record.version),
+                    "deployed workflow does not load; its cron triggers do not fire",
+                );
+                continue;
+            };
+            for trigger in &wf.triggers {
+                if !matches!(trigger.kind, TriggerKind::Cron { .. }) {
+                    continue;
+                }
+                let enabled = switches
+                    .get(&(wf.name.clone(), trigger.name.clone()))
+                    .copied()
+                    .unwrap_or(trigger.enabled);
+                if !enabled {
+                    continue;
+                }
+                match self.trigger_tick(record, &wf, trigger).await {
+                    Ok(Some(f)) => fired.push(f),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(
+                        workflow = %wf.name,
+                        trigger = %trigger.name,
+                        error = %e,
+                        "cron trigger failed; retrying at the next tick"
+                    ),
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Handles a trigger's due slot, if any.
+    async fn trigger_tick(
+        &self,
+        record: &WorkflowRecord,
+        wf: &Workflow,
+        trigger: &Trigger,
+    ) -> Result<Option<Fired>, EngineError> {
+        let TriggerKind::Cron { catch_up, .. } = &trigger.kind else {
+            return Ok(None);
+        };
+        let (schedule, tz) = match self.schedule(record, trigger) {
+            Ok(p) => p,
+            Err(e) => {
+                self.warn_once(format!("{}.{}", wf.name, trigger.name), &e);
+                return Ok(None);
+            }
+        };
+        let now = self.clock.now();
+        let last = self
+            .engine
+            .store()
+            .last_dedupe_key(&wf.name, &trigger.name, KEY_PREFIX)
+            .await?;
+        let lower = match last
+            .as_deref()
+            .and_then(|k| k.strip_prefix(KEY_PREFIX)?.parse::<Timestamp>().ok())
+        {
+            Some(t) => t,
+            // Never fired: nothing before the workflow version was deployed.
+            None => match record.created_at.parse::<Timestamp>() {
+                Ok(t) => t,
+                Err(_) => {
+                    self.warn_once(
+                        format!("{}.{}", wf.name, trigger.name),
+                        "the workflow's deployment time does not parse; the trigger starts now",
+                    );
+                    now
+                }
+            },
+        };
+        match schedule.next_after(lower, &tz) {
+            Some(next) if next <= now => {}
+            Some(_) => return Ok(None),
+            None => {
+                self.warn_once(
+                    format!("{}.{}", wf.name, trigger.name),
+                    "the schedule has no upcoming slot; the trigger never fires",
+                );
+                return Ok(None);
+            }
+        }
+        let Some(slot) = schedule.last_at_or_before(now, &tz) else {
+            return Ok(None);
+        };
+        let late = now.duration_since(slot);
+        let on_time = SignedDuration::try_from(ON_TIME).expect("small");
+        let fire = Fire {
+            engine: &self.engine,
+            record,
+            wf,
+            trigger,
+            slot,
+            tz: &tz,
+            now,
+        };
+        if *catch_up == CatchUp::None && late > on_time {
+            let reason = format!(
+                "missed: found {}s after its time (weft was not running); catch_up: none skips missed slots",
+                late.as_secs()
+            );
+            return fire.record("rejected", reason).await;
+        }
+        fire.fire().await
+    }
+
+    /// Runs [`Scheduler::tick`] about once a second (just after each whole second of the
+    /// clock) until `stop` is cancelled. Failures are logged and the loop goes on.
+    pub fn spawn(self, stop: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.tick().await {
+                    tracing::error!(error = %e, "cron tick failed");
+                }
+                let into_second = u64::try_from(self.clock.now().subsec_nanosecond()).unwrap_or(0);
+                let wait = Duration::from_nanos(1_000_000_000 - into_second.min(999_000_000))
+                    + Duration::from_millis(5);
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        })
+    }
+}
+
+/// One slot of one trigger, being fired.
+struct Fire<'a> {
+    engine: &'a Engine,
+    record: &'a WorkflowRecord,
+    wf: &'a Workflow,
+    trigger: &'a Trigger,
+    slot: Timestamp,
+    tz: &'a TimeZone,
+    now: Timestamp,
+}
+
+impl Fire<'_> {
+    fn event(&self, outcome: &str, reason: Option<String>) -> TriggerEvent {
+        TriggerEvent {
+            outcome: outcome.into(),
+            reason,
+            status: 0,
+            dedupe_key: Some(slot_key(self.slot)),
+            created_at: self.now.to_string(),
+            ..TriggerEvent::new(&self.wf.name, &self.trigger.name, "cron", OWNER_ORG)
+        }
+    }
+
+    fn fired(&self, outcome: &str, executions: Vec<String>) -> Fired {
+        Fired {
+            workflow: self.wf.name.clone(),
+            trigger: self.trigger.name.clone(),
+            slot: self.slot,
+            outcome: outcome.into(),
+            executions,
+        }
+    }
+
+    /// Records an event that starts nothing.
+    async fn record(&self, outcome: &str, reason: String) -> Result<Option<Fired>, EngineError> {
+        let ev = self.event(outcome, Some(reason.clone()));
+        let recorded = self.engine.store().record_event(&ev, &[]).await?;
+        Ok(recorded.map(|_| {
+            tracing::info!(
+                workflow = %self.wf.name,
+                trigger = %self.trigger.name,
+                slot = %self.slot,
+                outcome,
+                reason = %reason,
+                "cron slot started nothing"
+            );
+            self.fired(outcome, Vec::new())
+        }))
+    }
+
+    /// `TRIGGER` for the slot.
+    fn trigger_value(&self) -> Value {
+        let TriggerKind::Cron {
+            schedule, timezone, ..
+        } = &self.trigger.kind
+        else {
+            unreachable!("cron triggers only")
+        };
+        json!({
+            "type": "cron",
+            "name": self.trigger.name,
+            "schedule": schedule,
+            "timezone": timezone.as_deref().unwrap_or("UTC"),
+            "scheduled_at": self.slot.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            "fired_at": self.now.to_string(),
+        })
+    }
+
+    async fn fire(&self) -> Result<Option<Fired>, EngineError> {
+        let event = self.trigger_value();
+        let now = self.now.to_string();
+        let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+        if let Some(criteria) = &self.trigger.criteria {
+            match criteria.render_value(&ctx) {
+                Ok(v) if v.is_true() => {}
+                Ok(_) => return self.record("filtered", "criteria not met".into()).await,
+                Err(e) => {
+                    let reason = format!("criteria could not be evaluated: {e}");
+                    return self.record("filtered", reason).await;
+                }
+            }
+        }
+        let mut input = Map::new();
+        for (k, t) in &self.trigger.input {
+            match t.render(&ctx) {
+                Ok(v) => {
+                    input.insert(k.clone(), v);
+                }
+                Err(e) => {
+                    return self
+                        .record("rejected", format!("trigger input `{k}`: {e}"))
+                        .await;
+                }
+            }
+        }
+        let orgs = match &self.trigger.run_for {
+            RunFor::Owner => vec![OWNER_ORG.to_string()],
+            RunFor::Orgs(list) if list.is_empty() => {
+                return self.record("rejected", "run_for lists no org".into()).await;
+            }
+            RunFor::Orgs(list) => list.clone(),
+            RunFor::AllManaged => {
+                return self
+                    .record(
+                        "rejected",
+                        "run_for: all_managed needs the organization directory, which this weft version does not have yet; list the orgs instead".into(),
+                    )
+                    .await;
+            }
+        };
+        let starts = orgs
+            .into_iter()
+            .map(|org| Start {
+                workflow: self.record.clone(),
+                input: input.clone(),
+                opts: StartOptions {
+                    org: Some(org),
+                    trigger: Some(event.clone()),
+                },
+            })
+            .collect();
+        match self
+            .engine
+            .enqueue(&self.event("accepted", None), starts)
+            .await
+        {
+            Ok(Some(ids)) => {
+                tracing::info!(
+                    workflow = %self.wf.name,
+                    trigger = %self.trigger.name,
+                    slot = %self.slot,
+                    executions = ?ids,
+                    "cron trigger fired"
+                );
+                Ok(Some(self.fired("accepted", ids)))
+            }
+            // Another scheduler fired this slot.
+            Ok(None) => Ok(None),
+            Err(EngineError::Input(m)) => self.record("rejected", m).await,
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_engine::Registry;
+    use weft_engine::store::{ExecStatus, Store};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// An action that answers `{"ok": true}`.
+    struct Succeeds;
+
+    impl weft_engine::Action for Succeeds {
+        fn spec(&self) -> weft_engine::ActionSpec {
+            weft_engine::ActionSpec {
+                name: "test.ok".into(),
+                description: "succeeds".into(),
+                params: json!({"type": "object", "properties": {}}),
+            }
+        }
+
+        fn call(
+            &self,
+            _cx: weft_engine::ActionContext,
+            _params: Value,
+        ) -> weft_engine::action::BoxFuture<'_, Result<Value, weft_engine::ActionError>> {
+            Box::pin(async { Ok(json!({"ok": true})) })
+        }
+    }
+
+    struct Env {
+        engine: Arc<Engine>,
+        clock: Arc<ManualClock>,
+        scheduler: Scheduler,
+    }
+
+    impl Env {
+        fn store(&self) -> &Arc<dyn Store> {
+            self.engine.store()
+        }
+
+        /// Sets the clock and ticks once.
+        async fn at(&self, t: &str) -> Vec<Fired> {
+            self.clock.set(ts(t));
+            self.scheduler.tick().await.unwrap()
+        }
+
+        /// The accepted events' slots (UTC keys), oldest first.
+        async fn accepted(&self, wf: &str, trigger: &str) -> Vec<String> {
+            let mut keys: Vec<String> = self
+                .store()
+                .trigger_events(wf, trigger, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.outcome == "accepted" && e.execution_id.is_some())
+                .filter_map(|e| e.dedupe_key)
+                .collect();
+            keys.reverse();
+            keys
+        }
+
+        /// Records that `trigger` last fired at `slot` (as a previous run would have).
+        async fn seed(&self, wf: &str, trigger: &str, slot: &str) {
+            let ev = TriggerEvent {
+                status: 0,
+                dedupe_key: Some(slot_key(ts(slot))),
+                ..TriggerEvent::new(wf, trigger, "cron", "default")
+            };
+            self.store().record_event(&ev, &[]).await.unwrap().unwrap();
+        }
+    }
+
+    async fn env(now: &str) -> Env {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let mut registry = Registry::new();
+        registry.register(Succeeds);
+        let clock = Arc::new(ManualClock::new(ts(now)));
+        let engine = Engine::with_clock(store, Arc::new(registry), clock.clone());
+        let scheduler = Scheduler::new(engine.clone(), clock.clone());
+        Env {
+            engine,
+            clock,
+            scheduler,
+        }
+    }
+
+    /// A workflow `wf` with one cron trigger `t`; `extra` adds trigger keys (indented 4).
+    fn workflow(schedule: &str, extra: &str) -> String {
+        format!(
+            "name: wf\ninput:\n  day:\n    type: string\ntasks:\n  a:\n    action: test.ok\noutput:\n  day: \"{{{{ CTX.day }}}}\"\n  at: \"{{{{ TRIGGER.scheduled_at }}}}\"\ntriggers:\n  - name: t\n    type: cron\n    schedule: \"{schedule}\"\n    input:\n      day: \"{{{{ TRIGGER.scheduled_at }}}}\"\n{extra}"
+        )
+    }
+
+    async fn deploy(env: &Env, source: &str) -> WorkflowRecord {
+        env.engine.deploy(source, None).await.unwrap()
+    }
+
+    #[test]
+    fn schedules_parse() {
+        assert!(Schedule::parse("*/5 * * * *").is_ok());
+        assert!(Schedule::parse("0 9-17/2 * JAN-MAR MON-FRI").is_ok());
+        assert!(Schedule::parse("0 0 L * *").is_ok());
+        assert!(Schedule::parse("0 0 * * MON#1").is_ok());
+        assert!(Schedule::parse("@annually").is_ok());
+        assert!(Schedule::parse("60 * * * *").is_err());
+        assert!(Schedule::parse("* * * *").is_err());
+        assert!(Schedule::parse("*/0 * * * *").is_err());
+        assert!(Schedule::parse("5-1 * * * *").is_err());
+        assert!(Schedule::parse("@sometimes").is_err());
+        assert_eq!(
+            Schedule::parse("0 0 * * 7").unwrap(),
+            Schedule::parse("0 0 * * SUN").unwrap()
+        );
+    }
+
+    #[test]
+    fn slots_follow_the_schedule() {
+        let utc = TimeZone::UTC;
+        let s = Schedule::parse("*/5 * * * *").unwrap();
+        assert_eq!(
+            s.next_after(ts("2026-01-01T10:02:30Z"), &utc),
+            Some(ts("2026-01-01T10:05:00Z"))
+        );
+        assert_eq!(
+            s.next_after(ts("2026-01-01T10:05:00Z"), &utc),
+            Some(ts("2026-01-01T10:10:00Z"))
+        );
+        assert_eq!(
+            s.last_at_or_before(ts("2026-01-01T10:05:00Z"), &utc),
+            Some(ts("2026-01-01T10:05:00Z"))
+        );
+        // Day-of-month and day-of-week both restricted: either matches.
+        let s = Schedule::parse("0 12 13 * FRI").unwrap();
+        assert_eq!(
+            s.next_after(ts("2026-02-01T00:00:00Z"), &utc),
+            Some(ts("2026-02-06T12:00:00Z"))
+        );
+        // Last day of month; first Monday.
+        let s = Schedule::parse("0 0 L * *").unwrap();
+        assert_eq!(
+            s.next_after(ts("2028-02-01T00:00:00Z"), &utc),
+            Some(ts("2028-02-29T00:00:00Z"))
+        );
+        let s = Schedule::parse("0 8 * * MON#1").unwrap();
+        assert_eq!(
+            s.next_after(ts("2026-06-02T00:00:00Z"), &utc),
+            Some(ts("2026-07-06T08:00:00Z"))
+        );
+        // Never: February 31st.
+        let s = Schedule::parse("0 0 31 2 *").unwrap();
+        assert_eq!(s.next_after(ts("2026-01-01T00:00:00Z"), &utc), None);
+    }
+
+    #[tokio::test]
+    async fn every_five_minutes_fires_each_slot_once_and_runs() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(&env, &workflow("*/5 * * * *", "")).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        assert!(env.at("2026-05-01T09:59:59Z").await.is_empty());
+        let mut fired = Vec::new();
+        for t in [
+            "2026-05-01T10:00:00Z",
+            "2026-05-01T10:00:01Z",
+            "2026-05-01T10:04:59Z",
+            "2026-05-01T10:05:00.300Z",
+            "2026-05-01T10:07:00Z",
+            "2026-05-01T10:10:02Z",
+            "2026-05-01T10:10:03Z",
+        ] {
+            fired.extend(env.at(t).await);
+        }
+        let slots: Vec<Timestamp> = fired.iter().map(|f| f.slot).collect();
+        assert_eq!(
+            slots,
+            vec![
+                ts("2026-05-01T10:00:00Z"),
+                ts("2026-05-01T10:05:00Z"),
+                ts("2026-05-01T10:10:00Z")
+            ]
+        );
+        assert!(fired.iter().all(|f| f.executions.len() == 1));
+        assert_eq!(
+            env.accepted("wf", "t").await,
+            vec![
+                "cron:2026-05-01T10:00:00Z",
+                "cron:2026-05-01T10:05:00Z",
+                "cron:2026-05-01T10:10:00Z"
+            ]
+        );
+        assert_eq!(env.store().queue_depth().await.unwrap(), 3);
+
+        // Run the first queued execution: it sees TRIGGER.
+        let id = env.engine.claim_next().await.unwrap().unwrap();
+        let exec = env.engine.run(&id).await.unwrap();
+        assert_eq!(exec.status, ExecStatus::Succeeded, "{exec:?}");
+        let output = exec.output.unwrap();
+        assert_eq!(output["at"], "2026-05-01T10:00:00+00:00", "{output}");
+        assert_eq!(output["day"], "2026-05-01T10:00:00+00:00", "{output}");
+        assert_eq!(exec.org, "default");
+        let trigger = exec.trigger;
+        assert_eq!(trigger["type"], "cron");
+        assert_eq!(trigger["name"], "t");
+        assert_eq!(trigger["schedule"], "*/5 * * * *");
+        assert_eq!(trigger["timezone"], "UTC");
+        assert_eq!(trigger["fired_at"], "2026-05-01T10:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn two_workers_fire_a_slot_once() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(&env, &workflow("*/5 * * * *", "")).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        let other = Scheduler::new(env.engine.clone(), env.clock.clone());
+        env.clock.set(ts("2026-05-01T10:00:00.200Z"));
+        for _ in 0..3 {
+            let (a, b) = tokio::join!(env.scheduler.tick(), other.tick());
+            let n = a.unwrap().len() + b.unwrap().len();
+            assert!(n <= 1);
+        }
+        assert_eq!(
+            env.accepted("wf", "t").await,
+            vec!["cron:2026-05-01T10:00:00Z"]
+        );
+        assert_eq!(env.store().queue_depth().await.unwrap(), 1);
+        // The seed and the one slot.
+        assert_eq!(
+            env.store()
+                .trigger_events("wf", "t", 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn downtime_with_catch_up_latest_fires_the_latest_slot_once() {
+        let env = env("2026-05-01T02:00:00Z").await;
+        deploy(&env, &workflow("0 * * * *", "    catch_up: latest\n")).await;
+        env.seed("wf", "t", "2026-05-01T02:00:00Z").await;
+        let fired = env.at("2026-05-01T05:17:00Z").await;
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].slot, ts("2026-05-01T05:00:00Z"));
+        assert_eq!(fired[0].outcome, "accepted");
+        assert!(env.at("2026-05-01T05:17:01Z").await.is_empty());
+        assert!(env.at("2026-05-01T05:59:59Z").await.is_empty());
+        assert_eq!(env.at("2026-05-01T06:00:00Z").await.len(), 1);
+        assert_eq!(
+            env.accepted("wf", "t").await,
+            vec!["cron:2026-05-01T05:00:00Z", "cron:2026-05-01T06:00:00Z"]
+        );
+    }
+
+    #[tokio::test]
+    async fn downtime_with_catch_up_none_skips_the_missed_slots() {
+        let env = env("2026-05-01T02:00:00Z").await;
+        deploy(&env, &workflow("0 * * * *", "    catch_up: none\n")).await;
+        env.seed("wf", "t", "2026-05-01T02:00:00Z").await;
+        let fired = env.at("2026-05-01T05:17:00Z").await;
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].outcome, "rejected");
+        assert!(fired[0].executions.is_empty());
+        let events = env.store().trigger_events("wf", "t", 10).await.unwrap();
+        assert!(
+            events[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("catch_up: none"),
+            "{events:?}"
+        );
+        assert!(env.at("2026-05-01T05:30:00Z").await.is_empty());
+        assert_eq!(env.store().queue_depth().await.unwrap(), 0);
+        let fired = env.at("2026-05-01T06:00:01Z").await;
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].outcome, "accepted");
+        assert_eq!(
+            env.accepted("wf", "t").await,
+            vec!["cron:2026-05-01T06:00:00Z"]
+        );
+        assert_eq!(env.store().queue_depth().await.unwrap(), 1);
+    }
+
+    /// Ticks every minute from `from` to `to` and returns the accepted slots.
+    async fn sweep(env: &Env, from: &str, to: &str) -> Vec<Timestamp> {
+        let mut t = ts(from);
+        let end = ts(to);
+        let mut out = Vec::new();
+        while t <= end {
+            env.clock.set(t);
+            for f in env.scheduler.tick().await.unwrap() {
+                assert_eq!(f.outcome, "accepted");
+                out.push(f.slot);
+            }
+            t += SignedDuration::from_secs(60);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn spring_forward_fires_the_skipped_time_once_after_the_gap() {
+        let env = env("2026-03-27T12:00:00Z").await;
+        let tz = "    timezone: Europe/Amsterdam\n";
+        deploy(&env, &workflow("30 2 * * *", tz)).await;
+        env.seed("wf", "t", "2026-03-27T01:30:00Z").await;
+        let slots = sweep(&env, "2026-03-27T12:00:00Z", "2026-03-30T12:00:00Z").await;
+        assert_eq!(
+            slots,
+            vec![
+                ts("2026-03-28T01:30:00Z"), // 02:30 CET
+                ts("2026-03-29T01:00:00Z"), // 02:30 does not exist: 03:00 CEST
+                ts("2026-03-30T00:30:00Z"), // 02:30 CEST
+            ]
+        );
+        let events = env.store().trigger_events("wf", "t", 10).await.unwrap();
+        let trigger_at = |i: usize| events[i].dedupe_key.clone().unwrap();
+        assert_eq!(trigger_at(1), "cron:2026-03-29T01:00:00Z");
+        // TRIGGER.scheduled_at is local.
+        let id = loop {
+            let id = env.engine.claim_next().await.unwrap().unwrap();
+            let exec = env.engine.run(&id).await.unwrap();
+            if exec.trigger["scheduled_at"] == "2026-03-29T03:00:00+02:00" {
+                break id;
+            }
+        };
+        assert!(!id.is_empty());
+    }
+
+    #[tokio::test]
+    async fn fall_back_fires_a_repeated_time_once() {
+        for (schedule, expected) in [
+            (
+                "30 2 * * *",
+                [
+                    "2026-10-24T00:30:00Z", // 02:30 CEST
+                    "2026-10-25T00:30:00Z", // the first 02:30 (CEST); not 01:30Z (CET)
+                    "2026-10-26T01:30:00Z", // 02:30 CET
+                ],
+            ),
+            (
+                "30 1 * * *",
+                [
+                    "2026-10-23T23:30:00Z",
+                    "2026-10-24T23:30:00Z",
+                    "2026-10-26T00:30:00Z",
+                ],
+            ),
+        ] {
+            let env = env("2026-10-23T12:00:00Z").await;
+            let tz = "    timezone: Europe/Amsterdam\n";
+            deploy(&env, &workflow(schedule, tz)).await;
+            env.seed("wf", "t", "2026-10-23T12:00:00Z").await;
+            let slots = sweep(&env, "2026-10-23T12:00:00Z", "2026-10-26T12:00:00Z").await;
+            let expected: Vec<Timestamp> = expected.iter().map(|s| ts(s)).collect();
+            assert_eq!(slots, expected, "{schedule}");
+        }
+        // In New York the repeated hour is 01:xx.
+        let env = env("2026-10-31T12:00:00Z").await;
+        deploy(
+            &env,
+            &workflow("30 1 * * *", "    timezone: America/New_York\n"),
+        )
+        .await;
+        env.seed("wf", "t", "2026-10-31T12:00:00Z").await;
+        let slots = sweep(&env, "2026-10-31T12:00:00Z", "2026-11-02T12:00:00Z").await;
+        assert_eq!(
+            slots,
+            vec![ts("2026-11-01T05:30:00Z"), ts("2026-11-02T06:30:00Z")]
+        );
+    }
+
+    #[tokio::test]
+    async fn run_for_lists_start_one_execution_per_org() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(
+            &env,
+            &workflow("*/5 * * * *", "    run_for: [acme, globex]\n"),
+        )
+        .await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        let fired = env.at("2026-05-01T10:00:00Z").await;
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].executions.len(), 2);
+        let events = env.store().trigger_events("wf", "t", 10).await.unwrap();
+        assert_eq!(events.len(), 2);
+        let mut orgs = Vec::new();
+        for id in &fired[0].executions {
+            orgs.push(env.store().execution(id).await.unwrap().org);
+        }
+        orgs.sort();
+        assert_eq!(orgs, vec!["acme", "globex"]);
+    }
+
+    #[tokio::test]
+    async fn disabled_triggers_do_not_fire() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(&env, &workflow("*/5 * * * *", "")).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        env.store()
+            .set_trigger_enabled("wf", "t", false)
+            .await
+            .unwrap();
+        assert!(env.at("2026-05-01T10:00:00Z").await.is_empty());
+        assert_eq!(env.store().queue_depth().await.unwrap(), 0);
+        env.store()
+            .set_trigger_enabled("wf", "t", true)
+            .await
+            .unwrap();
+        assert_eq!(env.at("2026-05-01T10:00:01Z").await.len(), 1);
+
+        // Disabled in the workflow itself.
+        let env = env_with_disabled().await;
+        assert!(env.at("2026-05-01T10:00:00Z").await.is_empty());
+    }
+
+    async fn env_with_disabled() -> Env {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(&env, &workflow("*/5 * * * *", "    enabled: false\n")).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        env
+    }
+
+    #[tokio::test]
+    async fn all_managed_and_criteria_record_without_starting() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        deploy(&env, &workflow("*/5 * * * *", "    run_for: all_managed\n")).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        let fired = env.at("2026-05-01T10:00:00Z").await;
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].outcome, "rejected");
+        assert!(env.at("2026-05-01T10:00:01Z").await.is_empty(), "once");
+
+        let env = self::env("2026-05-01T09:58:00Z").await;
+        let criteria =
+            "    criteria: \"{{ TRIGGER.scheduled_at == '2026-05-01T10:05:00+00:00' }}\"\n";
+        deploy(&env, &workflow("*/5 * * * *", criteria)).await;
+        env.seed("wf", "t", "2026-05-01T09:55:00Z").await;
+        let fired = env.at("2026-05-01T10:00:00Z").await;
+        assert_eq!(fired[0].outcome, "filtered");
+        let fired = env.at("2026-05-01T10:05:00Z").await;
+        assert_eq!(fired[0].outcome, "accepted");
+        assert_eq!(env.store().queue_depth().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_trigger_does_not_fire_slots_before_its_deployment() {
+        // The store stamps deployments with the real time.
+        let real = Timestamp::now();
+        let env = env(&real.to_string()).await;
+        let record = deploy(&env, &workflow("* * * * *", "")).await;
+        let deployed: Timestamp = record.created_at.parse().unwrap();
+        env.clock.set(deployed + SignedDuration::from_millis(1));
+        // The minute slot before the deployment is due by the clock but predates it.
+        assert!(env.scheduler.tick().await.unwrap().is_empty());
+        let next = Schedule::parse("* * * * *")
+            .unwrap()
+            .next_after(deployed, &TimeZone::UTC)
+            .unwrap();
+        env.clock.set(next);
+        let fired = env.scheduler.tick().await.unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].slot, next);
+    }
+
+    #[test]
+    fn manual_clock_moves() {
+        let c = ManualClock::new(ts("2026-01-01T00:00:00Z"));
+        c.advance(Duration::from_secs(90));
+        assert_eq!(c.now(), ts("2026-01-01T00:01:30Z"));
+        c.set(ts("2027-01-01T00:00:00Z"));
+        assert_eq!(c.now(), ts("2027-01-01T00:00:00Z"));
+    }
+
+    #[tokio::test]
+    async fn spawn_stops_when_cancelled() {
+        let env = env("2026-05-01T09:58:00Z").await;
+        let stop = CancellationToken::new();
+        let handle = env.scheduler.spawn(stop.clone());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
