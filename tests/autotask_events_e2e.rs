@@ -62,9 +62,15 @@ impl Drop for Serve {
 }
 
 impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
+    /// `weft serve` on a free port; `public_url` is passed as `--public-url`.
+    fn start(dir: &Path, public_url: Option<&str>) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(url) = public_url {
+            cmd.args(["--public-url", url]);
+        }
+        let mut child = cmd
+            .arg("--workflows")
             .arg(dir.join("wf"))
             .arg("--integrations")
             .arg(dir.join("integrations.yaml"))
@@ -285,7 +291,7 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     .unwrap();
 
     // 1. `weft serve` registers the webhook, with its fields.
-    let serve = Serve::start(dir.path());
+    let serve = Serve::start(dir.path(), None);
     let hook = wait_for(
         "the webhook registration",
         Duration::from_secs(20),
@@ -440,6 +446,54 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     assert_eq!(accepted.len(), 1, "{evs:?}");
     assert_eq!(accepted[0]["kind"], "autotask");
     assert_eq!(accepted[0]["execution_id"], exec["id"]);
+    // An action the trigger does not subscribe to (signed with the webhook's secret): 200,
+    // filtered; its replay is a duplicate.
+    let secret = hook["secretKey"].as_str().unwrap();
+    let update = json!({"Action": "Update", "Guid": hook["webhookGUID"], "EntityType": "Ticket",
+        "Id": tid, "Fields": {"Status": "5"}, "EventTime": "2026-01-01T00:00:00Z",
+        "SequenceNumber": 9999, "PersonID": null})
+    .to_string();
+    let sig = weft_triggers::autotask::signature(secret, update.as_bytes());
+    for expected in [json!({"accepted": false}), json!({"duplicate": true})] {
+        let (s, v) = http(
+            &serve.addr,
+            "POST",
+            &path,
+            &[
+                ("content-type", "application/json"),
+                ("x-hook-signature", &sig),
+            ],
+            update.as_bytes(),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        for (k, want) in expected.as_object().unwrap() {
+            assert_eq!(&v[k], want, "{v}");
+        }
+    }
+    // Autotask's deactivation notice: 200, logged and recorded.
+    let notice = json!({"Action": "Deactivated", "Guid": hook["webhookGUID"]}).to_string();
+    let (s, _) = http(
+        &serve.addr,
+        "POST",
+        &format!("{path}/deactivated"),
+        &[("content-type", "application/json")],
+        notice.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let evs = events(&serve).await;
+    assert_eq!(
+        evs.iter().filter(|e| e["outcome"] == "filtered").count(),
+        1,
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter().any(
+            |e| e["outcome"] == "rejected" && e["reason"] == "Autotask deactivated the webhook"
+        ),
+        "{evs:?}"
+    );
     // A body over 1 MiB: 413.
     let big = vec![b' '; 1024 * 1024 + 10];
     let (s, _) = http(
@@ -457,10 +511,12 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(executions(&serve).await.len(), 1);
 
-    // 5. A restart with nothing changed checks the webhook but writes nothing to Autotask.
+    // 5. A restart with nothing changed (the same public URL, through `--public-url`)
+    // checks the webhook but writes nothing to Autotask.
+    let public = format!("http://{}", serve.addr);
     drop(serve);
     sim.simulator.clear_request_log();
-    let serve = Serve::start(dir.path());
+    let serve = Serve::start(dir.path(), Some(&public));
     wait_for("the existence check", Duration::from_secs(20), async || {
         sim.simulator
             .request_log()

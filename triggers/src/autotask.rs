@@ -194,7 +194,11 @@ pub(crate) fn sync_in_background(state: &AppState) {
         match sync_webhooks(&engine, &base).await {
             Ok(report) => {
                 for line in report.lines() {
-                    tracing::info!("{line}");
+                    if line.contains(" not synced: ") {
+                        tracing::warn!("{line}");
+                    } else {
+                        tracing::info!("{line}");
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot sync the Autotask webhooks"),
