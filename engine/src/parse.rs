@@ -1303,11 +1303,13 @@ impl<'s> Reader<'s> {
             "cron" => {
                 let schedule = match node.get("schedule") {
                     Some(n) => self.plain_string(n, "`schedule`").filter(|s| {
-                        let ok = cron_shape_ok(s);
-                        if !ok {
-                            self.err(Diagnostic::error("trigger.invalid_schedule", n.span, format!("`{s}` is not a cron schedule")).with_help("five fields `minute hour day-of-month month day-of-week` (e.g. `0 2 * * *`), or @hourly, @daily, @weekly, @monthly, @yearly"));
+                        match crate::cron::Schedule::parse(s) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                self.err(Diagnostic::error("trigger.invalid_schedule", n.span, format!("`{s}` is not a cron schedule: {}", e.reason)).with_help("five fields `minute hour day-of-month month day-of-week` (e.g. `0 2 * * *`, `*/15 8-18 * * MON-FRI`), or @hourly, @daily, @weekly, @monthly, @yearly"));
+                                false
+                            }
                         }
-                        ok
                     }),
                     None => {
                         self.missing(node.span, "schedule", "a cron trigger", "add `schedule: \"0 2 * * *\"` (every day at 02:00)");
@@ -1516,29 +1518,6 @@ fn placeholder_task(name: &str, span: Span) -> Task {
     }
 }
 
-/// A structural check of a cron expression (the scheduler validates it fully).
-fn cron_shape_ok(s: &str) -> bool {
-    const NICKNAMES: &[&str] = &[
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    if s.starts_with('@') {
-        return NICKNAMES.contains(&s);
-    }
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '-' | '/' | '?' | '#')
-            })
-        })
-}
-
 /// Maps a byte range inside a template back to the file, through the scalar's quoting.
 ///
 /// The template text is the scalar's decoded value; the file holds it with quotes, escapes,
@@ -1627,12 +1606,15 @@ mod tests {
     }
 
     #[test]
-    fn cron_shapes() {
-        assert!(cron_shape_ok("0 2 * * *"));
-        assert!(cron_shape_ok("*/5 * * * MON-FRI"));
-        assert!(cron_shape_ok("@hourly"));
-        assert!(!cron_shape_ok("0 2 * *"));
-        assert!(!cron_shape_ok("@sometimes"));
+    fn cron_schedules_are_checked_by_the_scheduler_parser() {
+        use crate::cron::Schedule;
+        assert!(Schedule::parse("0 2 * * *").is_ok());
+        assert!(Schedule::parse("*/5 * * * MON-FRI").is_ok());
+        assert!(Schedule::parse("@hourly").is_ok());
+        assert!(Schedule::parse("0 2 * *").is_err());
+        assert!(Schedule::parse("@sometimes").is_err());
+        let e = Schedule::parse("99 * * * *").unwrap_err();
+        assert!(e.reason.contains("out of range"), "{e}");
     }
 
     #[test]
