@@ -32,6 +32,15 @@ pub async fn open_observed(
     db: &EngineArgs,
     observer: Option<Arc<dyn Observer>>,
 ) -> miette::Result<Arc<Engine>> {
+    open_with(db, observer, None).await
+}
+
+/// As [`open_observed`]; `integrations`, when given, replaces `--integrations`.
+pub async fn open_with(
+    db: &EngineArgs,
+    observer: Option<Arc<dyn Observer>>,
+    integrations: Option<StaticIntegrations>,
+) -> miette::Result<Arc<Engine>> {
     let store = weft_engine::store::open(&db.database)
         .await
         .into_diagnostic()
@@ -39,6 +48,9 @@ pub async fn open_observed(
     let mut engine = Engine::new(store, Arc::new(weft_actions::registry()));
     if let Some(observer) = observer {
         engine = engine.with_observer(observer);
+    }
+    if let Some(integrations) = integrations {
+        return Ok(engine.with_integrations(Arc::new(integrations)));
     }
     Ok(match &db.integrations {
         Some(path) => {

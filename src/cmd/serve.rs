@@ -28,6 +28,10 @@ pub struct Args {
     /// How many executions run at once.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Also serve the bundled Autotask simulator (seeded MSP tenant, on a free port) and use
+    /// it as the `autotask` integration — unless `--integrations` names real ones.
+    #[arg(long)]
+    sim: bool,
     #[command(flatten)]
     db: EngineArgs,
 }
@@ -38,7 +42,36 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let engine = super::engine::open_observed(&args.db, Some(metrics.clone())).await?;
+    // The simulator serves until the process ends.
+    let (_sim, sim_integrations) = if args.sim {
+        let running = weft_sim::Simulator::new(weft_sim::SimConfig::default())
+            .into_diagnostic()?
+            .serve(([127, 0, 0, 1], 0).into())
+            .await
+            .into_diagnostic()
+            .wrap_err("cannot start the Autotask simulator")?;
+        let (user, secret, code) = running.simulator.credentials();
+        println!(
+            "Autotask simulator: {} (user {user}, integration code {code})",
+            running.base_url
+        );
+        let autotask = weft_engine::integration::Integration::new("autotask", "default")
+            .with_setting("username", user)
+            .with_setting("integration_code", code)
+            .with_setting("discovery_url", running.base_url.clone())
+            .with_secret("secret", secret);
+        let integrations = match &args.db.integrations {
+            Some(_) => None,
+            None => Some(weft_engine::integration::StaticIntegrations::new(vec![
+                autotask,
+            ])),
+        };
+        (Some(running), integrations)
+    } else {
+        (None, None)
+    };
+    let engine =
+        super::engine::open_with(&args.db, Some(metrics.clone()), sim_integrations).await?;
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
         weft_triggers::api_token(engine.store().as_ref(), env_token.as_deref())
@@ -71,38 +104,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
 
     if let Some(dir) = &args.workflows {
-        let files = super::validate::workflow_files(dir)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", dir.display()))?;
-        for file in files {
-            let Ok(source) = std::fs::read_to_string(&file) else {
-                eprintln!("skipped {}: cannot read it", file.display());
-                continue;
-            };
-            let loaded = weft_engine::load(&source, engine.registry());
-            if loaded.workflow.is_none() {
-                let first = loaded
-                    .diagnostics
-                    .iter()
-                    .find(|d| d.is_error())
-                    .map(|d| {
-                        format!(
-                            "line {}:{}: {} [{}]",
-                            d.span.line, d.span.column, d.message, d.code
-                        )
-                    })
-                    .unwrap_or_default();
-                eprintln!("skipped {}: invalid: {first}", file.display());
-                continue;
-            }
-            match engine
-                .deploy(&source, Some(&file.display().to_string()))
-                .await
-            {
-                Ok(r) => eprintln!("deployed {} v{} from {}", r.name, r.version, file.display()),
-                Err(e) => eprintln!("skipped {}: {e}", file.display()),
-            }
-        }
+        super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false).await;
     }
 
     // Autotask webhooks of the deployed Autotask triggers, in the background.

@@ -23,12 +23,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -644,15 +642,6 @@ pub fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
 }
 
 /// The routes: `POST /hooks/autotask/{workflow}/{trigger}` and `.../deactivated`.
-pub(crate) fn routes() -> Router<crate::AppState> {
-    Router::new()
-        .route("/hooks/autotask/{workflow}/{trigger}", post(callout))
-        .route(
-            "/hooks/autotask/{workflow}/{trigger}/deactivated",
-            post(deactivated),
-        )
-}
-
 struct Recorder<'a> {
     state: &'a AppState,
     workflow: &'a str,
@@ -763,7 +752,7 @@ async fn find_trigger(
 }
 
 /// `POST /hooks/autotask/{workflow}/{trigger}`: an Autotask callout.
-async fn callout(
+pub(crate) async fn callout(
     State(state): State<AppState>,
     Path((workflow, trigger_name)): Path<(String, String)>,
     headers: HeaderMap,
@@ -972,7 +961,7 @@ async fn deactivation_notice(rec: &Recorder<'_>) -> Response {
 /// `POST /hooks/autotask/{workflow}/{trigger}/deactivated`: Autotask's notice that it
 /// deactivated the webhook (after repeated failed deliveries). Signed notices are verified;
 /// unsigned ones must name the registered webhook's GUID.
-async fn deactivated(
+pub(crate) async fn deactivated(
     State(state): State<AppState>,
     Path((workflow, trigger)): Path<(String, String)>,
     headers: HeaderMap,

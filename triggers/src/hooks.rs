@@ -291,6 +291,7 @@ pub(crate) async fn hook(
     };
     state.metrics().webhook(&wf.name, &trigger.name, "accepted");
     let id = ids[0].clone();
+    tracing::info!(workflow = %wf.name, trigger = %trigger.name, execution_ids = ?ids, "webhook accepted");
     let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})));
     match response {
         WebhookResponse::Wait => {

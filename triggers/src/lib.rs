@@ -426,6 +426,8 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("POST", "/hooks/{trigger}/{org}"),
+    ("POST", "/hooks/autotask/{workflow}/{trigger}"),
+    ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated"),
     ("GET", OPENAPI_PATH),
     ("GET", "/api/workflows"),
     ("POST", "/api/workflows"),
@@ -463,6 +465,8 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/readyz") => get(readyz),
         ("GET", "/metrics") => get(metrics_text),
         ("POST", "/hooks/{trigger}/{org}") => post(hooks::hook),
+        ("POST", "/hooks/autotask/{workflow}/{trigger}") => post(autotask::callout),
+        ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated") => post(autotask::deactivated),
         ("GET", OPENAPI_PATH) => get(openapi),
         ("GET", "/api/workflows") => get(api::list_workflows),
         ("POST", "/api/workflows") => post(api::deploy_workflow),
@@ -538,11 +542,45 @@ pub fn router(state: AppState) -> Router {
             None => open = open.route(path, endpoint(method, path)),
         }
     }
-    open = open.merge(autotask::routes());
     let api = api
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    open.nest("/api", api).fallback(not_found).with_state(state)
+    open.nest("/api", api)
+        .fallback(not_found)
+        .layer(middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+/// One span per request — method, path and a request id (the caller's `x-request-id`, else
+/// a new one, echoed in the answer) — so every log line of a request, including the
+/// execution ids it starts, can be told apart.
+async fn trace_request(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
 }
 
 #[cfg(test)]

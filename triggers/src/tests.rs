@@ -325,3 +325,25 @@ async fn every_listed_route_is_routed() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let res = app()
+        .await
+        .oneshot(
+            Request::get("/healthz")
+                .header("x-request-id", "req-42")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "req-42");
+    let res = app()
+        .await
+        .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 32, "{generated}");
+}
