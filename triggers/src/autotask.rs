@@ -881,7 +881,12 @@ pub(crate) async fn callout(
         "action": event_name(action),
         "entity": entity,
         "id": id,
-        "fields": payload.get("Fields").cloned().unwrap_or(Value::Null),
+        // Delete events carry no fields: an empty object keeps `TRIGGER.fields.X` defined-safe.
+        "fields": payload
+            .get("Fields")
+            .filter(|f| f.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({})),
         "guid": guid,
         "sequence": sequence,
         "event_time": payload.get("EventTime").cloned().unwrap_or(Value::Null),

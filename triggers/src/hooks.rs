@@ -301,9 +301,14 @@ pub(crate) async fn hook(
                     Json(exec.output.unwrap_or(Value::Null)).into_response()
                 }
                 Ok(Some(exec)) => {
+                    let why = exec
+                        .error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
                     let error = json!({
                         "code": "execution_failed",
-                        "message": format!("execution {id} {}", exec.status),
+                        "message": format!("execution {id} {}{why}", exec.status),
                     });
                     (
                         StatusCode::INTERNAL_SERVER_ERROR,

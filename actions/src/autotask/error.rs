@@ -79,7 +79,7 @@ impl AutotaskError {
         self
     }
 
-    /// The error as an [`ActionError`] with `data: {status, errors, kind}`.
+    /// The error as an [`ActionError`] with `data: {status, errors, error_kind}`.
     pub fn into_action_error(self) -> ActionError {
         let kind = match self.kind {
             ErrorKind::Timeout => ActionErrorKind::Timeout,
