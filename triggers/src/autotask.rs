@@ -412,8 +412,8 @@ pub async fn sync_webhooks(
                 error,
             });
         };
-        let instance = want.and_then(|w| w.instance.clone());
-        let client = match clients.get(instance.as_deref()) {
+        // Checked and deleted in the tenant it was registered in.
+        let client = match clients.get(existing.integration.as_deref()) {
             Ok(c) => c,
             Err(e) => {
                 fail(&mut report, e);
@@ -604,6 +604,7 @@ async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> 
         workflow: w.workflow.clone(),
         trigger: w.trigger.clone(),
         org: DEFAULT_ORG.into(),
+        integration: w.instance.clone(),
         entity: w.entity.into(),
         webhook_id: id,
         guid,

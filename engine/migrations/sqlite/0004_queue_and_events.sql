@@ -28,6 +28,7 @@ CREATE TABLE autotask_webhooks (
     workflow    TEXT    NOT NULL,
     trigger     TEXT    NOT NULL,
     org         TEXT    NOT NULL,
+    integration TEXT,
     entity      TEXT    NOT NULL,
     webhook_id  INTEGER NOT NULL,
     guid        TEXT,

@@ -399,6 +399,8 @@ pub struct AutotaskWebhook {
     pub trigger: String,
     /// The org whose Autotask integration it was registered with.
     pub org: String,
+    /// The integration instance (`None`: the org's default); it is deleted through the same.
+    pub integration: Option<String>,
     /// The webhook entity (`TicketWebhooks` …).
     pub entity: String,
     /// The webhook's id in Autotask.

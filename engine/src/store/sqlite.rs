@@ -604,11 +604,12 @@ impl Store for SqliteStore {
     }
 
     async fn save_autotask_webhook(&self, w: &AutotaskWebhook) -> Result<()> {
-        sqlx::query("INSERT INTO autotask_webhooks (workflow, trigger, org, entity, webhook_id, guid, secret, url, config_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (workflow, trigger, org) DO UPDATE SET entity = excluded.entity, webhook_id = excluded.webhook_id, guid = excluded.guid, secret = excluded.secret, url = excluded.url, config_hash = excluded.config_hash, created_at = excluded.created_at")
+        sqlx::query("INSERT INTO autotask_webhooks (workflow, trigger, org, integration, entity, webhook_id, guid, secret, url, config_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (workflow, trigger, org) DO UPDATE SET integration = excluded.integration, entity = excluded.entity, webhook_id = excluded.webhook_id, guid = excluded.guid, secret = excluded.secret, url = excluded.url, config_hash = excluded.config_hash, created_at = excluded.created_at")
             .bind(&w.workflow)
             .bind(&w.trigger)
             .bind(&w.org)
+            .bind(&w.integration)
             .bind(&w.entity)
             .bind(w.webhook_id)
             .bind(&w.guid)
@@ -622,7 +623,7 @@ impl Store for SqliteStore {
     }
 
     async fn autotask_webhooks(&self) -> Result<Vec<AutotaskWebhook>> {
-        let rows = sqlx::query("SELECT workflow, trigger, org, entity, webhook_id, guid, secret, url, config_hash, created_at FROM autotask_webhooks ORDER BY workflow, trigger, org")
+        let rows = sqlx::query("SELECT workflow, trigger, org, integration, entity, webhook_id, guid, secret, url, config_hash, created_at FROM autotask_webhooks ORDER BY workflow, trigger, org")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -631,6 +632,7 @@ impl Store for SqliteStore {
                     workflow: r.try_get("workflow")?,
                     trigger: r.try_get("trigger")?,
                     org: r.try_get("org")?,
+                    integration: r.try_get("integration")?,
                     entity: r.try_get("entity")?,
                     webhook_id: r.try_get("webhook_id")?,
                     guid: r.try_get("guid")?,

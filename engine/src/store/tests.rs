@@ -387,6 +387,7 @@ async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) 
         workflow: "wf".into(),
         trigger: "tickets".into(),
         org: "msp".into(),
+        integration: Some("second".into()),
         entity: "TicketWebhooks".into(),
         webhook_id: 7,
         guid: Some("g-1".into()),
