@@ -74,13 +74,13 @@ async fn triggers_json(
     secrets: bool,
 ) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
-    let switches = state.store().trigger_switches().await?;
+    let switches = crate::Switches::load(state.store().as_ref()).await?;
     for t in &wf.triggers {
         let mut v = json!({
             "workflow": wf.name,
             "name": t.name,
             "type": trigger_type(&t.kind),
-            "enabled": crate::effective_enabled(&switches, &wf.name, t),
+            "enabled": switches.enabled(&wf.name, t),
         });
         if let TriggerKind::Webhook {
             secret, response, ..

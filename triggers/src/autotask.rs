@@ -34,12 +34,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weft_actions::autotask::{AutotaskError, Client, ErrorKind};
 use weft_engine::action::OrgRef;
+use weft_engine::executor::Engine;
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_engine::executor::{Engine, Start, StartOptions};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
-use crate::hooks::{headers_json, inputs, run_for_orgs};
+use crate::hooks::{headers_json, inputs, starts};
 use crate::{ApiError, AppState, constant_time_eq};
 
 /// Largest callout body accepted.
@@ -329,12 +329,7 @@ pub async fn sync_webhooks(
 ) -> Result<SyncReport, SyncError> {
     let _guard = SYNC_LOCK.lock().await;
     let store = engine.store();
-    let switches: HashMap<(String, String), bool> = store
-        .trigger_switches()
-        .await?
-        .into_iter()
-        .map(|(w, t, on)| ((w, t), on))
-        .collect();
+    let switches = crate::Switches::load(store.as_ref()).await?;
     let mut report = SyncReport::default();
     let mut wanted: HashMap<(String, String), Wanted> = HashMap::new();
     // Workflows that do not parse keep their webhooks (their triggers are unknown).
@@ -353,11 +348,7 @@ pub async fn sync_webhooks(
             else {
                 continue;
             };
-            let enabled = switches
-                .get(&(wf.name.clone(), t.name.clone()))
-                .copied()
-                .unwrap_or(t.enabled);
-            if !enabled || events.is_empty() {
+            if !switches.enabled(&wf.name, t) || events.is_empty() {
                 continue;
             }
             let Some(wh_entity) = webhook_entity(entity) else {
@@ -837,14 +828,11 @@ pub(crate) async fn callout(
     let TriggerKind::Autotask { entity, events, .. } = &trigger.kind else {
         unreachable!("find_trigger returns Autotask triggers")
     };
-    let switched = match state.store().trigger_switches().await {
-        Ok(s) => s
-            .into_iter()
-            .find(|(w, t, _)| *w == workflow && *t == trigger_name)
-            .map(|(_, _, on)| on),
+    let switches = match crate::Switches::load(state.store().as_ref()).await {
+        Ok(s) => s,
         Err(e) => return rec.reject(ApiError::from(e)).await,
     };
-    if !switched.unwrap_or(trigger.enabled) {
+    if !switches.enabled(&workflow, trigger) {
         return rec
             .filtered("the trigger is disabled".into(), &dedupe)
             .await;
@@ -914,21 +902,10 @@ pub(crate) async fn callout(
         Err(e) => return rec.reject(e).await,
     };
     // The org mapping (company → org) comes later: the trigger's orgs for now.
-    let orgs = match run_for_orgs(&trigger.run_for, &rec.org) {
-        Ok(o) => o,
+    let starts = match starts(&record, trigger, &rec.org, &input, &event) {
+        Ok(s) => s,
         Err(e) => return rec.reject(e).await,
     };
-    let starts = orgs
-        .into_iter()
-        .map(|o| Start {
-            workflow: record.clone(),
-            input: input.clone(),
-            opts: StartOptions {
-                org: Some(o),
-                trigger: Some(event.clone()),
-            },
-        })
-        .collect();
     let accepted = TriggerEvent {
         dedupe_key: Some(dedupe),
         ..rec.event("accepted", StatusCode::ACCEPTED, None)

@@ -193,12 +193,7 @@ impl Scheduler {
     pub async fn tick(&self) -> Result<Vec<Fired>, EngineError> {
         let store = self.engine.store();
         let records = store.list_workflows().await?;
-        let switches: HashMap<(String, String), bool> = store
-            .trigger_switches()
-            .await?
-            .into_iter()
-            .map(|(w, t, on)| ((w, t), on))
-            .collect();
+        let switches = crate::Switches::load(store.as_ref()).await?;
         let mut fired = Vec::new();
         for record in &records {
             let Some(wf) = self.workflow(record) else {
@@ -212,11 +207,7 @@ impl Scheduler {
                 if !matches!(trigger.kind, TriggerKind::Cron { .. }) {
                     continue;
                 }
-                let enabled = switches
-                    .get(&(wf.name.clone(), trigger.name.clone()))
-                    .copied()
-                    .unwrap_or(trigger.enabled);
-                if !enabled {
+                if !switches.enabled(&wf.name, trigger) {
                     continue;
                 }
                 match self.trigger_tick(record, &wf, trigger).await {

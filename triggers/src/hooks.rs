@@ -185,11 +185,11 @@ pub(crate) async fn hook(
         trigger: &trigger.name,
         org: &org,
     };
-    let switches = match state.store().trigger_switches().await {
+    let switches = match crate::Switches::load(state.store().as_ref()).await {
         Ok(s) => s,
         Err(e) => return ev.reject(e.into()).await,
     };
-    if !crate::effective_enabled(&switches, &wf.name, trigger) {
+    if !switches.enabled(&wf.name, trigger) {
         return ev
             .reject(ApiError::NotFound(format!(
                 "webhook trigger `{name}` is disabled"
@@ -268,21 +268,10 @@ pub(crate) async fn hook(
         Ok(i) => i,
         Err(e) => return ev.reject(e).await,
     };
-    let orgs = match run_for_orgs(&trigger.run_for, &org) {
-        Ok(o) => o,
+    let starts = match starts(&record, trigger, &org, &input, &event) {
+        Ok(s) => s,
         Err(e) => return ev.reject(e).await,
     };
-    let starts = orgs
-        .into_iter()
-        .map(|o| Start {
-            workflow: record.clone(),
-            input: input.clone(),
-            opts: StartOptions {
-                org: Some(o),
-                trigger: Some(event.clone()),
-            },
-        })
-        .collect();
     let accepted_event = ev.event("accepted", StatusCode::ACCEPTED, None);
     let ids = match state.engine().enqueue(&accepted_event, starts).await {
         Ok(Some(ids)) => ids,
@@ -322,6 +311,27 @@ pub(crate) async fn hook(
         }
         _ => accepted.into_response(),
     }
+}
+
+/// The executions an event starts: one per org it runs for, each with the same inputs.
+pub(crate) fn starts(
+    record: &WorkflowRecord,
+    trigger: &Trigger,
+    own_org: &str,
+    input: &Map<String, Value>,
+    event: &Value,
+) -> Result<Vec<Start>, ApiError> {
+    Ok(run_for_orgs(&trigger.run_for, own_org)?
+        .into_iter()
+        .map(|o| Start {
+            workflow: record.clone(),
+            input: input.clone(),
+            opts: StartOptions {
+                org: Some(o),
+                trigger: Some(event.clone()),
+            },
+        })
+        .collect())
 }
 
 /// The orgs a trigger event runs for: the event's own org, or the trigger's list.

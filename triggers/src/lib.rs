@@ -446,16 +446,33 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
 ];
 
-/// Is a trigger on: its switch (set through the API) if any, else its `enabled:`.
-pub fn effective_enabled(
-    switches: &[(String, String, bool)],
-    workflow: &str,
-    trigger: &weft_engine::model::Trigger,
-) -> bool {
-    switches
-        .iter()
-        .find(|(w, t, _)| w == workflow && *t == trigger.name)
-        .map_or(trigger.enabled, |(_, _, on)| *on)
+/// The trigger switches set through the API (`POST /api/triggers/{wf}/{t}/enable|disable`).
+#[derive(Debug, Default)]
+pub struct Switches(HashMap<(String, String), bool>);
+
+impl Switches {
+    /// The switches as stored now.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn load(store: &dyn Store) -> Result<Switches, StoreError> {
+        Ok(Switches(
+            store
+                .trigger_switches()
+                .await?
+                .into_iter()
+                .map(|(w, t, on)| ((w, t), on))
+                .collect(),
+        ))
+    }
+
+    /// Is a trigger on: its switch if any, else its `enabled:`.
+    pub fn enabled(&self, workflow: &str, trigger: &weft_engine::model::Trigger) -> bool {
+        self.0
+            .get(&(workflow.to_string(), trigger.name.clone()))
+            .copied()
+            .unwrap_or(trigger.enabled)
+    }
 }
 
 /// The handler of one entry of [`ROUTES`].

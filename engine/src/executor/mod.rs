@@ -432,12 +432,14 @@ impl Engine {
         let now = now_ms(&*self.clock);
         let mut adopted = 0;
         for exec in self.store.unfinished_executions().await? {
+            // Queued executions (no owner) are the workers' to run, not orphans.
             let orphaned = exec.owner.as_deref().is_some_and(owner_is_dead)
                 || (exec.owner.is_some() && exec.lease_until_ms.is_none_or(|l| l < now));
             if !orphaned || !self.claim(&exec).await? {
                 continue;
             }
             if exec.parent_id.is_some() {
+                // The parent's task re-runs its sub-workflow; this copy is superseded.
                 self.supersede(&exec.id).await?;
                 continue;
             }
@@ -506,22 +508,12 @@ impl Engine {
     /// # Errors
     /// Store failures.
     pub async fn resume_orphans(&self) -> Result<Vec<ExecutionRecord>, EngineError> {
-        let now = now_ms(&*self.clock);
+        self.adopt_orphans().await?;
         let mut done = Vec::new();
-        for exec in self.store.unfinished_executions().await? {
-            // Queued executions (no owner) are the workers' to run, not orphans.
-            let orphaned = exec.owner.as_deref().is_some_and(owner_is_dead)
-                || (exec.owner.is_some() && exec.lease_until_ms.is_none_or(|l| l < now));
-            if !orphaned || !self.claim(&exec).await? {
-                continue;
-            }
-            if exec.parent_id.is_some() {
-                // The parent's task re-runs its sub-workflow; this copy is superseded.
-                self.supersede(&exec.id).await?;
-                continue;
-            }
-            tracing::info!(execution_id = %exec.id, workflow = %exec.workflow_name, "resuming execution");
-            done.push(self.run(&exec.id).await?);
+        loop {
+            let next = self.adopted.lock().expect("not poisoned").pop_front();
+            let Some(id) = next else { break };
+            done.push(self.run(&id).await?);
         }
         Ok(done)
     }
