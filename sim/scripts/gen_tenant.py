@@ -464,9 +464,11 @@ for i in range(10):
 records["DocumentAttachments"].append({"id": 500, "documentID": 100, "attachDate": ts(days(-50)), "attachmentType": "FILE_ATTACHMENT",
                                        "contentType": "application/pdf", "fileSize": 10240.0, "fullPath": "diagram.pdf", "publish": 1, "title": "diagram.pdf"})
 
+# A webhook an earlier integration left behind; Autotask deactivated it after its endpoint
+# failed (see the error log below), so it sends nothing.
 records["TicketWebhooks"].append({"id": 1, "name": "weft tickets", "webhookUrl": "http://127.0.0.1:9/hooks/tickets",
                                   "deactivationUrl": "http://127.0.0.1:9/hooks/deactivated", "secretKey": "sim-webhook-secret",
-                                  "isActive": True, "isReady": True, "isSubscribedToCreateEvents": True,
+                                  "isActive": False, "isReady": True, "isSubscribedToCreateEvents": True,
                                   "isSubscribedToUpdateEvents": True, "isSubscribedToDeleteEvents": False,
                                   "notificationEmailAddress": "noc@brightpath-it.example", "ownerResourceID": resources[0],
                                   "sendThresholdExceededNotification": True, "webhookGUID": "6e0cbd1c-5eed-4a11-8000-000000000001"})

@@ -28,6 +28,9 @@ pub struct Shared {
     in_flight: Mutex<HashMap<(String, String), usize>>,
     failures: Mutex<(FailureConfig, u64)>,
     hits: Mutex<VecDeque<Instant>>,
+    /// The highest id each entity has handed out: ids are never reused after a delete, as in
+    /// Autotask.
+    last_ids: Mutex<HashMap<&'static str, i64>>,
     pub webhooks: crate::webhooks::Webhooks,
 }
 
@@ -109,6 +112,7 @@ impl Shared {
             in_flight: Mutex::new(HashMap::new()),
             failures: Mutex::new((failures, 0)),
             hits: Mutex::new(VecDeque::new()),
+            last_ids: Mutex::default(),
             webhooks: crate::webhooks::Webhooks::new(),
         })
     }
@@ -1116,7 +1120,12 @@ fn create(
     }
     let mut tables = shared.tables.lock().unwrap();
     let table = tables.get_mut(spec.name).unwrap();
-    let id = table.keys().max().copied().unwrap_or(0).max(0) + 1;
+    let id = {
+        let mut last = shared.last_ids.lock().unwrap();
+        let last = last.entry(spec.name).or_insert(0);
+        *last = (*last).max(table.keys().max().copied().unwrap_or(0)).max(0) + 1;
+        *last
+    };
     rec.insert("id".into(), json!(id));
     match spec.name {
         "Tickets" => {

@@ -300,6 +300,10 @@ async fn child_routes() {
     assert_eq!(s, 200);
     let (s, _) = send(t.req(Method::DELETE, &format!("V1.0/CompanyWebhooks/{wid}"))).await;
     assert_eq!(s, 200);
+    // Ids are never handed out again, even after the highest one is deleted.
+    let (s, v) = send(t.req(Method::POST, "V1.0/CompanyWebhooks").json(&json!({"name":"w2","webhookUrl":"http://x/h","deactivationUrl":"http://x/d","isActive":true}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["itemId"].as_i64().unwrap() > wid, "{v}");
     let (s, _) = send(t.req(Method::DELETE, "V1.0/TimeEntries/29686000")).await;
     assert_eq!(s, 200);
 }
