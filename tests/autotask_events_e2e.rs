@@ -471,6 +471,31 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
             assert_eq!(&v[k], want, "{v}");
         }
     }
+    // A callout whose inputs cannot fit the workflow: retrying cannot help, so it is answered
+    // 200 (Autotask would retry and finally deactivate the webhook) and recorded as rejected.
+    let odd = json!({"Action": "Create", "Guid": hook["webhookGUID"], "EntityType": "Ticket",
+        "Id": "not-a-number", "Fields": {}, "EventTime": "2026-01-01T00:00:00Z",
+        "SequenceNumber": 10000, "PersonID": null})
+    .to_string();
+    let sig = weft_triggers::autotask::signature(secret, odd.as_bytes());
+    let (s, v) = http(
+        &serve.addr,
+        "POST",
+        &path,
+        &[
+            ("content-type", "application/json"),
+            ("x-hook-signature", &sig),
+        ],
+        odd.as_bytes(),
+    )
+    .await;
+    assert_eq!((s, &v["accepted"]), (200, &json!(false)), "{v}");
+    let evs = events(&serve).await;
+    assert!(
+        evs.iter()
+            .any(|e| e["outcome"] == "rejected" && e["status"] == 200),
+        "{evs:?}"
+    );
     // Autotask's deactivation notice: 200, logged and recorded.
     let notice = json!({"Action": "Deactivated", "Guid": hook["webhookGUID"]}).to_string();
     let (s, _) = http(

@@ -663,13 +663,27 @@ impl Recorder<'_> {
         }
     }
 
+    /// Records a rejection. Autotask retries any answer but a 2xx (five times, 30 s apart)
+    /// and deactivates a webhook after 25 failures in a row, so a rejection a retry cannot
+    /// cure (inputs that do not fit the workflow, an unsupported `run_for`) is answered 200
+    /// `{"accepted": false}`; bad signatures, oversize bodies and store failures keep their
+    /// status.
     async fn reject(&self, err: ApiError) -> Response {
         let reason = match &err {
             ApiError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        self.record(self.event("rejected", err.status(), Some(reason)))
+        let final_answer = matches!(err, ApiError::InvalidInput(_) | ApiError::Conflict(_));
+        let status = if final_answer {
+            StatusCode::OK
+        } else {
+            err.status()
+        };
+        self.record(self.event("rejected", status, Some(reason.clone())))
             .await;
+        if final_answer {
+            return Json(json!({"accepted": false, "reason": reason})).into_response();
+        }
         err.into_response()
     }
 
