@@ -583,6 +583,41 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     )
     .await;
     assert_eq!(s, 404);
+
+    // 7. `weft deploy` into the running server's database brings the trigger back (the
+    // server notices the new version), and switching the trigger off deletes it again.
+    let deployed = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("deploy")
+        .arg(dir.path().join("wf/ticket_intake.yaml"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.path().join("weft.db").display()))
+        .output()
+        .unwrap();
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    wait_for(
+        "the webhook registration after `weft deploy`",
+        Duration::from_secs(30),
+        async || webhooks(&sim).pop(),
+    )
+    .await;
+    let (s, v) = api(
+        &serve,
+        "POST",
+        &format!("/api/triggers/{WF}/{TRIGGER}/disable"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(
+        "the webhook deletion after the trigger is switched off",
+        Duration::from_secs(30),
+        async || webhooks(&sim).is_empty().then_some(()),
+    )
+    .await;
     drop(serve);
     sim.shutdown().await;
 }

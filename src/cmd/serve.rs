@@ -107,14 +107,21 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false).await;
     }
 
-    // Autotask webhooks of the deployed Autotask triggers, in the background.
-    let syncing = engine.clone();
-    tokio::spawn(async move {
-        match weft_triggers::autotask::sync_webhooks(&syncing, &public).await {
-            Ok(report) => report.lines().iter().for_each(|l| println!("{l}")),
+    // Autotask webhooks of the deployed Autotask triggers, kept in step in the background.
+    let autotask_sync = weft_triggers::autotask::keep_in_sync(
+        engine.clone(),
+        public.clone(),
+        Duration::from_secs(10),
+        cron_stop.clone(),
+        |result| match result {
+            Ok(report) => {
+                use std::io::Write;
+                report.lines().iter().for_each(|l| println!("{l}"));
+                let _ = std::io::stdout().flush();
+            }
             Err(e) => eprintln!("{e}"),
-        }
-    });
+        },
+    );
     println!("listening on {base}");
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
@@ -158,6 +165,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         .into_diagnostic()?;
     cron_stop.cancel();
     let _ = cron.await;
+    let _ = autotask_sync.await;
     eprintln!(
         "shutting down: waiting up to {}s for running executions",
         GRACE.as_secs()

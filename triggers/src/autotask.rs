@@ -183,6 +183,50 @@ impl SyncReport {
     }
 }
 
+/// Keeps the Autotask webhooks in step with the store until `stop`: syncs at once, then
+/// whenever the deployed versions or the trigger switches change (checked every
+/// `check_every`, so `weft deploy` into a running server's database and
+/// `POST /api/triggers/…/disable` are followed within that), and in full every hour (which
+/// also re-creates webhooks Autotask deactivated). Each sync's report goes to `report`.
+pub fn keep_in_sync(
+    engine: Arc<Engine>,
+    public_base_url: String,
+    check_every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+    report: impl Fn(Result<SyncReport, SyncError>) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    const FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    tokio::spawn(async move {
+        let mut synced: Option<(Vec<i64>, Vec<(String, String, bool)>)> = None;
+        let mut last_full = std::time::Instant::now();
+        loop {
+            let store = engine.store();
+            let now = match (store.list_workflows().await, store.trigger_switches().await) {
+                (Ok(w), Ok(mut s)) => {
+                    s.sort();
+                    Some((w.iter().map(|r| r.id).collect::<Vec<_>>(), s))
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot check deployed workflows for Autotask triggers");
+                    None
+                }
+            };
+            if now.is_some() && (now != synced || last_full.elapsed() >= FULL_EVERY) {
+                let result = sync_webhooks(&engine, &public_base_url).await;
+                if result.is_ok() {
+                    synced = now;
+                    last_full = std::time::Instant::now();
+                }
+                report(result);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(check_every) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    })
+}
+
 /// Runs [`sync_webhooks`] in the background with the server's public URL (after an API
 /// deploy); the outcome is logged.
 pub(crate) fn sync_in_background(state: &AppState) {
