@@ -21,6 +21,7 @@ pub mod model;
 pub mod parse;
 pub mod registry;
 pub mod schema;
+pub mod secrets;
 pub mod store;
 pub mod template;
 mod validate;

@@ -45,7 +45,8 @@ pub async fn open_with(
         .await
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot open the database {}", redact_url(&db.database)))?;
-    let mut engine = Engine::new(store, Arc::new(weft_actions::registry()));
+    let mut engine = Engine::new(store, Arc::new(weft_actions::registry()))
+        .with_secrets(Arc::new(secret_box(&db.database)?));
     if let Some(observer) = observer {
         engine = engine.with_observer(observer);
     }
@@ -59,6 +60,35 @@ pub async fn open_with(
             engine.with_integrations(Arc::new(integrations))
         }
         None => engine,
+    })
+}
+
+/// The key secrets are sealed with: `WEFT_SECRET_KEY`, else `secret.key` beside a SQLite
+/// database file (created 0600 on first use), else `.weft/secret.key`.
+pub fn secret_box(database: &str) -> miette::Result<weft_engine::secrets::KeyBox> {
+    use weft_engine::secrets::KeyBox;
+    if let Some(key) = std::env::var("WEFT_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        return Ok(KeyBox::from_text(&key));
+    }
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .filter(|p| !p.contains(":memory:") && !p.contains("mode=memory"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .and_then(|p| {
+            std::path::Path::new(p)
+                .parent()
+                .map(|d| d.join("secret.key"))
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from(".weft/secret.key"));
+    KeyBox::from_file(&path).map_err(|e| {
+        let why = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        miette::miette!("{e}{why} (or set WEFT_SECRET_KEY)")
     })
 }
 

@@ -124,6 +124,7 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) integrations: Arc<dyn Integrations>,
     pub(crate) observer: Arc<dyn observe::Observer>,
+    pub(crate) secrets: Arc<dyn crate::secrets::SecretBox>,
     pub(crate) owner: String,
     pub(crate) lease: Duration,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
@@ -199,6 +200,8 @@ impl Engine {
             clock,
             integrations: Arc::new(StaticIntegrations::default()),
             observer: Arc::new(observe::NoObserver),
+            // Until a key is configured, secrets live as long as the process.
+            secrets: Arc::new(crate::secrets::KeyBox::new(crate::secrets::random_key())),
             owner: owner_id(),
             lease: Duration::from_secs(30),
             parsed: Mutex::default(),
@@ -236,6 +239,27 @@ impl Engine {
             me: me.clone(),
             ..engine
         })
+    }
+
+    /// Sets the key secret values are sealed with at rest (before running anything).
+    #[must_use]
+    pub fn with_secrets(
+        self: Arc<Self>,
+        secrets: Arc<dyn crate::secrets::SecretBox>,
+    ) -> Arc<Engine> {
+        let engine = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("with_secrets is called on a fresh engine"));
+        Arc::new_cyclic(|me| Engine {
+            secrets,
+            children: Arc::new(Children { engine: me.clone() }),
+            me: me.clone(),
+            ..engine
+        })
+    }
+
+    /// Seals and opens secret values (org variables, integration secrets).
+    pub fn secrets(&self) -> &Arc<dyn crate::secrets::SecretBox> {
+        &self.secrets
     }
 
     /// The store.

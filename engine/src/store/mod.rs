@@ -418,6 +418,118 @@ pub struct AutotaskWebhook {
     pub created_at: String,
 }
 
+/// An organization: the MSP (no parent) or a client below it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrgRecord {
+    /// Stable id (a slug of the name at creation).
+    pub id: String,
+    /// Display name (unique, case-insensitively).
+    pub name: String,
+    /// The parent org; `None` for the root.
+    pub parent_id: Option<String>,
+    /// Tags (`vip`, `healthcare` …).
+    pub tags: Vec<String>,
+    /// Attributes the PSA sync keeps (company fields).
+    pub attributes: Value,
+    /// False once its PSA company was deactivated or deleted.
+    pub active: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// An org variable as stored: a secret one's value is sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgVar {
+    /// The org.
+    pub org_id: String,
+    /// Its name.
+    pub key: String,
+    /// The value (JSON text), sealed when `secret`.
+    #[serde(skip)]
+    pub value: String,
+    /// Secret variables are sealed at rest and shown as `***`.
+    pub secret: bool,
+}
+
+/// An integration instance of an org, as stored (secrets sealed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntegrationRecord {
+    /// The org it belongs to.
+    pub org_id: String,
+    /// `autotask`, `openai`, `teams`, `slack`, `http` …
+    pub kind: String,
+    /// Instance name (`default` unless named).
+    pub name: String,
+    /// Non-secret settings.
+    pub settings: Value,
+    /// The secret settings as one sealed JSON object.
+    #[serde(skip)]
+    pub secrets: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// An org linked to an external record (an Autotask company).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgMapping {
+    /// The org.
+    pub org_id: String,
+    /// The integration kind (`autotask`).
+    pub kind: String,
+    /// The external id (company id).
+    pub external_id: String,
+    /// The external name when linked.
+    pub external_name: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A record the PSA sync keeps in weft's directory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DirectoryRecord {
+    /// `autotask`.
+    pub source: String,
+    /// `company`, `user`, `contact`, `configuration`, `location`.
+    pub kind: String,
+    /// The PSA's id.
+    pub external_id: String,
+    /// The org it belongs to (companies: the org they map to).
+    pub org_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// The fields weft keeps.
+    pub data: Value,
+    /// False once deactivated or deleted in the PSA (records are never deleted).
+    pub active: bool,
+    /// `matched`, `created`, `excluded` or `pending`.
+    pub state: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// One run of a directory sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncRun {
+    /// Row id.
+    pub id: i64,
+    /// `autotask`.
+    pub source: String,
+    /// The org whose integration was synced.
+    pub org_id: String,
+    /// `preview` or `apply`.
+    pub mode: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339, once finished.
+    pub finished_at: Option<String>,
+    /// Per entity kind: created, matched, excluded, updated, deactivated, skipped.
+    pub counts: Value,
+    /// Problems met (records skipped and why, failed calls).
+    pub errors: Value,
+}
+
 /// The storage seam.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -533,6 +645,56 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a registered Autotask webhook.
     async fn delete_autotask_webhook(&self, workflow: &str, trigger: &str, org: &str)
     -> Result<()>;
+
+    /// Creates or updates an org (by id). A name another org has is a conflict.
+    async fn save_org(&self, org: &OrgRecord) -> Result<()>;
+    /// An org by id, or by name (case-insensitively).
+    async fn org(&self, id_or_name: &str) -> Result<OrgRecord>;
+    /// Every org, parents before children, by name.
+    async fn list_orgs(&self) -> Result<Vec<OrgRecord>>;
+    /// Deletes an org with its variables, integrations and mapping; refused (conflict) while
+    /// it has child orgs or unfinished executions.
+    async fn delete_org(&self, id: &str) -> Result<()>;
+    /// Sets a variable (`value` is JSON text, already sealed when `secret`).
+    async fn set_org_var(&self, var: &OrgVar) -> Result<()>;
+    /// Removes a variable; false when there was none.
+    async fn delete_org_var(&self, org_id: &str, key: &str) -> Result<bool>;
+    /// An org's own variables, by key.
+    async fn org_vars(&self, org_id: &str) -> Result<Vec<OrgVar>>;
+    /// Creates or replaces an integration instance.
+    async fn save_integration(&self, integration: &IntegrationRecord) -> Result<()>;
+    /// Removes an integration instance; false when there was none.
+    async fn delete_integration(&self, org_id: &str, kind: &str, name: &str) -> Result<bool>;
+    /// Integration instances of one org, or of every org.
+    async fn integrations(&self, org_id: Option<&str>) -> Result<Vec<IntegrationRecord>>;
+    /// Links an org to an external record (replacing the org's link of that kind); an
+    /// external record linked to another org is a conflict.
+    async fn set_mapping(&self, mapping: &OrgMapping) -> Result<()>;
+    /// Unlinks an org; false when it was not linked.
+    async fn delete_mapping(&self, org_id: &str, kind: &str) -> Result<bool>;
+    /// Every link of a kind.
+    async fn mappings(&self, kind: &str) -> Result<Vec<OrgMapping>>;
+    /// Excludes an external record from matching and creation (kept across syncs).
+    async fn exclude(&self, kind: &str, external_id: &str, name: Option<&str>) -> Result<()>;
+    /// Lifts an exclusion; false when there was none.
+    async fn unexclude(&self, kind: &str, external_id: &str) -> Result<bool>;
+    /// Excluded external records of a kind: `(external_id, name)`.
+    async fn exclusions(&self, kind: &str) -> Result<Vec<(String, Option<String>)>>;
+    /// Inserts or updates directory records (by source, kind and external id).
+    async fn save_directory(&self, records: &[DirectoryRecord]) -> Result<()>;
+    /// Directory records of a source and kind, optionally of one org.
+    async fn directory(
+        &self,
+        source: &str,
+        kind: &str,
+        org_id: Option<&str>,
+    ) -> Result<Vec<DirectoryRecord>>;
+    /// Records the start of a sync run; returns its id.
+    async fn start_sync_run(&self, source: &str, org_id: &str, mode: &str) -> Result<i64>;
+    /// Records how a sync run ended.
+    async fn finish_sync_run(&self, id: i64, counts: &Value, errors: &Value) -> Result<()>;
+    /// Sync runs, newest first.
+    async fn sync_runs(&self, limit: i64) -> Result<Vec<SyncRun>>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.

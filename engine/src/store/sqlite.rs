@@ -659,6 +659,362 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn save_org(&self, o: &OrgRecord) -> Result<()> {
+        let res = sqlx::query("INSERT INTO orgs (id, name, parent_id, tags, attributes, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id, tags = excluded.tags, attributes = excluded.attributes, active = excluded.active, updated_at = excluded.updated_at")
+            .bind(&o.id)
+            .bind(&o.name)
+            .bind(&o.parent_id)
+            .bind(serde_json::to_string(&o.tags).expect("strings serialize"))
+            .bind(o.attributes.to_string())
+            .bind(i64::from(o.active))
+            .bind(&o.created_at)
+            .bind(&o.updated_at)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("another organization is already named `{}`", o.name),
+            )),
+            Err(e) => Err(fk_not_found(
+                e,
+                "parent organization",
+                o.parent_id.as_deref().unwrap_or_default(),
+            )),
+        }
+    }
+
+    async fn org(&self, id_or_name: &str) -> Result<OrgRecord> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM orgs WHERE id = ? OR lower(name) = lower(?) ORDER BY id = ? DESC LIMIT 1"
+        ))
+        .bind(id_or_name)
+        .bind(id_or_name.trim())
+        .bind(id_or_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("organization `{id_or_name}`")))?;
+        org_from_row(&row)
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
+        let rows = sqlx::query(&format!(
+            "WITH RECURSIVE tree(id, depth) AS (SELECT id, 0 FROM orgs WHERE parent_id IS NULL \
+             UNION ALL SELECT o.id, t.depth + 1 FROM orgs o JOIN tree t ON o.parent_id = t.id) \
+             SELECT {ORG_COLUMNS} FROM orgs JOIN tree USING (id) ORDER BY tree.depth, lower(orgs.name)"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(org_from_row).collect()
+    }
+
+    async fn delete_org(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs WHERE parent_id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if children > 0 {
+            return Err(StoreError::Conflict(format!(
+                "organization `{id}` has {children} child organization(s): remove or move them first"
+            )));
+        }
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM executions WHERE org = ? AND status IN ('pending', 'running')",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if running > 0 {
+            return Err(StoreError::Conflict(format!(
+                "organization `{id}` has {running} execution(s) waiting or running: cancel them or let them finish first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM orgs WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("organization `{id}`")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_org_var(&self, v: &OrgVar) -> Result<()> {
+        sqlx::query("INSERT INTO org_vars (org_id, key, value, secret, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value, secret = excluded.secret, updated_at = excluded.updated_at")
+            .bind(&v.org_id)
+            .bind(&v.key)
+            .bind(&v.value)
+            .bind(i64::from(v.secret))
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| fk_not_found(e, "organization", &v.org_id))?;
+        Ok(())
+    }
+
+    async fn delete_org_var(&self, org_id: &str, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM org_vars WHERE org_id = ? AND key = ?")
+            .bind(org_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn org_vars(&self, org_id: &str) -> Result<Vec<OrgVar>> {
+        let rows = sqlx::query(
+            "SELECT org_id, key, value, secret FROM org_vars WHERE org_id = ? ORDER BY key",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrgVar {
+                    org_id: r.try_get("org_id")?,
+                    key: r.try_get("key")?,
+                    value: r.try_get("value")?,
+                    secret: r.try_get::<i64, _>("secret")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_integration(&self, i: &IntegrationRecord) -> Result<()> {
+        sqlx::query("INSERT INTO integrations (org_id, kind, name, settings, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (org_id, kind, name) DO UPDATE SET settings = excluded.settings, secrets = excluded.secrets, updated_at = excluded.updated_at")
+            .bind(&i.org_id)
+            .bind(&i.kind)
+            .bind(&i.name)
+            .bind(i.settings.to_string())
+            .bind(&i.secrets)
+            .bind(&i.created_at)
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| fk_not_found(e, "organization", &i.org_id))?;
+        Ok(())
+    }
+
+    async fn delete_integration(&self, org_id: &str, kind: &str, name: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM integrations WHERE org_id = ? AND kind = ? AND name = ?")
+                .bind(org_id)
+                .bind(kind)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn integrations(&self, org_id: Option<&str>) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query("SELECT org_id, kind, name, settings, secrets, created_at FROM integrations WHERE ? IS NULL OR org_id = ? ORDER BY org_id, kind, name")
+            .bind(org_id)
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IntegrationRecord {
+                    org_id: r.try_get("org_id")?,
+                    kind: r.try_get("kind")?,
+                    name: r.try_get("name")?,
+                    settings: json_col(r, "settings")?.unwrap_or(Value::Null),
+                    secrets: r.try_get("secrets")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_mapping(&self, m: &OrgMapping) -> Result<()> {
+        let res = sqlx::query("INSERT INTO org_mappings (org_id, kind, external_id, external_name, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (org_id, kind) DO UPDATE SET external_id = excluded.external_id, external_name = excluded.external_name, created_at = excluded.created_at")
+            .bind(&m.org_id)
+            .bind(&m.kind)
+            .bind(&m.external_id)
+            .bind(&m.external_name)
+            .bind(&m.created_at)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!(
+                    "{} record {} is already mapped to another organization",
+                    m.kind, m.external_id
+                )))
+            }
+            Err(e) => Err(fk_not_found(e, "organization", &m.org_id)),
+        }
+    }
+
+    async fn delete_mapping(&self, org_id: &str, kind: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM org_mappings WHERE org_id = ? AND kind = ?")
+            .bind(org_id)
+            .bind(kind)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn mappings(&self, kind: &str) -> Result<Vec<OrgMapping>> {
+        let rows = sqlx::query("SELECT org_id, kind, external_id, external_name, created_at FROM org_mappings WHERE kind = ? ORDER BY org_id")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrgMapping {
+                    org_id: r.try_get("org_id")?,
+                    kind: r.try_get("kind")?,
+                    external_id: r.try_get("external_id")?,
+                    external_name: r.try_get("external_name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn exclude(&self, kind: &str, external_id: &str, name: Option<&str>) -> Result<()> {
+        sqlx::query("INSERT INTO mapping_exclusions (kind, external_id, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, external_id) DO UPDATE SET name = COALESCE(excluded.name, mapping_exclusions.name)")
+            .bind(kind)
+            .bind(external_id)
+            .bind(name)
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unexclude(&self, kind: &str, external_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM mapping_exclusions WHERE kind = ? AND external_id = ?")
+            .bind(kind)
+            .bind(external_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn exclusions(&self, kind: &str) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT external_id, name FROM mapping_exclusions WHERE kind = ? ORDER BY external_id",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("external_id")?, r.try_get("name")?)))
+            .collect()
+    }
+
+    async fn save_directory(&self, records: &[DirectoryRecord]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(500) {
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "INSERT INTO directory (source, kind, external_id, org_id, name, data, active, state, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.source.clone())
+                    .push_bind(r.kind.clone())
+                    .push_bind(r.external_id.clone())
+                    .push_bind(r.org_id.clone())
+                    .push_bind(r.name.clone())
+                    .push_bind(r.data.to_string())
+                    .push_bind(i64::from(r.active))
+                    .push_bind(r.state.clone())
+                    .push_bind(r.updated_at.clone());
+            });
+            qb.push(
+                " ON CONFLICT (source, kind, external_id) DO UPDATE SET org_id = excluded.org_id, \
+                 name = excluded.name, data = excluded.data, active = excluded.active, \
+                 state = excluded.state, updated_at = excluded.updated_at",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn directory(
+        &self,
+        source: &str,
+        kind: &str,
+        org_id: Option<&str>,
+    ) -> Result<Vec<DirectoryRecord>> {
+        let rows = sqlx::query("SELECT source, kind, external_id, org_id, name, data, active, state, updated_at FROM directory WHERE source = ? AND kind = ? AND (? IS NULL OR org_id = ?) ORDER BY lower(name), external_id")
+            .bind(source)
+            .bind(kind)
+            .bind(org_id)
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DirectoryRecord {
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    external_id: r.try_get("external_id")?,
+                    org_id: r.try_get("org_id")?,
+                    name: r.try_get("name")?,
+                    data: json_col(r, "data")?.unwrap_or(Value::Null),
+                    active: r.try_get::<i64, _>("active")? != 0,
+                    state: r.try_get("state")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn start_sync_run(&self, source: &str, org_id: &str, mode: &str) -> Result<i64> {
+        let done = sqlx::query(
+            "INSERT INTO sync_runs (source, org_id, mode, started_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(source)
+        .bind(org_id)
+        .bind(mode)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn finish_sync_run(&self, id: i64, counts: &Value, errors: &Value) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET finished_at = ?, counts = ?, errors = ? WHERE id = ?")
+            .bind(now_rfc3339())
+            .bind(counts.to_string())
+            .bind(errors.to_string())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sync_runs(&self, limit: i64) -> Result<Vec<SyncRun>> {
+        let rows = sqlx::query("SELECT id, source, org_id, mode, started_at, finished_at, counts, errors FROM sync_runs ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SyncRun {
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    org_id: r.try_get("org_id")?,
+                    mode: r.try_get("mode")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    counts: json_col(r, "counts")?.unwrap_or(Value::Null),
+                    errors: json_col(r, "errors")?.unwrap_or(Value::Null),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Inserts an execution: running when it has an owner, else queued (pending).
@@ -699,6 +1055,32 @@ async fn insert_execution(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+const ORG_COLUMNS: &str = "orgs.id, orgs.name, orgs.parent_id, orgs.tags, orgs.attributes, orgs.active, orgs.created_at, orgs.updated_at";
+
+fn org_from_row(r: &SqliteRow) -> Result<OrgRecord> {
+    let tags: String = r.try_get("tags")?;
+    Ok(OrgRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        parent_id: r.try_get("parent_id")?,
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+        attributes: json_col(r, "attributes")?.unwrap_or(Value::Null),
+        active: r.try_get::<i64, _>("active")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// A foreign-key failure on `what` as "not found".
+fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::not_found(format!("{what} `{id}`"))
+        }
+        other => other.into(),
+    }
 }
 
 fn trigger_event_from_row(r: &SqliteRow) -> Result<TriggerEvent> {

@@ -410,6 +410,182 @@ async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) 
     assert!(store.autotask_webhooks().await.unwrap().is_empty());
 }
 
+fn org(id: &str, parent: Option<&str>) -> OrgRecord {
+    OrgRecord {
+        id: id.into(),
+        name: id.to_uppercase(),
+        parent_id: parent.map(str::to_string),
+        tags: vec!["t".into()],
+        attributes: json!({}),
+        active: true,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+async fn orgs_form_a_tree_with_variables_integrations_and_mappings(store: Arc<dyn Store>) {
+    store.save_org(&org("msp", None)).await.unwrap();
+    store.save_org(&org("zeta", Some("msp"))).await.unwrap();
+    store.save_org(&org("acme", Some("msp"))).await.unwrap();
+    store
+        .save_org(&org("acme-east", Some("acme")))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .list_orgs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["msp", "acme", "zeta", "acme-east"],
+        "parents first, then by name"
+    );
+    assert_eq!(
+        store.org("Acme").await.unwrap().id,
+        "acme",
+        "by name, any case"
+    );
+    assert_eq!(
+        store.org("acme-east").await.unwrap().parent_id.as_deref(),
+        Some("acme")
+    );
+    let mut dup = org("other", Some("msp"));
+    dup.name = "acme".into();
+    assert_eq!(
+        store.save_org(&dup).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(
+        store
+            .save_org(&org("orphan", Some("nope")))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::NotFound
+    );
+
+    let var = |key: &str, value: &str, secret| OrgVar {
+        org_id: "acme".into(),
+        key: key.into(),
+        value: value.into(),
+        secret,
+    };
+    store.set_org_var(&var("queue", "5", false)).await.unwrap();
+    store
+        .set_org_var(&var("api_key", "v1:sealed", true))
+        .await
+        .unwrap();
+    store.set_org_var(&var("queue", "6", false)).await.unwrap();
+    let vars = store.org_vars("acme").await.unwrap();
+    assert_eq!(vars.len(), 2);
+    assert_eq!(
+        (vars[1].key.as_str(), vars[1].value.as_str()),
+        ("queue", "6")
+    );
+    assert!(vars[0].secret);
+    assert!(!serde_json::to_string(&vars).unwrap().contains("sealed"));
+    assert!(store.delete_org_var("acme", "queue").await.unwrap());
+    assert!(!store.delete_org_var("acme", "queue").await.unwrap());
+
+    let integration = IntegrationRecord {
+        org_id: "acme".into(),
+        kind: "autotask".into(),
+        name: "default".into(),
+        settings: json!({"username": "u"}),
+        secrets: Some("v1:x".into()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store.save_integration(&integration).await.unwrap();
+    assert_eq!(
+        store.integrations(Some("acme")).await.unwrap(),
+        vec![integration.clone()]
+    );
+    assert_eq!(store.integrations(None).await.unwrap().len(), 1);
+
+    let mapping = |org: &str, ext: &str| OrgMapping {
+        org_id: org.into(),
+        kind: "autotask".into(),
+        external_id: ext.into(),
+        external_name: Some("Acme".into()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store.set_mapping(&mapping("acme", "174")).await.unwrap();
+    assert_eq!(
+        store
+            .set_mapping(&mapping("zeta", "174"))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::Conflict,
+        "one company, one org"
+    );
+    store.set_mapping(&mapping("acme", "175")).await.unwrap();
+    assert_eq!(
+        store.mappings("autotask").await.unwrap()[0].external_id,
+        "175"
+    );
+    store
+        .exclude("autotask", "999", Some("Old Co"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.exclusions("autotask").await.unwrap(),
+        vec![("999".to_string(), Some("Old Co".to_string()))]
+    );
+    assert!(store.unexclude("autotask", "999").await.unwrap());
+
+    assert_eq!(
+        store.delete_org("acme").await.unwrap_err().kind(),
+        StoreErrorKind::Conflict,
+        "it has a child"
+    );
+    store.delete_org("acme-east").await.unwrap();
+    store.delete_org("acme").await.unwrap();
+    assert!(
+        store.integrations(Some("acme")).await.unwrap().is_empty(),
+        "cascade"
+    );
+    assert!(store.mappings("autotask").await.unwrap().is_empty());
+}
+
+async fn directory_records_and_sync_runs_are_kept(store: Arc<dyn Store>) {
+    let rec = |id: &str, name: &str, active| DirectoryRecord {
+        source: "autotask".into(),
+        kind: "contact".into(),
+        external_id: id.into(),
+        org_id: None,
+        name: name.into(),
+        data: json!({"email": format!("{id}@x.test")}),
+        active,
+        state: "created".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let many: Vec<DirectoryRecord> = (0..1200).map(|i| rec(&i.to_string(), "N", true)).collect();
+    store.save_directory(&many).await.unwrap();
+    store
+        .save_directory(&[rec("7", "Renamed", false)])
+        .await
+        .unwrap();
+    let all = store.directory("autotask", "contact", None).await.unwrap();
+    assert_eq!(all.len(), 1200);
+    let seven = all.iter().find(|r| r.external_id == "7").unwrap();
+    assert_eq!((seven.name.as_str(), seven.active), ("Renamed", false));
+    let id = store
+        .start_sync_run("autotask", "msp", "apply")
+        .await
+        .unwrap();
+    store
+        .finish_sync_run(id, &json!({"contact": {"created": 1200}}), &json!([]))
+        .await
+        .unwrap();
+    let runs = store.sync_runs(5).await.unwrap();
+    assert_eq!(runs[0].counts["contact"]["created"], 1200);
+    assert!(runs[0].finished_at.is_some());
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_suite {
@@ -424,6 +600,8 @@ macro_rules! suite {
 }
 
 suite!(
+    orgs_form_a_tree_with_variables_integrations_and_mappings,
+    directory_records_and_sync_runs_are_kept,
     events_start_queued_executions_once_per_dedupe_key,
     workers_claim_queued_executions_once_oldest_first,
     trigger_switches_and_autotask_webhooks_are_kept,
