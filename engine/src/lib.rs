@@ -18,6 +18,7 @@ pub mod diagnostic;
 pub mod executor;
 pub mod integration;
 pub mod model;
+pub mod org;
 pub mod parse;
 pub mod registry;
 pub mod schema;
