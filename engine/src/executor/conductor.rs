@@ -17,7 +17,9 @@ use super::redact::Redactor;
 use super::scope::{self, Extra, to_value};
 use super::task::{Finished, ItemOutcome, Job, human};
 use super::{Engine, EngineError, RerunOptions, StartOptions, now_ms};
-use crate::action::{ActionContext, ActionError, OrgRef};
+use crate::action::{ActionContext, ActionError};
+use crate::integration::Integrations;
+use crate::org::{OrgContext, OrgIntegrations};
 use crate::model::{Join, On, TransitionMode, Workflow};
 use crate::store::{
     ExecStatus, ExecutionRecord, NewExecution, StoreError, TaskRun, TaskStatus, WorkflowRecord,
@@ -64,18 +66,6 @@ fn execution_redactor(engine: &Engine) -> Redactor {
     redactor
 }
 
-fn org_ref(org: &str) -> OrgRef {
-    OrgRef {
-        id: org.to_string(),
-        name: org.to_string(),
-    }
-}
-
-fn org_value(org: &OrgRef) -> minijinja::Value {
-    to_value(
-        &json!({ "id": org.id, "name": org.name, "VARIABLES": {}, "MAPPING": {}, "ATTRIBUTES": {} }),
-    )
-}
 
 /// Creates an execution row (and, for a rerun, the reused task outcomes).
 pub(crate) async fn create(
@@ -114,7 +104,8 @@ async fn create_inner(
         Some((old, rows)) => (Some(old), rows),
         None => (None, Vec::new()),
     };
-    let new = build(engine, record, wf, input, opts, rerun_of, parent, true);
+    let org = engine.org_context(opts.org.as_deref()).await?;
+    let new = build(engine, record, wf, input, opts, &org, rerun_of, parent, true);
     let rows: Vec<TaskRun> = reused
         .into_iter()
         .map(|r| TaskRun {
@@ -140,15 +131,21 @@ pub(crate) fn build(
     wf: &Workflow,
     input: Map<String, Value>,
     opts: StartOptions,
+    org_ctx: &OrgContext,
     rerun_of: Option<String>,
     parent: Option<&ActionContext>,
     owned: bool,
 ) -> NewExecution {
     let id = uuid::Uuid::new_v4().to_string();
     let now = engine.clock.now().to_string();
-    let org = opts.org.unwrap_or_else(|| "default".into());
+    // A registered org is stored by its id, whether it was named by id or name.
+    let org = org_ctx.org.id.clone();
+    let org_template = org_ctx.template_value();
     let trigger = opts.trigger.unwrap_or_else(|| json!({"type": "manual"}));
     let redactor = execution_redactor(engine);
+    for secret in org_ctx.secret_values() {
+        redactor.add(&secret);
+    }
     for (name, param) in &wf.input {
         if param.secret
             && let Some(v) = input.get(name)
@@ -163,7 +160,7 @@ pub(crate) fn build(
     let base_names = |ctx: &Map<String, Value>| -> Vec<(&'static str, minijinja::Value)> {
         vec![
             ("CTX", to_value(&Value::Object(ctx.clone()))),
-            ("ORG", org_value(&org_ref(&org))),
+            ("ORG", org_template.clone()),
             (
                 "TASKS",
                 minijinja::Value::from(BTreeMap::<String, minijinja::Value>::new()),
@@ -275,7 +272,11 @@ struct Conductor {
     engine: Arc<Engine>,
     wf: Arc<Workflow>,
     exec: ExecutionRecord,
-    org: OrgRef,
+    org: crate::action::OrgRef,
+    /// `ORG` in templates.
+    org_template: minijinja::Value,
+    /// The org's integration instances (its own, its parents', then the configured ones).
+    integrations: Arc<dyn Integrations>,
     redactor: Redactor,
     /// Inbound routes per task: (source task, route index).
     inbound: Vec<Vec<(usize, usize)>>,
@@ -339,8 +340,12 @@ pub(crate) async fn drive(
             }
         }
     };
+    let org = engine.org_context(Some(&exec.org)).await?;
+    for secret in org.secret_values() {
+        handoff.redactor.add(&secret);
+    }
     let runs = engine.store.task_runs(&exec.id).await?;
-    let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, cancel);
+    let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, &org, cancel);
     if resumed && wf.input.values().any(|p| p.secret) {
         c.failure = Some("cannot resume: the workflow has secret inputs, which are never stored; rerun it with its inputs".into());
     }
@@ -354,6 +359,7 @@ impl Conductor {
         wf: Arc<Workflow>,
         exec: ExecutionRecord,
         handoff: Handoff,
+        org_ctx: &OrgContext,
         cancel: CancellationToken,
     ) -> Self {
         let n = wf.tasks.len();
@@ -375,11 +381,16 @@ impl Conductor {
             .chain(handoff.vars.iter())
             .map(|(k, v)| (k.clone(), to_value(v)))
             .collect();
-        let org = org_ref(&exec.org);
+        let integrations: Arc<dyn Integrations> = Arc::new(OrgIntegrations::new(
+            org_ctx,
+            engine.integrations.clone(),
+        ));
         Conductor {
             engine,
             wf,
-            org,
+            org: org_ctx.org_ref(),
+            org_template: org_ctx.template_value(),
+            integrations,
             redactor: handoff.redactor,
             inbound,
             decided: HashMap::new(),
@@ -411,7 +422,7 @@ impl Conductor {
             self.base = vec![
                 ("CTX", minijinja::Value::UNDEFINED),
                 ("TASKS", minijinja::Value::UNDEFINED),
-                ("ORG", org_value(&self.org)),
+                ("ORG", self.org_template.clone()),
                 (
                     "WORKFLOW",
                     to_value(
@@ -674,6 +685,7 @@ impl Conductor {
             index: t,
             exec_id: self.exec.id.clone(),
             org: self.org.clone(),
+            integrations: self.integrations.clone(),
             base,
             redactor: self.redactor.clone(),
             cancel: self.cancel.clone(),

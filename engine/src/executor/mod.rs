@@ -56,6 +56,9 @@ pub enum EngineError {
     /// The operation does not apply.
     #[error("{0}")]
     Conflict(String),
+    /// The execution's organization cannot be loaded.
+    #[error(transparent)]
+    Org(#[from] crate::org::OrgError),
 }
 
 /// Classification of [`EngineError`].
@@ -77,7 +80,7 @@ impl EngineError {
             EngineError::Store(e) if e.kind() == crate::store::StoreErrorKind::NotFound => {
                 EngineErrorKind::Usage
             }
-            EngineError::Store(_) => EngineErrorKind::Store,
+            EngineError::Store(_) | EngineError::Org(_) => EngineErrorKind::Store,
             EngineError::Invalid { .. } | EngineError::Input(_) => EngineErrorKind::Usage,
             EngineError::Conflict(_) => EngineErrorKind::Conflict,
         }
@@ -405,12 +408,13 @@ impl Engine {
         for s in starts {
             let (record, wf) = self.workflow(s.workflow.id).await?;
             let input = prepare_input(&wf, s.input)?;
-            prepared.push((record, wf, input, s.opts));
+            let org = self.org_context(s.opts.org.as_deref()).await?;
+            prepared.push((record, wf, input, s.opts, org));
         }
         let news: Vec<_> = prepared
             .into_iter()
-            .map(|(record, wf, input, opts)| {
-                conductor::build(self, &record, &wf, input, opts, None, None, false)
+            .map(|(record, wf, input, opts, org)| {
+                conductor::build(self, &record, &wf, input, opts, &org, None, None, false)
             })
             .collect();
         let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
@@ -430,6 +434,23 @@ impl Engine {
                 Err(e.into())
             }
         }
+    }
+
+    /// The organization context of `org` (`default` when none): registered orgs bring their
+    /// variables, mappings and integrations; others only their name.
+    ///
+    /// # Errors
+    /// Store failures; secrets that cannot be opened.
+    pub async fn org_context(
+        &self,
+        org: Option<&str>,
+    ) -> Result<crate::org::OrgContext, EngineError> {
+        Ok(crate::org::OrgContext::load(
+            self.store.as_ref(),
+            self.secrets.as_ref(),
+            org.unwrap_or("default"),
+        )
+        .await?)
     }
 
     /// The next execution for this process to run: one it adopted after a crash, else the

@@ -48,6 +48,7 @@ pub(crate) struct Job {
     pub index: usize,
     pub exec_id: String,
     pub org: OrgRef,
+    pub integrations: Arc<dyn crate::integration::Integrations>,
     pub base: Vec<(&'static str, minijinja::Value)>,
     pub redactor: Redactor,
     pub cancel: CancellationToken,
@@ -108,12 +109,79 @@ impl Job {
         Ok(Value::Object(out))
     }
 
+    /// `run_as_org`: the task runs in a child org's context (its ORG, variables and
+    /// integrations). Only an org below the execution's org may be named.
+    async fn switch_org(&mut self, target: &Templated) -> Result<(), ActionError> {
+        let ctx = self.render_ctx(Extra::default());
+        let name = match target.render(&ctx) {
+            Ok(Value::String(s)) => s,
+            Ok(Value::Number(n)) => n.to_string(),
+            Ok(other) => {
+                return Err(ActionError::failed(format!(
+                    "task `{}`: run_as_org must name an organization, got {other}",
+                    self.task().name
+                )));
+            }
+            Err(e) => {
+                return Err(ActionError::failed(format!(
+                    "task `{}`: run_as_org: {}",
+                    self.task().name,
+                    e.error
+                )));
+            }
+        };
+        let org = self
+            .engine
+            .org_context(Some(&name))
+            .await
+            .map_err(|e| ActionError::failed(format!("run_as_org `{name}`: {e}")))?;
+        if !org.registered {
+            return Err(ActionError::failed(format!(
+                "task `{}`: run_as_org: no organization `{name}`",
+                self.task().name
+            )));
+        }
+        if org.org.id != self.org.id && !org.is_below(&self.org.id) {
+            return Err(ActionError::failed(format!(
+                "task `{}`: run_as_org: `{}` is not below `{}`; a task may only run as one of its org's child organizations",
+                self.task().name,
+                org.org.id,
+                self.org.id
+            )));
+        }
+        for secret in org.secret_values() {
+            self.redactor.add(&secret);
+        }
+        self.integrations = Arc::new(crate::org::OrgIntegrations::new(
+            &org,
+            self.engine.integrations.clone(),
+        ));
+        self.org = org.org_ref();
+        if let Some(slot) = self.base.iter_mut().find(|(n, _)| *n == "ORG") {
+            slot.1 = org.template_value();
+        }
+        Ok(())
+    }
+
     /// Runs the task to its outcome.
-    pub async fn run(self) -> Finished {
+    pub async fn run(mut self) -> Finished {
         let started = Instant::now();
         let started_at = self.now();
         let wf = self.wf.clone();
         let task = &wf.tasks[self.index];
+        if let Some(target) = &task.run_as_org
+            && let Err(e) = self.switch_org(target).await
+        {
+            return self.finish(
+                TaskStatus::Failed,
+                Value::Null,
+                Some(e),
+                None,
+                1,
+                started,
+                started_at,
+            );
+        }
         if let Some(delay) = task.delay
             && !self.sleep(delay).await
         {
@@ -223,7 +291,7 @@ impl Job {
             cancel: attempt_cancel.clone(),
             clock: self.engine.clock.clone(),
             workflows: self.engine.sub_workflows(),
-            integrations: self.engine.integrations.clone(),
+            integrations: self.integrations.clone(),
             integration_override: task.integration.clone(),
         };
         let mut call = action.call(cx, input.clone());

@@ -590,6 +590,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The value of a setting, storing `value` first if there is none. True when stored now.
     async fn ensure_setting(&self, key: &str, value: &str) -> Result<(String, bool)>;
+    /// The value of a setting, if set.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Sets (or replaces) a setting.
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
     /// The secret of a workflow's trigger, storing `secret` first if there is none.
     async fn ensure_trigger_secret(
         &self,

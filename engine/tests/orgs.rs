@@ -1,0 +1,235 @@
+//! Executions in an organization's context: inherited variables in templates, secret
+//! variables redacted from everything stored, integrations resolved up the tree, and
+//! `run_as_org` down the tree only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weft_engine::Registry;
+use weft_engine::action::{ActionContext, ActionError, TypedAction};
+use weft_engine::executor::{Engine, StartOptions};
+use weft_engine::org::seal_secrets;
+use weft_engine::secrets::{KeyBox, SecretBox};
+use weft_engine::store::{ExecStatus, IntegrationRecord, OrgRecord, OrgVar, Store};
+
+/// Says which org it ran for and which Autotask instance it would use.
+#[derive(Clone, Default)]
+struct WhoAmI;
+
+#[derive(Deserialize, JsonSchema)]
+struct WhoParams {
+    /// Echoed back.
+    #[serde(default)]
+    text: Value,
+}
+
+impl TypedAction for WhoAmI {
+    const NAME: &'static str = "test.whoami";
+    const DESCRIPTION: &'static str = "reports its org and integration";
+    type Params = WhoParams;
+    async fn run(&self, cx: ActionContext, p: WhoParams) -> Result<Value, ActionError> {
+        let autotask = cx.integration("autotask")?;
+        Ok(json!({
+            "org": cx.org.id,
+            "user": autotask.setting("username"),
+            "secret": autotask.secret("secret"),
+            "text": p.text,
+        }))
+    }
+}
+
+fn org(id: &str, parent: Option<&str>) -> OrgRecord {
+    OrgRecord {
+        id: id.into(),
+        name: format!("{id} org"),
+        parent_id: parent.map(str::to_string),
+        tags: vec![],
+        attributes: json!({}),
+        active: true,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+struct World {
+    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("weft.db");
+    let store = weft_engine::store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let key = Arc::new(KeyBox::from_text("test key"));
+    let mut registry = Registry::new();
+    registry.register(WhoAmI);
+    let engine = Engine::new(store.clone(), Arc::new(registry)).with_secrets(key.clone());
+    store.save_org(&org("msp", None)).await.unwrap();
+    store.save_org(&org("acme", Some("msp"))).await.unwrap();
+    store.save_org(&org("acme-east", Some("acme"))).await.unwrap();
+    let var = |o: &str, k: &str, v: Value, secret: bool| OrgVar {
+        org_id: o.into(),
+        key: k.into(),
+        value: if secret {
+            key.seal(&v.to_string())
+        } else {
+            v.to_string()
+        },
+        secret,
+    };
+    store.set_org_var(&var("msp", "queue", json!(5), false)).await.unwrap();
+    store.set_org_var(&var("msp", "region", json!("eu"), false)).await.unwrap();
+    store.set_org_var(&var("acme", "queue", json!(8), false)).await.unwrap();
+    store
+        .set_org_var(&var("acme", "portal_password", json!("Sup3r-Secret-Pw"), true))
+        .await
+        .unwrap();
+    store
+        .set_org_var(&var("acme-east", "region", json!("us-east"), false))
+        .await
+        .unwrap();
+    let integration = |o: &str, name: &str, user: &str| IntegrationRecord {
+        org_id: o.into(),
+        kind: "autotask".into(),
+        name: name.into(),
+        settings: json!({"username": user}),
+        secrets: seal_secrets(
+            &BTreeMap::from([("secret".to_string(), format!("at-secret-{user}"))]),
+            key.as_ref(),
+        ),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store.save_integration(&integration("msp", "default", "msp-api")).await.unwrap();
+    store.save_integration(&integration("msp", "gdap", "gdap-api")).await.unwrap();
+    store.save_integration(&integration("acme", "default", "acme-api")).await.unwrap();
+    World {
+        engine,
+        store,
+        db,
+        _dir: dir,
+    }
+}
+
+async fn run(w: &World, yaml: &str, org: &str) -> weft_engine::store::ExecutionRecord {
+    let record = w.engine.deploy(yaml, None).await.unwrap();
+    w.engine
+        .execute(
+            &record,
+            serde_json::Map::new(),
+            StartOptions {
+                org: Some(org.into()),
+                trigger: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn variables_inherit_and_secret_ones_are_never_stored() {
+    let w = world().await;
+    let exec = run(
+        &w,
+        r#"
+name: vars
+tasks:
+  show:
+    action: test.whoami
+    input:
+      text: "{{ ORG.name }} q={{ ORG.VARIABLES.queue }} r={{ ORG.VARIABLES.region }} pw={{ ORG.VARIABLES.portal_password }}"
+output:
+  text: "{{ TASKS.show.result.text }}"
+  who: "{{ TASKS.show.result.user }}"
+"#,
+        "acme-east",
+    )
+    .await;
+    assert_eq!(exec.status, ExecStatus::Succeeded, "{:?}", exec.error);
+    assert_eq!(exec.org, "acme-east");
+    let text = exec.output.as_ref().unwrap()["text"].as_str().unwrap().to_string();
+    assert_eq!(text, "acme-east org q=8 r=us-east pw=***", "secrets are masked in what is stored");
+    assert_eq!(exec.output.as_ref().unwrap()["who"], "acme-api", "the nearest parent's instance");
+    let runs = w.store.task_runs(&exec.id).await.unwrap();
+    let stored = serde_json::to_string(&runs).unwrap();
+    assert!(!stored.contains("Sup3r-Secret-Pw") && !stored.contains("at-secret-acme-api"), "{stored}");
+    // Nor anywhere in the database file (sealed at rest).
+    drop(runs);
+    let bytes = std::fs::read(&w.db).unwrap();
+    let wal = std::fs::read(w.db.with_extension("db-wal")).unwrap_or_default();
+    for needle in ["Sup3r-Secret-Pw", "at-secret-acme-api", "at-secret-msp-api"] {
+        let found = |b: &[u8]| b.windows(needle.len()).any(|x| x == needle.as_bytes());
+        assert!(!found(&bytes) && !found(&wal), "{needle} is in the database file");
+    }
+}
+
+#[tokio::test]
+async fn integrations_resolve_by_override_own_parent_and_fail_with_the_org_named() {
+    let w = world().await;
+    let yaml = r#"
+name: which
+tasks:
+  own:
+    action: test.whoami
+  named:
+    action: test.whoami
+    integration: gdap
+output:
+  own: "{{ TASKS.own.result.user }}"
+  named: "{{ TASKS.named.result.user }}"
+"#;
+    let exec = run(&w, yaml, "acme").await;
+    assert_eq!(exec.output.as_ref().unwrap()["own"], "acme-api");
+    assert_eq!(exec.output.as_ref().unwrap()["named"], "gdap-api", "an instance of a parent, by name");
+    let exec = run(&w, yaml, "msp").await;
+    assert_eq!(exec.output.as_ref().unwrap()["own"], "msp-api");
+    let exec = run(&w, yaml, "unregistered").await;
+    assert_eq!(exec.status, ExecStatus::Failed);
+    let err = exec.error.unwrap();
+    assert!(err.contains("unregistered") && err.contains("autotask"), "{err}");
+}
+
+#[tokio::test]
+async fn run_as_org_goes_down_the_tree_only() {
+    let w = world().await;
+    let down = run(
+        &w,
+        r#"
+name: down
+tasks:
+  child:
+    action: test.whoami
+    run_as_org: acme-east
+    input:
+      text: "{{ ORG.id }} {{ ORG.VARIABLES.region }}"
+output:
+  org: "{{ TASKS.child.result.org }}"
+  text: "{{ TASKS.child.result.text }}"
+"#,
+        "acme",
+    )
+    .await;
+    assert_eq!(down.status, ExecStatus::Succeeded, "{:?}", down.error);
+    assert_eq!(down.output.as_ref().unwrap()["org"], "acme-east");
+    assert_eq!(down.output.as_ref().unwrap()["text"], "acme-east us-east");
+    let up = run(
+        &w,
+        r#"
+name: up
+tasks:
+  parent:
+    action: test.whoami
+    run_as_org: "{{ 'msp' }}"
+"#,
+        "acme",
+    )
+    .await;
+    assert_eq!(up.status, ExecStatus::Failed);
+    assert!(up.error.as_deref().unwrap().contains("not below"), "{:?}", up.error);
+}
