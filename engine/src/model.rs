@@ -330,6 +330,34 @@ pub enum IntegrationOverride {
     PerKind(IndexMap<String, String>),
 }
 
+impl IntegrationOverride {
+    /// As JSON: the name, or `{kind: name}` (how a trigger's override travels with its
+    /// event, as `TRIGGER.integration`).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            IntegrationOverride::Instance(n) => serde_json::Value::String(n.clone()),
+            IntegrationOverride::PerKind(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// From [`IntegrationOverride::to_json`]'s form.
+    pub fn from_json(v: &serde_json::Value) -> Option<IntegrationOverride> {
+        match v {
+            serde_json::Value::String(s) => Some(IntegrationOverride::Instance(s.clone())),
+            serde_json::Value::Object(m) => Some(IntegrationOverride::PerKind(
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// A task: one action call (or one per item).
 #[derive(Debug, Clone)]
 pub struct Task {

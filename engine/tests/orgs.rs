@@ -73,7 +73,10 @@ async fn world() -> World {
     let engine = Engine::new(store.clone(), Arc::new(registry)).with_secrets(key.clone());
     store.save_org(&org("msp", None)).await.unwrap();
     store.save_org(&org("acme", Some("msp"))).await.unwrap();
-    store.save_org(&org("acme-east", Some("acme"))).await.unwrap();
+    store
+        .save_org(&org("acme-east", Some("acme")))
+        .await
+        .unwrap();
     let var = |o: &str, k: &str, v: Value, secret: bool| OrgVar {
         org_id: o.into(),
         key: k.into(),
@@ -84,11 +87,25 @@ async fn world() -> World {
         },
         secret,
     };
-    store.set_org_var(&var("msp", "queue", json!(5), false)).await.unwrap();
-    store.set_org_var(&var("msp", "region", json!("eu"), false)).await.unwrap();
-    store.set_org_var(&var("acme", "queue", json!(8), false)).await.unwrap();
     store
-        .set_org_var(&var("acme", "portal_password", json!("Sup3r-Secret-Pw"), true))
+        .set_org_var(&var("msp", "queue", json!(5), false))
+        .await
+        .unwrap();
+    store
+        .set_org_var(&var("msp", "region", json!("eu"), false))
+        .await
+        .unwrap();
+    store
+        .set_org_var(&var("acme", "queue", json!(8), false))
+        .await
+        .unwrap();
+    store
+        .set_org_var(&var(
+            "acme",
+            "portal_password",
+            json!("Sup3r-Secret-Pw"),
+            true,
+        ))
         .await
         .unwrap();
     store
@@ -106,9 +123,18 @@ async fn world() -> World {
         ),
         created_at: "2026-01-01T00:00:00Z".into(),
     };
-    store.save_integration(&integration("msp", "default", "msp-api")).await.unwrap();
-    store.save_integration(&integration("msp", "gdap", "gdap-api")).await.unwrap();
-    store.save_integration(&integration("acme", "default", "acme-api")).await.unwrap();
+    store
+        .save_integration(&integration("msp", "default", "msp-api"))
+        .await
+        .unwrap();
+    store
+        .save_integration(&integration("msp", "gdap", "gdap-api"))
+        .await
+        .unwrap();
+    store
+        .save_integration(&integration("acme", "default", "acme-api"))
+        .await
+        .unwrap();
     World {
         engine,
         store,
@@ -153,19 +179,35 @@ output:
     .await;
     assert_eq!(exec.status, ExecStatus::Succeeded, "{:?}", exec.error);
     assert_eq!(exec.org, "acme-east");
-    let text = exec.output.as_ref().unwrap()["text"].as_str().unwrap().to_string();
-    assert_eq!(text, "acme-east org q=8 r=us-east pw=***", "secrets are masked in what is stored");
-    assert_eq!(exec.output.as_ref().unwrap()["who"], "acme-api", "the nearest parent's instance");
+    let text = exec.output.as_ref().unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        text, "acme-east org q=8 r=us-east pw=***",
+        "secrets are masked in what is stored"
+    );
+    assert_eq!(
+        exec.output.as_ref().unwrap()["who"],
+        "acme-api",
+        "the nearest parent's instance"
+    );
     let runs = w.store.task_runs(&exec.id).await.unwrap();
     let stored = serde_json::to_string(&runs).unwrap();
-    assert!(!stored.contains("Sup3r-Secret-Pw") && !stored.contains("at-secret-acme-api"), "{stored}");
+    assert!(
+        !stored.contains("Sup3r-Secret-Pw") && !stored.contains("at-secret-acme-api"),
+        "{stored}"
+    );
     // Nor anywhere in the database file (sealed at rest).
     drop(runs);
     let bytes = std::fs::read(&w.db).unwrap();
     let wal = std::fs::read(w.db.with_extension("db-wal")).unwrap_or_default();
     for needle in ["Sup3r-Secret-Pw", "at-secret-acme-api", "at-secret-msp-api"] {
         let found = |b: &[u8]| b.windows(needle.len()).any(|x| x == needle.as_bytes());
-        assert!(!found(&bytes) && !found(&wal), "{needle} is in the database file");
+        assert!(
+            !found(&bytes) && !found(&wal),
+            "{needle} is in the database file"
+        );
     }
 }
 
@@ -186,13 +228,20 @@ output:
 "#;
     let exec = run(&w, yaml, "acme").await;
     assert_eq!(exec.output.as_ref().unwrap()["own"], "acme-api");
-    assert_eq!(exec.output.as_ref().unwrap()["named"], "gdap-api", "an instance of a parent, by name");
+    assert_eq!(
+        exec.output.as_ref().unwrap()["named"],
+        "gdap-api",
+        "an instance of a parent, by name"
+    );
     let exec = run(&w, yaml, "msp").await;
     assert_eq!(exec.output.as_ref().unwrap()["own"], "msp-api");
     let exec = run(&w, yaml, "unregistered").await;
     assert_eq!(exec.status, ExecStatus::Failed);
     let err = exec.error.unwrap();
-    assert!(err.contains("unregistered") && err.contains("autotask"), "{err}");
+    assert!(
+        err.contains("unregistered") && err.contains("autotask"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -231,5 +280,47 @@ tasks:
     )
     .await;
     assert_eq!(up.status, ExecStatus::Failed);
-    assert!(up.error.as_deref().unwrap().contains("not below"), "{:?}", up.error);
+    assert!(
+        up.error.as_deref().unwrap().contains("not below"),
+        "{:?}",
+        up.error
+    );
+}
+
+#[tokio::test]
+async fn a_triggers_integration_applies_unless_the_task_names_its_own() {
+    let w = world().await;
+    let record = w
+        .engine
+        .deploy(
+            r#"
+name: by-trigger
+tasks:
+  plain:
+    action: test.whoami
+  own:
+    action: test.whoami
+    integration: default
+output:
+  plain: "{{ TASKS.plain.result.user }}"
+  own: "{{ TASKS.own.result.user }}"
+"#,
+            None,
+        )
+        .await
+        .unwrap();
+    let exec = w
+        .engine
+        .execute(
+            &record,
+            serde_json::Map::new(),
+            StartOptions {
+                org: Some("acme".into()),
+                trigger: Some(json!({"type": "webhook", "integration": "gdap"})),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(exec.output.as_ref().unwrap()["plain"], "gdap-api");
+    assert_eq!(exec.output.as_ref().unwrap()["own"], "acme-api");
 }

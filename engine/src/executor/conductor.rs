@@ -19,8 +19,8 @@ use super::task::{Finished, ItemOutcome, Job, human};
 use super::{Engine, EngineError, RerunOptions, StartOptions, now_ms};
 use crate::action::{ActionContext, ActionError};
 use crate::integration::Integrations;
-use crate::org::{OrgContext, OrgIntegrations};
 use crate::model::{Join, On, TransitionMode, Workflow};
+use crate::org::{OrgContext, OrgIntegrations};
 use crate::store::{
     ExecStatus, ExecutionRecord, NewExecution, StoreError, TaskRun, TaskStatus, WorkflowRecord,
 };
@@ -66,7 +66,6 @@ fn execution_redactor(engine: &Engine) -> Redactor {
     redactor
 }
 
-
 /// Creates an execution row (and, for a rerun, the reused task outcomes).
 pub(crate) async fn create(
     engine: &Engine,
@@ -105,7 +104,9 @@ async fn create_inner(
         None => (None, Vec::new()),
     };
     let org = engine.org_context(opts.org.as_deref()).await?;
-    let new = build(engine, record, wf, input, opts, &org, rerun_of, parent, true);
+    let new = build(
+        engine, record, wf, input, opts, &org, rerun_of, parent, true,
+    );
     let rows: Vec<TaskRun> = reused
         .into_iter()
         .map(|r| TaskRun {
@@ -381,10 +382,8 @@ impl Conductor {
             .chain(handoff.vars.iter())
             .map(|(k, v)| (k.clone(), to_value(v)))
             .collect();
-        let integrations: Arc<dyn Integrations> = Arc::new(OrgIntegrations::new(
-            org_ctx,
-            engine.integrations.clone(),
-        ));
+        let integrations: Arc<dyn Integrations> =
+            Arc::new(OrgIntegrations::new(org_ctx, engine.integrations.clone()));
         Conductor {
             engine,
             wf,
@@ -686,6 +685,11 @@ impl Conductor {
             exec_id: self.exec.id.clone(),
             org: self.org.clone(),
             integrations: self.integrations.clone(),
+            trigger_integration: self
+                .exec
+                .trigger
+                .get("integration")
+                .and_then(crate::model::IntegrationOverride::from_json),
             base,
             redactor: self.redactor.clone(),
             cancel: self.cancel.clone(),

@@ -49,6 +49,8 @@ pub(crate) struct Job {
     pub exec_id: String,
     pub org: OrgRef,
     pub integrations: Arc<dyn crate::integration::Integrations>,
+    /// The trigger's `integration:` (the task's own wins).
+    pub trigger_integration: Option<crate::model::IntegrationOverride>,
     pub base: Vec<(&'static str, minijinja::Value)>,
     pub redactor: Redactor,
     pub cancel: CancellationToken,
@@ -292,7 +294,10 @@ impl Job {
             clock: self.engine.clock.clone(),
             workflows: self.engine.sub_workflows(),
             integrations: self.integrations.clone(),
-            integration_override: task.integration.clone(),
+            integration_override: task
+                .integration
+                .clone()
+                .or_else(|| self.trigger_integration.clone()),
         };
         let mut call = action.call(cx, input.clone());
         let deadline = async {
