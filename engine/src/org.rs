@@ -72,7 +72,17 @@ pub struct OrgContext {
     pub integrations: Vec<(String, Integration)>,
     /// Whether the org exists in the store.
     pub registered: bool,
+    /// The org's active directory records from the PSA sync, per kind (`contact`,
+    /// `configuration`, `location`): each record's data with `id` and `name`.
+    pub directory: BTreeMap<String, Vec<Value>>,
 }
+
+/// The directory kinds templates see, and their names under `ORG`.
+const DIRECTORY_KINDS: &[(&str, &str)] = &[
+    ("contact", "CONTACTS"),
+    ("configuration", "CONFIGURATIONS"),
+    ("location", "LOCATIONS"),
+];
 
 fn bare(id: &str) -> OrgRecord {
     OrgRecord {
@@ -143,6 +153,7 @@ impl OrgContext {
                     mapping: BTreeMap::new(),
                     integrations: Vec::new(),
                     registered: false,
+                    directory: BTreeMap::new(),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -202,6 +213,27 @@ impl OrgContext {
                 mapping.insert(kind, m.external_id);
             }
         }
+        let mut directory = BTreeMap::new();
+        for (kind, _) in DIRECTORY_KINDS {
+            let records: Vec<Value> = store
+                .directory("autotask", kind, Some(&record.id))
+                .await?
+                .into_iter()
+                .filter(|r| r.active)
+                .map(|r| {
+                    let mut data = r.data.as_object().cloned().unwrap_or_default();
+                    data.entry("id").or_insert_with(|| {
+                        r.external_id
+                            .parse::<i64>()
+                            .map(Value::from)
+                            .unwrap_or(Value::String(r.external_id.clone()))
+                    });
+                    data.entry("name").or_insert(Value::String(r.name));
+                    Value::Object(data)
+                })
+                .collect();
+            directory.insert((*kind).to_string(), records);
+        }
         Ok(OrgContext {
             org: record,
             ancestors,
@@ -209,6 +241,7 @@ impl OrgContext {
             mapping,
             integrations,
             registered: true,
+            directory,
         })
     }
 
@@ -243,7 +276,7 @@ impl OrgContext {
     }
 
     /// `ORG` in templates: `id`, `name`, `parent`, `TAGS`, `VARIABLES`, `MAPPING`,
-    /// `ATTRIBUTES`, and `HAS_TAG(t)`.
+    /// `ATTRIBUTES`, `CONTACTS`, `CONFIGURATIONS`, `LOCATIONS`, and `HAS_TAG(t)`.
     pub fn template_value(&self) -> minijinja::Value {
         let vars: Map<String, Value> = self
             .variables
@@ -277,6 +310,13 @@ impl OrgContext {
             .iter()
             .map(|(k, v)| (k.clone(), crate::executor::scope::to_value(v)))
             .collect();
+        for (kind, name) in DIRECTORY_KINDS {
+            let records = self.directory.get(*kind).cloned().unwrap_or_default();
+            map.insert(
+                (*name).to_string(),
+                crate::executor::scope::to_value(&Value::Array(records)),
+            );
+        }
         let tags = self.org.tags.clone();
         map.insert(
             "HAS_TAG".into(),
