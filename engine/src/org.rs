@@ -502,10 +502,32 @@ mod tests {
         assert_eq!(root.variables["queue"].value, json!(5));
         assert!(!root.variables.contains_key("api_key"), "never upwards");
 
+        let contact = |id: &str, active| crate::store::DirectoryRecord {
+            source: "autotask".into(),
+            kind: "contact".into(),
+            external_id: id.into(),
+            org_id: Some("acme".into()),
+            name: format!("Person {id}"),
+            data: json!({"email": format!("p{id}@acme.test")}),
+            active,
+            state: "created".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        };
+        store
+            .save_directory(&[contact("30", true), contact("31", false)])
+            .await
+            .unwrap();
         let acme = OrgContext::load(store.as_ref(), &key, "acme")
             .await
             .unwrap();
         let env = minijinja::Environment::new();
+        let contacts = env
+            .render_str(
+                "{{ ORG.CONTACTS | length }} {{ ORG.CONTACTS[0].id }} {{ ORG.CONTACTS[0].email }} {{ ORG.LOCATIONS | length }}",
+                minijinja::context! { ORG => acme.template_value() },
+            )
+            .unwrap();
+        assert_eq!(contacts, "1 30 p30@acme.test 0", "active records only");
         let out = env
             .render_str(
                 "{{ ORG.name }} {{ ORG.VARIABLES.queue }} {{ ORG.HAS_TAG('VIP') }} {{ ORG.HAS_TAG('x') }} {{ ORG.ATTRIBUTES.city }}",
