@@ -36,7 +36,7 @@ use weft_actions::autotask::{AutotaskError, Client, ErrorKind};
 use weft_engine::action::OrgRef;
 use weft_engine::executor::Engine;
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_engine::model::{AutotaskEvent, IntegrationOverride, Trigger, TriggerKind};
+use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
 use crate::hooks::{headers_json, inputs, starts};
@@ -922,6 +922,21 @@ pub(crate) async fn callout(
     if let Some(m) = hdrs.as_object_mut() {
         m.remove(SIGNATURE_HEADER);
     }
+    // Company → org: with `run_for` owner, the org mapped to the event's company runs it;
+    // an unmapped company runs for the registration's org (`mapped: false` in TRIGGER).
+    let owner_run = matches!(trigger.run_for, RunFor::Owner);
+    let company_id = company_of(&state, trigger, entity, &payload, owner_run).await;
+    let mapped_org = match company_id {
+        Some(c) => match crate::mapping::org_of_company(state.store().as_ref(), c).await {
+            Ok(o) => o,
+            Err(e) => return rec.reject(e.into()).await,
+        },
+        None => None,
+    };
+    let run_org = match &mapped_org {
+        Some(o) if owner_run => o.clone(),
+        _ => rec.org.clone(),
+    };
     let event = json!({
         "type": format!("autotask.{entity}"),
         "name": trigger.name,
@@ -938,7 +953,9 @@ pub(crate) async fn callout(
         "sequence": sequence,
         "event_time": payload.get("EventTime").cloned().unwrap_or(Value::Null),
         "person_id": payload.get("PersonID").or_else(|| payload.get("PersonId")).cloned().unwrap_or(Value::Null),
-        "org": rec.org,
+        "org": run_org,
+        "company_id": company_id,
+        "mapped": mapped_org.is_some(),
         "body": payload,
         "headers": hdrs,
     });
@@ -959,8 +976,8 @@ pub(crate) async fn callout(
         Ok(i) => i,
         Err(e) => return rec.reject(e).await,
     };
-    // The org mapping (company → org) comes later: the trigger's orgs for now.
-    let starts = match starts(&record, trigger, &rec.org, &input, &event) {
+    let store = state.store().as_ref();
+    let starts = match starts(store, &record, trigger, &run_org, &input, &event).await {
         Ok(s) => s,
         Err(e) => return rec.reject(e).await,
     };
@@ -976,6 +993,55 @@ pub(crate) async fn callout(
             .into_response(),
         Ok(None) => Json(json!({"duplicate": true})).into_response(),
         Err(e) => rec.reject(e.into()).await,
+    }
+}
+
+/// The Autotask company an event is about: `Id` of company events, `Fields.CompanyID` of
+/// tickets, contacts and configuration items; for ticket notes (only when `fetch`), the
+/// company of `Fields.TicketID`, read with one GET (`None` when that fails).
+async fn company_of(
+    state: &AppState,
+    trigger: &Trigger,
+    entity: &str,
+    payload: &Value,
+    fetch: bool,
+) -> Option<i64> {
+    let int = |v: &Value| match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let field = |name: &str| {
+        payload
+            .get("Fields")
+            .and_then(Value::as_object)
+            .and_then(|f| f.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| int(v))
+    };
+    match entity {
+        "company" => int(&payload["Id"]),
+        "ticket_note" if fetch => {
+            let ticket = field("TicketID")?;
+            let org = OrgRef {
+                id: DEFAULT_ORG.into(),
+                name: DEFAULT_ORG.into(),
+            };
+            let client = state
+                .engine()
+                .integrations()
+                .resolve("autotask", &org, instance_of(trigger).as_deref())
+                .and_then(|i| Client::from_integration(&i))
+                .ok()?;
+            match client.get("Tickets", ticket).await {
+                Ok(t) => int(&t["companyID"]),
+                Err(e) => {
+                    tracing::warn!(ticket, error = %e, "cannot read the ticket of a note; its org is the owner");
+                    None
+                }
+            }
+        }
+        "ticket_note" => None,
+        _ => field("CompanyID"),
     }
 }
 

@@ -422,12 +422,12 @@ impl Fire<'_> {
             }
             RunFor::Orgs(list) => list.clone(),
             RunFor::AllManaged => {
-                return self
-                    .record(
-                        "rejected",
-                        "run_for: all_managed needs the organization directory, which this weft version does not have yet; list the orgs instead".into(),
-                    )
-                    .await;
+                let managed = weft_engine::org::managed_orgs(self.engine.store().as_ref()).await?;
+                if managed.is_empty() {
+                    let reason = crate::hooks::NO_MANAGED_ORGS.to_string();
+                    return self.record("rejected", reason).await;
+                }
+                managed.into_iter().map(|o| o.id).collect()
             }
         };
         let starts = orgs

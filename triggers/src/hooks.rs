@@ -14,7 +14,7 @@ use weft_engine::Workflow;
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Start, StartOptions};
 use weft_engine::model::{RunFor, Trigger, TriggerKind, WebhookResponse, WebhookSecret};
-use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
+use weft_engine::store::{ExecStatus, Store, TriggerEvent, WorkflowRecord};
 
 use crate::{ApiError, AppState, constant_time_eq};
 
@@ -268,7 +268,7 @@ pub(crate) async fn hook(
         Ok(i) => i,
         Err(e) => return ev.reject(e).await,
     };
-    let starts = match starts(&record, trigger, &org, &input, &event) {
+    let starts = match starts(state.store().as_ref(), &record, trigger, &org, &input, &event).await {
         Ok(s) => s,
         Err(e) => return ev.reject(e).await,
     };
@@ -314,14 +314,16 @@ pub(crate) async fn hook(
 }
 
 /// The executions an event starts: one per org it runs for, each with the same inputs.
-pub(crate) fn starts(
+pub(crate) async fn starts(
+    store: &dyn Store,
     record: &WorkflowRecord,
     trigger: &Trigger,
     own_org: &str,
     input: &Map<String, Value>,
     event: &Value,
 ) -> Result<Vec<Start>, ApiError> {
-    Ok(run_for_orgs(&trigger.run_for, own_org)?
+    Ok(run_for_orgs(store, &trigger.run_for, own_org)
+        .await?
         .into_iter()
         .map(|o| Start {
             workflow: record.clone(),
@@ -334,13 +336,25 @@ pub(crate) fn starts(
         .collect())
 }
 
-/// The orgs a trigger event runs for: the event's own org, or the trigger's list.
-pub(crate) fn run_for_orgs(run_for: &RunFor, own: &str) -> Result<Vec<String>, ApiError> {
+/// The orgs a trigger event runs for: the event's own org, the trigger's list, or every
+/// managed org (`all_managed`; none is a conflict).
+pub(crate) async fn run_for_orgs(
+    store: &dyn Store,
+    run_for: &RunFor,
+    own: &str,
+) -> Result<Vec<String>, ApiError> {
     match run_for {
         RunFor::Owner => Ok(vec![own.to_string()]),
         RunFor::Orgs(list) => Ok(list.clone()),
-        RunFor::AllManaged => Err(ApiError::Conflict(
-            "run_for: all_managed needs the organization directory, which this weft version does not have yet; list the orgs instead".into(),
-        )),
+        RunFor::AllManaged => {
+            let orgs = weft_engine::org::managed_orgs(store).await?;
+            if orgs.is_empty() {
+                return Err(ApiError::Conflict(NO_MANAGED_ORGS.into()));
+            }
+            Ok(orgs.into_iter().map(|o| o.id).collect())
+        }
     }
 }
+
+/// Why an `all_managed` event starts nothing.
+pub(crate) const NO_MANAGED_ORGS: &str = "run_for: all_managed, but there are no managed organizations (active orgs below the root org)";

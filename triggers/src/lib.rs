@@ -6,7 +6,9 @@ mod api;
 pub mod autotask;
 pub mod cron;
 mod hooks;
+pub mod mapping;
 pub mod metrics;
+pub mod orgs_api;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -444,6 +446,27 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/triggers/{workflow}/{trigger}/events"),
     ("POST", "/api/triggers/{workflow}/{trigger}/enable"),
     ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
+    ("GET", "/api/mapping/autotask"),
+    ("GET", "/api/mapping/autotask/suggestions"),
+    ("POST", "/api/mapping/autotask/apply"),
+    ("POST", "/api/mapping/autotask/create-unmatched"),
+    ("POST", "/api/mapping/autotask/exclusions"),
+    ("DELETE", "/api/mapping/autotask/exclusions/{company_id}"),
+    ("PUT", "/api/mapping/autotask/{org}"),
+    ("DELETE", "/api/mapping/autotask/{org}"),
+    ("GET", "/api/orgs"),
+    ("POST", "/api/orgs"),
+    ("GET", "/api/orgs/{org}"),
+    ("PATCH", "/api/orgs/{org}"),
+    ("DELETE", "/api/orgs/{org}"),
+    ("GET", "/api/orgs/{org}/variables"),
+    ("PUT", "/api/orgs/{org}/variables/{key}"),
+    ("DELETE", "/api/orgs/{org}/variables/{key}"),
+    ("GET", "/api/orgs/{org}/directory/{kind}"),
+    ("GET", "/api/integrations"),
+    ("POST", "/api/integrations"),
+    ("DELETE", "/api/integrations/{org}/{kind}/{name}"),
+    ("GET", "/api/sync/runs"),
 ];
 
 /// The trigger switches set through the API (`POST /api/triggers/{wf}/{t}/enable|disable`).
@@ -500,6 +523,35 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/api/triggers/{workflow}/{trigger}/events") => get(api::trigger_events),
         ("POST", "/api/triggers/{workflow}/{trigger}/enable") => post(api::enable_trigger),
         ("POST", "/api/triggers/{workflow}/{trigger}/disable") => post(api::disable_trigger),
+        ("GET", "/api/mapping/autotask") => get(mapping::list_handler),
+        ("GET", "/api/mapping/autotask/suggestions") => get(mapping::suggestions_handler),
+        ("POST", "/api/mapping/autotask/apply") => post(mapping::apply_handler),
+        ("POST", "/api/mapping/autotask/create-unmatched") => {
+            post(mapping::create_unmatched_handler)
+        }
+        ("POST", "/api/mapping/autotask/exclusions") => post(mapping::exclude_handler),
+        ("DELETE", "/api/mapping/autotask/exclusions/{company_id}") => {
+            axum::routing::delete(mapping::include_handler)
+        }
+        ("PUT", "/api/mapping/autotask/{org}") => axum::routing::put(mapping::set_handler),
+        ("DELETE", "/api/mapping/autotask/{org}") => axum::routing::delete(mapping::unset_handler),
+        ("GET", "/api/orgs") => get(orgs_api::list_orgs),
+        ("POST", "/api/orgs") => post(orgs_api::create_org),
+        ("GET", "/api/orgs/{org}") => get(orgs_api::get_org),
+        ("PATCH", "/api/orgs/{org}") => axum::routing::patch(orgs_api::patch_org),
+        ("DELETE", "/api/orgs/{org}") => axum::routing::delete(orgs_api::delete_org),
+        ("GET", "/api/orgs/{org}/variables") => get(orgs_api::list_variables),
+        ("PUT", "/api/orgs/{org}/variables/{key}") => axum::routing::put(orgs_api::put_variable),
+        ("DELETE", "/api/orgs/{org}/variables/{key}") => {
+            axum::routing::delete(orgs_api::delete_variable)
+        }
+        ("GET", "/api/orgs/{org}/directory/{kind}") => get(orgs_api::directory),
+        ("GET", "/api/integrations") => get(orgs_api::list_integrations),
+        ("POST", "/api/integrations") => post(orgs_api::create_integration),
+        ("DELETE", "/api/integrations/{org}/{kind}/{name}") => {
+            axum::routing::delete(orgs_api::delete_integration)
+        }
+        ("GET", "/api/sync/runs") => get(orgs_api::sync_runs),
         _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
     }
 }
