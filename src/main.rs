@@ -41,6 +41,19 @@ enum Command {
     Deploy(cmd::deploy::Args),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
     Serve(cmd::serve::Args),
+    /// PSA directory sync (`weft sync autotask --preview|--apply`, settings, exclusions) and
+    /// its run history (`weft sync runs`).
+    #[command(subcommand)]
+    Sync(cmd::sync::Command),
+    /// Organizations (the MSP and its clients), their tags and inherited variables.
+    #[command(subcommand)]
+    Org(cmd::org::Command),
+    /// Integration instances (Autotask, Teams, Slack, OpenAI, HTTP) of organizations.
+    #[command(subcommand)]
+    Integration(cmd::integration::Command),
+    /// Map orgs to Autotask companies: suggest by name, apply, set by hand, exclude, create
+    /// orgs for unmatched companies (exit 0 done, 1 failed, 2 usage error).
+    Mapping(cmd::mapping::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +76,10 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Sync(c) => cmd::sync::run(c),
+        Command::Org(c) => cmd::org::run(c),
+        Command::Integration(c) => cmd::integration::run(c),
+        Command::Mapping(args) => cmd::mapping::run(args),
     };
     match result {
         Ok(code) => code,

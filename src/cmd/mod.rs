@@ -5,10 +5,14 @@ pub mod deploy;
 pub mod engine;
 pub mod eval;
 pub mod executions;
+pub mod integration;
+pub mod org;
+pub mod mapping;
 pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod sim;
+pub mod sync;
 pub mod validate;
 
 /// Renders miette diagnostics for the terminal (colour only on a TTY).

@@ -92,6 +92,8 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         Arc::new(weft_engine::action::SystemClock),
     )
     .spawn(cron_stop.clone());
+    // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
+    let psa_sync = tokio::spawn(weft_actions::autotask::sync::nightly(engine.clone()));
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
     let state = AppState::with_token_hash(
         engine.clone(),
@@ -164,6 +166,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         .await
         .into_diagnostic()?;
     cron_stop.cancel();
+    psa_sync.abort();
     let _ = cron.await;
     let _ = autotask_sync.await;
     eprintln!(

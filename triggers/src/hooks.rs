@@ -268,7 +268,16 @@ pub(crate) async fn hook(
         Ok(i) => i,
         Err(e) => return ev.reject(e).await,
     };
-    let starts = match starts(state.store().as_ref(), &record, trigger, &org, &input, &event).await {
+    let starts = match starts(
+        state.store().as_ref(),
+        &record,
+        trigger,
+        &org,
+        &input,
+        &event,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return ev.reject(e).await,
     };
@@ -357,4 +366,5 @@ pub(crate) async fn run_for_orgs(
 }
 
 /// Why an `all_managed` event starts nothing.
-pub(crate) const NO_MANAGED_ORGS: &str = "run_for: all_managed, but there are no managed organizations (active orgs below the root org)";
+pub(crate) const NO_MANAGED_ORGS: &str =
+    "run_for: all_managed, but there are no managed organizations (active orgs below the root org)";

@@ -1,0 +1,1377 @@
+//! The Autotask directory sync (what Passportal does with a PSA): Companies become orgs,
+//! Resources become users, Contacts, Configuration Items and Company Locations are kept in
+//! weft's directory, each linked to the org of its company.
+//!
+//! - Companies match orgs through an existing mapping, else by identical name (case and
+//!   whitespace aside); company 0 (the MSP's own) matches the synced root org. The first
+//!   apply creates every company the preview lists (a child org of the synced org) unless it
+//!   is excluded; later runs create new companies only when auto-create clients is on (else
+//!   they wait as `pending` in the directory). The same goes for users (auto-create users)
+//!   and configuration items (auto-create configurations); contacts and locations of synced
+//!   companies are always imported.
+//! - Exclusions (`autotask` for companies, `autotask.resource` for users) are remembered.
+//! - Records deactivated in (or gone from) the PSA are marked inactive, never deleted; the org
+//!   of a deactivated company becomes inactive.
+//! - A run with no PSA change changes nothing: records are saved only when their data
+//!   changed.
+//! - Every run (preview or apply) is recorded with its counts and errors.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use weft_engine::executor::Engine;
+use weft_engine::integration::Integrations;
+use weft_engine::org::{OrgContext, OrgIntegrations, slug};
+use weft_engine::store::{DirectoryRecord, OrgMapping, OrgRecord, Store, StoreError};
+
+use super::client::Client;
+
+/// The directory source and mapping kind of this sync.
+pub const SOURCE: &str = "autotask";
+/// Exclusion kind of companies (the same kind as org mappings).
+pub const EXCLUDE_COMPANY: &str = "autotask";
+/// Exclusion kind of resources (users).
+pub const EXCLUDE_USER: &str = "autotask.resource";
+/// The directory source of weft's own user records, which resources match by name.
+pub const LOCAL_USERS: &str = "weft";
+
+const SETTINGS_KEY: &str = "sync.autotask.settings";
+const APPROVED_KEY: &str = "sync.autotask.approved";
+const USER_MATCHES_KEY: &str = "sync.autotask.user_matches";
+fn initialized_key(org: &str) -> String {
+    format!("sync.autotask.initialized.{org}")
+}
+
+/// The entity kinds, in report order.
+pub const KINDS: [&str; 5] = ["company", "user", "contact", "configuration", "location"];
+
+const COMPANY_FIELDS: &[&str] = &[
+    "companyName",
+    "companyNumber",
+    "companyType",
+    "classification",
+    "isActive",
+    "phone",
+    "webAddress",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postalCode",
+    "countryID",
+    "ownerResourceID",
+];
+const RESOURCE_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "email",
+    "userName",
+    "title",
+    "isActive",
+    "resourceType",
+];
+const CONTACT_FIELDS: &[&str] = &[
+    "companyID",
+    "companyLocationID",
+    "firstName",
+    "lastName",
+    "emailAddress",
+    "phone",
+    "mobilePhone",
+    "title",
+    "isActive",
+    "primaryContact",
+];
+const CI_FIELDS: &[&str] = &[
+    "companyID",
+    "companyLocationID",
+    "contactID",
+    "configurationItemType",
+    "referenceTitle",
+    "referenceNumber",
+    "serialNumber",
+    "productID",
+    "isActive",
+    "rmmDeviceUID",
+    "installDate",
+    "warrantyExpirationDate",
+];
+const LOCATION_FIELDS: &[&str] = &[
+    "companyID",
+    "name",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postalCode",
+    "countryID",
+    "phone",
+    "isActive",
+    "isPrimary",
+];
+/// Company fields copied into the org's `attributes` (`ORG.ATTRIBUTES.city` …).
+const ATTRIBUTE_FIELDS: &[&str] = &[
+    "companyName",
+    "companyNumber",
+    "companyType",
+    "classification",
+    "phone",
+    "webAddress",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postalCode",
+    "countryID",
+];
+
+/// A sync failed before it could plan anything.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SyncError(pub String);
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        SyncError(msg)
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+/// Preview (plan and report, change nothing) or apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan and report only (the run is recorded as a preview).
+    Preview,
+    /// Plan and perform.
+    Apply,
+}
+
+impl Mode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Preview => "preview",
+            Mode::Apply => "apply",
+        }
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Use this integration instance of the org instead of its default.
+    pub integration: Option<String>,
+}
+
+/// The stored sync settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// After the first sync, create orgs for new companies.
+    pub auto_create_clients: bool,
+    /// After the first sync, create users for new resources.
+    pub auto_create_users: bool,
+    /// After the first sync, import new configuration items.
+    pub auto_create_configurations: bool,
+    /// Only create orgs for companies of these types (`1` Customer, `3` Prospect …); empty:
+    /// every type. Matching ignores it.
+    pub company_types: Vec<i64>,
+    /// The nightly run's cron schedule (`None`: no scheduled run).
+    pub schedule: Option<String>,
+    /// The schedule's IANA time zone.
+    pub timezone: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            auto_create_clients: false,
+            auto_create_users: false,
+            auto_create_configurations: false,
+            company_types: Vec::new(),
+            schedule: Some("0 2 * * *".into()),
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+/// The sync settings (defaults when never set).
+///
+/// # Errors
+/// Store failures.
+pub async fn settings(store: &dyn Store) -> Result<Settings> {
+    Ok(store
+        .get_setting(SETTINGS_KEY)
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+/// Stores the sync settings.
+///
+/// # Errors
+/// Store failures.
+pub async fn save_settings(store: &dyn Store, s: &Settings) -> Result<()> {
+    store
+        .set_setting(SETTINGS_KEY, &serde_json::to_string(s).expect("serializes"))
+        .await?;
+    Ok(())
+}
+
+async fn json_setting<T: for<'a> Deserialize<'a> + Default>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<T> {
+    Ok(store
+        .get_setting(key)
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+async fn set_json_setting<T: Serialize>(store: &dyn Store, key: &str, v: &T) -> Result<()> {
+    store
+        .set_setting(key, &serde_json::to_string(v).expect("serializes"))
+        .await?;
+    Ok(())
+}
+
+/// Records to create at the next apply whatever the auto-create toggles say (by kind).
+pub type Approved = BTreeMap<String, Vec<String>>;
+
+/// Marks a company, user or configuration item to be created at the next apply (and lifts its
+/// exclusion).
+///
+/// # Errors
+/// Store failures.
+pub async fn approve(store: &dyn Store, kind: &str, external_id: &str) -> Result<()> {
+    if let Some(ex) = exclusion_kind(kind) {
+        store.unexclude(ex, external_id).await?;
+    }
+    let mut approved: Approved = json_setting(store, APPROVED_KEY).await?;
+    let list = approved.entry(kind.to_string()).or_default();
+    if !list.iter().any(|x| x == external_id) {
+        list.push(external_id.to_string());
+    }
+    set_json_setting(store, APPROVED_KEY, &approved).await
+}
+
+/// Manual user matches: resource id → weft user record id.
+///
+/// # Errors
+/// Store failures.
+pub async fn user_matches(store: &dyn Store) -> Result<BTreeMap<String, String>> {
+    json_setting(store, USER_MATCHES_KEY).await
+}
+
+/// Matches a resource to a weft user record (directory source `weft`, kind `user`) by hand.
+///
+/// # Errors
+/// The user record does not exist; store failures.
+pub async fn match_user(store: &dyn Store, resource_id: &str, user_id: &str) -> Result<()> {
+    let users = store.directory(LOCAL_USERS, "user", None).await?;
+    if !users.iter().any(|u| u.external_id == user_id) {
+        return Err(SyncError(format!(
+            "no weft user record `{user_id}` (directory source `{LOCAL_USERS}`, kind `user`)"
+        )));
+    }
+    store.unexclude(EXCLUDE_USER, resource_id).await?;
+    let mut m = user_matches(store).await?;
+    m.insert(resource_id.to_string(), user_id.to_string());
+    set_json_setting(store, USER_MATCHES_KEY, &m).await
+}
+
+/// Matches a company to an org by hand (replacing the org's previous link and lifting the
+/// company's exclusion).
+///
+/// # Errors
+/// Unknown org; the company is linked to another org; store failures.
+pub async fn match_company(store: &dyn Store, company_id: &str, org: &str) -> Result<OrgRecord> {
+    let org = store.org(org).await?;
+    if let Some(m) = store
+        .mappings(SOURCE)
+        .await?
+        .into_iter()
+        .find(|m| m.external_id == company_id && m.org_id != org.id)
+    {
+        store.delete_mapping(&m.org_id, SOURCE).await?;
+    }
+    let name = store
+        .directory(SOURCE, "company", None)
+        .await?
+        .into_iter()
+        .find(|d| d.external_id == company_id)
+        .map(|d| d.name);
+    store.unexclude(EXCLUDE_COMPANY, company_id).await?;
+    store
+        .set_mapping(&OrgMapping {
+            org_id: org.id.clone(),
+            kind: SOURCE.into(),
+            external_id: company_id.to_string(),
+            external_name: name,
+            created_at: now(),
+        })
+        .await?;
+    Ok(org)
+}
+
+/// The exclusion kind of a record kind (`company`, `user`).
+pub fn exclusion_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        "company" => Some(EXCLUDE_COMPANY),
+        "user" => Some(EXCLUDE_USER),
+        _ => None,
+    }
+}
+
+/// Excludes a company or user from matching and creation (remembered across runs); an
+/// excluded company loses its org link (the org stays).
+///
+/// # Errors
+/// Store failures; a kind that cannot be excluded.
+pub async fn exclude(store: &dyn Store, kind: &str, external_id: &str) -> Result<()> {
+    let ex = exclusion_kind(kind).ok_or_else(|| {
+        SyncError(format!(
+            "only companies and users can be excluded, not `{kind}`"
+        ))
+    })?;
+    let known = store
+        .directory(SOURCE, kind, None)
+        .await?
+        .into_iter()
+        .find(|d| d.external_id == external_id);
+    store
+        .exclude(ex, external_id, known.as_ref().map(|d| d.name.as_str()))
+        .await?;
+    if kind == "company"
+        && let Some(m) = store
+            .mappings(SOURCE)
+            .await?
+            .into_iter()
+            .find(|m| m.external_id == external_id)
+    {
+        store.delete_mapping(&m.org_id, SOURCE).await?;
+    }
+    if kind == "user" {
+        let mut m = user_matches(store).await?;
+        if m.remove(external_id).is_some() {
+            set_json_setting(store, USER_MATCHES_KEY, &m).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The synced org when none is named: the only root org.
+///
+/// # Errors
+/// No org, or several roots.
+pub async fn root_org(store: &dyn Store) -> Result<OrgRecord> {
+    let roots: Vec<OrgRecord> = store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .filter(|o| o.parent_id.is_none())
+        .collect();
+    match roots.len() {
+        0 => Err(SyncError(
+            "no organization yet: add the MSP's root organization first (`weft org add NAME`)"
+                .into(),
+        )),
+        1 => Ok(roots.into_iter().next().expect("one")),
+        _ => Err(SyncError(format!(
+            "several root organizations ({}): name one with --org",
+            roots
+                .iter()
+                .map(|o| o.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// What one entity kind's run did (or would do).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindReport {
+    /// New records (orgs, users, directory records).
+    pub created: usize,
+    /// Records linked to existing ones (companies to orgs, resources to users).
+    pub matched: usize,
+    /// Known records whose data changed.
+    pub updated: usize,
+    /// Excluded records (listed, not imported).
+    pub excluded: usize,
+    /// Records newly marked inactive (deactivated or gone in the PSA).
+    pub deactivated: usize,
+    /// Records not imported (company not synced, inactive, invalid, filtered).
+    pub skipped: usize,
+    /// Known records with nothing to change.
+    pub unchanged: usize,
+    /// New records waiting to be created (auto-create off).
+    pub pending: usize,
+    /// Names of the records created (or to create).
+    pub to_create: Vec<String>,
+    /// `name → org or user` of the records matched (or to match).
+    pub to_match: Vec<String>,
+    /// Names of the excluded records.
+    pub excluded_names: Vec<String>,
+    /// Names of the pending records.
+    pub pending_names: Vec<String>,
+    /// Names of the records deactivated.
+    pub deactivated_names: Vec<String>,
+}
+
+impl KindReport {
+    fn counts(&self) -> Value {
+        json!({
+            "created": self.created,
+            "matched": self.matched,
+            "updated": self.updated,
+            "excluded": self.excluded,
+            "deactivated": self.deactivated,
+            "skipped": self.skipped,
+            "unchanged": self.unchanged,
+            "pending": self.pending,
+        })
+    }
+}
+
+/// What a run did (or, previewed, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// The sync run's id.
+    pub run_id: i64,
+    /// The synced org.
+    pub org: String,
+    /// Preview or apply.
+    pub mode: Mode,
+    /// No apply had run for this org before.
+    pub first_sync: bool,
+    /// Per entity kind, in [`KINDS`] order.
+    pub kinds: BTreeMap<String, KindReport>,
+    /// Records not imported and why.
+    pub errors: Vec<Value>,
+}
+
+impl SyncReport {
+    /// Counts per kind (what the sync run stores).
+    pub fn counts(&self) -> Value {
+        Value::Object(
+            self.kinds
+                .iter()
+                .map(|(k, r)| (k.clone(), r.counts()))
+                .collect(),
+        )
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Case- and whitespace-insensitive name key.
+pub fn norm(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn is_active(v: &Value) -> bool {
+    match v.get("isActive") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        _ => true,
+    }
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v.get("id") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn str_field<'a>(v: &'a Value, f: &str) -> &'a str {
+    v.get(f)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+fn full_name(v: &Value) -> String {
+    let n = format!("{} {}", str_field(v, "firstName"), str_field(v, "lastName"));
+    n.trim().to_string()
+}
+
+/// The fields weft keeps: the fetched ones, without `id` and user-defined fields.
+fn data_of(v: &Value, fields: &[&str]) -> Value {
+    let mut m = Map::new();
+    for f in fields {
+        m.insert((*f).to_string(), v.get(*f).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(m)
+}
+
+async fn fetch(client: &Client, entity: &str, fields: &[&str]) -> Result<Vec<Value>> {
+    let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    client
+        .query(entity, &[], &fields, None)
+        .await
+        .map_err(|e| SyncError(format!("cannot read Autotask {entity}: {e}")))
+}
+
+/// The plan of one record.
+struct Planned {
+    record: DirectoryRecord,
+    old: Option<DirectoryRecord>,
+    /// How reports name it.
+    label: String,
+}
+
+/// Accumulates a kind's plan.
+#[derive(Default)]
+struct KindPlan {
+    report: KindReport,
+    save: Vec<DirectoryRecord>,
+    seen: HashSet<String>,
+}
+
+impl KindPlan {
+    /// Decides what a (non-excluded) record's change is and queues it when it changed.
+    fn settle(&mut self, p: Planned, new_state_counts: &str) {
+        let Planned { record, old, label } = p;
+        self.seen.insert(record.external_id.clone());
+        match &old {
+            None => {
+                match new_state_counts {
+                    "created" => {
+                        self.report.created += 1;
+                        self.report.to_create.push(label.clone());
+                    }
+                    "pending" => {
+                        self.report.pending += 1;
+                        self.report.pending_names.push(label.clone());
+                    }
+                    _ => {}
+                }
+                self.save.push(record);
+            }
+            Some(old) => {
+                let changed = old.org_id != record.org_id
+                    || old.name != record.name
+                    || old.data != record.data
+                    || old.active != record.active
+                    || old.state != record.state;
+                let became_created = (old.state == "pending" || old.state == "excluded")
+                    && record.state == "created";
+                if became_created {
+                    self.report.created += 1;
+                    self.report.to_create.push(label.clone());
+                } else if record.state == "pending" {
+                    self.report.pending += 1;
+                    self.report.pending_names.push(label.clone());
+                } else if old.active && !record.active {
+                    self.report.deactivated += 1;
+                    self.report.deactivated_names.push(label.clone());
+                } else if changed {
+                    self.report.updated += 1;
+                } else {
+                    self.report.unchanged += 1;
+                }
+                if changed {
+                    let mut r = record;
+                    r.updated_at = now();
+                    self.save.push(r);
+                }
+            }
+        }
+    }
+
+    /// Known records the PSA no longer returns: inactive.
+    fn gone(&mut self, known: &HashMap<String, DirectoryRecord>) {
+        let mut ids: Vec<&String> = known.keys().collect();
+        ids.sort();
+        for id in ids {
+            if self.seen.contains(id) {
+                continue;
+            }
+            let old = &known[id];
+            if old.active && old.state != "excluded" && old.state != "pending" {
+                let mut r = old.clone();
+                r.active = false;
+                r.updated_at = now();
+                self.report.deactivated += 1;
+                self.report.deactivated_names.push(r.name.clone());
+                self.save.push(r);
+            }
+        }
+    }
+}
+
+fn record(
+    kind: &str,
+    id: &str,
+    org: Option<String>,
+    name: String,
+    data: Value,
+    active: bool,
+    state: &str,
+) -> DirectoryRecord {
+    DirectoryRecord {
+        source: SOURCE.into(),
+        kind: kind.into(),
+        external_id: id.into(),
+        org_id: org,
+        name,
+        data,
+        active,
+        state: state.into(),
+        updated_at: now(),
+    }
+}
+
+/// Runs the sync for `org` (default: the root org) with the org's Autotask integration.
+///
+/// # Errors
+/// No org or integration; the PSA cannot be read; store failures. Failures after the run
+/// started are recorded in the run.
+pub async fn run(
+    engine: &Engine,
+    org: Option<&str>,
+    mode: Mode,
+    options: &Options,
+) -> Result<SyncReport> {
+    let store = engine.store().as_ref();
+    let org = match org {
+        Some(o) => store.org(o).await.map_err(|e| match e.kind() {
+            weft_engine::store::StoreErrorKind::NotFound => {
+                SyncError(format!("no organization `{o}`"))
+            }
+            _ => e.into(),
+        })?,
+        None => root_org(store).await?,
+    };
+    let ctx = OrgContext::load(store, engine.secrets().as_ref(), &org.id)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    let integrations = OrgIntegrations::new(&ctx, engine.integrations().clone());
+    let integration = integrations
+        .resolve("autotask", &ctx.org_ref(), options.integration.as_deref())
+        .map_err(|e| SyncError(e.message))?;
+    let client = Client::from_integration(&integration).map_err(|e| SyncError(e.message))?;
+    let run_id = store.start_sync_run(SOURCE, &org.id, mode.as_str()).await?;
+    match sync(store, &client, &org, mode, run_id).await {
+        Ok(report) => {
+            store
+                .finish_sync_run(run_id, &report.counts(), &json!(report.errors))
+                .await?;
+            Ok(report)
+        }
+        Err(e) => {
+            store
+                .finish_sync_run(run_id, &json!({}), &json!([{"error": e.0}]))
+                .await?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether `--org`'s integration resolves (the nightly run only runs when it does).
+pub async fn has_integration(engine: &Engine, org: &OrgRecord) -> bool {
+    let Ok(ctx) =
+        OrgContext::load(engine.store().as_ref(), engine.secrets().as_ref(), &org.id).await
+    else {
+        return false;
+    };
+    OrgIntegrations::new(&ctx, engine.integrations().clone())
+        .resolve("autotask", &ctx.org_ref(), None)
+        .is_ok()
+}
+
+#[allow(clippy::too_many_lines)]
+async fn sync(
+    store: &dyn Store,
+    client: &Client,
+    root: &OrgRecord,
+    mode: Mode,
+    run_id: i64,
+) -> Result<SyncReport> {
+    let (companies, resources, contacts, cis, locations) = tokio::try_join!(
+        fetch(client, "Companies", COMPANY_FIELDS),
+        fetch(client, "Resources", RESOURCE_FIELDS),
+        fetch(client, "Contacts", CONTACT_FIELDS),
+        fetch(client, "ConfigurationItems", CI_FIELDS),
+        fetch(client, "CompanyLocations", LOCATION_FIELDS),
+    )?;
+    let settings = settings(store).await?;
+    let first = store
+        .get_setting(&initialized_key(&root.id))
+        .await?
+        .is_none();
+    let approved: Approved = json_setting(store, APPROVED_KEY).await?;
+    let is_approved = |kind: &str, id: &str| {
+        approved
+            .get(kind)
+            .is_some_and(|l| l.iter().any(|x| x == id))
+    };
+    let manual_users = user_matches(store).await?;
+    let known = |kind: &'static str| async move {
+        Ok::<_, SyncError>(
+            store
+                .directory(SOURCE, kind, None)
+                .await?
+                .into_iter()
+                .map(|d| (d.external_id.clone(), d))
+                .collect::<HashMap<String, DirectoryRecord>>(),
+        )
+    };
+    let mut errors: Vec<Value> = Vec::new();
+    let mut kinds: BTreeMap<String, KindReport> = BTreeMap::new();
+    let mut all_saves: Vec<DirectoryRecord> = Vec::new();
+
+    // ---- Companies ↔ orgs
+    let mut orgs: Vec<OrgRecord> = store.list_orgs().await?;
+    let mappings = store.mappings(SOURCE).await?;
+    let excluded_companies: HashMap<String, Option<String>> = store
+        .exclusions(EXCLUDE_COMPANY)
+        .await?
+        .into_iter()
+        .collect();
+    let known_companies = known("company").await?;
+    let mut org_of_ext: HashMap<String, String> = mappings
+        .iter()
+        .map(|m| (m.external_id.clone(), m.org_id.clone()))
+        .collect();
+    let mut mapped_orgs: HashSet<String> = mappings.iter().map(|m| m.org_id.clone()).collect();
+    let mut new_mappings: Vec<OrgMapping> = Vec::new();
+    let mut org_saves: Vec<OrgRecord> = Vec::new();
+    let mut plan = KindPlan::default();
+    let mut sorted: Vec<&Value> = companies.iter().collect();
+    sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
+    for c in sorted {
+        let Some(id) = id_of(c) else { continue };
+        let name = str_field(c, "companyName").to_string();
+        let name = if name.is_empty() {
+            format!("Company {id}")
+        } else {
+            name
+        };
+        let active = is_active(c);
+        let data = data_of(c, COMPANY_FIELDS);
+        let old = known_companies.get(&id).cloned();
+        if excluded_companies.contains_key(&id) {
+            plan.seen.insert(id.clone());
+            plan.report.excluded += 1;
+            plan.report.excluded_names.push(name.clone());
+            if let Some(o) = &old
+                && o.state != "excluded"
+            {
+                let mut r = o.clone();
+                r.state = "excluded".into();
+                r.updated_at = now();
+                plan.save.push(r);
+            }
+            continue;
+        }
+        // Which org, and how.
+        let mut how = "";
+        let mut org_id = org_of_ext.get(&id).cloned();
+        if org_id.is_some() {
+            how = match &old {
+                Some(o) if o.state == "created" => "created",
+                _ => "matched",
+            };
+        } else if id == "0" && root.parent_id.is_none() && !mapped_orgs.contains(&root.id) {
+            org_id = Some(root.id.clone());
+            how = "matched";
+        } else {
+            let key = norm(&name);
+            if let Some(o) = orgs
+                .iter()
+                .find(|o| norm(&o.name) == key && !mapped_orgs.contains(&o.id))
+            {
+                org_id = Some(o.id.clone());
+                how = "matched";
+            }
+        }
+        let type_ok = settings.company_types.is_empty()
+            || c.get("companyType")
+                .and_then(Value::as_i64)
+                .is_some_and(|t| settings.company_types.contains(&t));
+        if org_id.is_none() {
+            if !active && old.is_none() {
+                plan.report.skipped += 1;
+                plan.seen.insert(id.clone());
+                continue;
+            }
+            if !type_ok && old.is_none() {
+                plan.report.skipped += 1;
+                plan.seen.insert(id.clone());
+                continue;
+            }
+            if active && (first || settings.auto_create_clients || is_approved("company", &id)) {
+                // A new org below the synced one.
+                let taken = |n: &str| orgs.iter().any(|o| norm(&o.name) == norm(n));
+                let org_name = if taken(&name) {
+                    format!("{name} ({id})")
+                } else {
+                    name.clone()
+                };
+                let mut oid = slug(&org_name);
+                if oid.is_empty() {
+                    oid = format!("company-{id}");
+                }
+                if orgs.iter().any(|o| o.id == oid) {
+                    oid = format!("{oid}-{id}");
+                }
+                let rec = OrgRecord {
+                    id: oid.clone(),
+                    name: org_name,
+                    parent_id: Some(root.id.clone()),
+                    tags: Vec::new(),
+                    attributes: json!({}),
+                    active: true,
+                    created_at: now(),
+                    updated_at: now(),
+                };
+                orgs.push(rec);
+                org_id = Some(oid);
+                how = "created";
+            } else {
+                let r = record("company", &id, None, name, data, active, "pending");
+                let label = r.name.clone();
+                plan.settle(
+                    Planned {
+                        record: r,
+                        old,
+                        label,
+                    },
+                    "pending",
+                );
+                continue;
+            }
+        }
+        let org_id = org_id.expect("decided");
+        if !org_of_ext.contains_key(&id) {
+            org_of_ext.insert(id.clone(), org_id.clone());
+            mapped_orgs.insert(org_id.clone());
+            new_mappings.push(OrgMapping {
+                org_id: org_id.clone(),
+                kind: SOURCE.into(),
+                external_id: id.clone(),
+                external_name: Some(name.clone()),
+                created_at: now(),
+            });
+        }
+        // The org keeps the company's fields and follows its active flag.
+        if let Some(o) = orgs.iter_mut().find(|o| o.id == org_id) {
+            let mut attrs = o.attributes.as_object().cloned().unwrap_or_default();
+            for f in ATTRIBUTE_FIELDS {
+                attrs.insert((*f).to_string(), c.get(*f).cloned().unwrap_or(Value::Null));
+            }
+            attrs.insert(
+                "autotaskCompanyID".into(),
+                c.get("id").cloned().unwrap_or(Value::Null),
+            );
+            let attrs = Value::Object(attrs);
+            if o.attributes != attrs || o.active != active {
+                o.attributes = attrs;
+                o.active = active;
+                o.updated_at = now();
+                org_saves.push(o.clone());
+            }
+        }
+        let org_name = orgs
+            .iter()
+            .find(|o| o.id == org_id)
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| org_id.clone());
+        let state = if how == "created" {
+            "created"
+        } else {
+            "matched"
+        };
+        let r = record(
+            "company",
+            &id,
+            Some(org_id.clone()),
+            name.clone(),
+            data,
+            active,
+            state,
+        );
+        let is_new_link = old.as_ref().is_none_or(|o| {
+            o.state == "pending"
+                || o.state == "excluded"
+                || o.org_id.as_deref() != Some(org_id.as_str())
+        });
+        if is_new_link && how == "matched" {
+            plan.seen.insert(id.clone());
+            plan.report.matched += 1;
+            plan.report.to_match.push(format!("{name} → {org_name}"));
+            let mut r = r;
+            r.updated_at = now();
+            plan.save.push(r);
+        } else if is_new_link && how == "created" {
+            plan.seen.insert(id.clone());
+            plan.report.created += 1;
+            plan.report.to_create.push(name.clone());
+            plan.save.push(r);
+        } else {
+            let label = r.name.clone();
+            plan.settle(
+                Planned {
+                    record: r,
+                    old,
+                    label,
+                },
+                state,
+            );
+        }
+    }
+    // Companies gone from the PSA: inactive, and so are their orgs.
+    let before = plan.save.len();
+    plan.gone(&known_companies);
+    for r in &plan.save[before..] {
+        if let Some(oid) = &r.org_id
+            && let Some(o) = orgs.iter_mut().find(|o| &o.id == oid)
+            && o.active
+        {
+            o.active = false;
+            o.updated_at = now();
+            org_saves.push(o.clone());
+        }
+    }
+    all_saves.append(&mut plan.save);
+    kinds.insert("company".into(), plan.report);
+    // The org of each synced company (excluded and pending companies have none).
+    let company_org: HashMap<String, String> = org_of_ext
+        .iter()
+        .filter(|(ext, _)| !excluded_companies.contains_key(*ext))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    // ---- Resources ↔ users
+    let mut plan = KindPlan::default();
+    let known_users = known("user").await?;
+    let user_exclusions = store.exclusions(EXCLUDE_USER).await?;
+    let unnamed_users: HashSet<String> = user_exclusions
+        .iter()
+        .filter(|(_, n)| n.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let excluded_users: HashSet<String> = user_exclusions.into_iter().map(|(id, _)| id).collect();
+    let local_users = store.directory(LOCAL_USERS, "user", None).await?;
+    let mut claimed: HashSet<String> = known_users
+        .values()
+        .filter_map(|u| {
+            u.data
+                .get("matchedUser")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    let mut sorted: Vec<&Value> = resources.iter().collect();
+    sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
+    for r in sorted {
+        let Some(id) = id_of(r) else { continue };
+        let name = full_name(r);
+        let active = is_active(r);
+        let old = known_users.get(&id).cloned();
+        if excluded_users.contains(&id) {
+            plan.seen.insert(id.clone());
+            plan.report.excluded += 1;
+            plan.report.excluded_names.push(name.clone());
+            if let Some(o) = &old
+                && o.state != "excluded"
+            {
+                let mut x = o.clone();
+                x.state = "excluded".into();
+                x.updated_at = now();
+                plan.save.push(x);
+            }
+            continue;
+        }
+        if old.is_none() && str_field(r, "resourceType").eq_ignore_ascii_case("api") {
+            // API-only users (integrations like this one) are not people.
+            plan.seen.insert(id.clone());
+            plan.report.skipped += 1;
+            continue;
+        }
+        let mut data = data_of(r, RESOURCE_FIELDS);
+        // The weft user it is linked to: by hand, kept, or by identical name.
+        let previous = old
+            .as_ref()
+            .and_then(|o| o.data.get("matchedUser"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let manual = manual_users.get(&id).cloned();
+        let by_name = || {
+            local_users
+                .iter()
+                .find(|u| norm(&u.name) == norm(&name) && !claimed.contains(&u.external_id))
+                .map(|u| u.external_id.clone())
+        };
+        let linked = manual.clone().or(previous.clone()).or_else(|| {
+            if old.as_ref().is_some_and(|o| o.state == "created") {
+                None
+            } else {
+                by_name()
+            }
+        });
+        if let Some(u) = &linked {
+            claimed.insert(u.clone());
+            data.as_object_mut()
+                .expect("object")
+                .insert("matchedUser".into(), json!(u));
+            let user_name = local_users
+                .iter()
+                .find(|x| &x.external_id == u)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| u.clone());
+            let rec = record(
+                "user",
+                &id,
+                Some(root.id.clone()),
+                name.clone(),
+                data,
+                active,
+                "matched",
+            );
+            if previous.as_deref() != Some(u.as_str()) {
+                plan.seen.insert(id.clone());
+                plan.report.matched += 1;
+                plan.report.to_match.push(format!("{name} → {user_name}"));
+                plan.save.push(rec);
+            } else {
+                let label = rec.name.clone();
+                plan.settle(
+                    Planned {
+                        record: rec,
+                        old,
+                        label,
+                    },
+                    "matched",
+                );
+            }
+            continue;
+        }
+        let state = match &old {
+            Some(o) if o.state == "created" || o.state == "matched" => "created",
+            _ if !active && old.is_none() => {
+                plan.seen.insert(id.clone());
+                plan.report.skipped += 1;
+                continue;
+            }
+            _ if first || settings.auto_create_users || is_approved("user", &id) => "created",
+            _ => "pending",
+        };
+        let rec = record(
+            "user",
+            &id,
+            Some(root.id.clone()),
+            name.clone(),
+            data,
+            active,
+            state,
+        );
+        plan.settle(
+            Planned {
+                record: rec,
+                old,
+                label: name,
+            },
+            state,
+        );
+    }
+    plan.gone(&known_users);
+    all_saves.append(&mut plan.save);
+    kinds.insert("user".into(), plan.report);
+
+    // ---- Contacts, configuration items, locations: linked to their company's org.
+    let org_names: HashMap<String, String> = orgs
+        .iter()
+        .map(|o| (o.id.clone(), o.name.clone()))
+        .collect();
+    for (kind, items, fields) in [
+        ("contact", &contacts, CONTACT_FIELDS),
+        ("configuration", &cis, CI_FIELDS),
+        ("location", &locations, LOCATION_FIELDS),
+    ] {
+        let mut plan = KindPlan::default();
+        let known_kind = known(kind).await?;
+        let mut sorted: Vec<&Value> = items.iter().collect();
+        sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
+        for v in sorted {
+            let Some(id) = id_of(v) else { continue };
+            let old = known_kind.get(&id).cloned();
+            let active = is_active(v);
+            let company = match v.get("companyID") {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let name = match kind {
+                "contact" => full_name(v),
+                "configuration" => str_field(v, "referenceTitle").to_string(),
+                _ => str_field(v, "name").to_string(),
+            };
+            if kind == "configuration" {
+                let mut missing = Vec::new();
+                if v.get("configurationItemType").is_none_or(Value::is_null) {
+                    missing.push("configurationItemType (asset type)");
+                }
+                if name.is_empty() {
+                    missing.push("referenceTitle (reference name)");
+                }
+                if !missing.is_empty() {
+                    plan.seen.insert(id.clone());
+                    plan.report.skipped += 1;
+                    errors.push(json!({
+                        "kind": kind,
+                        "external_id": id,
+                        "company_id": company,
+                        "error": format!("configuration item {id} is missing {}: not imported", missing.join(" and ")),
+                    }));
+                    continue;
+                }
+            }
+            let Some(org_id) = company_org.get(&company).cloned() else {
+                // Its company is not synced (excluded, pending, skipped): not imported.
+                plan.seen.insert(id.clone());
+                plan.report.skipped += 1;
+                continue;
+            };
+            if old.is_none() && !active {
+                plan.seen.insert(id.clone());
+                plan.report.skipped += 1;
+                continue;
+            }
+            let state = match &old {
+                Some(o) if o.state != "pending" => o.state.clone(),
+                _ if kind != "configuration"
+                    || first
+                    || settings.auto_create_configurations
+                    || is_approved("configuration", &id) =>
+                {
+                    "created".into()
+                }
+                _ => "pending".into(),
+            };
+            let name = if name.is_empty() {
+                format!("{kind} {id}")
+            } else {
+                name
+            };
+            let org_name = org_names
+                .get(&org_id)
+                .map_or(org_id.as_str(), String::as_str);
+            let label = format!("{name} ({org_name})");
+            // Pending records belong to no org yet (templates see only imported ones).
+            let org = (state != "pending").then_some(org_id);
+            let rec = record(kind, &id, org, name, data_of(v, fields), active, &state);
+            plan.settle(
+                Planned {
+                    record: rec,
+                    old,
+                    label,
+                },
+                &state,
+            );
+        }
+        plan.gone(&known_kind);
+        all_saves.append(&mut plan.save);
+        kinds.insert(kind.into(), plan.report);
+    }
+
+    if mode == Mode::Apply {
+        // Exclusions made before the record was known get its name.
+        for c in &companies {
+            if let Some(id) = id_of(c)
+                && matches!(excluded_companies.get(&id), Some(None))
+            {
+                store
+                    .exclude(EXCLUDE_COMPANY, &id, Some(str_field(c, "companyName")))
+                    .await?;
+            }
+        }
+        for r in &resources {
+            if let Some(id) = id_of(r)
+                && unnamed_users.contains(&id)
+            {
+                store
+                    .exclude(EXCLUDE_USER, &id, Some(&full_name(r)))
+                    .await?;
+            }
+        }
+        // Orgs first (new ones, then changed ones), then links, then the directory.
+        let mut saved = HashSet::new();
+        for o in orgs
+            .iter()
+            .filter(|o| org_saves.iter().any(|s| s.id == o.id))
+        {
+            if saved.insert(o.id.clone()) {
+                store.save_org(o).await?;
+            }
+        }
+        for m in &new_mappings {
+            store.set_mapping(m).await?;
+        }
+        if !all_saves.is_empty() {
+            store.save_directory(&all_saves).await?;
+        }
+        if first {
+            store
+                .set_setting(&initialized_key(&root.id), &now())
+                .await?;
+        }
+        if !approved.is_empty() {
+            set_json_setting(store, APPROVED_KEY, &Approved::new()).await?;
+        }
+    }
+    Ok(SyncReport {
+        run_id,
+        org: root.id.clone(),
+        mode,
+        first_sync: first,
+        kinds,
+        errors,
+    })
+}
+
+/// The nightly run: at each slot of the configured schedule, applies the sync for the root
+/// org when an Autotask integration resolves for it. Settings are re-read every minute, so
+/// a changed schedule takes effect without a restart. Each slot runs once across processes
+/// sharing the database. Never returns; abort the task to stop it.
+pub async fn nightly(engine: Arc<Engine>) {
+    let mut last = jiff::Timestamp::now();
+    loop {
+        let store = engine.store().as_ref();
+        let wait = match settings(store).await {
+            Ok(s) => match next_slot(&s, last) {
+                Some(slot) => {
+                    let now = jiff::Timestamp::now();
+                    if slot <= now {
+                        last = slot;
+                        run_slot(&engine, slot).await;
+                        std::time::Duration::from_secs(1)
+                    } else {
+                        let d = (slot - now).get_seconds().clamp(1, 60);
+                        std::time::Duration::from_secs(u64::try_from(d).unwrap_or(60))
+                    }
+                }
+                None => std::time::Duration::from_secs(60),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "autotask sync: cannot read the settings");
+                std::time::Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The first slot of the schedule after `after` (`None` when off or invalid).
+pub fn next_slot(s: &Settings, after: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    let expr = s.schedule.as_deref()?;
+    let schedule = weft_engine::cron::Schedule::parse(expr).ok()?;
+    let tz = jiff::tz::TimeZone::get(&s.timezone).ok()?;
+    schedule.next_after(after, &tz)
+}
+
+async fn run_slot(engine: &Arc<Engine>, slot: jiff::Timestamp) {
+    let store = engine.store().as_ref();
+    let root = match root_org(store).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "autotask sync: no scheduled run");
+            return;
+        }
+    };
+    // The first sync is a person's decision (preview, then apply): the schedule only keeps
+    // an initialized directory current.
+    match store.get_setting(&initialized_key(&root.id)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::info!(
+                "autotask sync: skipped until the first `weft sync autotask --apply` has run"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "autotask sync: store failure");
+            return;
+        }
+    }
+    if !has_integration(engine, &root).await {
+        tracing::debug!("autotask sync: no Autotask integration for the root org");
+        return;
+    }
+    // One process per slot (processes sharing the database).
+    match store
+        .ensure_setting(&format!("sync.autotask.slot.{}.{slot}", root.id), "")
+        .await
+    {
+        Ok((_, true)) => {}
+        Ok((_, false)) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "autotask sync: store failure");
+            return;
+        }
+    }
+    match run(engine, Some(&root.id), Mode::Apply, &Options::default()).await {
+        Ok(report) => {
+            let c = report.counts();
+            tracing::info!(run = report.run_id, counts = %c, errors = report.errors.len(), "autotask nightly sync done");
+        }
+        Err(e) => tracing::error!(error = %e, "autotask nightly sync failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_is_nightly_at_two_utc_and_off_means_none() {
+        let s = Settings::default();
+        let after: jiff::Timestamp = "2026-11-23T18:00:00Z".parse().unwrap();
+        assert_eq!(
+            next_slot(&s, after).unwrap().to_string(),
+            "2026-11-24T02:00:00Z"
+        );
+        let london = Settings {
+            schedule: Some("30 1 * * *".into()),
+            timezone: "Europe/London".into(),
+            ..Settings::default()
+        };
+        let summer: jiff::Timestamp = "2026-07-01T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            next_slot(&london, summer).unwrap().to_string(),
+            "2026-07-02T00:30:00Z"
+        );
+        let off = Settings {
+            schedule: None,
+            ..Settings::default()
+        };
+        assert!(next_slot(&off, after).is_none());
+    }
+
+    #[test]
+    fn names_match_ignoring_case_and_spacing() {
+        assert_eq!(norm("  SUMMIT  law\tGroup "), norm("Summit Law Group"));
+        assert_ne!(norm("Acme Dental"), norm("Acme Dental LLC"));
+    }
+}

@@ -1,0 +1,645 @@
+//! `weft org add|list|show|rm|tag|set-parent` and `weft org var set|unset|list`: the
+//! organization tree (the MSP at the root, its clients below) and the variables orgs
+//! inherit. Secret variables are sealed with the engine's key and never printed.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use weft_engine::executor::Engine;
+use weft_engine::org::slug;
+use weft_engine::store::{OrgRecord, OrgVar, StoreError, StoreErrorKind};
+use weft_triggers::orgs_api::{
+    REDACTED, clean_tags, org_chain, org_detail, valid_key, variables_view, would_cycle,
+};
+
+use super::engine::EngineArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Add an organization. The first one added without --parent is the MSP (the root);
+    /// clients go below it with --parent.
+    Add {
+        /// Display name (unique, case-insensitively).
+        name: String,
+        /// The parent organization (id or name).
+        #[arg(long)]
+        parent: Option<String>,
+        /// A tag (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// The id to use (default: a slug of the name).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Show the organization tree, with tags and mapped Autotask companies.
+    List {
+        /// Print JSON (parents first).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Show an organization: fields, parents, variables (own and inherited), integrations
+    /// and mapping. Secret values are shown as ***.
+    Show {
+        /// Id or name.
+        org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Delete an organization with its variables, integrations and mapping (refused while
+    /// it has child organizations or pending/running executions).
+    Rm {
+        /// Id or name.
+        org: String,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Add or remove tags.
+    Tag {
+        /// Id or name.
+        org: String,
+        /// Tags to add (repeatable).
+        #[arg(long, value_name = "TAG")]
+        add: Vec<String>,
+        /// Tags to remove (repeatable).
+        #[arg(long, value_name = "TAG")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Move an organization below another one (or make it a root with --root).
+    SetParent {
+        /// Id or name.
+        org: String,
+        /// The new parent (id or name); not the org itself nor one below it.
+        #[arg(required_unless_present = "root", conflicts_with = "root")]
+        parent: Option<String>,
+        /// Make it a root organization (no parent).
+        #[arg(long)]
+        root: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Organization variables (ORG.VARIABLES in templates): inherited down the tree,
+    /// nearest wins.
+    #[command(subcommand)]
+    Var(VarCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum VarCommand {
+    /// Set a variable. VALUE is JSON if it parses (5, true, ["a"], {"k": 1}), else text;
+    /// `-` reads it from stdin. --secret seals it at rest; it is never printed.
+    Set {
+        /// Id or name.
+        org: String,
+        /// Variable name (letters, digits, `_`).
+        key: String,
+        /// The value (`-`: read from stdin).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// Seal the value and show it as ***.
+        #[arg(long)]
+        secret: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Remove an organization's own variable (an inherited one shows through again).
+    Unset {
+        /// Id or name.
+        org: String,
+        /// Variable name.
+        key: String,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// List an organization's variables, own and inherited, with the org each comes from.
+    List {
+        /// Id or name.
+        org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+}
+
+pub fn run(cmd: Command) -> miette::Result<ExitCode> {
+    super::engine::runtime()?.block_on(run_async(cmd))
+}
+
+/// Prints a store failure and answers its exit code (1; the store's message names the org).
+pub(crate) fn store_failure(e: &StoreError) -> ExitCode {
+    match e.kind() {
+        StoreErrorKind::NotFound | StoreErrorKind::Conflict => eprintln!("error: {e}"),
+        _ => eprintln!("error: {e}: {:?}", std::error::Error::source(e)),
+    }
+    ExitCode::from(1)
+}
+
+pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(store_failure(&e)),
+        }
+    };
+}
+
+async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
+    match cmd {
+        Command::Add {
+            name,
+            parent,
+            tags,
+            id,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            add(&engine, name, parent, tags, id).await
+        }
+        Command::List { json, db } => {
+            let engine = super::engine::open(&db).await?;
+            list(&engine, json).await
+        }
+        Command::Show { org, json, db } => {
+            let engine = super::engine::open(&db).await?;
+            show(&engine, &org, json).await
+        }
+        Command::Rm { org, db } => {
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let record = tri!(store.org(&org).await);
+            tri!(store.delete_org(&record.id).await);
+            println!("removed organization {} ({})", record.name, record.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tag {
+            org,
+            add,
+            remove,
+            db,
+        } => {
+            if add.is_empty() && remove.is_empty() {
+                return Ok(usage("give --add TAG and/or --remove TAG"));
+            }
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let mut record = tri!(store.org(&org).await);
+            record
+                .tags
+                .retain(|t| !remove.iter().any(|r| r.trim().eq_ignore_ascii_case(t)));
+            record.tags = clean_tags(record.tags.drain(..).chain(add));
+            record.updated_at = now();
+            tri!(store.save_org(&record).await);
+            println!(
+                "{} ({}) tags: {}",
+                record.name,
+                record.id,
+                if record.tags.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    record.tags.join(", ")
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SetParent {
+            org,
+            parent,
+            root,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let mut record = tri!(store.org(&org).await);
+            let new_parent = match parent.filter(|_| !root) {
+                None => None,
+                Some(p) => {
+                    let p = tri!(store.org(&p).await);
+                    if tri!(would_cycle(store.as_ref(), &record.id, &p.id).await) {
+                        eprintln!(
+                            "error: `{}` cannot be the parent of `{}`: it is the organization itself or one below it",
+                            p.id, record.id
+                        );
+                        return Ok(ExitCode::from(1));
+                    }
+                    Some(p)
+                }
+            };
+            record.parent_id = new_parent.as_ref().map(|p| p.id.clone());
+            record.updated_at = now();
+            tri!(store.save_org(&record).await);
+            match new_parent {
+                Some(p) => println!(
+                    "{} ({}) is now below {} ({})",
+                    record.name, record.id, p.name, p.id
+                ),
+                None => println!("{} ({}) is now a root organization", record.name, record.id),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Var(v) => var(v).await,
+    }
+}
+
+async fn add(
+    engine: &Engine,
+    name: String,
+    parent: Option<String>,
+    tags: Vec<String>,
+    id: Option<String>,
+) -> miette::Result<ExitCode> {
+    let store = engine.store();
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Ok(usage("the name is empty"));
+    }
+    let id = match id {
+        Some(id) if slug(&id) != id || id.is_empty() => {
+            return Ok(usage(format!(
+                "--id must be lower case letters, digits and single dashes (like `{}`)",
+                slug(&id)
+            )));
+        }
+        Some(id) => id,
+        None => slug(&name),
+    };
+    if id.is_empty() {
+        return Ok(usage(format!(
+            "cannot make an id from `{name}`: give one with --id"
+        )));
+    }
+    if let Ok(existing) = store.org(&id).await
+        && existing.id == id
+    {
+        eprintln!(
+            "error: an organization with id `{id}` already exists ({}); choose another with --id",
+            existing.name
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let parent = match parent {
+        Some(p) => Some(tri!(store.org(&p).await)),
+        None => None,
+    };
+    let roots: Vec<OrgRecord> = tri!(store.list_orgs().await)
+        .into_iter()
+        .filter(|o| o.parent_id.is_none())
+        .collect();
+    let record = OrgRecord {
+        id,
+        name,
+        parent_id: parent.as_ref().map(|p| p.id.clone()),
+        tags: clean_tags(tags),
+        attributes: json!({}),
+        active: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    tri!(store.save_org(&record).await);
+    match &parent {
+        Some(p) => println!(
+            "added organization {} ({}) below {} ({})",
+            record.name, record.id, p.name, p.id
+        ),
+        None if roots.is_empty() => println!(
+            "added organization {} ({}) as the root (the MSP); add clients with --parent {}",
+            record.name, record.id, record.id
+        ),
+        None => {
+            println!(
+                "added organization {} ({}) as a root",
+                record.name, record.id
+            );
+            eprintln!(
+                "warning: `{}` has no parent, so it is another root next to {}; a client belongs below the MSP (`weft org set-parent {} {}`)",
+                record.id,
+                roots
+                    .iter()
+                    .map(|r| format!("`{}`", r.id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                record.id,
+                roots[0].id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(engine: &Engine, as_json: bool) -> miette::Result<ExitCode> {
+    let store = engine.store();
+    let orgs = tri!(store.list_orgs().await);
+    let mapping: HashMap<String, (String, Option<String>)> = tri!(store.mappings("autotask").await)
+        .into_iter()
+        .map(|m| (m.org_id, (m.external_id, m.external_name)))
+        .collect();
+    if as_json {
+        let list: Vec<Value> = orgs
+            .iter()
+            .map(|o| {
+                let mut v = serde_json::to_value(o).expect("serializes");
+                v["autotask_company"] = mapping
+                    .get(&o.id)
+                    .map(|(id, name)| json!({"id": id, "name": name}))
+                    .unwrap_or(Value::Null);
+                v
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("serializes")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if orgs.is_empty() {
+        println!("no organizations (add the MSP with `weft org add NAME`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut children: HashMap<Option<String>, Vec<&OrgRecord>> = HashMap::new();
+    for o in &orgs {
+        children.entry(o.parent_id.clone()).or_default().push(o);
+    }
+    fn walk(
+        parent: Option<String>,
+        depth: usize,
+        children: &HashMap<Option<String>, Vec<&OrgRecord>>,
+        mapping: &HashMap<String, (String, Option<String>)>,
+    ) {
+        for o in children.get(&parent).into_iter().flatten() {
+            let mut line = format!("{}{} ({})", "  ".repeat(depth), o.name, o.id);
+            if !o.tags.is_empty() {
+                line.push_str(&format!("  [{}]", o.tags.join(", ")));
+            }
+            if let Some((id, name)) = mapping.get(&o.id) {
+                line.push_str(&format!("  autotask: company {id}"));
+                if let Some(n) = name {
+                    line.push_str(&format!(" \"{n}\""));
+                }
+            }
+            if !o.active {
+                line.push_str("  (inactive)");
+            }
+            println!("{line}");
+            walk(Some(o.id.clone()), depth + 1, children, mapping);
+        }
+    }
+    walk(None, 0, &children, &mapping);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn show(engine: &Engine, org: &str, as_json: bool) -> miette::Result<ExitCode> {
+    let detail = tri!(org_detail(engine.store().as_ref(), engine.secrets().as_ref(), org).await);
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&detail).expect("serializes")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |k: &str| show_value(&detail[k]);
+    println!("{} ({})", s("name"), s("id"));
+    let ancestors: Vec<String> = detail["ancestors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} ({})", show_value(&a["name"]), show_value(&a["id"])))
+        .collect();
+    println!(
+        "  parents:   {}",
+        if ancestors.is_empty() {
+            "(none: a root organization)".to_string()
+        } else {
+            ancestors.join(" < ")
+        }
+    );
+    let tags: Vec<String> = detail["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(show_value)
+        .collect();
+    println!(
+        "  tags:      {}",
+        if tags.is_empty() {
+            "(none)".into()
+        } else {
+            tags.join(", ")
+        }
+    );
+    println!(
+        "  active:    {}",
+        if detail["active"] == true {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    let company = &detail["autotask_company"];
+    if company.is_object() {
+        println!(
+            "  autotask:  company {}{}",
+            show_value(&company["id"]),
+            company["name"]
+                .as_str()
+                .map(|n| format!(" \"{n}\""))
+                .unwrap_or_default()
+        );
+    } else {
+        println!("  autotask:  (not mapped)");
+    }
+    for (kind, m) in detail["mapping"].as_object().into_iter().flatten() {
+        if kind != "autotask" {
+            println!("  {kind}:  {}", show_value(&m["external_id"]));
+        }
+    }
+    if let Some(attrs) = detail["attributes"].as_object().filter(|a| !a.is_empty()) {
+        println!("  attributes:");
+        for (k, v) in attrs {
+            println!("    {k}: {}", show_value(v));
+        }
+    }
+    println!("  created:   {}", s("created_at"));
+    let vars = detail["variables"].as_array().cloned().unwrap_or_default();
+    println!();
+    if vars.is_empty() {
+        println!("Variables: (none)");
+    } else {
+        println!("Variables:");
+        print_vars(&vars, &s("id"));
+    }
+    let integrations = detail["integrations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    println!();
+    if integrations.is_empty() {
+        println!(
+            "Integrations: (none; add one with `weft integration add KIND --org {}`)",
+            s("id")
+        );
+    } else {
+        println!("Integrations:");
+        for i in &integrations {
+            println!("  {}", super::integration::describe(i, &s("id")));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_vars(vars: &[Value], org: &str) {
+    let rows: Vec<(String, String, String)> = vars
+        .iter()
+        .map(|v| {
+            let value = if v["secret"] == true {
+                REDACTED.to_string()
+            } else {
+                v["value"].to_string()
+            };
+            let from = show_value(&v["from_org"]);
+            let source = if from == org {
+                format!("{from} (own)")
+            } else {
+                format!("{from} (inherited)")
+            };
+            (show_value(&v["key"]), value, source)
+        })
+        .collect();
+    let kw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(3);
+    let vw = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 60);
+    println!("  {:<kw$}  {:<vw$}  FROM", "KEY", "VALUE");
+    for (k, v, from) in rows {
+        println!("  {k:<kw$}  {v:<vw$}  {from}");
+    }
+}
+
+/// Reads a value from stdin (for `-`), without its trailing newline.
+pub(crate) fn read_stdin(what: &str) -> Result<String, ExitCode> {
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        return Err(usage(format!("cannot read {what} from stdin: {e}")));
+    }
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_string())
+}
+
+async fn var(cmd: VarCommand) -> miette::Result<ExitCode> {
+    match cmd {
+        VarCommand::Set {
+            org,
+            key,
+            value,
+            secret,
+            db,
+        } => {
+            if !valid_key(&key) {
+                return Ok(usage(format!(
+                    "`{key}` is not a valid variable name: letters, digits and `_`, not starting with a digit"
+                )));
+            }
+            let value = if value == "-" {
+                match read_stdin("the value") {
+                    Ok(v) => v,
+                    Err(code) => return Ok(code),
+                }
+            } else {
+                value
+            };
+            let parsed: Value =
+                serde_json::from_str(&value).unwrap_or_else(|_| Value::String(value.clone()));
+            let text = parsed.to_string();
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let record = tri!(store.org(&org).await);
+            let stored = if secret {
+                engine.secrets().seal(&text)
+            } else {
+                text.clone()
+            };
+            tri!(
+                store
+                    .set_org_var(&OrgVar {
+                        org_id: record.id.clone(),
+                        key: key.clone(),
+                        value: stored,
+                        secret,
+                    })
+                    .await
+            );
+            if secret {
+                println!("set secret variable {key} on {} (value hidden)", record.id);
+            } else {
+                println!("set {key} = {text} on {}", record.id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        VarCommand::Unset { org, key, db } => {
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let record = tri!(store.org(&org).await);
+            if tri!(store.delete_org_var(&record.id, &key).await) {
+                println!("removed {key} from {}", record.id);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "error: organization `{}` has no variable `{key}` of its own",
+                    record.id
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        VarCommand::List { org, json, db } => {
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let chain = tri!(org_chain(store.as_ref(), &org).await);
+            let vars = tri!(variables_view(store.as_ref(), &chain).await);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&vars).expect("serializes")
+                );
+            } else if vars.is_empty() {
+                println!("no variables for {} or its parents", chain[0].id);
+            } else {
+                let vars: Vec<Value> = vars
+                    .iter()
+                    .map(|v| serde_json::to_value(v).expect("serializes"))
+                    .collect();
+                print_vars(&vars, &chain[0].id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
