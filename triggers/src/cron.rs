@@ -430,6 +430,7 @@ impl Fire<'_> {
                 managed.into_iter().map(|o| o.id).collect()
             }
         };
+        let event = crate::hooks::with_integration(self.trigger, &event);
         let starts = orgs
             .into_iter()
             .map(|org| Start {

@@ -331,6 +331,7 @@ pub(crate) async fn starts(
     input: &Map<String, Value>,
     event: &Value,
 ) -> Result<Vec<Start>, ApiError> {
+    let event = with_integration(trigger, event);
     Ok(run_for_orgs(store, &trigger.run_for, own_org)
         .await?
         .into_iter()
@@ -343,6 +344,16 @@ pub(crate) async fn starts(
             },
         })
         .collect())
+}
+
+/// The event as executions store it: with the trigger's `integration:` override, which
+/// tasks without their own then use (`TRIGGER.integration`).
+pub(crate) fn with_integration(trigger: &Trigger, event: &Value) -> Value {
+    let mut event = event.clone();
+    if let (Some(o), Some(map)) = (&trigger.integration, event.as_object_mut()) {
+        map.insert("integration".into(), o.to_json());
+    }
+    event
 }
 
 /// The orgs a trigger event runs for: the event's own org, the trigger's list, or every

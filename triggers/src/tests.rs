@@ -347,3 +347,23 @@ async fn every_answer_carries_a_request_id() {
     let generated = res.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(generated.len(), 32, "{generated}");
 }
+
+#[test]
+fn a_triggers_integration_override_travels_with_its_event() {
+    let wf = weft_engine::load(
+        "name: w\ntriggers:\n  - name: t\n    type: webhook\n    integration: second-tenant\n  - name: u\n    type: webhook\ntasks:\n  a:\n    action: core.noop\n",
+        &weft_actions::registry(),
+    )
+    .workflow
+    .expect("valid");
+    let event = serde_json::json!({"type": "webhook"});
+    assert_eq!(
+        hooks::with_integration(&wf.triggers[0], &event)["integration"],
+        "second-tenant"
+    );
+    assert!(
+        hooks::with_integration(&wf.triggers[1], &event)
+            .get("integration")
+            .is_none()
+    );
+}
