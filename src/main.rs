@@ -58,6 +58,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `weft … | head` should end quietly, as other command-line tools do. Servers keep Rust's
+    // default (SIGPIPE ignored): a client hanging up must not kill them.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_) | Command::Sim(_)) {
+        // SAFETY: called before any thread is started; restores the default disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // Logs go to stderr; WEFT_LOG=info (or debug, or an env-filter) shows executions and tasks.
     tracing_subscriber::fmt()
         .with_env_filter(

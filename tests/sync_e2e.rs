@@ -392,3 +392,64 @@ async fn thousands_of_contacts_are_paged_and_all_imported() {
     let again = sync_json(&env, &file, "--apply").await;
     no_changes(&again);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resources_match_weft_users_by_full_name_or_by_hand() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let env = Env::new();
+    let file = integrations(&env, &sim);
+    ok(&weft(&env, &file, &["org", "add", "BrightPath MSP"]).await);
+    let user = |id: &str, name: &str| DirectoryRecord {
+        source: "weft".into(),
+        kind: "user".into(),
+        external_id: id.into(),
+        org_id: Some("brightpath-msp".into()),
+        name: name.into(),
+        data: json!({}),
+        active: true,
+        state: "created".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store(&env)
+        .await
+        .save_directory(&[user("u1", "JAMES  smith"), user("u2", "Bob Martin")])
+        .await
+        .unwrap();
+    let bad = weft(
+        &env,
+        &file,
+        &["sync", "autotask", "match", "user", "29682887", "nope"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    ok(&weft(
+        &env,
+        &file,
+        &["sync", "autotask", "match", "user", "29682887", "u2"],
+    )
+    .await);
+    let preview = sync_json(&env, &file, "--preview").await;
+    let matched = names(&preview, "user", "to_match");
+    assert!(
+        matched.contains(&"James Smith → JAMES  smith".to_string()),
+        "{matched:?}"
+    );
+    assert!(
+        matched.contains(&"Robert Martin → Bob Martin".to_string()),
+        "{matched:?}"
+    );
+    assert_eq!(count(&preview, "user", "matched"), 2);
+    let applied = sync_json(&env, &file, "--apply").await;
+    assert_eq!(count(&applied, "user", "matched"), 2);
+    let users = dir(&env, "user").await;
+    let james = users.iter().find(|u| u.external_id == "29682885").unwrap();
+    assert_eq!(
+        (james.state.as_str(), &james.data["matchedUser"]),
+        ("matched", &json!("u1"))
+    );
+    assert!(
+        !users.iter().any(|u| u.name == "Weft API"),
+        "API users are not people"
+    );
+    no_changes(&sync_json(&env, &file, "--apply").await);
+}
