@@ -9,6 +9,7 @@ mod hooks;
 pub mod mapping;
 pub mod metrics;
 pub mod orgs_api;
+mod sync_api;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weft_engine::Workflow;
@@ -467,6 +468,12 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/integrations"),
     ("DELETE", "/api/integrations/{org}/{kind}/{name}"),
     ("GET", "/api/sync/runs"),
+    ("POST", "/api/sync/autotask/preview"),
+    ("POST", "/api/sync/autotask/apply"),
+    ("GET", "/api/sync/autotask/settings"),
+    ("PUT", "/api/sync/autotask/settings"),
+    ("POST", "/api/sync/autotask/{kind}/{id}/exclude"),
+    ("POST", "/api/sync/autotask/{kind}/{id}/create"),
 ];
 
 /// The trigger switches set through the API (`POST /api/triggers/{wf}/{t}/enable|disable`).
@@ -552,6 +559,12 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
             axum::routing::delete(orgs_api::delete_integration)
         }
         ("GET", "/api/sync/runs") => get(orgs_api::sync_runs),
+        ("POST", "/api/sync/autotask/preview") => post(sync_api::preview),
+        ("POST", "/api/sync/autotask/apply") => post(sync_api::apply),
+        ("GET", "/api/sync/autotask/settings") => get(sync_api::get_settings),
+        ("PUT", "/api/sync/autotask/settings") => put(sync_api::put_settings),
+        ("POST", "/api/sync/autotask/{kind}/{id}/exclude") => post(sync_api::exclude),
+        ("POST", "/api/sync/autotask/{kind}/{id}/create") => post(sync_api::approve),
         _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
     }
 }

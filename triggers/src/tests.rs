@@ -367,3 +367,66 @@ fn a_triggers_integration_override_travels_with_its_event() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn sync_settings_and_records_through_the_api() {
+    let app = app().await;
+    let auth = Some("Bearer tok");
+    let (s, _, body) = send(app.clone(), "GET", "/api/sync/autotask/settings", auth, "").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["auto_create_clients"], false);
+    assert_eq!(v["schedule"], "0 2 * * *");
+    let (s, _, body) = send(
+        app.clone(),
+        "PUT",
+        "/api/sync/autotask/settings",
+        auth,
+        r#"{"auto_create_clients": true, "schedule": "30 3 * * *", "timezone": "Europe/London"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, _, body) = send(app.clone(), "GET", "/api/sync/autotask/settings", auth, "").await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["auto_create_clients"].clone(), v["schedule"].clone()),
+        (Value::Bool(true), Value::from("30 3 * * *"))
+    );
+    for bad in [
+        r#"{"schedule": "99 * * * *"}"#,
+        r#"{"timezone": "Mars/Olympus"}"#,
+        r#"{"nope": 1}"#,
+    ] {
+        let (s, _, body) = send(app.clone(), "PUT", "/api/sync/autotask/settings", auth, bad).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (s, _, _) = send(
+        app.clone(),
+        "POST",
+        "/api/sync/autotask/company/42/exclude",
+        auth,
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = send(
+        app.clone(),
+        "POST",
+        "/api/sync/autotask/widget/42/exclude",
+        auth,
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // No org and no Autotask integration yet: a clear conflict, not a crash.
+    let (s, _, body) = send(
+        app.clone(),
+        "POST",
+        "/api/sync/autotask/preview",
+        auth,
+        "{}",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("\"code\":\"conflict\""), "{body}");
+}
