@@ -564,3 +564,66 @@ async fn integration_test_resolves_up_the_tree_and_reaches_the_simulator() {
     .await
     .unwrap();
 }
+
+#[test]
+fn a_secret_variable_used_by_a_run_never_reaches_logs_output_or_stored_data() {
+    let env = Env::new();
+    for args in [
+        vec!["org", "add", "MSP"],
+        vec!["org", "add", "Acme", "--parent", "msp"],
+    ] {
+        let out = weft_in(&env, &args, None);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = weft_in(
+        &env,
+        &["org", "var", "set", "msp", "portal_pw", "-", "--secret"],
+        Some(SECRET_VAR),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let wf = env.write(
+        "uses-secret.yaml",
+        r#"
+name: uses-secret
+tasks:
+  call:
+    action: core.echo
+    input:
+      text: "login with {{ ORG.VARIABLES.portal_pw }}"
+  broken:
+    action: core.fail
+    input:
+      message: "could not log in with {{ ORG.VARIABLES.portal_pw }}"
+output:
+  said: "{{ TASKS.call.result.text }}"
+"#,
+    );
+    let mut cmd = env.cmd(&["run", wf.to_str().unwrap(), "--org", "acme", "--json"]);
+    let out = cmd
+        .env_remove("WEFT_SECRET_KEY")
+        .env("WEFT_LOG", "trace")
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(
+        !all.contains(SECRET_VAR),
+        "the secret leaked into the run's output or logs"
+    );
+    assert!(all.contains("login with ***"), "{all}");
+    let exec: Value = serde_json::from_slice(&out.stdout).expect("--json");
+    let id = exec["id"].as_str().unwrap();
+    let shown = weft_in(&env, &["executions", "show", id, "--json"], None);
+    assert!(!text(&shown).contains(SECRET_VAR));
+    let db = env.dir.path().join("weft.db");
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(&file) {
+            assert!(
+                !bytes
+                    .windows(SECRET_VAR.len())
+                    .any(|w| w == SECRET_VAR.as_bytes()),
+                "{} holds the secret in plain text",
+                file.display()
+            );
+        }
+    }
+}
