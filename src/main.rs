@@ -54,6 +54,10 @@ enum Command {
     /// Map orgs to Autotask companies: suggest by name, apply, set by hand, exclude, create
     /// orgs for unmatched companies (exit 0 done, 1 failed, 2 usage error).
     Mapping(cmd::mapping::Args),
+    /// Crates: packaged workflows installed per organization (list, show, install, upgrade,
+    /// detach, uninstall, installed).
+    #[command(subcommand)]
+    Crate(cmd::crate_cmd::Command),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Org(c) => cmd::org::run(c),
         Command::Integration(c) => cmd::integration::run(c),
         Command::Mapping(args) => cmd::mapping::run(args),
+        Command::Crate(c) => cmd::crate_cmd::run(c),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,10 @@
 
 pub mod autotask;
 pub mod core;
+pub mod email;
 pub mod http;
+pub mod notify;
+pub mod openai;
 pub mod params;
 
 #[cfg(test)]
@@ -21,6 +24,9 @@ pub fn registry() -> Registry {
     core::register(&mut r);
     http::register(&mut r);
     autotask::register(&mut r);
+    openai::register(&mut r);
+    notify::register(&mut r);
+    email::register(&mut r);
     r
 }
 

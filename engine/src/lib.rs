@@ -12,6 +12,7 @@
 #![recursion_limit = "256"]
 
 pub mod action;
+pub mod bundle;
 pub mod cron;
 pub mod dag;
 pub mod diagnostic;

@@ -49,6 +49,14 @@ mod schema;
 mod server;
 mod webhooks;
 
+pub mod openai;
+pub mod sinks;
+pub use openai::OpenAiRule;
+pub use sinks::{SinkMessage, SmtpMessage, SmtpSink};
+/// The API key the fake OpenAI endpoint accepts (`Authorization: Bearer sk-weft-sim`) unless
+/// changed with [`Simulator::set_openai_key`].
+pub const DEFAULT_OPENAI_KEY: &str = "sk-weft-sim";
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -196,6 +204,7 @@ pub struct RequestLogEntry {
 #[derive(Clone)]
 pub struct Simulator {
     pub(crate) inner: Arc<server::Shared>,
+    pub(crate) fakes: Arc<sinks::Fakes>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -209,6 +218,7 @@ impl Simulator {
     pub fn new(config: SimConfig) -> Result<Simulator, SimError> {
         Ok(Simulator {
             inner: Arc::new(server::Shared::new(config)?),
+            fakes: Arc::default(),
         })
     }
 
@@ -225,7 +235,7 @@ impl Simulator {
     /// The axum router serving the API. It does not bind; the zone URL it reports is derived
     /// from the request's `Host` header unless [`Simulator::set_base_url`] was called.
     pub fn router(&self) -> axum::Router {
-        server::router(self.clone())
+        server::router(self.clone()).merge(sinks::router(self.fakes.clone()))
     }
 
     /// Sets the root URL (e.g. `http://127.0.0.1:8765`) the simulator reports in
@@ -385,3 +395,50 @@ impl Drop for RunningSim {
 
 #[allow(dead_code)]
 type Shared<T> = Arc<Mutex<T>>;
+
+/// The fakes of other services (OpenAI, Teams, Slack) served beside the API.
+impl Simulator {
+    /// Every message the Teams and Slack sinks received, oldest first.
+    pub fn sink_messages(&self) -> Vec<SinkMessage> {
+        self.fakes.messages.lock().unwrap().clone()
+    }
+
+    /// Forgets the sinks' messages and the fake OpenAI's requests.
+    pub fn clear_sink_messages(&self) {
+        self.fakes.messages.lock().unwrap().clear();
+        self.fakes.openai.clear_requests();
+    }
+
+    /// Every request body the fake OpenAI endpoint accepted (after authentication).
+    pub fn openai_requests(&self) -> Vec<serde_json::Value> {
+        self.fakes.openai.requests()
+    }
+
+    /// Replaces the fake OpenAI's rules (see [`openai`]; [`openai::parse_rules`] reads a file).
+    pub fn set_openai_rules(&self, rules: Vec<OpenAiRule>) {
+        self.fakes.openai.set_rules(rules);
+    }
+
+    /// Changes the API key the fake OpenAI endpoint accepts.
+    pub fn set_openai_key(&self, key: &str) {
+        self.fakes.openai.set_key(key);
+    }
+}
+
+impl RunningSim {
+    /// The fake OpenAI API's base URL, `{root_url}/openai/v1` (the `openai` integration's
+    /// `base_url`; key [`DEFAULT_OPENAI_KEY`]).
+    pub fn openai_base_url(&self) -> String {
+        format!("{}/openai/v1", self.root_url)
+    }
+
+    /// A Teams webhook sink URL: `{root_url}/sinks/teams/{channel}`.
+    pub fn teams_url(&self, channel: &str) -> String {
+        format!("{}/sinks/teams/{channel}", self.root_url)
+    }
+
+    /// A Slack webhook sink URL: `{root_url}/sinks/slack/{channel}`.
+    pub fn slack_url(&self, channel: &str) -> String {
+        format!("{}/sinks/slack/{channel}", self.root_url)
+    }
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod actions;
+pub mod crate_cmd;
 pub mod deploy;
 pub mod engine;
 pub mod eval;

@@ -4,6 +4,7 @@
 
 mod api;
 pub mod autotask;
+pub mod crates_api;
 pub mod cron;
 mod hooks;
 pub mod mapping;
@@ -468,6 +469,8 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/integrations"),
     ("DELETE", "/api/integrations/{org}/{kind}/{name}"),
     ("GET", "/api/sync/runs"),
+    ("GET", "/api/crates"),
+    ("POST", "/api/crates/{name}/install"),
     ("POST", "/api/sync/autotask/preview"),
     ("POST", "/api/sync/autotask/apply"),
     ("GET", "/api/sync/autotask/settings"),
@@ -565,6 +568,8 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
         ("PUT", "/api/sync/autotask/settings") => put(sync_api::put_settings),
         ("POST", "/api/sync/autotask/{kind}/{id}/exclude") => post(sync_api::exclude),
         ("POST", "/api/sync/autotask/{kind}/{id}/create") => post(sync_api::approve),
+        ("GET", "/api/crates") => get(crates_api::list),
+        ("POST", "/api/crates/{name}/install") => post(crates_api::install_route),
         _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
     }
 }

@@ -530,6 +530,34 @@ pub struct SyncRun {
     pub errors: Value,
 }
 
+/// A crate installed for an organization.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrateInstall {
+    /// The crate's name.
+    #[serde(rename = "crate")]
+    pub crate_name: String,
+    /// The org it was installed for.
+    pub org: String,
+    /// The installed version.
+    pub version: String,
+    /// The parameters given (defaults not included).
+    pub params: Value,
+    /// The triggers' `run_for` orgs (empty: the install's org).
+    pub run_for: Value,
+    /// Were its triggers enabled at install?
+    pub enabled: bool,
+    /// Left alone by upgrades (edited locally).
+    pub detached: bool,
+    /// Where it was installed from (a folder or archive).
+    pub source: Option<String>,
+    /// The workflows deployed: `[{file, name, triggers: [...]}]`.
+    pub workflows: Value,
+    /// RFC 3339.
+    pub installed_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
 /// The storage seam.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -699,6 +727,12 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_sync_run(&self, id: i64, counts: &Value, errors: &Value) -> Result<()>;
     /// Sync runs, newest first.
     async fn sync_runs(&self, limit: i64) -> Result<Vec<SyncRun>>;
+    /// Records (inserts or replaces) a crate install.
+    async fn save_crate_install(&self, install: &CrateInstall) -> Result<()>;
+    /// Crate installs, by crate then org; only `org`'s when given.
+    async fn crate_installs(&self, org: Option<&str>) -> Result<Vec<CrateInstall>>;
+    /// Removes a crate install record; false when there was none.
+    async fn delete_crate_install(&self, crate_name: &str, org: &str) -> Result<bool>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.

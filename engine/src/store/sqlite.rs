@@ -1035,6 +1035,58 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn save_crate_install(&self, i: &CrateInstall) -> Result<()> {
+        sqlx::query("INSERT INTO crate_installs (crate, org, version, params, run_for, enabled, detached, source, workflows, installed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (crate, org) DO UPDATE SET version = excluded.version, params = excluded.params, run_for = excluded.run_for, enabled = excluded.enabled, detached = excluded.detached, source = excluded.source, workflows = excluded.workflows, updated_at = excluded.updated_at")
+            .bind(&i.crate_name)
+            .bind(&i.org)
+            .bind(&i.version)
+            .bind(i.params.to_string())
+            .bind(i.run_for.to_string())
+            .bind(i.enabled as i64)
+            .bind(i.detached as i64)
+            .bind(&i.source)
+            .bind(i.workflows.to_string())
+            .bind(&i.installed_at)
+            .bind(&i.updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn crate_installs(&self, org: Option<&str>) -> Result<Vec<CrateInstall>> {
+        let rows = sqlx::query("SELECT crate, org, version, params, run_for, enabled, detached, source, workflows, installed_at, updated_at FROM crate_installs WHERE (? IS NULL OR org = ?) ORDER BY crate, org")
+            .bind(org)
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CrateInstall {
+                    crate_name: r.try_get("crate")?,
+                    org: r.try_get("org")?,
+                    version: r.try_get("version")?,
+                    params: json_col(r, "params")?.unwrap_or(Value::Null),
+                    run_for: json_col(r, "run_for")?.unwrap_or(Value::Null),
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    detached: r.try_get::<i64, _>("detached")? != 0,
+                    source: r.try_get("source")?,
+                    workflows: json_col(r, "workflows")?.unwrap_or(Value::Null),
+                    installed_at: r.try_get("installed_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_crate_install(&self, crate_name: &str, org: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM crate_installs WHERE crate = ? AND org = ?")
+            .bind(crate_name)
+            .bind(org)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 /// Inserts an execution: running when it has an owner, else queued (pending).

@@ -672,3 +672,36 @@ async fn settings_and_trigger_secrets_are_kept_once() {
         "s3"
     );
 }
+
+#[tokio::test]
+async fn crate_installs_are_saved_listed_and_deleted() {
+    let store = sqlite().await;
+    let mut install = CrateInstall {
+        crate_name: "hello".into(),
+        org: "acme".into(),
+        version: "1.0.0".into(),
+        params: json!({"greeting": "Hi"}),
+        run_for: json!([]),
+        enabled: false,
+        detached: false,
+        source: Some("/lib/hello".into()),
+        workflows: json!([{"file": "hello.yaml", "name": "hello--acme"}]),
+        installed_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store.save_crate_install(&install).await.unwrap();
+    let mut other = install.clone();
+    other.org = "beta".into();
+    store.save_crate_install(&other).await.unwrap();
+    install.version = "1.1.0".into();
+    install.detached = true;
+    install.updated_at = "2026-02-01T00:00:00Z".into();
+    store.save_crate_install(&install).await.unwrap();
+    let all = store.crate_installs(None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], install, "replaced in place, installed_at kept");
+    assert_eq!(store.crate_installs(Some("beta")).await.unwrap(), [other]);
+    assert!(store.delete_crate_install("hello", "acme").await.unwrap());
+    assert!(!store.delete_crate_install("hello", "acme").await.unwrap());
+    assert_eq!(store.crate_installs(None).await.unwrap().len(), 1);
+}

@@ -1,0 +1,820 @@
+//! `weft crate list|show|install|upgrade|detach|uninstall|installed`: packaged workflows
+//! installed per organization. The manifest, parameter checks and the per-install rewrite
+//! live in `weft_engine::bundle`; this module finds crates (the library folder, a folder, a
+//! `.tar.gz`), checks the org, deploys and records installs.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::{Map, Value, json};
+use weft_engine::bundle::{self, CrateDir, Given, Version};
+use weft_engine::executor::Engine;
+use weft_engine::store::{CrateInstall, StoreErrorKind};
+use weft_triggers::crates_api::{self, InstallError, Plan};
+
+use super::engine::EngineArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The crates in the library (crates-library/, or WEFT_CRATES_DIR) with the orgs they
+    /// are installed for.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Describe a crate: requirements, parameters, workflows and triggers.
+    Show {
+        /// A library crate's name, or a crate folder.
+        name: String,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Install a crate for an organization: checks the org, parameters and requirements,
+    /// deploys each workflow as `{workflow}--{org}` and records the install (exit 2 when
+    /// something is missing, every problem listed).
+    Install {
+        /// A library crate's name, a crate folder or a .tar.gz of one.
+        source: String,
+        /// The organization (id or name).
+        #[arg(long)]
+        org: String,
+        /// A parameter `NAME=VALUE` (repeatable; read by the parameter's type).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Who the triggers run for (repeatable; default the org).
+        #[arg(long = "run-for", value_name = "ORG")]
+        run_for: Vec<String>,
+        /// Enable the triggers (default: installed disabled).
+        #[arg(long)]
+        enable: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Upgrade an install to the library's newer version, keeping its parameters.
+    Upgrade {
+        /// The crate's name.
+        name: String,
+        /// The organization (id or name).
+        #[arg(long)]
+        org: String,
+        /// A parameter `NAME=VALUE` to set or change (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Mark an install as locally edited: upgrades leave it alone.
+    Detach {
+        /// The crate's name.
+        name: String,
+        /// The organization (id or name).
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Disable an install's triggers and remove its record (deployed versions stay).
+    Uninstall {
+        /// The crate's name.
+        name: String,
+        /// The organization (id or name).
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// Installed crates, per organization.
+    Installed {
+        /// Only this organization's (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+}
+
+pub fn run(cmd: Command) -> miette::Result<ExitCode> {
+    super::engine::runtime()?.block_on(run_async(cmd))
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn failed(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Every crate of the library, by name; unreadable ones are reported on stderr and skipped.
+fn library() -> Vec<CrateDir> {
+    let (lib, problems) = crates_api::library();
+    for e in problems {
+        eprintln!("warning: skipped crate: {e}");
+    }
+    lib
+}
+
+fn print_errors(errs: &[bundle::CrateError]) {
+    for e in errs {
+        eprintln!("error: {e}");
+    }
+}
+
+/// A crate found by name or path; `_tmp` keeps an extracted archive alive.
+struct Found {
+    dir: CrateDir,
+    source: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn is_archive(s: &str) -> bool {
+    s.ends_with(".tar.gz") || s.ends_with(".tgz")
+}
+
+/// Finds a crate: an archive, a folder, or a library crate's name.
+fn find(arg: &str) -> Result<Found, ExitCode> {
+    let path = Path::new(arg);
+    if is_archive(arg) {
+        if !path.is_file() {
+            return Err(usage(format!("no archive {arg}")));
+        }
+        let tmp =
+            tempfile::tempdir().map_err(|e| failed(format!("cannot make a temp folder: {e}")))?;
+        if let Err(e) = extract(path, tmp.path()) {
+            return Err(failed(format!("{arg}: {e}")));
+        }
+        let root = crate_root(tmp.path())
+            .ok_or_else(|| failed(format!("{arg}: no {} in the archive", bundle::MANIFEST)))?;
+        let dir = bundle::read_dir(&root).map_err(|errs| {
+            print_errors(&errs);
+            ExitCode::from(1)
+        })?;
+        return Ok(Found {
+            dir,
+            source: abs(path),
+            _tmp: Some(tmp),
+        });
+    }
+    if path.is_dir() {
+        if !path.join(bundle::MANIFEST).is_file() {
+            return Err(usage(format!(
+                "{arg} is not a crate: it has no {}",
+                bundle::MANIFEST
+            )));
+        }
+        let dir = bundle::read_dir(path).map_err(|errs| {
+            print_errors(&errs);
+            ExitCode::from(1)
+        })?;
+        return Ok(Found {
+            dir,
+            source: abs(path),
+            _tmp: None,
+        });
+    }
+    let lib = library();
+    if let Some(c) = lib
+        .iter()
+        .find(|c| c.manifest.name == arg || c.dir.file_name().is_some_and(|n| n == arg))
+    {
+        return Ok(Found {
+            source: abs(&c.dir),
+            dir: c.clone(),
+            _tmp: None,
+        });
+    }
+    let hint = bundle::did_you_mean(arg, lib.iter().map(|c| c.manifest.name.as_str()))
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    let place = crates_api::library_dir()
+        .map(|d| format!("the library {}", d.display()))
+        .unwrap_or_else(|| "the library (no crates-library/ folder; set WEFT_CRATES_DIR)".into());
+    Err(usage(format!(
+        "no crate `{arg}` in {place}{hint}, and no such folder or .tar.gz"
+    )))
+}
+
+fn abs(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The folder holding `crate.yaml`: the archive's top, or its single top-level folder.
+fn crate_root(dir: &Path) -> Option<PathBuf> {
+    if dir.join(bundle::MANIFEST).is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    match subs.as_slice() {
+        [one] if one.join(bundle::MANIFEST).is_file() => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// Extracts a .tar.gz into `into`, refusing entries that would land outside it (absolute
+/// paths, `..`) and links.
+pub fn extract(archive: &Path, into: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(archive).map_err(|e| format!("cannot open it: {e}"))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = ar.entries().map_err(|e| format!("not a .tar.gz: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("not a .tar.gz: {e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("bad entry name: {e}"))?
+            .into_owned();
+        let unsafe_path = path.is_absolute()
+            || path.components().any(|c| {
+                matches!(
+                    c,
+                    Component::ParentDir | Component::RootDir | Component::Prefix(_)
+                )
+            });
+        if unsafe_path {
+            return Err(format!(
+                "refused: entry `{}` would be written outside the crate folder",
+                path.display()
+            ));
+        }
+        let kind = entry.header().entry_type();
+        let target = into.join(&path);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", path.display()))?;
+        } else if kind.is_file() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            entry
+                .unpack(&target)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        } else if kind.is_symlink() || kind.is_hard_link() {
+            return Err(format!("refused: entry `{}` is a link", path.display()));
+        }
+    }
+    Ok(())
+}
+
+fn parse_params(raw: &[String]) -> Result<Vec<(String, Given)>, ExitCode> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), Given::Text(v.to_string())))
+            }
+            _ => Err(usage(format!("--param takes NAME=VALUE, got `{p}`"))),
+        })
+        .collect()
+}
+
+async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
+    match cmd {
+        Command::List { json, db } => {
+            let engine = super::engine::open(&db).await?;
+            list(&engine, json).await
+        }
+        Command::Show { name, db } => {
+            let found = match find(&name) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let engine = super::engine::open(&db).await?;
+            let installs = match engine.store().crate_installs(None).await {
+                Ok(i) => i,
+                Err(e) => return Ok(failed(e)),
+            };
+            show(&found, &installs);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Install {
+            source,
+            org,
+            params,
+            run_for,
+            enable,
+            db,
+        } => {
+            let given = match parse_params(&params) {
+                Ok(g) => g,
+                Err(code) => return Ok(code),
+            };
+            let found = match find(&source) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let engine = super::engine::open(&db).await?;
+            install(&engine, &found, &org, &given, &run_for, enable).await
+        }
+        Command::Upgrade {
+            name,
+            org,
+            params,
+            db,
+        } => {
+            let given = match parse_params(&params) {
+                Ok(g) => g,
+                Err(code) => return Ok(code),
+            };
+            let engine = super::engine::open(&db).await?;
+            upgrade(&engine, &name, &org, &given).await
+        }
+        Command::Detach { name, org, db } => {
+            let engine = super::engine::open(&db).await?;
+            let mut install = match find_install(&engine, &name, &org).await {
+                Ok(i) => i,
+                Err(code) => return Ok(code),
+            };
+            if install.detached {
+                println!("crate {name} for {} is already detached", install.org);
+                return Ok(ExitCode::SUCCESS);
+            }
+            install.detached = true;
+            install.updated_at = now();
+            if let Err(e) = engine.store().save_crate_install(&install).await {
+                return Ok(failed(e));
+            }
+            println!(
+                "detached crate {name} for {}: `weft crate upgrade` leaves it alone",
+                install.org
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Uninstall { name, org, db } => {
+            let engine = super::engine::open(&db).await?;
+            let install = match find_install(&engine, &name, &org).await {
+                Ok(i) => i,
+                Err(code) => return Ok(code),
+            };
+            let store = engine.store();
+            let mut off = 0;
+            for (wf, trigger) in crates_api::install_triggers(&install.workflows) {
+                if let Err(e) = store.set_trigger_enabled(&wf, &trigger, false).await {
+                    return Ok(failed(e));
+                }
+                off += 1;
+            }
+            if let Err(e) = store
+                .delete_crate_install(&install.crate_name, &install.org)
+                .await
+            {
+                return Ok(failed(e));
+            }
+            println!(
+                "uninstalled crate {name} {} for {}: {off} trigger(s) disabled; its workflow versions stay for history",
+                install.version, install.org
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Installed { org, json, db } => {
+            let engine = super::engine::open(&db).await?;
+            let org_id = match &org {
+                Some(o) => match engine.store().org(o).await {
+                    Ok(r) => Some(r.id),
+                    Err(e) => return Ok(failed(e)),
+                },
+                None => None,
+            };
+            let installs = match engine.store().crate_installs(org_id.as_deref()).await {
+                Ok(i) => i,
+                Err(e) => return Ok(failed(e)),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&installs).expect("serializes")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            if installs.is_empty() {
+                println!("no crates installed");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<[String; 6]> = installs
+                .iter()
+                .map(|i| {
+                    [
+                        i.crate_name.clone(),
+                        i.org.clone(),
+                        i.version.clone(),
+                        if i.enabled { "yes" } else { "no" }.to_string(),
+                        if i.detached { "yes" } else { "no" }.to_string(),
+                        workflow_names(&i.workflows).join(", "),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "CRATE",
+                    "ORG",
+                    "VERSION",
+                    "ENABLED",
+                    "DETACHED",
+                    "WORKFLOWS",
+                ],
+                &rows,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(head.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+fn workflow_names(workflows: &Value) -> Vec<String> {
+    workflows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn find_install(engine: &Engine, name: &str, org: &str) -> Result<CrateInstall, ExitCode> {
+    let org_id = match engine.store().org(org).await {
+        Ok(r) => r.id,
+        Err(e) if e.kind() == StoreErrorKind::NotFound => {
+            return Err(usage(format!("no organization `{org}`")));
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    let installs = engine
+        .store()
+        .crate_installs(Some(&org_id))
+        .await
+        .map_err(failed)?;
+    installs
+        .into_iter()
+        .find(|i| i.crate_name == name)
+        .ok_or_else(|| failed(format!("crate `{name}` is not installed for {org_id}")))
+}
+
+async fn list(engine: &Engine, json: bool) -> miette::Result<ExitCode> {
+    let lib = library();
+    let installs = match engine.store().crate_installs(None).await {
+        Ok(i) => i,
+        Err(e) => return Ok(failed(e)),
+    };
+    if json {
+        let out: Vec<Value> = lib
+            .iter()
+            .map(|c| {
+                let m = &c.manifest;
+                json!({
+                    "name": m.name,
+                    "version": m.version.to_string(),
+                    "description": m.description,
+                    "path": c.dir.display().to_string(),
+                    "installed": installs.iter().filter(|i| i.crate_name == m.name)
+                        .map(|i| json!({"org": i.org, "version": i.version, "detached": i.detached}))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializes")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if lib.is_empty() {
+        match crates_api::library_dir() {
+            Some(d) => println!("no crates in {}", d.display()),
+            None => println!("no crate library (crates-library/ or WEFT_CRATES_DIR)"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 4]> = lib
+        .iter()
+        .map(|c| {
+            let m = &c.manifest;
+            let installed: Vec<String> = installs
+                .iter()
+                .filter(|i| i.crate_name == m.name)
+                .map(|i| {
+                    let newer = Version::parse(&i.version).is_some_and(|v| v < m.version);
+                    format!(
+                        "{}@{}{}{}",
+                        i.org,
+                        i.version,
+                        if i.detached { " (detached)" } else { "" },
+                        if newer && !i.detached {
+                            " (upgradable)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            [
+                m.name.clone(),
+                m.version.to_string(),
+                m.description.clone(),
+                if installed.is_empty() {
+                    "-".into()
+                } else {
+                    installed.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(&["NAME", "VERSION", "DESCRIPTION", "INSTALLED"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(found: &Found, installs: &[CrateInstall]) {
+    let c = &found.dir;
+    let m = &c.manifest;
+    println!("{} {}", m.name, m.version);
+    println!("{}", m.description);
+    if let Some(s) = c.summary() {
+        println!("\n{s}");
+    }
+    println!("\nSource: {}", found.source);
+    println!("\nRequires:");
+    println!(
+        "  integrations: {}",
+        if m.integrations.is_empty() {
+            "(none)".into()
+        } else {
+            m.integrations.join(", ")
+        }
+    );
+    println!(
+        "  variables: {}",
+        if m.variables.is_empty() {
+            "(none)".into()
+        } else {
+            m.variables.join(", ")
+        }
+    );
+    println!("\nParameters:");
+    if m.parameters.is_empty() {
+        println!("  (none)");
+    }
+    for (name, p) in &m.parameters {
+        let mut bits = vec![p.type_name.clone()];
+        if p.required && p.default.is_none() {
+            bits.push("required".into());
+        }
+        if let Some(d) = &p.default {
+            bits.push(format!("default {d}"));
+        }
+        if let Some(a) = &p.allowed {
+            bits.push(format!(
+                "one of {}",
+                a.iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let desc = p
+            .description
+            .as_deref()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default();
+        println!("  {name} ({}){desc}", bits.join(", "));
+    }
+    println!("\nWorkflows:");
+    for (file, src) in &c.workflows {
+        let doc: serde_yaml::Value = serde_yaml::from_str(src).unwrap_or_default();
+        let name = doc["name"].as_str().unwrap_or("?");
+        let desc = doc["description"]
+            .as_str()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default();
+        println!("  {name} ({file}){desc}, installed as {name}--ORG");
+        for t in doc["triggers"].as_sequence().into_iter().flatten() {
+            let tname = t["name"].as_str().unwrap_or("?");
+            let ty = t["type"].as_str().unwrap_or("?");
+            if ty == "webhook" {
+                println!("    trigger {tname} ({ty}): POST /hooks/{tname}--ORG/ORG");
+            } else {
+                println!("    trigger {tname} ({ty})");
+            }
+        }
+    }
+    let mine: Vec<String> = installs
+        .iter()
+        .filter(|i| i.crate_name == m.name)
+        .map(|i| {
+            format!(
+                "{}@{}{}",
+                i.org,
+                i.version,
+                if i.detached { " (detached)" } else { "" }
+            )
+        })
+        .collect();
+    println!(
+        "\nInstalled for: {}",
+        if mine.is_empty() {
+            "(none)".to_string()
+        } else {
+            mine.join(", ")
+        }
+    );
+}
+
+async fn install(
+    engine: &Engine,
+    found: &Found,
+    org: &str,
+    given: &[(String, Given)],
+    run_for: &[String],
+    enable: bool,
+) -> miette::Result<ExitCode> {
+    let plan = Plan {
+        dir: &found.dir,
+        source: found.source.clone(),
+        org: org.to_string(),
+        stored: Map::new(),
+        given,
+        run_for: run_for.to_vec(),
+        enabled: enable,
+        previous: None,
+    };
+    Ok(report(
+        "install",
+        &found.dir,
+        org,
+        None,
+        crates_api::install(engine, plan).await,
+    ))
+}
+
+async fn upgrade(
+    engine: &Engine,
+    name: &str,
+    org: &str,
+    given: &[(String, Given)],
+) -> miette::Result<ExitCode> {
+    let install = match find_install(engine, name, org).await {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
+    };
+    if install.detached {
+        return Ok(failed(format!(
+            "crate {name} for {} is detached (edited locally): upgrades leave it alone. Uninstall and install it again to replace it",
+            install.org
+        )));
+    }
+    let lib = library();
+    let Some(dir) = lib.iter().find(|c| c.manifest.name == name) else {
+        return Ok(failed(format!(
+            "crate `{name}` is not in the library, so there is nothing to upgrade to"
+        )));
+    };
+    match Version::parse(&install.version) {
+        Some(v) if v == dir.manifest.version => {
+            println!(
+                "crate {name} for {} is already at {}",
+                install.org, install.version
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(v) if v > dir.manifest.version => {
+            println!(
+                "crate {name} for {} is at {}, newer than the library's {}: nothing to do",
+                install.org, install.version, dir.manifest.version
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let stored = install.params.as_object().cloned().unwrap_or_default();
+    let run_for: Vec<String> = install
+        .run_for
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let org_id = install.org.clone();
+    let from = install.version.clone();
+    let plan = Plan {
+        dir,
+        source: abs(&dir.dir),
+        org: org_id.clone(),
+        stored,
+        given,
+        run_for,
+        enabled: install.enabled,
+        previous: Some(install),
+    };
+    Ok(report(
+        "upgrade",
+        dir,
+        &org_id,
+        Some(&from),
+        crates_api::apply(engine, plan).await,
+    ))
+}
+
+/// Prints what an install or upgrade did, or every reason it did not.
+fn report(
+    verb: &str,
+    dir: &CrateDir,
+    org: &str,
+    from: Option<&str>,
+    result: Result<crates_api::Report, InstallError>,
+) -> ExitCode {
+    let m = &dir.manifest;
+    let r = match result {
+        Ok(r) => r,
+        Err(InstallError::Missing(problems)) => {
+            eprintln!(
+                "error: cannot {verb} crate {} {} for {org}:",
+                m.name, m.version
+            );
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+            return ExitCode::from(2);
+        }
+        Err(InstallError::Invalid(errors)) => {
+            eprintln!(
+                "error: crate {} {} has invalid workflows; nothing was deployed:",
+                m.name, m.version
+            );
+            for e in &errors {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(1);
+        }
+        Err(InstallError::Conflict(msg) | InstallError::Failed(msg)) => return failed(msg),
+    };
+    match from {
+        Some(from) => println!(
+            "upgraded crate {} for {} from {from} to {}",
+            m.name, r.install.org, m.version
+        ),
+        None => println!(
+            "installed crate {} {} for {}",
+            m.name, m.version, r.install.org
+        ),
+    }
+    let state = if r.install.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    for d in &r.deployed {
+        println!("  workflow {} v{}", d.name, d.version);
+        for (t, kind) in &d.triggers {
+            if kind == "webhook" {
+                println!("    trigger {t} ({kind}, {state}): POST {}", r.hook_url(t));
+            } else {
+                println!("    trigger {t} ({kind}, {state})");
+            }
+        }
+    }
+    for (wf, t) in &r.dropped {
+        println!("  workflow {wf} is no longer in the crate: trigger {t} disabled");
+    }
+    if !r.install.enabled && from.is_none() {
+        println!(
+            "Triggers are disabled: install with --enable, or enable them with `POST /api/triggers/{{workflow}}/{{trigger}}/enable`."
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,332 @@
+//! The crates of `crates-library/`, each installed for a client org with `weft crate install`
+//! and run as installed (`NAME--ORG`) against the in-process Autotask simulator; the test
+//! checks what changed in the simulator.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::{Value, json};
+use support::Env;
+use weft_sim::{RunningSim, SimConfig, Simulator};
+
+struct Lab {
+    env: Env,
+    sim: RunningSim,
+    integrations: String,
+}
+
+/// A database with the MSP, `acme-dental` below it mapped to company 174, and the simulator
+/// as the `autotask` integration.
+async fn lab() -> Lab {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let env = Env::new();
+    let creds = SimConfig::default();
+    let path = env.dir.path().join("integrations.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
+            creds.username, creds.integration_code, sim.base_url, creds.secret
+        ),
+    )
+    .unwrap();
+    let lab = Lab {
+        env,
+        sim,
+        integrations: path.display().to_string(),
+    };
+    ok(&lab.weft(&["org", "add", "BrightPath IT"]).await);
+    ok(&lab
+        .weft(&["org", "add", "Acme Dental", "--parent", "brightpath-it"])
+        .await);
+    ok(&lab.weft(&["mapping", "set", "acme-dental", "174"]).await);
+    lab
+}
+
+impl Lab {
+    async fn weft(&self, args: &[&str]) -> Output {
+        let mut cmd = self.env.cmd(args);
+        cmd.arg("--integrations").arg(&self.integrations);
+        tokio::task::spawn_blocking(move || cmd.output().expect("weft runs"))
+            .await
+            .unwrap()
+    }
+
+    /// Installs a library crate for acme-dental with `params`.
+    async fn install(&self, name: &str, params: &[&str]) {
+        let mut args = vec!["crate", "install", name, "--org", "acme-dental"];
+        for p in params {
+            args.push("--param");
+            args.push(p);
+        }
+        let out = ok(&self.weft(&args).await);
+        assert!(out.contains(&format!("{name}--acme-dental")), "{out}");
+    }
+
+    /// Runs the installed workflow with JSON inputs; the printed execution.
+    async fn run(&self, workflow: &str, input: Value) -> Value {
+        let input = input.to_string();
+        let out = self
+            .weft(&[
+                "run",
+                workflow,
+                "--org",
+                "acme-dental",
+                "--input-json",
+                &input,
+                "--json",
+            ])
+            .await;
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    fn record(&self, entity: &str, id: i64) -> Value {
+        self.sim
+            .simulator
+            .records(entity)
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no {entity} {id} in the simulator"))
+    }
+
+    fn notes_of(&self, ticket: i64) -> Vec<Value> {
+        self.sim
+            .simulator
+            .records("TicketNotes")
+            .into_iter()
+            .filter(|n| n["ticketID"] == ticket)
+            .collect()
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn succeeded(exec: &Value) {
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+}
+
+#[tokio::test]
+async fn every_library_crate_validates_and_is_listed() {
+    let lab = lab().await;
+    let out = ok(&lab.weft(&["crate", "list"]).await);
+    for name in [
+        "assign-configuration-item-by-contact",
+        "asset-registration",
+        "client-onboarding",
+        "user-offboarding-request",
+        "new-user-request-form-link",
+    ] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+    let library = concat!(env!("CARGO_MANIFEST_DIR"), "/crates-library");
+    let out = lab
+        .env
+        .weft_no_db(&["validate", "--deny-warnings", library]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn assign_configuration_item_by_contact_attaches_the_only_device() {
+    let lab = lab().await;
+    lab.install("assign-configuration-item-by-contact", &[])
+        .await;
+    // Ticket 7804: contact 30682081 at company 177 has exactly one active device.
+    let exec = lab
+        .run(
+            "assign-configuration-item-by-contact--acme-dental",
+            json!({"ticket_id": 7804}),
+        )
+        .await;
+    succeeded(&exec);
+    assert_eq!(lab.record("Tickets", 7804)["configurationItemID"], 29683701);
+    assert!(
+        lab.notes_of(7804)
+            .iter()
+            .any(|n| n["title"] == "Configuration item attached")
+    );
+    // Ticket 7802: two candidates → nothing attached, a note lists them.
+    let exec = lab
+        .run(
+            "assign-configuration-item-by-contact--acme-dental",
+            json!({"ticket_id": 7802}),
+        )
+        .await;
+    succeeded(&exec);
+    assert!(lab.record("Tickets", 7802)["configurationItemID"].is_null());
+    let note = lab
+        .notes_of(7802)
+        .into_iter()
+        .find(|n| n["title"] == "Which device is this about?")
+        .expect("a note listing the candidates");
+    assert!(note["description"].as_str().unwrap().contains("29683714"));
+}
+
+#[tokio::test]
+async fn offboarding_and_new_user_requests_get_one_note_and_wait() {
+    let lab = lab().await;
+    lab.install(
+        "user-offboarding-request",
+        &[
+            "form_url=https://forms.example/offboard",
+            "ticket_category=2",
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        let exec = lab
+            .run(
+                "user-offboarding-request--acme-dental",
+                json!({"ticket_id": 7801}),
+            )
+            .await;
+        succeeded(&exec);
+    }
+    let notes: Vec<Value> = lab
+        .notes_of(7801)
+        .into_iter()
+        .filter(|n| n["title"] == "Offboarding checklist")
+        .collect();
+    assert_eq!(notes.len(), 1, "a second event adds nothing");
+    assert!(
+        notes[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("https://forms.example/offboard")
+    );
+    assert_eq!(lab.record("Tickets", 7801)["status"], 7);
+
+    lab.install(
+        "new-user-request-form-link",
+        &["form_url=https://forms.example/new"],
+    )
+    .await;
+    // Ticket 7800 ("Replace failing hard drive") is not a new-user request.
+    let exec = lab
+        .run(
+            "new-user-request-form-link--acme-dental",
+            json!({"ticket_id": 7800}),
+        )
+        .await;
+    succeeded(&exec);
+    assert_eq!(exec["output"]["handled"], false);
+    assert!(
+        lab.notes_of(7800)
+            .iter()
+            .all(|n| n["title"] != "New user checklist")
+    );
+}
+
+#[tokio::test]
+async fn asset_registration_creates_once_and_reminds_once() {
+    let lab = lab().await;
+    lab.install("asset-registration", &["product_id=29682900"])
+        .await;
+    let device = json!({"device": {"hostname": "ACME-LT-042", "serial": "5CG1234XYZ", "role": "laptop",
+        "model": "HP EliteBook 840", "warranty_expires": "2029-03-31"}});
+    let first = lab
+        .run("asset-registration--acme-dental", device.clone())
+        .await;
+    succeeded(&first);
+    let ci = first["output"]["configuration_item_id"].as_i64().unwrap();
+    let item = lab.record("ConfigurationItems", ci);
+    assert_eq!(item["companyID"], 174, "the org's mapped company");
+    assert_eq!(item["serialNumber"], "5CG1234XYZ");
+    assert_eq!(item["configurationItemType"], 1);
+    let ticket = first["output"]["reminder_ticket_id"].as_i64().unwrap();
+    assert_eq!(
+        lab.record("Tickets", ticket)["dueDateTime"],
+        "2029-03-01T09:00:00Z",
+        "30 days before the warranty ends"
+    );
+    let again = lab.run("asset-registration--acme-dental", device).await;
+    succeeded(&again);
+    assert_eq!(
+        again["output"]["configuration_item_id"], ci,
+        "the same serial updates"
+    );
+    assert_eq!(again["output"]["updated_existing"], true);
+    assert!(
+        again["output"]["reminder_ticket_id"].is_null(),
+        "one reminder per device"
+    );
+}
+
+#[tokio::test]
+async fn client_onboarding_creates_the_client_once() {
+    let lab = lab().await;
+    lab.install("client-onboarding", &["owner_resource_id=29682885"])
+        .await;
+    let form = json!({
+        "company": {"name": "Harbor Vet Clinic", "phone": "555-0100", "city": "Portland"},
+        "contacts": [
+            {"first_name": "Ana", "last_name": "Ruiz", "email": "ana@harborvet.example", "primary": true},
+            {"first_name": "Bo", "last_name": "Lee", "email": "bo@harborvet.example"},
+            {"first_name": "Ana", "last_name": "Ruiz", "email": "ana@harborvet.example"}
+        ],
+        "contract": {"name": "Managed Services", "start_date": "2026-12-01", "end_date": "2027-11-30"}
+    });
+    let exec = lab
+        .run("client-onboarding--acme-dental", form.clone())
+        .await;
+    succeeded(&exec);
+    let company = exec["output"]["company_id"].as_i64().unwrap();
+    assert_eq!(
+        lab.record("Companies", company)["companyName"],
+        "Harbor Vet Clinic"
+    );
+    let contacts: Vec<Value> = lab
+        .sim
+        .simulator
+        .records("Contacts")
+        .into_iter()
+        .filter(|c| c["companyID"] == company)
+        .collect();
+    assert_eq!(contacts.len(), 2, "an email listed twice is one contact");
+    let project = exec["output"]["project_id"].as_i64().unwrap();
+    let tasks = lab
+        .sim
+        .simulator
+        .records("Tasks")
+        .into_iter()
+        .filter(|t| t["projectID"] == project)
+        .count();
+    assert_eq!(tasks, 7, "one task per default checklist step");
+    let kickoff = exec["output"]["kickoff_ticket_id"].as_i64().unwrap();
+    assert_eq!(
+        lab.record("Tickets", kickoff)["contractID"],
+        exec["output"]["contract_id"]
+    );
+    // The same form again: refused, nothing created twice.
+    let again = lab.run("client-onboarding--acme-dental", form).await;
+    assert_eq!(again["status"], "failed");
+    assert!(again["error"].as_str().unwrap().contains("already exists"));
+    let same_name = lab
+        .sim
+        .simulator
+        .records("Companies")
+        .into_iter()
+        .filter(|c| c["companyName"] == "Harbor Vet Clinic")
+        .count();
+    assert_eq!(same_name, 1);
+}
