@@ -2,8 +2,8 @@
 //!
 //! The integration (kind `email`) gives `host`, `port` (default 587 for `starttls`, 465 for
 //! `tls`, 25 for `none`), `from` (`Name <addr>` or `addr`), `security` (`starttls` — the
-//! default —, `tls` or `none`), `username`, and the secret `password`. The password never
-//! appears in a message.
+//! default —, `tls`, `opportunistic` — STARTTLS when offered — or `none`), `username`, and
+//! the secret `password`. The password never appears in a message.
 
 use std::time::Duration;
 
@@ -97,6 +97,8 @@ pub struct EmailSend;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Security {
     StartTls,
+    /// STARTTLS when the server offers it, else plain.
+    Opportunistic,
     Tls,
     None,
 }
@@ -275,17 +277,18 @@ fn transport(
         .as_deref()
     {
         None | Some("starttls") => Security::StartTls,
+        Some("opportunistic") => Security::Opportunistic,
         Some("tls" | "ssl" | "smtps" | "implicit") => Security::Tls,
         Some("none" | "plain" | "off") => Security::None,
         Some(other) => {
             return Err(fail(format!(
-                "`security` must be starttls, tls or none, not `{other}`"
+                "`security` must be starttls, tls, opportunistic or none, not `{other}`"
             )));
         }
     };
     let port = match integration.settings.get("port") {
         None => match security {
-            Security::StartTls => 587,
+            Security::StartTls | Security::Opportunistic => 587,
             Security::Tls => 465,
             Security::None => 25,
         },
@@ -298,13 +301,13 @@ fn transport(
     };
     let tls = match security {
         Security::None => Tls::None,
-        Security::StartTls | Security::Tls => {
+        Security::StartTls | Security::Tls | Security::Opportunistic => {
             let params = TlsParameters::new(host.clone())
                 .map_err(|e| fail(format!("cannot set up TLS: {e}")))?;
-            if security == Security::Tls {
-                Tls::Wrapper(params)
-            } else {
-                Tls::Required(params)
+            match security {
+                Security::Tls => Tls::Wrapper(params),
+                Security::Opportunistic => Tls::Opportunistic(params),
+                _ => Tls::Required(params),
             }
         }
     };
@@ -367,6 +370,41 @@ fn smtp_error(label: &str, e: &lettre::transport::smtp::Error) -> ActionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transports_for_each_security() {
+        for (security, port, label) in [
+            (None, None, "smtp://mail.example.com:587"),
+            (Some("tls"), None, "smtps://mail.example.com:465"),
+            (
+                Some("opportunistic"),
+                Some(json!("2525")),
+                "smtp://mail.example.com:2525",
+            ),
+            (Some("none"), Some(json!(25)), "smtp://mail.example.com:25"),
+        ] {
+            let mut i = Integration::new("email", "default")
+                .with_setting("host", "mail.example.com")
+                .with_setting("username", "u")
+                .with_secret("password", "p");
+            if let Some(s) = security {
+                i = i.with_setting("security", s);
+            }
+            if let Some(p) = port {
+                i = i.with_setting("port", p);
+            }
+            let (_, l) = transport(&i, DEFAULT_TIMEOUT).unwrap();
+            assert_eq!(l, format!("email.send {label}"));
+        }
+        let i = Integration::new("email", "x")
+            .with_setting("host", "h")
+            .with_setting("security", "bogus");
+        assert!(transport(&i, DEFAULT_TIMEOUT).is_err());
+        let i = Integration::new("email", "x")
+            .with_setting("host", "h")
+            .with_setting("port", 0);
+        assert!(transport(&i, DEFAULT_TIMEOUT).is_err());
+    }
 
     #[test]
     fn addresses_split() {

@@ -25,7 +25,7 @@ use crate::{ApiError, AppState};
 pub const REDACTED: &str = "***";
 
 /// The integration kinds weft knows.
-pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "http"];
+pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "email", "http"];
 
 /// The directory kinds an org has (`GET /api/orgs/{org}/directory/{kind}`).
 pub const DIRECTORY_KINDS: &[&str] = &["contact", "configuration", "location", "user", "company"];
@@ -284,6 +284,25 @@ pub fn check_integration(
                         AUTOTASK_KEYS.join(", ")
                     ));
                 }
+            }
+        }
+        "email" => {
+            let missing: Vec<&str> = ["host", "from"].into_iter().filter(|k| !has(k)).collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "an `email` integration needs {} (the SMTP server and the sender address)",
+                    missing
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            if settings.contains_key("password") {
+                return Err(
+                    "the SMTP password must be a secret, not a setting (`--secret password=-` reads it from stdin)"
+                        .into(),
+                );
             }
         }
         "teams" | "slack" if instance_url(settings, secrets).is_none() => {

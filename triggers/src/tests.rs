@@ -430,3 +430,37 @@ async fn sync_settings_and_records_through_the_api() {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("\"code\":\"conflict\""), "{body}");
 }
+
+#[test]
+fn email_integrations_need_a_host_a_sender_and_a_secret_password() {
+    use std::collections::BTreeMap;
+    let settings = |pairs: &[(&str, &str)]| -> serde_json::Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect()
+    };
+    let none = BTreeMap::new();
+    let err =
+        orgs_api::check_integration("email", &settings(&[("host", "smtp.x")]), &none).unwrap_err();
+    assert!(err.contains("`from`"), "{err}");
+    let err = orgs_api::check_integration(
+        "email",
+        &settings(&[("host", "smtp.x"), ("from", "a@x"), ("password", "p")]),
+        &none,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("must be a secret") && !err.contains("\"p\""),
+        "{err}"
+    );
+    let pw = BTreeMap::from([("password".to_string(), "p".to_string())]);
+    assert!(
+        orgs_api::check_integration(
+            "email",
+            &settings(&[("host", "smtp.x"), ("from", "a@x")]),
+            &pw
+        )
+        .is_ok()
+    );
+}
