@@ -292,10 +292,11 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
 
     // 1. `weft serve` registers the webhook, with its fields.
     let serve = Serve::start(dir.path(), None);
+    // Active once its fields exist and weft stored it.
     let hook = wait_for(
         "the webhook registration",
         Duration::from_secs(20),
-        async || webhooks(&sim).pop(),
+        async || webhooks(&sim).pop().filter(|w| w["isActive"] == true),
     )
     .await;
     let hook_url = format!("http://{}/hooks/autotask/{WF}/{TRIGGER}", serve.addr);
@@ -601,7 +602,7 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     wait_for(
         "the webhook registration after `weft deploy`",
         Duration::from_secs(30),
-        async || webhooks(&sim).pop(),
+        async || webhooks(&sim).pop().filter(|w| w["isActive"] == true),
     )
     .await;
     let (s, v) = api(

@@ -551,7 +551,11 @@ async fn ticket_events_run_for_the_mapped_org_and_all_managed_fans_out() {
         sim.simulator
             .records("TicketWebhooks")
             .into_iter()
-            .any(|w| w["name"] == "weft: ticket_org.org_tickets" && w["isReady"] == true)
+            .any(|w| {
+                w["name"] == "weft: ticket_org.org_tickets"
+                    && w["isReady"] == true
+                    && w["isActive"] == true
+            })
             .then_some(())
     })
     .await;

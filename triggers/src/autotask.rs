@@ -516,6 +516,18 @@ pub async fn sync_webhooks(
                     let _ = client.delete(&hook.entity, hook.webhook_id).await;
                     return Err(e.into());
                 }
+                if let Err(e) = client
+                    .update(&hook.entity, hook.webhook_id, json!({"isActive": true}))
+                    .await
+                {
+                    // Left inactive: the next sync finds it so and creates it again.
+                    report.failed.push(SyncFailure {
+                        workflow: w.workflow.clone(),
+                        trigger: w.trigger.clone(),
+                        error: format!("cannot activate {} {}: {e}", hook.entity, hook.webhook_id),
+                    });
+                    continue;
+                }
                 report.created.push(SyncedWebhook::from(&hook));
             }
             Err(error) => report.failed.push(SyncFailure {
@@ -592,7 +604,9 @@ async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> 
         "webhookUrl": w.url,
         "deactivationUrl": format!("{}/deactivated", w.url),
         "secretKey": secret,
-        "isActive": true,
+        // Switched on once its fields exist and weft has stored it: a callout sent before
+        // would lack the company (and could not be verified).
+        "isActive": false,
         "isSubscribedToCreateEvents": has(AutotaskEvent::Create),
         "isSubscribedToUpdateEvents": has(AutotaskEvent::Update),
         "isSubscribedToDeleteEvents": has(AutotaskEvent::Delete),
