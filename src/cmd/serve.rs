@@ -60,10 +60,26 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
             .with_setting("integration_code", code)
             .with_setting("discovery_url", running.base_url.clone())
             .with_secret("secret", secret);
+        // The simulator's OpenAI-compatible endpoint and Teams/Slack sinks, so crates that
+        // use a model or notify a channel work against it too.
+        let openai = weft_engine::integration::Integration::new("openai", "default")
+            .with_setting("base_url", running.openai_base_url())
+            .with_setting("model", "gpt-4o-mini")
+            .with_secret("api_key", weft_sim::DEFAULT_OPENAI_KEY);
+        let teams = weft_engine::integration::Integration::new("teams", "default")
+            .with_setting("url", running.teams_url("weft"));
+        let slack = weft_engine::integration::Integration::new("slack", "default")
+            .with_setting("url", running.slack_url("weft"));
+        println!(
+            "  OpenAI-compatible endpoint: {} ; Teams sink: {} ; Slack sink: {}",
+            running.openai_base_url(),
+            running.teams_url("weft"),
+            running.slack_url("weft")
+        );
         let integrations = match &args.db.integrations {
             Some(_) => None,
             None => Some(weft_engine::integration::StaticIntegrations::new(vec![
-                autotask,
+                autotask, openai, teams, slack,
             ])),
         };
         (Some(running), integrations)

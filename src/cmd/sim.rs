@@ -42,6 +42,16 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         println!("  Secret:             {secret}");
         println!("  ApiIntegrationCode: {code}");
         println!(
+            "  OpenAI-compatible:  {} (api key {})",
+            running.openai_base_url(),
+            weft_sim::DEFAULT_OPENAI_KEY
+        );
+        println!(
+            "  Teams/Slack sinks:  {} , {}",
+            running.teams_url("CHANNEL"),
+            running.slack_url("CHANNEL")
+        );
+        println!(
             "Failure injection per request: header X-Sim-Fail: 429|thread|zone|500|latency=200ms"
         );
         println!("Press Ctrl-C to stop.");
