@@ -330,3 +330,76 @@ async fn client_onboarding_creates_the_client_once() {
         .count();
     assert_eq!(same_name, 1);
 }
+
+#[tokio::test]
+async fn contract_renewal_tickets_emails_and_marks_once() {
+    let lab = lab().await;
+    let smtp = weft_sim::SmtpSink::start().await.unwrap();
+    // The email integration for the MSP: inherited by the client.
+    ok(&lab
+        .weft(&[
+            "integration",
+            "add",
+            "email",
+            "--org",
+            "brightpath-it",
+            "--set",
+            "host=127.0.0.1",
+            "--set",
+            &format!("port={}", smtp.port()),
+            "--set",
+            "security=none",
+            "--set",
+            "from=accounts@brightpath.example",
+        ])
+        .await);
+    lab.install("contract-renewal", &["reply_to=am@brightpath.example"])
+        .await;
+    // Contract 29683500 of Acme Dental (174) ends on 2026-12-07, within 30 days of the
+    // simulator's today; its contact 30682000 gets an address to write to.
+    let mut contact = lab.record("Contacts", 30682000);
+    contact["emailAddress"] = json!("kenji@acme-dental.example");
+    lab.sim.simulator.insert("Contacts", contact);
+    let exec = lab.run("contract-renewal--acme-dental", json!({})).await;
+    succeeded(&exec);
+    let renewals = exec["output"]["renewals"].as_array().unwrap().clone();
+    assert!(renewals.contains(&json!(29683500)), "{exec:#}");
+    let tickets: Vec<Value> = lab
+        .sim
+        .simulator
+        .records("Tickets")
+        .into_iter()
+        .filter(|t| {
+            t["contractID"] == 29683500
+                && t["title"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("Contract renewal:")
+        })
+        .collect();
+    assert_eq!(tickets.len(), 1);
+    assert!(
+        lab.record("Contracts", 29683500)["description"]
+            .as_str()
+            .unwrap()
+            .contains("Renewal pending")
+    );
+    let mails = smtp.messages();
+    assert_eq!(
+        mails.len(),
+        renewals.len(),
+        "one email per contract with a contact"
+    );
+    assert!(
+        mails.iter().any(|m| {
+            m.to.iter().any(|t| t == "kenji@acme-dental.example")
+                && m.data.contains("Reply-To: am@brightpath.example")
+        }),
+        "{mails:?}"
+    );
+    // The next night: an open renewal ticket exists, nothing is repeated.
+    let again = lab.run("contract-renewal--acme-dental", json!({})).await;
+    succeeded(&again);
+    assert_eq!(again["output"]["renewals"], json!([]));
+    assert_eq!(smtp.messages().len(), mails.len());
+}
