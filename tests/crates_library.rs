@@ -403,3 +403,176 @@ async fn contract_renewal_tickets_emails_and_marks_once() {
     assert_eq!(again["output"]["renewals"], json!([]));
     assert_eq!(smtp.messages().len(), mails.len());
 }
+
+/// `weft serve` on a free port over the lab's database and integrations, with a known API
+/// token; killed when dropped.
+struct Serve(std::process::Child, String);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const TOKEN: &str = "crate-lab-token";
+
+fn serve(lab: &Lab) -> Serve {
+    use std::io::BufRead;
+    let mut child = lab
+        .env
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .arg("--integrations")
+        .arg(&lab.integrations)
+        .env("WEFT_API_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weft serve starts");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Some(a) = line.strip_prefix("listening on ") {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("weft serve prints its address");
+    Serve(child, url)
+}
+
+async fn set_token(lab: &Lab) {
+    let mut cmd = lab.env.cmd(&[
+        "org",
+        "var",
+        "set",
+        "brightpath-it",
+        "weft_api_token",
+        TOKEN,
+        "--secret",
+    ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    ok(&out);
+}
+
+async fn org_count(lab: &Lab) -> usize {
+    let out = ok(&lab.weft(&["org", "list", "--json"]).await);
+    serde_json::from_str::<Value>(&out)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or_else(|| panic!("org list --json: {out}"))
+}
+
+#[tokio::test]
+async fn bulk_create_clients_from_psa_previews_then_creates_through_the_api() {
+    let lab = lab().await;
+    let server = serve(&lab);
+    set_token(&lab).await;
+    let url = format!("weft_url={}", server.1);
+    let mut args = vec![
+        "crate",
+        "install",
+        "bulk-create-clients-from-psa",
+        "--org",
+        "brightpath-it",
+    ];
+    args.extend(["--param", &url]);
+    ok(&lab.weft(&args).await);
+    let before = org_count(&lab).await;
+    async fn run(lab: &Lab, dry: bool) -> Value {
+        let out = lab
+            .weft(&[
+                "run",
+                "bulk-create-clients-from-psa--brightpath-it",
+                "--org",
+                "brightpath-it",
+                "--input",
+                if dry { "dry_run=true" } else { "dry_run=false" },
+                "--json",
+            ])
+            .await;
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+    let preview = run(&lab, true).await;
+    succeeded(&preview);
+    assert_eq!(org_count(&lab).await, before, "a dry run creates nothing");
+    let created = run(&lab, false).await;
+    succeeded(&created);
+    let after = org_count(&lab).await;
+    assert!(
+        after > before + 5,
+        "customer companies became orgs: {before} → {after}"
+    );
+    let mappings = ok(&lab.weft(&["mapping", "list", "--json"]).await);
+    assert!(
+        mappings.contains("\"174\"") || mappings.contains(": 174"),
+        "acme-dental keeps its mapping"
+    );
+    let again = run(&lab, false).await;
+    succeeded(&again);
+    assert_eq!(org_count(&lab).await, after, "a second run creates nothing");
+}
+
+#[tokio::test]
+async fn psa_directory_nightly_sync_applies_its_toggles_and_syncs() {
+    let lab = lab().await;
+    let server = serve(&lab);
+    set_token(&lab).await;
+    ok(&lab.weft(&["sync", "autotask", "--apply"]).await);
+    let url = format!("weft_url={}", server.1);
+    ok(&lab
+        .weft(&[
+            "crate",
+            "install",
+            "psa-directory-nightly-sync",
+            "--org",
+            "brightpath-it",
+            "--param",
+            &url,
+            "--param",
+            "auto_create_clients=true",
+        ])
+        .await);
+    let out = lab
+        .weft(&[
+            "run",
+            "psa-directory-nightly-sync--brightpath-it",
+            "--org",
+            "brightpath-it",
+            "--json",
+        ])
+        .await;
+    let exec: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    succeeded(&exec);
+    assert!(exec["output"]["run_id"].as_i64().is_some(), "{exec:#}");
+    let settings: Value = serde_json::from_str(&ok(&lab
+        .weft(&["sync", "autotask", "settings", "--json"])
+        .await))
+    .unwrap();
+    assert_eq!(settings["auto_create_clients"], true, "{settings}");
+    assert!(
+        settings["schedule"].is_null(),
+        "the crate's cron replaces the built-in schedule"
+    );
+    let runs = ok(&lab.weft(&["sync", "runs", "--json"]).await);
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    assert!(runs.as_array().unwrap().len() >= 2, "{runs}");
+}
