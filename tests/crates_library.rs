@@ -131,6 +131,13 @@ async fn every_library_crate_validates_and_is_listed() {
         "client-onboarding",
         "user-offboarding-request",
         "new-user-request-form-link",
+        "contract-renewal",
+        "bulk-create-clients-from-psa",
+        "psa-directory-nightly-sync",
+        "openai-ticket-categorization",
+        "openai-ticket-sentiment",
+        "openai-suggest-ticket-response",
+        "rmm-alert-to-ticket",
     ] {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
