@@ -583,3 +583,74 @@ async fn psa_directory_nightly_sync_applies_its_toggles_and_syncs() {
     let runs: Value = serde_json::from_str(&runs).unwrap();
     assert!(runs.as_array().unwrap().len() >= 2, "{runs}");
 }
+
+#[tokio::test]
+async fn an_installed_crate_runs_from_its_autotask_trigger_under_serve() {
+    let lab = lab().await;
+    ok(&lab
+        .weft(&[
+            "crate",
+            "install",
+            "assign-configuration-item-by-contact",
+            "--org",
+            "acme-dental",
+            "--enable",
+        ])
+        .await);
+    let _server = serve(&lab);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let registered = |lab: &Lab| {
+        lab.sim
+            .simulator
+            .records("TicketWebhooks")
+            .into_iter()
+            .any(|w| {
+                w["name"]
+                    .as_str()
+                    // Autotask limits webhook names: weft truncates `weft: WORKFLOW.TRIGGER`.
+                    .is_some_and(|n| n.starts_with("weft: assign-configuration-item-by-contact"))
+                    && w["isActive"] == true
+            })
+    };
+    while !registered(&lab) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook was never registered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A ticket created in Autotask for a contact with exactly one device.
+    let (user, secret, code) = lab.sim.simulator.credentials();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}V1.0/Tickets", lab.sim.base_url))
+        .header("ApiIntegrationCode", code)
+        .header("UserName", user)
+        .header("Secret", secret)
+        .json(
+            &json!({"companyID": 177, "contactID": 30682081, "title": "Laptop fan noisy",
+            "status": 1, "priority": 2}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = created["itemId"].as_i64().expect("ticket created");
+    // Autotask's signed callout reaches weft, which attaches the device.
+    loop {
+        if lab.record("Tickets", ticket)["configurationItemID"] == 29683701 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the device was never attached to ticket {ticket}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        lab.notes_of(ticket)
+            .iter()
+            .any(|n| n["title"] == "Configuration item attached")
+    );
+}
