@@ -197,22 +197,12 @@ impl OrgContext {
                 integrations.push((o.id.clone(), open_integration(&i, secrets)?));
             }
         }
-        let mut mapping = BTreeMap::new();
-        for kind in integrations
-            .iter()
-            .map(|(_, i)| i.kind.clone())
-            .chain(["autotask".to_string()])
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            if let Some(m) = store
-                .mappings(&kind)
-                .await?
-                .into_iter()
-                .find(|m| m.org_id == record.id)
-            {
-                mapping.insert(kind, m.external_id);
-            }
-        }
+        let mapping = store
+            .org_mappings(&record.id)
+            .await?
+            .into_iter()
+            .map(|m| (m.kind, m.external_id))
+            .collect();
         let mut directory = BTreeMap::new();
         for (kind, _) in DIRECTORY_KINDS {
             let records: Vec<Value> = store
@@ -399,6 +389,20 @@ impl Integrations for OrgIntegrations {
         out.extend(self.fallback.secret_values());
         out
     }
+}
+
+/// The root orgs (no parent), by name: normally one, the MSP.
+///
+/// # Errors
+/// Store failures.
+pub async fn root_orgs(store: &dyn Store) -> Result<Vec<OrgRecord>, StoreError> {
+    // `list_orgs` lists parents first: the roots lead.
+    Ok(store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .take_while(|o| o.parent_id.is_none())
+        .collect())
 }
 
 /// Every managed org (every active org with a parent): what `run_for: all_managed` runs for.

@@ -301,10 +301,7 @@ async fn add(
         Some(p) => Some(tri!(store.org(&p).await)),
         None => None,
     };
-    let roots: Vec<OrgRecord> = tri!(store.list_orgs().await)
-        .into_iter()
-        .filter(|o| o.parent_id.is_none())
-        .collect();
+    let roots = tri!(weft_engine::org::root_orgs(store.as_ref()).await);
     let record = OrgRecord {
         id,
         name,

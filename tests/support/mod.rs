@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod lab;
+
 /// A test's private folder and database.
 pub struct Env {
     pub dir: tempfile::TempDir,

@@ -17,10 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use weft_actions::autotask::{AutotaskError, Client, ErrorKind, FieldOp, Filter, FilterInput};
-use weft_engine::action::OrgRef;
 use weft_engine::executor::Engine;
-use weft_engine::integration::Integrations;
-use weft_engine::org::{OrgContext, OrgIntegrations, slug};
+use weft_engine::org::slug;
 use weft_engine::store::{OrgMapping, OrgRecord, Store, StoreError, StoreErrorKind};
 
 use crate::{ApiError, AppState};
@@ -307,11 +305,7 @@ async fn integration_org(
 /// # Errors
 /// Store failures.
 pub async fn root_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreError> {
-    Ok(store
-        .list_orgs()
-        .await?
-        .into_iter()
-        .find(|o| o.parent_id.is_none()))
+    Ok(weft_engine::org::root_orgs(store).await?.into_iter().next())
 }
 
 /// The Autotask client of `org` (see [`CompanyFilter::org`]).
@@ -320,32 +314,18 @@ pub async fn root_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreError
 /// No Autotask integration for it; its settings are incomplete.
 pub async fn client(engine: &Engine, org: Option<&str>) -> Result<Client, MappingError> {
     let store = engine.store().as_ref();
-    let integration = match integration_org(store, org).await? {
-        Some(o) => {
-            let ctx = OrgContext::load(store, engine.secrets().as_ref(), &o.id)
-                .await
-                .map_err(|e| MappingError::NoIntegration(e.to_string()))?;
-            OrgIntegrations::new(&ctx, engine.integrations().clone()).resolve(
-                KIND,
-                &ctx.org_ref(),
-                None,
-            )
-        }
-        None => engine.integrations().resolve(
-            KIND,
-            &OrgRef {
-                id: "default".into(),
-                name: "default".into(),
-            },
-            None,
-        ),
-    }
-    .map_err(|e| {
-        MappingError::NoIntegration(format!(
-            "{} (mapping reads companies with the root org's Autotask integration, or `--integrations`)",
-            e.message
-        ))
-    })?;
+    // With no org yet, an unregistered `default` resolves to the `--integrations` instances.
+    let org_id = integration_org(store, org)
+        .await?
+        .map_or_else(|| "default".to_string(), |o| o.id);
+    let integration = engine
+        .integration_for(&org_id, KIND, None)
+        .await
+        .map_err(|e| {
+            MappingError::NoIntegration(format!(
+                "{e} (mapping reads companies with the root org's Autotask integration, or `--integrations`)"
+            ))
+        })?;
     Client::from_integration(&integration).map_err(|e| MappingError::NoIntegration(e.message))
 }
 

@@ -7,23 +7,11 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use weft_actions::autotask::sync::{self, Mode, Options, Settings};
 
+use crate::api::body_object as body;
 use crate::{ApiError, AppState};
 
 fn sync_error(e: sync::SyncError) -> ApiError {
     ApiError::Conflict(e.0)
-}
-
-fn body(bytes: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Map::new());
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
-    }
 }
 
 fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {

@@ -22,8 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use weft_engine::executor::Engine;
-use weft_engine::integration::Integrations;
-use weft_engine::org::{OrgContext, OrgIntegrations, slug};
+use weft_engine::org::slug;
 use weft_engine::store::{DirectoryRecord, OrgMapping, OrgRecord, Store, StoreError};
 
 use super::client::Client;
@@ -377,12 +376,7 @@ pub async fn exclude(store: &dyn Store, kind: &str, external_id: &str) -> Result
 /// # Errors
 /// No org, or several roots.
 pub async fn root_org(store: &dyn Store) -> Result<OrgRecord> {
-    let roots: Vec<OrgRecord> = store
-        .list_orgs()
-        .await?
-        .into_iter()
-        .filter(|o| o.parent_id.is_none())
-        .collect();
+    let roots = weft_engine::org::root_orgs(store).await?;
     match roots.len() {
         0 => Err(SyncError(
             "no organization yet: add the MSP's root organization first (`weft org add NAME`)"
@@ -663,13 +657,10 @@ pub async fn run(
         })?,
         None => root_org(store).await?,
     };
-    let ctx = OrgContext::load(store, engine.secrets().as_ref(), &org.id)
+    let integration = engine
+        .integration_for(&org.id, "autotask", options.integration.as_deref())
         .await
         .map_err(|e| SyncError(e.to_string()))?;
-    let integrations = OrgIntegrations::new(&ctx, engine.integrations().clone());
-    let integration = integrations
-        .resolve("autotask", &ctx.org_ref(), options.integration.as_deref())
-        .map_err(|e| SyncError(e.message))?;
     let client = Client::from_integration(&integration).map_err(|e| SyncError(e.message))?;
     let run_id = store.start_sync_run(SOURCE, &org.id, mode.as_str()).await?;
     match sync(store, &client, &org, mode, run_id).await {
@@ -690,13 +681,9 @@ pub async fn run(
 
 /// Whether `--org`'s integration resolves (the nightly run only runs when it does).
 pub async fn has_integration(engine: &Engine, org: &OrgRecord) -> bool {
-    let Ok(ctx) =
-        OrgContext::load(engine.store().as_ref(), engine.secrets().as_ref(), &org.id).await
-    else {
-        return false;
-    };
-    OrgIntegrations::new(&ctx, engine.integrations().clone())
-        .resolve("autotask", &ctx.org_ref(), None)
+    engine
+        .integration_for(&org.id, "autotask", None)
+        .await
         .is_ok()
 }
 

@@ -49,6 +49,8 @@ pub(crate) struct Handoff {
     pub input: Map<String, Value>,
     pub vars: Map<String, Value>,
     pub redactor: Redactor,
+    /// The org as loaded when the execution was created (its secrets are in `redactor`).
+    pub org: Option<Arc<OrgContext>>,
 }
 
 fn handoffs() -> &'static std::sync::Mutex<HashMap<String, Handoff>> {
@@ -103,10 +105,8 @@ async fn create_inner(
         Some((old, rows)) => (Some(old), rows),
         None => (None, Vec::new()),
     };
-    let org = engine.org_context(opts.org.as_deref()).await?;
-    let new = build(
-        engine, record, wf, input, opts, &org, rerun_of, parent, true,
-    );
+    let org = Arc::new(engine.org_context(opts.org.as_deref()).await?);
+    let new = build(engine, record, wf, input, opts, org, rerun_of, parent, true);
     let rows: Vec<TaskRun> = reused
         .into_iter()
         .map(|r| TaskRun {
@@ -132,7 +132,7 @@ pub(crate) fn build(
     wf: &Workflow,
     input: Map<String, Value>,
     opts: StartOptions,
-    org_ctx: &OrgContext,
+    org_ctx: Arc<OrgContext>,
     rerun_of: Option<String>,
     parent: Option<&ActionContext>,
     owned: bool,
@@ -218,6 +218,7 @@ pub(crate) fn build(
             input,
             vars,
             redactor,
+            org: Some(org_ctx),
         },
     );
     new
@@ -334,17 +335,23 @@ pub(crate) async fn drive(
                 .cloned()
                 .unwrap_or_default();
             let redactor = execution_redactor(&engine);
+            let org = Arc::new(engine.org_context(Some(&exec.org)).await?);
+            for secret in org.secret_values() {
+                redactor.add(&secret);
+            }
             Handoff {
                 input,
                 vars,
                 redactor,
+                org: Some(org),
             }
         }
     };
-    let org = engine.org_context(Some(&exec.org)).await?;
-    for secret in org.secret_values() {
-        handoff.redactor.add(&secret);
-    }
+    // Created in this process: the org loaded then is reused rather than read again.
+    let org = match &handoff.org {
+        Some(o) => o.clone(),
+        None => Arc::new(engine.org_context(Some(&exec.org)).await?),
+    };
     let runs = engine.store.task_runs(&exec.id).await?;
     let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, &org, cancel);
     if resumed && wf.input.values().any(|p| p.secret) {

@@ -408,13 +408,13 @@ impl Engine {
         for s in starts {
             let (record, wf) = self.workflow(s.workflow.id).await?;
             let input = prepare_input(&wf, s.input)?;
-            let org = self.org_context(s.opts.org.as_deref()).await?;
+            let org = Arc::new(self.org_context(s.opts.org.as_deref()).await?);
             prepared.push((record, wf, input, s.opts, org));
         }
         let news: Vec<_> = prepared
             .into_iter()
             .map(|(record, wf, input, opts, org)| {
-                conductor::build(self, &record, &wf, input, opts, &org, None, None, false)
+                conductor::build(self, &record, &wf, input, opts, org, None, None, false)
             })
             .collect();
         let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
@@ -451,6 +451,24 @@ impl Engine {
             org.unwrap_or("default"),
         )
         .await?)
+    }
+
+    /// The integration instance of `kind` a task in `org` would use (the named `instance`,
+    /// else the default), found the way tasks find it: the org, its parents, then the
+    /// instances configured for every org.
+    ///
+    /// # Errors
+    /// [`EngineError::Input`] naming the org and the kind when there is none; store failures.
+    pub async fn integration_for(
+        &self,
+        org: &str,
+        kind: &str,
+        instance: Option<&str>,
+    ) -> Result<crate::integration::Integration, EngineError> {
+        let ctx = self.org_context(Some(org)).await?;
+        crate::org::OrgIntegrations::new(&ctx, self.integrations.clone())
+            .resolve(kind, &ctx.org_ref(), instance)
+            .map_err(|e| EngineError::Input(e.message))
     }
 
     /// The next execution for this process to run: one it adopted after a crash, else the

@@ -706,6 +706,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mapping(&self, org_id: &str, kind: &str) -> Result<bool>;
     /// Every link of a kind.
     async fn mappings(&self, kind: &str) -> Result<Vec<OrgMapping>>;
+    /// An org's links, one per kind.
+    async fn org_mappings(&self, org_id: &str) -> Result<Vec<OrgMapping>>;
     /// Excludes an external record from matching and creation (kept across syncs).
     async fn exclude(&self, kind: &str, external_id: &str, name: Option<&str>) -> Result<()>;
     /// Lifts an exclusion; false when there was none.

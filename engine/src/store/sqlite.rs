@@ -127,6 +127,25 @@ fn push_task_runs(qb: &mut QueryBuilder<'_, Sqlite>, runs: &[TaskRun]) {
 }
 
 impl SqliteStore {
+    /// Mappings whose `column` (`kind` or `org_id`) is `value`.
+    async fn mappings_where(&self, column: &str, value: &str) -> Result<Vec<OrgMapping>> {
+        let rows = sqlx::query(&format!("SELECT org_id, kind, external_id, external_name, created_at FROM org_mappings WHERE {column} = ? ORDER BY org_id, kind"))
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrgMapping {
+                    org_id: r.try_get("org_id")?,
+                    kind: r.try_get("kind")?,
+                    external_id: r.try_get("external_id")?,
+                    external_name: r.try_get("external_name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Opens (creating the file and its folder if needed) and migrates.
     ///
     /// # Errors
@@ -884,21 +903,11 @@ impl Store for SqliteStore {
     }
 
     async fn mappings(&self, kind: &str) -> Result<Vec<OrgMapping>> {
-        let rows = sqlx::query("SELECT org_id, kind, external_id, external_name, created_at FROM org_mappings WHERE kind = ? ORDER BY org_id")
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OrgMapping {
-                    org_id: r.try_get("org_id")?,
-                    kind: r.try_get("kind")?,
-                    external_id: r.try_get("external_id")?,
-                    external_name: r.try_get("external_name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        self.mappings_where("kind", kind).await
+    }
+
+    async fn org_mappings(&self, org_id: &str) -> Result<Vec<OrgMapping>> {
+        self.mappings_where("org_id", org_id).await
     }
 
     async fn exclude(&self, kind: &str, external_id: &str, name: Option<&str>) -> Result<()> {

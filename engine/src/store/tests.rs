@@ -527,6 +527,13 @@ async fn orgs_form_a_tree_with_variables_integrations_and_mappings(store: Arc<dy
         store.mappings("autotask").await.unwrap()[0].external_id,
         "175"
     );
+    let of_acme = store.org_mappings("acme").await.unwrap();
+    assert_eq!(of_acme.len(), 1);
+    assert_eq!(
+        (of_acme[0].kind.as_str(), of_acme[0].external_id.as_str()),
+        ("autotask", "175")
+    );
+    assert!(store.org_mappings("zeta").await.unwrap().is_empty());
     store
         .exclude("autotask", "999", Some("Old Co"))
         .await

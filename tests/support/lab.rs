@@ -1,0 +1,167 @@
+//! The crate lab: a temp database with the MSP and `acme-dental` (mapped to company 174),
+//! the in-process simulator as the `autotask`, `openai`, `teams` (channel `oncall`) and
+//! `slack` (channel `desk`) integrations, and helpers to install and run library crates.
+
+use std::process::Output;
+
+use serde_json::{Value, json};
+use weft_sim::{DEFAULT_OPENAI_KEY, RunningSim, SimConfig, Simulator};
+
+use super::Env;
+
+/// A client org in a database wired to the simulator, for crate tests.
+pub struct Lab {
+    pub env: Env,
+    pub sim: RunningSim,
+    pub integrations: String,
+}
+
+/// A database with the MSP, `acme-dental` below it mapped to company 174, and the simulator
+/// as the `autotask`, `openai`, `teams` (channel `oncall`) and `slack` (channel `desk`)
+/// integrations.
+pub async fn lab() -> Lab {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let env = Env::new();
+    let creds = SimConfig::default();
+    let path = env.dir.path().join("integrations.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n  - kind: openai\n    settings:\n      base_url: {}\n      model: gpt-4o-mini\n    secrets:\n      api_key: {}\n  - kind: teams\n    settings:\n      url: {}\n  - kind: slack\n    settings:\n      url: {}\n",
+            creds.username,
+            creds.integration_code,
+            sim.base_url,
+            creds.secret,
+            sim.openai_base_url(),
+            DEFAULT_OPENAI_KEY,
+            sim.teams_url("oncall"),
+            sim.slack_url("desk"),
+        ),
+    )
+    .unwrap();
+    let lab = Lab {
+        env,
+        sim,
+        integrations: path.display().to_string(),
+    };
+    ok(&lab.weft(&["org", "add", "BrightPath IT"]).await);
+    ok(&lab
+        .weft(&["org", "add", "Acme Dental", "--parent", "brightpath-it"])
+        .await);
+    ok(&lab.weft(&["mapping", "set", "acme-dental", "174"]).await);
+    lab
+}
+
+impl Lab {
+    pub async fn weft(&self, args: &[&str]) -> Output {
+        let mut cmd = self.env.cmd(args);
+        cmd.arg("--integrations").arg(&self.integrations);
+        tokio::task::spawn_blocking(move || cmd.output().expect("weft runs"))
+            .await
+            .unwrap()
+    }
+
+    /// Installs a library crate for acme-dental with `params` (and other flags).
+    pub async fn install(&self, name: &str, params: &[&str]) -> String {
+        let mut args = vec!["crate", "install", name, "--org", "acme-dental"];
+        for p in params {
+            if p.starts_with("--") {
+                args.push(p);
+            } else {
+                args.push("--param");
+                args.push(p);
+            }
+        }
+        let out = ok(&self.weft(&args).await);
+        assert!(out.contains(&format!("{name}--acme-dental")), "{out}");
+        out
+    }
+
+    /// Runs the installed workflow with JSON inputs; the printed execution.
+    pub async fn run(&self, workflow: &str, input: Value) -> Value {
+        let input = input.to_string();
+        let out = self
+            .weft(&[
+                "run",
+                workflow,
+                "--org",
+                "acme-dental",
+                "--input-json",
+                &input,
+                "--json",
+            ])
+            .await;
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// A new ticket of Acme Dental (company 174), as a customer would open it.
+    pub fn ticket(&self, title: &str, description: &str, priority: i64) -> i64 {
+        let n = self.sim.simulator.records("Tickets").len();
+        self.sim.simulator.insert(
+            "Tickets",
+            json!({"ticketNumber": format!("T20261123.{:04}", 9000 + n), "title": title,
+                "description": description, "companyID": 174, "priority": priority,
+                "status": 1, "queueID": 8, "issueType": null, "subIssueType": null}),
+        )
+    }
+
+    pub fn record(&self, entity: &str, id: i64) -> Value {
+        self.sim
+            .simulator
+            .records(entity)
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no {entity} {id} in the simulator"))
+    }
+
+    pub fn notes_titled(&self, ticket: i64, title: &str) -> Vec<Value> {
+        self.sim
+            .simulator
+            .records("TicketNotes")
+            .into_iter()
+            .filter(|n| n["ticketID"] == ticket && n["title"] == title)
+            .collect()
+    }
+
+    /// The notes of a ticket.
+    pub fn notes_of(&self, ticket: i64) -> Vec<Value> {
+        self.sim
+            .simulator
+            .records("TicketNotes")
+            .into_iter()
+            .filter(|n| n["ticketID"] == ticket)
+            .collect()
+    }
+
+    /// The sinks' messages of `kind` (`teams`, `slack`) as JSON text.
+    pub fn messages(&self, kind: &str) -> Vec<String> {
+        self.sim
+            .simulator
+            .sink_messages()
+            .into_iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.body.to_string())
+            .collect()
+    }
+}
+
+pub fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+pub fn succeeded(exec: &Value) {
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+}
