@@ -199,6 +199,10 @@ pub fn keep_in_sync(
     tokio::spawn(async move {
         let mut synced: Option<(Vec<i64>, Vec<(String, String, bool)>)> = None;
         let mut last_full = std::time::Instant::now();
+        // A sync that failed for some trigger (Autotask busy, a bad field) is retried, sooner
+        // at first, then at most hourly.
+        let mut backoff = check_every;
+        let mut retry_at: Option<std::time::Instant> = None;
         loop {
             let store = engine.store();
             let now = match (store.list_workflows().await, store.trigger_switches().await) {
@@ -211,11 +215,18 @@ pub fn keep_in_sync(
                     None
                 }
             };
-            if now.is_some() && (now != synced || last_full.elapsed() >= FULL_EVERY) {
+            let retry_due = retry_at.is_some_and(|t| std::time::Instant::now() >= t);
+            if now.is_some() && (now != synced || retry_due || last_full.elapsed() >= FULL_EVERY) {
                 let result = sync_webhooks(&engine, &public_base_url).await;
-                if result.is_ok() {
-                    synced = now;
-                    last_full = std::time::Instant::now();
+                synced = now;
+                last_full = std::time::Instant::now();
+                let failed = result.as_ref().map_or(true, |r| !r.failed.is_empty());
+                if failed {
+                    retry_at = Some(std::time::Instant::now() + backoff);
+                    backoff = (backoff * 2).min(FULL_EVERY);
+                } else {
+                    retry_at = None;
+                    backoff = check_every;
                 }
                 report(result);
             }

@@ -464,3 +464,66 @@ fn email_integrations_need_a_host_a_sender_and_a_secret_password() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_webhook_registration_that_failed_is_retried() {
+    use weft_engine::integration::{Integration, StaticIntegrations};
+    let sim = weft_sim::Simulator::start_local(weft_sim::SimConfig::default()).await;
+    let (user, secret, code) = sim.simulator.credentials();
+    // No client retries: the first calls of the first sync fail outright.
+    let autotask = Integration::new("autotask", "default")
+        .with_setting("username", user)
+        .with_setting("integration_code", code)
+        .with_setting("discovery_url", sim.base_url.clone())
+        .with_setting("max_retries", 0)
+        .with_secret("secret", secret);
+    sim.simulator.set_failures(weft_sim::FailureConfig {
+        error_500_first: 3,
+        ..Default::default()
+    });
+    let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+    let engine = Engine::new(store, Arc::new(weft_actions::registry()))
+        .with_integrations(Arc::new(StaticIntegrations::new(vec![autotask])));
+    engine
+        .deploy(
+            "name: w\ntriggers:\n  - name: t\n    type: autotask.ticket\n    events: [create]\ntasks:\n  a:\n    action: core.noop\n",
+            None,
+        )
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reports.clone();
+    let task = autotask::keep_in_sync(
+        engine,
+        "http://127.0.0.1:9".into(),
+        std::time::Duration::from_millis(50),
+        stop.clone(),
+        move |r| {
+            seen.lock()
+                .unwrap()
+                .push(r.map(|r| r.failed.len()).unwrap_or(1))
+        },
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sim
+        .simulator
+        .records("TicketWebhooks")
+        .iter()
+        .any(|w| w["name"] == "weft: w.t" && w["isActive"] == true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never registered; sync reports (failures each): {:?}",
+            reports.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    assert!(
+        reports.lock().unwrap().first().is_some_and(|f| *f > 0),
+        "the first sync failed: {:?}",
+        reports.lock().unwrap()
+    );
+}
