@@ -133,6 +133,27 @@ pub struct Param {
     pub allowed: Option<Vec<Value>>,
     /// What it is for.
     pub description: Option<String>,
+    /// Trigger fields the value is written into at install (`nightly.schedule`), for what
+    /// inputs cannot carry: a cron schedule, a time zone.
+    pub sets: Vec<TriggerField>,
+}
+
+/// A trigger field a parameter sets: `TRIGGER.FIELD` in `sets:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerField {
+    /// The trigger's name (in any of the crate's workflows).
+    pub trigger: String,
+    /// `schedule`, `timezone`, `catch_up` or `criteria`.
+    pub field: String,
+}
+
+/// The trigger fields a parameter may set.
+pub const SETTABLE_TRIGGER_FIELDS: &[&str] = &["schedule", "timezone", "catch_up", "criteria"];
+
+impl fmt::Display for TriggerField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.trigger, self.field)
+    }
 }
 
 /// A parsed `crate.yaml`.
@@ -440,6 +461,7 @@ fn parse_param(pname: &str, v: &Node, errs: &mut Errs<'_>) -> Option<Param> {
         default: None,
         allowed: None,
         description: None,
+        sets: Vec::new(),
     };
     let mut default_span = None;
     for (k, val) in items {
@@ -484,10 +506,36 @@ fn parse_param(pname: &str, v: &Node, errs: &mut Errs<'_>) -> Option<Param> {
                     format!("parameter `{pname}`: `description` must be text"),
                 ),
             },
+            "sets" => {
+                let targets: Vec<&Node> = match &val.kind {
+                    Kind::Seq(list) => list.iter().collect(),
+                    _ => vec![val],
+                };
+                for t in targets {
+                    match t.as_str().and_then(|s| s.split_once('.')) {
+                        Some((trigger, field))
+                            if !trigger.is_empty()
+                                && SETTABLE_TRIGGER_FIELDS.contains(&field) =>
+                        {
+                            p.sets.push(TriggerField {
+                                trigger: trigger.to_string(),
+                                field: field.to_string(),
+                            });
+                        }
+                        _ => errs.at(
+                            t.span,
+                            format!(
+                                "parameter `{pname}`: `sets` takes TRIGGER.FIELD (like `nightly.schedule`), FIELD one of: {}",
+                                SETTABLE_TRIGGER_FIELDS.join(", ")
+                            ),
+                        ),
+                    }
+                }
+            }
             other => errs.at(
                 k.span,
                 format!(
-                    "parameter `{pname}`: unknown key `{other}` (expected type, required, default, enum, description)"
+                    "parameter `{pname}`: unknown key `{other}` (expected type, required, default, enum, description, sets)"
                 ),
             ),
         }
@@ -539,7 +587,37 @@ pub fn check_value(p: &Param, v: &Value) -> Result<(), String> {
         let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
         return Err(format!("{v} is not allowed (one of: {})", list.join(", ")));
     }
+    for target in &p.sets {
+        check_trigger_field(target, v)?;
+    }
     Ok(())
+}
+
+/// Checks a value for a trigger field the way the workflow validator would, so that a bad
+/// schedule is reported against the parameter rather than the installed file.
+fn check_trigger_field(target: &TriggerField, v: &Value) -> Result<(), String> {
+    let text = match v {
+        Value::String(s) => s.as_str(),
+        _ if target.field == "criteria" => return Ok(()),
+        other => {
+            return Err(format!(
+                "sets {target}, which takes text, got {}",
+                value_type(other)
+            ));
+        }
+    };
+    match target.field.as_str() {
+        "schedule" => crate::cron::Schedule::parse(text)
+            .map(drop)
+            .map_err(|e| format!("is not a cron schedule for {target}: {e}")),
+        "timezone" => jiff::tz::TimeZone::get(text).map(drop).map_err(|_| {
+            format!("`{text}` is not an IANA time zone (like Europe/London) for {target}")
+        }),
+        "catch_up" if !matches!(text, "latest" | "none") => Err(format!(
+            "`{text}` is not a catch_up policy for {target} (latest or none)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn type_article(t: InputType) -> &'static str {
@@ -779,6 +857,24 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
     if workflows.is_empty() && problems.is_empty() {
         problems.push(err(&file, "the crate has no workflow files".into()));
     }
+    let triggers: Vec<String> = workflows
+        .iter()
+        .flat_map(|(_, src)| trigger_names(src))
+        .collect();
+    for (pname, p) in &manifest.parameters {
+        for t in &p.sets {
+            if !triggers.contains(&t.trigger) {
+                problems.push(err(
+                    &file,
+                    format!(
+                        "parameter `{pname}` sets {t}, but no workflow of the crate has a trigger `{}` (it has: {})",
+                        t.trigger,
+                        if triggers.is_empty() { "none".to_string() } else { triggers.join(", ") }
+                    ),
+                ));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -788,6 +884,20 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
         manifest,
         workflows,
     })
+}
+
+/// The names of a workflow's triggers (none when it does not parse).
+fn trigger_names(src: &str) -> Vec<String> {
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(src) else {
+        return Vec::new();
+    };
+    doc.get("triggers")
+        .and_then(serde_yaml::Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name").and_then(serde_yaml::Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 /// What a requirement check found missing, as messages.
@@ -835,27 +945,61 @@ pub struct Rewritten {
     pub triggers: Vec<(String, String)>,
 }
 
+/// What one install of a crate is: the values every workflow of it is rewritten with.
+#[derive(Debug, Clone, Copy)]
+pub struct Install<'a> {
+    /// The crate's manifest.
+    pub manifest: &'a Manifest,
+    /// The org it is installed for.
+    pub org: &'a str,
+    /// The effective parameter values (explicit ones and defaults).
+    pub params: &'a Map<String, Value>,
+    /// Who the triggers run for; empty: the install's org.
+    pub run_for: &'a [String],
+    /// Are its triggers enabled?
+    pub enabled: bool,
+    /// The names of the crate's workflows: sub-workflow calls to them follow the rename.
+    pub siblings: &'a [String],
+}
+
+/// The `name:` of a workflow's source (empty when it has none).
+pub fn workflow_name(src: &str) -> String {
+    serde_yaml::from_str::<serde_yaml::Value>(src)
+        .ok()
+        .and_then(|d| {
+            d.get("name")
+                .and_then(serde_yaml::Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
 /// Rewrites one crate workflow for an install and validates the result.
 ///
-/// `params` are the effective parameter values: each one the workflow declares as an input
-/// becomes that input's `default`. `run_for` empty means the install's org.
+/// Its name becomes `{name}--{org}` (webhook triggers too, since their URLs are global);
+/// each parameter the workflow declares as an input becomes that input's `default`;
+/// parameters with `sets` are written into the named trigger fields; `core.workflow` calls
+/// to the crate's other workflows follow their rename; triggers run for `run_for` (the
+/// install's org when empty) and are enabled or not.
 ///
 /// # Errors
 /// The workflow is not valid after the rewrite; each message names the crate file, with line
 /// and column when the file as shipped has the problem too. (A shipped file may rely on the
 /// rewrite: a required input a parameter gives a default is fine.)
-#[allow(clippy::too_many_arguments)]
 pub fn rewrite_workflow(
     file: &str,
     src: &str,
-    crate_name: &str,
-    version: &Version,
-    org: &str,
-    params: &Map<String, Value>,
-    run_for: &[String],
-    enabled: bool,
+    install: &Install<'_>,
     registry: &Registry,
 ) -> Result<Rewritten, Vec<CrateError>> {
+    let Install {
+        manifest,
+        org,
+        params,
+        run_for,
+        enabled,
+        siblings,
+    } = *install;
     let diag_errors = |loaded: &crate::Loaded, file: String, with_pos: bool| -> Vec<CrateError> {
         loaded
             .diagnostics
@@ -916,6 +1060,28 @@ pub fn rewrite_workflow(
             }
         }
     }
+    if let Some(tasks) = map
+        .get_mut("tasks")
+        .and_then(serde_yaml::Value::as_mapping_mut)
+    {
+        for (_, task) in tasks.iter_mut() {
+            let calls_workflow =
+                task.get("action").and_then(serde_yaml::Value::as_str) == Some("core.workflow");
+            let Some(input) = task
+                .get_mut("input")
+                .and_then(serde_yaml::Value::as_mapping_mut)
+                .filter(|_| calls_workflow)
+            else {
+                continue;
+            };
+            if let Some(child) = input.get("workflow").and_then(serde_yaml::Value::as_str)
+                && siblings.iter().any(|s| s == child)
+            {
+                let renamed = install_name(child, org);
+                input.insert("workflow".into(), renamed.into());
+            }
+        }
+    }
     let mut triggers = Vec::new();
     if let Some(list) = map
         .get_mut("triggers")
@@ -935,6 +1101,16 @@ pub fn rewrite_workflow(
                 .and_then(serde_yaml::Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            for (pname, p) in &manifest.parameters {
+                let Some(value) = params.get(pname) else {
+                    continue;
+                };
+                for target in p.sets.iter().filter(|s| s.trigger == tname) {
+                    let yaml_value: serde_yaml::Value = serde_yaml::to_value(value)
+                        .map_err(|e| one(format!("parameter `{pname}`: {e}")))?;
+                    t.insert(target.field.as_str().into(), yaml_value);
+                }
+            }
             if kind == "webhook" {
                 tname = install_name(&tname, org);
                 t.insert("name".into(), tname.clone().into());
@@ -952,6 +1128,7 @@ pub fn rewrite_workflow(
         }
     }
     let body = serde_yaml::to_string(&doc).map_err(|e| one(format!("cannot write it: {e}")))?;
+    let (crate_name, version) = (&manifest.name, &manifest.version);
     let source = format!(
         "# Installed from crate {crate_name} {version} ({file}) for organization {org} by `weft crate`.\n# `weft crate upgrade` replaces it unless the install is detached.\n{body}"
     );
@@ -984,6 +1161,98 @@ mod tests {
     use serde_json::json;
 
     const M: &str = "name: demo\nversion: 1.2.0\ndescription: A demo\nrequires:\n  integrations: [autotask]\n  variables: [channel]\nparameters:\n  queue_id: {type: integer, required: true, description: Queue}\n  note_type: {type: integer, default: 1}\n  mode: {type: string, enum: [suggest, apply], default: suggest}\nworkflows: [a.yaml]\n";
+
+    fn hello_manifest(parameters: &str) -> Manifest {
+        parse_manifest(
+            &format!("name: hello\nversion: 1.0.0\ndescription: Hello\n{parameters}"),
+            "crate.yaml",
+        )
+        .unwrap()
+    }
+
+    fn install<'a>(
+        manifest: &'a Manifest,
+        params: &'a Map<String, Value>,
+        run_for: &'a [String],
+        enabled: bool,
+    ) -> Install<'a> {
+        Install {
+            manifest,
+            org: "acme",
+            params,
+            run_for,
+            enabled,
+            siblings: &[],
+        }
+    }
+
+    #[test]
+    fn parameters_set_trigger_fields_and_sub_workflow_calls_follow_the_rename() {
+        let mut registry = Registry::new();
+        registry.register_spec(crate::ActionSpec {
+            name: "core.workflow".into(),
+            description: "child".into(),
+            params: json!({"type": "object"}),
+        });
+        let m = hello_manifest(
+            "parameters:\n  schedule: {type: string, default: \"0 6 * * *\", sets: nightly.schedule}\n  tz: {type: string, default: UTC, sets: [nightly.timezone]}\n",
+        );
+        assert_eq!(
+            m.parameters["schedule"].sets,
+            [TriggerField {
+                trigger: "nightly".into(),
+                field: "schedule".into()
+            }]
+        );
+        let src = "name: hello\ntasks:\n  call:\n    action: core.workflow\n    input: {workflow: helper}\n  other:\n    action: core.workflow\n    input: {workflow: shared-elsewhere}\ntriggers:\n  - name: nightly\n    type: cron\n    schedule: \"@daily\"\n";
+        let params = effective(
+            &m,
+            &resolve_params(
+                &m,
+                &Map::new(),
+                &[(
+                    "schedule".into(),
+                    Given::Text("*/15 8-18 * * MON-FRI".into()),
+                )],
+            )
+            .unwrap(),
+        );
+        let siblings = ["hello".to_string(), "helper".to_string()];
+        let target = Install {
+            siblings: &siblings,
+            ..install(&m, &params, &[], true)
+        };
+        let r = rewrite_workflow("hello.yaml", src, &target, &registry).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&r.source).unwrap();
+        assert_eq!(doc["triggers"][0]["schedule"], "*/15 8-18 * * MON-FRI");
+        assert_eq!(doc["triggers"][0]["timezone"], "UTC");
+        assert_eq!(doc["tasks"]["call"]["input"]["workflow"], "helper--acme");
+        assert_eq!(
+            doc["tasks"]["other"]["input"]["workflow"], "shared-elsewhere",
+            "workflows outside the crate keep their names"
+        );
+        let bad = resolve_params(
+            &m,
+            &Map::new(),
+            &[
+                ("schedule".into(), Given::Text("75 2 * * *".into())),
+                ("tz".into(), Given::Text("Mars/Olympus".into())),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            bad[0].starts_with("parameter `schedule` is not a cron schedule for nightly.schedule"),
+            "{bad:?}"
+        );
+        assert!(bad[1].contains("not an IANA time zone"), "{bad:?}");
+        let errs = parse_manifest(
+            "name: x\nversion: 1.0.0\ndescription: X\nparameters:\n  s: {type: string, sets: nightly}\n",
+            "crate.yaml",
+        )
+        .unwrap_err();
+        assert!(errs[0].message.contains("TRIGGER.FIELD"), "{errs:?}");
+        assert_eq!(errs[0].line, 5);
+    }
 
     #[test]
     fn versions_compare_semantically() {
@@ -1090,15 +1359,11 @@ mod tests {
         let src = "name: hello\ninput:\n  greeting: {type: string}\ntasks:\n  say:\n    action: core.echo\n    input: {text: \"{{ CTX.greeting }}\"}\ntriggers:\n  - name: hook\n    type: webhook\n  - name: manual\n    type: manual\n";
         let mut params = Map::new();
         params.insert("greeting".into(), json!("Hi"));
+        let m = hello_manifest("");
         let r = rewrite_workflow(
             "hello.yaml",
             src,
-            "hello",
-            &Version::parse("1.0.0").unwrap(),
-            "acme",
-            &params,
-            &[],
-            false,
+            &install(&m, &params, &[], false),
             &registry,
         )
         .unwrap();
@@ -1120,15 +1385,12 @@ mod tests {
     fn invalid_crate_workflows_name_the_file_and_position() {
         let registry = Registry::new();
         let src = "name: hello\ntasks:\n  say:\n    action: core.nope\n";
+        let m = hello_manifest("");
+        let (params, run_for) = (Map::new(), ["acme".to_string(), "beta".to_string()]);
         let errs = rewrite_workflow(
             "lib/hello/hello.yaml",
             src,
-            "hello",
-            &Version::parse("1.0.0").unwrap(),
-            "acme",
-            &Map::new(),
-            &["acme".into(), "beta".into()],
-            true,
+            &install(&m, &params, &run_for, true),
             &registry,
         )
         .unwrap_err();
@@ -1152,15 +1414,12 @@ mod tests {
         let mut params = Map::new();
         params.insert("who".into(), json!("ops"));
         params.insert("n".into(), json!(3));
+        let m = hello_manifest("");
+        let run_for = ["acme".to_string(), "beta".to_string()];
         let r = rewrite_workflow(
             "hello.yaml",
             src,
-            "hello",
-            &Version::parse("1.0.0").unwrap(),
-            "acme",
-            &params,
-            &["acme".into(), "beta".into()],
-            true,
+            &install(&m, &params, &run_for, true),
             &registry,
         )
         .unwrap();

@@ -53,10 +53,14 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
-    /// Upgrade an install to the library's newer version, keeping its parameters.
+    /// Upgrade an install to a newer version, keeping its parameters: from `--from`, else
+    /// the library, else the folder or archive it was installed from.
     Upgrade {
         /// The crate's name.
         name: String,
+        /// The newer version: a crate folder or a .tar.gz of one.
+        #[arg(long, value_name = "SOURCE")]
+        from: Option<String>,
         /// The organization (id or name).
         #[arg(long)]
         org: String,
@@ -324,6 +328,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
         }
         Command::Upgrade {
             name,
+            from,
             org,
             params,
             db,
@@ -333,7 +338,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let engine = super::engine::open(&db).await?;
-            upgrade(&engine, &name, &org, &given).await
+            upgrade(&engine, &name, from.as_deref(), &org, &given).await
         }
         Command::Detach { name, org, db } => {
             let engine = super::engine::open(&db).await?;
@@ -607,6 +612,10 @@ fn show(found: &Found, installs: &[CrateInstall]) {
                     .join(", ")
             ));
         }
+        if !p.sets.is_empty() {
+            let targets: Vec<String> = p.sets.iter().map(ToString::to_string).collect();
+            bits.push(format!("sets trigger {}", targets.join(", ")));
+        }
         let desc = p
             .description
             .as_deref()
@@ -685,6 +694,7 @@ async fn install(
 async fn upgrade(
     engine: &Engine,
     name: &str,
+    from: Option<&str>,
     org: &str,
     given: &[(String, Given)],
 ) -> miette::Result<ExitCode> {
@@ -698,12 +708,45 @@ async fn upgrade(
             install.org
         )));
     }
-    let lib = library();
-    let Some(dir) = lib.iter().find(|c| c.manifest.name == name) else {
-        return Ok(failed(format!(
-            "crate `{name}` is not in the library, so there is nothing to upgrade to"
-        )));
+    let found = match from {
+        Some(src) if is_archive(src) || Path::new(src).is_dir() => match find(src) {
+            Ok(f) => f,
+            Err(code) => return Ok(code),
+        },
+        Some(src) => {
+            return Ok(usage(format!(
+                "--from {src}: no such crate folder or .tar.gz"
+            )));
+        }
+        None => {
+            let lib = library();
+            if let Some(c) = lib.iter().find(|c| c.manifest.name == name) {
+                Found {
+                    source: abs(&c.dir),
+                    dir: c.clone(),
+                    _tmp: None,
+                }
+            } else if let Some(src) = install.source.as_deref().filter(|s| Path::new(s).exists()) {
+                // Installed from a folder or archive outside the library: upgrade from there.
+                match find(src) {
+                    Ok(f) => f,
+                    Err(code) => return Ok(code),
+                }
+            } else {
+                return Ok(failed(format!(
+                    "crate `{name}` is not in the library and its install source {} is gone: give the newer version with --from FOLDER|ARCHIVE",
+                    install.source.as_deref().unwrap_or("(unknown)")
+                )));
+            }
+        }
     };
+    if found.dir.manifest.name != name {
+        return Ok(failed(format!(
+            "{} holds crate `{}`, not `{name}`",
+            found.source, found.dir.manifest.name
+        )));
+    }
+    let dir = &found.dir;
     match Version::parse(&install.version) {
         Some(v) if v == dir.manifest.version => {
             println!(
@@ -733,7 +776,7 @@ async fn upgrade(
     let from = install.version.clone();
     let plan = Plan {
         dir,
-        source: abs(&dir.dir),
+        source: found.source.clone(),
         org: org_id.clone(),
         stored,
         given,

@@ -290,19 +290,23 @@ pub async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallErr
     let params = bundle::effective(m, &explicit);
     let mut rewritten = Vec::new();
     let mut errors = Vec::new();
+    let siblings: Vec<String> = plan
+        .dir
+        .workflows
+        .iter()
+        .map(|(_, src)| bundle::workflow_name(src))
+        .collect();
+    let target = bundle::Install {
+        manifest: m,
+        org: &org.id,
+        params: &params,
+        run_for: &run_for,
+        enabled: plan.enabled,
+        siblings: &siblings,
+    };
     for (file, src) in &plan.dir.workflows {
         let shown = plan.dir.dir.join(file).display().to_string();
-        match bundle::rewrite_workflow(
-            &shown,
-            src,
-            &m.name,
-            &m.version,
-            &org.id,
-            &params,
-            &run_for,
-            plan.enabled,
-            engine.registry(),
-        ) {
+        match bundle::rewrite_workflow(&shown, src, &target, engine.registry()) {
             Ok(r) => rewritten.push((file.clone(), r)),
             Err(e) => errors.extend(e),
         }
@@ -399,6 +403,7 @@ fn crate_json(c: &CrateDir, installs: &[CrateInstall]) -> Value {
                     "default": p.default,
                     "enum": p.allowed,
                     "description": p.description,
+                    "sets": p.sets.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 }),
             )
         })
