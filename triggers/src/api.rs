@@ -442,6 +442,50 @@ pub(crate) async fn disable_trigger(
     switch_trigger(&state, &workflow, &trigger, false).await
 }
 
+/// `POST /api/triggers/{workflow}/{trigger}/fire`: fires a cron trigger now.
+pub(crate) async fn fire_trigger(
+    State(state): State<AppState>,
+    Path((workflow, trigger)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let record = deployed(&state, &workflow).await?;
+    let wf = state.parsed(&record)?;
+    let Some(t) = wf.triggers.iter().find(|t| t.name == trigger) else {
+        let hint = weft_engine::diagnostic::did_you_mean(
+            &trigger,
+            wf.triggers.iter().map(|t| t.name.as_str()),
+        )
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+        return Err(ApiError::NotFound(format!(
+            "workflow `{workflow}` has no trigger `{trigger}`{hint}"
+        )));
+    };
+    match &t.kind {
+        TriggerKind::Cron { .. } => {}
+        TriggerKind::Webhook { .. } => {
+            return Err(ApiError::Conflict(format!(
+                "trigger `{trigger}` is a webhook: POST to its URL, /hooks/{trigger}/ORG"
+            )));
+        }
+        _ => {
+            return Err(ApiError::Conflict(format!(
+                "only cron triggers fire by hand; run the workflow instead: POST /api/workflows/{workflow}/run"
+            )));
+        }
+    }
+    let fired = crate::cron::fire_now(state.engine(), &record, &wf, t)
+        .await
+        .map_err(|e| match e {
+            weft_engine::executor::EngineError::Input(m) => ApiError::Conflict(m),
+            other => ApiError::from(other),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"outcome": fired.outcome, "executions": fired.executions})),
+    )
+        .into_response())
+}
+
 /// The latest deployed version of a workflow, or 404.
 async fn deployed(
     state: &AppState,

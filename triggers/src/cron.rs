@@ -289,6 +289,7 @@ impl Scheduler {
             slot,
             tz: &tz,
             now,
+            manual: false,
         };
         if *catch_up == CatchUp::None && late > on_time {
             let reason = format!(
@@ -320,6 +321,44 @@ impl Scheduler {
     }
 }
 
+/// Fires a cron trigger now, outside its schedule ("run now"): the same criteria, input
+/// and `run_for` as a scheduled slot, recorded as an event of its own (it does not count as
+/// the schedule's slot, so the next scheduled one still fires). A disabled trigger fires too:
+/// firing by hand is how one tries a trigger before enabling it.
+///
+/// # Errors
+/// The store fails, or the trigger is not a cron trigger or its schedule does not parse.
+pub async fn fire_now(
+    engine: &Engine,
+    record: &WorkflowRecord,
+    wf: &Workflow,
+    trigger: &Trigger,
+) -> Result<Fired, EngineError> {
+    let TriggerKind::Cron { timezone, .. } = &trigger.kind else {
+        return Err(EngineError::Input(format!(
+            "trigger `{}` is not a cron trigger",
+            trigger.name
+        )));
+    };
+    let tz = match timezone {
+        Some(name) => TimeZone::get(name)
+            .map_err(|e| EngineError::Input(format!("unknown time zone `{name}`: {e}")))?,
+        None => TimeZone::UTC,
+    };
+    let now = engine.now();
+    let fire = Fire {
+        engine,
+        record,
+        wf,
+        trigger,
+        slot: now,
+        tz: &tz,
+        now,
+        manual: true,
+    };
+    Ok(fire.fire().await?.unwrap_or_else(|| fire.fired("duplicate", Vec::new())))
+}
+
 /// One slot of one trigger, being fired.
 struct Fire<'a> {
     engine: &'a Engine,
@@ -329,15 +368,22 @@ struct Fire<'a> {
     slot: Timestamp,
     tz: &'a TimeZone,
     now: Timestamp,
+    /// Fired by hand (`POST …/fire`), not by the schedule.
+    manual: bool,
 }
 
 impl Fire<'_> {
     fn event(&self, outcome: &str, reason: Option<String>) -> TriggerEvent {
+        let key = if self.manual {
+            format!("manual:{}", uuid::Uuid::new_v4())
+        } else {
+            slot_key(self.slot)
+        };
         TriggerEvent {
             outcome: outcome.into(),
             reason,
             status: 0,
-            dedupe_key: Some(slot_key(self.slot)),
+            dedupe_key: Some(key),
             created_at: self.now.to_string(),
             ..TriggerEvent::new(&self.wf.name, &self.trigger.name, "cron", OWNER_ORG)
         }
@@ -385,6 +431,7 @@ impl Fire<'_> {
             "timezone": timezone.as_deref().unwrap_or("UTC"),
             "scheduled_at": self.slot.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             "fired_at": self.now.to_string(),
+            "manual": self.manual,
         })
     }
 
@@ -562,6 +609,34 @@ mod tests {
 
     async fn deploy(env: &Env, source: &str) -> WorkflowRecord {
         env.engine.deploy(source, None).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn firing_by_hand_runs_now_and_leaves_the_schedule_alone() {
+        let env = env("2026-03-02T10:00:30Z").await;
+        let record = deploy(&env, &workflow("*/5 * * * *", "    enabled: false\n")).await;
+        let wf = weft_engine::load(&record.source, env.engine.registry())
+            .workflow
+            .unwrap();
+        let fired = fire_now(&env.engine, &record, &wf, &wf.triggers[0])
+            .await
+            .unwrap();
+        assert_eq!(fired.outcome, "accepted", "a disabled trigger fires by hand");
+        assert_eq!(fired.executions.len(), 1);
+        let exec = env.store().execution(&fired.executions[0]).await.unwrap();
+        assert_eq!(exec.trigger["manual"], true);
+        assert_eq!(exec.input["day"], "2026-03-02T10:00:30+00:00");
+        // The schedule is untouched: no slot counts as fired, and a later tick of the
+        // (disabled) trigger still fires nothing.
+        assert!(env.accepted("wf", "t").await[0].starts_with("manual:"));
+        assert_eq!(
+            env.store()
+                .last_dedupe_key("wf", "t", KEY_PREFIX)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(env.at("2026-03-02T10:05:01Z").await.is_empty());
     }
 
     #[test]

@@ -191,6 +191,11 @@ impl Engine {
         Engine::with_clock(store, registry, Arc::new(SystemClock))
     }
 
+    /// The time on the engine's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
     /// An engine with a given clock (tests).
     pub fn with_clock(
         store: Arc<dyn Store>,
