@@ -529,6 +529,65 @@ fn installs_from_a_folder_and_an_archive() {
     assert_eq!(doc["triggers"][0]["name"], "hello--beta");
     assert_eq!(doc["triggers"][0]["run_for"], "acme");
 
+    // A newer version in the folder it was installed from: `upgrade` finds it there.
+    let manifest = folder.join("crate.yaml");
+    let m = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, m.replace("version: 1.0.0", "version: 1.1.0")).unwrap();
+    let out = ok(
+        &env,
+        None,
+        &["crate", "upgrade", "hello-webhook", "--org", "acme"],
+    );
+    assert!(out.contains("from 1.0.0 to 1.1.0"), "{out}");
+    // The archive install upgrades from a newer archive given with --from, keeping `greeting`.
+    let newer = env.dir.path().join("hello-1.2.0.tar.gz");
+    let bumped: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(n, d)| {
+            let text = String::from_utf8_lossy(d).replace("version: 1.0.0", "version: 1.2.0");
+            (n.clone(), text.into_bytes())
+        })
+        .collect();
+    let entries: Vec<(&str, &[u8])> = bumped
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    tar_gz(&newer, &entries);
+    let from = newer.to_str().unwrap();
+    let out = ok(
+        &env,
+        None,
+        &[
+            "crate",
+            "upgrade",
+            "hello-webhook",
+            "--org",
+            "beta",
+            "--from",
+            from,
+        ],
+    );
+    assert!(out.contains("from 1.0.0 to 1.2.0"), "{out}");
+    let (_, doc) = deployed(&env, "hello-webhook--beta");
+    assert_eq!(doc["input"]["greeting"]["default"], "Hi", "parameters kept");
+    // --from a crate of another name is refused.
+    let other = repo_crate("rmm-alert-to-ticket");
+    let out = weft(
+        &env,
+        None,
+        &[
+            "crate",
+            "upgrade",
+            "hello-webhook",
+            "--org",
+            "beta",
+            "--from",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not `hello-webhook`"), "{}", text(&out));
+
     // An entry climbing out of the extraction folder is refused, and nothing is written.
     let evil = env.dir.path().join("evil.tar.gz");
     tar_gz(

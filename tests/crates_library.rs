@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::lab::{Lab, lab, ok, succeeded};
+use support::lab::{API_TOKEN, Lab, lab, ok, succeeded};
 
 #[tokio::test]
 async fn every_library_crate_validates_and_is_listed() {
@@ -297,47 +297,6 @@ async fn contract_renewal_tickets_emails_and_marks_once() {
     assert_eq!(smtp.messages().len(), mails.len());
 }
 
-/// `weft serve` on a free port over the lab's database and integrations, with a known API
-/// token; killed when dropped.
-struct Serve(std::process::Child, String);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-const TOKEN: &str = "crate-lab-token";
-
-fn serve(lab: &Lab) -> Serve {
-    use std::io::BufRead;
-    let mut child = lab
-        .env
-        .cmd(&["serve", "--listen", "127.0.0.1:0"])
-        .arg("--integrations")
-        .arg(&lab.integrations)
-        .env("WEFT_API_TOKEN", TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("weft serve starts");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send(a.to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("weft serve prints its address");
-    Serve(child, url)
-}
-
 async fn set_token(lab: &Lab) {
     let mut cmd = lab.env.cmd(&[
         "org",
@@ -345,7 +304,7 @@ async fn set_token(lab: &Lab) {
         "set",
         "brightpath-it",
         "weft_api_token",
-        TOKEN,
+        API_TOKEN,
         "--secret",
     ]);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
@@ -365,9 +324,9 @@ async fn org_count(lab: &Lab) -> usize {
 #[tokio::test]
 async fn bulk_create_clients_from_psa_previews_then_creates_through_the_api() {
     let lab = lab().await;
-    let server = serve(&lab);
+    let server = lab.serve();
     set_token(&lab).await;
-    let url = format!("weft_url={}", server.1);
+    let url = format!("weft_url={}", server.url);
     let mut args = vec![
         "crate",
         "install",
@@ -421,10 +380,10 @@ async fn bulk_create_clients_from_psa_previews_then_creates_through_the_api() {
 #[tokio::test]
 async fn psa_directory_nightly_sync_applies_its_toggles_and_syncs() {
     let lab = lab().await;
-    let server = serve(&lab);
+    let server = lab.serve();
     set_token(&lab).await;
     ok(&lab.weft(&["sync", "autotask", "--apply"]).await);
-    let url = format!("weft_url={}", server.1);
+    let url = format!("weft_url={}", server.url);
     ok(&lab
         .weft(&[
             "crate",
@@ -468,75 +427,4 @@ async fn psa_directory_nightly_sync_applies_its_toggles_and_syncs() {
     let runs = ok(&lab.weft(&["sync", "runs", "--json"]).await);
     let runs: Value = serde_json::from_str(&runs).unwrap();
     assert!(runs.as_array().unwrap().len() >= 2, "{runs}");
-}
-
-#[tokio::test]
-async fn an_installed_crate_runs_from_its_autotask_trigger_under_serve() {
-    let lab = lab().await;
-    ok(&lab
-        .weft(&[
-            "crate",
-            "install",
-            "assign-configuration-item-by-contact",
-            "--org",
-            "acme-dental",
-            "--enable",
-        ])
-        .await);
-    let _server = serve(&lab);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let registered = |lab: &Lab| {
-        lab.sim
-            .simulator
-            .records("TicketWebhooks")
-            .into_iter()
-            .any(|w| {
-                w["name"]
-                    .as_str()
-                    // Autotask limits webhook names: weft truncates `weft: WORKFLOW.TRIGGER`.
-                    .is_some_and(|n| n.starts_with("weft: assign-configuration-item-by-contact"))
-                    && w["isActive"] == true
-            })
-    };
-    while !registered(&lab) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the webhook was never registered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    // A ticket created in Autotask for a contact with exactly one device.
-    let (user, secret, code) = lab.sim.simulator.credentials();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}V1.0/Tickets", lab.sim.base_url))
-        .header("ApiIntegrationCode", code)
-        .header("UserName", user)
-        .header("Secret", secret)
-        .json(
-            &json!({"companyID": 177, "contactID": 30682081, "title": "Laptop fan noisy",
-            "status": 1, "priority": 2}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ticket = created["itemId"].as_i64().expect("ticket created");
-    // Autotask's signed callout reaches weft, which attaches the device.
-    loop {
-        if lab.record("Tickets", ticket)["configurationItemID"] == 29683701 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the device was never attached to ticket {ticket}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        lab.notes_of(ticket)
-            .iter()
-            .any(|n| n["title"] == "Configuration item attached")
-    );
 }

@@ -8,14 +8,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
-use support::Bg;
 use support::lab::{Lab, lab, ok, succeeded};
 
 #[tokio::test]
@@ -307,73 +300,6 @@ async fn rmm_alert_to_ticket_opens_one_ticket_per_alert() {
     assert_eq!(lab.messages("slack").len(), 2);
 }
 
-/// `weft serve` on the lab's database and integrations; its address and the secret printed
-/// for `trigger`.
-fn serve(lab: &Lab, trigger: &str) -> (Bg, String, String) {
-    let mut cmd = lab.env.cmd(&["serve", "--listen", "127.0.0.1:0"]);
-    cmd.arg("--integrations")
-        .arg(&lab.integrations)
-        .env_remove("WEFT_API_TOKEN")
-        .env_remove("WEFT_WEBHOOK_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = Bg(cmd.spawn().expect("weft serve starts"));
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                // Keep draining so the server never blocks on a full pipe.
-                continue;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (mut addr, mut secret) = (String::new(), String::new());
-    let mut seen = Vec::new();
-    while addr.is_empty() || secret.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("weft serve did not print its lines: {seen:#?}"));
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            addr = a.trim().to_string();
-        } else if line.starts_with("webhook ")
-            && line.contains(&format!("/hooks/{trigger}/"))
-            && let Some(s) = line.split("x-weft-secret: ").nth(1)
-        {
-            secret = s.trim_end_matches(')').trim().to_string();
-        }
-        seen.push(line);
-    }
-    std::thread::spawn(move || for _ in rx {});
-    (child, addr, secret)
-}
-
-/// One HTTP/1.1 request; the status and the JSON body.
-fn post(addr: &str, path: &str, secret: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\nx-weft-secret: {secret}\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
-    // The body may be chunked: take the JSON between the first `{` and the last `}`.
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, json)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmm_alert_to_ticket_through_its_webhook_under_serve() {
     let lab = lab().await;
@@ -382,14 +308,20 @@ async fn rmm_alert_to_ticket_through_its_webhook_under_serve() {
         out.contains("/hooks/rmm-alert--acme-dental/acme-dental"),
         "{out}"
     );
-    // The simulator runs on this runtime's other worker while this one blocks.
-    let (server, addr, secret) =
-        tokio::task::block_in_place(|| serve(&lab, "rmm-alert--acme-dental"));
+    let server = lab.serve();
+    let secret = server.webhook_secret("rmm-alert--acme-dental").await;
     let path = "/hooks/rmm-alert--acme-dental/acme-dental";
-    let body = alert("datto-77").to_string();
-    let send = |secret: &str| tokio::task::block_in_place(|| post(&addr, path, secret, &body));
+    let body = alert("datto-77");
+    let send = |secret: String, body: Value| {
+        let server = &server;
+        async move {
+            server
+                .call("POST", path, &[("x-weft-secret", &secret)], Some(body))
+                .await
+        }
+    };
 
-    let first = send(&secret);
+    let first = send(secret.clone(), body.clone()).await;
     assert_eq!(first.0, 200, "{first:?}");
     assert_eq!(first.1["duplicate"], false, "{first:?}");
     let tickets = tickets_with_external_id(&lab, "datto-77");
@@ -403,7 +335,7 @@ async fn rmm_alert_to_ticket_through_its_webhook_under_serve() {
     assert!(teams[0].contains(t["ticketNumber"].as_str().unwrap()));
 
     // Sent again by the RMM: the same ticket, no new message.
-    let again = send(&secret);
+    let again = send(secret.clone(), body.clone()).await;
     assert_eq!(again.0, 200, "{again:?}");
     assert_eq!(again.1["duplicate"], true, "{again:?}");
     assert_eq!(again.1["ticket_id"], t["id"]);
@@ -413,10 +345,8 @@ async fn rmm_alert_to_ticket_through_its_webhook_under_serve() {
     // A resolved alert is filtered; a wrong secret is refused.
     let mut resolved = alert("datto-77");
     resolved["alert"]["status"] = json!("resolved");
-    let (a, r) = (addr.clone(), resolved.to_string());
-    let filtered = tokio::task::block_in_place(|| post(&a, path, &secret, &r));
+    let filtered = send(secret.clone(), resolved).await;
     assert_eq!(filtered.0, 200, "{filtered:?}");
     assert_eq!(filtered.1["accepted"], false, "{filtered:?}");
-    assert_eq!(send("whsec_wrong").0, 401);
-    drop(server);
+    assert_eq!(send("whsec_wrong".into(), body).await.0, 401);
 }

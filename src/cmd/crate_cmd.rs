@@ -720,17 +720,18 @@ async fn upgrade(
         }
         None => {
             let lib = library();
-            if let Some(c) = lib.iter().find(|c| c.manifest.name == name) {
+            if let Some(src) = install.source.as_deref().filter(|s| Path::new(s).exists()) {
+                // Where it was installed from (the library's folder, or a folder or archive
+                // outside it): a newer version is looked for there first.
+                match find(src) {
+                    Ok(f) => f,
+                    Err(code) => return Ok(code),
+                }
+            } else if let Some(c) = lib.iter().find(|c| c.manifest.name == name) {
                 Found {
                     source: abs(&c.dir),
                     dir: c.clone(),
                     _tmp: None,
-                }
-            } else if let Some(src) = install.source.as_deref().filter(|s| Path::new(s).exists()) {
-                // Installed from a folder or archive outside the library: upgrade from there.
-                match find(src) {
-                    Ok(f) => f,
-                    Err(code) => return Ok(code),
                 }
             } else {
                 return Ok(failed(format!(

@@ -165,3 +165,142 @@ pub fn ok(out: &Output) -> String {
 pub fn succeeded(exec: &Value) {
     assert_eq!(exec["status"], "succeeded", "{exec:#}");
 }
+
+/// The API token [`Lab::serve`] gives `weft serve`.
+pub const API_TOKEN: &str = "crate-lab-token";
+
+/// `weft serve` over a lab's database and integrations on a free port, killed when dropped.
+pub struct Server {
+    _child: super::Bg,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Lab {
+    /// Starts `weft serve` (API token [`API_TOKEN`], webhook secrets generated per trigger)
+    /// and waits until it listens.
+    pub fn serve(&self) -> Server {
+        use std::io::BufRead;
+        let mut cmd = self.env.cmd(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.arg("--integrations")
+            .arg(&self.integrations)
+            .env("WEFT_API_TOKEN", API_TOKEN)
+            .env_remove("WEFT_WEBHOOK_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = super::Bg(cmd.spawn().expect("weft serve starts"));
+        let stdout = child.0.stdout.take().expect("piped");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            // Reads to the end so the server never blocks on a full pipe.
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("weft serve prints its address");
+        Server {
+            _child: child,
+            url,
+            lines,
+        }
+    }
+}
+
+impl Server {
+    /// The secret `weft serve` printed for a webhook trigger (waits for the line).
+    pub async fn webhook_secret(&self, trigger: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let lines = self.lines.lock().unwrap().clone();
+            let found = lines
+                .iter()
+                .filter(|l| l.starts_with("webhook ") && l.contains(&format!("/hooks/{trigger}/")))
+                .find_map(|l| l.split("x-weft-secret: ").nth(1))
+                .map(|s| s.trim_end_matches(')').trim().to_string());
+            if let Some(s) = found {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no secret printed for {trigger}: {lines:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// An API or hook request with the API token; the status and the JSON answer.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .bearer_auth(API_TOKEN);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("weft serve answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until an execution is final; returns it.
+    pub async fn finished(&self, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, exec) = self
+                .call("GET", &format!("/api/executions/{id}"), &[], None)
+                .await;
+            if matches!(
+                exec["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return exec;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "execution {id} never finished: {exec:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The executions of a workflow, newest first.
+    pub async fn executions(&self, workflow: &str) -> Vec<Value> {
+        let (_, list) = self
+            .call(
+                "GET",
+                &format!("/api/executions?workflow={workflow}"),
+                &[],
+                None,
+            )
+            .await;
+        let list = list.get("executions").cloned().unwrap_or(list);
+        list.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Polls `check` every 100 ms until it is true; panics with `what` after `secs` seconds.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

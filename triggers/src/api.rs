@@ -82,6 +82,23 @@ async fn triggers_json(
             "type": trigger_type(&t.kind),
             "enabled": switches.enabled(&wf.name, t),
         });
+        if let TriggerKind::Cron {
+            schedule, timezone, ..
+        } = &t.kind
+        {
+            let tz_name = timezone.as_deref().unwrap_or("UTC");
+            v["schedule"] = json!(schedule);
+            v["timezone"] = json!(tz_name);
+            // The next slot, in the trigger's zone (absent when the schedule cannot fire).
+            let next = weft_engine::cron::Schedule::parse(schedule)
+                .ok()
+                .zip(jiff::tz::TimeZone::get(tz_name).ok())
+                .and_then(|(s, tz)| {
+                    s.next_after(state.engine().now(), &tz)
+                        .map(|t| t.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+                });
+            v["next_at"] = json!(next);
+        }
         if let TriggerKind::Webhook {
             secret, response, ..
         } = &t.kind

@@ -949,8 +949,10 @@ pub(crate) async fn callout(
     }
     // Company → org: with `run_for` owner, the org mapped to the event's company runs it;
     // an unmapped company runs for the registration's org (`mapped: false` in TRIGGER).
+    // With orgs listed (a crate installed for a client) or `all_managed`, the record's org
+    // must be one of them (or below one): a ticket is about one company, not every client.
     let owner_run = matches!(trigger.run_for, RunFor::Owner);
-    let company_id = company_of(&state, trigger, entity, &payload, owner_run).await;
+    let company_id = company_of(&state, trigger, entity, &payload, true).await;
     let mapped_org = match company_id {
         Some(c) => match crate::mapping::org_of_company(state.store().as_ref(), c).await {
             Ok(o) => o,
@@ -962,6 +964,24 @@ pub(crate) async fn callout(
         Some(o) if owner_run => o.clone(),
         _ => rec.org.clone(),
     };
+    let scoped = match company_id {
+        Some(c) if !owner_run => {
+            match record_org(
+                state.store().as_ref(),
+                &trigger.run_for,
+                c,
+                mapped_org.as_deref(),
+            )
+            .await
+            {
+                Ok(Ok(org)) => Some(org),
+                Ok(Err(reason)) => return rec.filtered(reason, &dedupe).await,
+                Err(e) => return rec.reject(e.into()).await,
+            }
+        }
+        _ => None,
+    };
+    let run_org = scoped.clone().unwrap_or(run_org);
     let event = json!({
         "type": format!("autotask.{entity}"),
         "name": trigger.name,
@@ -1002,7 +1022,18 @@ pub(crate) async fn callout(
         Err(e) => return rec.reject(e).await,
     };
     let store = state.store().as_ref();
-    let starts = match starts(store, &record, trigger, &run_org, &input, &event).await {
+    let starts = match &scoped {
+        // The record's own org, once.
+        Some(org) => {
+            let owner = Trigger {
+                run_for: RunFor::Owner,
+                ..trigger.clone()
+            };
+            starts(store, &record, &owner, org, &input, &event).await
+        }
+        None => starts(store, &record, trigger, &run_org, &input, &event).await,
+    };
+    let starts = match starts {
         Ok(s) => s,
         Err(e) => return rec.reject(e).await,
     };
@@ -1019,6 +1050,65 @@ pub(crate) async fn callout(
         Ok(None) => Json(json!({"duplicate": true})).into_response(),
         Err(e) => rec.reject(e.into()).await,
     }
+}
+
+/// The one org an event about company `company` runs for when the trigger lists orgs or runs
+/// for `all_managed`: the company's mapped org when it is one of them or below one; an
+/// unmapped company runs for a listed root org (the MSP). `Err(reason)` when the record is
+/// none of the trigger's business.
+async fn record_org(
+    store: &dyn weft_engine::store::Store,
+    run_for: &RunFor,
+    company: i64,
+    mapped: Option<&str>,
+) -> Result<Result<String, String>, StoreError> {
+    let orgs = store.list_orgs().await?;
+    let parent_of: HashMap<&str, Option<&str>> = orgs
+        .iter()
+        .map(|o| (o.id.as_str(), o.parent_id.as_deref()))
+        .collect();
+    let within = |org: &str, top: &str| {
+        let mut at = Some(org);
+        while let Some(o) = at {
+            if o == top {
+                return true;
+            }
+            at = parent_of.get(o).copied().flatten();
+        }
+        false
+    };
+    let unmapped = || {
+        format!(
+            "company {company} is not mapped to an organization this trigger runs for (map it: weft mapping set ORG {company})"
+        )
+    };
+    Ok(match (run_for, mapped) {
+        (RunFor::Orgs(list), Some(m)) => match list.iter().any(|top| within(m, top)) {
+            true => Ok(m.to_string()),
+            false => Err(format!(
+                "company {company} belongs to org `{m}`, which this trigger does not run for ({})",
+                list.join(", ")
+            )),
+        },
+        (RunFor::Orgs(list), None) => list
+            .iter()
+            .find(|o| matches!(parent_of.get(o.as_str()), Some(None)))
+            .cloned()
+            .ok_or_else(unmapped),
+        (RunFor::AllManaged, Some(m)) => {
+            match orgs
+                .iter()
+                .any(|o| o.id == m && o.parent_id.is_some() && o.active)
+            {
+                true => Ok(m.to_string()),
+                false => Err(format!(
+                    "company {company} belongs to org `{m}`, which is not a managed (active client) org"
+                )),
+            }
+        }
+        (RunFor::AllManaged, None) => Err(unmapped()),
+        (RunFor::Owner, _) => Err("not scoped".into()),
+    })
 }
 
 /// The Autotask company an event is about: `Id` of company events, `Fields.CompanyID` of

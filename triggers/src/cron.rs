@@ -356,7 +356,10 @@ pub async fn fire_now(
         now,
         manual: true,
     };
-    Ok(fire.fire().await?.unwrap_or_else(|| fire.fired("duplicate", Vec::new())))
+    Ok(fire
+        .fire()
+        .await?
+        .unwrap_or_else(|| fire.fired("duplicate", Vec::new())))
 }
 
 /// One slot of one trigger, being fired.
@@ -621,7 +624,10 @@ mod tests {
         let fired = fire_now(&env.engine, &record, &wf, &wf.triggers[0])
             .await
             .unwrap();
-        assert_eq!(fired.outcome, "accepted", "a disabled trigger fires by hand");
+        assert_eq!(
+            fired.outcome, "accepted",
+            "a disabled trigger fires by hand"
+        );
         assert_eq!(fired.executions.len(), 1);
         let exec = env.store().execution(&fired.executions[0]).await.unwrap();
         assert_eq!(exec.trigger["manual"], true);

@@ -969,6 +969,8 @@ pub fn execution_json(exec: &ExecutionRecord, runs: &[TaskRun]) -> Value {
         "input": exec.input,
         "output": exec.output,
         "error": exec.error,
+        // The event that started it (secret headers were never kept).
+        "trigger": exec.trigger,
         "parent_id": exec.parent_id,
         "rerun_of": exec.rerun_of,
         "created_at": exec.created_at,
