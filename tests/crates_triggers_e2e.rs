@@ -425,12 +425,50 @@ async fn nightly_and_by_hand_crates_fire_through_the_api() {
             .contains("POST to its URL")
     );
 
-    // The by-hand crate through the run API: Autotask customers become orgs.
+    // The nightly directory sync, for the MSP, fired now: a sync run through weft's API.
     let token_var = ["org", "var", "set", "brightpath-it", "weft_api_token"];
     let mut args = token_var.to_vec();
     args.extend([support::lab::API_TOKEN, "--secret"]);
     ok(&lab.weft(&args).await);
+    ok(&lab.weft(&["sync", "autotask", "--apply"]).await);
     let url = format!("weft_url={}", server.url);
+    ok(&lab
+        .weft(&[
+            "crate",
+            "install",
+            "psa-directory-nightly-sync",
+            "--org",
+            "brightpath-it",
+            "--param",
+            &url,
+            "--param",
+            "schedule=0 3 * * *",
+        ])
+        .await);
+    let (status, fired) = server
+        .call(
+            "POST",
+            "/api/triggers/psa-directory-nightly-sync--brightpath-it/nightly/fire",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{fired}");
+    let exec = server
+        .finished(fired["executions"][0].as_str().unwrap())
+        .await;
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+    assert_eq!(exec["org"], "brightpath-it");
+    let run_id = exec["output"]["run_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{exec:#}"));
+    let (_, runs) = server.call("GET", "/api/sync/runs", &[], None).await;
+    assert!(
+        runs.to_string().contains(&format!("\"id\":{run_id}")),
+        "{runs}"
+    );
+
+    // The by-hand crate through the run API: Autotask customers become orgs.
     ok(&lab
         .weft(&[
             "crate",
