@@ -597,7 +597,7 @@ impl Store for PostgresStore {
             )));
         }
         sqlx::query(
-            "WITH RECURSIVE tree(id) AS (SELECT $1::text UNION ALL SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id) \
+            "WITH RECURSIVE tree(id) AS (SELECT $1::text COLLATE \"C\" UNION ALL SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id) \
              UPDATE executions SET cancel_requested = TRUE WHERE id IN (SELECT id FROM tree) AND status IN ('pending', 'running')",
         )
         .bind(&exec.id)
@@ -739,20 +739,18 @@ impl Store for PostgresStore {
         lease_until_ms: i64,
         now_ms: i64,
     ) -> Result<Option<String>> {
-        // Queued first, oldest first; then running ones whose owner stopped renewing. SKIP
-        // LOCKED: a row another worker is claiming right now is passed over, never taken
-        // twice nor waited for. The second branch only runs when the first finds nothing.
+        // Queued first, oldest first; then running ones whose owner stopped renewing (the
+        // second only looked for when there is no first). SKIP LOCKED: a row another worker is
+        // claiming right now is passed over, never taken twice nor waited for; a row claimed
+        // since this statement began is re-checked and passed over too.
         Ok(sqlx::query_scalar(
-            "WITH next AS ( \
+            "UPDATE executions SET owner = $1, lease_until_ms = $2, status = 'running', started_at = COALESCE(started_at, $3) \
+             WHERE id = COALESCE( \
                (SELECT id FROM executions WHERE status = 'pending' AND parent_id IS NULL \
-                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-               UNION ALL \
+                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED), \
                (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < $4 \
-                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-               LIMIT 1) \
-             UPDATE executions SET owner = $1, lease_until_ms = $2, status = 'running', started_at = COALESCE(started_at, $3) \
-             FROM next WHERE executions.id = next.id \
-             RETURNING executions.id",
+                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)) \
+             RETURNING id",
         )
         .bind(owner)
         .bind(lease_until_ms)
