@@ -167,6 +167,12 @@ async fn upsert_task_runs(conn: &mut PgConnection, runs: &[TaskRun]) -> Result<(
     Ok(())
 }
 
+/// PostgreSQL text cannot hold NUL characters (SQLite's can): a message carrying one (from a
+/// response body, say) is stored with U+FFFD in its place rather than failing the write.
+fn without_nul(s: Option<&str>) -> Option<String> {
+    s.map(|s| s.replace('\0', "\u{FFFD}"))
+}
+
 /// Is `schema` a plain identifier (what [`PostgresStore::open_in_schema`] accepts)?
 fn plain_identifier(schema: &str) -> bool {
     let mut chars = schema.chars();
@@ -513,7 +519,7 @@ impl Store for PostgresStore {
         sqlx::query("UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, owner = NULL, lease_until_ms = NULL WHERE id = $5")
             .bind(status.as_str())
             .bind(output.map(Value::to_string))
-            .bind(error)
+            .bind(without_nul(error))
             .bind(finished_at)
             .bind(id)
             .execute(&self.pool)
@@ -687,7 +693,7 @@ impl Store for PostgresStore {
             .bind(&event.kind)
             .bind(&event.org)
             .bind(&event.outcome)
-            .bind(&event.reason)
+            .bind(without_nul(event.reason.as_deref()))
             .bind(event.status)
             .bind(executions.first().map(|e| &e.id).or(event.execution_id.as_ref()))
             .bind(&event.dedupe_key)
@@ -1286,7 +1292,7 @@ async fn insert_execution(
         .bind(e.input.to_string())
         .bind(e.vars.to_string())
         .bind(e.trigger.to_string())
-        .bind(&e.error)
+        .bind(without_nul(e.error.as_deref()))
         .bind(&e.parent_id)
         .bind(&e.parent_task)
         .bind(&e.rerun_of)

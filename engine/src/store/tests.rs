@@ -951,6 +951,29 @@ async fn postgres_wakes_idle_workers_when_another_process_queues_work() {
 }
 
 #[tokio::test]
+async fn postgres_stores_messages_with_nul_characters() {
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    new_execution(&*pg.store, "nul", None).await;
+    pg.store
+        .finish_execution(
+            "nul",
+            ExecStatus::Failed,
+            None,
+            Some("bad\0byte"),
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pg.store.execution("nul").await.unwrap().error.as_deref(),
+        Some("bad\u{FFFD}byte")
+    );
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
 async fn sqlite_waits_for_work_by_sleeping() {
     let store = sqlite().await;
     let started = Instant::now();
