@@ -440,7 +440,7 @@ impl Store for PostgresStore {
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_execution(&mut tx, e, None).await?;
-        upsert_task_runs(&mut *tx, runs).await?;
+        upsert_task_runs(&mut tx, runs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -500,10 +500,10 @@ impl Store for PostgresStore {
         }
         if runs.len() <= ROWS_PER_INSERT {
             let mut conn = self.pool.acquire().await?;
-            return upsert_task_runs(&mut *conn, runs).await;
+            return upsert_task_runs(&mut conn, runs).await;
         }
         let mut tx = self.pool.begin().await?;
-        upsert_task_runs(&mut *tx, runs).await?;
+        upsert_task_runs(&mut tx, runs).await?;
         tx.commit().await?;
         Ok(())
     }
