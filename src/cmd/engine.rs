@@ -13,7 +13,9 @@ pub const DEFAULT_DATABASE: &str = "sqlite://.weft/weft.db";
 /// `--database` and `--integrations`, shared by the commands that use the engine.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
-    /// Database URL: sqlite://PATH (created on first use).
+    /// Database URL: sqlite://PATH (created on first use), or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (add `?options[search_path]=SCHEMA` to
+    /// use an existing schema other than `public`).
     #[arg(long, global = true, env = "WEFT_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     pub database: String,
     /// Integration instances (Autotask credentials…): a YAML file

@@ -3,7 +3,8 @@
 //! Executions started by triggers wait in the store (status pending) until a worker of any
 //! process sharing the store claims one. A dispatcher takes a free slot first and only then
 //! claims, so a process never holds more executions than it can run; it wakes at once when
-//! this process queues work and otherwise polls, for work queued by other processes and for
+//! this process queues work, or when the store hears that another process did (PostgreSQL),
+//! and otherwise polls: for work queued by other processes the store cannot hear, and for
 //! executions whose owner stopped renewing its lease.
 
 use std::sync::Arc;
@@ -61,9 +62,11 @@ impl Workers {
                 }
                 Ok(None) => {
                     drop(permit);
+                    // The store wakes us when another process queues work (PostgreSQL), or
+                    // sleeps POLL: either way expired leases are looked for every POLL.
                     tokio::select! {
                         () = self.engine.queued.notified() => {}
-                        () = tokio::time::sleep(POLL) => {}
+                        () = self.engine.store().wait_for_work(POLL) => {}
                         () = self.stop.cancelled() => return,
                     }
                 }

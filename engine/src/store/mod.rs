@@ -1,16 +1,19 @@
 //! Durable storage of workflows, executions and task runs.
 //!
-//! The executor talks only to the [`Store`] trait; each backend (SQLite here, PostgreSQL
-//! later) owns its migrations and is chosen from the database URL by [`open`].
+//! The executor talks only to the [`Store`] trait; each backend (SQLite, PostgreSQL) owns its
+//! migrations and is chosen from the database URL by [`open`].
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A store failure.
@@ -24,11 +27,16 @@ pub enum StoreError {
         what: String,
     },
     /// The database URL is not one weft understands.
-    #[error("unsupported database URL `{url}`: use sqlite://PATH (or postgres:// once supported)")]
+    #[error(
+        "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER@HOST[:PORT]/DATABASE"
+    )]
     UnsupportedUrl {
         /// The URL, with any password removed.
         url: String,
     },
+    /// The store's configuration (besides its URL's scheme) is not usable.
+    #[error("{0}")]
+    Config(String),
     /// The database refused or failed.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -62,7 +70,7 @@ impl StoreError {
     pub fn kind(&self) -> StoreErrorKind {
         match self {
             StoreError::NotFound { .. } => StoreErrorKind::NotFound,
-            StoreError::UnsupportedUrl { .. } => StoreErrorKind::Config,
+            StoreError::UnsupportedUrl { .. } | StoreError::Config(_) => StoreErrorKind::Config,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
                 StoreErrorKind::Database
             }
@@ -86,6 +94,47 @@ impl From<sqlx::Error> for StoreError {
 
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+// Both backends keep JSON as text and statuses by name; these convert, the same way for each.
+
+/// A JSON value as stored (text).
+pub(crate) fn json_to_text<T: Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .map(|v| serde_json::to_string(v).expect("JSON values serialize"))
+}
+
+/// A stored JSON text of column `col` back as a value.
+pub(crate) fn json_from_text(col: &str, text: Option<String>) -> Result<Option<Value>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
+        .transpose()
+}
+
+/// An execution status as stored.
+pub(crate) fn parse_exec_status(s: &str) -> Result<ExecStatus> {
+    ExecStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("execution status {s}")))
+}
+
+/// A task status as stored.
+pub(crate) fn parse_task_status(s: &str) -> Result<TaskStatus> {
+    TaskStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("task status {s}")))
+}
+
+/// A database URL fit to show: the password (if any) is dropped, the user kept.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The credentials end at the last `@` of the authority (passwords may hold `@`).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
 
 /// A deployed version of a workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -735,9 +784,18 @@ pub trait Store: Send + Sync + 'static {
     async fn crate_installs(&self, org: Option<&str>) -> Result<Vec<CrateInstall>>;
     /// Removes a crate install record; false when there was none.
     async fn delete_crate_install(&self, crate_name: &str, org: &str) -> Result<bool>;
+
+    /// Waits until work may have been queued (by this process or another sharing the store),
+    /// or `timeout` passed; a wake-up is a hint to look, not a promise of work. Backends that
+    /// cannot hear other processes just sleep, and workers poll.
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }
 
-/// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`), creating and migrating it.
+/// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`,
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, also spelled `postgresql://`), creating
+/// and migrating it. See [`PostgresStore::open`] for choosing a PostgreSQL schema.
 ///
 /// # Errors
 /// Unsupported URLs, unreachable databases, failed migrations.
@@ -745,14 +803,12 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(SqliteStore::open(url).await?));
     }
-    let shown = match url.split_once('@') {
-        Some((scheme_user, host)) => format!(
-            "{}@{host}",
-            scheme_user.split(':').take(2).collect::<Vec<_>>().join(":")
-        ),
-        None => url.to_string(),
-    };
-    Err(StoreError::UnsupportedUrl { url: shown })
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PostgresStore::open(url).await?));
+    }
+    Err(StoreError::UnsupportedUrl {
+        url: redact_url(url),
+    })
 }
 
 #[cfg(test)]

@@ -26,15 +26,10 @@ pub struct SqliteStore {
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
-fn to_text<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref()
-        .map(|v| serde_json::to_string(v).expect("JSON values serialize"))
-}
+use super::json_to_text as to_text;
 
 fn json_col(row: &SqliteRow, col: &str) -> Result<Option<Value>> {
-    let text: Option<String> = row.try_get(col)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
-        .transpose()
+    json_from_text(col, row.try_get(col)?)
 }
 
 fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
@@ -44,8 +39,7 @@ fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
         workflow_id: row.try_get("workflow_id")?,
         workflow_name: row.try_get("workflow_name")?,
         workflow_version: row.try_get("workflow_version")?,
-        status: ExecStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("execution status {status}")))?,
+        status: parse_exec_status(&status)?,
         org: row.try_get("org")?,
         input: json_col(row, "input")?.unwrap_or(Value::Null),
         vars: json_col(row, "vars")?,
@@ -79,8 +73,7 @@ fn task_run_from_row(row: &SqliteRow) -> Result<TaskRun> {
         task: row.try_get("task")?,
         item: row.try_get("item")?,
         attempt: row.try_get("attempt")?,
-        status: TaskStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("task status {status}")))?,
+        status: parse_task_status(&status)?,
         seq: row.try_get("seq")?,
         input: json_col(row, "input")?,
         result: json_col(row, "result")?,

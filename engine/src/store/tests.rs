@@ -1,9 +1,13 @@
 //! The store suite: every backend must pass it. SQLite always runs; other backends join when
-//! their URL is available (PostgreSQL: `WEFT_TEST_DATABASE_URL`).
+//! their URL is available (PostgreSQL: `WEFT_TEST_DATABASE_URL`, e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`; each test works in a schema of its own, dropped
+//! when it passes).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sqlx::Connection;
 
 use super::*;
 
@@ -11,6 +15,58 @@ async fn sqlite() -> Arc<dyn Store> {
     open("sqlite::memory:")
         .await
         .expect("in-memory SQLite opens")
+}
+
+/// The PostgreSQL URL to test against, or `None` (saying so) when there is none.
+fn pg_url() -> Option<String> {
+    match std::env::var("WEFT_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: WEFT_TEST_DATABASE_URL not set");
+            None
+        }
+    }
+}
+
+/// A PostgreSQL store in a fresh schema of the test database.
+struct TestPg {
+    url: String,
+    schema: String,
+    store: Arc<dyn Store>,
+}
+
+impl TestPg {
+    async fn new() -> Option<TestPg> {
+        let url = pg_url()?;
+        let schema = format!("weft_t_{}", uuid::Uuid::new_v4().simple());
+        let store = Arc::new(
+            PostgresStore::open_in_schema(&url, &schema)
+                .await
+                .expect("the test database opens"),
+        );
+        Some(TestPg { url, schema, store })
+    }
+
+    /// Another handle on the same schema, with its own pool: as another process would.
+    async fn another(&self) -> Arc<dyn Store> {
+        Arc::new(
+            PostgresStore::open_in_schema(&self.url, &self.schema)
+                .await
+                .expect("the test database opens"),
+        )
+    }
+
+    /// Drops the schema (only reached when the test passed: a failed one leaves its data).
+    async fn drop_schema(self) {
+        drop(self.store);
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("the test database opens");
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+            .execute(&mut conn)
+            .await
+            .expect("the test schema drops");
+    }
 }
 
 fn run(exec: &str, task: &str, item: i64, attempt: i64, status: TaskStatus) -> TaskRun {
@@ -593,62 +649,7 @@ async fn directory_records_and_sync_runs_are_kept(store: Arc<dyn Store>) {
     assert!(runs[0].finished_at.is_some());
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_suite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::sqlite().await).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
-    orgs_form_a_tree_with_variables_integrations_and_mappings,
-    directory_records_and_sync_runs_are_kept,
-    events_start_queued_executions_once_per_dedupe_key,
-    workers_claim_queued_executions_once_oldest_first,
-    trigger_switches_and_autotask_webhooks_are_kept,
-    deploy_keeps_versions_and_skips_identical_sources,
-    task_runs_upsert_and_never_go_back_to_running,
-    claims_respect_leases,
-    cancel_reaches_children_and_finished_ones_refuse,
-    list_filter_and_purge,
-);
-
-#[tokio::test]
-async fn unsupported_urls_are_refused_without_leaking_passwords() {
-    let err = open("mysql://root:hunter2@localhost/db")
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(err.kind(), StoreErrorKind::Config);
-    assert!(!err.to_string().contains("hunter2"), "{err}");
-}
-
-#[tokio::test]
-async fn a_file_database_is_created_with_its_folder() {
-    let dir = std::env::temp_dir().join(format!("weft-store-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}/sub/weft.db", dir.display());
-    let store = open(&url).await.unwrap();
-    store.deploy_workflow("w", "name: w\n", None).await.unwrap();
-    assert!(dir.join("sub/weft.db").exists());
-    drop(store);
-    let again = open(&url).await.unwrap();
-    assert_eq!(
-        again.workflow("w", None).await.unwrap().version,
-        1,
-        "data survives reopening"
-    );
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
-async fn settings_and_trigger_secrets_are_kept_once() {
-    let store = sqlite().await;
+async fn settings_and_trigger_secrets_are_kept_once(store: Arc<dyn Store>) {
     assert_eq!(
         store.ensure_setting("k", "a").await.unwrap(),
         ("a".to_string(), true)
@@ -680,9 +681,7 @@ async fn settings_and_trigger_secrets_are_kept_once() {
     );
 }
 
-#[tokio::test]
-async fn crate_installs_are_saved_listed_and_deleted() {
-    let store = sqlite().await;
+async fn crate_installs_are_saved_listed_and_deleted(store: Arc<dyn Store>) {
     let mut install = CrateInstall {
         crate_name: "hello".into(),
         org: "acme".into(),
@@ -711,4 +710,273 @@ async fn crate_installs_are_saved_listed_and_deleted() {
     assert!(store.delete_crate_install("hello", "acme").await.unwrap());
     assert!(!store.delete_crate_install("hello", "acme").await.unwrap());
     assert_eq!(store.crate_installs(None).await.unwrap().len(), 1);
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_suite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::sqlite().await).await;
+                }
+            )*
+        }
+
+        mod postgres_suite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(pg) = super::TestPg::new().await else {
+                        return;
+                    };
+                    super::$name(pg.store.clone()).await;
+                    pg.drop_schema().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    orgs_form_a_tree_with_variables_integrations_and_mappings,
+    directory_records_and_sync_runs_are_kept,
+    events_start_queued_executions_once_per_dedupe_key,
+    workers_claim_queued_executions_once_oldest_first,
+    trigger_switches_and_autotask_webhooks_are_kept,
+    deploy_keeps_versions_and_skips_identical_sources,
+    task_runs_upsert_and_never_go_back_to_running,
+    claims_respect_leases,
+    cancel_reaches_children_and_finished_ones_refuse,
+    list_filter_and_purge,
+    settings_and_trigger_secrets_are_kept_once,
+    crate_installs_are_saved_listed_and_deleted,
+);
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_leaking_passwords() {
+    let err = open("mysql://root:hunter2@localhost/db")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Config);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_database_is_created_with_its_folder() {
+    let dir = std::env::temp_dir().join(format!("weft-store-{}", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}/sub/weft.db", dir.display());
+    let store = open(&url).await.unwrap();
+    store.deploy_workflow("w", "name: w\n", None).await.unwrap();
+    assert!(dir.join("sub/weft.db").exists());
+    drop(store);
+    let again = open(&url).await.unwrap();
+    assert_eq!(
+        again.workflow("w", None).await.unwrap().version,
+        1,
+        "data survives reopening"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn shown_urls_lose_their_password() {
+    assert_eq!(
+        redact_url("postgres://u:p@ss@db.example:5432/weft?options[search_path]=a@b"),
+        "postgres://u@db.example:5432/weft?options[search_path]=a@b"
+    );
+    assert_eq!(redact_url("postgres://db/weft"), "postgres://db/weft");
+    assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+}
+
+/// The error and every error below it, as shown.
+fn error_chain(e: &StoreError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_fails_fast_without_leaking_its_password() {
+    let started = Instant::now();
+    let err = open("postgres://u:hunter2@127.0.0.1:1/x")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Database);
+    let shown = error_chain(&err);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{shown}");
+}
+
+#[tokio::test]
+async fn a_postgres_url_picks_its_schema_through_the_search_path() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let schema = format!("weft_t_{}", uuid::Uuid::new_v4().simple());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let with_schema = format!(
+        "{}{sep}options[search_path]={schema}",
+        url.replacen("postgres://", "postgresql://", 1)
+    );
+    let missing = open(&with_schema).await.err().unwrap();
+    assert_eq!(missing.kind(), StoreErrorKind::Config, "{missing}");
+
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = open(&with_schema).await.unwrap();
+    store.deploy_workflow("w", "name: w\n", None).await.unwrap();
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {schema}.workflows"))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "the workflow is in the URL's schema");
+    drop(store);
+    assert_eq!(
+        PostgresStore::open_in_schema(&url, "Bad; DROP")
+            .await
+            .err()
+            .unwrap()
+            .kind(),
+        StoreErrorKind::Config
+    );
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_workers_of_separate_processes_claim_each_execution_once() {
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    let wf = pg
+        .store
+        .deploy_workflow("wf", "name: wf\n", None)
+        .await
+        .unwrap();
+    let executions: Vec<NewExecution> = (0..200)
+        .map(|i| queued(&wf, &format!("x{i:03}"), "2026-01-01T00:00:00Z"))
+        .collect();
+    pg.store
+        .record_event(
+            &TriggerEvent::new("wf", "hook", "webhook", "acme"),
+            &executions,
+        )
+        .await
+        .unwrap();
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let store = pg.another().await;
+        workers.push(tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut claimed = Vec::new();
+            while let Some(id) = store.claim_next(&owner, 1_000_000, 1_000).await.unwrap() {
+                claimed.push(id);
+            }
+            (owner, claimed)
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for worker in workers {
+        let (owner, claimed) = worker.await.unwrap();
+        eprintln!("{owner} claimed {}", claimed.len());
+        for id in claimed {
+            assert_eq!(
+                pg.store.execution(&id).await.unwrap().owner.as_deref(),
+                Some(owner.as_str()),
+                "{id} is held by who claimed it"
+            );
+            assert!(seen.insert(id.clone()), "{id} was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 200, "every execution was claimed");
+    assert_eq!(pg.store.queue_depth().await.unwrap(), 0);
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_wakes_idle_workers_when_another_process_queues_work() {
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    let other = pg.another().await;
+    let wf = other
+        .deploy_workflow("wf", "name: wf\n", None)
+        .await
+        .unwrap();
+    // The first wait starts listening, and returns once it listens.
+    pg.store.wait_for_work(Duration::from_secs(5)).await;
+    let queue = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        other
+            .record_event(
+                &TriggerEvent::new("wf", "hook", "webhook", "acme"),
+                &[queued(&wf, "woken", "2026-01-01T00:00:00Z")],
+            )
+            .await
+            .unwrap();
+    });
+    let started = Instant::now();
+    pg.store.wait_for_work(Duration::from_secs(30)).await;
+    let waited = started.elapsed();
+    queue.await.unwrap();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "woke before anything was queued ({waited:?})"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "not woken by the queued work ({waited:?})"
+    );
+    assert_eq!(
+        pg.store
+            .claim_next("w", 1_000_000, 1_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("woken")
+    );
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_stores_messages_with_nul_characters() {
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    new_execution(&*pg.store, "nul", None).await;
+    pg.store
+        .finish_execution(
+            "nul",
+            ExecStatus::Failed,
+            None,
+            Some("bad\0byte"),
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pg.store.execution("nul").await.unwrap().error.as_deref(),
+        Some("bad\u{FFFD}byte")
+    );
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn sqlite_waits_for_work_by_sleeping() {
+    let store = sqlite().await;
+    let started = Instant::now();
+    store.wait_for_work(Duration::from_millis(50)).await;
+    assert!(started.elapsed() >= Duration::from_millis(50));
 }
