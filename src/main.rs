@@ -41,6 +41,9 @@ enum Command {
     Deploy(cmd::deploy::Args),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
     Serve(cmd::serve::Args),
+    /// Run only executor workers on a shared database (PostgreSQL for several hosts): they
+    /// take executions queued by every `weft serve`, and take over those of dead processes.
+    Worker(cmd::worker::Args),
     /// PSA directory sync (`weft sync autotask --preview|--apply`, settings, exclusions) and
     /// its run history (`weft sync runs`).
     #[command(subcommand)]
@@ -65,7 +68,10 @@ fn main() -> ExitCode {
     // `weft … | head` should end quietly, as other command-line tools do. Servers keep Rust's
     // default (SIGPIPE ignored): a client hanging up must not kill them.
     #[cfg(unix)]
-    if !matches!(cli.command, Command::Serve(_) | Command::Sim(_)) {
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Sim(_) | Command::Worker(_)
+    ) {
         // SAFETY: called before any thread is started; restores the default disposition.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Worker(args) => cmd::worker::run(args),
         Command::Sync(c) => cmd::sync::run(c),
         Command::Org(c) => cmd::org::run(c),
         Command::Integration(c) => cmd::integration::run(c),

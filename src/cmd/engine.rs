@@ -24,6 +24,30 @@ pub struct EngineArgs {
     pub integrations: Option<std::path::PathBuf>,
 }
 
+/// How executions are shared between processes on one database (`weft serve`, `weft worker`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// How many executions this process runs at once.
+    #[arg(long, default_value_t = 4, env = "WEFT_WORKERS")]
+    pub workers: usize,
+    /// Seconds this process holds an execution without renewing it (renewed every third);
+    /// when a process dies or hangs, another takes its executions over after this long.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        env = "WEFT_LEASE_SECS"
+    )]
+    pub lease: u64,
+}
+
+impl ClusterArgs {
+    /// The engine with this lease.
+    pub fn apply(&self, engine: Arc<Engine>) -> Arc<Engine> {
+        engine.with_lease(std::time::Duration::from_secs(self.lease))
+    }
+}
+
 /// Opens the store and builds an engine with every shipped action.
 pub async fn open(db: &EngineArgs) -> miette::Result<Arc<Engine>> {
     open_observed(db, None).await

@@ -15,6 +15,7 @@ pub mod serve;
 pub mod sim;
 pub mod sync;
 pub mod validate;
+pub mod worker;
 
 /// Renders miette diagnostics for the terminal (colour only on a TTY).
 pub fn render_report(diag: &dyn miette::Diagnostic) -> String {

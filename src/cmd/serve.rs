@@ -11,7 +11,7 @@ use weft_triggers::{AppState, Metrics, Workers};
 use super::engine::EngineArgs;
 
 /// How long running executions may finish after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,9 +25,8 @@ pub struct Args {
     /// (default: `http://` and the bound address).
     #[arg(long, value_name = "URL", env = "WEFT_PUBLIC_URL")]
     public_url: Option<String>,
-    /// How many executions run at once.
-    #[arg(long, default_value_t = 4)]
-    workers: usize,
+    #[command(flatten)]
+    cluster: super::engine::ClusterArgs,
     /// Also serve the bundled Autotask simulator (seeded MSP tenant, on a free port) and use
     /// it as the `autotask` integration — unless `--integrations` names real ones.
     #[arg(long)]
@@ -86,8 +85,9 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     } else {
         (None, None)
     };
-    let engine =
-        super::engine::open_with(&args.db, Some(metrics.clone()), sim_integrations).await?;
+    let engine = args
+        .cluster
+        .apply(super::engine::open_with(&args.db, Some(metrics.clone()), sim_integrations).await?);
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
         weft_triggers::api_token(engine.store().as_ref(), env_token.as_deref())
@@ -100,7 +100,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         .wrap_err_with(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().into_diagnostic()?;
     let base = format!("http://{addr}");
-    let workers = Workers::new(engine.clone(), args.workers);
+    let workers = Workers::new(engine.clone(), args.cluster.workers);
     // Cron triggers: each slot fires once across workers (see weft_triggers::cron).
     let cron_stop = weft_triggers::cron::CancellationToken::new();
     let cron = weft_triggers::cron::Scheduler::new(
@@ -195,7 +195,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -265,6 +265,25 @@ impl Engine {
         })
     }
 
+    /// Sets how long this process holds an execution without renewing it (renewed at a third
+    /// of it); after it, another process may take the execution over. Before running anything.
+    #[must_use]
+    pub fn with_lease(self: Arc<Self>, lease: Duration) -> Arc<Engine> {
+        let engine = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("with_lease is called on a fresh engine"));
+        Arc::new_cyclic(|me| Engine {
+            lease: lease.max(Duration::from_secs(1)),
+            children: Arc::new(Children { engine: me.clone() }),
+            me: me.clone(),
+            ..engine
+        })
+    }
+
+    /// This process's owner id (`host:pid:random`), as leases record it.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Seals and opens secret values (org variables, integration secrets).
     pub fn secrets(&self) -> &Arc<dyn crate::secrets::SecretBox> {
         &self.secrets

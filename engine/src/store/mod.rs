@@ -320,7 +320,8 @@ pub struct ExecutionRecord {
     pub rerun_of: Option<String>,
     /// A cancel was requested.
     pub cancel_requested: bool,
-    /// The process holding it.
+    /// The process holding it; once it ended, the process that finished it (its lease is
+    /// cleared).
     pub owner: Option<String>,
     /// Until when (unix ms).
     pub lease_until_ms: Option<i64>,

@@ -516,7 +516,7 @@ impl Store for PostgresStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, owner = NULL, lease_until_ms = NULL WHERE id = $5")
+        sqlx::query("UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, lease_until_ms = NULL WHERE id = $5")
             .bind(status.as_str())
             .bind(output.map(Value::to_string))
             .bind(without_nul(error))

@@ -355,7 +355,7 @@ impl Store for SqliteStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE executions SET status = ?, output = ?, error = ?, finished_at = ?, owner = NULL, lease_until_ms = NULL WHERE id = ?")
+        sqlx::query("UPDATE executions SET status = ?, output = ?, error = ?, finished_at = ?, lease_until_ms = NULL WHERE id = ?")
             .bind(status.as_str())
             .bind(output.map(Value::to_string))
             .bind(error)
