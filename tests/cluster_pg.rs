@@ -3,6 +3,8 @@
 //! and a worker killed mid-step loses nothing — another takes the execution over once the
 //! lease lapses and finishes it. Skipped (saying so) without the URL.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Map;
 use weft_engine::executor::{Engine, Start, StartOptions};
-use weft_engine::store::{ExecStatus, ExecutionFilter, PostgresStore, Store, TriggerEvent};
+use weft_engine::store::{ExecStatus, ExecutionFilter, Store, TriggerEvent};
 
 /// A PostgreSQL schema of its own, an engine on it (the test's producer) and its URL for
 /// the `weft` processes.
@@ -21,27 +23,8 @@ struct Cluster {
 }
 
 async fn cluster() -> Option<Cluster> {
-    let Some(base) = std::env::var("WEFT_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("skipped: WEFT_TEST_DATABASE_URL not set");
-        return None;
-    };
-    let schema = format!(
-        "weft_c_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let store = PostgresStore::open_in_schema(&base, &schema)
-        .await
-        .expect("the test database opens");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options[search_path]={schema}");
-    let engine = Engine::new(Arc::new(store), Arc::new(weft_actions::registry()));
+    let (url, store) = support::pg_schema().await?;
+    let engine = Engine::new(store, Arc::new(weft_actions::registry()));
     Some(Cluster {
         url,
         engine,

@@ -481,3 +481,31 @@ async fn handle(
         axum::Json(reply.body),
     )
 }
+
+/// A PostgreSQL schema of a test's own on `WEFT_TEST_DATABASE_URL`, migrated: the URL that
+/// selects it (for `weft --database`) and a store on it. `None` (saying so) without the URL.
+pub async fn pg_schema() -> Option<(String, std::sync::Arc<dyn weft_engine::store::Store>)> {
+    let Some(base) = std::env::var("WEFT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: WEFT_TEST_DATABASE_URL not set");
+        return None;
+    };
+    let schema = format!(
+        "weft_c_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let store = weft_engine::store::PostgresStore::open_in_schema(&base, &schema)
+        .await
+        .expect("the test database opens");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((
+        format!("{base}{sep}options[search_path]={schema}"),
+        std::sync::Arc::new(store),
+    ))
+}

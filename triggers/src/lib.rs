@@ -69,6 +69,9 @@ pub enum ApiError {
     /// Too many requests for a trigger.
     #[error("rate limit exceeded")]
     RateLimited,
+    /// The database cannot be reached: nothing was accepted; the sender should retry.
+    #[error("weft's database is unavailable; nothing was accepted, retry shortly")]
+    Unavailable(String),
     /// Something failed inside; the detail is logged, not answered.
     #[error("internal error")]
     Internal(String),
@@ -87,6 +90,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +106,7 @@ impl ApiError {
             ApiError::InvalidWorkflow { .. } => "invalid_workflow",
             ApiError::InvalidInput(_) => "invalid_input",
             ApiError::RateLimited => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -109,14 +114,26 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable; answered 503");
+            }
+            _ => {}
         }
         let mut error = json!({"code": self.code(), "message": self.to_string()});
         if let ApiError::InvalidWorkflow { diagnostics, .. } = &self {
             error["diagnostics"] = json!(diagnostics);
         }
-        (self.status(), axum::Json(json!({ "error": error }))).into_response()
+        let mut res = (self.status(), axum::Json(json!({ "error": error }))).into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            // Senders that honour it (Autotask retries on its own schedule) come back soon.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        res
     }
 }
 
@@ -125,6 +142,7 @@ impl From<StoreError> for ApiError {
         match e.kind() {
             StoreErrorKind::NotFound => ApiError::NotFound(e.to_string()),
             StoreErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+            StoreErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
             _ => ApiError::Internal(format!("{e:?}")),
         }
     }

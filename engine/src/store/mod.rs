@@ -63,6 +63,22 @@ pub enum StoreErrorKind {
     Database,
     /// Wrong state.
     Conflict,
+    /// The database cannot be reached (down, restarting, connections exhausted): the
+    /// operation did not happen and may be retried.
+    Unavailable,
+}
+
+/// Did the database fail to answer at all (rather than refuse the statement)? The
+/// connection-exception class (`08…`) and shutdowns (`57P01`–`57P03`) count, as do I/O
+/// errors and an exhausted or closed pool.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 impl StoreError {
@@ -71,6 +87,7 @@ impl StoreError {
         match self {
             StoreError::NotFound { .. } => StoreErrorKind::NotFound,
             StoreError::UnsupportedUrl { .. } | StoreError::Config(_) => StoreErrorKind::Config,
+            StoreError::Database(e) if unreachable(e) => StoreErrorKind::Unavailable,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
                 StoreErrorKind::Database
             }
