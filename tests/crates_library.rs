@@ -227,25 +227,7 @@ async fn client_onboarding_creates_the_client_once() {
 #[tokio::test]
 async fn contract_renewal_tickets_emails_and_marks_once() {
     let lab = lab().await;
-    let smtp = weft_sim::SmtpSink::start().await.unwrap();
-    // The email integration for the MSP: inherited by the client.
-    ok(&lab
-        .weft(&[
-            "integration",
-            "add",
-            "email",
-            "--org",
-            "brightpath-it",
-            "--set",
-            "host=127.0.0.1",
-            "--set",
-            &format!("port={}", smtp.port()),
-            "--set",
-            "security=none",
-            "--set",
-            "from=accounts@brightpath.example",
-        ])
-        .await);
+    let smtp = lab.email_sink().await;
     lab.install("contract-renewal", &["reply_to=am@brightpath.example"])
         .await;
     // Contract 29683500 of Acme Dental (174) ends on 2026-12-07, within 30 days of the

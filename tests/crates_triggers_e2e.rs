@@ -311,24 +311,7 @@ async fn device_and_intake_form_crates_run_from_their_webhooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_and_by_hand_crates_fire_through_the_api() {
     let lab = lab().await;
-    let smtp = weft_sim::SmtpSink::start().await.unwrap();
-    ok(&lab
-        .weft(&[
-            "integration",
-            "add",
-            "email",
-            "--org",
-            "brightpath-it",
-            "--set",
-            "host=127.0.0.1",
-            "--set",
-            &format!("port={}", smtp.port()),
-            "--set",
-            "security=none",
-            "--set",
-            "from=accounts@brightpath.example",
-        ])
-        .await);
+    let smtp = lab.email_sink().await;
     // A bad schedule is refused at install, naming the parameter.
     let out = lab
         .weft(&[

@@ -53,6 +53,30 @@ pub async fn lab() -> Lab {
 }
 
 impl Lab {
+    /// A local SMTP sink, set up as the MSP's `email` integration (the client inherits it).
+    pub async fn email_sink(&self) -> weft_sim::SmtpSink {
+        let smtp = weft_sim::SmtpSink::start().await.unwrap();
+        let port = format!("port={}", smtp.port());
+        ok(&self
+            .weft(&[
+                "integration",
+                "add",
+                "email",
+                "--org",
+                "brightpath-it",
+                "--set",
+                "host=127.0.0.1",
+                "--set",
+                &port,
+                "--set",
+                "security=none",
+                "--set",
+                "from=accounts@brightpath.example",
+            ])
+            .await);
+        smtp
+    }
+
     pub async fn weft(&self, args: &[&str]) -> Output {
         let mut cmd = self.env.cmd(args);
         cmd.arg("--integrations").arg(&self.integrations);
