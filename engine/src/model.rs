@@ -158,8 +158,21 @@ pub struct Workflow {
     pub timeout: Option<Duration>,
     /// What starts it.
     pub triggers: Vec<Trigger>,
+    /// How many executions may run at once, across every process sharing the store.
+    pub concurrency: Option<Concurrency>,
     /// Tasks that no route points to, in file order.
     pub start_tasks: Vec<String>,
+}
+
+/// `concurrency:` — at most `limit` executions of the workflow (any version) run at once per
+/// distinct `key`; the others wait in the queue, oldest first.
+#[derive(Debug, Clone)]
+pub struct Concurrency {
+    /// How many may run at once (≥ 1).
+    pub limit: u32,
+    /// Rendered once when an execution is created (with the context `vars` see); the limit
+    /// applies to each value separately. `None`: one group for the whole workflow.
+    pub key: Option<Templated>,
 }
 
 /// The type of a workflow input.

@@ -33,6 +33,8 @@ pub enum Scope {
     TriggerInput,
     /// A trigger's `criteria:`
     Criteria,
+    /// `concurrency.key`
+    ConcurrencyKey,
 }
 
 impl Scope {
@@ -77,6 +79,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "output",
     "timeout",
     "triggers",
+    "concurrency",
 ];
 const TASK_KEYS: &[&str] = &[
     "action",
@@ -94,6 +97,7 @@ const TASK_KEYS: &[&str] = &[
 ];
 const ROUTE_KEYS: &[&str] = &["on", "when", "publish", "do"];
 const WITH_KEYS: &[&str] = &["items", "concurrency"];
+const CONCURRENCY_KEYS: &[&str] = &["limit", "key"];
 const RETRY_KEYS: &[&str] = &["count", "delay", "backoff", "max_delay", "when"];
 const INPUT_KEYS: &[&str] = &[
     "type",
@@ -622,6 +626,7 @@ impl<'s> Reader<'s> {
         let triggers = get("triggers")
             .map(|n| self.triggers(n))
             .unwrap_or_default();
+        let concurrency = get("concurrency").and_then(|n| self.concurrency(n));
 
         Some(Workflow {
             version,
@@ -633,8 +638,52 @@ impl<'s> Reader<'s> {
             output,
             timeout,
             triggers,
+            concurrency,
             start_tasks: Vec::new(),
         })
+    }
+
+    /// `concurrency: 2` or `concurrency: {limit: 2, key: "{{ ORG.id }}"}`.
+    fn concurrency(&mut self, node: &Node) -> Option<Concurrency> {
+        match node.kind {
+            Kind::Int(_) => {
+                return self
+                    .uint(node, "`concurrency`", 1)
+                    .map(|limit| Concurrency { limit, key: None });
+            }
+            Kind::Map(_) => {}
+            _ => {
+                self.type_error(
+                    node,
+                    "`concurrency`",
+                    "an integer or a mapping with `limit` (and `key`)",
+                );
+                return None;
+            }
+        }
+        self.entries(node, "`concurrency`", Some(CONCURRENCY_KEYS))?;
+        let key = node.get("key").and_then(|n| match n.kind {
+            Kind::Str(..) => {
+                Some(self.templated(n, "concurrency.key", Scope::ConcurrencyKey, None))
+            }
+            _ => {
+                self.type_error(n, "`concurrency.key`", "a string (usually a template)");
+                None
+            }
+        });
+        let limit = match node.get("limit") {
+            Some(n) => self.uint(n, "`concurrency.limit`", 1)?,
+            None => {
+                self.missing(
+                    node.span,
+                    "limit",
+                    "`concurrency`",
+                    "add `limit: 2` (how many executions may run at once)",
+                );
+                return None;
+            }
+        };
+        Some(Concurrency { limit, key })
     }
 
     fn inputs(&mut self, node: &Node) -> IndexMap<String, InputParam> {
@@ -1595,6 +1644,133 @@ mod tests {
         assert!(wf.vars.contains_key("queue"));
         assert!(wf.tasks["a"].next[0].publish.contains_key("got"));
         assert!(wf.output.contains_key("got"));
+    }
+
+    fn read(src: &str) -> (Option<Workflow>, Vec<Diagnostic>) {
+        let root = crate::yaml::parse(src).unwrap();
+        let mut r = Reader::new(src);
+        let wf = r.workflow(&root);
+        (wf, r.diags)
+    }
+
+    const TASKS: &str = "tasks:\n  a:\n    action: x.y\n";
+
+    #[test]
+    fn concurrency_shorthand_and_mapping() {
+        let (wf, diags) = read(&format!("name: c\nconcurrency: 2\n{TASKS}"));
+        assert!(diags.is_empty(), "{diags:?}");
+        let c = wf.unwrap().concurrency.expect("read");
+        assert_eq!(c.limit, 2);
+        assert!(c.key.is_none());
+
+        let (wf, diags) = read(&format!(
+            "name: c\nconcurrency:\n  limit: 3\n  key: \"{{{{ ORG.id }}}}\"\n{TASKS}"
+        ));
+        assert!(diags.is_empty(), "{diags:?}");
+        let c = wf.unwrap().concurrency.expect("read");
+        assert_eq!(c.limit, 3);
+        assert!(matches!(c.key, Some(Templated::Template(_))));
+
+        let (wf, _) = read(&format!("name: c\n{TASKS}"));
+        assert!(
+            wf.unwrap().concurrency.is_none(),
+            "no limit unless declared"
+        );
+    }
+
+    #[test]
+    fn concurrency_limits_must_be_positive_integers() {
+        let (_, diags) = read(&format!("name: c\nconcurrency: 0\n{TASKS}"));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].code, "schema.invalid_value");
+        assert_eq!((diags[0].span.line, diags[0].span.column), (2, 14));
+        assert!(
+            diags[0].message.contains("at least 1"),
+            "{}",
+            diags[0].message
+        );
+
+        let (wf, diags) = read(&format!("name: c\nconcurrency:\n  limit: x\n{TASKS}"));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].code, "schema.type");
+        assert_eq!((diags[0].span.line, diags[0].span.column), (3, 10));
+        assert!(
+            diags[0]
+                .message
+                .contains("`concurrency.limit` must be an integer")
+        );
+        assert!(wf.unwrap().concurrency.is_none());
+
+        let (_, diags) = read(&format!("name: c\nconcurrency:\n  key: k\n{TASKS}"));
+        assert_eq!(diags[0].code, "schema.missing_key", "{diags:?}");
+
+        let (_, diags) = read(&format!("name: c\nconcurrency: [1]\n{TASKS}"));
+        assert_eq!(diags[0].code, "schema.type", "{diags:?}");
+    }
+
+    #[test]
+    fn concurrency_unknown_keys_suggest_the_right_one() {
+        let (_, diags) = read(&format!(
+            "name: c\nconcurrency:\n  key: x\n  limt: 1\n{TASKS}"
+        ));
+        assert_eq!(diags[0].code, "schema.unknown_key", "{diags:?}");
+        assert_eq!((diags[0].span.line, diags[0].span.column), (4, 3));
+        assert!(
+            diags[0]
+                .help
+                .as_deref()
+                .unwrap_or_default()
+                .contains("`limit`"),
+            "{:?}",
+            diags[0].help
+        );
+        // A misspelt top-level key is pointed at `concurrency`.
+        let (_, diags) = read(&format!("name: c\nconcurency: 1\n{TASKS}"));
+        assert!(
+            diags[0]
+                .help
+                .as_deref()
+                .unwrap_or_default()
+                .contains("concurrency"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn concurrency_key_templates_are_checked_like_vars() {
+        let src = format!(
+            "name: c\ninput:\n  site: string\nconcurrency:\n  limit: 1\n  key: \"{{{{ CTX.site }}}}-{{{{ ORG.id }}}}\"\n{TASKS}"
+        );
+        let mut registry = crate::Registry::new();
+        registry.register_spec(crate::ActionSpec {
+            name: "x.y".into(),
+            description: "does nothing".into(),
+            params: serde_json::json!({"type": "object"}),
+        });
+        let loaded = crate::load(&src, &registry);
+        let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+
+        let bad = src.replace("CTX.site", "CTX.sight");
+        let loaded = crate::load(&bad, &registry);
+        assert!(
+            loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "template.unknown_ctx" && d.span.line == 6),
+            "{:?}",
+            loaded.diagnostics
+        );
+        let broken = src.replace("{{ ORG.id }}", "{{ ORG.id ");
+        let loaded = crate::load(&broken, &registry);
+        assert!(
+            loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "template.syntax" && d.span.line == 6),
+            "{:?}",
+            loaded.diagnostics
+        );
     }
 
     #[test]

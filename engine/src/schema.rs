@@ -73,7 +73,22 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
                 "additionalProperties": { "$ref": "#/definitions/task" }
             },
             "output": { "description": "Rendered when the execution ends", "anyOf": [ { "type": ["object", "null"] }, { "$ref": "#/definitions/pairs" } ] },
-            "triggers": { "type": ["array", "null"], "items": { "$ref": "#/definitions/trigger" } }
+            "triggers": { "type": ["array", "null"], "items": { "$ref": "#/definitions/trigger" } },
+            "concurrency": {
+                "description": "How many executions may run at once across every process sharing the store; the others queue, oldest first",
+                "oneOf": [
+                    { "type": "integer", "minimum": 1 },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["limit"],
+                        "properties": {
+                            "limit": { "type": "integer", "minimum": 1 },
+                            "key": { "type": "string", "description": "Rendered at creation (like vars); the limit applies per distinct value, e.g. \"{{ ORG.id }}\"" }
+                        }
+                    }
+                ]
+            }
         },
         "definitions": {
             "pairs": {

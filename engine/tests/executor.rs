@@ -393,3 +393,162 @@ async fn concurrency_of_items_is_never_exceeded() {
     assert_eq!(exec.status, ExecStatus::Succeeded, "{:?}", exec.error);
     assert_eq!(PEAK.load(Ordering::SeqCst), 3);
 }
+
+/// Samples every 20 ms how many executions of `workflow` run per concurrency key, until
+/// `stop`; returns the highest count of any group.
+fn sample_running(
+    engine: Arc<Engine>,
+    workflow: &'static str,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut peak = 0;
+        while !stop.is_cancelled() {
+            let running = engine
+                .store()
+                .list_executions(&weft_engine::store::ExecutionFilter {
+                    status: Some(ExecStatus::Running),
+                    workflow: Some(workflow.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut groups: HashMap<Option<String>, usize> = HashMap::new();
+            for e in running {
+                *groups.entry(e.concurrency_key).or_default() += 1;
+            }
+            peak = groups.values().copied().max().unwrap_or(0).max(peak);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        peak
+    })
+}
+
+const LIMITED: &str = r#"
+name: limited
+input:
+  site: {type: string, default: main}
+concurrency:
+  limit: 2
+tasks:
+  work:
+    action: test.count
+    input:
+      sleep_ms: 200
+"#;
+
+async fn wait_all_final(
+    engine: &Engine,
+    ids: &[String],
+) -> Vec<weft_engine::store::ExecutionRecord> {
+    let mut out = Vec::new();
+    for id in ids {
+        let exec = engine
+            .wait_for(id, Duration::from_secs(20))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} did not end"));
+        out.push(exec);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_keep_a_workflow_under_its_concurrency_limit() {
+    let (engine, count) = engine().await;
+    let record = engine.deploy(LIMITED, None).await.unwrap();
+    let starts: Vec<_> = (0..6)
+        .map(|_| weft_engine::executor::Start {
+            workflow: record.clone(),
+            input: serde_json::Map::new(),
+            opts: StartOptions::default(),
+        })
+        .collect();
+    let event = weft_engine::store::TriggerEvent::new("limited", "hook", "webhook", "default");
+    let ids = engine.enqueue(&event, starts).await.unwrap().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sampler = sample_running(engine.clone(), "limited", stop.clone());
+    let started = std::time::Instant::now();
+    let workers = weft_engine::executor::Workers::new(engine.clone(), 6);
+    let done = wait_all_final(&engine, &ids).await;
+    let elapsed = started.elapsed();
+    stop.cancel();
+    let peak = sampler.await.unwrap();
+    assert!(workers.shutdown(Duration::from_secs(5)).await);
+    assert!(peak <= 2, "{peak} ran at once");
+    assert_eq!(peak, 2, "two ran side by side");
+    for e in &done {
+        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
+        assert_eq!(
+            (e.concurrency_key.as_deref(), e.concurrency_limit),
+            (Some(""), Some(2))
+        );
+    }
+    assert_eq!(count.calls("work"), 6);
+    // Three rounds of two: the queue is woken as slots free, not left to the poll.
+    assert!(elapsed >= Duration::from_millis(550), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_runs_wait_for_a_slot_of_their_key() {
+    let (engine, count) = engine().await;
+    let src = LIMITED.replace(
+        "  limit: 2\n",
+        "  limit: 1\n  key: \"{{ CTX.site }}-{{ ORG.id }}\"\n",
+    );
+    let record = engine.deploy(&src, None).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sampler = sample_running(engine.clone(), "limited", stop.clone());
+    let runs: Vec<_> = ["a", "a", "a", "b", "b"]
+        .into_iter()
+        .map(|site| {
+            let (engine, record) = (engine.clone(), record.clone());
+            tokio::spawn(async move {
+                let input = json!({"site": site}).as_object().cloned().unwrap();
+                engine
+                    .execute(&record, input, StartOptions::default())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    for r in runs {
+        done.push(r.await.unwrap());
+    }
+    stop.cancel();
+    assert!(sampler.await.unwrap() <= 1, "two of one key ran at once");
+    for e in &done {
+        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
+    }
+    let keys: Vec<_> = done
+        .iter()
+        .map(|e| e.concurrency_key.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "a-default",
+            "a-default",
+            "a-default",
+            "b-default",
+            "b-default"
+        ]
+    );
+    assert_eq!(count.calls("work"), 5);
+}
+
+#[tokio::test]
+async fn a_concurrency_key_that_cannot_render_fails_the_execution_at_creation() {
+    let (engine, count) = engine().await;
+    let src = LIMITED.replace(
+        "  limit: 2\n",
+        "  limit: 2\n  key: \"{{ CTX.site.nope.deeper }}\"\n",
+    );
+    let exec = run(&engine, &src, json!({})).await;
+    assert_eq!(exec.status, ExecStatus::Failed);
+    let error = exec.error.unwrap_or_default();
+    assert!(error.starts_with("concurrency.key:"), "{error}");
+    assert_eq!(count.calls("work"), 0);
+}

@@ -122,9 +122,11 @@ async fn create_inner(
     Ok(new.id)
 }
 
-/// Builds a new execution of `record` (computing its `vars`) and keeps its in-memory inputs
-/// for the worker that will drive it: owned by this engine when `owned`, else queued.
-/// A `vars` that cannot be computed makes the execution failed from the start.
+/// Builds a new execution of `record` (computing its `vars` and concurrency key) and keeps its
+/// in-memory inputs for the worker that will drive it: owned by this engine when `owned`, else
+/// queued. An owned execution under a concurrency limit is held pending until its group has
+/// room (see [`Engine::run`]). A `vars` or key that cannot be computed makes the execution
+/// failed from the start.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     engine: &Engine,
@@ -192,6 +194,28 @@ pub(crate) fn build(
             }
         }
     }
+    // The concurrency group: rendered once, with what the vars saw (and the vars).
+    let mut concurrency = None;
+    if let Some(c) = &wf.concurrency
+        && vars_error.is_none()
+    {
+        let key = match &c.key {
+            None => Ok(String::new()),
+            Some(template) => {
+                let scope_ctx = scope::context(&base_names(&ctx), &now, Extra::default());
+                template.render(&scope_ctx).map(|v| match v {
+                    Value::String(s) => s,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+            }
+        };
+        match key {
+            // A key made of a secret groups by the redacted text rather than storing it.
+            Ok(key) => concurrency = Some((redactor.redact_str(&key), i64::from(c.limit))),
+            Err(e) => vars_error = Some(format!("concurrency.key: {}", e.error)),
+        }
+    }
     let stored_input = redactor.redact(&Value::Object(input.clone()));
     // Stored so that a resume sees the values the execution started with.
     let stored_vars = redactor.redact(&Value::Object(vars.clone()));
@@ -209,6 +233,8 @@ pub(crate) fn build(
         owner: owned.then(|| engine.owner.clone()),
         lease_until_ms: owned.then(|| now_ms(&*engine.clock) + engine.lease.as_millis() as i64),
         error,
+        concurrency_key: concurrency.as_ref().map(|(k, _)| k.clone()),
+        concurrency_limit: concurrency.map(|(_, l)| l),
         created_at: now,
     };
     // Before the commit: a worker may pick a queued execution up the moment it is stored.

@@ -120,6 +120,16 @@ pub(crate) struct Running {
     cancel: CancellationToken,
 }
 
+/// Whether an execution about to run may start.
+enum Slot {
+    /// Start (or resume) it.
+    Ready,
+    /// It ended while waiting (cancelled).
+    Ended(ExecutionRecord),
+    /// Another worker took it while it waited for a slot.
+    RunElsewhere,
+}
+
 /// Runs workflows against a store and a registry of actions.
 pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
@@ -379,6 +389,10 @@ impl Engine {
 
     /// Runs (or resumes) an execution this engine holds until it ends.
     ///
+    /// An execution under a concurrency limit is created pending: this waits until its group
+    /// has room (in this process or any other sharing the store), then runs it. Should another
+    /// worker take it meanwhile (its lease lapsed), this waits for it to end there.
+    ///
     /// # Errors
     /// Store failures; an execution held by another live process.
     pub async fn run(&self, id: &str) -> Result<ExecutionRecord, EngineError> {
@@ -396,25 +410,112 @@ impl Engine {
             .upgrade()
             .expect("the engine is alive while it runs");
         self.ensure_watcher();
+        // In the map while it waits for a slot too: the watcher renews its lease (so no other
+        // worker takes it) and passes on cancel requests.
         self.running.lock().expect("not poisoned").insert(
             id.to_string(),
             Running {
                 cancel: cancel.clone(),
             },
         );
-        let started = std::time::Instant::now();
-        let result = conductor::drive(me, id, cancel).await;
+        let result = match self.wait_for_slot(id, &cancel).await {
+            Ok(Slot::Ready) => {
+                let started = std::time::Instant::now();
+                let result = conductor::drive(me, id, cancel).await;
+                if let Ok(exec) = &result
+                    && exec.status.is_final()
+                {
+                    self.observer.execution_finished(
+                        &exec.workflow_name,
+                        exec.status,
+                        started.elapsed(),
+                    );
+                }
+                result
+            }
+            Ok(Slot::Ended(exec)) => Ok(exec),
+            Ok(Slot::RunElsewhere) => {
+                self.running.lock().expect("not poisoned").remove(id);
+                return self.wait_until_final(id).await;
+            }
+            Err(e) => Err(e),
+        };
         self.running.lock().expect("not poisoned").remove(id);
         if let Ok(exec) = &result
             && exec.status.is_final()
         {
-            self.observer
-                .execution_finished(&exec.workflow_name, exec.status, started.elapsed());
             if self.finished.receiver_count() > 0 {
                 let _ = self.finished.send(exec.clone());
             }
+            // Its slot is free: a queued execution of its group may start now.
+            if exec.concurrency_limit.is_some() {
+                self.queued.notify_one();
+            }
         }
         result
+    }
+
+    /// For a pending execution under a concurrency limit: waits until its group has room and
+    /// claims it. Anything else is ready at once (`drive` claims or resumes it as before).
+    async fn wait_for_slot(
+        &self,
+        id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Slot, EngineError> {
+        // Subscribed before looking, so an execution that ends meanwhile still wakes us.
+        let mut ended = self.finished.subscribe();
+        let mut waited = false;
+        loop {
+            let exec = self.store.execution(id).await?;
+            if exec.status.is_final() {
+                conductor::forget_handoff(&exec.id);
+                return Ok(Slot::Ended(exec));
+            }
+            if exec.status != ExecStatus::Pending || exec.concurrency_limit.is_none() {
+                // Seen pending and now running without our claim: another worker took it
+                // (even one of this process, which shares our owner id).
+                return Ok(if waited {
+                    Slot::RunElsewhere
+                } else {
+                    Slot::Ready
+                });
+            }
+            if cancel.is_cancelled() || exec.cancel_requested {
+                // Nothing ran: it ends here, as cancelled.
+                let now = self.clock.now().to_string();
+                self.store
+                    .finish_execution(
+                        &exec.id,
+                        ExecStatus::Cancelled,
+                        None,
+                        Some("cancelled"),
+                        &now,
+                    )
+                    .await?;
+                conductor::forget_handoff(&exec.id);
+                return Ok(Slot::Ended(self.store.execution(&exec.id).await?));
+            }
+            if self.claim(&exec).await? {
+                return Ok(Slot::Ready);
+            }
+            waited = true;
+            // Slots freed in this process are announced at once; those freed by other
+            // processes are seen by polling.
+            tokio::select! {
+                _ = ended.recv() => {}
+                () = tokio::time::sleep(workers::POLL) => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+    }
+
+    /// Waits for an execution run by another worker to end.
+    async fn wait_until_final(&self, id: &str) -> Result<ExecutionRecord, EngineError> {
+        loop {
+            if let Some(exec) = self.wait_for(id, Duration::from_secs(3600)).await? {
+                return Ok(exec);
+            }
+        }
     }
 
     /// Records a trigger event and queues the executions it starts, in one commit; a worker

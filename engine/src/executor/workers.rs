@@ -19,7 +19,7 @@ use super::{Engine, EngineError};
 use crate::store::ExecutionRecord;
 
 /// How often an idle dispatcher looks for work queued by other processes.
-const POLL: Duration = Duration::from_millis(200);
+pub(crate) const POLL: Duration = Duration::from_millis(200);
 
 /// A process's executor workers.
 #[derive(Clone)]

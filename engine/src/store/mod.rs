@@ -293,15 +293,34 @@ pub struct NewExecution {
     pub parent_task: Option<String>,
     /// The execution this one reruns.
     pub rerun_of: Option<String>,
-    /// The process that runs it; `None` queues it (status pending) for any worker.
+    /// The process that runs it; `None` queues it (status pending) for any worker. With a
+    /// `concurrency_limit` it is still created pending: the owner holds it (no other worker
+    /// takes it while the lease lasts) and starts it once its group has room.
     pub owner: Option<String>,
     /// Until when the owner holds it (unix ms).
     pub lease_until_ms: Option<i64>,
     /// Set when the execution failed before it could start (its `vars` could not be
     /// computed): it is stored as failed.
     pub error: Option<String>,
+    /// The rendered `concurrency.key` (`""` without a key); `None` without a limit.
+    pub concurrency_key: Option<String>,
+    /// At most this many executions of the workflow with the same key run at once; `None`:
+    /// unlimited.
+    pub concurrency_limit: Option<i64>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+impl NewExecution {
+    /// The status it is stored with: failed when it could not start, running when its owner
+    /// runs it at once, else pending (queued, or held until its concurrency group has room).
+    pub(crate) fn initial_status(&self) -> ExecStatus {
+        match (&self.error, &self.owner) {
+            (Some(_), _) => ExecStatus::Failed,
+            (None, Some(_)) if self.concurrency_limit.is_none() => ExecStatus::Running,
+            (None, _) => ExecStatus::Pending,
+        }
+    }
 }
 
 /// A stored execution.
@@ -342,6 +361,10 @@ pub struct ExecutionRecord {
     pub owner: Option<String>,
     /// Until when (unix ms).
     pub lease_until_ms: Option<i64>,
+    /// The concurrency group's key (`""` without a key); `None` without a limit.
+    pub concurrency_key: Option<String>,
+    /// The concurrency limit it was created under; `None`: unlimited.
+    pub concurrency_limit: Option<i64>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -644,7 +667,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates an execution (status running, held by `owner`) with its first task runs.
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()>;
-    /// Takes over an execution whose lease expired or whose owner is `stale_owner`.
+    /// Takes over an execution whose lease expired or whose owner is `stale_owner` (or one
+    /// `owner` already holds). A pending execution with a concurrency limit is only taken
+    /// while fewer than its limit of its group run.
     async fn claim_execution(
         &self,
         id: &str,
@@ -661,7 +686,7 @@ pub trait Store: Send + Sync + 'static {
     async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>>;
     /// Inserts or updates task runs in one commit.
     async fn record_task_runs(&self, runs: &[TaskRun]) -> Result<()>;
-    /// Ends an execution.
+    /// Ends an execution (waking idle workers when it frees a concurrency slot).
     async fn finish_execution(
         &self,
         id: &str,
@@ -721,7 +746,10 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
     ) -> Result<Option<String>>;
 
-    /// Takes the oldest queued top-level execution, or one whose lease expired, for `owner`.
+    /// Takes the oldest queued top-level execution whose concurrency group has room (pending
+    /// ones held by a live owner are not queued), or a running one whose lease expired, for
+    /// `owner`. Holds across processes sharing the store: a group never runs more than its
+    /// limit, however many workers claim at once.
     async fn claim_next(
         &self,
         owner: &str,

@@ -68,7 +68,7 @@ impl Drop for Wake {
     }
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at";
+const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 fn json_col(row: &PgRow, col: &str) -> Result<Option<Value>> {
@@ -95,6 +95,8 @@ fn execution_from_row(row: &PgRow) -> Result<ExecutionRecord> {
         cancel_requested: row.try_get("cancel_requested")?,
         owner: row.try_get("owner")?,
         lease_until_ms: row.try_get("lease_until_ms")?,
+        concurrency_key: row.try_get("concurrency_key")?,
+        concurrency_limit: row.try_get("concurrency_limit")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -355,6 +357,52 @@ async fn listen(pool: PgPool, notify: Arc<Notify>, schema: String, stop: Cancell
     }
 }
 
+/// How many queued candidates one claim looks at before giving up (the rest wait for the
+/// next claim).
+const CLAIM_CANDIDATES: usize = 20;
+
+/// Takes the advisory lock of a concurrency group (held until the transaction ends; waited
+/// for when `wait`, else only if free) and tells whether fewer than `limit` of the group run.
+/// False when the lock is not free.
+async fn group_has_room(
+    tx: &mut PgConnection,
+    workflow: &str,
+    key: &str,
+    limit: i64,
+    wait: bool,
+) -> Result<bool> {
+    // Workflow names hold no `/`: the text names one group. The schema keeps stores of
+    // different schemas from waiting on each other (a hash collision only serializes more).
+    let group = "hashtextextended(current_schema() || ':' || $1 || '/' || $2, 0)";
+    if wait {
+        sqlx::query(&format!("SELECT pg_advisory_xact_lock({group})"))
+            .bind(workflow)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        let locked: bool =
+            sqlx::query_scalar(&format!("SELECT pg_try_advisory_xact_lock({group})"))
+                .bind(workflow)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !locked {
+            return Ok(false);
+        }
+    }
+    // A new statement: under READ COMMITTED it sees every claim committed before the lock
+    // was granted.
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM executions WHERE status = 'running' AND workflow_name = $1 AND concurrency_key = $2",
+    )
+    .bind(workflow)
+    .bind(key)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(running < limit)
+}
+
 fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -453,8 +501,30 @@ impl Store for PostgresStore {
         now_ms: i64,
         stale_owner: Option<&str>,
     ) -> Result<bool> {
-        // One statement: the row lock makes a concurrent claimer re-check the condition
-        // against this claim, and fail.
+        let mut tx = self.pool.begin().await?;
+        // The row lock makes a concurrent claimer wait, then re-check the condition against
+        // this claim and fail.
+        let row = sqlx::query(
+            "SELECT status, workflow_name, concurrency_key, concurrency_limit FROM executions WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        // A running one keeps its slot; a pending one with a limit needs room in its group.
+        if row.try_get::<String, _>("status")? == "pending"
+            && let Some(limit) = row.try_get::<Option<i64>, _>("concurrency_limit")?
+        {
+            let name: String = row.try_get("workflow_name")?;
+            let key: String = row
+                .try_get::<Option<String>, _>("concurrency_key")?
+                .unwrap_or_default();
+            if !group_has_room(&mut tx, &name, &key, limit, true).await? {
+                return Ok(false);
+            }
+        }
         let done = sqlx::query(
             "UPDATE executions SET owner = $1, lease_until_ms = $2, status = 'running', started_at = COALESCE(started_at, $3) \
              WHERE id = $4 AND status IN ('pending', 'running') \
@@ -466,8 +536,9 @@ impl Store for PostgresStore {
         .bind(id)
         .bind(now_ms)
         .bind(stale_owner.unwrap_or(""))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -516,14 +587,20 @@ impl Store for PostgresStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, lease_until_ms = NULL WHERE id = $5")
-            .bind(status.as_str())
-            .bind(output.map(Value::to_string))
-            .bind(without_nul(error))
-            .bind(finished_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        // An execution under a concurrency limit frees a slot: idle workers of every process
+        // look at the queue again (the notification is sent when the update commits).
+        sqlx::query(
+            "WITH done AS (UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, lease_until_ms = NULL WHERE id = $5 RETURNING concurrency_limit) \
+             SELECT pg_notify($6, current_schema()) FROM done WHERE concurrency_limit IS NOT NULL",
+        )
+        .bind(status.as_str())
+        .bind(output.map(Value::to_string))
+        .bind(without_nul(error))
+        .bind(finished_at)
+        .bind(id)
+        .bind(WORK_CHANNEL)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -749,21 +826,71 @@ impl Store for PostgresStore {
         // second only looked for when there is no first). SKIP LOCKED: a row another worker is
         // claiming right now is passed over, never taken twice nor waited for; a row claimed
         // since this statement began is re-checked and passed over too.
-        Ok(sqlx::query_scalar(
+        //
+        // Row locks alone cannot keep a concurrency group under its limit (two workers could
+        // each take a different pending row of the group): a candidate with a limit is taken
+        // only under the group's advisory lock, after counting the group's running ones, and
+        // both locks are held until the claim commits. The candidate query passes over groups
+        // that look full; one found full under the lock is passed over for the next candidate.
+        let mut tx = self.pool.begin().await?;
+        let mut passed: Vec<String> = Vec::new();
+        let mut holds_group_lock = false;
+        for _ in 0..CLAIM_CANDIDATES {
+            let row = sqlx::query(
+                "SELECT id, workflow_name, concurrency_key, concurrency_limit FROM executions e \
+                 WHERE status = 'pending' AND parent_id IS NULL \
+                 AND (owner IS NULL OR lease_until_ms < $1) \
+                 AND (concurrency_limit IS NULL OR (SELECT COUNT(*) FROM executions r WHERE r.status = 'running' \
+                      AND r.workflow_name = e.workflow_name AND r.concurrency_key = e.concurrency_key) < concurrency_limit) \
+                 AND id <> ALL($2) \
+                 ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(now_ms)
+            .bind(&passed)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { break };
+            let id: String = row.try_get("id")?;
+            if let Some(limit) = row.try_get::<Option<i64>, _>("concurrency_limit")? {
+                let name: String = row.try_get("workflow_name")?;
+                let key: String = row
+                    .try_get::<Option<String>, _>("concurrency_key")?
+                    .unwrap_or_default();
+                // Only the first group lock is waited for: a transaction never waits while
+                // holding another group's lock, so claimers cannot deadlock.
+                let wait = !holds_group_lock;
+                holds_group_lock = true;
+                if !group_has_room(&mut tx, &name, &key, limit, wait).await? {
+                    passed.push(id);
+                    continue;
+                }
+            }
+            sqlx::query(
+                "UPDATE executions SET owner = $1, lease_until_ms = $2, status = 'running', started_at = COALESCE(started_at, $3) WHERE id = $4",
+            )
+            .bind(owner)
+            .bind(lease_until_ms)
+            .bind(now_rfc3339())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(id));
+        }
+        let taken = sqlx::query_scalar(
             "UPDATE executions SET owner = $1, lease_until_ms = $2, status = 'running', started_at = COALESCE(started_at, $3) \
-             WHERE id = COALESCE( \
-               (SELECT id FROM executions WHERE status = 'pending' AND parent_id IS NULL \
-                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED), \
-               (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < $4 \
-                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)) \
+             WHERE id = (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < $4 \
+                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
         )
         .bind(owner)
         .bind(lease_until_ms)
         .bind(now_rfc3339())
         .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(taken)
     }
 
     async fn queue_depth(&self) -> Result<i64> {
@@ -1273,21 +1400,17 @@ async fn insert_execution(
     e: &NewExecution,
     event_id: Option<i64>,
 ) -> Result<()> {
-    let status = match (&e.error, &e.owner) {
-        (Some(_), _) => "failed",
-        (None, Some(_)) => "running",
-        (None, None) => "pending",
-    };
+    let status = e.initial_status();
     let (owner, lease) = match &e.error {
         Some(_) => (None, None),
         None => (e.owner.as_ref(), e.lease_until_ms),
     };
-    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $13, FALSE, $14, $15, $16, $17, $18, $19)"))
+    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $13, FALSE, $14, $15, $16, $17, $18, $19, $20, $21)"))
         .bind(&e.id)
         .bind(e.workflow.id)
         .bind(&e.workflow.name)
         .bind(e.workflow.version)
-        .bind(status)
+        .bind(status.as_str())
         .bind(&e.org)
         .bind(e.input.to_string())
         .bind(e.vars.to_string())
@@ -1299,12 +1422,15 @@ async fn insert_execution(
         .bind(owner)
         .bind(lease)
         .bind(&e.created_at)
-        .bind((e.owner.is_some() || e.error.is_some()).then_some(&e.created_at))
+        .bind((status != ExecStatus::Pending).then_some(&e.created_at))
         .bind(e.error.as_ref().map(|_| &e.created_at))
+        .bind(&e.concurrency_key)
+        .bind(e.concurrency_limit)
         .bind(event_id)
         .execute(&mut **tx)
         .await?;
-    if status == "pending" {
+    // A held execution (owner set) is started by its owner: no worker needs waking.
+    if status == ExecStatus::Pending && e.owner.is_none() {
         sqlx::query("SELECT pg_notify($1, current_schema())")
             .bind(WORK_CHANNEL)
             .execute(&mut **tx)

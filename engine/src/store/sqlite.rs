@@ -23,7 +23,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at";
+const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 use super::json_to_text as to_text;
@@ -52,6 +52,8 @@ fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         owner: row.try_get("owner")?,
         lease_until_ms: row.try_get("lease_until_ms")?,
+        concurrency_key: row.try_get("concurrency_key")?,
+        concurrency_limit: row.try_get("concurrency_limit")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -197,6 +199,14 @@ impl SqliteStore {
     }
 }
 
+/// How many executions of the concurrency group of the row `outer` names are running.
+fn group_running(outer: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM executions r WHERE r.status = 'running' \
+         AND r.workflow_name = {outer}.workflow_name AND r.concurrency_key = {outer}.concurrency_key)"
+    )
+}
+
 fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -294,11 +304,15 @@ impl Store for SqliteStore {
         now_ms: i64,
         stale_owner: Option<&str>,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        // SQLite has one writer at a time: the count and the claim cannot be interleaved
+        // with another claim.
+        let done = sqlx::query(&format!(
             "UPDATE executions SET owner = ?, lease_until_ms = ?, status = 'running', started_at = COALESCE(started_at, ?) \
              WHERE id = ? AND status IN ('pending', 'running') \
-             AND (owner IS NULL OR owner = ? OR lease_until_ms < ? OR owner = ?)",
-        )
+             AND (owner IS NULL OR owner = ? OR lease_until_ms < ? OR owner = ?) \
+             AND (status = 'running' OR concurrency_limit IS NULL OR {GROUP_RUNNING} < concurrency_limit)",
+            GROUP_RUNNING = group_running("executions"),
+        ))
         .bind(owner)
         .bind(lease_until_ms)
         .bind(now_rfc3339())
@@ -580,17 +594,25 @@ impl Store for SqliteStore {
         lease_until_ms: i64,
         now_ms: i64,
     ) -> Result<Option<String>> {
-        // Queued first, oldest first; then running ones whose owner stopped renewing.
-        Ok(sqlx::query_scalar(
+        // Queued first, oldest first, passing over those whose concurrency group is full and
+        // those held by a live owner; then running ones whose owner stopped renewing. One
+        // statement under SQLite's single writer: no other claim comes between the count and
+        // this one.
+        Ok(sqlx::query_scalar(&format!(
             "UPDATE executions SET owner = ?, lease_until_ms = ?, status = 'running', started_at = COALESCE(started_at, ?) \
              WHERE id = COALESCE( \
-               (SELECT id FROM executions WHERE status = 'pending' AND parent_id IS NULL ORDER BY created_at LIMIT 1), \
+               (SELECT id FROM executions e WHERE e.status = 'pending' AND e.parent_id IS NULL \
+                AND (e.owner IS NULL OR e.lease_until_ms < ?) \
+                AND (e.concurrency_limit IS NULL OR {GROUP_RUNNING} < e.concurrency_limit) \
+                ORDER BY e.created_at LIMIT 1), \
                (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < ? ORDER BY created_at LIMIT 1)) \
              RETURNING id",
-        )
+            GROUP_RUNNING = group_running("e"),
+        ))
         .bind(owner)
         .bind(lease_until_ms)
         .bind(now_rfc3339())
+        .bind(now_ms)
         .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?)
@@ -1097,21 +1119,17 @@ async fn insert_execution(
     e: &NewExecution,
     event_id: Option<i64>,
 ) -> Result<()> {
-    let status = match (&e.error, &e.owner) {
-        (Some(_), _) => "failed",
-        (None, Some(_)) => "running",
-        (None, None) => "pending",
-    };
+    let status = e.initial_status();
     let (owner, lease) = match &e.error {
         Some(_) => (None, None),
         None => (e.owner.as_ref(), e.lease_until_ms),
     };
-    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"))
+    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(&e.id)
         .bind(e.workflow.id)
         .bind(&e.workflow.name)
         .bind(e.workflow.version)
-        .bind(status)
+        .bind(status.as_str())
         .bind(&e.org)
         .bind(e.input.to_string())
         .bind(e.vars.to_string())
@@ -1123,8 +1141,10 @@ async fn insert_execution(
         .bind(owner)
         .bind(lease)
         .bind(&e.created_at)
-        .bind((e.owner.is_some() || e.error.is_some()).then_some(&e.created_at))
+        .bind((status != ExecStatus::Pending).then_some(&e.created_at))
         .bind(e.error.as_ref().map(|_| &e.created_at))
+        .bind(&e.concurrency_key)
+        .bind(e.concurrency_limit)
         .bind(event_id)
         .execute(&mut **tx)
         .await?;

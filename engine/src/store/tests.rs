@@ -107,6 +107,8 @@ async fn new_execution(store: &dyn Store, id: &str, parent: Option<&str>) -> New
         owner: Some("host:1".into()),
         lease_until_ms: Some(1_000),
         error: None,
+        concurrency_key: None,
+        concurrency_limit: None,
         created_at: jiff::Timestamp::now().to_string(),
     };
     store
@@ -298,6 +300,8 @@ fn queued(wf: &WorkflowRecord, id: &str, created_at: &str) -> NewExecution {
         owner: None,
         lease_until_ms: None,
         error: None,
+        concurrency_key: None,
+        concurrency_limit: None,
         created_at: created_at.into(),
     }
 }
@@ -417,6 +421,138 @@ async fn workers_claim_queued_executions_once_oldest_first(store: Arc<dyn Store>
         Some("a")
     );
     assert_eq!(store.claim_next("w4", 60_000, 6_000).await.unwrap(), None);
+}
+
+/// A queued execution of `wf` in concurrency group `key` with `limit`.
+fn limited(wf: &WorkflowRecord, id: &str, created_at: &str, key: &str, limit: i64) -> NewExecution {
+    NewExecution {
+        concurrency_key: Some(key.into()),
+        concurrency_limit: Some(limit),
+        ..queued(wf, id, created_at)
+    }
+}
+
+async fn finish(store: &dyn Store, id: &str) {
+    store
+        .finish_execution(
+            id,
+            ExecStatus::Succeeded,
+            None,
+            None,
+            "2026-01-01T01:00:00Z",
+        )
+        .await
+        .unwrap();
+}
+
+async fn concurrency_groups_run_at_most_their_limit(store: Arc<dyn Store>) {
+    let v1 = store
+        .deploy_workflow("lim", "name: lim\n", None)
+        .await
+        .unwrap();
+    // Limits are per workflow name: a second version shares the groups of the first.
+    let v2 = store
+        .deploy_workflow("lim", "name: lim\ndescription: v2\n", None)
+        .await
+        .unwrap();
+    let other = store
+        .deploy_workflow("free", "name: free\n", None)
+        .await
+        .unwrap();
+    let t = |s: u32| format!("2026-01-01T00:00:{s:02}Z");
+    store
+        .record_event(
+            &TriggerEvent::new("lim", "hook", "webhook", "acme"),
+            &[
+                limited(&v1, "a1", &t(1), "acme", 2),
+                limited(&v2, "a2", &t(2), "acme", 2),
+                limited(&v1, "a3", &t(3), "acme", 2),
+                limited(&v2, "a4", &t(4), "acme", 2),
+                limited(&v1, "a5", &t(5), "acme", 2),
+                limited(&v1, "b1", &t(6), "beta", 2),
+                limited(&v1, "b2", &t(7), "beta", 2),
+                queued(&other, "f1", &t(8)),
+            ],
+        )
+        .await
+        .unwrap();
+    let claim = || async { store.claim_next("w", 1_000_000, 1_000).await.unwrap() };
+    // Oldest first, two of acme's group, then the other group and the unlimited one.
+    assert_eq!(claim().await.as_deref(), Some("a1"));
+    assert_eq!(claim().await.as_deref(), Some("a2"));
+    assert_eq!(claim().await.as_deref(), Some("b1"), "acme's group is full");
+    assert_eq!(claim().await.as_deref(), Some("b2"));
+    assert_eq!(claim().await.as_deref(), Some("f1"));
+    assert_eq!(claim().await, None, "both groups are full");
+    assert_eq!(store.queue_depth().await.unwrap(), 3);
+    // A claim by id keeps to the limit too.
+    assert!(
+        !store
+            .claim_execution("a3", "w", 1_000_000, 1_000, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.execution("a3").await.unwrap().status,
+        ExecStatus::Pending
+    );
+
+    finish(&*store, "a2").await;
+    assert_eq!(
+        claim().await.as_deref(),
+        Some("a3"),
+        "a freed slot goes to the oldest"
+    );
+    assert_eq!(claim().await, None);
+    // A slot of another group, or of an unlimited workflow, frees nothing for acme.
+    finish(&*store, "b1").await;
+    finish(&*store, "f1").await;
+    assert_eq!(claim().await, None);
+    finish(&*store, "a1").await;
+    assert!(
+        store
+            .claim_execution("a4", "x", 1_000_000, 1_000, None)
+            .await
+            .unwrap(),
+        "a claim by id takes a free slot"
+    );
+    assert_eq!(claim().await, None);
+    finish(&*store, "a3").await;
+    assert_eq!(claim().await.as_deref(), Some("a5"));
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+
+    // A held execution (created with an owner under a limit) waits pending for its owner,
+    // which no queue claim takes while its lease lasts.
+    let held = NewExecution {
+        owner: Some("host:1".into()),
+        lease_until_ms: Some(5_000),
+        ..limited(&v1, "h1", &t(9), "beta", 1)
+    };
+    store.create_execution(&held, &[]).await.unwrap();
+    let h1 = store.execution("h1").await.unwrap();
+    assert_eq!(h1.status, ExecStatus::Pending);
+    assert_eq!(h1.started_at, None);
+    assert_eq!(
+        (h1.concurrency_key.as_deref(), h1.concurrency_limit),
+        (Some("beta"), Some(1))
+    );
+    finish(&*store, "b2").await;
+    assert_eq!(claim().await, None, "held by its owner");
+    assert!(
+        store
+            .claim_execution("h1", "host:1", 5_000, 1_000, None)
+            .await
+            .unwrap()
+    );
+    // Expired leases of running ones are still taken over (the count does not change).
+    assert_eq!(
+        store
+            .claim_next("w2", 1_000_000, 2_000_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a4")
+    );
 }
 
 async fn trigger_switches_and_autotask_webhooks_are_kept(store: Arc<dyn Store>) {
@@ -739,6 +875,7 @@ macro_rules! suite {
 }
 
 suite!(
+    concurrency_groups_run_at_most_their_limit,
     orgs_form_a_tree_with_variables_integrations_and_mappings,
     directory_records_and_sync_runs_are_kept,
     events_start_queued_executions_once_per_dedupe_key,
@@ -903,6 +1040,164 @@ async fn postgres_workers_of_separate_processes_claim_each_execution_once() {
     }
     assert_eq!(seen.len(), 200, "every execution was claimed");
     assert_eq!(pg.store.queue_depth().await.unwrap(), 0);
+    pg.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_workers_of_separate_processes_keep_a_concurrency_limit() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    let wf = pg
+        .store
+        .deploy_workflow("lim", "name: lim\n", None)
+        .await
+        .unwrap();
+    let executions: Vec<NewExecution> = (0..40)
+        .map(|i| limited(&wf, &format!("x{i:03}"), "2026-01-01T00:00:00Z", "acme", 2))
+        .collect();
+    pg.store
+        .record_event(
+            &TriggerEvent::new("lim", "hook", "webhook", "acme"),
+            &executions,
+        )
+        .await
+        .unwrap();
+    let running = |store: Arc<dyn Store>| async move {
+        store
+            .list_executions(&ExecutionFilter {
+                status: Some(ExecStatus::Running),
+                workflow: Some("lim".into()),
+                ..ExecutionFilter::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let peak = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (store, peak, done) = (pg.another().await, peak.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut samples = 0;
+            while !done.load(Ordering::SeqCst) {
+                peak.fetch_max(running(store.clone()).await, Ordering::SeqCst);
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples
+        })
+    };
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (store, peak) = (pg.another().await, peak.clone());
+        workers.push(tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut claimed = Vec::new();
+            let mut idle = 0;
+            // Claimers keep trying while others hold the slots; they stop once the queue
+            // stays empty.
+            while idle < 200 {
+                match store.claim_next(&owner, 1_000_000, 1_000).await.unwrap() {
+                    Some(id) => {
+                        idle = 0;
+                        peak.fetch_max(running(store.clone()).await, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        store
+                            .finish_execution(
+                                &id,
+                                ExecStatus::Succeeded,
+                                None,
+                                None,
+                                "2026-01-01T00:00:01Z",
+                            )
+                            .await
+                            .unwrap();
+                        claimed.push(id);
+                    }
+                    None => {
+                        idle += 1;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            }
+            (owner, claimed)
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for worker in workers {
+        let (owner, claimed) = worker.await.unwrap();
+        eprintln!("{owner} claimed {}", claimed.len());
+        for id in claimed {
+            assert!(seen.insert(id.clone()), "{id} was claimed twice");
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let samples = sampler.await.unwrap();
+    let peak = peak.load(Ordering::SeqCst);
+    eprintln!("peak {peak} running over {samples} samples");
+    assert!(peak <= 2, "{peak} executions of the group ran at once");
+    assert_eq!(peak, 2, "the limit was used");
+    assert_eq!(seen.len(), 40, "every execution was claimed");
+    assert_eq!(pg.store.queue_depth().await.unwrap(), 0);
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_wakes_idle_workers_when_a_limited_execution_ends() {
+    let Some(pg) = TestPg::new().await else {
+        return;
+    };
+    let other = pg.another().await;
+    let wf = other
+        .deploy_workflow("lim", "name: lim\n", None)
+        .await
+        .unwrap();
+    other
+        .record_event(
+            &TriggerEvent::new("lim", "hook", "webhook", "acme"),
+            &[
+                limited(&wf, "first", "2026-01-01T00:00:00Z", "", 1),
+                limited(&wf, "second", "2026-01-01T00:00:01Z", "", 1),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        other
+            .claim_next("o", 1_000_000, 1_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        pg.store.claim_next("w", 1_000_000, 1_000).await.unwrap(),
+        None
+    );
+    // The first wait starts listening (and may return at once for what was announced).
+    pg.store.wait_for_work(Duration::from_secs(5)).await;
+    let finish = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        super::tests::finish(&*other, "first").await;
+    });
+    let started = Instant::now();
+    pg.store.wait_for_work(Duration::from_secs(30)).await;
+    let waited = started.elapsed();
+    finish.await.unwrap();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "not woken by the freed slot ({waited:?})"
+    );
+    assert_eq!(
+        pg.store
+            .claim_next("w", 1_000_000, 1_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second")
+    );
     pg.drop_schema().await;
 }
 
