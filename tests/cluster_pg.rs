@@ -200,3 +200,132 @@ async fn a_killed_workers_step_is_taken_over_after_its_lease() {
         "{runs:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_limit_holds_across_worker_processes() {
+    let Some(c) = cluster().await else { return };
+    let src = "name: limited\nconcurrency: {limit: 2}\ntasks:\n  hold:\n    action: core.sleep\n    input: {duration: 300ms}\n";
+    let _procs: Vec<Worker> = (0..3).map(|_| c.worker(4, 30)).collect();
+    c.queue(src, 12).await;
+    // Sample the running executions of the workflow while the three processes drain it.
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = c
+            .store()
+            .list_executions(&ExecutionFilter {
+                workflow: Some("limited".into()),
+                status: Some(ExecStatus::Running),
+                limit: Some(100),
+                ..ExecutionFilter::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        peak = peak.max(running);
+        assert!(running <= 2, "{running} running at once with a limit of 2");
+        let done = c
+            .store()
+            .list_executions(&ExecutionFilter {
+                workflow: Some("limited".into()),
+                status: Some(ExecStatus::Succeeded),
+                limit: Some(100),
+                ..ExecutionFilter::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        if done == 12 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of 12 finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(peak, 2, "the limit is used, not just respected");
+}
+
+/// `weft serve` on the cluster's database with `dir`'s workflows; killed when dropped.
+fn serve(c: &Cluster, dir: &std::path::Path) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--workflows", "."])
+        .args(["--database", &c.url])
+        .env("WEFT_SECRET_KEY", "cluster-test-key")
+        .env("WEFT_API_TOKEN", "cluster-token")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("weft serve starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "weft serve ended");
+        if line.starts_with("listening on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    Worker(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_fire_each_cron_slot_once() {
+    let Some(c) = cluster().await else { return };
+    let src = "name: every-minute\ntriggers:\n  - name: tick\n    type: cron\n    schedule: \"* * * * *\"\ntasks:\n  hello:\n    action: core.echo\n    input: {text: \"{{ TRIGGER.scheduled_at }}\"}\n";
+    std::fs::write(c.dir.path().join("tick.yaml"), src).unwrap();
+    let _servers: Vec<Worker> = (0..3).map(|_| serve(&c, c.dir.path())).collect();
+    // The next minute's slot (up to 60 s away), then a few seconds for stragglers.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let accepted = loop {
+        let events = c
+            .store()
+            .trigger_events("every-minute", "tick", 100)
+            .await
+            .unwrap();
+        let accepted: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.outcome == "accepted")
+            .collect();
+        if !accepted.is_empty() {
+            break accepted;
+        }
+        assert!(Instant::now() < deadline, "no slot fired within 75 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = c
+        .store()
+        .trigger_events("every-minute", "tick", 100)
+        .await
+        .unwrap();
+    let slots: std::collections::HashSet<_> = events
+        .iter()
+        .filter(|e| e.outcome == "accepted")
+        .filter_map(|e| e.dedupe_key.clone())
+        .collect();
+    let accepted_now = events.iter().filter(|e| e.outcome == "accepted").count();
+    assert_eq!(
+        accepted_now,
+        slots.len(),
+        "one accepted event per slot: {events:#?}"
+    );
+    assert!(slots.contains(accepted[0].dedupe_key.as_ref().unwrap()));
+    c.all_succeed("every-minute", slots.len(), Duration::from_secs(30))
+        .await;
+    let executions = c
+        .store()
+        .list_executions(&ExecutionFilter {
+            workflow: Some("every-minute".into()),
+            limit: Some(100),
+            ..ExecutionFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        executions.len(),
+        slots.len(),
+        "one execution per slot across three servers"
+    );
+}
