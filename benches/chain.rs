@@ -1,14 +1,23 @@
-//! A linear chain of 50 `core.noop` steps with templated routes, durable on SQLite, beside
-//! the cost of one bare SQLite commit measured in the same run on the same file.
+//! A linear chain of 50 `core.noop` steps with templated routes, durable on each store
+//! (a SQLite file; PostgreSQL when `--postgres URL` or `WEFT_TEST_DATABASE_URL` is given),
+//! beside the cost of one bare commit measured in the same run on the same database:
 //!
-//! `cargo bench --bench chain` (add `-- --executions N` to change the sample size, or
-//! `-- --database sqlite::memory:` to measure the engine without durable commits).
+//! - latency: `--executions N` chains one after another (per execution, per step);
+//! - throughput: `--throughput N` chains queued at once and run by `--workers 1,2,4`
+//!   in-process workers (executions/s and steps/s).
+//!
+//! `cargo bench --bench chain` (`-- --executions 100 --throughput 200 --workers 1,2,4
+//! --postgres postgres://postgres@127.0.0.1:5432/test`; `-- --database sqlite::memory:`
+//! measures the engine without durable commits).
+
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use weft_engine::executor::{Engine, StartOptions};
+use serde_json::Map;
+use weft_engine::executor::{Engine, Start, StartOptions, Workers};
+use weft_engine::store::{ExecStatus, TriggerEvent};
 
 const STEPS: usize = 50;
 
@@ -37,81 +46,150 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn bare_commits(url: &str, n: usize) -> Vec<Duration> {
-    let options: SqliteConnectOptions = url.parse().expect("valid URL");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            options
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal),
-        )
-        .await
-        .expect("opens");
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .expect("creates");
-    let payload = "x".repeat(200);
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        sqlx::query("INSERT INTO bench_commit (payload) VALUES (?)")
-            .bind(&payload)
-            .execute(&pool)
-            .await
-            .expect("inserts");
-        times.push(t.elapsed());
-    }
-    times
+fn arg(flag: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != flag).nth(1)
 }
 
 fn main() {
-    let executions: usize = std::env::args()
-        .skip_while(|a| a != "--executions")
-        .nth(1)
+    let executions: usize = arg("--executions")
         .and_then(|n| n.parse().ok())
         .unwrap_or(60);
-    // `--database sqlite::memory:` measures the engine without durable commits.
-    let database: Option<String> = std::env::args().skip_while(|a| a != "--database").nth(1);
+    let throughput: usize = arg("--throughput")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let workers = common::counts("--workers", &[1, 2, 4]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("weft-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = format!("sqlite://{}/weft.db", dir.display());
-        let store = weft_engine::store::open(database.as_deref().unwrap_or(&url)).await.expect("store");
-        let engine = Engine::new(store, Arc::new(weft_actions::registry()));
-        let record = engine.deploy(&chain_workflow(), None).await.expect("valid benchmark workflow");
-
-        // Warm up caches, the pool and the WAL.
-        for _ in 0..5 {
-            let e = engine.execute(&record, Default::default(), StartOptions::default()).await.expect("runs");
-            assert_eq!(e.status, weft_engine::store::ExecStatus::Succeeded, "{:?}", e.error);
+        if let Some(url) = arg("--database") {
+            // One store given by URL (e.g. `sqlite::memory:`): latency only.
+            let store = weft_engine::store::open(&url).await.expect("store");
+            latency(&url, Engine::new(store, Arc::new(weft_actions::registry())), executions, None)
+                .await;
+            return;
         }
-        let mut per_exec = Vec::with_capacity(executions);
-        for _ in 0..executions {
-            let t = Instant::now();
-            let e = engine.execute(&record, Default::default(), StartOptions::default()).await.expect("runs");
-            per_exec.push(t.elapsed());
-            assert_eq!(e.output.as_ref().and_then(|o| o["i"].as_i64()), Some(STEPS as i64 - 1));
+        println!(
+            "weft chain benchmark: {STEPS} steps per execution, {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let mut kinds = vec![None];
+        if let Some(pg) = common::postgres_url() {
+            kinds.push(Some(pg));
         }
-        let mut commits = bare_commits(&url, 2000).await;
-
-        let exec_med = median(&mut per_exec);
-        let commit_med = median(&mut commits);
-        let step = exec_med / STEPS as u32;
-        let store_name = database.as_deref().unwrap_or("SQLite file, WAL, synchronous=NORMAL");
-        println!("weft chain benchmark: {STEPS} steps per execution, {executions} executions, store: {store_name}");
-        println!("  execution  median {:>9.2?}  p95 {:>9.2?}", exec_med, pct(&per_exec, 0.95));
-        println!("  per step   median {:>9.2?}", step);
-        println!("  bare SQLite commit (1-row INSERT, same file)  median {:>9.2?}  p95 {:>9.2?}", commit_med, pct(&commits, 0.95));
-        println!("  per step / bare commit = {:.2}x", step.as_secs_f64() / commit_med.as_secs_f64());
-        let _ = std::fs::remove_dir_all(&dir);
+        for kind in &kinds {
+            let s = match kind {
+                None => common::sqlite().await,
+                Some(pg) => common::postgres(pg).await,
+            };
+            let engine = Engine::new(s.store.clone(), Arc::new(weft_actions::registry()));
+            let commit = latency(s.name, engine, executions, Some(&s)).await;
+            for &w in &workers {
+                // A fresh store per worker count, so each run starts from the same size.
+                let fresh = match kind {
+                    None => common::sqlite().await,
+                    Some(pg) => common::postgres(pg).await,
+                };
+                let engine = Engine::new(fresh.store.clone(), Arc::new(weft_actions::registry()));
+                let (per_s, elapsed) = run_queued(&engine, throughput, w).await;
+                println!(
+                    "  {:<12} {w} worker(s): {throughput} executions in {:.2} s = {per_s:.0} executions/s, {:.0} steps/s ({:.0} µs per step of wall time; bare commit {:.0} µs)",
+                    s.name,
+                    elapsed.as_secs_f64(),
+                    per_s * STEPS as f64,
+                    1e6 / (per_s * STEPS as f64),
+                    commit.as_secs_f64() * 1e6
+                );
+                fresh.close().await;
+            }
+            s.close().await;
+        }
     });
+}
+
+/// Chains one after another; prints per execution and per step beside bare commits (when
+/// `bare` is given). Returns the bare commit median.
+async fn latency(
+    name: &str,
+    engine: Arc<Engine>,
+    executions: usize,
+    bare: Option<&common::BenchStore>,
+) -> Duration {
+    let record = engine
+        .deploy(&chain_workflow(), None)
+        .await
+        .expect("valid benchmark workflow");
+    // Warm up caches and the pool.
+    for _ in 0..5 {
+        let e = engine
+            .execute(&record, Default::default(), StartOptions::default())
+            .await
+            .expect("runs");
+        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
+    }
+    let mut per_exec = Vec::with_capacity(executions);
+    for _ in 0..executions {
+        let t = Instant::now();
+        let e = engine
+            .execute(&record, Default::default(), StartOptions::default())
+            .await
+            .expect("runs");
+        per_exec.push(t.elapsed());
+        assert_eq!(
+            e.output.as_ref().and_then(|o| o["i"].as_i64()),
+            Some(STEPS as i64 - 1)
+        );
+    }
+    let exec_med = median(&mut per_exec);
+    let step = exec_med / STEPS as u32;
+    println!(
+        "  {name:<12} one at a time ({executions}): execution median {exec_med:>9.2?} p95 {:>9.2?}, per step {step:>9.2?}",
+        pct(&per_exec, 0.95)
+    );
+    let Some(bare) = bare else {
+        return Duration::ZERO;
+    };
+    let mut commits = bare.bare_commits(2000).await;
+    let commit_med = median(&mut commits);
+    println!(
+        "  {name:<12} bare commit (1-row INSERT) median {commit_med:>9.2?} p95 {:>9.2?}; per step / bare commit = {:.2}x",
+        pct(&commits, 0.95),
+        step.as_secs_f64() / commit_med.as_secs_f64()
+    );
+    commit_med
+}
+
+/// Queues `n` chains at once and runs them with `workers` workers: executions per second.
+async fn run_queued(engine: &Arc<Engine>, n: usize, workers: usize) -> (f64, Duration) {
+    let record = engine
+        .deploy(&chain_workflow(), None)
+        .await
+        .expect("valid benchmark workflow");
+    let starts = (0..n)
+        .map(|_| Start {
+            workflow: record.clone(),
+            input: Map::new(),
+            opts: StartOptions::default(),
+        })
+        .collect();
+    let event = TriggerEvent::new(&record.name, "bench", "webhook", "default");
+    let ids = engine
+        .enqueue(&event, starts)
+        .await
+        .expect("queued")
+        .expect("recorded");
+    let started = Instant::now();
+    let pool = Workers::new(engine.clone(), workers);
+    for id in &ids {
+        let e = engine
+            .wait_for(id, Duration::from_secs(600))
+            .await
+            .expect("waits")
+            .expect("finishes in time");
+        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
+    }
+    let elapsed = started.elapsed();
+    pool.shutdown(Duration::from_secs(5)).await;
+    (n as f64 / elapsed.as_secs_f64(), elapsed)
 }

@@ -11,7 +11,11 @@
 //! Nothing may be lost: every 202 must have its execution, succeeded, at the end.
 //!
 //! `cargo bench --bench webhooks` (`-- --workers 8 --burst 5000 --rates 100,500,1000
-//! --seconds 5`).
+//! --seconds 5`). `--workers 1,2,4` repeats the whole run per worker count; with
+//! `--postgres URL` (or `WEFT_TEST_DATABASE_URL`) each run is made on SQLite and then on a
+//! fresh PostgreSQL schema.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +45,7 @@ output:
 "#;
 
 struct Opts {
-    workers: usize,
+    workers: Vec<usize>,
     burst: usize,
     rates: Vec<u32>,
     seconds: u64,
@@ -49,7 +53,7 @@ struct Opts {
 
 fn opts() -> Opts {
     let mut o = Opts {
-        workers: 8,
+        workers: common::counts("--workers", &[8]),
         burst: 5000,
         rates: vec![100, 250, 500, 1000],
         seconds: 5,
@@ -59,7 +63,6 @@ fn opts() -> Opts {
     while i < args.len() {
         let next = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
-            "--workers" => o.workers = next.parse().expect("--workers N"),
             "--burst" => o.burst = next.parse().expect("--burst N"),
             "--seconds" => o.seconds = next.parse().expect("--seconds S"),
             "--rates" => {
@@ -147,16 +150,21 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(o));
+    rt.block_on(async {
+        let postgres = common::postgres_url();
+        for &w in &o.workers {
+            run(&o, common::sqlite().await, w).await;
+            if let Some(pg) = &postgres {
+                run(&o, common::postgres(pg).await, w).await;
+            }
+        }
+    });
 }
 
-async fn run(o: Opts) {
-    let dir = std::env::temp_dir().join(format!("weft-bench-hooks-{}", std::process::id()));
-    let url = format!("sqlite://{}/weft.db", dir.display());
-    let store = weft_engine::store::open(&url).await.expect("store");
-    let engine = Engine::new(store, Arc::new(weft_actions::registry()));
+async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
+    let engine = Engine::new(s.store.clone(), Arc::new(weft_actions::registry()));
     engine.deploy(WORKFLOW, None).await.expect("deploys");
-    let workers = Workers::new(engine.clone(), o.workers);
+    let workers = Workers::new(engine.clone(), n_workers);
     let state = AppState::new(
         engine.clone(),
         workers.clone(),
@@ -182,8 +190,8 @@ async fn run(o: Opts) {
             .expect("client"),
     });
     println!(
-        "webhook load test: {} workers, SQLite file store (WAL), {} cores",
-        o.workers,
+        "webhook load test: {n_workers} workers, {} store, {} cores",
+        s.name,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
@@ -278,5 +286,5 @@ async fn run(o: Opts) {
         );
     }
     workers.shutdown(Duration::from_secs(5)).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    s.close().await;
 }
