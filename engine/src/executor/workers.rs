@@ -16,10 +16,45 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Engine, EngineError};
-use crate::store::ExecutionRecord;
+use crate::store::{ExecutionRecord, StoreErrorKind};
 
 /// How often an idle dispatcher looks for work queued by other processes.
 pub(crate) const POLL: Duration = Duration::from_millis(200);
+
+/// The longest wait between attempts while the store cannot be reached.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// POLL, doubled per consecutive failure, at most MAX_BACKOFF.
+fn backoff(failures: u32) -> Duration {
+    POLL.saturating_mul(1 << failures.saturating_sub(1).min(5))
+        .min(MAX_BACKOFF)
+}
+
+/// Runs an execution this process holds; when the store becomes unreachable mid-run, waits
+/// (backing off) and resumes it from its last committed step rather than leaving it to a
+/// lease that this process would keep renewing.
+async fn run_through_outages(engine: &Engine, id: &str, stop: &CancellationToken) {
+    let mut failures = 0;
+    loop {
+        match engine.run(id).await {
+            Ok(_) => return,
+            Err(EngineError::Store(e)) if e.kind() == StoreErrorKind::Unavailable => {
+                failures += 1;
+                let wait = backoff(failures);
+                tracing::warn!(execution_id = %id, error = %e, retry_in_ms = wait.as_millis() as u64, "database unavailable; the execution resumes when it is back");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    // Shutting down: the lease lapses and another process resumes it.
+                    () = stop.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                tracing::error!(execution_id = %id, error = %e, "execution failed to run");
+                return;
+            }
+        }
+    }
+}
 
 /// A process's executor workers.
 #[derive(Clone)]
@@ -45,6 +80,8 @@ impl Workers {
     }
 
     async fn dispatch(self) {
+        // Consecutive failures to reach the store: the wait doubles up to MAX_BACKOFF.
+        let mut failures: u32 = 0;
         loop {
             let permit = tokio::select! {
                 p = self.slots.clone().acquire_owned() => p.expect("never closed"),
@@ -52,12 +89,11 @@ impl Workers {
             };
             match self.engine.claim_next().await {
                 Ok(Some(id)) => {
-                    let engine = self.engine.clone();
+                    failures = 0;
+                    let (engine, stop) = (self.engine.clone(), self.stop.clone());
                     self.tracker.spawn(async move {
                         let _slot = permit;
-                        if let Err(e) = engine.run(&id).await {
-                            tracing::error!(execution_id = %id, error = %e, "execution failed to run");
-                        }
+                        run_through_outages(&engine, &id, &stop).await;
                     });
                 }
                 Ok(None) => {
@@ -72,9 +108,11 @@ impl Workers {
                 }
                 Err(e) => {
                     drop(permit);
-                    tracing::warn!(error = %e, "cannot take work from the queue");
+                    failures = failures.saturating_add(1);
+                    let wait = backoff(failures);
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot take work from the queue");
                     tokio::select! {
-                        () = tokio::time::sleep(POLL) => {}
+                        () = tokio::time::sleep(wait) => {}
                         () = self.stop.cancelled() => return,
                     }
                 }
