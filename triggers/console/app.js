@@ -564,7 +564,7 @@ async function pageExecution(ctx, main, [id], query) {
     const trig = exec.trigger && typeof exec.trigger === 'object' ? exec.trigger.type || JSON.stringify(exec.trigger) : '—';
     facts.replaceChildren(
       h('h2', { id: 'facts-title', class: 'visually-hidden' }, 'Summary'),
-      h('dl', { class: 'facts' },
+      h('dl', { class: 'facts wide' },
         h('dt', null, 'Status'), h('dd', { 'data-testid': 'execution-status' }, badge(exec.status)),
         h('dt', null, 'Workflow'), h('dd', null, h('a', { href: `#/workflows/${enc(exec.workflow)}?version=${exec.version}` }, exec.workflow), ` v${exec.version}`),
         h('dt', null, 'Organization'), h('dd', null, exec.org || '—'),
