@@ -83,6 +83,31 @@ async fn console_in_a_browser() {
     .await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
     let failed_id = failed["id"].as_str().unwrap().to_string();
+    // What the console builds on: the task graph, the inputs, every attempt's input.
+    let wf = api(
+        &server,
+        "GET",
+        "/api/workflows/console-demo?version=1",
+        None,
+    )
+    .await;
+    assert_eq!(wf["graph"]["start"], json!(["lookup"]), "{wf:#}");
+    assert_eq!(
+        wf["graph"]["tasks"][0]["next"][0]["targets"],
+        json!(["post_note"])
+    );
+    assert_eq!(wf["input_schema"]["ticket"]["type"], "integer");
+    assert_eq!(wf["latest_version"], 1);
+    let detail = api(
+        &server,
+        "GET",
+        &format!("/api/executions/{failed_id}?detail=true"),
+        None,
+    )
+    .await;
+    let lookup = &detail["tasks"][0];
+    assert_eq!(lookup["input"]["key"], "***", "{detail:#}");
+    assert_eq!(lookup["runs"][0]["attempt"], 1, "{detail:#}");
     // A client named like an unmapped Autotask company (Cedar Logistics, 189).
     api(
         &server,
@@ -239,6 +264,8 @@ async fn console_in_a_browser() {
         .await;
     b.wait_text(&format!("{card} [data-testid=install-done]"), "acme-dental")
         .await;
+    b.reveal(&format!("{card} [data-testid=install-done]"))
+        .await;
     let crates = api(&server, "GET", "/api/crates", None).await;
     assert!(
         crates["installs"]
@@ -272,6 +299,7 @@ async fn console_in_a_browser() {
     ] {
         b.goto(&format!("{base}/{page}")).await;
         b.wait(wait).await;
+        b.reveal(wait).await;
         let fits = b
             .eval("return document.documentElement.scrollWidth <= window.innerWidth + 1")
             .await;
@@ -566,6 +594,16 @@ mod webdriver {
 
         pub async fn eval(&self, script: &str) -> Value {
             self.eval_args(script, json!([])).await
+        }
+
+        /// Scrolls an element into the middle of the viewport (for screenshots).
+        pub async fn reveal(&self, css: &str) {
+            self.wait(css).await;
+            self.eval_args(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return true;",
+                json!([css]),
+            )
+            .await;
         }
 
         pub async fn resize(&self, width: u32, height: u32) {

@@ -1115,6 +1115,7 @@ function crateCard(c, orgs) {
   open.addEventListener('click', () => {
     const expanded = open.getAttribute('aria-expanded') === 'true';
     open.setAttribute('aria-expanded', String(!expanded));
+    card.classList.toggle('installing', !expanded);
     if (expanded) { slot.replaceChildren(); return; }
     const form = installForm(c, orgs, (res) => {
       installed.textContent = `Installed for: ${[...c.installed.map((i) => i.org), res.install?.org].filter(Boolean).join(', ')}`;
@@ -1123,10 +1124,11 @@ function crateCard(c, orgs) {
     form.querySelector('select, input')?.focus();
   });
   const req = [...(c.requires?.integrations || []).map((i) => `integration ${i}`), ...(c.requires?.variables || []).map((v) => `variable ${v}`)];
-  return h('article', { class: 'card', 'data-testid': `crate-${c.name}`, 'aria-labelledby': `crate-${c.name}-title` },
+  const card = h('article', { class: 'card', 'data-testid': `crate-${c.name}`, 'aria-labelledby': `crate-${c.name}-title` },
     h('h2', { id: `crate-${c.name}-title` }, c.name), h('span', { class: 'muted' }, `v${c.version}`),
     h('p', null, c.description), req.length ? h('p', { class: 'muted' }, `Needs: ${req.join(', ')}`) : null,
     installed, h('div', null, open), slot);
+  return card;
 }
 
 function installForm(c, orgs, done) {
