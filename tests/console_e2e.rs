@@ -318,6 +318,20 @@ async fn console_in_a_browser() {
         b.shot(&shots, shot).await;
     }
 
+    // Dark mode follows prefers-color-scheme.
+    b.resize(1280, 900).await;
+    let light = b
+        .eval("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    b.dark().await;
+    b.goto(&format!("{base}/#/executions/{failed_id}")).await;
+    b.wait("[data-testid=dag]").await;
+    let dark = b
+        .eval("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    assert_ne!(light, dark, "the dark scheme changes the background");
+    b.shot(&shots, "execution-dark").await;
+
     // A token the server refuses (rotated) sends back to the sign-in form.
     b.eval("localStorage.setItem('weft.token', 'rotated'); return true")
         .await;
@@ -604,6 +618,19 @@ mod webdriver {
                 json!([css]),
             )
             .await;
+        }
+
+        /// Emulates `prefers-color-scheme: dark` (a Chromium DevTools command).
+        pub async fn dark(&self) {
+            self.cmd(
+                "POST",
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                    "features": [{"name": "prefers-color-scheme", "value": "dark"}],
+                }})),
+            )
+            .await
+            .unwrap();
         }
 
         pub async fn resize(&self, width: u32, height: u32) {

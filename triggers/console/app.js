@@ -237,7 +237,10 @@ async function render() {
   }
   const h1 = main.querySelector('h1');
   document.title = h1 ? `${h1.textContent} · weft` : 'weft console';
-  if (render.moved) main.focus({ preventScroll: false });
+  if (render.moved) {
+    window.scrollTo(0, 0);
+    main.focus({ preventScroll: true });
+  }
 }
 
 function signOut(message) {
