@@ -221,20 +221,24 @@ async function render() {
     if (found && a.dataset.section === found[2]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  main.replaceChildren();
+  // Each render fills its own container: a slow page that finishes after the user moved on
+  // writes into a detached element, not over the next page.
+  const view = h('div');
+  main.replaceChildren(view);
   main.setAttribute('aria-busy', 'true');
   try {
     if (!found) {
-      main.append(h('h1', null, 'Not found'), h('p', null, 'No such page. ', h('a', { href: '#/executions' }, 'Executions')));
+      view.append(h('h1', null, 'Not found'), h('p', null, 'No such page. ', h('a', { href: '#/executions' }, 'Executions')));
     } else {
-      await found[1](ctx, main, found[0].slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))), query);
+      await found[1](ctx, view, found[0].slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))), query);
     }
   } catch (e) {
     if (e instanceof AuthError) return;
-    main.append(h('div', { class: 'card error-text', role: 'alert' }, `Cannot show this page: ${e.message}`));
+    view.append(h('div', { class: 'card error-text', role: 'alert' }, `Cannot show this page: ${e.message}`));
   } finally {
-    main.removeAttribute('aria-busy');
+    if (page === ctx) main.removeAttribute('aria-busy');
   }
+  if (page !== ctx) return;
   const h1 = main.querySelector('h1');
   document.title = h1 ? `${h1.textContent} · weft` : 'weft console';
   if (render.moved) {
