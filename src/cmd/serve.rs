@@ -141,6 +141,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         },
     );
     println!("listening on {base}");
+    println!("console: {base}/");
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
     }

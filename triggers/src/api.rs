@@ -135,19 +135,95 @@ pub(crate) async fn list_workflows(State(state): State<AppState>) -> Result<Json
 pub(crate) async fn get_workflow(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let record = deployed(&state, &name).await?;
+    let latest = deployed(&state, &name).await?;
+    let record = match params.get("version").filter(|v| !v.is_empty()) {
+        None => latest.clone(),
+        Some(v) => {
+            let v = v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                ApiError::BadRequest("`version` must be a positive number".into())
+            })?;
+            state
+                .store()
+                .workflow(&name, Some(v))
+                .await
+                .map_err(|e| match e.kind() {
+                    weft_engine::store::StoreErrorKind::NotFound => {
+                        ApiError::NotFound(format!("workflow `{name}` has no version {v}"))
+                    }
+                    _ => e.into(),
+                })?
+        }
+    };
     let wf = state.parsed(&record)?;
     Ok(Json(json!({
         "name": record.name,
         "version": record.version,
+        "latest_version": latest.version,
         "description": wf.description,
         "path": record.path,
         "created_at": record.created_at,
         "inputs": wf.input.keys().collect::<Vec<_>>(),
+        "input_schema": input_schema(&wf),
+        "graph": graph_json(&wf),
         "triggers": triggers_json(&state, &wf, true).await?,
         "source": record.source,
     })))
+}
+
+/// Each input's type, default and constraints, for forms. Defaults of secret inputs are
+/// left out: forms must not prefill them.
+fn input_schema(wf: &Workflow) -> Value {
+    let mut out = Map::new();
+    for (name, p) in &wf.input {
+        out.insert(
+            name.clone(),
+            json!({
+                "type": p.ty.name(),
+                "required": p.required,
+                "default": if p.secret { None } else { p.default.clone() },
+                "description": p.description,
+                "enum": p.allowed,
+                "secret": p.secret,
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The task graph: each task with its action and routes, and the tasks that start a run.
+fn graph_json(wf: &Workflow) -> Value {
+    use weft_engine::model::On;
+    let tasks: Vec<Value> = wf
+        .tasks
+        .values()
+        .map(|t| {
+            let next: Vec<Value> = t
+                .next
+                .iter()
+                .map(|r| {
+                    json!({
+                        "on": match r.on {
+                            On::Success => "success",
+                            On::Failure => "failure",
+                            On::Always => "always",
+                        },
+                        "when": r.when.is_some(),
+                        "targets": r.targets.iter().map(|t| t.value.as_str()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({
+                "name": t.name,
+                "action": t.action.value,
+                "description": t.description,
+                "items": t.with.is_some(),
+                "next": next,
+            })
+        })
+        .collect();
+    json!({"start": wf.start_tasks, "tasks": tasks})
 }
 
 pub(crate) async fn validate(
@@ -298,8 +374,62 @@ async fn execution_with_tasks(state: &AppState, id: &str) -> Result<Json<Value>,
 pub(crate) async fn get_execution(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    execution_with_tasks(&state, &id).await
+    let detail = match params.get("detail").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`detail` must be true or false".into(),
+            ));
+        }
+    };
+    let Json(mut exec) = execution_with_tasks(&state, &id).await?;
+    if detail {
+        let runs = state.store().task_runs(&id).await?;
+        add_runs(&mut exec, &runs);
+    }
+    Ok(Json(exec))
+}
+
+/// Adds to each task of an execution its `runs` — every attempt (and item) with its rendered
+/// input (secrets were redacted when stored), result, error and timing — and its `input`
+/// (the rendered input of its last attempt).
+fn add_runs(exec: &mut Value, runs: &[weft_engine::store::TaskRun]) {
+    let Some(tasks) = exec["tasks"].as_array_mut() else {
+        return;
+    };
+    for task in tasks {
+        let Some(name) = task["name"].as_str().map(str::to_string) else {
+            continue;
+        };
+        let mine: Vec<&weft_engine::store::TaskRun> =
+            runs.iter().filter(|r| r.task == name).collect();
+        let input = mine
+            .iter()
+            .filter(|r| r.item == -1 && r.input.is_some())
+            .max_by_key(|r| r.attempt)
+            .and_then(|r| r.input.clone());
+        task["input"] = json!(input);
+        task["runs"] = mine
+            .iter()
+            .map(|r| {
+                json!({
+                    "item": if r.item < 0 { None } else { Some(r.item) },
+                    "attempt": r.attempt,
+                    "status": r.status,
+                    "input": r.input,
+                    "result": r.result,
+                    "error": r.error,
+                    "reused": r.reused,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "duration_ms": r.duration_ms,
+                })
+            })
+            .collect();
+    }
 }
 
 pub(crate) async fn cancel_execution(

@@ -4,6 +4,7 @@
 
 mod api;
 pub mod autotask;
+mod console;
 pub mod crates_api;
 pub mod cron;
 mod hooks;
@@ -639,7 +640,8 @@ async fn openapi() -> Response {
 }
 
 /// Every route of [`ROUTES`]: `/healthz`, `/readyz`, `/metrics`, `/hooks/{trigger}/{org}`,
-/// `/api/openapi.json` and the token-protected rest of `/api/*`. Does not bind.
+/// `/api/openapi.json` and the token-protected rest of `/api/*`; and the web console (`/`,
+/// `/console/*`). Does not bind.
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
     let mut open = Router::new();
@@ -653,6 +655,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     open.nest("/api", api)
+        .merge(console::router())
         .fallback(not_found)
         .layer(middleware::from_fn(trace_request))
         .with_state(state)

@@ -527,3 +527,52 @@ async fn a_webhook_registration_that_failed_is_retried() {
         reports.lock().unwrap()
     );
 }
+
+/// The console's assets: open (no token), typed, revalidated, under a strict CSP.
+#[tokio::test]
+async fn console_assets_are_served_with_a_strict_policy() {
+    for (path, ty) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/app.css", "text/css; charset=utf-8"),
+    ] {
+        let res = app()
+            .await
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let h = res.headers();
+        assert_eq!(h["content-type"], ty, "{path}");
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        // The same ETag back: not modified.
+        let etag = h["etag"].clone();
+        let res = app()
+            .await
+            .oneshot(
+                Request::get(path)
+                    .header("if-none-match", etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    // The page loads exactly the served assets, with no inline script or style.
+    let html = include_str!("../console/index.html");
+    assert!(html.contains(r#"<script type="module" src="/console/app.js"></script>"#));
+    assert!(html.contains(r#"href="/console/app.css""#));
+    assert!(!html.contains("style=") && html.matches("<script").count() == 1);
+    // Data reaches the DOM as text only.
+    let js = include_str!("../console/app.js");
+    assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+    // Other paths are still the API's JSON 404.
+    let (s, v) = call(app().await, "/console/nope.js", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_found");
+}

@@ -1,0 +1,661 @@
+//! The web console in headless Chromium, against `weft serve` over the crate lab (the
+//! simulator as Autotask): sign in with the API token, open a failed execution and its task
+//! details, rerun from the failed task, apply a mapping suggestion, preview and apply the PSA
+//! sync, install a crate with its generated parameter form. Each page is saved as a
+//! screenshot under `<target>/console-screenshots/` (printed). Skipped when Chromium or
+//! chromedriver is not installed.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use support::lab::{API_TOKEN, Server, lab, ok};
+use webdriver::Browser;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Fails at `post_note` until acme-dental has the variable `ready`: rerunning from that task
+/// after setting it succeeds. `lookup` renders a secret org variable (redacted when stored).
+const DEMO: &str = r#"
+name: console-demo
+description: Looks a ticket up, then posts a note once the org is ready
+input:
+  ticket: {type: integer, default: 42}
+tasks:
+  lookup:
+    action: core.echo
+    input:
+      ticket: "{{ CTX.ticket }}"
+      key: "{{ ORG.VARIABLES.api_key }}"
+    next: [post_note]
+  post_note:
+    action: core.mock
+    input:
+      result: {posted: true}
+      error: "{{ none if (ORG.VARIABLES.ready | default(false)) else 'the org is not ready' }}"
+    next: [done]
+  done:
+    action: core.noop
+"#;
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target folder")
+        .join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+async fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, v) = server.call(method, path, &[], body).await;
+    assert!(status < 300, "{method} {path}: {status} {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_browser() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        println!(
+            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+    let lab = lab().await;
+    let file = lab.env.write("console-demo.yaml", DEMO);
+    ok(&lab.weft(&["deploy", file.to_str().unwrap()]).await);
+    let server = lab.serve();
+    api(
+        &server,
+        "PUT",
+        "/api/orgs/acme-dental/variables/api_key",
+        Some(json!({"value": "s3cret-key", "secret": true})),
+    )
+    .await;
+    let failed = api(
+        &server,
+        "POST",
+        "/api/workflows/console-demo/run?org=acme-dental&wait=20s",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    let failed_id = failed["id"].as_str().unwrap().to_string();
+    // What the console builds on: the task graph, the inputs, every attempt's input.
+    let wf = api(
+        &server,
+        "GET",
+        "/api/workflows/console-demo?version=1",
+        None,
+    )
+    .await;
+    assert_eq!(wf["graph"]["start"], json!(["lookup"]), "{wf:#}");
+    assert_eq!(
+        wf["graph"]["tasks"][0]["next"][0]["targets"],
+        json!(["post_note"])
+    );
+    assert_eq!(wf["input_schema"]["ticket"]["type"], "integer");
+    assert_eq!(wf["latest_version"], 1);
+    let detail = api(
+        &server,
+        "GET",
+        &format!("/api/executions/{failed_id}?detail=true"),
+        None,
+    )
+    .await;
+    let lookup = &detail["tasks"][0];
+    assert_eq!(lookup["input"]["key"], "***", "{detail:#}");
+    assert_eq!(lookup["runs"][0]["attempt"], 1, "{detail:#}");
+    // A client named like an unmapped Autotask company (Cedar Logistics, 189).
+    api(
+        &server,
+        "POST",
+        "/api/orgs",
+        Some(json!({"name": "Cedar Logistics", "parent": "brightpath-it"})),
+    )
+    .await;
+
+    let shots = screenshots_dir();
+    println!("console screenshots: {}", shots.display());
+    let b = Browser::start(CHROMEDRIVER, CHROMIUM, (1280, 900)).await;
+    let base = server.url.clone();
+
+    // The console is served with a strict CSP; without a token it asks for one.
+    let res = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+
+    // Sign in: a wrong token is refused, the right one opens the executions.
+    b.goto(&format!("{base}/")).await;
+    b.fill("[data-testid=token]", "not-the-token").await;
+    b.click("[data-testid=sign-in]").await;
+    b.wait_text("form [role=alert]", "refused").await;
+    b.shot(&shots, "login").await;
+    b.fill("[data-testid=token]", API_TOKEN).await;
+    b.click("[data-testid=sign-in]").await;
+    let row = format!("[data-testid=execution-row][data-id='{failed_id}']");
+    b.wait(&row).await;
+    b.wait_text(&row, "failed").await;
+    b.shot(&shots, "executions").await;
+
+    // The execution: the DAG with statuses, task details with the redacted input.
+    b.click(&format!("{row} a")).await;
+    b.wait("[data-testid=dag]").await;
+    b.wait_attr("[data-testid=task-lookup]", "class", "succeeded")
+        .await;
+    b.wait_attr("[data-testid=task-post_note]", "class", "failed")
+        .await;
+    b.wait_attr("[data-testid=task-done]", "class", "not-run")
+        .await;
+    b.click("[data-testid=task-lookup]").await;
+    b.wait_text("[data-testid=task-panel] h2", "Task lookup")
+        .await;
+    let input = b.wait_text("[data-testid=task-input]", "42").await;
+    assert!(input.contains("***"), "{input}");
+    assert!(!b.text("body").await.contains("s3cret-key"));
+    b.click("[data-testid=task-post_note]").await;
+    b.wait_text("[data-testid=task-error]", "the org is not ready")
+        .await;
+    b.wait("[data-testid=task-attempts] details").await;
+    b.shot(&shots, "execution").await;
+
+    // Rerun from the failed task once the org is ready: a new execution that succeeds,
+    // reusing `lookup`.
+    api(
+        &server,
+        "PUT",
+        "/api/orgs/acme-dental/variables/ready",
+        Some(json!({"value": true})),
+    )
+    .await;
+    b.click("[data-testid=rerun-from]").await;
+    b.wait_text("[data-testid=execution-status]", "succeeded")
+        .await;
+    let list = server.executions("console-demo").await;
+    let rerun = list
+        .iter()
+        .find(|e| e["rerun_of"] == failed_id.as_str())
+        .unwrap_or_else(|| panic!("no rerun of {failed_id}: {list:#?}"));
+    let rerun_id = rerun["id"].as_str().unwrap().to_string();
+    assert!(b.url().await.contains(&rerun_id));
+    let detail = api(&server, "GET", &format!("/api/executions/{rerun_id}"), None).await;
+    assert_eq!(detail["status"], "succeeded", "{detail:#}");
+    let lookup = detail["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "lookup")
+        .unwrap();
+    assert_eq!(lookup["reused"], true, "{detail:#}");
+    b.wait_attr("[data-testid=task-done]", "class", "succeeded")
+        .await;
+    b.shot(&shots, "execution-rerun").await;
+    b.goto(&format!("{base}/#/executions")).await;
+    b.wait_text(
+        &format!("[data-testid=execution-row][data-id='{rerun_id}']"),
+        "succeeded",
+    )
+    .await;
+
+    // The workflow: graph, YAML with diagnostics, run form.
+    b.goto(&format!("{base}/#/workflows/console-demo")).await;
+    b.wait("[data-testid=dag] [data-testid=task-post_note]")
+        .await;
+    b.wait_text("[data-testid=diagnostics]", "No problems found")
+        .await;
+    b.wait("[data-param=ticket]").await;
+    b.shot(&shots, "workflow").await;
+    b.goto(&format!("{base}/#/workflows")).await;
+    b.wait_text("[data-testid=workflow-row]", "console-demo")
+        .await;
+    b.shot(&shots, "workflows").await;
+
+    // Organizations: the tree, masked secrets, then a mapping suggestion applied.
+    b.goto(&format!("{base}/#/orgs/acme-dental")).await;
+    b.wait_text("[data-testid=org-company]", "174").await;
+    let page = b.text("main").await;
+    assert!(
+        page.contains("api_key") && page.contains("••••••"),
+        "{page}"
+    );
+    assert!(!page.contains("s3cret-key"));
+    b.click("[data-testid=suggest]").await;
+    b.click("[data-testid=apply-suggestion-cedar-logistics]")
+        .await;
+    b.wait_text("[data-testid=suggestions]", "mapped").await;
+    let org = api(&server, "GET", "/api/orgs/cedar-logistics", None).await;
+    assert_eq!(org["autotask_company"]["id"], "189", "{org:#}");
+    b.shot(&shots, "orgs").await;
+
+    // PSA sync: preview, apply, history.
+    b.goto(&format!("{base}/#/sync")).await;
+    b.click("[data-testid=sync-preview]").await;
+    b.wait_text("[data-testid=sync-report-preview]", "company")
+        .await;
+    b.click("[data-testid=sync-apply]").await;
+    b.wait("[data-testid=sync-report-apply]").await;
+    b.wait("[data-testid=sync-run][data-mode=apply]").await;
+    let runs = api(&server, "GET", "/api/sync/runs", None).await;
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["mode"] == "apply" && r["finished_at"].is_string()),
+        "{runs:#}"
+    );
+    b.shot(&shots, "sync").await;
+
+    // Crates: install one through its generated parameter form.
+    b.goto(&format!("{base}/#/crates")).await;
+    let name = "openai-ticket-sentiment";
+    b.click(&format!("[data-testid=install-open-{name}]")).await;
+    let card = format!("[data-testid=crate-{name}]");
+    b.select(&format!("{card} [data-testid=install-org]"), "acme-dental")
+        .await;
+    b.fill(
+        &format!("{card} [data-param=autotask_web_url]"),
+        "https://ww5.autotask.net/",
+    )
+    .await;
+    b.click(&format!("{card} [data-testid=install-submit]"))
+        .await;
+    b.wait_text(&format!("{card} [data-testid=install-done]"), "acme-dental")
+        .await;
+    b.reveal(&format!("{card} [data-testid=install-done]"))
+        .await;
+    let crates = api(&server, "GET", "/api/crates", None).await;
+    assert!(
+        crates["installs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["crate"] == name && i["org"] == "acme-dental"),
+        "{:#}",
+        crates["installs"]
+    );
+    b.shot(&shots, "crates").await;
+
+    // Triggers: the installed crate's Autotask trigger with its switch.
+    b.goto(&format!("{base}/#/triggers")).await;
+    b.wait(&format!("[data-testid^=toggle-{name}]")).await;
+    b.shot(&shots, "triggers").await;
+
+    // Phone width: no page-wide horizontal scrolling.
+    b.resize(390, 844).await;
+    for (page, wait, shot) in [
+        (
+            "#/executions",
+            "[data-testid=executions]",
+            "executions-phone",
+        ),
+        (
+            &*format!("#/executions/{failed_id}"),
+            "[data-testid=dag]",
+            "execution-phone",
+        ),
+    ] {
+        b.goto(&format!("{base}/{page}")).await;
+        b.wait(wait).await;
+        b.reveal(wait).await;
+        let fits = b
+            .eval("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+            .await;
+        let wide = b
+            .eval(
+                "return [...document.querySelectorAll('body *')]
+                   .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+                   .slice(0, 8).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+            )
+            .await;
+        assert_eq!(
+            fits,
+            json!(true),
+            "{page} scrolls sideways at 390px: {wide}"
+        );
+        b.shot(&shots, shot).await;
+    }
+
+    // Dark mode follows prefers-color-scheme.
+    b.resize(1280, 900).await;
+    let light = b
+        .eval("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    b.dark().await;
+    b.goto(&format!("{base}/#/executions/{failed_id}")).await;
+    b.wait("[data-testid=dag]").await;
+    let dark = b
+        .eval("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    assert_ne!(light, dark, "the dark scheme changes the background");
+    b.shot(&shots, "execution-dark").await;
+
+    // A token the server refuses (rotated) sends back to the sign-in form.
+    b.eval("localStorage.setItem('weft.token', 'rotated'); return true")
+        .await;
+    b.goto(&format!("{base}/#/workflows")).await;
+    b.wait_text("form [role=alert]", "refused").await;
+    b.quit().await;
+}
+
+/// A minimal W3C WebDriver client over chromedriver: what the test needs and nothing more.
+mod webdriver {
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use base64::Engine as _;
+    use serde_json::{Value, json};
+
+    const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+    const WAIT: Duration = Duration::from_secs(15);
+
+    /// chromedriver (killed when dropped) and one headless Chromium session.
+    pub struct Browser {
+        driver: Child,
+        http: reqwest::Client,
+        session: String,
+        _profile: tempfile::TempDir,
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    impl Browser {
+        pub async fn start(chromedriver: &str, chromium: &str, size: (u32, u32)) -> Browser {
+            let port = free_port();
+            let driver = Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let profile = tempfile::tempdir().unwrap();
+            let http = reqwest::Client::new();
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(r) = http.get(format!("{base}/status")).send().await
+                    && r.status().is_success()
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "chromedriver never answered");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let caps = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--disable-dev-shm-usage",
+                        format!("--window-size={},{}", size.0, size.1),
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ],
+                },
+            }}});
+            let res: Value = http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let session = res["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {res}"))
+                .to_string();
+            Browser {
+                driver,
+                http,
+                session: format!("{base}/session/{session}"),
+                _profile: profile,
+            }
+        }
+
+        /// A WebDriver command; the `value` of the answer, or the error's message.
+        async fn cmd(
+            &self,
+            method: &str,
+            path: &str,
+            body: Option<Value>,
+        ) -> Result<Value, String> {
+            let mut req = self
+                .http
+                .request(method.parse().unwrap(), format!("{}{path}", self.session));
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.map_err(|e| e.to_string())?;
+            let ok = res.status().is_success();
+            let v: Value = res.json().await.map_err(|e| e.to_string())?;
+            if ok {
+                Ok(v["value"].clone())
+            } else {
+                Err(format!(
+                    "{}: {}",
+                    v["value"]["error"], v["value"]["message"]
+                ))
+            }
+        }
+
+        pub async fn goto(&self, url: &str) {
+            self.cmd("POST", "/url", Some(json!({"url": url})))
+                .await
+                .unwrap();
+        }
+
+        pub async fn url(&self) -> String {
+            self.cmd("GET", "/url", None)
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+
+        async fn find(&self, css: &str) -> Result<String, String> {
+            let v = self
+                .cmd(
+                    "POST",
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await?;
+            v[ELEMENT]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no element id in {v}"))
+        }
+
+        /// Retries `step` until it succeeds or [`WAIT`] passes (the page renders as data
+        /// arrives).
+        async fn retry<T, F, Fut>(&self, what: &str, mut step: F) -> T
+        where
+            F: FnMut() -> Fut,
+            Fut: std::future::Future<Output = Result<T, String>>,
+        {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                match step().await {
+                    Ok(v) => return v,
+                    Err(e) if Instant::now() > deadline => {
+                        let body = self.text_now("body").await.unwrap_or_default();
+                        panic!("timed out: {what}: {e}\npage text:\n{body}");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(150)).await,
+                }
+            }
+        }
+
+        /// Waits for an element; its id.
+        pub async fn wait(&self, css: &str) -> String {
+            self.retry(&format!("waiting for {css}"), || self.find(css))
+                .await
+        }
+
+        pub async fn click(&self, css: &str) {
+            self.retry(&format!("clicking {css}"), || async {
+                let id = self.find(css).await?;
+                self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
+                    .await
+            })
+            .await;
+        }
+
+        /// Replaces an input's text.
+        pub async fn fill(&self, css: &str, text: &str) {
+            self.retry(&format!("typing into {css}"), || async {
+                let id = self.find(css).await?;
+                self.cmd("POST", &format!("/element/{id}/clear"), Some(json!({})))
+                    .await?;
+                self.cmd(
+                    "POST",
+                    &format!("/element/{id}/value"),
+                    Some(json!({"text": text})),
+                )
+                .await
+            })
+            .await;
+        }
+
+        /// Chooses an option of a <select> by value (as a user would, with a change event).
+        pub async fn select(&self, css: &str, value: &str) {
+            self.wait(css).await;
+            let done = self
+                .eval_args(
+                    "const el = document.querySelector(arguments[0]);
+                     el.value = arguments[1];
+                     el.dispatchEvent(new Event('change', {bubbles: true}));
+                     return el.value === arguments[1];",
+                    json!([css, value]),
+                )
+                .await;
+            assert_eq!(done, json!(true), "{css} has no option {value}");
+        }
+
+        async fn text_now(&self, css: &str) -> Result<String, String> {
+            let id = self.find(css).await?;
+            Ok(self
+                .cmd("GET", &format!("/element/{id}/text"), None)
+                .await?
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        }
+
+        pub async fn text(&self, css: &str) -> String {
+            self.retry(&format!("reading {css}"), || self.text_now(css))
+                .await
+        }
+
+        /// Waits until an element's text contains `needle`; the text.
+        pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+            self.retry(&format!("{css} to contain {needle:?}"), || async {
+                let t = self.text_now(css).await?;
+                if t.contains(needle) {
+                    Ok(t)
+                } else {
+                    Err(format!("text is {t:?}"))
+                }
+            })
+            .await
+        }
+
+        /// Waits until an element's attribute contains `needle`.
+        pub async fn wait_attr(&self, css: &str, attr: &str, needle: &str) {
+            self.retry(&format!("{css} [{attr}] to contain {needle:?}"), || async {
+                let id = self.find(css).await?;
+                let v = self
+                    .cmd("GET", &format!("/element/{id}/attribute/{attr}"), None)
+                    .await?;
+                let v = v.as_str().unwrap_or_default();
+                if v.split_whitespace().any(|c| c == needle) {
+                    Ok(())
+                } else {
+                    Err(format!("{attr} is {v:?}"))
+                }
+            })
+            .await;
+        }
+
+        async fn eval_args(&self, script: &str, args: Value) -> Value {
+            self.cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": script, "args": args})),
+            )
+            .await
+            .unwrap()
+        }
+
+        pub async fn eval(&self, script: &str) -> Value {
+            self.eval_args(script, json!([])).await
+        }
+
+        /// Scrolls an element into the middle of the viewport (for screenshots).
+        pub async fn reveal(&self, css: &str) {
+            self.wait(css).await;
+            self.eval_args(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return true;",
+                json!([css]),
+            )
+            .await;
+        }
+
+        /// Emulates `prefers-color-scheme: dark` (a Chromium DevTools command).
+        pub async fn dark(&self) {
+            self.cmd(
+                "POST",
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                    "features": [{"name": "prefers-color-scheme", "value": "dark"}],
+                }})),
+            )
+            .await
+            .unwrap();
+        }
+
+        pub async fn resize(&self, width: u32, height: u32) {
+            self.cmd(
+                "POST",
+                "/window/rect",
+                Some(json!({"width": width, "height": height})),
+            )
+            .await
+            .unwrap();
+        }
+
+        /// Saves a PNG of the viewport as `dir/name.png`.
+        pub async fn shot(&self, dir: &Path, name: &str) {
+            // Let the last render and the live region settle.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let b64 = self.cmd("GET", "/screenshot", None).await.unwrap();
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_str().unwrap_or_default())
+                .expect("a base64 screenshot");
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+
+        pub async fn quit(self) {
+            let _ = self.cmd("DELETE", "", None).await;
+        }
+    }
+}
