@@ -235,8 +235,37 @@ async fn console_in_a_browser() {
     b.click("[data-testid=sync-preview]").await;
     b.wait_text("[data-testid=sync-report-preview]", "company")
         .await;
+    // Review one record: a company the first sync would create is excluded from the preview.
+    let pick = "[data-testid=sync-report-preview] [data-testid=sync-item][data-kind=company][data-change=create]";
+    b.wait(pick).await;
+    let company = b
+        .eval(&format!(
+            "return document.querySelector('{pick}').dataset.id"
+        ))
+        .await;
+    let company = company.as_str().expect("a company id").to_string();
+    // Long lists start folded: unfold the companies as a reviewer would.
+    let open: bool = b
+        .eval("return document.querySelector('[data-testid=sync-report-preview] [data-testid=sync-items-company]').open")
+        .await
+        .as_bool()
+        .unwrap_or(false);
+    if !open {
+        b.click("[data-testid=sync-report-preview] [data-testid=sync-items-company] > summary")
+            .await;
+    }
+    b.click(&format!(
+        "[data-testid=sync-report-preview] [data-testid=sync-item][data-kind=company][data-id='{company}'] [data-action=exclude]"
+    ))
+    .await;
+    b.wait_text("[data-testid=sync-report-preview]", "excluded from now on")
+        .await;
     b.click("[data-testid=sync-apply]").await;
     b.wait("[data-testid=sync-report-apply]").await;
+    b.wait(&format!(
+        "[data-testid=sync-report-apply] [data-testid=sync-item][data-kind=company][data-id='{company}'][data-change=exclude]"
+    ))
+    .await;
     b.wait("[data-testid=sync-run][data-mode=apply]").await;
     let runs = api(&server, "GET", "/api/sync/runs", None).await;
     assert!(

@@ -1020,14 +1020,50 @@ function mappingSection(el) {
 const REPORT_LISTS = [['to_create', 'To create'], ['to_match', 'To match'], ['excluded_names', 'Excluded'], ['pending_names', 'Pending (auto-create off)'], ['deactivated_names', 'Deactivated']];
 const COUNTS = ['created', 'matched', 'updated', 'excluded', 'deactivated', 'skipped', 'unchanged', 'pending'];
 
+// Record kinds the sync can exclude (never import or match) and approve (create at the next
+// apply, lifting an exclusion or the auto-create toggle).
+const EXCLUDABLE = ['company', 'user'];
+const APPROVABLE = ['company', 'user', 'configuration'];
+const CHANGE_LABELS = { create: 'create', pending: 'pending (auto-create off)', match: 'match', exclude: 'excluded', deactivate: 'deactivate' };
+
+/** A button that calls the sync API for one record and then says what it did. */
+function recordAction(kind, item, verb, text, done) {
+  const btn = h('button', { type: 'button', class: 'secondary small', 'data-action': verb, 'aria-label': `${text}: ${kind} ${item.name}` }, text);
+  btn.addEventListener('click', async () => {
+    const r = await act(btn, () => api('POST', `/api/sync/autotask/${enc(kind)}/${enc(item.id)}/${verb}`));
+    if (r) { say(`${kind} ${item.name}: ${done}`); btn.replaceWith(badge('skipped', done)); }
+  });
+  return btn;
+}
+
+/** One kind's records that change: name, id, change, and exclude / approve buttons. */
+function syncItems(kind, items) {
+  const rows = items.map((it) => {
+    const actions = [];
+    if (EXCLUDABLE.includes(kind) && it.change !== 'exclude' && it.change !== 'deactivate') {
+      actions.push(recordAction(kind, it, 'exclude', 'Exclude', 'excluded from now on'));
+    }
+    if (APPROVABLE.includes(kind) && (it.change === 'pending' || it.change === 'exclude')) {
+      actions.push(recordAction(kind, it, 'create', it.change === 'exclude' ? 'Include' : 'Create at next apply', 'created at the next apply'));
+    }
+    return h('tr', { 'data-testid': 'sync-item', 'data-kind': kind, 'data-id': it.id, 'data-change': it.change },
+      h('td', null, it.name), h('td', { class: 'mono' }, it.id), h('td', null, CHANGE_LABELS[it.change] || it.change),
+      h('td', null, actions.length ? actions : '—'));
+  });
+  return h('details', { open: items.length <= 25, 'data-testid': `sync-items-${kind}` },
+    h('summary', null, `Records that change (${items.length})`),
+    table(`${kind}: records that change`, ['Name', 'Autotask id', 'Change', 'Review'], rows));
+}
+
 function syncReport(report) {
   const kinds = Object.entries(report.kinds || {});
   return h('div', { 'data-testid': `sync-report-${report.mode}` },
     h('p', null, `${report.mode === 'apply' ? 'Applied' : 'Preview'} for ${report.org}${report.first_sync ? ' (first sync)' : ''}.`),
     table('Counts per record kind', ['Kind', ...COUNTS], kinds.map(([k, r]) => h('tr', null, h('th', { scope: 'row' }, k), COUNTS.map((c) => h('td', null, String(r[c] ?? 0)))))),
     kinds.map(([k, r]) => h('div', null, h('h3', null, k),
-      REPORT_LISTS.filter(([key]) => (r[key] || []).length).map(([key, label]) => h('details', null,
-        h('summary', null, `${label} (${r[key].length})`), h('ul', null, r[key].map((n) => h('li', null, n))))))),
+      r.items?.length ? syncItems(k, r.items)
+        : REPORT_LISTS.filter(([key]) => (r[key] || []).length).map(([key, label]) => h('details', null,
+          h('summary', null, `${label} (${r[key].length})`), h('ul', null, r[key].map((n) => h('li', null, n))))))),
     report.errors?.length ? [h('h3', null, 'Errors'), jsonBlock(report.errors, 'Errors')] : null);
 }
 

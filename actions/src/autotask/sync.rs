@@ -423,9 +423,32 @@ pub struct KindReport {
     pub pending_names: Vec<String>,
     /// Names of the records deactivated.
     pub deactivated_names: Vec<String>,
+    /// Each record that changes (or would): its PSA id, name and the change (`create`,
+    /// `pending`, `match`, `exclude`, `deactivate`), so a reviewer can exclude or approve
+    /// one by id.
+    pub items: Vec<PreviewItem>,
+}
+
+/// One record of a sync preview.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviewItem {
+    /// The PSA's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `create`, `pending`, `match`, `exclude` or `deactivate`.
+    pub change: &'static str,
 }
 
 impl KindReport {
+    fn note(&mut self, id: &str, name: &str, change: &'static str) {
+        self.items.push(PreviewItem {
+            id: id.to_string(),
+            name: name.to_string(),
+            change,
+        });
+    }
+
     fn counts(&self) -> Value {
         json!({
             "created": self.created,
@@ -553,10 +576,12 @@ impl KindPlan {
                     "created" => {
                         self.report.created += 1;
                         self.report.to_create.push(label.clone());
+                        self.report.note(&record.external_id, &label, "create");
                     }
                     "pending" => {
                         self.report.pending += 1;
                         self.report.pending_names.push(label.clone());
+                        self.report.note(&record.external_id, &label, "pending");
                     }
                     _ => {}
                 }
@@ -573,12 +598,15 @@ impl KindPlan {
                 if became_created {
                     self.report.created += 1;
                     self.report.to_create.push(label.clone());
+                    self.report.note(&record.external_id, &label, "create");
                 } else if record.state == "pending" {
                     self.report.pending += 1;
                     self.report.pending_names.push(label.clone());
+                    self.report.note(&record.external_id, &label, "pending");
                 } else if old.active && !record.active {
                     self.report.deactivated += 1;
                     self.report.deactivated_names.push(label.clone());
+                    self.report.note(&record.external_id, &label, "deactivate");
                 } else if changed {
                     self.report.updated += 1;
                 } else {
@@ -608,6 +636,7 @@ impl KindPlan {
                 r.updated_at = now();
                 self.report.deactivated += 1;
                 self.report.deactivated_names.push(r.name.clone());
+                self.report.note(&r.external_id, &r.name, "deactivate");
                 self.save.push(r);
             }
         }
@@ -762,6 +791,7 @@ async fn sync(
             plan.seen.insert(id.clone());
             plan.report.excluded += 1;
             plan.report.excluded_names.push(name.clone());
+            plan.report.note(&id, &name, "exclude");
             if let Some(o) = &old
                 && o.state != "excluded"
             {
@@ -908,6 +938,7 @@ async fn sync(
             plan.seen.insert(id.clone());
             plan.report.matched += 1;
             plan.report.to_match.push(format!("{name} → {org_name}"));
+            plan.report.note(&id, &name, "match");
             let mut r = r;
             r.updated_at = now();
             plan.save.push(r);
@@ -915,6 +946,7 @@ async fn sync(
             plan.seen.insert(id.clone());
             plan.report.created += 1;
             plan.report.to_create.push(name.clone());
+            plan.report.note(&id, &name, "create");
             plan.save.push(r);
         } else {
             let label = r.name.clone();
@@ -981,6 +1013,7 @@ async fn sync(
             plan.seen.insert(id.clone());
             plan.report.excluded += 1;
             plan.report.excluded_names.push(name.clone());
+            plan.report.note(&id, &name, "exclude");
             if let Some(o) = &old
                 && o.state != "excluded"
             {
@@ -1041,6 +1074,7 @@ async fn sync(
                 plan.seen.insert(id.clone());
                 plan.report.matched += 1;
                 plan.report.to_match.push(format!("{name} → {user_name}"));
+                plan.report.note(&id, &name, "match");
                 plan.save.push(rec);
             } else {
                 let label = rec.name.clone();
