@@ -18,6 +18,20 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Fails at `post_note` until acme-dental has the variable `ready`: rerunning from that task
 /// after setting it succeeds. `lookup` renders a secret org variable (redacted when stored).
+/// A nightly workflow, for the triggers page's switch and "Fire now".
+const NIGHTLY: &str = r#"
+name: console-nightly
+triggers:
+  - name: nightly
+    type: cron
+    schedule: "0 3 * * *"
+    timezone: Europe/London
+tasks:
+  report:
+    action: core.echo
+    input: {text: "fired {{ TRIGGER.manual }}"}
+"#;
+
 const DEMO: &str = r#"
 name: console-demo
 description: Looks a ticket up, then posts a note once the org is ready
@@ -66,6 +80,8 @@ async fn console_in_a_browser() {
     let lab = lab().await;
     let file = lab.env.write("console-demo.yaml", DEMO);
     ok(&lab.weft(&["deploy", file.to_str().unwrap()]).await);
+    let nightly = lab.env.write("console-nightly.yaml", NIGHTLY);
+    ok(&lab.weft(&["deploy", nightly.to_str().unwrap()]).await);
     let server = lab.serve();
     api(
         &server,
@@ -208,6 +224,29 @@ async fn console_in_a_browser() {
         .await;
     b.wait("[data-param=ticket]").await;
     b.shot(&shots, "workflow").await;
+    // Run it from its form, for an org, with an input: the console opens the new execution.
+    b.fill("[data-param=ticket]", "7").await;
+    b.select("select[name=org]", "acme-dental").await;
+    b.click("[data-testid=run]").await;
+    b.retry_until("the run's execution page", || async {
+        b.url().await.contains("#/executions/")
+    })
+    .await;
+    let runs = api(
+        &server,
+        "GET",
+        "/api/executions?workflow=console-demo",
+        None,
+    )
+    .await;
+    let runs = runs.get("executions").cloned().unwrap_or(runs);
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["input"]["ticket"] == 7 && e["org"] == "acme-dental"),
+        "{runs:#}"
+    );
     b.goto(&format!("{base}/#/workflows")).await;
     b.wait_text("[data-testid=workflow-row]", "console-demo")
         .await;
@@ -310,6 +349,30 @@ async fn console_in_a_browser() {
     // Triggers: the installed crate's Autotask trigger with its switch.
     b.goto(&format!("{base}/#/triggers")).await;
     b.wait(&format!("[data-testid^=toggle-{name}]")).await;
+    // The nightly trigger: switched off, then fired by hand all the same.
+    b.click("[data-testid=toggle-console-nightly-nightly]")
+        .await;
+    b.retry_until("the trigger to be disabled", || async {
+        let list = api(&server, "GET", "/api/triggers", None).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["workflow"] == "console-nightly" && t["enabled"] == false)
+    })
+    .await;
+    b.click("[data-testid=fire-console-nightly-nightly]").await;
+    b.retry_until("the fired execution", || async {
+        let runs = api(
+            &server,
+            "GET",
+            "/api/executions?workflow=console-nightly",
+            None,
+        )
+        .await;
+        let runs = runs.get("executions").cloned().unwrap_or(runs);
+        runs.as_array().is_some_and(|r| r.len() == 1)
+    })
+    .await;
     b.shot(&shots, "triggers").await;
 
     // Phone width: no page-wide horizontal scrolling.
@@ -538,6 +601,22 @@ mod webdriver {
         pub async fn wait(&self, css: &str) -> String {
             self.retry(&format!("waiting for {css}"), || self.find(css))
                 .await
+        }
+
+        /// Polls `check` (every 200 ms, up to 15 s) until it holds.
+        pub async fn retry_until<F, Fut>(&self, what: &str, mut check: F)
+        where
+            F: FnMut() -> Fut,
+            Fut: std::future::Future<Output = bool>,
+        {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while !check().await {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
 
         pub async fn click(&self, css: &str) {
