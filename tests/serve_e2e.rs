@@ -383,6 +383,27 @@ fn rate_limits_body_kinds_switches_cancel_rerun_and_paging() {
     assert_eq!(none, json!([]));
     let (st, v) = api(&s, "GET", "/api/executions?offset=-1", "");
     assert_eq!((st, &v["error"]["code"]), (400, &json!("bad_request")));
+    // Time: the last hour has them all, a future instant none; a bad value is named.
+    let (_, recent) = api(
+        &s,
+        "GET",
+        "/api/executions?workflow=ops&limit=100&since=1h",
+        "",
+    );
+    assert_eq!(recent.as_array().unwrap().len(), all.len());
+    let (_, later) = api(
+        &s,
+        "GET",
+        "/api/executions?workflow=ops&since=2999-01-01T00:00:00Z",
+        "",
+    );
+    assert_eq!(later, json!([]));
+    let (st, v) = api(&s, "GET", "/api/executions?since=yesterday", "");
+    assert_eq!(st, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("`since`"),
+        "{v}"
+    );
 }
 
 #[test]

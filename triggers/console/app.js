@@ -466,11 +466,8 @@ async function pageExecutions(ctx, main, _params, query) {
   const load = async () => {
     const q = new URLSearchParams({ limit: '100', top_level: 'true' });
     for (const [k, el] of [['status', status], ['workflow', workflow], ['org', org]]) if (el.value) q.set(k, el.value);
-    let list = await api('GET', `/api/executions?${q}`);
-    if (since.value) {
-      const cutoff = Date.now() - Number(since.value) * 3600 * 1000;
-      list = list.filter((e) => new Date(e.created_at).getTime() >= cutoff);
-    }
+    if (since.value) q.set('since', `${since.value}h`);
+    const list = await api('GET', `/api/executions?${q}`);
     if (!ctx.alive) return;
     const rows = list.map((e) => {
       const progress = h('td');

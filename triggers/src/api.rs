@@ -333,6 +333,28 @@ pub(crate) async fn list_executions(
             ApiError::BadRequest("`offset` must be 0 or a positive number".into())
         })?,
     };
+    // `since`: an instant (RFC 3339) or how long ago (`1h`, `7d`).
+    let created_after = match params.get("since").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let at = match s.parse::<jiff::Timestamp>() {
+                Ok(t) => t,
+                Err(_) => {
+                    let ago = weft_engine::model::parse_duration(s)
+                        .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "`since` must be an RFC 3339 instant or a duration like 1h or 7d, got `{s}`"
+                            ))
+                        })?;
+                    state.engine().now().checked_sub(ago).map_err(|_| {
+                        ApiError::BadRequest(format!("`since` {s} reaches too far back"))
+                    })?
+                }
+            };
+            Some(at.to_string())
+        }
+    };
     let top_level_only = match params.get("top_level").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -349,6 +371,7 @@ pub(crate) async fn list_executions(
         top_level_only,
         limit: Some(limit),
         offset: Some(offset),
+        created_after,
     };
     let list = state.store().list_executions(&filter).await?;
     Ok(Json(

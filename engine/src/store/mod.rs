@@ -430,6 +430,8 @@ pub struct ExecutionFilter {
     pub limit: Option<i64>,
     /// Skip this many first (paging).
     pub offset: Option<i64>,
+    /// Only those created at or after this instant (RFC 3339, UTC as weft writes it).
+    pub created_after: Option<String>,
 }
 
 /// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —

@@ -651,6 +651,9 @@ impl Store for PostgresStore {
         if filter.top_level_only {
             qb.push(" AND parent_id IS NULL");
         }
+        if let Some(t) = &filter.created_after {
+            qb.push(" AND created_at >= ").push_bind(t.clone());
+        }
         // SQLite takes a negative limit as none.
         let limit = filter.limit.unwrap_or(50);
         qb.push(" ORDER BY created_at DESC, id LIMIT ")

@@ -424,6 +424,9 @@ impl Store for SqliteStore {
         if filter.top_level_only {
             qb.push(" AND parent_id IS NULL");
         }
+        if let Some(t) = &filter.created_after {
+            qb.push(" AND created_at >= ").push_bind(t.clone());
+        }
         qb.push(" ORDER BY created_at DESC, id LIMIT ")
             .push_bind(filter.limit.unwrap_or(50))
             .push(" OFFSET ")

@@ -273,6 +273,26 @@ async fn list_filter_and_purge(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(by_org.is_empty());
+    let since = |at: &str| ExecutionFilter {
+        created_after: Some(at.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_executions(&since("2000-01-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .len(),
+        all.len()
+    );
+    assert!(
+        store
+            .list_executions(&since("2999-01-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "created_after filters by creation time"
+    );
     assert_eq!(
         store.execution("ol").await.unwrap().id,
         "old",
