@@ -1252,3 +1252,19 @@ fn purge_keeps_running_executions() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_execution_shows_its_concurrency_group_and_who_ran_it() {
+    let env = Env::new();
+    let wf = path(
+        &env,
+        "limited.yaml",
+        "name: limited\ninput:\n  who: {type: string}\nconcurrency: {limit: 1, key: \"{{ CTX.who }}\"}\ntasks:\n  a:\n    action: core.noop\n",
+    );
+    let r = env.run(&wf, &["--input", "who=ops"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json["concurrency"], json!({"limit": 1, "key": "ops"}));
+    // host:pid:random of the `weft run` process that ran it.
+    let owner = r.json["owner"].as_str().unwrap_or_default();
+    assert_eq!(owner.split(':').count(), 3, "{}", r.json);
+}

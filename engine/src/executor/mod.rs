@@ -1096,6 +1096,13 @@ pub fn execution_json(exec: &ExecutionRecord, runs: &[TaskRun]) -> Value {
         "created_at": exec.created_at,
         "started_at": exec.started_at,
         "finished_at": exec.finished_at,
+        // The process that holds (or, once ended, ran) it.
+        "owner": exec.owner,
+        // Its concurrency group, when its workflow has a limit (a queued one waits for it).
+        "concurrency": exec.concurrency_limit.map(|limit| serde_json::json!({
+            "limit": limit,
+            "key": exec.concurrency_key,
+        })),
         "tasks": tasks,
     })
 }
