@@ -219,6 +219,7 @@ pub(crate) fn build(
     let stored_input = redactor.redact(&Value::Object(input.clone()));
     // Stored so that a resume sees the values the execution started with.
     let stored_vars = redactor.redact(&Value::Object(vars.clone()));
+    let sealed = seal_secrets(engine, &input, &vars, &stored_input, &stored_vars);
     let error = vars_error.map(|e| redactor.redact_str(&e));
     let new = NewExecution {
         id: id.clone(),
@@ -235,6 +236,7 @@ pub(crate) fn build(
         error,
         concurrency_key: concurrency.as_ref().map(|(k, _)| k.clone()),
         concurrency_limit: concurrency.map(|(_, l)| l),
+        sealed,
         created_at: now,
     };
     // Before the commit: a worker may pick a queued execution up the moment it is stored.
@@ -248,6 +250,46 @@ pub(crate) fn build(
         },
     );
     new
+}
+
+/// The inputs and vars that redaction changed (secret inputs, values made of secrets), sealed
+/// with the engine's key; `None` when nothing was redacted.
+fn seal_secrets(
+    engine: &Engine,
+    input: &Map<String, Value>,
+    vars: &Map<String, Value>,
+    stored_input: &Value,
+    stored_vars: &Value,
+) -> Option<String> {
+    let changed = |real: &Map<String, Value>, stored: &Value| -> Map<String, Value> {
+        real.iter()
+            .filter(|(k, v)| stored.get(k.as_str()) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let (input, vars) = (changed(input, stored_input), changed(vars, stored_vars));
+    if input.is_empty() && vars.is_empty() {
+        return None;
+    }
+    Some(
+        engine
+            .secrets
+            .seal(&json!({"input": input, "vars": vars}).to_string()),
+    )
+}
+
+/// What [`seal_secrets`] sealed, opened: (inputs, vars). `None` when it cannot be opened
+/// (another key).
+fn open_secrets(engine: &Engine, sealed: &str) -> Option<(Map<String, Value>, Map<String, Value>)> {
+    let text = engine.secrets.open(sealed).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    let part = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    Some((part("input"), part("vars")))
 }
 
 /// Drops the in-memory inputs of an execution that was never stored.
@@ -348,13 +390,14 @@ pub(crate) async fn drive(
         tracing::info_span!("execution", execution_id = %exec.id, workflow = %exec.workflow_name);
     engine.observer.execution_started(&exec.workflow_name);
     let handoff = handoffs().lock().expect("not poisoned").remove(&exec.id);
-    let resumed = handoff.is_none();
+    let (mut unsealed, mut sealed_unreadable, mut secret_lost) = (false, false, false);
     let handoff = match handoff {
         Some(h) => h,
         None => {
-            // Resuming in a new process: inputs and vars come back from the store.
-            let input = exec.input.as_object().cloned().unwrap_or_default();
-            let vars = exec
+            // Resuming in a new process: inputs and vars come back from the store, their
+            // secret parts from the sealed copy.
+            let mut input = exec.input.as_object().cloned().unwrap_or_default();
+            let mut vars = exec
                 .vars
                 .as_ref()
                 .and_then(Value::as_object)
@@ -365,6 +408,26 @@ pub(crate) async fn drive(
             for secret in org.secret_values() {
                 redactor.add(&secret);
             }
+            match exec.sealed.as_deref().map(|s| open_secrets(&engine, s)) {
+                Some(Some((secret_input, secret_vars))) => {
+                    for (k, v) in secret_input {
+                        if wf.input.get(&k).is_some_and(|p| p.secret) {
+                            redactor.add_value(&v);
+                        }
+                        input.insert(k, v);
+                    }
+                    vars.extend(secret_vars);
+                    unsealed = true;
+                }
+                Some(None) => sealed_unreadable = true,
+                None => {}
+            }
+            // A secret input that was given (stored redacted) but whose value was not kept.
+            secret_lost = !unsealed
+                && wf
+                    .input
+                    .iter()
+                    .any(|(k, p)| p.secret && input.get(k).is_some_and(|v| !v.is_null()));
             Handoff {
                 input,
                 vars,
@@ -380,8 +443,10 @@ pub(crate) async fn drive(
     };
     let runs = engine.store.task_runs(&exec.id).await?;
     let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, &org, cancel);
-    if resumed && wf.input.values().any(|p| p.secret) {
-        c.failure = Some("cannot resume: the workflow has secret inputs, which are never stored; rerun it with its inputs".into());
+    if sealed_unreadable {
+        c.failure = Some("cannot resume: its secret inputs were sealed with another key (give every process the same WEFT_SECRET_KEY)".into());
+    } else if secret_lost {
+        c.failure = Some("cannot resume: the workflow has secret inputs and none were kept for it; rerun it with its inputs".into());
     }
     c.replay(&runs);
     c.run().instrument(span).await

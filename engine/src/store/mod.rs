@@ -307,6 +307,10 @@ pub struct NewExecution {
     /// At most this many executions of the workflow with the same key run at once; `None`:
     /// unlimited.
     pub concurrency_limit: Option<i64>,
+    /// The secret inputs and secret-derived vars (`{"input": {...}, "vars": {...}}`), sealed
+    /// with the installation's key: what a resume in another process needs and `input`/`vars`
+    /// hold redacted.
+    pub sealed: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -365,6 +369,9 @@ pub struct ExecutionRecord {
     pub concurrency_key: Option<String>,
     /// The concurrency limit it was created under; `None`: unlimited.
     pub concurrency_limit: Option<i64>,
+    /// Sealed secret inputs and vars (see [`NewExecution::sealed`]); never serialized.
+    #[serde(skip)]
+    pub sealed: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.

@@ -68,7 +68,7 @@ impl Drop for Wake {
     }
 }
 
-const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit";
+const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 fn json_col(row: &PgRow, col: &str) -> Result<Option<Value>> {
@@ -97,6 +97,7 @@ fn execution_from_row(row: &PgRow) -> Result<ExecutionRecord> {
         lease_until_ms: row.try_get("lease_until_ms")?,
         concurrency_key: row.try_get("concurrency_key")?,
         concurrency_limit: row.try_get("concurrency_limit")?,
+        sealed: row.try_get("sealed")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -1408,7 +1409,7 @@ async fn insert_execution(
         Some(_) => (None, None),
         None => (e.owner.as_ref(), e.lease_until_ms),
     };
-    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $13, FALSE, $14, $15, $16, $17, $18, $19, $20, $21)"))
+    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $13, FALSE, $14, $15, $16, $17, $18, $19, $20, $21, $22)"))
         .bind(&e.id)
         .bind(e.workflow.id)
         .bind(&e.workflow.name)
@@ -1429,6 +1430,7 @@ async fn insert_execution(
         .bind(e.error.as_ref().map(|_| &e.created_at))
         .bind(&e.concurrency_key)
         .bind(e.concurrency_limit)
+        .bind(&e.sealed)
         .bind(event_id)
         .execute(&mut **tx)
         .await?;
