@@ -109,6 +109,7 @@ async fn new_execution(store: &dyn Store, id: &str, parent: Option<&str>) -> New
         error: None,
         concurrency_key: None,
         concurrency_limit: None,
+        sealed: Some("opaque sealed text".into()),
         created_at: jiff::Timestamp::now().to_string(),
     };
     store
@@ -294,6 +295,11 @@ async fn list_filter_and_purge(store: Arc<dyn Store>) {
         "created_after filters by creation time"
     );
     assert_eq!(
+        store.execution("new").await.unwrap().sealed.as_deref(),
+        Some("opaque sealed text"),
+        "the sealed secrets are kept as given"
+    );
+    assert_eq!(
         store.execution("ol").await.unwrap().id,
         "old",
         "prefix lookup"
@@ -322,6 +328,7 @@ fn queued(wf: &WorkflowRecord, id: &str, created_at: &str) -> NewExecution {
         error: None,
         concurrency_key: None,
         concurrency_limit: None,
+        sealed: None,
         created_at: created_at.into(),
     }
 }
