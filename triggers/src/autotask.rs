@@ -33,7 +33,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weft_actions::autotask::{AutotaskError, Client, ErrorKind};
-use weft_engine::action::OrgRef;
 use weft_engine::executor::Engine;
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
@@ -276,6 +275,9 @@ struct Wanted {
     explicit: bool,
     url: String,
     instance: Option<String>,
+    /// The org whose `autotask` integration it is registered with (found like a task's:
+    /// the org, its parents, then `--integrations`).
+    org: String,
     hash: String,
 }
 
@@ -338,31 +340,50 @@ fn webhook_name(workflow: &str, trigger: &str) -> String {
     }
 }
 
-/// Autotask clients per integration instance, made on first use.
+/// Autotask clients per (org, integration instance), made on first use.
 struct Clients<'a> {
     engine: &'a Engine,
-    made: HashMap<Option<String>, Result<Arc<Client>, String>>,
+    made: HashMap<(String, Option<String>), Result<Arc<Client>, String>>,
 }
 
 impl Clients<'_> {
-    fn get(&mut self, instance: Option<&str>) -> Result<Arc<Client>, String> {
-        let key = instance.map(str::to_string);
+    async fn get(&mut self, org: &str, instance: Option<&str>) -> Result<Arc<Client>, String> {
+        let key = (org.to_string(), instance.map(str::to_string));
         if let Some(c) = self.made.get(&key) {
             return c.clone();
         }
-        let org = OrgRef {
-            id: DEFAULT_ORG.into(),
-            name: DEFAULT_ORG.into(),
-        };
-        let made = self
-            .engine
-            .integrations()
-            .resolve("autotask", &org, instance)
-            .and_then(|i| Client::from_integration(&i))
-            .map(Arc::new)
-            .map_err(|e| e.message);
+        let made = autotask_client(self.engine, org, instance)
+            .await
+            .map(Arc::new);
         self.made.insert(key, made.clone());
         made
+    }
+}
+
+/// The Autotask client of `org`'s `autotask` integration (or its named `instance`), found the
+/// way a task of that org finds it.
+async fn autotask_client(
+    engine: &Engine,
+    org: &str,
+    instance: Option<&str>,
+) -> Result<Client, String> {
+    let integration = engine
+        .integration_for(org, "autotask", instance)
+        .await
+        .map_err(|e| match e {
+            weft_engine::executor::EngineError::Input(m) => m,
+            other => other.to_string(),
+        })?;
+    Client::from_integration(&integration).map_err(|e| e.message)
+}
+
+/// Where a trigger's webhook is registered: with its first `run_for` org's integration (a
+/// crate installed for a client inherits the MSP's), else the MSP's (the one root org),
+/// else `default` (the `--integrations` instances).
+fn registration_org(t: &Trigger, owner: &str) -> String {
+    match &t.run_for {
+        RunFor::Orgs(list) if !list.is_empty() => list[0].clone(),
+        _ => owner.to_string(),
     }
 }
 
@@ -387,6 +408,11 @@ pub async fn sync_webhooks(
     let switches = crate::Switches::load(store.as_ref()).await?;
     let mut report = SyncReport::default();
     let mut wanted: HashMap<(String, String), Wanted> = HashMap::new();
+    let roots = weft_engine::org::root_orgs(store.as_ref()).await?;
+    let owner_org = match roots.as_slice() {
+        [msp] => msp.id.clone(),
+        _ => DEFAULT_ORG.to_string(),
+    };
     // Workflows that do not parse keep their webhooks (their triggers are unknown).
     let mut unparsed: HashSet<String> = HashSet::new();
     for record in store.list_workflows().await? {
@@ -432,6 +458,7 @@ pub async fn sync_webhooks(
                 explicit,
                 url: callout_url(public_base_url, &wf.name, &t.name),
                 instance: instance_of(t),
+                org: registration_org(t, &owner_org),
                 hash: String::new(),
             };
             w.hash = config_hash(&w);
@@ -459,7 +486,10 @@ pub async fn sync_webhooks(
             });
         };
         // Checked and deleted in the tenant it was registered in.
-        let client = match clients.get(existing.integration.as_deref()) {
+        let client = match clients
+            .get(&existing.org, existing.integration.as_deref())
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 fail(&mut report, e);
@@ -470,6 +500,7 @@ pub async fn sync_webhooks(
         let mut delete = true;
         if let Some(w) = want
             && w.hash == existing.config_hash
+            && w.org == existing.org
         {
             // Still wanted as registered: check that Autotask still has it, active.
             match client.get(&existing.entity, existing.webhook_id).await {
@@ -510,7 +541,7 @@ pub async fn sync_webhooks(
         .collect();
     todo.sort_by(|a, b| (&a.workflow, &a.trigger).cmp(&(&b.workflow, &b.trigger)));
     for w in todo {
-        let client = match clients.get(w.instance.as_deref()) {
+        let client = match clients.get(&w.org, w.instance.as_deref()).await {
             Ok(c) => c,
             Err(e) => {
                 report.failed.push(SyncFailure {
@@ -663,7 +694,7 @@ async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> 
     Ok(AutotaskWebhook {
         workflow: w.workflow.clone(),
         trigger: w.trigger.clone(),
-        org: DEFAULT_ORG.into(),
+        org: w.org.clone(),
         integration: w.instance.clone(),
         entity: w.entity.into(),
         webhook_id: id,
@@ -952,7 +983,7 @@ pub(crate) async fn callout(
     // With orgs listed (a crate installed for a client) or `all_managed`, the record's org
     // must be one of them (or below one): a ticket is about one company, not every client.
     let owner_run = matches!(trigger.run_for, RunFor::Owner);
-    let company_id = company_of(&state, trigger, entity, &payload, true).await;
+    let company_id = company_of(&state, trigger, &rec.org, entity, &payload).await;
     let mapped_org = match company_id {
         Some(c) => match crate::mapping::org_of_company(state.store().as_ref(), c).await {
             Ok(o) => o,
@@ -1112,14 +1143,14 @@ async fn record_org(
 }
 
 /// The Autotask company an event is about: `Id` of company events, `Fields.CompanyID` of
-/// tickets, contacts and configuration items; for ticket notes (only when `fetch`), the
-/// company of `Fields.TicketID`, read with one GET (`None` when that fails).
+/// tickets, contacts and configuration items; for ticket notes, the company of
+/// `Fields.TicketID`, read with one GET in the registration's tenant (`None` when that fails).
 async fn company_of(
     state: &AppState,
     trigger: &Trigger,
+    registered_with: &str,
     entity: &str,
     payload: &Value,
-    fetch: bool,
 ) -> Option<i64> {
     let int = |v: &Value| match v {
         Value::Number(n) => n.as_i64(),
@@ -1135,18 +1166,16 @@ async fn company_of(
     };
     match entity {
         "company" => int(&payload["Id"]),
-        "ticket_note" if fetch => {
+        "ticket_note" => {
             let ticket = field("TicketID")?;
-            let org = OrgRef {
-                id: DEFAULT_ORG.into(),
-                name: DEFAULT_ORG.into(),
-            };
-            let client = state
-                .engine()
-                .integrations()
-                .resolve("autotask", &org, instance_of(trigger).as_deref())
-                .and_then(|i| Client::from_integration(&i))
-                .ok()?;
+            // Read in the tenant the webhook was registered with.
+            let client = autotask_client(
+                state.engine(),
+                registered_with,
+                instance_of(trigger).as_deref(),
+            )
+            .await
+            .ok()?;
             match client.get("Tickets", ticket).await {
                 Ok(t) => int(&t["companyID"]),
                 Err(e) => {
@@ -1155,7 +1184,6 @@ async fn company_of(
                 }
             }
         }
-        "ticket_note" => None,
         _ => field("CompanyID"),
     }
 }
