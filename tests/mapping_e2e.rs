@@ -578,7 +578,8 @@ async fn ticket_events_run_for_the_mapped_org_and_all_managed_fans_out() {
     assert_eq!(m["trigger"]["mapped"], true);
     assert_eq!(m["trigger"]["org"], "acme-dental");
     let u = of(unmapped);
-    assert_eq!(u["org"], "default", "{u}");
+    // Unmapped: the MSP's own org (the one root), whose integration registered the webhook.
+    assert_eq!(u["org"], "msp", "{u}");
     assert_eq!(u["trigger"]["company_id"], 177);
     assert_eq!(u["trigger"]["mapped"], false);
 
