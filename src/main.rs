@@ -41,6 +41,10 @@ enum Command {
     Deploy(cmd::deploy::Args),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
     Serve(cmd::serve::Args),
+    /// Triggers of the deployed workflows: list, enable, disable, fire a cron trigger now,
+    /// recent events.
+    #[command(subcommand)]
+    Trigger(cmd::trigger::Command),
     /// Run only executor workers on a shared database (PostgreSQL for several hosts): they
     /// take executions queued by every `weft serve`, and take over those of dead processes.
     Worker(cmd::worker::Args),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Worker(args) => cmd::worker::run(args),
+        Command::Trigger(c) => cmd::trigger::run(c),
         Command::Sync(c) => cmd::sync::run(c),
         Command::Org(c) => cmd::org::run(c),
         Command::Integration(c) => cmd::integration::run(c),

@@ -58,7 +58,8 @@ pub(crate) fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> 
     }
 }
 
-fn trigger_type(kind: &TriggerKind) -> String {
+/// The name of a trigger's type (`webhook`, `cron`, `autotask.ticket` …).
+pub fn trigger_type(kind: &TriggerKind) -> String {
     match kind {
         TriggerKind::AlwaysPass => "always_pass".into(),
         TriggerKind::Webhook { .. } => "webhook".into(),

@@ -30,6 +30,7 @@ use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
 use weft_engine::model::{TriggerKind, WebhookSecret};
 use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
 
+pub use api::trigger_type;
 pub use metrics::Metrics;
 pub use weft_engine::executor::{Workers, execution_json};
 
