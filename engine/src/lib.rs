@@ -22,6 +22,7 @@ pub mod model;
 pub mod org;
 pub mod parse;
 pub mod registry;
+pub mod retention;
 pub mod schema;
 pub mod secrets;
 pub mod store;

@@ -324,3 +324,119 @@ output:
     assert_eq!(exec.output.as_ref().unwrap()["plain"], "gdap-api");
     assert_eq!(exec.output.as_ref().unwrap()["own"], "acme-api");
 }
+
+/// A finished execution of `org` that ended `ago` before now.
+async fn finished(
+    w: &World,
+    wf: &weft_engine::store::WorkflowRecord,
+    id: &str,
+    org: &str,
+    ago: jiff::SignedDuration,
+) {
+    let at = jiff::Timestamp::now().checked_sub(ago).unwrap().to_string();
+    let e = weft_engine::store::NewExecution {
+        id: id.into(),
+        workflow: wf.clone(),
+        org: org.into(),
+        input: json!({}),
+        vars: json!({}),
+        trigger: json!({}),
+        parent_id: None,
+        parent_task: None,
+        rerun_of: None,
+        owner: Some("test".into()),
+        lease_until_ms: None,
+        error: None,
+        concurrency_key: None,
+        concurrency_limit: None,
+        sealed: None,
+        created_at: at.clone(),
+    };
+    w.store.create_execution(&e, &[]).await.unwrap();
+    w.store
+        .finish_execution(
+            id,
+            weft_engine::store::ExecStatus::Succeeded,
+            None,
+            None,
+            &at,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn retention_follows_each_orgs_own_period_then_the_default() {
+    let w = world().await;
+    let wf = w
+        .engine
+        .deploy("name: kept\ntasks:\n  a:\n    action: core.noop\n", None)
+        .await;
+    let wf = match wf {
+        Ok(r) => r,
+        // The test registry has no core actions: deploy through the store.
+        Err(_) => w
+            .store
+            .deploy_workflow("kept", "name: kept\n", None)
+            .await
+            .unwrap(),
+    };
+    let days = |d: i64| jiff::SignedDuration::from_hours(24 * d);
+    for org in ["msp", "acme", "acme-east", "default"] {
+        finished(&w, &wf, &format!("{org}-old"), org, days(5)).await;
+        finished(
+            &w,
+            &wf,
+            &format!("{org}-new"),
+            org,
+            jiff::SignedDuration::from_hours(1),
+        )
+        .await;
+    }
+    let set = |o: &str, v: Value| OrgVar {
+        org_id: o.into(),
+        key: weft_engine::retention::RETENTION_VAR.into(),
+        value: v.to_string(),
+        secret: false,
+    };
+    // acme keeps a day (acme-east inherits it); the rest follow the default.
+    w.store
+        .set_org_var(&set("acme", json!("1d")))
+        .await
+        .unwrap();
+    let exists = async |id: &str| w.store.execution(id).await.is_ok();
+
+    let done =
+        weft_engine::retention::apply(&w.engine, Some(std::time::Duration::from_secs(10 * 86400)))
+            .await
+            .unwrap();
+    assert!(
+        !exists("acme-old").await && !exists("acme-east-old").await,
+        "{done:?}"
+    );
+    assert!(exists("acme-new").await && exists("acme-east-new").await);
+    assert!(
+        exists("msp-old").await && exists("default-old").await,
+        "within the 10-day default"
+    );
+
+    // acme-east keeps everything of its own; a 2-day default takes the others' old ones.
+    w.store
+        .set_org_var(&set("acme-east", json!("forever")))
+        .await
+        .unwrap();
+    finished(&w, &wf, "acme-east-older", "acme-east", days(400)).await;
+    weft_engine::retention::apply(&w.engine, Some(std::time::Duration::from_secs(2 * 86400)))
+        .await
+        .unwrap();
+    assert!(!exists("msp-old").await && !exists("default-old").await);
+    assert!(exists("msp-new").await && exists("default-new").await);
+    assert!(exists("acme-east-older").await, "forever is forever");
+
+    // No default: only the orgs with their own period are purged.
+    finished(&w, &wf, "msp-ancient", "msp", days(900)).await;
+    weft_engine::retention::apply(&w.engine, None)
+        .await
+        .unwrap();
+    assert!(exists("msp-ancient").await);
+}

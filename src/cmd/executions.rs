@@ -69,6 +69,9 @@ pub enum Command {
         /// How old (`30d`, `12h`).
         #[arg(long, value_name = "DURATION")]
         older_than: String,
+        /// Only this organization's executions (id or name).
+        #[arg(long)]
+        org: Option<String>,
         #[command(flatten)]
         db: EngineArgs,
     },
@@ -207,7 +210,11 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             let exec = engine.run(&new_id).await.into_diagnostic()?;
             super::run::report(&engine, &exec, json).await
         }
-        Command::Purge { older_than, db } => {
+        Command::Purge {
+            older_than,
+            org,
+            db,
+        } => {
             let Some(age) = weft_engine::model::parse_duration(&older_than) else {
                 eprintln!("error: `{older_than}` is not a duration (e.g. 30d, 12h)");
                 return Ok(ExitCode::from(2));
@@ -215,12 +222,30 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             let engine = super::engine::open(&db).await?;
             let span = jiff::SignedDuration::try_from(age).into_diagnostic()?;
             let cutoff = jiff::Timestamp::now().checked_sub(span).into_diagnostic()?;
+            let only = match &org {
+                None => None,
+                Some(o) => match engine.store().org(o).await {
+                    Ok(found) => Some(found.id),
+                    Err(e) if e.kind() == weft_engine::store::StoreErrorKind::NotFound => {
+                        eprintln!("error: no organization `{o}` (weft org list)");
+                        return Ok(ExitCode::from(2));
+                    }
+                    Err(e) => return Err(e).into_diagnostic(),
+                },
+            };
+            let scope = weft_engine::store::PurgeScope {
+                only: only.clone(),
+                ..Default::default()
+            };
             let n = engine
                 .store()
-                .purge(&cutoff.to_string())
+                .purge(&cutoff.to_string(), &scope)
                 .await
                 .into_diagnostic()?;
-            println!("purged {n} execution(s) finished before {cutoff}");
+            match only {
+                Some(o) => println!("purged {n} execution(s) of {o} finished before {cutoff}"),
+                None => println!("purged {n} execution(s) finished before {cutoff}"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume { db } => {

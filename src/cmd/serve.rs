@@ -27,6 +27,10 @@ pub struct Args {
     public_url: Option<String>,
     #[command(flatten)]
     cluster: super::engine::ClusterArgs,
+    /// Delete finished executions older than this (`90d`), hourly; an org's `retention`
+    /// variable (inherited; `365d`, `forever`) overrides it for that org. Default: keep all.
+    #[arg(long, value_name = "DURATION", env = "WEFT_RETENTION")]
+    retention: Option<String>,
     /// Also serve the bundled Autotask simulator (seeded MSP tenant, on a free port) and use
     /// it as the `autotask` integration — unless `--integrations` names real ones.
     #[arg(long)]
@@ -40,6 +44,12 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
+    let retention = match args.retention.as_deref().filter(|r| !r.trim().is_empty()) {
+        None => None,
+        Some(r) => Some(weft_engine::model::parse_duration(r).ok_or_else(|| {
+            miette::miette!("--retention `{r}` is not a duration (like 90d or 12h)")
+        })?),
+    };
     let metrics = Arc::new(Metrics::new());
     // The simulator serves until the process ends.
     let (_sim, sim_integrations) = if args.sim {
@@ -108,6 +118,26 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         Arc::new(weft_engine::action::SystemClock),
     )
     .spawn(cron_stop.clone());
+    // Retention: hourly, by the default and each org's own `retention` variable.
+    let retention_job = {
+        let (engine, stop) = (engine.clone(), cron_stop.clone());
+        tokio::spawn(async move {
+            loop {
+                match weft_engine::retention::apply(&engine, retention).await {
+                    Ok(done) => {
+                        for p in done.iter().filter(|p| p.count > 0) {
+                            tracing::info!(org = p.org.as_deref().unwrap_or("(default)"), before = %p.before, purged = p.count, "retention: finished executions deleted");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "retention: cannot purge"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    () = stop.cancelled() => break,
+                }
+            }
+        })
+    };
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
     let psa_sync = tokio::spawn(weft_actions::autotask::sync::nightly(engine.clone()));
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
@@ -185,6 +215,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     cron_stop.cancel();
     psa_sync.abort();
     let _ = cron.await;
+    let _ = retention_job.await;
     let _ = autotask_sync.await;
     eprintln!(
         "shutting down: waiting up to {}s for running executions",

@@ -422,6 +422,15 @@ impl TaskRun {
     }
 }
 
+/// Whose executions a purge deletes.
+#[derive(Debug, Clone, Default)]
+pub struct PurgeScope {
+    /// Only this org's.
+    pub only: Option<String>,
+    /// Not these orgs' (they have retention periods of their own).
+    pub except: Vec<String>,
+}
+
 /// Filters for listing executions.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
@@ -714,8 +723,9 @@ pub trait Store: Send + Sync + 'static {
     async fn children(&self, id: &str) -> Result<Vec<ExecutionRecord>>;
     /// Asks an unfinished execution (and its sub-workflows) to stop.
     async fn request_cancel(&self, id: &str) -> Result<()>;
-    /// Deletes finished executions that ended before `finished_before` (RFC 3339).
-    async fn purge(&self, finished_before: &str) -> Result<u64>;
+    /// Deletes finished executions that ended before `finished_before` (RFC 3339): of one
+    /// org (`only`), or of every org but `except`.
+    async fn purge(&self, finished_before: &str, scope: &PurgeScope) -> Result<u64>;
 
     /// The value of a setting, storing `value` first if there is none. True when stored now.
     async fn ensure_setting(&self, key: &str, value: &str) -> Result<(String, bool)>;

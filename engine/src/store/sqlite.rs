@@ -464,11 +464,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn purge(&self, finished_before: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM executions WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled')")
-            .bind(finished_before)
-            .execute(&self.pool)
-            .await?;
+    async fn purge(&self, finished_before: &str, scope: &PurgeScope) -> Result<u64> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "DELETE FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ",
+        );
+        qb.push_bind(finished_before.to_string());
+        if let Some(org) = &scope.only {
+            qb.push(" AND org = ").push_bind(org.clone());
+        }
+        for org in &scope.except {
+            qb.push(" AND org <> ").push_bind(org.clone());
+        }
+        let done = qb.build().execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 

@@ -304,7 +304,36 @@ async fn list_filter_and_purge(store: Arc<dyn Store>) {
         "old",
         "prefix lookup"
     );
-    assert_eq!(store.purge("2021-01-01T00:00:00Z").await.unwrap(), 1);
+    // Scoped: another org's executions only, then everyone's but msp's: nothing of msp goes.
+    let elsewhere = PurgeScope {
+        only: Some("elsewhere".into()),
+        ..PurgeScope::default()
+    };
+    assert_eq!(
+        store
+            .purge("2021-01-01T00:00:00Z", &elsewhere)
+            .await
+            .unwrap(),
+        0
+    );
+    let keep_msp = PurgeScope {
+        except: vec!["msp".into()],
+        ..PurgeScope::default()
+    };
+    assert_eq!(
+        store
+            .purge("2021-01-01T00:00:00Z", &keep_msp)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge("2021-01-01T00:00:00Z", &PurgeScope::default())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(
         store.task_runs("old").await.unwrap().is_empty(),
         "task runs go with their execution"

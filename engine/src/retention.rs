@@ -1,0 +1,118 @@
+//! Retention: finished executions are deleted once older than a period — the installation's
+//! default, or an org's own, set with the org variable `retention` (inherited down the tree
+//! like any variable: `"365d"` on a client whose records must be kept a year, `"forever"` to
+//! keep everything of it).
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::executor::{Engine, EngineError};
+use crate::store::PurgeScope;
+
+/// The org variable that sets an org's retention period.
+pub const RETENTION_VAR: &str = "retention";
+
+/// What one purge deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    /// The org whose own period applied; `None` for the default.
+    pub org: Option<String>,
+    /// Executions that finished before this were deleted.
+    pub before: Timestamp,
+    /// How many.
+    pub count: u64,
+}
+
+/// An org's period from its `retention` variable: `Some(None)` keeps everything.
+fn org_period(value: &serde_json::Value) -> Option<Option<Duration>> {
+    let text = match value {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Number(n) => format!("{n}d"),
+        _ => return None,
+    };
+    match text.as_str() {
+        "forever" | "keep" | "never" => Some(None),
+        t => crate::model::parse_duration(t).map(Some),
+    }
+}
+
+fn cutoff(now: Timestamp, period: Duration) -> Option<Timestamp> {
+    now.checked_sub(SignedDuration::try_from(period).ok()?).ok()
+}
+
+/// Deletes the finished executions past their retention: each org with a `retention`
+/// variable by its own period (a value that does not read as one keeps everything and is
+/// logged), the others by `default` (none: kept).
+///
+/// # Errors
+/// Store failures.
+pub async fn apply(engine: &Engine, default: Option<Duration>) -> Result<Vec<Purged>, EngineError> {
+    let now = engine.now();
+    let mut done = Vec::new();
+    let mut own = Vec::new();
+    for org in engine.store().list_orgs().await? {
+        let ctx = engine.org_context(Some(&org.id)).await?;
+        let Some(var) = ctx.variables.get(RETENTION_VAR) else {
+            continue;
+        };
+        own.push(org.id.clone());
+        match org_period(&var.value) {
+            Some(Some(period)) => {
+                let Some(before) = cutoff(now, period) else {
+                    continue;
+                };
+                let scope = PurgeScope {
+                    only: Some(org.id.clone()),
+                    ..PurgeScope::default()
+                };
+                let count = engine.store().purge(&before.to_string(), &scope).await?;
+                done.push(Purged {
+                    org: Some(org.id.clone()),
+                    before,
+                    count,
+                });
+            }
+            Some(None) => {}
+            None => tracing::warn!(
+                org = %org.id,
+                value = %var.value,
+                "the org's `retention` is not a period (like 90d) or `forever`; its executions are kept"
+            ),
+        }
+    }
+    if let Some(before) = default.and_then(|d| cutoff(now, d)) {
+        let scope = PurgeScope {
+            only: None,
+            except: own,
+        };
+        let count = engine.store().purge(&before.to_string(), &scope).await?;
+        done.push(Purged {
+            org: None,
+            before,
+            count,
+        });
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn periods_read_from_variables() {
+        assert_eq!(
+            org_period(&json!("90d")),
+            Some(Some(Duration::from_secs(90 * 86400)))
+        );
+        assert_eq!(
+            org_period(&json!(30)),
+            Some(Some(Duration::from_secs(30 * 86400)))
+        );
+        assert_eq!(org_period(&json!("forever")), Some(None));
+        assert_eq!(org_period(&json!("soon")), None);
+        assert_eq!(org_period(&json!({"d": 1})), None);
+    }
+}
