@@ -97,7 +97,7 @@ fn describe(spec: &weft_engine::ActionSpec) -> String {
 fn type_of(prop: &serde_json::Value, root: &serde_json::Value) -> String {
     if let Some(r) = prop.get("$ref").and_then(|r| r.as_str()) {
         let name = r.rsplit('/').next().unwrap_or(r);
-        let target = root.pointer(&r.trim_start_matches('#').to_string());
+        let target = root.pointer(r.trim_start_matches('#'));
         if let Some(values) = target
             .and_then(|t| t.get("enum"))
             .and_then(|e| e.as_array())

@@ -127,8 +127,8 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 println!("no executions");
             } else {
                 println!(
-                    "{:<36}  {:<10}  {:<28}  {:<25}  {}",
-                    "ID", "STATUS", "WORKFLOW", "STARTED", "DURATION"
+                    "{:<36}  {:<10}  {:<28}  {:<25}  DURATION",
+                    "ID", "STATUS", "WORKFLOW", "STARTED"
                 );
                 for e in &list {
                     let wf = format!(

@@ -125,7 +125,7 @@ enum Slot {
     /// Start (or resume) it.
     Ready,
     /// It ended while waiting (cancelled).
-    Ended(ExecutionRecord),
+    Ended(Box<ExecutionRecord>),
     /// Another worker took it while it waited for a slot.
     RunElsewhere,
 }
@@ -433,7 +433,7 @@ impl Engine {
                 }
                 result
             }
-            Ok(Slot::Ended(exec)) => Ok(exec),
+            Ok(Slot::Ended(exec)) => Ok(*exec),
             Ok(Slot::RunElsewhere) => {
                 self.running.lock().expect("not poisoned").remove(id);
                 return self.wait_until_final(id).await;
@@ -469,7 +469,7 @@ impl Engine {
             let exec = self.store.execution(id).await?;
             if exec.status.is_final() {
                 conductor::forget_handoff(&exec.id);
-                return Ok(Slot::Ended(exec));
+                return Ok(Slot::Ended(Box::new(exec)));
             }
             if exec.status != ExecStatus::Pending || exec.concurrency_limit.is_none() {
                 // Seen pending and now running without our claim: another worker took it
@@ -493,7 +493,7 @@ impl Engine {
                     )
                     .await?;
                 conductor::forget_handoff(&exec.id);
-                return Ok(Slot::Ended(self.store.execution(&exec.id).await?));
+                return Ok(Slot::Ended(Box::new(self.store.execution(&exec.id).await?)));
             }
             if self.claim(&exec).await? {
                 return Ok(Slot::Ready);
@@ -853,7 +853,7 @@ impl Engine {
                     }
                 }
                 // Renew at a third of the lease.
-                if ticks % (engine.lease.as_millis() as u64 / 750).max(1) == 0 {
+                if ticks.is_multiple_of((engine.lease.as_millis() as u64 / 750).max(1)) {
                     let until = now_ms(&*engine.clock) + engine.lease.as_millis() as i64;
                     if let Err(e) = engine.store.renew_leases(&engine.owner, until).await {
                         tracing::warn!(error = %e, "cannot renew execution leases");
