@@ -224,6 +224,24 @@ async fn console_in_a_browser() {
         .await;
     b.wait("[data-param=ticket]").await;
     b.shot(&shots, "workflow").await;
+    // Edit the YAML: a mistake is shown with its line; the fix deploys as version 2.
+    let yaml = b
+        .eval("return document.querySelector('[data-testid=yaml]').value")
+        .await;
+    let yaml = yaml.as_str().unwrap().to_string();
+    let broken = yaml.replace("action: core.noop", "action: core.nope");
+    b.fill("[data-testid=yaml]", &broken).await;
+    b.click("[data-testid=validate]").await;
+    b.wait_text("[data-testid=diagnostics]", "core.nope").await;
+    let diag = b.text("[data-testid=diagnostics]").await;
+    assert!(diag.contains("error") && diag.contains("line "), "{diag}");
+    let fixed = yaml.replace("description: Looks", "description: Now looks");
+    b.fill("[data-testid=yaml]", &fixed).await;
+    b.click("[data-testid=deploy]").await;
+    b.retry_until("version 2 to be deployed", || async {
+        api(&server, "GET", "/api/workflows/console-demo", None).await["version"] == 2
+    })
+    .await;
     // Run it from its form, for an org, with an input: the console opens the new execution.
     b.fill("[data-param=ticket]", "7").await;
     b.select("select[name=org]", "acme-dental").await;

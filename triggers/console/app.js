@@ -717,12 +717,12 @@ function yamlEditor(source, name) {
         d.help ? h('div', { class: 'muted' }, d.help) : null)))
       : h('p', null, 'No problems found.'));
   };
-  const validate = h('button', { type: 'button', class: 'secondary' }, 'Validate');
+  const validate = h('button', { type: 'button', class: 'secondary', 'data-testid': 'validate' }, 'Validate');
   validate.addEventListener('click', async () => {
     const list = await act(validate, () => api('POST', '/api/workflows/validate', text.value));
     if (list) showDiags(list);
   });
-  const deploy = h('button', { type: 'button' }, name ? 'Deploy as a new version' : 'Deploy');
+  const deploy = h('button', { type: 'button', 'data-testid': 'deploy' }, name ? 'Deploy as a new version' : 'Deploy');
   deploy.addEventListener('click', async () => {
     try {
       deploy.disabled = true;
