@@ -30,17 +30,7 @@ async fn find(
     state: &AppState,
     name: &str,
 ) -> Result<(WorkflowRecord, Arc<Workflow>, usize), ApiError> {
-    let mut found = Vec::new();
-    for record in state.store().list_workflows().await? {
-        let wf = state.parsed(&record)?;
-        if let Some(i) = wf
-            .triggers
-            .iter()
-            .position(|t| t.name == name && matches!(t.kind, TriggerKind::Webhook { .. }))
-        {
-            found.push((record, wf, i));
-        }
-    }
+    let mut found = state.webhook_triggers(name).await?;
     match found.len() {
         0 => Err(ApiError::NotFound(format!("no webhook trigger `{name}`"))),
         1 => Ok(found.pop().expect("one")),

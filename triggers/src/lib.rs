@@ -169,6 +169,13 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// The deployed workflows' webhook triggers by trigger name (record, workflow, trigger index),
+/// valid while the latest workflow ids are `ids`.
+pub(crate) struct HookIndex {
+    ids: Vec<i64>,
+    by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>>,
+}
+
 struct Bucket {
     tokens: f64,
     last: Instant,
@@ -182,6 +189,8 @@ struct Inner {
     base_url: String,
     buckets: Mutex<HashMap<(String, String), Bucket>>,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+    /// Webhook triggers by name, for the deployed versions whose ids it was built from.
+    hooks: Mutex<Option<HookIndex>>,
     metrics: Arc<Metrics>,
     metrics_token_sha256: Option<[u8; 32]>,
 }
@@ -226,6 +235,7 @@ impl AppState {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             buckets: Mutex::default(),
             parsed: Mutex::default(),
+            hooks: Mutex::default(),
             metrics: Arc::new(Metrics::new()),
             metrics_token_sha256: None,
         }))
@@ -268,6 +278,38 @@ impl AppState {
 
     pub(crate) fn workers(&self) -> &Workers {
         &self.0.workers
+    }
+
+    /// The webhook triggers named `name` among the latest deployed versions. One cheap query
+    /// (the latest ids) per call; the workflows are listed and parsed again only after a
+    /// deploy, by this process or another.
+    pub(crate) async fn webhook_triggers(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(WorkflowRecord, Arc<Workflow>, usize)>, ApiError> {
+        let ids = self.store().latest_workflow_ids().await?;
+        if let Some(index) = self.0.hooks.lock().expect("not poisoned").as_ref()
+            && index.ids == ids
+        {
+            return Ok(index.by_name.get(name).cloned().unwrap_or_default());
+        }
+        let mut by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>> =
+            HashMap::new();
+        for record in self.store().list_workflows().await? {
+            let wf = self.parsed(&record)?;
+            for (i, t) in wf.triggers.iter().enumerate() {
+                if matches!(t.kind, weft_engine::model::TriggerKind::Webhook { .. }) {
+                    by_name.entry(t.name.clone()).or_default().push((
+                        record.clone(),
+                        wf.clone(),
+                        i,
+                    ));
+                }
+            }
+        }
+        let found = by_name.get(name).cloned().unwrap_or_default();
+        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex { ids, by_name });
+        Ok(found)
     }
 
     /// The parsed workflow of a stored version.

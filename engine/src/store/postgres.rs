@@ -486,6 +486,14 @@ impl Store for PostgresStore {
         rows.iter().map(workflow_from_row).collect()
     }
 
+    async fn latest_workflow_ids(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT w.id FROM workflows w WHERE w.version = (SELECT MAX(version) FROM workflows x WHERE x.name = w.name) ORDER BY w.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_execution(&mut tx, e, None).await?;
