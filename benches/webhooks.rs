@@ -47,6 +47,9 @@ output:
 struct Opts {
     workers: Vec<usize>,
     burst: usize,
+    /// Other deployed workflows (each with a webhook trigger of its own), as many crate
+    /// installs across clients would add.
+    extra_workflows: usize,
     rates: Vec<u32>,
     seconds: u64,
 }
@@ -55,6 +58,7 @@ fn opts() -> Opts {
     let mut o = Opts {
         workers: common::counts("--workers", &[8]),
         burst: 5000,
+        extra_workflows: 0,
         rates: vec![100, 250, 500, 1000],
         seconds: 5,
     };
@@ -65,6 +69,7 @@ fn opts() -> Opts {
         match args[i].as_str() {
             "--burst" => o.burst = next.parse().expect("--burst N"),
             "--seconds" => o.seconds = next.parse().expect("--seconds S"),
+            "--extra-workflows" => o.extra_workflows = next.parse().expect("--extra-workflows N"),
             "--rates" => {
                 o.rates = next
                     .split(',')
@@ -164,6 +169,13 @@ fn main() {
 async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
     let engine = Engine::new(s.store.clone(), Arc::new(weft_actions::registry()));
     engine.deploy(WORKFLOW, None).await.expect("deploys");
+    for n in 0..o.extra_workflows {
+        let other = format!(
+            "name: other-{n}\ntriggers:\n  - name: other-hook-{n}\n    type: webhook\ntasks:\n  a:\n    action: core.noop\n    input: {{}}\n  b:\n    action: core.echo\n    input: {{text: \"padding so the source is the size of a real workflow: {}\"}}\n",
+            "x".repeat(2000)
+        );
+        engine.deploy(&other, None).await.expect("deploys");
+    }
     let workers = Workers::new(engine.clone(), n_workers);
     let state = AppState::new(
         engine.clone(),
@@ -190,8 +202,9 @@ async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
             .expect("client"),
     });
     println!(
-        "webhook load test: {n_workers} workers, {} store, {} cores",
+        "webhook load test: {n_workers} workers, {} store, {} other workflows deployed, {} cores",
         s.name,
+        o.extra_workflows,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 

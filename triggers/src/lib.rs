@@ -170,9 +170,9 @@ impl From<EngineError> for ApiError {
 }
 
 /// The deployed workflows' webhook triggers by trigger name (record, workflow, trigger index),
-/// valid while the latest workflow ids are `ids`.
+/// valid while the newest workflow version is `deploy`.
 pub(crate) struct HookIndex {
-    ids: Vec<i64>,
+    deploy: i64,
     by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>>,
 }
 
@@ -281,15 +281,15 @@ impl AppState {
     }
 
     /// The webhook triggers named `name` among the latest deployed versions. One cheap query
-    /// (the latest ids) per call; the workflows are listed and parsed again only after a
-    /// deploy, by this process or another.
+    /// (the newest version's id) per call; the workflows are listed and parsed again only
+    /// after a deploy, by this process or another.
     pub(crate) async fn webhook_triggers(
         &self,
         name: &str,
     ) -> Result<Vec<(WorkflowRecord, Arc<Workflow>, usize)>, ApiError> {
-        let ids = self.store().latest_workflow_ids().await?;
+        let deploy = self.store().last_deploy_id().await?;
         if let Some(index) = self.0.hooks.lock().expect("not poisoned").as_ref()
-            && index.ids == ids
+            && index.deploy == deploy
         {
             return Ok(index.by_name.get(name).cloned().unwrap_or_default());
         }
@@ -308,7 +308,7 @@ impl AppState {
             }
         }
         let found = by_name.get(name).cloned().unwrap_or_default();
-        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex { ids, by_name });
+        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex { deploy, by_name });
         Ok(found)
     }
 

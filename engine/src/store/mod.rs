@@ -682,12 +682,17 @@ pub trait Store: Send + Sync + 'static {
     async fn workflow_by_id(&self, id: i64) -> Result<WorkflowRecord>;
     /// Latest version of every workflow.
     async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>>;
-    /// The row ids of the latest version of every workflow, ascending: they change whenever
-    /// anything is deployed, so callers can keep what they derived from the list until then.
-    async fn latest_workflow_ids(&self) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = self.list_workflows().await?.iter().map(|w| w.id).collect();
-        ids.sort_unstable();
-        Ok(ids)
+    /// The id of the newest stored workflow version (0 before any): deploying only ever adds
+    /// rows, so it changes exactly when something is deployed, and callers may keep what they
+    /// derived from [`Store::list_workflows`] until it does.
+    async fn last_deploy_id(&self) -> Result<i64> {
+        Ok(self
+            .list_workflows()
+            .await?
+            .iter()
+            .map(|w| w.id)
+            .max()
+            .unwrap_or(0))
     }
 
     /// Creates an execution (status running, held by `owner`) with its first task runs.

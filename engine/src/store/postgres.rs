@@ -486,12 +486,12 @@ impl Store for PostgresStore {
         rows.iter().map(workflow_from_row).collect()
     }
 
-    async fn latest_workflow_ids(&self) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT w.id FROM workflows w WHERE w.version = (SELECT MAX(version) FROM workflows x WHERE x.name = w.name) ORDER BY w.id",
+    async fn last_deploy_id(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM workflows")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {

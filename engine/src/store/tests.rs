@@ -139,12 +139,14 @@ async fn deploy_keeps_versions_and_skips_identical_sources(store: Arc<dyn Store>
         "name: w\n"
     );
     assert_eq!(store.list_workflows().await.unwrap().len(), 1);
-    assert_eq!(store.latest_workflow_ids().await.unwrap(), vec![v2.id]);
+    assert_eq!(store.last_deploy_id().await.unwrap(), v2.id);
     let other = store.deploy_workflow("a", "name: a\n", None).await.unwrap();
+    assert_eq!(store.last_deploy_id().await.unwrap(), other.id);
+    store.deploy_workflow("a", "name: a\n", None).await.unwrap();
     assert_eq!(
-        store.latest_workflow_ids().await.unwrap(),
-        vec![v2.id, other.id],
-        "ascending ids of the latest versions"
+        store.last_deploy_id().await.unwrap(),
+        other.id,
+        "an unchanged deploy adds nothing"
     );
     assert_eq!(
         store.workflow("nope", None).await.unwrap_err().kind(),
