@@ -370,14 +370,10 @@ struct Conductor {
 /// Runs an execution until it ends.
 pub(crate) async fn drive(
     engine: Arc<Engine>,
-    id: &str,
+    exec: ExecutionRecord,
     cancel: CancellationToken,
 ) -> Result<ExecutionRecord, EngineError> {
-    let exec = engine.store.execution(id).await?;
-    if exec.status.is_final() {
-        handoffs().lock().expect("not poisoned").remove(&exec.id);
-        return Ok(exec);
-    }
+    // `Engine::run` handed over an unfinished execution (it answers finished ones itself).
     if exec.owner.as_deref() != Some(engine.owner.as_str()) && !engine.claim(&exec).await? {
         return Err(EngineError::Conflict(format!(
             "execution {} is being run by {}",

@@ -122,8 +122,8 @@ pub(crate) struct Running {
 
 /// Whether an execution about to run may start.
 enum Slot {
-    /// Start (or resume) it.
-    Ready,
+    /// Start (or resume) it, as just read from the store.
+    Ready(Box<ExecutionRecord>),
     /// It ended while waiting (cancelled).
     Ended(Box<ExecutionRecord>),
     /// Another worker took it while it waited for a slot.
@@ -419,9 +419,9 @@ impl Engine {
             },
         );
         let result = match self.wait_for_slot(id, &cancel).await {
-            Ok(Slot::Ready) => {
+            Ok(Slot::Ready(exec)) => {
                 let started = std::time::Instant::now();
-                let result = conductor::drive(me, id, cancel).await;
+                let result = conductor::drive(me, *exec, cancel).await;
                 if let Ok(exec) = &result
                     && exec.status.is_final()
                 {
@@ -456,7 +456,8 @@ impl Engine {
     }
 
     /// For a pending execution under a concurrency limit: waits until its group has room and
-    /// claims it. Anything else is ready at once (`drive` claims or resumes it as before).
+    /// claims it. Anything else is ready at once (`drive` claims or resumes it as before); the
+    /// record read here is handed to `drive`, which does not read it again.
     async fn wait_for_slot(
         &self,
         id: &str,
@@ -477,7 +478,7 @@ impl Engine {
                 return Ok(if waited {
                     Slot::RunElsewhere
                 } else {
-                    Slot::Ready
+                    Slot::Ready(Box::new(exec))
                 });
             }
             if cancel.is_cancelled() || exec.cancel_requested {
@@ -496,7 +497,8 @@ impl Engine {
                 return Ok(Slot::Ended(Box::new(self.store.execution(&exec.id).await?)));
             }
             if self.claim(&exec).await? {
-                return Ok(Slot::Ready);
+                // Claimed: its owner and status changed.
+                return Ok(Slot::Ready(Box::new(self.store.execution(id).await?)));
             }
             waited = true;
             // Slots freed in this process are announced at once; those freed by other
