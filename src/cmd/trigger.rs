@@ -135,14 +135,8 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                         } => {
                             let tz_name = timezone.as_deref().unwrap_or("UTC");
                             row["schedule"] = json!(format!("{schedule} ({tz_name})"));
-                            let next = weft_engine::cron::Schedule::parse(schedule)
-                                .ok()
-                                .zip(jiff::tz::TimeZone::get(tz_name).ok())
-                                .and_then(|(s, tz)| {
-                                    s.next_after(engine.now(), &tz).map(|t| {
-                                        t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string()
-                                    })
-                                });
+                            let next = weft_triggers::cron::next_slot(t, engine.now())
+                                .map(|z| z.strftime("%Y-%m-%d %H:%M %Z").to_string());
                             row["next"] = json!(next);
                         }
                         TriggerKind::Webhook { .. } => {

@@ -91,13 +91,8 @@ async fn triggers_json(
             v["schedule"] = json!(schedule);
             v["timezone"] = json!(tz_name);
             // The next slot, in the trigger's zone (absent when the schedule cannot fire).
-            let next = weft_engine::cron::Schedule::parse(schedule)
-                .ok()
-                .zip(jiff::tz::TimeZone::get(tz_name).ok())
-                .and_then(|(s, tz)| {
-                    s.next_after(state.engine().now(), &tz)
-                        .map(|t| t.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
-                });
+            let next = crate::cron::next_slot(t, state.engine().now())
+                .map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
             v["next_at"] = json!(next);
         }
         if let TriggerKind::Webhook {
@@ -568,6 +563,28 @@ pub(crate) async fn trigger_events(
 
 /// `POST /api/triggers/{workflow}/{trigger}/enable` and `/disable`: switches a trigger (the
 /// switch outlives redeploys; it overrides the workflow's `enabled:`).
+/// A workflow's trigger by name, or 404 naming the closest one.
+fn trigger_of<'a>(
+    wf: &'a Workflow,
+    trigger: &str,
+) -> Result<&'a weft_engine::model::Trigger, ApiError> {
+    wf.triggers
+        .iter()
+        .find(|t| t.name == trigger)
+        .ok_or_else(|| {
+            let hint = weft_engine::diagnostic::did_you_mean(
+                trigger,
+                wf.triggers.iter().map(|t| t.name.as_str()),
+            )
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+            ApiError::NotFound(format!(
+                "workflow `{}` has no trigger `{trigger}`{hint}",
+                wf.name
+            ))
+        })
+}
+
 async fn switch_trigger(
     state: &AppState,
     workflow: &str,
@@ -576,17 +593,7 @@ async fn switch_trigger(
 ) -> Result<Json<Value>, ApiError> {
     let record = deployed(state, workflow).await?;
     let wf = state.parsed(&record)?;
-    if !wf.triggers.iter().any(|t| t.name == trigger) {
-        let hint = weft_engine::diagnostic::did_you_mean(
-            trigger,
-            wf.triggers.iter().map(|t| t.name.as_str()),
-        )
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
-        return Err(ApiError::NotFound(format!(
-            "workflow `{workflow}` has no trigger `{trigger}`{hint}"
-        )));
-    }
+    trigger_of(&wf, trigger)?;
     state
         .store()
         .set_trigger_enabled(workflow, trigger, enabled)
@@ -620,17 +627,7 @@ pub(crate) async fn fire_trigger(
 ) -> Result<Response, ApiError> {
     let record = deployed(&state, &workflow).await?;
     let wf = state.parsed(&record)?;
-    let Some(t) = wf.triggers.iter().find(|t| t.name == trigger) else {
-        let hint = weft_engine::diagnostic::did_you_mean(
-            &trigger,
-            wf.triggers.iter().map(|t| t.name.as_str()),
-        )
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
-        return Err(ApiError::NotFound(format!(
-            "workflow `{workflow}` has no trigger `{trigger}`{hint}"
-        )));
-    };
+    let t = trigger_of(&wf, &trigger)?;
     match &t.kind {
         TriggerKind::Cron { .. } => {}
         TriggerKind::Webhook { .. } => {

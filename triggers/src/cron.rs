@@ -114,6 +114,31 @@ pub struct Fired {
 /// A trigger's parsed schedule, or why it cannot fire.
 type Parsed = Result<(Schedule, TimeZone), String>;
 
+/// A schedule and its time zone (UTC when none is given), or why they cannot be used.
+fn parse_schedule(schedule: &str, timezone: Option<&str>) -> Parsed {
+    let s = Schedule::parse(schedule).map_err(|e| e.to_string())?;
+    let tz = match timezone {
+        Some(name) => {
+            TimeZone::get(name).map_err(|e| format!("unknown time zone `{name}`: {e}"))?
+        }
+        None => TimeZone::UTC,
+    };
+    Ok((s, tz))
+}
+
+/// A cron trigger's next slot after `now`, in its time zone (`None` for other triggers, a
+/// schedule that does not parse or never fires).
+pub fn next_slot(trigger: &Trigger, now: Timestamp) -> Option<jiff::Zoned> {
+    let TriggerKind::Cron {
+        schedule, timezone, ..
+    } = &trigger.kind
+    else {
+        return None;
+    };
+    let (s, tz) = parse_schedule(schedule, timezone.as_deref()).ok()?;
+    s.next_after(now, &tz).map(|t| t.to_zoned(tz))
+}
+
 /// Fires cron triggers; see the [module documentation](self).
 pub struct Scheduler {
     engine: Arc<Engine>,
@@ -171,15 +196,7 @@ impl Scheduler {
         let mut cache = self.schedules.lock().expect("not poisoned");
         cache
             .entry((record.id, trigger.name.clone()))
-            .or_insert_with(|| {
-                let s = Schedule::parse(schedule).map_err(|e| e.to_string())?;
-                let tz = match timezone {
-                    Some(name) => TimeZone::get(name)
-                        .map_err(|e| format!("unknown time zone `{name}`: {e}"))?,
-                    None => TimeZone::UTC,
-                };
-                Ok((s, tz))
-            })
+            .or_insert_with(|| parse_schedule(schedule, timezone.as_deref()))
             .clone()
     }
 
@@ -334,17 +351,16 @@ pub async fn fire_now(
     wf: &Workflow,
     trigger: &Trigger,
 ) -> Result<Fired, EngineError> {
-    let TriggerKind::Cron { timezone, .. } = &trigger.kind else {
+    let TriggerKind::Cron {
+        schedule, timezone, ..
+    } = &trigger.kind
+    else {
         return Err(EngineError::Input(format!(
             "trigger `{}` is not a cron trigger",
             trigger.name
         )));
     };
-    let tz = match timezone {
-        Some(name) => TimeZone::get(name)
-            .map_err(|e| EngineError::Input(format!("unknown time zone `{name}`: {e}")))?,
-        None => TimeZone::UTC,
-    };
+    let (_, tz) = parse_schedule(schedule, timezone.as_deref()).map_err(EngineError::Input)?;
     let now = engine.now();
     let fire = Fire {
         engine,
