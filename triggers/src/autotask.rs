@@ -38,7 +38,7 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
-use crate::hooks::{headers_json, inputs, starts};
+use crate::hooks::{headers_json, inputs, run_for_orgs, starts_for};
 use crate::{ApiError, AppState, constant_time_eq};
 
 /// Largest callout body accepted.
@@ -982,7 +982,6 @@ pub(crate) async fn callout(
     // an unmapped company runs for the registration's org (`mapped: false` in TRIGGER).
     // With orgs listed (a crate installed for a client) or `all_managed`, the record's org
     // must be one of them (or below one): a ticket is about one company, not every client.
-    let owner_run = matches!(trigger.run_for, RunFor::Owner);
     let company_id = company_of(&state, trigger, &rec.org, entity, &payload).await;
     let mapped_org = match company_id {
         Some(c) => match crate::mapping::org_of_company(state.store().as_ref(), c).await {
@@ -991,28 +990,23 @@ pub(crate) async fn callout(
         },
         None => None,
     };
-    let run_org = match &mapped_org {
-        Some(o) if owner_run => o.clone(),
-        _ => rec.org.clone(),
-    };
-    let scoped = match company_id {
-        Some(c) if !owner_run => {
-            match record_org(
-                state.store().as_ref(),
-                &trigger.run_for,
-                c,
-                mapped_org.as_deref(),
-            )
-            .await
-            {
+    // The one org an event about a company runs for; `None`: the trigger's `run_for` orgs.
+    let scoped = match (company_id, &trigger.run_for) {
+        (None, _) => None,
+        (Some(_), RunFor::Owner) => Some(mapped_org.clone().unwrap_or_else(|| rec.org.clone())),
+        (Some(c), run_for) => {
+            let listed = match run_for {
+                RunFor::Orgs(list) => Some(list.as_slice()),
+                _ => None,
+            };
+            match record_org(state.store().as_ref(), listed, c, mapped_org.as_deref()).await {
                 Ok(Ok(org)) => Some(org),
                 Ok(Err(reason)) => return rec.filtered(reason, &dedupe).await,
                 Err(e) => return rec.reject(e.into()).await,
             }
         }
-        _ => None,
     };
-    let run_org = scoped.clone().unwrap_or(run_org);
+    let run_org = scoped.clone().unwrap_or_else(|| rec.org.clone());
     let event = json!({
         "type": format!("autotask.{entity}"),
         "name": trigger.name,
@@ -1053,21 +1047,14 @@ pub(crate) async fn callout(
         Err(e) => return rec.reject(e).await,
     };
     let store = state.store().as_ref();
-    let starts = match &scoped {
-        // The record's own org, once.
-        Some(org) => {
-            let owner = Trigger {
-                run_for: RunFor::Owner,
-                ..trigger.clone()
-            };
-            starts(store, &record, &owner, org, &input, &event).await
-        }
-        None => starts(store, &record, trigger, &run_org, &input, &event).await,
+    let orgs = match scoped {
+        Some(org) => vec![org],
+        None => match run_for_orgs(store, &trigger.run_for, &run_org).await {
+            Ok(orgs) => orgs,
+            Err(e) => return rec.reject(e).await,
+        },
     };
-    let starts = match starts {
-        Ok(s) => s,
-        Err(e) => return rec.reject(e).await,
-    };
+    let starts = starts_for(&record, trigger, orgs, &input, &event);
     let accepted = TriggerEvent {
         dedupe_key: Some(dedupe),
         ..rec.event("accepted", StatusCode::ACCEPTED, None)
@@ -1083,13 +1070,13 @@ pub(crate) async fn callout(
     }
 }
 
-/// The one org an event about company `company` runs for when the trigger lists orgs or runs
-/// for `all_managed`: the company's mapped org when it is one of them or below one; an
-/// unmapped company runs for a listed root org (the MSP). `Err(reason)` when the record is
-/// none of the trigger's business.
+/// The one org an event about company `company` runs for when the trigger lists orgs
+/// (`listed`) or runs for `all_managed` (`None`): the company's mapped org when it is one of
+/// them or below one; an unmapped company runs for a listed root org (the MSP).
+/// `Err(reason)` when the record is none of the trigger's business.
 async fn record_org(
     store: &dyn weft_engine::store::Store,
-    run_for: &RunFor,
+    listed: Option<&[String]>,
     company: i64,
     mapped: Option<&str>,
 ) -> Result<Result<String, String>, StoreError> {
@@ -1113,20 +1100,20 @@ async fn record_org(
             "company {company} is not mapped to an organization this trigger runs for (map it: weft mapping set ORG {company})"
         )
     };
-    Ok(match (run_for, mapped) {
-        (RunFor::Orgs(list), Some(m)) => match list.iter().any(|top| within(m, top)) {
+    Ok(match (listed, mapped) {
+        (Some(list), Some(m)) => match list.iter().any(|top| within(m, top)) {
             true => Ok(m.to_string()),
             false => Err(format!(
                 "company {company} belongs to org `{m}`, which this trigger does not run for ({})",
                 list.join(", ")
             )),
         },
-        (RunFor::Orgs(list), None) => list
+        (Some(list), None) => list
             .iter()
             .find(|o| matches!(parent_of.get(o.as_str()), Some(None)))
             .cloned()
             .ok_or_else(unmapped),
-        (RunFor::AllManaged, Some(m)) => {
+        (None, Some(m)) => {
             match orgs
                 .iter()
                 .any(|o| o.id == m && o.parent_id.is_some() && o.active)
@@ -1137,8 +1124,7 @@ async fn record_org(
                 )),
             }
         }
-        (RunFor::AllManaged, None) => Err(unmapped()),
-        (RunFor::Owner, _) => Err("not scoped".into()),
+        (None, None) => Err(unmapped()),
     })
 }
 

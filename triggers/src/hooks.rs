@@ -321,10 +321,20 @@ pub(crate) async fn starts(
     input: &Map<String, Value>,
     event: &Value,
 ) -> Result<Vec<Start>, ApiError> {
+    let orgs = run_for_orgs(store, &trigger.run_for, own_org).await?;
+    Ok(starts_for(record, trigger, orgs, input, event))
+}
+
+/// One execution of `record` per org in `orgs`, each with the event as TRIGGER.
+pub(crate) fn starts_for(
+    record: &WorkflowRecord,
+    trigger: &Trigger,
+    orgs: Vec<String>,
+    input: &Map<String, Value>,
+    event: &Value,
+) -> Vec<Start> {
     let event = with_integration(trigger, event);
-    Ok(run_for_orgs(store, &trigger.run_for, own_org)
-        .await?
-        .into_iter()
+    orgs.into_iter()
         .map(|o| Start {
             workflow: record.clone(),
             input: input.clone(),
@@ -333,7 +343,7 @@ pub(crate) async fn starts(
                 trigger: Some(event.clone()),
             },
         })
-        .collect())
+        .collect()
 }
 
 /// The event as executions store it: with the trigger's `integration:` override, which
