@@ -181,17 +181,25 @@ async fn a_killed_workers_step_is_taken_over_after_its_lease() {
     // A second worker, started while the first is alive, so it does not adopt at once: it
     // must wait for the lease.
     let _second = c.worker(1, 2);
-    let killed_at = Instant::now();
     first.0.kill().unwrap();
+    let killed_at = jiff::Timestamp::now();
     first.0.wait().unwrap();
     c.all_succeed("slow", 1, Duration::from_secs(60)).await;
     let exec = c.store().execution(id).await.unwrap();
     assert_ne!(exec.owner.as_deref(), Some(holder.as_str()), "taken over");
-    assert!(
-        killed_at.elapsed() >= Duration::from_millis(1500),
-        "not before the lease lapsed"
-    );
     let runs = c.store().task_runs(id).await.unwrap();
+    // The step started again only once the 2 s lease had lapsed (250 ms of clock slack).
+    let restarted = runs
+        .iter()
+        .filter(|r| r.task == "wait")
+        .filter_map(|r| r.started_at.as_deref()?.parse::<jiff::Timestamp>().ok())
+        .max()
+        .unwrap();
+    let waited = restarted.duration_since(killed_at);
+    assert!(
+        waited >= jiff::SignedDuration::from_millis(1750),
+        "taken over {waited:?} after the kill, before the lease lapsed: {runs:#?}"
+    );
     let after: Vec<_> = runs.iter().filter(|r| r.task == "after").collect();
     assert_eq!(after.len(), 1, "{runs:#?}");
     assert!(

@@ -257,7 +257,6 @@ async fn console_in_a_browser() {
         None,
     )
     .await;
-    let runs = runs.get("executions").cloned().unwrap_or(runs);
     assert!(
         runs.as_array()
             .unwrap()
@@ -387,7 +386,6 @@ async fn console_in_a_browser() {
             None,
         )
         .await;
-        let runs = runs.get("executions").cloned().unwrap_or(runs);
         runs.as_array().is_some_and(|r| r.len() == 1)
     })
     .await;

@@ -206,7 +206,6 @@ async fn ticket_crates_act_on_their_orgs_tickets_from_autotask_callouts() {
         )
         .await;
     assert_eq!(status, 200, "{events}");
-    let events = events.get("events").cloned().unwrap_or(events);
     let filtered: Vec<&Value> = events
         .as_array()
         .unwrap()

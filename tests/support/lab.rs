@@ -315,8 +315,9 @@ impl Server {
                 None,
             )
             .await;
-        let list = list.get("executions").cloned().unwrap_or(list);
-        list.as_array().cloned().unwrap_or_default()
+        list.as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("GET /api/executions: {list}"))
     }
 }
 
