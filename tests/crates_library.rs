@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::lab::{API_TOKEN, Lab, lab, ok, succeeded};
+use support::lab::{Lab, lab, ok, succeeded};
 
 #[tokio::test]
 async fn every_library_crate_validates_and_is_listed() {
@@ -279,22 +279,6 @@ async fn contract_renewal_tickets_emails_and_marks_once() {
     assert_eq!(smtp.messages().len(), mails.len());
 }
 
-async fn set_token(lab: &Lab) {
-    let mut cmd = lab.env.cmd(&[
-        "org",
-        "var",
-        "set",
-        "brightpath-it",
-        "weft_api_token",
-        API_TOKEN,
-        "--secret",
-    ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    ok(&out);
-}
-
 async fn org_count(lab: &Lab) -> usize {
     let out = ok(&lab.weft(&["org", "list", "--json"]).await);
     serde_json::from_str::<Value>(&out)
@@ -307,8 +291,7 @@ async fn org_count(lab: &Lab) -> usize {
 async fn bulk_create_clients_from_psa_previews_then_creates_through_the_api() {
     let lab = lab().await;
     let server = lab.serve();
-    set_token(&lab).await;
-    let url = format!("weft_url={}", server.url);
+    let url = server.grant_crates(&lab).await;
     let mut args = vec![
         "crate",
         "install",
@@ -363,9 +346,8 @@ async fn bulk_create_clients_from_psa_previews_then_creates_through_the_api() {
 async fn psa_directory_nightly_sync_applies_its_toggles_and_syncs() {
     let lab = lab().await;
     let server = lab.serve();
-    set_token(&lab).await;
+    let url = server.grant_crates(&lab).await;
     ok(&lab.weft(&["sync", "autotask", "--apply"]).await);
-    let url = format!("weft_url={}", server.url);
     ok(&lab
         .weft(&[
             "crate",

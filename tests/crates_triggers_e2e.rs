@@ -8,27 +8,11 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::lab::{Lab, Server, eventually, lab, ok};
+use support::lab::{Lab, Server, create_via_api, eventually, lab, ok};
 
-/// A ticket created through the simulator's REST API, as a technician or the customer
-/// portal would: the simulator then sends the callouts of its active webhooks.
+/// A ticket created through the simulator's REST API (it sends the callouts).
 async fn create_ticket(lab: &Lab, fields: Value) -> i64 {
-    let (user, secret, code) = lab.sim.simulator.credentials();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}V1.0/Tickets", lab.sim.base_url))
-        .header("ApiIntegrationCode", code)
-        .header("UserName", user)
-        .header("Secret", secret)
-        .json(&fields)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["itemId"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("ticket not created: {created}"))
+    create_via_api(&lab.sim, "Tickets", fields).await
 }
 
 /// Waits until `n` executions of `workflow` exist and all have ended; returns them.
@@ -408,12 +392,8 @@ async fn nightly_and_by_hand_crates_fire_through_the_api() {
     );
 
     // The nightly directory sync, for the MSP, fired now: a sync run through weft's API.
-    let token_var = ["org", "var", "set", "brightpath-it", "weft_api_token"];
-    let mut args = token_var.to_vec();
-    args.extend([support::lab::API_TOKEN, "--secret"]);
-    ok(&lab.weft(&args).await);
+    let url = server.grant_crates(&lab).await;
     ok(&lab.weft(&["sync", "autotask", "--apply"]).await);
-    let url = format!("weft_url={}", server.url);
     ok(&lab
         .weft(&[
             "crate",

@@ -92,20 +92,12 @@ async fn autotask_triggers_use_the_msps_own_integration() {
 
     // A ticket of Acme Dental (174): the execution runs for acme-dental and reads the ticket
     // through the integration acme-dental inherits.
-    let (u, s, c) = sim.simulator.credentials();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}V1.0/Tickets", sim.base_url))
-        .header("ApiIntegrationCode", c)
-        .header("UserName", u)
-        .header("Secret", s)
-        .json(&json!({"companyID": 174, "title": "Scanner offline", "status": 1, "priority": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(created["itemId"].is_i64(), "{created}");
+    support::lab::create_via_api(
+        &sim,
+        "Tickets",
+        json!({"companyID": 174, "title": "Scanner offline", "status": 1, "priority": 2}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let exec = loop {
         let list = weft(&env, &["executions", "list", "--workflow", "org-triage"]).await;

@@ -240,6 +240,24 @@ impl Lab {
 }
 
 impl Server {
+    /// Lets crates that call weft's own API (bulk-create, the nightly sync) reach this server:
+    /// the MSP's secret `weft_api_token` variable holds the token; answers the `weft_url=…`
+    /// parameter to install them with.
+    pub async fn grant_crates(&self, lab: &Lab) -> String {
+        ok(&lab
+            .weft(&[
+                "org",
+                "var",
+                "set",
+                "brightpath-it",
+                "weft_api_token",
+                API_TOKEN,
+                "--secret",
+            ])
+            .await);
+        format!("weft_url={}", self.url)
+    }
+
     /// The secret `weft serve` printed for a webhook trigger (waits for the line).
     pub async fn webhook_secret(&self, trigger: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -319,6 +337,27 @@ impl Server {
             .cloned()
             .unwrap_or_else(|| panic!("GET /api/executions: {list}"))
     }
+}
+
+/// Creates a record through the simulator's REST API, as a technician or the customer portal
+/// would (the simulator then sends its active webhooks' callouts); answers its id.
+pub async fn create_via_api(sim: &RunningSim, entity: &str, fields: Value) -> i64 {
+    let (user, secret, code) = sim.simulator.credentials();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}V1.0/{entity}", sim.base_url))
+        .header("ApiIntegrationCode", code)
+        .header("UserName", user)
+        .header("Secret", secret)
+        .json(&fields)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["itemId"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{entity} not created: {created}"))
 }
 
 /// Polls `check` every 100 ms until it is true; panics with `what` after `secs` seconds.
