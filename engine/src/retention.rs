@@ -1,8 +1,9 @@
 //! Retention: finished executions are deleted once older than a period — the installation's
 //! default, or an org's own, set with the org variable `retention` (inherited down the tree
 //! like any variable: `"365d"` on a client whose records must be kept a year, `"forever"` to
-//! keep everything of it).
+//! keep everything of it; a secret variable of that name is ignored).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -49,15 +50,47 @@ fn cutoff(now: Timestamp, period: Duration) -> Option<Timestamp> {
 /// Store failures.
 pub async fn apply(engine: &Engine, default: Option<Duration>) -> Result<Vec<Purged>, EngineError> {
     let now = engine.now();
+    let store = engine.store();
+    let orgs = store.list_orgs().await?;
+    // Each org's own `retention` (one read of its variables), then inheritance in memory:
+    // loading every org's whole context would read its ancestors, integrations and secrets.
+    let mut set_here: HashMap<&str, serde_json::Value> = HashMap::new();
+    for org in &orgs {
+        if let Some(v) = store
+            .org_vars(&org.id)
+            .await?
+            .into_iter()
+            .find(|v| v.key == RETENTION_VAR && !v.secret)
+        {
+            let value =
+                serde_json::from_str(&v.value).unwrap_or(serde_json::Value::String(v.value));
+            set_here.insert(org.id.as_str(), value);
+        }
+    }
+    let parent_of: HashMap<&str, Option<&str>> = orgs
+        .iter()
+        .map(|o| (o.id.as_str(), o.parent_id.as_deref()))
+        .collect();
+    let inherited = |org: &str| {
+        let mut at = Some(org);
+        // Bounded: a cycle in a corrupt tree must not hang the job.
+        for _ in 0..=orgs.len() {
+            let o = at?;
+            if let Some(v) = set_here.get(o) {
+                return Some(v);
+            }
+            at = parent_of.get(o).copied().flatten();
+        }
+        None
+    };
     let mut done = Vec::new();
     let mut own = Vec::new();
-    for org in engine.store().list_orgs().await? {
-        let ctx = engine.org_context(Some(&org.id)).await?;
-        let Some(var) = ctx.variables.get(RETENTION_VAR) else {
+    for org in &orgs {
+        let Some(value) = inherited(&org.id) else {
             continue;
         };
         own.push(org.id.clone());
-        match org_period(&var.value) {
+        match org_period(value) {
             Some(Some(period)) => {
                 let Some(before) = cutoff(now, period) else {
                     continue;
@@ -76,7 +109,7 @@ pub async fn apply(engine: &Engine, default: Option<Duration>) -> Result<Vec<Pur
             Some(None) => {}
             None => tracing::warn!(
                 org = %org.id,
-                value = %var.value,
+                value = %value,
                 "the org's `retention` is not a period (like 90d) or `forever`; its executions are kept"
             ),
         }
