@@ -32,12 +32,16 @@ fn backoff(failures: u32) -> Duration {
 
 /// Runs an execution this process holds; when the store becomes unreachable mid-run, waits
 /// (backing off) and resumes it from its last committed step rather than leaving it to a
-/// lease that this process would keep renewing.
-async fn run_through_outages(engine: &Engine, id: &str, stop: &CancellationToken) {
+/// lease that this process would keep renewing. Every worker run goes through here, queued
+/// or started by hand.
+async fn run_through_outages(
+    engine: &Engine,
+    id: &str,
+    stop: &CancellationToken,
+) -> Result<ExecutionRecord, EngineError> {
     let mut failures = 0;
     loop {
         match engine.run(id).await {
-            Ok(_) => return,
             Err(EngineError::Store(e)) if e.kind() == StoreErrorKind::Unavailable => {
                 failures += 1;
                 let wait = backoff(failures);
@@ -45,13 +49,14 @@ async fn run_through_outages(engine: &Engine, id: &str, stop: &CancellationToken
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     // Shutting down: the lease lapses and another process resumes it.
-                    () = stop.cancelled() => return,
+                    () = stop.cancelled() => return Err(EngineError::Store(e)),
                 }
             }
             Err(e) => {
                 tracing::error!(execution_id = %id, error = %e, "execution failed to run");
-                return;
+                return Err(e);
             }
+            done => return done,
         }
     }
 }
@@ -93,7 +98,7 @@ impl Workers {
                     let (engine, stop) = (self.engine.clone(), self.stop.clone());
                     self.tracker.spawn(async move {
                         let _slot = permit;
-                        run_through_outages(&engine, &id, &stop).await;
+                        let _ = run_through_outages(&engine, &id, &stop).await;
                     });
                 }
                 Ok(None) => {
@@ -123,14 +128,10 @@ impl Workers {
     /// Runs an execution this process already holds (a manual run, a rerun) on a worker
     /// slot; the handle yields how it ended.
     pub fn spawn(&self, id: String) -> JoinHandle<Result<ExecutionRecord, EngineError>> {
-        let (engine, slots) = (self.engine.clone(), self.slots.clone());
+        let (engine, slots, stop) = (self.engine.clone(), self.slots.clone(), self.stop.clone());
         self.tracker.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("never closed");
-            let result = engine.run(&id).await;
-            if let Err(e) = &result {
-                tracing::error!(execution_id = %id, error = %e, "execution failed to run");
-            }
-            result
+            run_through_outages(&engine, &id, &stop).await
         })
     }
 
