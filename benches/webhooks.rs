@@ -180,9 +180,7 @@ async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
     let state = AppState::new(
         engine.clone(),
         workers.clone(),
-        "bench-token",
-        None,
-        "http://127.0.0.1",
+        "bench-token", "http://127.0.0.1",
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

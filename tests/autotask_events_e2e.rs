@@ -79,7 +79,6 @@ impl Serve {
             .env("WEFT_API_TOKEN", TOKEN)
             .env_remove("WEFT_PUBLIC_URL")
             .env_remove("WEFT_INTEGRATIONS")
-            .env_remove("WEFT_WEBHOOK_SECRET")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -616,7 +616,6 @@ fn serve(env: &Env) -> (std::process::Child, String) {
     let mut child = env
         .cmd(&["serve", "--listen", "127.0.0.1:0"])
         .env("WEFT_API_TOKEN", "test-token")
-        .env_remove("WEFT_WEBHOOK_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

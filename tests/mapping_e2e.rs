@@ -343,7 +343,7 @@ name: fanout
 triggers:
   - name: every_client
     type: webhook
-    secret: none
+    secret: required
     run_for: all_managed
 tasks:
   hello:
@@ -374,7 +374,6 @@ fn serve(dir: &Path, db: &str) -> Serve {
         .env("WEFT_API_TOKEN", TOKEN)
         .env_remove("WEFT_PUBLIC_URL")
         .env_remove("WEFT_INTEGRATIONS")
-        .env_remove("WEFT_WEBHOOK_SECRET")
         .env_remove("WEFT_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -501,7 +500,7 @@ async fn executions(s: &Serve, workflow: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ticket_events_run_for_the_mapped_org_and_all_managed_fans_out() {
+async fn ticket_events_run_for_the_mapped_org_and_all_managed_webhooks_for_the_urls_client() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let sim = Simulator::start_local(SimConfig {
         webhooks: WebhookConfig {
@@ -534,17 +533,54 @@ async fn ticket_events_run_for_the_mapped_org_and_all_managed_fans_out() {
     .await;
     let serve = serve(dir.path(), &db);
 
-    // all_managed: one execution per managed org (the root is not managed).
-    let (s, v) = http(&serve.addr, "POST", "/hooks/every_client/msp", &[], b"").await;
+    // all_managed: any managed org's URL runs once, for that org, with that org's secret
+    // (the root is not managed; one client's secret does nothing for another).
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "trigger",
+            "secret",
+            "fanout",
+            "every_client",
+            "--org",
+            "acme-dental",
+        ])
+        .args(["--database", &db])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let secret = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("x-weft-secret: "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .to_string();
+    let with = [("x-weft-secret", secret.as_str())];
+    let (s, v) = http(&serve.addr, "POST", "/hooks/every_client/msp", &with, b"").await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = http(
+        &serve.addr,
+        "POST",
+        "/hooks/every_client/summit",
+        &with,
+        b"",
+    )
+    .await;
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = http(
+        &serve.addr,
+        "POST",
+        "/hooks/every_client/acme-dental",
+        &with,
+        b"",
+    )
+    .await;
     assert_eq!(s, 202, "{v}");
-    assert_eq!(v["ids"].as_array().unwrap().len(), 2, "{v}");
-    let mut orgs: Vec<String> = executions(&serve, "fanout")
+    assert_eq!(v["ids"].as_array().unwrap().len(), 1, "{v}");
+    let orgs: Vec<String> = executions(&serve, "fanout")
         .await
         .iter()
         .map(|e| e["org"].as_str().unwrap().to_string())
         .collect();
-    orgs.sort();
-    assert_eq!(orgs, vec!["acme-dental", "summit"]);
+    assert_eq!(orgs, vec!["acme-dental"]);
 
     // A ticket of a mapped company runs for its org; an unmapped one for the owner.
     wait_for("the webhook registration", deadline, async || {

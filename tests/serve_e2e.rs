@@ -15,6 +15,7 @@ triggers:
   - name: guarded
     type: webhook
     secret: required
+    run_for: all_managed
     criteria: "{{ TRIGGER.body.go == true }}"
     max_body: 1KiB
     input:
@@ -22,6 +23,7 @@ triggers:
   - name: waiting
     type: webhook
     response: wait
+    run_for: [acme]
 tasks:
   hello:
     action: core.echo
@@ -52,7 +54,6 @@ fn serve(dir: &std::path::Path) -> Server {
         .arg("--database")
         .arg(format!("sqlite://{}", dir.join("weft.db").display()))
         .env_remove("WEFT_API_TOKEN")
-        .env_remove("WEFT_WEBHOOK_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -65,12 +66,14 @@ fn serve(dir: &std::path::Path) -> Server {
             addr = a.to_string();
         } else if line.starts_with("API token") {
             token = line.rsplit(' ').next().unwrap().to_string();
-        } else if line.contains("hooked.guarded") {
+        } else if line.contains("hooked.guarded for acme:") {
             secret = line
-                .rsplit(' ')
+                .split_once("x-weft-secret: ")
+                .unwrap()
+                .1
+                .split(';')
                 .next()
                 .unwrap()
-                .trim_end_matches(')')
                 .to_string();
         } else if line.contains("hooked.waiting") {
             break;
@@ -133,6 +136,23 @@ fn setup() -> (tempfile::TempDir, Server) {
         "name: broken\ntasks: 3\n",
     )
     .unwrap();
+    // Webhooks run only for registered orgs: the MSP and its client `acme`.
+    let db = format!("sqlite://{}", dir.path().join("weft.db").display());
+    for args in [
+        &["org", "add", "MSP", "--id", "msp"][..],
+        &["org", "add", "Acme", "--id", "acme", "--parent", "msp"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .args(["--database", &db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let s = serve(dir.path());
     assert!(!s.token.is_empty() && !s.secret.is_empty(), "startup lines");
     (dir, s)
@@ -240,8 +260,12 @@ fn the_api_needs_its_token_and_runs_validates_and_deploys() {
         1,
         "only the valid workflow: {v}"
     );
+    // No secret in the workflow's description; one per org through its own endpoint.
     let (_, v) = api(&s, "GET", "/api/workflows/hooked", "");
-    assert_eq!(v["triggers"][0]["secret"], s.secret.as_str());
+    assert!(v["triggers"][0].get("secret").is_none(), "{v}");
+    assert_eq!(v["triggers"][0]["orgs"], json!(["acme"]));
+    let (st, v) = api(&s, "GET", "/api/triggers/hooked/guarded/secrets/acme", "");
+    assert_eq!((st, &v["secret"]), (200, &json!(s.secret)), "{v}");
 
     let (st, v) = api(
         &s,
@@ -276,9 +300,11 @@ triggers:
   - name: limited
     type: webhook
     rate_limit: 2
+    run_for: [acme]
   - name: formy
     type: webhook
     response: wait
+    run_for: [acme]
     input:
       who: "{{ TRIGGER.body.who if TRIGGER.body is mapping else TRIGGER.body }}"
 tasks:

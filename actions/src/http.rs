@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use weft_engine::{ActionContext, ActionError, ActionErrorKind, Registry, TypedAction};
 
 use crate::params::{DurationParam, Text, format_duration, scalar_text};
+use crate::redirect::{self, FollowRedirects, Outgoing, SendError};
 use crate::{cancelled, invalid_params};
 
 /// The most of a response body kept in the result (1 MiB); the rest is dropped and the
@@ -105,6 +106,14 @@ pub struct RequestParams {
     /// response as the error's data).
     #[serde(default)]
     pub allow_error_status: bool,
+    /// Which redirects to follow (at most 10): `same_origin` (the default) follows them to
+    /// the same scheme, host and port only, with every header; `any` also follows them to
+    /// other origins, but sends those only standard headers (`Accept`, `Content-Type`,
+    /// `User-Agent`…; no `Authorization`, cookie, API key or other custom header) and no
+    /// query string; `none` follows none (the 3xx answer is the response). A redirect from
+    /// https to http is never followed.
+    #[serde(default)]
+    pub follow_redirects: FollowRedirects,
 }
 
 /// `http.request`: sends one HTTP request with a shared connection pool.
@@ -125,15 +134,7 @@ impl HttpRequest {
     }
 
     fn client(&self) -> Result<&reqwest::Client, ActionError> {
-        self.client
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| format!("cannot start the HTTP client: {e}"))
-            })
-            .as_ref()
-            .map_err(|e| ActionError::failed(e.clone()))
+        redirect::shared_client(&self.client)
     }
 }
 
@@ -152,11 +153,16 @@ impl TypedAction for HttpRequest {
         tracing::debug!(target: "weft::http", request = %label, "http.request");
 
         let work = async {
-            let builder = req.build(client);
-            let resp = builder
-                .send()
+            let resp = redirect::send(client, req.outgoing(), req.follow)
                 .await
-                .map_err(|e| transport_error(&label, e))?;
+                .map_err(|e| match e {
+                    SendError::Transport(e) => transport_error(&label, e),
+                    SendError::Refused(r) => ActionError::failed(r.message(
+                        HttpRequest::NAME,
+                        Some("set follow_redirects: any to follow it"),
+                    ))
+                    .with_data(json!({"status": r.status, "location": r.target})),
+                })?;
             let status = resp.status();
             let headers = headers_json(resp.headers());
             let content_type = resp
@@ -215,6 +221,7 @@ struct Prepared {
     auth: Option<AuthKind>,
     timeout: Duration,
     allow_error_status: bool,
+    follow: FollowRedirects,
     /// `METHOD url` for messages: no credentials, no query string.
     label: String,
     /// Values that must never appear in a message.
@@ -366,6 +373,12 @@ impl Prepared {
                         if token.trim().is_empty() {
                             return Err(invalid("`auth.bearer` is empty".into()));
                         }
+                        if HeaderValue::from_str(&token).is_err() {
+                            return Err(invalid(
+                                "`auth.bearer` has characters HTTP headers cannot carry (line breaks or control characters)"
+                                    .into(),
+                            ));
+                        }
                         Some(AuthKind::Bearer(token))
                     }
                     (Some(user), password, None) => Some(AuthKind::Basic(user, password)),
@@ -395,27 +408,67 @@ impl Prepared {
             auth,
             timeout: p.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
             allow_error_status: p.allow_error_status,
+            follow: p.follow_redirects,
             label,
             secrets,
         })
     }
 
-    fn build(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
-        let mut b = client
-            .request(self.method.to_reqwest(), self.url.clone())
-            .headers(self.headers.clone());
-        match &self.auth {
-            Some(AuthKind::Basic(user, pw)) => b = b.basic_auth(user, pw.as_ref()),
-            Some(AuthKind::Bearer(token)) => b = b.bearer_auth(token),
-            None => {}
+    /// The request to send: the headers with `Authorization` from `auth`, and the body
+    /// (a JSON body gets `content-type: application/json` unless `headers` sets one).
+    fn outgoing(&self) -> Outgoing {
+        let mut headers = self.headers.clone();
+        let authorization = match &self.auth {
+            Some(AuthKind::Basic(user, pw)) => Some(format!(
+                "Basic {}",
+                base64(format!("{user}:{}", pw.as_deref().unwrap_or_default()).as_bytes())
+            )),
+            Some(AuthKind::Bearer(token)) => Some(format!("Bearer {token}")),
+            None => None,
+        };
+        if let Some(mut v) = authorization.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
         }
-        match &self.body {
-            Some(Body::Json(v)) => b = b.json(v),
-            Some(Body::Raw(s)) => b = b.body(s.clone()),
-            None => {}
+        let body = match &self.body {
+            Some(Body::Json(v)) => {
+                if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+                    headers.insert(
+                        reqwest::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+                Some(serde_json::to_vec(v).expect("JSON values serialize"))
+            }
+            Some(Body::Raw(s)) => Some(s.clone().into_bytes()),
+            None => None,
+        };
+        Outgoing {
+            method: self.method.to_reqwest(),
+            url: self.url.clone(),
+            headers,
+            body,
+            timeout: None,
         }
-        b
     }
+}
+
+/// Standard base64 with padding (basic auth).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Decodes `%XX` escapes (URL user names and passwords); invalid escapes stay as they are.
@@ -613,6 +666,34 @@ mod tests {
     }
 
     #[test]
+    fn basic_auth_is_base64() {
+        assert_eq!(base64(b"alice:s3cret-pw"), "YWxpY2U6czNjcmV0LXB3");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64("é:ü".as_bytes()), "w6k6w7w=");
+        let p = prepare(
+            json!({"url": "https://h/x", "auth": {"username": "alice", "password": "s3cret-pw"}}),
+        )
+        .unwrap();
+        let out = p.outgoing();
+        assert_eq!(out.headers["authorization"], "Basic YWxpY2U6czNjcmV0LXB3");
+        assert!(out.headers["authorization"].is_sensitive());
+        let p = prepare(json!({"url": "https://bob@h/x", "json": {"a": 1}})).unwrap();
+        let out = p.outgoing();
+        assert_eq!(
+            out.headers["authorization"],
+            format!("Basic {}", base64(b"bob:"))
+        );
+        assert_eq!(out.headers["content-type"], "application/json");
+        assert_eq!(out.body.as_deref(), Some(&b"{\"a\":1}"[..]));
+        let p = prepare(json!({"url": "https://h/x", "json": [], "headers": {"Content-Type": "application/x+json"}}))
+            .unwrap();
+        assert_eq!(p.outgoing().headers["content-type"], "application/x+json");
+    }
+
+    #[test]
     fn url_credentials_become_basic_auth() {
         let p = prepare(json!({"url": "https://bob:p%40ss@h/x"})).unwrap();
         assert_eq!(p.url.as_str(), "https://h/x");
@@ -755,5 +836,9 @@ mod tests {
             "{schema}"
         );
         assert_eq!(schema["required"], json!(["url"]));
+        assert_eq!(
+            schema["properties"]["follow_redirects"]["default"], "same_origin",
+            "{schema}"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod http;
 pub mod notify;
 pub mod openai;
 pub mod params;
+pub mod redirect;
 
 #[cfg(test)]
 pub(crate) mod test_support;

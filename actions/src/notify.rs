@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use weft_engine::{ActionContext, ActionError, ActionErrorKind, Registry, TypedAction};
 
-use crate::openai::{read_capped, scrub_error, shared_client, transport_error};
+use crate::openai::{read_capped, redirect_error, scrub_error, transport_error};
 use crate::params::{DurationParam, format_duration, scalar_text};
+use crate::redirect::{self, FollowRedirects, Outgoing, SendError, shared_client};
 use crate::{cancelled, invalid_params};
 
 /// The time limit when `timeout` is not given.
@@ -381,12 +382,23 @@ async fn post(
         .filter(|s| s.len() > 3)
         .collect::<Vec<_>>();
     let work = async {
-        let resp = client
-            .post(url.clone())
-            .json(&body)
-            .send()
+        let mut req = Outgoing::new(reqwest::Method::POST, url.clone());
+        req.headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        req.body = Some(serde_json::to_vec(&body).expect("JSON values serialize"));
+        // The message goes to the webhook's origin only: a redirect elsewhere is an error.
+        let resp = redirect::send(client, req, FollowRedirects::SameOrigin)
             .await
-            .map_err(|e| transport_error(&label, e))?;
+            .map_err(|e| match e {
+                SendError::Transport(e) => transport_error(&label, e),
+                SendError::Refused(r) => redirect_error(
+                    &r,
+                    &label,
+                    "weft posts a message only to the webhook URL's origin; use the URL it points to",
+                ),
+            })?;
         let status = resp.status().as_u16();
         let bytes = read_capped(resp, 64 * 1024)
             .await

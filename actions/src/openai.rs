@@ -20,6 +20,7 @@ use weft_engine::integration::Integration;
 use weft_engine::{ActionContext, ActionError, ActionErrorKind, Registry, TypedAction};
 
 use crate::params::{DurationParam, format_duration};
+use crate::redirect::{self, FollowRedirects, Outgoing, SendError, shared_client};
 use crate::{cancelled, invalid_params};
 
 /// The API when the integration sets no `base_url`.
@@ -100,20 +101,6 @@ pub struct ChatParams {
 #[derive(Debug, Default)]
 pub struct OpenAiChat {
     client: OnceLock<Result<reqwest::Client, String>>,
-}
-
-/// An HTTP client shared by an action's calls, built on first use.
-pub(crate) fn shared_client(
-    cell: &OnceLock<Result<reqwest::Client, String>>,
-) -> Result<&reqwest::Client, ActionError> {
-    cell.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))
-    })
-    .as_ref()
-    .map_err(|e| ActionError::failed(e.clone()))
 }
 
 impl TypedAction for OpenAiChat {
@@ -287,7 +274,12 @@ impl ChatRequest {
     }
 
     async fn send(&self, client: &reqwest::Client) -> Result<Value, ActionError> {
-        let mut builder = client.post(self.url.clone()).json(&self.body);
+        let mut req = Outgoing::new(reqwest::Method::POST, self.url.clone());
+        req.headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        req.body = Some(serde_json::to_vec(&self.body).expect("JSON values serialize"));
         if let Some((name, value)) = &self.key {
             let mut v = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
                 ActionError::failed(
@@ -295,12 +287,19 @@ impl ChatRequest {
                 )
             })?;
             v.set_sensitive(true);
-            builder = builder.header(*name, v);
+            req.headers.insert(*name, v);
         }
-        let resp = builder
-            .send()
+        // The key goes to `base_url`'s origin only: a redirect elsewhere is an error.
+        let resp = redirect::send(client, req, FollowRedirects::SameOrigin)
             .await
-            .map_err(|e| transport_error(&self.label, e))?;
+            .map_err(|e| match e {
+                SendError::Transport(e) => transport_error(&self.label, e),
+                SendError::Refused(r) => redirect_error(
+                    &r,
+                    &self.label,
+                    "the API key is sent only to `base_url`'s origin; set `base_url` to where it points",
+                ),
+            })?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -485,6 +484,17 @@ pub(crate) fn transport_error(label: &str, e: reqwest::Error) -> ActionError {
     }
     ActionError::failed(message)
         .with_data(json!({"status": null, "error_kind": "transport", "retryable": true}))
+}
+
+/// A redirect that was not followed: not retryable, with `data: {status, error_kind:
+/// "redirect", retryable: false, location}` (`location` shows only the origin).
+pub(crate) fn redirect_error(r: &redirect::Refused, label: &str, hint: &str) -> ActionError {
+    ActionError::failed(r.message(label, Some(hint))).with_data(json!({
+        "status": r.status,
+        "error_kind": "redirect",
+        "retryable": false,
+        "location": r.target,
+    }))
 }
 
 /// Reads at most `cap` bytes of a body.

@@ -781,3 +781,320 @@ async fn webhook_lifecycle() {
     .unwrap_err();
     assert_eq!(err.data.unwrap()["error_kind"], "notfound");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Caches are per tenant, expire, and are refreshed on a missing label
+
+/// Several simulated tenants behind ONE base URL (one zone): each API call goes to the
+/// simulator whose integration code and user name it carries, a zone lookup to the one whose
+/// user it names. Backends can be swapped (a tenant whose picklists changed).
+#[derive(Clone, Default)]
+struct Front {
+    /// (integration code, user name, simulator root URL).
+    backends: Arc<Mutex<Vec<(String, String, String)>>>,
+    http: reqwest::Client,
+}
+
+impl Front {
+    /// Serves the front on 127.0.0.1; returns its zone base URL
+    /// (`http://127.0.0.1:PORT/ATServicesRest/`).
+    async fn start(&self) -> String {
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/ATServicesRest/")
+    }
+
+    /// Serves `sim` for its credentials (replacing any simulator serving them), reporting the
+    /// front's URL as its zone.
+    fn serve(&self, front_base: &str, sim: &RunningSim) {
+        let root = front_base.trim_end_matches("/ATServicesRest/");
+        sim.set_base_url(root);
+        let (user, _, code) = sim.credentials();
+        let mut b = self.backends.lock().unwrap();
+        b.retain(|(c, u, _)| !(*c == code && *u == user));
+        b.push((code, user, sim.root_url.clone()));
+    }
+
+    fn pick(&self, uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> Option<String> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let backends = self.backends.lock().unwrap();
+        if uri.path().to_ascii_lowercase().contains("zoneinformation") {
+            let url = reqwest::Url::parse(&format!("http://x{uri}")).ok()?;
+            let user = url.query_pairs().find(|(k, _)| k == "user")?.1.into_owned();
+            return backends
+                .iter()
+                .find(|(_, u, _)| *u == user)
+                .map(|b| b.2.clone());
+        }
+        backends
+            .iter()
+            .find(|(c, u, _)| {
+                Some(c.as_str()) == header("apiintegrationcode")
+                    && Some(u.as_str()) == header("username")
+            })
+            .map(|b| b.2.clone())
+    }
+}
+
+async fn forward(
+    axum::extract::State(front): axum::extract::State<Front>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(root) = front.pick(&uri, &headers) else {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"errors": ["no such tenant behind the front"]})),
+        )
+            .into_response();
+    };
+    let mut req = front
+        .http
+        .request(method, format!("{root}{uri}"))
+        .body(body);
+    for (k, v) in &headers {
+        if k != axum::http::header::HOST {
+            req = req.header(k, v);
+        }
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .cloned();
+    let bytes = resp.bytes().await.unwrap();
+    let mut out = (status, bytes).into_response();
+    if let Some(ct) = content_type {
+        out.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, ct);
+    }
+    out
+}
+
+/// A simulated tenant: its own credentials and its own Tickets.queueID picklist.
+async fn tenant(user: &str, code: &str, queues: &[(&str, &str)]) -> RunningSim {
+    let mut data = weft_sim::TenantData::seeded();
+    let values = data
+        .picklists
+        .get_mut("Tickets")
+        .and_then(|m| m.get_mut("queueID"))
+        .expect("the seeded tenant has queues");
+    let template = values[0].clone();
+    *values = queues
+        .iter()
+        .enumerate()
+        .map(|(i, (value, label))| weft_sim::PicklistValue {
+            value: (*value).into(),
+            label: (*label).into(),
+            sort_order: i as i64 + 1,
+            ..template.clone()
+        })
+        .collect();
+    Simulator::start_local(SimConfig {
+        username: user.into(),
+        secret: format!("secret-of-{user}"),
+        integration_code: code.into(),
+        data,
+        ..SimConfig::default()
+    })
+    .await
+}
+
+/// An integration for `sim`'s credentials: zone lookup at `discovery`, or a fixed `zone`.
+fn tenant_integration(
+    name: &str,
+    sim: &RunningSim,
+    discovery: Option<&str>,
+    zone: Option<&str>,
+) -> Integration {
+    let (user, secret, code) = sim.credentials();
+    let mut i = Integration::new("autotask", name)
+        .with_setting("username", user)
+        .with_setting("integration_code", code)
+        .with_setting("backoff_base_ms", 20)
+        .with_secret("secret", secret);
+    if let Some(d) = discovery {
+        i = i.with_setting("discovery_url", d);
+    }
+    if let Some(z) = zone {
+        i = i.with_setting("zone_url", z);
+    }
+    i
+}
+
+async fn queue_id(integration: &Integration, label: &str) -> Result<Value, ActionError> {
+    call(
+        &context(integration.clone()),
+        "autotask.picklist",
+        json!({"entity": "Tickets", "field": "queueID", "label": label}),
+    )
+    .await
+    .map(|v| v["value"].clone())
+}
+
+fn fields_reads(sim: &Simulator) -> usize {
+    sim.request_log()
+        .iter()
+        .filter(|e| {
+            e.path
+                .to_ascii_lowercase()
+                .contains("entityinformation/fields")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn tenants_on_one_zone_see_their_own_picklists() {
+    let front = Front::default();
+    let base = front.start().await;
+    // A and B: other users and integration codes; C: A's user with another code; D: A's
+    // code with another user. Same labels, different ids.
+    let a = tenant(
+        "a@msp.test",
+        "CODE-A-000000000000000001",
+        &[("8", "Level I Support"), ("9", "Projects")],
+    )
+    .await;
+    let b = tenant(
+        "b@client.test",
+        "CODE-B-000000000000000002",
+        &[("108", "Level I Support"), ("109", "Projects")],
+    )
+    .await;
+    let c = tenant(
+        "a@msp.test",
+        "CODE-C-000000000000000003",
+        &[("208", "Level I Support")],
+    )
+    .await;
+    let d = tenant(
+        "d@msp.test",
+        "CODE-A-000000000000000001",
+        &[("308", "Level I Support")],
+    )
+    .await;
+    for sim in [&a, &b, &c, &d] {
+        front.serve(&base, sim);
+    }
+    let ia = tenant_integration("a", &a, Some(&base), None);
+    let ib = tenant_integration("b", &b, Some(&base), None);
+    let ic = tenant_integration("c", &c, None, Some(&base));
+    let id = tenant_integration("d", &d, Some(&base), None);
+
+    // Interleaved, so that each would find another tenant's cached picklist if the cache
+    // were keyed by zone.
+    for _ in 0..2 {
+        assert_eq!(queue_id(&ia, "Level I Support").await.unwrap(), "8");
+        assert_eq!(queue_id(&ib, "Level I Support").await.unwrap(), "108");
+        assert_eq!(queue_id(&ic, "level i support").await.unwrap(), "208");
+        assert_eq!(queue_id(&id, "Level I Support").await.unwrap(), "308");
+    }
+    // All on the same zone URL.
+    for i in [&ia, &ib, &ic, &id] {
+        let zone = weft_actions::autotask::Client::from_integration(i)
+            .unwrap()
+            .zone()
+            .await
+            .unwrap();
+        assert_eq!(zone, base);
+    }
+    // Each tenant's fields were read once (then cached), from its own simulator.
+    for sim in [&a, &b, &c, &d] {
+        assert_eq!(fields_reads(sim), 1, "{:#?}", sim.request_log());
+    }
+    // A label only B has is not found through A.
+    let err = queue_id(&ic, "Projects").await.unwrap_err();
+    assert!(
+        err.message.contains("no value labelled `Projects`"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_label_added_later_is_found_after_one_refresh() {
+    let front = Front::default();
+    let base = front.start().await;
+    let user = "admin@msp.test";
+    let code = "CODE-REFRESH-0000000000001";
+    let before = tenant(user, code, &[("8", "Level I Support")]).await;
+    front.serve(&base, &before);
+    let i = tenant_integration("default", &before, Some(&base), None);
+    assert_eq!(queue_id(&i, "Level I Support").await.unwrap(), "8");
+    assert_eq!(fields_reads(&before), 1);
+
+    // Someone adds a queue in Autotask.
+    let after = tenant(
+        user,
+        code,
+        &[("8", "Level I Support"), ("424242", "Escalations")],
+    )
+    .await;
+    front.serve(&base, &after);
+    assert_eq!(queue_id(&i, "Escalations").await.unwrap(), "424242");
+    assert_eq!(fields_reads(&after), 1, "one refresh");
+    // Now cached: no more reads for known labels.
+    assert_eq!(queue_id(&i, "escalations").await.unwrap(), "424242");
+    assert_eq!(queue_id(&i, "Level I Support").await.unwrap(), "8");
+    assert_eq!(fields_reads(&after), 1);
+    // A label that does not exist: one refresh, then the error naming the labels.
+    let err = queue_id(&i, "Nope").await.unwrap_err();
+    assert!(
+        err.message
+            .contains("no value labelled `Nope` (labels: Level I Support, Escalations)"),
+        "{}",
+        err.message
+    );
+    assert_eq!(fields_reads(&after), 2);
+}
+
+#[tokio::test]
+async fn cached_fields_expire_after_the_ttl() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let read_status = |i: Integration| async move {
+        call(
+            &context(i),
+            "autotask.picklist",
+            json!({"entity": "Tickets", "field": "status"}),
+        )
+        .await
+        .unwrap();
+    };
+    // 0.005 minutes = 300 ms.
+    let short = integration(&sim).with_setting("cache_ttl_minutes", 0.005);
+    read_status(short.clone()).await;
+    read_status(short.clone()).await;
+    assert_eq!(fields_reads(&sim), 1, "cached within the TTL");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    read_status(short.clone()).await;
+    assert_eq!(fields_reads(&sim), 2, "read again after the TTL");
+
+    // 0: never kept.
+    let never = integration(&sim).with_setting("cache_ttl_minutes", "0");
+    read_status(never.clone()).await;
+    read_status(never).await;
+    assert_eq!(fields_reads(&sim), 4);
+
+    // The default keeps them (15 minutes).
+    let config = weft_actions::autotask::Config::from_integration(&integration(&sim)).unwrap();
+    assert_eq!(config.cache_ttl, Duration::from_secs(15 * 60));
+    for bad in [json!(-1), json!("soon"), json!(true)] {
+        let err = weft_actions::autotask::Config::from_integration(
+            &integration(&sim).with_setting("cache_ttl_minutes", bad.clone()),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("cache_ttl_minutes"),
+            "{bad}: {}",
+            err.message
+        );
+    }
+}

@@ -405,6 +405,15 @@ pub async fn root_orgs(store: &dyn Store) -> Result<Vec<OrgRecord>, StoreError> 
         .collect())
 }
 
+/// The org a trigger's `run_for: owner` means: the org workflows are deployed in, which is
+/// the root org (the MSP). `None` before any org is registered.
+///
+/// # Errors
+/// Store failures.
+pub async fn owner_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreError> {
+    Ok(root_orgs(store).await?.into_iter().next())
+}
+
 /// Every managed org (every active org with a parent): what `run_for: all_managed` runs for.
 ///
 /// # Errors

@@ -1456,6 +1456,19 @@ impl<'s> Reader<'s> {
                 Kind::Str(s, _) if s == "all_managed" => RunFor::AllManaged,
                 Kind::Str(s, _) if s == "owner" => RunFor::Owner,
                 Kind::Str(s, _) => RunFor::Orgs(vec![s.clone()]),
+                Kind::Seq(items) if items.is_empty() => {
+                    self.err(
+                        Diagnostic::error(
+                            "trigger.run_for_empty",
+                            n.span,
+                            format!("trigger `{name}`: `run_for` lists no organization"),
+                        )
+                        .with_help(
+                            "list the orgs it runs for, or write `owner` or `all_managed` (or remove `run_for`)",
+                        ),
+                    );
+                    RunFor::Owner
+                }
                 Kind::Seq(items) => RunFor::Orgs(
                     items
                         .iter()
@@ -1472,6 +1485,25 @@ impl<'s> Reader<'s> {
                 }
             },
         };
+        if let TriggerKind::Webhook {
+            secret: WebhookSecret::None,
+            ..
+        } = &kind
+        {
+            let at = node.get("secret").map_or(node.span, |n| n.span);
+            self.err(
+                Diagnostic::warning(
+                    "webhook.unauthenticated",
+                    at,
+                    format!(
+                        "webhook trigger `{name}` takes requests without a secret: anyone who knows its URL can start the workflow, so it runs only for its owner org"
+                    ),
+                )
+                .with_help(
+                    "add `secret: required` and give each org's sender its own secret (`weft trigger secret WORKFLOW TRIGGER --org ORG`)",
+                ),
+            );
+        }
         let path = format!("triggers.{name}");
         let criteria = node
             .get("criteria")

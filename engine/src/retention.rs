@@ -1,4 +1,4 @@
-//! Retention: finished executions are deleted once older than a period — the installation's
+//! Retention: finished executions (and the trigger events of the same age) are deleted once older than a period — the installation's
 //! default, or an org's own, set with the org variable `retention` (inherited down the tree
 //! like any variable: `"365d"` on a client whose records must be kept a year, `"forever"` to
 //! keep everything of it; a secret variable of that name is ignored).
@@ -23,6 +23,25 @@ pub struct Purged {
     pub before: Timestamp,
     /// How many.
     pub count: u64,
+    /// How many trigger events (webhook requests, cron slots, Autotask callouts) recorded
+    /// before the same instant were deleted with them.
+    pub events: u64,
+}
+
+/// Deletes what `scope` holds from before `before`: finished executions and trigger events.
+/// Returns how many of each.
+///
+/// # Errors
+/// Store failures.
+pub async fn purge(
+    engine: &Engine,
+    before: Timestamp,
+    scope: &PurgeScope,
+) -> Result<(u64, u64), EngineError> {
+    let before = before.to_string();
+    let count = engine.store().purge(&before, scope).await?;
+    let events = engine.store().purge_trigger_events(&before, scope).await?;
+    Ok((count, events))
 }
 
 /// An org's period from its `retention` variable: `Some(None)` keeps everything.
@@ -99,11 +118,12 @@ pub async fn apply(engine: &Engine, default: Option<Duration>) -> Result<Vec<Pur
                     only: Some(org.id.clone()),
                     ..PurgeScope::default()
                 };
-                let count = engine.store().purge(&before.to_string(), &scope).await?;
+                let (count, events) = purge(engine, before, &scope).await?;
                 done.push(Purged {
                     org: Some(org.id.clone()),
                     before,
                     count,
+                    events,
                 });
             }
             Some(None) => {}
@@ -119,11 +139,12 @@ pub async fn apply(engine: &Engine, default: Option<Duration>) -> Result<Vec<Pur
             only: None,
             except: own,
         };
-        let count = engine.store().purge(&before.to_string(), &scope).await?;
+        let (count, events) = purge(engine, before, &scope).await?;
         done.push(Purged {
             org: None,
             before,
             count,
+            events,
         });
     }
     Ok(done)

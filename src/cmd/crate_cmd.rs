@@ -234,14 +234,76 @@ fn crate_root(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// How much a crate archive may unpack to: crates are a few YAML files, and an archive is
+/// untrusted input (a gzip bomb or a flood of entries must not fill the disk or the memory).
+const MAX_UNPACKED_BYTES: u64 = 16 * 1024 * 1024;
+/// Entries (files, folders…) in a crate archive.
+const MAX_ENTRIES: usize = 1_000;
+/// One file in a crate archive.
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// The tar stream once decompressed (the files plus their headers and padding), counted as
+/// it is read: the gzip header's claim is never trusted.
+const MAX_DECOMPRESSED_BYTES: u64 = 32 * 1024 * 1024;
+
+fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
+
+/// A reader that fails once more than `limit` bytes came through it.
+struct Capped<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.read.get() + n as u64;
+        self.read.set(total);
+        if total > self.limit {
+            return Err(std::io::Error::other(too_much_decompressed()));
+        }
+        Ok(n)
+    }
+}
+
+fn too_much_decompressed() -> String {
+    format!(
+        "refused: the archive decompresses to more than {} MiB (the limit for a crate archive)",
+        mib(MAX_DECOMPRESSED_BYTES)
+    )
+}
+
 /// Extracts a .tar.gz into `into`, refusing entries that would land outside it (absolute
-/// paths, `..`) and links.
+/// paths, `..`) and links, and archives past the limits above (entries, one file's size,
+/// the unpacked total, the decompressed stream).
 pub fn extract(archive: &Path, into: &Path) -> Result<(), String> {
     let file = std::fs::File::open(archive).map_err(|e| format!("cannot open it: {e}"))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let entries = ar.entries().map_err(|e| format!("not a .tar.gz: {e}"))?;
+    let decompressed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let mut ar = tar::Archive::new(Capped {
+        inner: flate2::read::GzDecoder::new(file),
+        read: decompressed.clone(),
+        limit: MAX_DECOMPRESSED_BYTES,
+    });
+    // An I/O error past the decompression limit is that limit, whatever tar made of it.
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        if decompressed.get() > MAX_DECOMPRESSED_BYTES {
+            too_much_decompressed()
+        } else {
+            format!("{what}: {e}")
+        }
+    };
+    let entries = ar.entries().map_err(|e| fail("not a .tar.gz", &e))?;
+    let (mut count, mut unpacked) = (0usize, 0u64);
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("not a .tar.gz: {e}"))?;
+        let mut entry = entry.map_err(|e| fail("not a .tar.gz", &e))?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(format!(
+                "refused: the archive has more than {MAX_ENTRIES} entries (the limit for a crate archive)"
+            ));
+        }
         let path = entry
             .path()
             .map_err(|e| format!("bad entry name: {e}"))?
@@ -264,12 +326,28 @@ pub fn extract(archive: &Path, into: &Path) -> Result<(), String> {
         if kind.is_dir() {
             std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", path.display()))?;
         } else if kind.is_file() {
+            // The entry's size (from its header or a PAX record) bounds what is read for it.
+            let size = entry.size();
+            if size > MAX_FILE_BYTES {
+                return Err(format!(
+                    "refused: entry `{}` is {size} bytes, more than the {} MiB limit for one file in a crate archive",
+                    path.display(),
+                    mib(MAX_FILE_BYTES)
+                ));
+            }
+            unpacked += size;
+            if unpacked > MAX_UNPACKED_BYTES {
+                return Err(format!(
+                    "refused: the archive unpacks to more than {} MiB (the limit for a crate archive)",
+                    mib(MAX_UNPACKED_BYTES)
+                ));
+            }
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             entry
                 .unpack(&target)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| fail(&path.display().to_string(), &e))?;
         } else if kind.is_symlink() || kind.is_hard_link() {
             return Err(format!("refused: entry `{}` is a link", path.display()));
         }

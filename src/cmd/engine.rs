@@ -71,8 +71,10 @@ pub async fn open_with(
         .await
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot open the database {}", redact_url(&db.database)))?;
-    let mut engine = Engine::new(store, Arc::new(weft_actions::registry()))
-        .with_secrets(Arc::new(secret_box(&db.database)?));
+    // After the store: a passphrase's salt is kept in the database.
+    let secrets = secret_box(&db.database, store.as_ref()).await?;
+    let mut engine =
+        Engine::new(store, Arc::new(weft_actions::registry())).with_secrets(Arc::new(secrets));
     if let Some(observer) = observer {
         engine = engine.with_observer(observer);
     }
@@ -89,15 +91,26 @@ pub async fn open_with(
     })
 }
 
-/// The key secrets are sealed with: `WEFT_SECRET_KEY`, else `secret.key` beside a SQLite
-/// database file (created 0600 on first use), else `.weft/secret.key`.
-pub fn secret_box(database: &str) -> miette::Result<weft_engine::secrets::KeyBox> {
+/// The key secrets are sealed with: `WEFT_SECRET_KEY` (a 32-byte key in hex or base64, or a
+/// passphrase stretched with Argon2id and the salt kept in `store`), else `secret.key` beside
+/// a SQLite database file (created 0600 on first use), else `.weft/secret.key`.
+pub async fn secret_box(
+    database: &str,
+    store: &dyn weft_engine::store::Store,
+) -> miette::Result<weft_engine::secrets::KeyBox> {
     use weft_engine::secrets::KeyBox;
     if let Some(key) = std::env::var("WEFT_SECRET_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty())
     {
-        return Ok(KeyBox::from_text(&key));
+        return KeyBox::from_key_or_passphrase(&key, store)
+            .await
+            .map_err(|e| {
+                let why = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                miette::miette!("{e}{why}")
+            });
     }
     let path = database
         .strip_prefix("sqlite://")

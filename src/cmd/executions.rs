@@ -237,14 +237,16 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 only: only.clone(),
                 ..Default::default()
             };
-            let n = engine
-                .store()
-                .purge(&cutoff.to_string(), &scope)
+            let (n, events) = weft_engine::retention::purge(&engine, cutoff, &scope)
                 .await
                 .into_diagnostic()?;
             match only {
-                Some(o) => println!("purged {n} execution(s) of {o} finished before {cutoff}"),
-                None => println!("purged {n} execution(s) finished before {cutoff}"),
+                Some(o) => println!(
+                    "purged {n} execution(s) of {o} finished before {cutoff}, and {events} trigger event(s)"
+                ),
+                None => println!(
+                    "purged {n} execution(s) finished before {cutoff}, and {events} trigger event(s)"
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }

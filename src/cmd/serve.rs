@@ -125,8 +125,8 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
             loop {
                 match weft_engine::retention::apply(&engine, retention).await {
                     Ok(done) => {
-                        for p in done.iter().filter(|p| p.count > 0) {
-                            tracing::info!(org = p.org.as_deref().unwrap_or("(default)"), before = %p.before, purged = p.count, "retention: finished executions deleted");
+                        for p in done.iter().filter(|p| p.count + p.events > 0) {
+                            tracing::info!(org = p.org.as_deref().unwrap_or("(default)"), before = %p.before, purged = p.count, events = p.events, "retention: finished executions and trigger events deleted");
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "retention: cannot purge"),
@@ -141,16 +141,14 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
     let psa_sync = tokio::spawn(weft_actions::autotask::sync::nightly(engine.clone()));
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
-    let state = AppState::with_token_hash(
-        engine.clone(),
-        workers.clone(),
-        token_hash,
-        std::env::var("WEFT_WEBHOOK_SECRET").ok(),
-        public.clone(),
-    )
-    .with_metrics(metrics)
-    .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
+    let state =
+        AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())
+            .with_metrics(metrics)
+            .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
 
+    if args.sim {
+        seed_sim_orgs(&engine).await;
+    }
     if let Some(dir) = &args.workflows {
         super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false).await;
     }
@@ -175,23 +173,34 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
     }
+    // Each webhook's URL; a secret is printed only when it is issued (once per trigger and
+    // org); `weft trigger secret WF TRIGGER --org ORG` shows or rotates it later.
     for record in engine.store().list_workflows().await.into_diagnostic()? {
         let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
             continue;
         };
-        let secrets = weft_triggers::ensure_secrets(&state, &wf)
+        let issued = weft_triggers::webhook_access::issue_missing(&engine, &wf)
             .await
-            .map_err(|e| miette::miette!("cannot create webhook secrets: {e}"))?;
+            .map_err(|e| miette::miette!("cannot issue webhook secrets: {e}"))?;
         for t in &wf.triggers {
             if let weft_engine::model::TriggerKind::Webhook { .. } = t.kind {
-                let secret = secrets
-                    .iter()
-                    .find(|(n, _)| *n == t.name)
-                    .map(|(_, s)| format!(" (x-weft-secret: {s})"))
-                    .unwrap_or_default();
                 println!(
-                    "webhook {}.{}: POST {base}/hooks/{}/{{org}}{secret}",
+                    "webhook {}.{}: POST {public}/hooks/{}/{{org}}",
                     wf.name, t.name, t.name
+                );
+            }
+            for i in issued.iter().filter(|i| i.trigger == t.name) {
+                println!(
+                    "webhook {}.{} for {}: POST {public}/hooks/{}/{} (x-weft-secret: {}; shown once: `weft trigger secret {} {} --org {}` shows it again)",
+                    i.workflow,
+                    i.trigger,
+                    i.org,
+                    i.trigger,
+                    i.org,
+                    i.secret,
+                    i.workflow,
+                    i.trigger,
+                    i.org
                 );
             }
         }
@@ -208,7 +217,10 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         Err(e) => tracing::error!(error = %e, "cannot resume interrupted executions"),
     }
 
-    axum::serve(listener, weft_triggers::router(state))
+    // The peer address lets webhook failures be limited per source.
+    let app =
+        weft_triggers::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .into_diagnostic()?;
@@ -225,6 +237,60 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         eprintln!("executions still running are left to resume at the next start");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--sim` and no organization yet: the simulator's tenant as an org tree, so that the
+/// examples' per-org webhooks have orgs to run for — the MSP (the tenant's own company 0) at
+/// the root and an org per active Customer company below it, each mapped to its company.
+async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
+    use weft_engine::store::{OrgMapping, OrgRecord};
+    let store = engine.store();
+    match store.list_orgs().await {
+        Ok(orgs) if orgs.is_empty() => {}
+        Ok(_) => return,
+        Err(e) => {
+            eprintln!("cannot read the organizations: {e}");
+            return;
+        }
+    }
+    let now = jiff::Timestamp::now().to_string();
+    let root = OrgRecord {
+        id: "msp".into(),
+        name: "BrightPath IT Services".into(),
+        parent_id: None,
+        tags: Vec::new(),
+        attributes: serde_json::json!({}),
+        active: true,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let mapping = OrgMapping {
+        org_id: "msp".into(),
+        kind: "autotask".into(),
+        external_id: "0".into(),
+        external_name: Some(root.name.clone()),
+        created_at: now,
+    };
+    if let Err(e) = async {
+        store.save_org(&root).await?;
+        store.set_mapping(&mapping).await
+    }
+    .await
+    {
+        eprintln!("cannot create the simulator's MSP org: {e}");
+        return;
+    }
+    let filter = weft_triggers::mapping::CompanyFilter {
+        company_type: Some("Customer".into()),
+        ..Default::default()
+    };
+    match weft_triggers::mapping::create_unmatched(engine, &filter, false).await {
+        Ok(created) => println!(
+            "organizations from the simulator: msp (BrightPath IT Services) and {} client(s) below it",
+            created.created.len()
+        ),
+        Err(e) => eprintln!("cannot create the simulator's client orgs: {e}"),
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

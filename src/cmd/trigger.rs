@@ -1,4 +1,4 @@
-//! `weft trigger list|enable|disable|fire|events`: the deployed workflows' triggers from the
+//! `weft trigger list|enable|disable|fire|secret|events`: the deployed workflows' triggers from the
 //! command line, on the same database a `weft serve` uses.
 
 use std::process::ExitCode;
@@ -52,6 +52,28 @@ pub enum Command {
         /// Run the executions in this process and wait for them.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// The webhook secret of one org's sender (issued now if it has none), or a new one with
+    /// --rotate. Each (trigger, org) pair has its own: give each client's sender its own.
+    Secret {
+        /// The workflow.
+        workflow: String,
+        /// The webhook trigger.
+        trigger: String,
+        /// The org whose sender uses it (the trigger must run for it).
+        #[arg(long)]
+        org: String,
+        /// Issue a new secret; the old one is refused at once (or after --grace).
+        #[arg(long)]
+        rotate: bool,
+        /// With --rotate: how long the old secret is still accepted (`15m`, `1h`, `7d`).
+        #[arg(long, value_name = "DURATION", requires = "rotate")]
+        grace: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         db: EngineArgs,
     },
@@ -113,6 +135,18 @@ fn failed(msg: impl std::fmt::Display) -> ExitCode {
 
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
     match cmd {
+        Command::Secret {
+            workflow,
+            trigger,
+            org,
+            rotate,
+            grace,
+            json,
+            db,
+        } => {
+            let rotate = rotate.then_some(grace.as_deref());
+            secret(&db, &workflow, &trigger, &org, rotate, json).await
+        }
         Command::List { json, db } => {
             let engine = super::engine::open(&db).await?;
             let store = engine.store();
@@ -271,6 +305,56 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn secret(
+    db: &EngineArgs,
+    workflow: &str,
+    trigger: &str,
+    org: &str,
+    rotate: Option<Option<&str>>,
+    json: bool,
+) -> miette::Result<ExitCode> {
+    let grace = match rotate.flatten() {
+        None => None,
+        Some(g) => match weft_engine::model::parse_duration(g) {
+            Some(d) => Some(d),
+            None => {
+                eprintln!("error: --grace `{g}` is not a duration (like 15m, 1h or 7d)");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let engine = super::engine::open(db).await?;
+    let (_, _, t) = match find(&engine, workflow, trigger).await {
+        Ok(found) => found,
+        Err(e) => return Ok(failed(e)),
+    };
+    let issued = match rotate {
+        None => weft_triggers::webhook_access::secret(&engine, workflow, &t, org).await,
+        Some(_) => weft_triggers::webhook_access::rotate(&engine, workflow, &t, org, grace).await,
+    };
+    let issued = match issued {
+        Ok(i) => i,
+        Err(e) => return Ok(failed(e)),
+    };
+    if json {
+        println!("{}", json!(issued));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "POST {}/hooks/{trigger}/{}",
+        weft_triggers::crates_api::public_url(),
+        issued.org
+    );
+    println!("x-weft-secret: {}", issued.secret);
+    match (&issued.previous_valid_until, rotate.is_some()) {
+        (Some(until), true) => println!("(rotated; the previous secret is accepted until {until})"),
+        (None, true) => println!("(rotated; the previous secret is refused from now on)"),
+        _ if issued.created => println!("(issued now)"),
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn switch(

@@ -202,7 +202,7 @@ pub struct Server {
 }
 
 impl Lab {
-    /// Starts `weft serve` (API token [`API_TOKEN`], webhook secrets generated per trigger)
+    /// Starts `weft serve` (API token [`API_TOKEN`], webhook secrets issued per trigger and org)
     /// and waits until it listens.
     pub fn serve(&self) -> Server {
         use std::io::BufRead;
@@ -210,7 +210,6 @@ impl Lab {
         cmd.arg("--integrations")
             .arg(&self.integrations)
             .env("WEFT_API_TOKEN", API_TOKEN)
-            .env_remove("WEFT_WEBHOOK_SECRET")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null());
         let mut child = super::Bg(cmd.spawn().expect("weft serve starts"));
@@ -267,7 +266,8 @@ impl Server {
                 .iter()
                 .filter(|l| l.starts_with("webhook ") && l.contains(&format!("/hooks/{trigger}/")))
                 .find_map(|l| l.split("x-weft-secret: ").nth(1))
-                .map(|s| s.trim_end_matches(')').trim().to_string());
+                .and_then(|s| s.split(';').next())
+                .map(|s| s.trim().to_string());
             if let Some(s) = found {
                 return s;
             }

@@ -14,7 +14,7 @@ use weft_engine::executor::{RerunOptions, StartOptions};
 use weft_engine::model::{TriggerKind, WebhookResponse, WebhookSecret};
 use weft_engine::store::{ExecStatus, ExecutionFilter};
 
-use crate::{ApiError, AppState, ensure_secrets, execution_json};
+use crate::{ApiError, AppState, execution_json, webhook_access};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -68,12 +68,9 @@ pub fn trigger_type(kind: &TriggerKind) -> String {
     }
 }
 
-/// The triggers of a workflow as JSON; with `secrets`, the webhook secrets too.
-async fn triggers_json(
-    state: &AppState,
-    wf: &Workflow,
-    secrets: bool,
-) -> Result<Vec<Value>, ApiError> {
+/// The triggers of a workflow as JSON (webhooks: the URL and the orgs they run for; never
+/// a secret).
+async fn triggers_json(state: &AppState, wf: &Workflow) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     let switches = crate::Switches::load(state.store().as_ref()).await?;
     for t in &wf.triggers {
@@ -104,11 +101,9 @@ async fn triggers_json(
                 WebhookResponse::Wait => "wait",
                 _ => "accepted",
             });
-            let required = *secret == WebhookSecret::Required;
-            v["secret_required"] = json!(required);
-            if required && secrets {
-                v["secret"] = json!(state.trigger_secret(&wf.name, &t.name).await?);
-            }
+            v["secret_required"] = json!(*secret == WebhookSecret::Required);
+            let orgs = webhook_access::entitled_orgs(state.store().as_ref(), t).await?;
+            v["orgs"] = json!(orgs.into_iter().map(|o| o.id).collect::<Vec<_>>());
         }
         out.push(v);
     }
@@ -163,7 +158,7 @@ pub(crate) async fn get_workflow(
         "inputs": wf.input.keys().collect::<Vec<_>>(),
         "input_schema": input_schema(&wf),
         "graph": graph_json(&wf),
-        "triggers": triggers_json(&state, &wf, true).await?,
+        "triggers": triggers_json(&state, &wf).await?,
         "source": record.source,
     })))
 }
@@ -244,13 +239,16 @@ pub(crate) async fn deploy_workflow(
         });
     };
     let record = state.engine().deploy(source, None).await?;
-    ensure_secrets(&state, &wf).await?;
+    // The secrets issued now are shown once, here; later, per org through
+    // `GET /api/triggers/{workflow}/{trigger}/secrets/{org}`.
+    let issued = webhook_access::issue_missing(state.engine(), &wf).await?;
     crate::autotask::sync_in_background(&state);
     Ok(Json(json!({
         "name": record.name,
         "version": record.version,
         "diagnostics": list,
-        "triggers": triggers_json(&state, &wf, true).await?,
+        "triggers": triggers_json(&state, &wf).await?,
+        "secrets_issued": issued,
     })))
 }
 
@@ -537,7 +535,7 @@ pub(crate) async fn list_triggers(State(state): State<AppState>) -> Result<Json<
     let mut out = Vec::new();
     for record in state.store().list_workflows().await? {
         let wf = state.parsed(&record)?;
-        out.extend(triggers_json(&state, &wf, false).await?);
+        out.extend(triggers_json(&state, &wf).await?);
     }
     Ok(Json(json!(out)))
 }
@@ -598,7 +596,7 @@ async fn switch_trigger(
         .store()
         .set_trigger_enabled(workflow, trigger, enabled)
         .await?;
-    let all = triggers_json(state, &wf, false).await?;
+    let all = triggers_json(state, &wf).await?;
     Ok(Json(
         all.into_iter()
             .find(|t| t["name"] == trigger)
@@ -669,4 +667,54 @@ async fn deployed(
             }
             _ => e.into(),
         })
+}
+
+/// `GET /api/triggers/{workflow}/{trigger}/secrets/{org}`: the webhook secret of one org's
+/// sender (issued now if it has none).
+pub(crate) async fn webhook_secret(
+    State(state): State<AppState>,
+    Path((workflow, trigger, org)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = deployed(&state, &workflow).await?;
+    let wf = state.parsed(&record)?;
+    let t = trigger_of(&wf, &trigger)?;
+    let issued = webhook_access::secret(state.engine(), &workflow, t, &org).await?;
+    Ok(Json(secret_json(&state, issued)))
+}
+
+/// `POST /api/triggers/{workflow}/{trigger}/secrets/{org}/rotate` (`{"grace": "1h"}`
+/// optional): a new secret; the old one is refused at once, or after the grace period.
+pub(crate) async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Path((workflow, trigger, org)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_object(&body)?;
+    let grace = match body.get("grace") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) => Some(weft_engine::model::parse_duration(g).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`grace` must be a duration like 15m, 1h or 7d, not `{g}`"
+            ))
+        })?),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`grace` must be a duration like 15m, 1h or 7d".into(),
+            ));
+        }
+    };
+    let record = deployed(&state, &workflow).await?;
+    let wf = state.parsed(&record)?;
+    let t = trigger_of(&wf, &trigger)?;
+    let issued = webhook_access::rotate(state.engine(), &workflow, t, &org, grace).await?;
+    Ok(Json(secret_json(&state, issued)))
+}
+
+fn secret_json(state: &AppState, issued: webhook_access::IssuedSecret) -> Value {
+    let url = state
+        .hook_url(&issued.trigger)
+        .replace("{org}", &issued.org);
+    let mut v = json!(issued);
+    v["url"] = json!(url);
+    v
 }

@@ -38,8 +38,28 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
-use crate::hooks::{headers_json, inputs, run_for_orgs, starts_for};
+use crate::hooks::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
 use crate::{ApiError, AppState, constant_time_eq};
+
+/// The orgs an event that is about no company runs for: the registration's org, the
+/// trigger's list, or every managed org (`all_managed`; none is a conflict).
+async fn run_for_orgs(
+    store: &dyn weft_engine::store::Store,
+    run_for: &RunFor,
+    own: &str,
+) -> Result<Vec<String>, ApiError> {
+    match run_for {
+        RunFor::Owner => Ok(vec![own.to_string()]),
+        RunFor::Orgs(list) => Ok(list.clone()),
+        RunFor::AllManaged => {
+            let orgs = weft_engine::org::managed_orgs(store).await?;
+            if orgs.is_empty() {
+                return Err(ApiError::Conflict(NO_MANAGED_ORGS.into()));
+            }
+            Ok(orgs.into_iter().map(|o| o.id).collect())
+        }
+    }
+}
 
 /// Largest callout body accepted.
 const MAX_BODY: usize = 1024 * 1024;

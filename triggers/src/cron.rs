@@ -57,7 +57,7 @@ pub use tokio_util::sync::CancellationToken;
 /// With `catch_up: none`, how late a slot may be found and still fire.
 pub const ON_TIME: Duration = Duration::from_secs(60);
 
-/// The org of [`RunFor::Owner`] (the org workflows are deployed in).
+/// The org of [`RunFor::Owner`] before any org is registered (then: the root org).
 const OWNER_ORG: &str = "default";
 
 /// The prefix of cron de-duplication keys.
@@ -482,7 +482,11 @@ impl Fire<'_> {
             }
         }
         let orgs = match &self.trigger.run_for {
-            RunFor::Owner => vec![OWNER_ORG.to_string()],
+            RunFor::Owner => vec![
+                weft_engine::org::owner_org(self.engine.store().as_ref())
+                    .await?
+                    .map_or_else(|| OWNER_ORG.to_string(), |o| o.id),
+            ],
             RunFor::Orgs(list) if list.is_empty() => {
                 return self.record("rejected", "run_for lists no org".into()).await;
             }

@@ -1,29 +1,28 @@
 //! `POST /hooks/{trigger}/{org}`: webhook triggers.
 
-use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::Workflow;
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Start, StartOptions};
-use weft_engine::model::{RunFor, Trigger, TriggerKind, WebhookResponse, WebhookSecret};
-use weft_engine::store::{ExecStatus, Store, TriggerEvent, WorkflowRecord};
+use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
+use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
-use crate::{ApiError, AppState, constant_time_eq};
+use crate::webhook_access::{self, MAX_SEGMENT, entitled_org, valid_segment};
+use crate::{ApiError, AppState};
 
 /// The body limit when the trigger sets none.
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 /// How long `response: wait` waits when the trigger sets no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-/// Headers never copied into TRIGGER (it is stored with the execution).
-const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "x-weft-secret"];
 
 /// The deployed workflow whose trigger is named `name` (a webhook).
 async fn find(
@@ -40,11 +39,40 @@ async fn find(
     }
 }
 
+/// The reason label of a refusal in `/metrics`.
+fn reason_of(err: &ApiError) -> &'static str {
+    match err {
+        ApiError::Unauthorized(_) => "unauthorized",
+        ApiError::NotFound(_) => "not_entitled",
+        ApiError::TooLarge(_) => "too_large",
+        ApiError::RateLimited => "rate_limited",
+        ApiError::InvalidInput(_) | ApiError::InvalidWorkflow { .. } => "invalid_input",
+        ApiError::Unavailable(_) => "unavailable",
+        ApiError::Internal(_) => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// A refusal before any trigger was found: counted, never stored.
+fn refuse(
+    state: &AppState,
+    source: Option<IpAddr>,
+    reason: &'static str,
+    err: ApiError,
+) -> Response {
+    state.metrics().rejection(reason);
+    if !matches!(err, ApiError::Unavailable(_) | ApiError::Internal(_)) {
+        state.guards().source_failed(source);
+    }
+    err.into_response()
+}
+
 struct Event<'a> {
     state: &'a AppState,
     workflow: &'a str,
     trigger: &'a str,
     org: &'a str,
+    source: Option<IpAddr>,
 }
 
 impl Event<'_> {
@@ -68,13 +96,32 @@ impl Event<'_> {
         }
     }
 
-    /// Records the rejection and answers the error.
-    async fn reject(&self, err: ApiError) -> Response {
-        let reason = match &err {
-            ApiError::Internal(_) => "internal error".to_string(),
-            other => other.to_string(),
-        };
-        self.record("rejected", err.status(), Some(reason)).await;
+    /// Answers the error; records the rejection as an event when it is among the sampled
+    /// few of this minute (all are counted in `/metrics`). `failed`: the request did not
+    /// authenticate, so it counts against its source's budget.
+    async fn reject(&self, err: ApiError, failed: bool) -> Response {
+        self.state.metrics().rejection(reason_of(&err));
+        self.state
+            .metrics()
+            .webhook(self.workflow, self.trigger, "rejected");
+        if failed {
+            self.state.guards().source_failed(self.source);
+        }
+        let unix = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or_default();
+        if self
+            .state
+            .guards()
+            .sample_rejection(self.workflow, self.trigger, unix)
+        {
+            let reason = match &err {
+                ApiError::Internal(_) => "internal error".to_string(),
+                other => other.to_string(),
+            };
+            let e = self.event("rejected", err.status(), Some(reason));
+            if let Err(store_err) = self.state.store().record_event(&e, &[]).await {
+                tracing::error!(error = ?store_err, "cannot record a webhook event");
+            }
+        }
         err.into_response()
     }
 }
@@ -104,11 +151,15 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// The request headers TRIGGER sees (and the execution stores): credential headers
+/// (`authorization`, `cookie`, `x-api-key`, names with `token`, `secret`, `key`…, plus
+/// `WEFT_REDACT_HEADERS`) are never copied — one policy, `redact::HeaderPolicy`.
 pub(crate) fn headers_json(headers: &HeaderMap) -> Value {
+    let policy = weft_engine::executor::redact::HeaderPolicy::global();
     let mut m = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if HIDDEN_HEADERS.contains(&name) {
+        if policy.is_credential(name) {
             continue;
         }
         if let Ok(v) = value.to_str() {
@@ -147,16 +198,45 @@ pub(crate) fn inputs(
         .unwrap_or_default())
 }
 
+/// `POST /hooks/{trigger}/{org}`. Checks run cheapest and least trusting first: the
+/// source's failure budget, the path's shape, the trigger, its switch, the org binding, the
+/// secret; only then the rate limit (so that failures cannot spend a sender's budget), the
+/// body and the criteria. One execution, for the URL's org.
 pub(crate) async fn hook(
     State(state): State<AppState>,
-    Path((name, org)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Body,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    req: Request,
 ) -> Response {
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !state.guards().source_allowed(source) {
+        state.metrics().rejection("source_limited");
+        return ApiError::RateLimited.into_response();
+    }
+    let Ok(Path((name, org))) = path else {
+        return refuse(
+            &state,
+            source,
+            "bad_path",
+            ApiError::NotFound("no such webhook".into()),
+        );
+    };
+    if !valid_segment(&name) || !valid_segment(&org) {
+        return refuse(
+            &state,
+            source,
+            "bad_path",
+            ApiError::NotFound(format!(
+                "no such webhook: a trigger name and an org id are 1 to {MAX_SEGMENT} letters, digits, `-`, `_` or `.`"
+            )),
+        );
+    }
     let (record, wf, index) = match find(&state, &name).await {
         Ok(f) => f,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&state, source, "unknown_trigger", e),
     };
     let trigger = &wf.triggers[index];
     let TriggerKind::Webhook {
@@ -174,63 +254,78 @@ pub(crate) async fn hook(
         workflow: &wf.name,
         trigger: &trigger.name,
         org: &org,
+        source,
     };
     let switches = match crate::Switches::load(state.store().as_ref()).await {
         Ok(s) => s,
-        Err(e) => return ev.reject(e.into()).await,
+        Err(e) => return ev.reject(e.into(), false).await,
     };
     if !switches.enabled(&wf.name, trigger) {
         return ev
-            .reject(ApiError::NotFound(format!(
-                "webhook trigger `{name}` is disabled"
-            )))
+            .reject(
+                ApiError::NotFound(format!("webhook trigger `{name}` is disabled")),
+                true,
+            )
             .await;
     }
-    if let Some(rate) = rate_limit
-        && !state.take_token(&wf.name, &trigger.name, *rate)
-    {
-        return ev.reject(ApiError::RateLimited).await;
-    }
+    let org_record = match entitled_org(state.store().as_ref(), trigger, &org).await {
+        Ok(o) => o,
+        Err(e) => {
+            let failed = matches!(e, ApiError::NotFound(_));
+            return ev.reject(e, failed).await;
+        }
+    };
     if *secret == WebhookSecret::Required {
-        let expected = match state.trigger_secret(&wf.name, &trigger.name).await {
-            Ok(s) => s,
-            Err(e) => return ev.reject(e).await,
-        };
-        let given = headers.get("x-weft-secret").map(|v| v.as_bytes());
-        let err = match given {
-            None => Some("missing x-weft-secret header"),
-            Some(g) if !constant_time_eq(g, expected.as_bytes()) => Some("wrong webhook secret"),
-            Some(_) => None,
-        };
-        if let Some(msg) = err {
-            return ev.reject(ApiError::Unauthorized(msg.into())).await;
+        let given = req.headers().get("x-weft-secret").map(|v| v.as_bytes());
+        if let Err(e) = webhook_access::check(
+            state.engine(),
+            &wf.name,
+            &trigger.name,
+            &org_record.id,
+            given,
+        )
+        .await
+        {
+            let failed = matches!(e, ApiError::Unauthorized(_));
+            return ev.reject(e, failed).await;
         }
     }
+    if let Some(rate) = rate_limit
+        && !state
+            .guards()
+            .take_rate(&wf.name, &trigger.name, &org_record.id, *rate)
+    {
+        return ev.reject(ApiError::RateLimited, false).await;
+    }
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let limit = max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return ev.reject(ApiError::TooLarge(limit)).await;
+        return ev.reject(ApiError::TooLarge(limit), false).await;
     }
     let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
         Ok(b) => b,
-        Err(_) => return ev.reject(ApiError::TooLarge(limit)).await,
+        Err(_) => return ev.reject(ApiError::TooLarge(limit), false).await,
     };
     let body = match parse_body(&headers, &bytes) {
         Ok(b) => b,
-        Err(e) => return ev.reject(e).await,
+        Err(e) => return ev.reject(e, false).await,
     };
-    let params: Map<String, Value> = params
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let params: Map<String, Value> =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
     let event = json!({
         "type": "webhook",
         "name": trigger.name,
-        "org": org,
+        "org": org_record.id,
         "body": body,
         "headers": headers_json(&headers),
         "params": params,
@@ -256,30 +351,27 @@ pub(crate) async fn hook(
     }
     let input = match inputs(&wf, trigger, &event, &ctx) {
         Ok(i) => i,
-        Err(e) => return ev.reject(e).await,
+        Err(e) => return ev.reject(e, false).await,
     };
-    let starts = match starts(
-        state.store().as_ref(),
+    let starts = starts_for(
         &record,
         trigger,
-        &org,
+        vec![org_record.id.clone()],
         &input,
         &event,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => return ev.reject(e).await,
-    };
+    );
     let accepted_event = ev.event("accepted", StatusCode::ACCEPTED, None);
     let ids = match state.engine().enqueue(&accepted_event, starts).await {
         Ok(Some(ids)) => ids,
-        Ok(None) => unreachable!("webhook events have no de-duplication key"),
-        Err(e) => return ev.reject(e.into()).await,
+        Ok(None) => {
+            let e = ApiError::Internal("a webhook event was taken for a duplicate".into());
+            return ev.reject(e, false).await;
+        }
+        Err(e) => return ev.reject(e.into(), false).await,
     };
     state.metrics().webhook(&wf.name, &trigger.name, "accepted");
     let id = ids[0].clone();
-    tracing::info!(workflow = %wf.name, trigger = %trigger.name, execution_ids = ?ids, "webhook accepted");
+    tracing::info!(workflow = %wf.name, trigger = %trigger.name, org = %org_record.id, execution_ids = ?ids, "webhook accepted");
     let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})));
     match response {
         WebhookResponse::Wait => {
@@ -312,19 +404,6 @@ pub(crate) async fn hook(
     }
 }
 
-/// The executions an event starts: one per org it runs for, each with the same inputs.
-pub(crate) async fn starts(
-    store: &dyn Store,
-    record: &WorkflowRecord,
-    trigger: &Trigger,
-    own_org: &str,
-    input: &Map<String, Value>,
-    event: &Value,
-) -> Result<Vec<Start>, ApiError> {
-    let orgs = run_for_orgs(store, &trigger.run_for, own_org).await?;
-    Ok(starts_for(record, trigger, orgs, input, event))
-}
-
 /// One execution of `record` per org in `orgs`, each with the event as TRIGGER.
 pub(crate) fn starts_for(
     record: &WorkflowRecord,
@@ -354,26 +433,6 @@ pub(crate) fn with_integration(trigger: &Trigger, event: &Value) -> Value {
         map.insert("integration".into(), o.to_json());
     }
     event
-}
-
-/// The orgs a trigger event runs for: the event's own org, the trigger's list, or every
-/// managed org (`all_managed`; none is a conflict).
-pub(crate) async fn run_for_orgs(
-    store: &dyn Store,
-    run_for: &RunFor,
-    own: &str,
-) -> Result<Vec<String>, ApiError> {
-    match run_for {
-        RunFor::Owner => Ok(vec![own.to_string()]),
-        RunFor::Orgs(list) => Ok(list.clone()),
-        RunFor::AllManaged => {
-            let orgs = weft_engine::org::managed_orgs(store).await?;
-            if orgs.is_empty() {
-                return Err(ApiError::Conflict(NO_MANAGED_ORGS.into()));
-            }
-            Ok(orgs.into_iter().map(|o| o.id).collect())
-        }
-    }
 }
 
 /// Why an `all_managed` event starts nothing.

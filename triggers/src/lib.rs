@@ -7,11 +7,13 @@ pub mod autotask;
 mod console;
 pub mod crates_api;
 pub mod cron;
+mod guard;
 mod hooks;
 pub mod mapping;
 pub mod metrics;
 pub mod orgs_api;
 mod sync_api;
+pub mod webhook_access;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +29,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weft_engine::Workflow;
 use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
-use weft_engine::model::{TriggerKind, WebhookSecret};
 use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
 
 pub use api::trigger_type;
@@ -174,20 +175,16 @@ impl From<EngineError> for ApiError {
 pub(crate) struct HookIndex {
     deploy: i64,
     by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    last: Instant,
+    /// Deployed versions that no longer load (`name vN: why`): skipped, not fatal.
+    broken: Vec<String>,
 }
 
 struct Inner {
     engine: Arc<Engine>,
     workers: Workers,
     token_sha256: [u8; 32],
-    secret_override: Option<String>,
     base_url: String,
-    buckets: Mutex<HashMap<(String, String), Bucket>>,
+    guards: guard::Guards,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
     /// Webhook triggers by name, for the deployed versions whose ids it was built from.
     hooks: Mutex<Option<HookIndex>>,
@@ -200,23 +197,15 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// State for `engine`: `token` is the API token; `secret_override` replaces every
-    /// webhook trigger's stored secret (`WEFT_WEBHOOK_SECRET`); `base_url` prefixes the
-    /// webhook URLs shown by the API.
+    /// State for `engine`: `token` is the API token; `base_url` prefixes the webhook URLs
+    /// shown by the API.
     pub fn new(
         engine: Arc<Engine>,
         workers: Workers,
         token: &str,
-        secret_override: Option<String>,
         base_url: impl Into<String>,
     ) -> Self {
-        Self::with_token_hash(
-            engine,
-            workers,
-            sha256(token.as_bytes()),
-            secret_override,
-            base_url,
-        )
+        Self::with_token_hash(engine, workers, sha256(token.as_bytes()), base_url)
     }
 
     /// As [`AppState::new`], with the token's SHA-256 (from [`api_token`]).
@@ -224,16 +213,14 @@ impl AppState {
         engine: Arc<Engine>,
         workers: Workers,
         token_sha256: [u8; 32],
-        secret_override: Option<String>,
         base_url: impl Into<String>,
     ) -> Self {
         AppState(Arc::new(Inner {
             engine,
             workers,
             token_sha256,
-            secret_override: secret_override.filter(|s| !s.is_empty()),
             base_url: base_url.into().trim_end_matches('/').to_string(),
-            buckets: Mutex::default(),
+            guards: guard::Guards::default(),
             parsed: Mutex::default(),
             hooks: Mutex::default(),
             metrics: Arc::new(Metrics::new()),
@@ -282,7 +269,8 @@ impl AppState {
 
     /// The webhook triggers named `name` among the latest deployed versions. One cheap query
     /// (the newest version's id) per call; the workflows are listed and parsed again only
-    /// after a deploy, by this process or another.
+    /// after a deploy, by this process or another. A stored version that no longer loads
+    /// (deployed by an older weft, say) is skipped and reported by [`AppState::broken`].
     pub(crate) async fn webhook_triggers(
         &self,
         name: &str,
@@ -295,8 +283,16 @@ impl AppState {
         }
         let mut by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>> =
             HashMap::new();
+        let mut broken = Vec::new();
         for record in self.store().list_workflows().await? {
-            let wf = self.parsed(&record)?;
+            let wf = match self.parsed(&record) {
+                Ok(wf) => wf,
+                Err(e) => {
+                    tracing::error!(workflow = %record.name, version = record.version, error = %e, "a deployed workflow no longer loads; its triggers are skipped");
+                    broken.push(format!("{} v{}", record.name, record.version));
+                    continue;
+                }
+            };
             for (i, t) in wf.triggers.iter().enumerate() {
                 if matches!(t.kind, weft_engine::model::TriggerKind::Webhook { .. }) {
                     by_name.entry(t.name.clone()).or_default().push((
@@ -308,8 +304,23 @@ impl AppState {
             }
         }
         let found = by_name.get(name).cloned().unwrap_or_default();
-        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex { deploy, by_name });
+        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex {
+            deploy,
+            by_name,
+            broken,
+        });
         Ok(found)
+    }
+
+    /// The deployed workflows that no longer load (`name vN`), as of the last index.
+    pub(crate) fn broken(&self) -> Vec<String> {
+        self.0
+            .hooks
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|i| i.broken.clone())
+            .unwrap_or_default()
     }
 
     /// The parsed workflow of a stored version.
@@ -317,12 +328,19 @@ impl AppState {
         if let Some(wf) = self.0.parsed.lock().expect("not poisoned").get(&record.id) {
             return Ok(wf.clone());
         }
-        let wf = weft_engine::load(&record.source, self.0.engine.registry())
-            .workflow
-            .map(Arc::new)
-            .ok_or_else(|| {
-                ApiError::Internal(format!("deployed workflow {} is invalid", record.name))
-            })?;
+        let loaded = weft_engine::load(&record.source, self.0.engine.registry());
+        let wf = loaded.workflow.map(Arc::new).ok_or_else(|| {
+            let why = loaded
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == weft_engine::diagnostic::Severity::Error)
+                .map(|d| format!(": {}", d.message))
+                .unwrap_or_default();
+            ApiError::Internal(format!(
+                "deployed workflow {} v{} no longer loads{why}",
+                record.name, record.version
+            ))
+        })?;
         self.0
             .parsed
             .lock()
@@ -331,71 +349,15 @@ impl AppState {
         Ok(wf)
     }
 
-    /// A webhook trigger's secret: the override, else the stored one (created on first use).
-    pub(crate) async fn trigger_secret(
-        &self,
-        workflow: &str,
-        trigger: &str,
-    ) -> Result<String, ApiError> {
-        if let Some(s) = &self.0.secret_override {
-            return Ok(s.clone());
-        }
-        Ok(self
-            .store()
-            .ensure_trigger_secret(workflow, trigger, &random_token("whsec_"))
-            .await?)
-    }
-
     /// The URL of a webhook trigger (`{org}` left as a placeholder).
     pub(crate) fn hook_url(&self, trigger: &str) -> String {
         format!("{}/hooks/{trigger}/{{org}}", self.0.base_url)
     }
 
-    /// Takes one token from a trigger's bucket (`rate` per second); false when empty.
-    pub(crate) fn take_token(&self, workflow: &str, trigger: &str, rate: u32) -> bool {
-        let rate = f64::from(rate.max(1));
-        let mut buckets = self.0.buckets.lock().expect("not poisoned");
-        let now = Instant::now();
-        let b = buckets
-            .entry((workflow.to_string(), trigger.to_string()))
-            .or_insert(Bucket {
-                tokens: rate,
-                last: now,
-            });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// The per-process limits of webhook traffic.
+    pub(crate) fn guards(&self) -> &guard::Guards {
+        &self.0.guards
     }
-}
-
-/// Creates the secrets of a workflow's webhook triggers that require one; returns
-/// `(trigger, secret)` pairs.
-///
-/// # Errors
-/// Store failures.
-pub async fn ensure_secrets(
-    state: &AppState,
-    wf: &Workflow,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out = Vec::new();
-    for t in &wf.triggers {
-        if let TriggerKind::Webhook {
-            secret: WebhookSecret::Required,
-            ..
-        } = t.kind
-        {
-            out.push((
-                t.name.clone(),
-                state.trigger_secret(&wf.name, &t.name).await?,
-            ));
-        }
-    }
-    Ok(out)
 }
 
 /// The API token: `from_env` when given (nothing stored), else the stored one; generates and
@@ -422,7 +384,7 @@ pub async fn api_token(
     Ok((hash, created.then_some(token)))
 }
 
-fn random_token(prefix: &str) -> String {
+pub(crate) fn random_token(prefix: &str) -> String {
     format!(
         "{prefix}{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -460,9 +422,12 @@ async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({"status": "ok"}))
 }
 
+/// Ready when the database answers; also lists deployed workflows that no longer load
+/// (their triggers are skipped). Costs one light query unless a deploy happened since.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store().list_workflows().await {
-        Ok(_) => axum::Json(json!({"status": "ready"})).into_response(),
+    match state.webhook_triggers("").await {
+        Ok(_) => axum::Json(json!({"status": "ready", "invalid_workflows": state.broken()}))
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = ?e, "readiness check failed");
             (
@@ -511,6 +476,11 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/triggers/{workflow}/{trigger}/enable"),
     ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
     ("POST", "/api/triggers/{workflow}/{trigger}/fire"),
+    ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}"),
+    (
+        "POST",
+        "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate",
+    ),
     ("GET", "/api/mapping/autotask"),
     ("GET", "/api/mapping/autotask/suggestions"),
     ("POST", "/api/mapping/autotask/apply"),
@@ -597,6 +567,10 @@ fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
         ("POST", "/api/triggers/{workflow}/{trigger}/enable") => post(api::enable_trigger),
         ("POST", "/api/triggers/{workflow}/{trigger}/fire") => post(api::fire_trigger),
         ("POST", "/api/triggers/{workflow}/{trigger}/disable") => post(api::disable_trigger),
+        ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}") => get(api::webhook_secret),
+        ("POST", "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate") => {
+            post(api::rotate_webhook_secret)
+        }
         ("GET", "/api/mapping/autotask") => get(mapping::list_handler),
         ("GET", "/api/mapping/autotask/suggestions") => get(mapping::suggestions_handler),
         ("POST", "/api/mapping/autotask/apply") => post(mapping::apply_handler),

@@ -60,6 +60,7 @@ pub struct Metrics {
     execution_duration: Mutex<BTreeMap<String, Histogram>>,
     task_duration: Mutex<BTreeMap<(String, String, &'static str), Histogram>>,
     webhooks: Mutex<BTreeMap<(String, String, String), u64>>,
+    rejections: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,6 +84,12 @@ impl Metrics {
             outcome.to_string(),
         ))
         .or_default() += 1;
+    }
+
+    /// Counts a refused request to `/hooks/*` by why it was refused (one of a fixed set of
+    /// reasons, so that no caller can add series): also those that named no trigger.
+    pub fn rejection(&self, reason: &'static str) {
+        *lock(&self.rejections).entry(reason).or_default() += 1;
     }
 
     /// The Prometheus text exposition (format 0.0.4). `queue_depth` is the number of
@@ -190,6 +197,21 @@ impl Metrics {
                     ("trigger", trigger),
                     ("outcome", outcome),
                 ],
+                &n.to_string(),
+            );
+        }
+
+        family(
+            &mut out,
+            "weft_webhook_rejections_total",
+            "counter",
+            "Refused requests to /hooks/*, by reason (bad_path, unknown_trigger, disabled, unknown_org, not_entitled, unauthorized, source_limited, rate_limited, too_large, bad_request, invalid_input, unavailable, internal).",
+        );
+        for (reason, n) in lock(&self.rejections).iter() {
+            sample(
+                &mut out,
+                "weft_webhook_rejections_total",
+                &[("reason", reason)],
                 &n.to_string(),
             );
         }

@@ -184,6 +184,7 @@ const AUTOTASK_KEYS: &[&str] = &[
     "secret",
     "zone_url",
     "discovery_url",
+    "cache_ttl_minutes",
     "timeout",
     "max_retries",
     "backoff_base_ms",
@@ -865,13 +866,7 @@ mod tests {
         let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
         let engine = Engine::new(store.clone(), Arc::new(Registry::new()));
         let workers = Workers::new(engine.clone(), 1);
-        let app = crate::router(AppState::new(
-            engine,
-            workers,
-            "tok",
-            None,
-            "http://localhost",
-        ));
+        let app = crate::router(AppState::new(engine, workers, "tok", "http://localhost"));
         (app, store)
     }
 

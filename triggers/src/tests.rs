@@ -13,13 +13,7 @@ async fn app() -> Router {
     let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
     let engine = Engine::new(store, Arc::new(Registry::new()));
     let workers = Workers::new(engine.clone(), 1);
-    router(AppState::new(
-        engine,
-        workers,
-        "tok",
-        None,
-        "http://localhost",
-    ))
+    router(AppState::new(engine, workers, "tok", "http://localhost"))
 }
 
 async fn call(app: Router, uri: &str, auth: Option<&str>) -> (StatusCode, Value) {
@@ -113,7 +107,7 @@ async fn observed_state(metrics_token: Option<&str>) -> AppState {
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::new(store, Arc::new(registry)).with_observer(metrics.clone());
     let workers = Workers::new(engine.clone(), 1);
-    AppState::new(engine, workers, "tok", None, "http://localhost")
+    AppState::new(engine, workers, "tok", "http://localhost")
         .with_metrics(metrics)
         .with_metrics_token(metrics_token)
 }

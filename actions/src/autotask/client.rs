@@ -1,6 +1,16 @@
 //! The Autotask REST client: zone discovery, authentication, retries, per-endpoint
 //! concurrency limits, paging, and picklists.
 //!
+//! Caches: discovered zones and the `entityInformation/fields` of entities (which hold the
+//! picklists: queues, statuses…) are kept process-wide, keyed by [`TenantKey`] (integration
+//! code, API user and base URL: two integrations on the same zone never share an entry),
+//! for [`Config::cache_ttl`] (the integration setting `cache_ttl_minutes`, default
+//! [`DEFAULT_CACHE_TTL`]). A picklist label that is not in the cached fields
+//! ([`Client::lookup`]) makes the client read them again once before failing.
+//!
+//! Redirects are followed only within the same origin (see [`crate::redirect`]): the
+//! credentials never go to another host, and a redirect elsewhere is an error.
+//!
 //! Retry policy: GET, query and count POSTs, PATCH, PUT and DELETE are retried on 429, the
 //! thread-threshold error, 5xx answers, timeouts and transport errors (PATCH and PUT send
 //! absolute values, so repeating one leaves the record as one call would; a repeated DELETE
@@ -27,12 +37,16 @@ use weft_engine::integration::Integration;
 
 use super::error::{AutotaskError, ErrorKind, classify, parse_retry_after};
 use super::filter::Filter;
+use crate::redirect::{self, FollowRedirects, Outgoing, SendError};
 
 /// Where zone lookups go when the integration has no `discovery_url`.
 pub const DEFAULT_DISCOVERY_URL: &str = "https://webservices2.autotask.net/atservicesrest/";
-/// Requests in flight per (zone, integration code, endpoint), process-wide (Autotask's
+/// Requests in flight per tenant ([`TenantKey`]) and endpoint, process-wide (Autotask's
 /// thread limit).
 pub const MAX_IN_FLIGHT: usize = 3;
+/// How long discovered zones and entity fields (picklists) are kept when the integration
+/// sets no `cache_ttl_minutes`.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default time limit per request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Records per query page (Autotask's maximum).
@@ -60,6 +74,9 @@ pub struct Config {
     pub backoff_base: Duration,
     /// Longest single wait between retries (also caps `Retry-After`).
     pub backoff_max: Duration,
+    /// How long a discovered zone and an entity's fields (its picklists) are kept before
+    /// they are read again (zero: not kept).
+    pub cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +89,7 @@ impl std::fmt::Debug for Config {
             .field("discovery_url", &self.discovery_url)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
+            .field("cache_ttl", &self.cache_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -89,12 +107,16 @@ impl Config {
             max_retries: 5,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            cache_ttl: DEFAULT_CACHE_TTL,
         }
     }
 
     /// From an `autotask` integration: `username`, `integration_code`, secret `secret`;
     /// optional `zone_url`, `discovery_url`, `timeout` (`30s` or seconds), `max_retries`,
-    /// `backoff_base_ms`, `backoff_max` (`60s` or seconds).
+    /// `backoff_base_ms`, `backoff_max` (`60s` or seconds), `cache_ttl_minutes` (how long
+    /// the discovered zone and the entities' fields and picklists are kept before being
+    /// read again: a number of minutes, fractions allowed, `0` to read them every time;
+    /// default 15).
     ///
     /// # Errors
     /// A missing required key, or a malformed optional one.
@@ -137,12 +159,31 @@ impl Config {
         if let Some(n) = i.settings.get("backoff_base_ms").and_then(Value::as_u64) {
             c.backoff_base = Duration::from_millis(n);
         }
+        match i.settings.get("cache_ttl_minutes") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let minutes = match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                c.cache_ttl = minutes
+                    .and_then(|m| Duration::try_from_secs_f64(m * 60.0).ok())
+                    .ok_or_else(|| {
+                        ActionError::failed(format!(
+                            "the `autotask` integration `{}` has an invalid `cache_ttl_minutes` ({v}): give a number of minutes, 0 or more",
+                            i.name
+                        ))
+                    })?;
+            }
+        }
         Ok(c)
     }
 }
 
 /// An Autotask API client for one integration. Cheap to create: the HTTP connection pool,
-/// the zone cache, the concurrency limits and the picklist cache are process-wide.
+/// the zone cache, the concurrency limits and the picklist cache are process-wide (the
+/// caches and limits keyed by [`TenantKey`]).
 #[derive(Debug)]
 pub struct Client {
     config: Config,
@@ -165,38 +206,128 @@ struct Req {
 fn http() -> &'static reqwest::Client {
     static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
     HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+        redirect::client_builder()
             .build()
             .expect("the HTTP client starts")
     })
 }
 
-/// Discovered zones by (discovery URL, user name).
-fn zone_cache() -> &'static Mutex<HashMap<(String, String), String>> {
-    static CACHE: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
+/// One Autotask tenant as one integration reaches it: the key of every process-wide cache
+/// and limiter of this module.
+///
+/// The integration code (API tracking identifier), the API user name and the base URL (the
+/// zone's, or the discovery URL for the zone lookup) together: two integrations on the same
+/// zone (two tracking identifiers, or a client organization with its own Autotask) never
+/// share a cached picklist or a zone. URLs and user names compare case-insensitively.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TenantKey {
+    integration_code: String,
+    username: String,
+    base_url: String,
 }
 
-/// Semaphores by (zone, integration code, endpoint).
-type Semaphores = Mutex<HashMap<(String, String, String), Arc<Semaphore>>>;
-fn semaphore(zone: &str, code: &str, endpoint: &str) -> Arc<Semaphore> {
+impl TenantKey {
+    /// The key of `config`'s tenant at `base_url`.
+    pub fn new(config: &Config, base_url: &str) -> TenantKey {
+        TenantKey {
+            integration_code: config.integration_code.trim().to_string(),
+            username: config.username.trim().to_ascii_lowercase(),
+            base_url: with_slash(base_url).to_ascii_lowercase(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TenantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantKey")
+            .field("integration_code", &"***")
+            .field("username", &self.username)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// A cached value and when it was read.
+struct Cached<V> {
+    value: V,
+    fetched: Instant,
+    expires: Instant,
+}
+
+/// A process-wide cache of tenant data: (tenant, what) → value, each entry kept for the
+/// TTL it was stored with.
+struct TenantCache<V> {
+    map: Mutex<HashMap<(TenantKey, String), Cached<V>>>,
+}
+
+impl<V: Clone> TenantCache<V> {
+    fn new() -> Self {
+        TenantCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The value and when it was read, unless missing, expired, or older than `ttl` (the
+    /// caller's own TTL).
+    fn get(&self, key: &(TenantKey, String), ttl: Duration) -> Option<(V, Instant)> {
+        let mut map = self.map.lock().unwrap();
+        match map.get(key) {
+            Some(c) if c.expires > Instant::now() => {
+                (c.fetched.elapsed() < ttl).then(|| (c.value.clone(), c.fetched))
+            }
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores a value read at `fetched` for `ttl` (not at all when `ttl` is zero), dropping
+    /// expired entries.
+    fn put(&self, key: (TenantKey, String), value: V, fetched: Instant, ttl: Duration) {
+        let mut map = self.map.lock().unwrap();
+        let now = Instant::now();
+        map.retain(|_, c| c.expires > now);
+        let Some(expires) = fetched.checked_add(ttl).filter(|e| *e > now) else {
+            return;
+        };
+        map.insert(
+            key,
+            Cached {
+                value,
+                fetched,
+                expires,
+            },
+        );
+    }
+
+    fn remove(&self, key: &(TenantKey, String)) {
+        self.map.lock().unwrap().remove(key);
+    }
+}
+
+/// Discovered zone base URLs by (tenant at the discovery URL, "").
+fn zone_cache() -> &'static TenantCache<String> {
+    static CACHE: OnceLock<TenantCache<String>> = OnceLock::new();
+    CACHE.get_or_init(TenantCache::new)
+}
+
+/// Semaphores by (tenant at its zone, lower-case endpoint).
+type Semaphores = Mutex<HashMap<(TenantKey, String), Arc<Semaphore>>>;
+fn semaphore(tenant: TenantKey, endpoint: &str) -> Arc<Semaphore> {
     static SEMS: OnceLock<Semaphores> = OnceLock::new();
     let mut map = SEMS.get_or_init(Default::default).lock().unwrap();
-    map.entry((
-        zone.to_ascii_lowercase(),
-        code.to_string(),
-        endpoint.to_ascii_lowercase(),
-    ))
-    .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT)))
-    .clone()
+    map.entry((tenant, endpoint.to_ascii_lowercase()))
+        .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT)))
+        .clone()
 }
 
-/// Picklist fields by (zone, entity): the `fields` of `entityInformation/fields`.
-type FieldsCache = Mutex<HashMap<(String, String), Arc<Vec<Value>>>>;
-fn fields_cache() -> &'static FieldsCache {
-    static CACHE: OnceLock<FieldsCache> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
+/// The `fields` of `entityInformation/fields` (picklists included) by (tenant at its zone,
+/// lower-case entity).
+fn fields_cache() -> &'static TenantCache<Arc<Vec<Value>>> {
+    static CACHE: OnceLock<TenantCache<Arc<Vec<Value>>>> = OnceLock::new();
+    CACHE.get_or_init(TenantCache::new)
 }
 
 fn with_slash(url: &str) -> String {
@@ -206,14 +337,6 @@ fn with_slash(url: &str) -> String {
     } else {
         format!("{t}/")
     }
-}
-
-fn origin(url: &Url) -> (String, Option<String>, Option<u16>) {
-    (
-        url.scheme().to_string(),
-        url.host_str().map(str::to_ascii_lowercase),
-        url.port_or_known_default(),
-    )
 }
 
 fn jitter(max: Duration) -> Duration {
@@ -261,6 +384,15 @@ impl Client {
         with_slash(&self.config.discovery_url)
     }
 
+    /// This integration's tenant at `base_url` (the zone, or the discovery URL).
+    pub fn tenant(&self, base_url: &str) -> TenantKey {
+        TenantKey::new(&self.config, base_url)
+    }
+
+    fn zone_key(&self) -> (TenantKey, String) {
+        (self.tenant(&self.discovery_base()), String::new())
+    }
+
     /// The zone base URL (with a trailing slash), discovering it when needed.
     ///
     /// # Errors
@@ -269,13 +401,14 @@ impl Client {
         if let Some(z) = self.zone.lock().unwrap().clone() {
             return Ok(z);
         }
-        let key = (self.discovery_base(), self.config.username.clone());
-        if let Some(z) = zone_cache().lock().unwrap().get(&key).cloned() {
+        let key = self.zone_key();
+        if let Some((z, _)) = zone_cache().get(&key, self.config.cache_ttl) {
             *self.zone.lock().unwrap() = Some(z.clone());
             return Ok(z);
         }
+        let fetched = Instant::now();
         let z = self.discover().await?;
-        zone_cache().lock().unwrap().insert(key, z.clone());
+        zone_cache().put(key, z.clone(), fetched, self.config.cache_ttl);
         *self.zone.lock().unwrap() = Some(z.clone());
         Ok(z)
     }
@@ -299,13 +432,12 @@ impl Client {
             duration_ms = tracing::field::Empty
         );
         let start = Instant::now();
-        let resp = http()
-            .get(url)
-            .timeout(self.config.timeout)
-            .send()
+        let mut req = Outgoing::new(reqwest::Method::GET, url);
+        req.timeout = Some(self.config.timeout);
+        let resp = redirect::send(http(), req, FollowRedirects::SameOrigin)
             .instrument(span.clone())
             .await
-            .map_err(|e| transport(label, &e))?;
+            .map_err(|e| send_error(label, e))?;
         let status = resp.status().as_u16();
         span.record("status", status);
         span.record("duration_ms", start.elapsed().as_millis() as u64);
@@ -328,8 +460,7 @@ impl Client {
 
     fn forget_zone(&self) {
         *self.zone.lock().unwrap() = None;
-        let key = (self.discovery_base(), self.config.username.clone());
-        zone_cache().lock().unwrap().remove(&key);
+        zone_cache().remove(&self.zone_key());
     }
 
     fn headers(&self) -> Result<HeaderMap, AutotaskError> {
@@ -370,7 +501,7 @@ impl Client {
             let u = Url::parse(&req.target).map_err(|e| {
                 AutotaskError::new(ErrorKind::Protocol, format!("invalid next page url: {e}"))
             })?;
-            if origin(&u) != origin(&zone_url) {
+            if !redirect::same_origin(&u, &zone_url) {
                 return Err(AutotaskError::new(
                     ErrorKind::Protocol,
                     format!(
@@ -436,7 +567,7 @@ impl Client {
     async fn send_once(&self, zone: &str, req: &Req) -> Result<Value, AutotaskError> {
         let url = self.url(zone, req)?;
         let label = format!("{} {}", req.method, url.path());
-        let sem = semaphore(zone, &self.config.integration_code, &req.endpoint);
+        let sem = semaphore(self.tenant(zone), &req.endpoint);
         let _permit = sem
             .acquire_owned()
             .await
@@ -444,14 +575,14 @@ impl Client {
         let span = tracing::info_span!("autotask.request", method = %req.method, entity = %req.endpoint, status = tracing::field::Empty, duration_ms = tracing::field::Empty);
         let start = Instant::now();
         let out = async {
-            let mut b = http()
-                .request(req.method.clone(), url)
-                .headers(self.headers()?)
-                .timeout(self.config.timeout);
-            if let Some(body) = &req.body {
-                b = b.body(body.to_string());
-            }
-            let resp = b.send().await.map_err(|e| transport(&label, &e))?;
+            let mut out = Outgoing::new(req.method.clone(), url);
+            out.headers = self.headers()?;
+            out.timeout = Some(self.config.timeout);
+            out.body = req.body.as_ref().map(|b| b.to_string().into_bytes());
+            // The credentials go to the zone's origin only: a redirect elsewhere is an error.
+            let resp = redirect::send(http(), out, FollowRedirects::SameOrigin)
+                .await
+                .map_err(|e| send_error(&label, e))?;
             let status = resp.status().as_u16();
             span.record("status", status);
             let retry_after = resp
@@ -556,13 +687,14 @@ impl Client {
             .as_deref()
             .map(with_slash)
             .unwrap_or_else(|| self.discovery_base());
-        let url = format!("{base}VersionInformation");
-        let resp = http()
-            .get(&url)
-            .timeout(self.config.timeout)
-            .send()
+        let url = Url::parse(&format!("{base}VersionInformation")).map_err(|e| {
+            AutotaskError::new(ErrorKind::Protocol, format!("invalid url `{base}`: {e}"))
+        })?;
+        let mut req = Outgoing::new(reqwest::Method::GET, url);
+        req.timeout = Some(self.config.timeout);
+        let resp = redirect::send(http(), req, FollowRedirects::SameOrigin)
             .await
-            .map_err(|e| transport("GET VersionInformation", &e))?;
+            .map_err(|e| send_error("GET VersionInformation", e))?;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) {
@@ -772,17 +904,39 @@ impl Client {
             })
     }
 
-    /// The field descriptions of `entity` (`entityInformation/fields`), cached per zone and
-    /// entity for the life of the process.
+    /// The field descriptions of `entity` (`entityInformation/fields`), cached per tenant
+    /// ([`TenantKey`]) and entity for [`Config::cache_ttl`].
     ///
     /// # Errors
     /// See [`AutotaskError`].
     pub async fn fields(&self, entity: &str) -> Result<Arc<Vec<Value>>, AutotaskError> {
+        Ok(self.cached_fields(entity, None).await?.0)
+    }
+
+    /// Reads the field descriptions of `entity` again from Autotask (replacing the cached
+    /// ones), e.g. after a picklist value was added.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn refresh_fields(&self, entity: &str) -> Result<Arc<Vec<Value>>, AutotaskError> {
+        Ok(self.cached_fields(entity, Some(Instant::now())).await?.0)
+    }
+
+    /// The cached fields of `entity` and when they were read; read from Autotask when
+    /// missing, expired, or read before `stale_before`.
+    async fn cached_fields(
+        &self,
+        entity: &str,
+        stale_before: Option<Instant>,
+    ) -> Result<(Arc<Vec<Value>>, Instant), AutotaskError> {
         let zone = self.zone().await?;
-        let key = (zone.to_ascii_lowercase(), entity.to_ascii_lowercase());
-        if let Some(f) = fields_cache().lock().unwrap().get(&key).cloned() {
-            return Ok(f);
+        let key = (self.tenant(&zone), entity.to_ascii_lowercase());
+        if let Some((f, fetched)) = fields_cache().get(&key, self.config.cache_ttl)
+            && stale_before.is_none_or(|t| fetched > t)
+        {
+            return Ok((f, fetched));
         }
+        let fetched = Instant::now();
         let v = self
             .send(Req {
                 method: reqwest::Method::GET,
@@ -799,8 +953,8 @@ impl Client {
                 .cloned()
                 .unwrap_or_default(),
         );
-        fields_cache().lock().unwrap().insert(key, fields.clone());
-        Ok(fields)
+        fields_cache().put(key, fields.clone(), fetched, self.config.cache_ttl);
+        Ok((fields, fetched))
     }
 
     /// The picklist values of `entity.field`: `[{value, label, isActive, …}]`.
@@ -808,33 +962,12 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::NotFound`] when the field does not exist or is not a picklist.
     pub async fn picklist(&self, entity: &str, field: &str) -> Result<Vec<Value>, AutotaskError> {
-        let fields = self.fields(entity).await?;
-        let f = fields
-            .iter()
-            .find(|f| {
-                field_of(f, "name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(field))
-            })
-            .ok_or_else(|| {
-                AutotaskError::new(
-                    ErrorKind::NotFound,
-                    format!("{entity} has no field `{field}`"),
-                )
-            })?;
-        if field_of(f, "isPickList").and_then(Value::as_bool) != Some(true) {
-            return Err(AutotaskError::new(
-                ErrorKind::NotFound,
-                format!("{entity}.{field} is not a picklist"),
-            ));
-        }
-        Ok(field_of(f, "picklistValues")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        picklist_of(&self.fields(entity).await?, entity, field)
     }
 
     /// The value of the picklist entry of `entity.field` labelled `label` (case-insensitive).
+    /// When the cached picklist has no such label, the entity's fields are read again once
+    /// (the label may have been added since) before failing.
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`] naming the known labels.
@@ -844,28 +977,67 @@ impl Client {
         field: &str,
         label: &str,
     ) -> Result<Value, AutotaskError> {
-        let values = self.picklist(entity, field).await?;
-        let label_of = |v: &Value| {
-            field_of(v, "label")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        values
-            .iter()
-            .find(|v| label_of(v).eq_ignore_ascii_case(label.trim()))
-            .and_then(|v| field_of(v, "value").cloned())
-            .ok_or_else(|| {
-                let known: Vec<String> = values.iter().map(label_of).collect();
-                AutotaskError::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "{entity}.{field} has no value labelled `{label}` (labels: {})",
-                        known.join(", ")
-                    ),
-                )
-            })
+        let (fields, fetched) = self.cached_fields(entity, None).await?;
+        let values = picklist_of(&fields, entity, field)?;
+        if let Some(v) = value_labelled(&values, label) {
+            return Ok(v);
+        }
+        tracing::debug!(target: "weft::autotask", entity, field, "label not in the cached picklist; reading the fields again");
+        // Unless another call read them again meanwhile.
+        let (fields, _) = self.cached_fields(entity, Some(fetched)).await?;
+        let values = picklist_of(&fields, entity, field)?;
+        value_labelled(&values, label).ok_or_else(|| {
+            let known: Vec<&str> = values.iter().map(label_of).collect();
+            AutotaskError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{entity}.{field} has no value labelled `{label}` (labels: {})",
+                    known.join(", ")
+                ),
+            )
+        })
     }
+}
+
+/// The picklist values of `entity.field` in `fields`.
+fn picklist_of(fields: &[Value], entity: &str, field: &str) -> Result<Vec<Value>, AutotaskError> {
+    let f = fields
+        .iter()
+        .find(|f| {
+            field_of(f, "name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(field))
+        })
+        .ok_or_else(|| {
+            AutotaskError::new(
+                ErrorKind::NotFound,
+                format!("{entity} has no field `{field}`"),
+            )
+        })?;
+    if field_of(f, "isPickList").and_then(Value::as_bool) != Some(true) {
+        return Err(AutotaskError::new(
+            ErrorKind::NotFound,
+            format!("{entity}.{field} is not a picklist"),
+        ));
+    }
+    Ok(field_of(f, "picklistValues")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn label_of(v: &Value) -> &str {
+    field_of(v, "label")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The `value` of the entry labelled `label` (case-insensitive, surrounding spaces ignored).
+fn value_labelled(values: &[Value], label: &str) -> Option<Value> {
+    values
+        .iter()
+        .find(|v| label_of(v).eq_ignore_ascii_case(label.trim()))
+        .and_then(|v| field_of(v, "value").cloned())
 }
 
 fn query_body(filters: &[Filter]) -> Map<String, Value> {
@@ -898,6 +1070,24 @@ fn item_id(body: &Value, path: &str) -> Result<i64, AutotaskError> {
                 format!("Autotask {path} answered without `itemId`"),
             )
         })
+}
+
+/// A failed [`redirect::send`]: a transport error, or a redirect to another origin (which
+/// would have carried the credentials there).
+fn send_error(label: &str, e: SendError) -> AutotaskError {
+    match e {
+        SendError::Transport(e) => transport(label, &e),
+        SendError::Refused(r) => AutotaskError {
+            status: Some(r.status),
+            ..AutotaskError::new(
+                ErrorKind::Protocol,
+                r.message(
+                    &format!("Autotask {label}"),
+                    Some("weft sends the Autotask credentials only to the zone's origin"),
+                ),
+            )
+        },
+    }
 }
 
 fn transport(label: &str, e: &reqwest::Error) -> AutotaskError {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
@@ -42,8 +42,11 @@ enum Readiness {
     Unreachable(String),
 }
 
-/// The in-memory inputs and vars of executions this process created (secrets included),
-/// handed from `create` to `drive`.
+/// What `create` hands to `drive` when this process runs an execution it created: the org
+/// as loaded then, the redactor, and the parts of the inputs and vars that the store only has
+/// redacted (in `drive`, the whole inputs and vars). A cache: without it `drive` rebuilds the
+/// same from the store and the sealed copy, as a process that did not create the execution
+/// does — so a hand-off may be dropped at any time.
 #[derive(Default)]
 pub(crate) struct Handoff {
     pub input: Map<String, Value>,
@@ -53,10 +56,111 @@ pub(crate) struct Handoff {
     pub org: Option<Arc<OrgContext>>,
 }
 
-fn handoffs() -> &'static std::sync::Mutex<HashMap<String, Handoff>> {
-    static H: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Handoff>>> =
-        std::sync::OnceLock::new();
+/// How long a hand-off waits for a worker of this process. Executions run by another process
+/// (or cancelled, or purged, before this one ran them) never take theirs: it expires.
+const HANDOFF_TTL: Duration = Duration::from_secs(120);
+/// At most this many hand-offs are kept; beyond, the oldest are dropped.
+const MAX_HANDOFFS: usize = 1024;
+/// At most about this many bytes of input and var values are kept in hand-offs.
+const MAX_HANDOFF_BYTES: usize = 16 << 20;
+
+struct Kept {
+    at: Instant,
+    bytes: usize,
+    handoff: Handoff,
+}
+
+/// The hand-offs of this process, oldest first, bounded by [`HANDOFF_TTL`], [`MAX_HANDOFFS`]
+/// and [`MAX_HANDOFF_BYTES`] (swept on insert).
+#[derive(Default)]
+struct Handoffs {
+    kept: indexmap::IndexMap<String, Kept>,
+    bytes: usize,
+}
+
+impl Handoffs {
+    fn insert(&mut self, id: String, handoff: Handoff, now: Instant) {
+        let bytes = values_size(&handoff.input) + values_size(&handoff.vars);
+        if bytes > MAX_HANDOFF_BYTES {
+            return;
+        }
+        while let Some((_, oldest)) = self.kept.first() {
+            let full = self.kept.len() >= MAX_HANDOFFS || self.bytes + bytes > MAX_HANDOFF_BYTES;
+            if !full && now.saturating_duration_since(oldest.at) < HANDOFF_TTL {
+                break;
+            }
+            if let Some((_, gone)) = self.kept.shift_remove_index(0) {
+                self.bytes -= gone.bytes;
+            }
+        }
+        let kept = Kept {
+            at: now,
+            bytes,
+            handoff,
+        };
+        if let Some(old) = self.kept.insert(id, kept) {
+            self.bytes -= old.bytes;
+        }
+        self.bytes += bytes;
+    }
+
+    fn take(&mut self, id: &str) -> Option<Handoff> {
+        let kept = self.kept.shift_remove(id)?;
+        self.bytes -= kept.bytes;
+        Some(kept.handoff)
+    }
+}
+
+fn handoffs() -> &'static std::sync::Mutex<Handoffs> {
+    static H: std::sync::OnceLock<std::sync::Mutex<Handoffs>> = std::sync::OnceLock::new();
     H.get_or_init(Default::default)
+}
+
+/// About how many bytes the values of `m` take.
+fn values_size(m: &Map<String, Value>) -> usize {
+    fn size(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len() + 24,
+            Value::Array(items) => items.iter().map(size).sum::<usize>() + 24,
+            Value::Object(m) => values_size(m) + 32,
+            _ => 16,
+        }
+    }
+    m.iter().map(|(k, v)| k.len() + size(v)).sum()
+}
+
+/// The entries of `real` that the store has differently (redacted).
+fn unredacted(real: &Map<String, Value>, stored: &Value) -> Map<String, Value> {
+    real.iter()
+        .filter(|(k, v)| stored.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The stored inputs or vars with the parts kept in memory put back.
+fn with_unredacted(stored: Option<&Value>, kept: Map<String, Value>) -> Map<String, Value> {
+    let mut all = stored
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    all.extend(kept);
+    all
+}
+
+/// How many hand-offs this process holds.
+#[doc(hidden)]
+pub fn pending_handoffs() -> usize {
+    handoffs().lock().expect("not poisoned").kept.len()
+}
+
+/// Whether this process holds the hand-off of execution `id`.
+#[cfg(test)]
+pub(crate) fn has_handoff(id: &str) -> bool {
+    handoffs()
+        .lock()
+        .expect("not poisoned")
+        .kept
+        .contains_key(id)
 }
 
 /// A redactor that already knows every integration secret.
@@ -146,8 +250,10 @@ pub(crate) fn build(
     let org_template = org_ctx.template_value();
     let trigger = opts.trigger.unwrap_or_else(|| json!({"type": "manual"}));
     let redactor = execution_redactor(engine);
-    for secret in org_ctx.secret_values() {
-        redactor.add(&secret);
+    redactor.add_org(&org_ctx);
+    if let Some(p) = parent {
+        // A parent's secrets may reach a sub-workflow as ordinary inputs.
+        redactor.inherit(&p.execution_id);
     }
     for (name, param) in &wf.input {
         if param.secret
@@ -216,10 +322,20 @@ pub(crate) fn build(
             Err(e) => vars_error = Some(format!("concurrency.key: {}", e.error)),
         }
     }
-    let stored_input = redactor.redact(&Value::Object(input.clone()));
+    let is_secret = |k: &str| wf.input.get(k).is_some_and(|p| p.secret);
+    let stored_input = redactor.inputs(&input, is_secret);
     // Stored so that a resume sees the values the execution started with.
     let stored_vars = redactor.redact(&Value::Object(vars.clone()));
-    let sealed = seal_secrets(engine, &input, &vars, &stored_input, &stored_vars);
+    // The event as stored: no secret of this execution, no credential header.
+    let stored_trigger = redactor.trigger(&trigger, is_secret);
+    let sealed = seal_secrets(
+        engine,
+        &input,
+        &vars,
+        &stored_input,
+        &stored_vars,
+        (&trigger, &stored_trigger),
+    );
     let error = vars_error.map(|e| redactor.redact_str(&e));
     let new = NewExecution {
         id: id.clone(),
@@ -227,7 +343,7 @@ pub(crate) fn build(
         org,
         input: stored_input,
         vars: stored_vars,
-        trigger,
+        trigger: stored_trigger,
         parent_id: parent.map(|p| p.execution_id.clone()),
         parent_task: parent.map(|p| p.task.clone()),
         rerun_of,
@@ -240,26 +356,32 @@ pub(crate) fn build(
         created_at: now,
     };
     // Before the commit: a worker may pick a queued execution up the moment it is stored.
-    handoffs().lock().expect("not poisoned").insert(
-        id,
-        Handoff {
-            input,
-            vars,
+    // What the store has in the clear is not kept twice; one failed from the start never runs.
+    if new.error.is_none() {
+        let handoff = Handoff {
+            input: unredacted(&input, &new.input),
+            vars: unredacted(&vars, &new.vars),
             redactor,
             org: Some(org_ctx),
-        },
-    );
+        };
+        handoffs()
+            .lock()
+            .expect("not poisoned")
+            .insert(id, handoff, Instant::now());
+    }
     new
 }
 
-/// The inputs and vars that redaction changed (secret inputs, values made of secrets), sealed
-/// with the engine's key; `None` when nothing was redacted.
+/// The inputs and vars that redaction changed (secret inputs, values made of secrets), and the
+/// trigger event when redaction changed it (`(real, stored)`), sealed with the engine's key;
+/// `None` when nothing was redacted.
 fn seal_secrets(
     engine: &Engine,
     input: &Map<String, Value>,
     vars: &Map<String, Value>,
     stored_input: &Value,
     stored_vars: &Value,
+    (trigger, stored_trigger): (&Value, &Value),
 ) -> Option<String> {
     let changed = |real: &Map<String, Value>, stored: &Value| -> Map<String, Value> {
         real.iter()
@@ -268,14 +390,23 @@ fn seal_secrets(
             .collect()
     };
     let (input, vars) = (changed(input, stored_input), changed(vars, stored_vars));
-    if input.is_empty() && vars.is_empty() {
+    let trigger_changed = trigger != stored_trigger;
+    if input.is_empty() && vars.is_empty() && !trigger_changed {
         return None;
     }
-    Some(
-        engine
-            .secrets
-            .seal(&json!({"input": input, "vars": vars}).to_string()),
-    )
+    let mut sealed = json!({"input": input, "vars": vars});
+    if trigger_changed {
+        sealed["trigger"] = trigger.clone();
+    }
+    Some(engine.secrets.seal(&sealed.to_string()))
+}
+
+/// The real trigger event [`seal_secrets`] kept when the stored one was redacted: running
+/// and resumed executions see TRIGGER as it arrived.
+fn sealed_trigger(engine: &Engine, sealed: &str) -> Option<Value> {
+    let text = engine.secrets.open(sealed).ok()?;
+    let mut v: Value = serde_json::from_str(&text).ok()?;
+    v.get_mut("trigger").map(Value::take)
 }
 
 /// What [`seal_secrets`] sealed, opened: (inputs, vars). `None` when it cannot be opened
@@ -292,9 +423,10 @@ fn open_secrets(engine: &Engine, sealed: &str) -> Option<(Map<String, Value>, Ma
     Some((part("input"), part("vars")))
 }
 
-/// Drops the in-memory inputs of an execution that was never stored.
+/// Drops the hand-off of an execution this process will not run (never stored, ended,
+/// cancelled, run elsewhere).
 pub(crate) fn forget_handoff(id: &str) {
-    handoffs().lock().expect("not poisoned").remove(id);
+    handoffs().lock().expect("not poisoned").take(id);
 }
 
 /// The outcome rows (and successful items) a rerun copies from an earlier execution.
@@ -373,6 +505,8 @@ pub(crate) async fn drive(
     exec: ExecutionRecord,
     cancel: CancellationToken,
 ) -> Result<ExecutionRecord, EngineError> {
+    // Taken at once: should this fail, a later attempt rebuilds it from the store.
+    let handoff = handoffs().lock().expect("not poisoned").take(&exec.id);
     // `Engine::run` handed over an unfinished execution (it answers finished ones itself).
     if exec.owner.as_deref() != Some(engine.owner.as_str()) && !engine.claim(&exec).await? {
         return Err(EngineError::Conflict(format!(
@@ -385,10 +519,14 @@ pub(crate) async fn drive(
     let span =
         tracing::info_span!("execution", execution_id = %exec.id, workflow = %exec.workflow_name);
     engine.observer.execution_started(&exec.workflow_name);
-    let handoff = handoffs().lock().expect("not poisoned").remove(&exec.id);
     let (mut unsealed, mut sealed_unreadable, mut secret_lost) = (false, false, false);
     let handoff = match handoff {
-        Some(h) => h,
+        // Created here: the stored inputs and vars, and what the store has redacted.
+        Some(h) => Handoff {
+            input: with_unredacted(Some(&exec.input), h.input),
+            vars: with_unredacted(exec.vars.as_ref(), h.vars),
+            ..h
+        },
         None => {
             // Resuming in a new process: inputs and vars come back from the store, their
             // secret parts from the sealed copy.
@@ -401,9 +539,7 @@ pub(crate) async fn drive(
                 .unwrap_or_default();
             let redactor = execution_redactor(&engine);
             let org = Arc::new(engine.org_context(Some(&exec.org)).await?);
-            for secret in org.secret_values() {
-                redactor.add(&secret);
-            }
+            redactor.add_org(&org);
             match exec.sealed.as_deref().map(|s| open_secrets(&engine, s)) {
                 Some(Some((secret_input, secret_vars))) => {
                     for (k, v) in secret_input {
@@ -438,7 +574,15 @@ pub(crate) async fn drive(
         None => Arc::new(engine.org_context(Some(&exec.org)).await?),
     };
     let runs = engine.store.task_runs(&exec.id).await?;
+    let real_trigger = exec
+        .sealed
+        .as_deref()
+        .and_then(|s| sealed_trigger(&engine, s));
+    handoff.redactor.track(&exec.id);
     let mut c = Conductor::new(engine.clone(), wf.clone(), exec, handoff, &org, cancel);
+    if let Some(t) = real_trigger {
+        c.exec.trigger = t;
+    }
     if sealed_unreadable {
         c.failure = Some("cannot resume: its secret inputs were sealed with another key (give every process the same WEFT_SECRET_KEY)".into());
     } else if secret_lost {
@@ -888,6 +1032,8 @@ impl Conductor {
             .iter()
             .map(|(k, v)| (k.clone(), self.redactor.redact(v)))
             .collect();
+        // Template and route errors may quote values (action errors are masked already).
+        let error = error.map(|e| self.redactor.redact(&e));
         self.seq += 1;
         let mut rows = vec![self.row(
             t,
@@ -1064,5 +1210,178 @@ impl Conductor {
                 .expect("a task of this workflow");
             matches!(self.readiness(t), Readiness::Wait | Readiness::Start)
         })
+    }
+}
+
+#[cfg(test)]
+mod handoff_tests {
+    use super::*;
+    use crate::store::TriggerEvent;
+
+    fn sized(bytes: usize) -> Handoff {
+        let mut input = Map::new();
+        input.insert("data".into(), Value::String("x".repeat(bytes)));
+        Handoff {
+            input,
+            ..Handoff::default()
+        }
+    }
+
+    #[test]
+    fn hand_offs_are_bounded_by_count_bytes_and_age() {
+        let mut h = Handoffs::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_HANDOFFS + 10 {
+            h.insert(format!("e{i}"), sized(10), t0);
+        }
+        assert_eq!(h.kept.len(), MAX_HANDOFFS);
+        assert!(!h.kept.contains_key("e9") && h.kept.contains_key("e10"));
+        // Large ones push the oldest out.
+        for i in 0..8 {
+            h.insert(format!("big{i}"), sized(MAX_HANDOFF_BYTES / 4), t0);
+        }
+        assert!(h.bytes <= MAX_HANDOFF_BYTES, "{}", h.bytes);
+        assert!(h.kept.contains_key("big7") && !h.kept.contains_key("big0"));
+        assert!(!h.kept.contains_key("e10"));
+        // Larger than the bound: not kept at all.
+        h.insert("huge".into(), sized(MAX_HANDOFF_BYTES), t0);
+        assert!(!h.kept.contains_key("huge"));
+        // Too old: gone at the next insert.
+        h.insert("late".into(), sized(10), t0 + HANDOFF_TTL);
+        assert_eq!(h.kept.len(), 1);
+        assert!(h.take("late").is_some());
+        assert_eq!((h.kept.len(), h.bytes), (0, 0));
+    }
+
+    /// `test.echo`: returns `value`.
+    struct Echo;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct EchoParams {
+        value: Value,
+    }
+
+    impl crate::action::TypedAction for Echo {
+        const NAME: &'static str = "test.echo";
+        const DESCRIPTION: &'static str = "returns value";
+        type Params = EchoParams;
+        async fn run(&self, _cx: ActionContext, p: EchoParams) -> Result<Value, ActionError> {
+            Ok(p.value)
+        }
+    }
+
+    const LOGIN: &str = r#"
+name: login
+input:
+  user: { type: string }
+  password: { type: string, secret: true }
+vars:
+  line: "{{ CTX.user }}:{{ CTX.password }}"
+tasks:
+  check:
+    action: test.echo
+    input:
+      value: { length: "{{ CTX.password | length }}", same: "{{ CTX.line == 'ops:' ~ CTX.password }}" }
+output:
+  length: "{{ TASKS.check.result.length }}"
+  same: "{{ TASKS.check.result.same }}"
+"#;
+
+    const BROKEN: &str = r#"
+name: broken
+input:
+  x: { type: object, default: {} }
+vars:
+  deep: "{{ CTX.x.nothing.deeper }}"
+tasks:
+  check:
+    action: test.echo
+    input:
+      value: 1
+"#;
+
+    fn start(record: &WorkflowRecord, input: Value) -> super::super::Start {
+        super::super::Start {
+            workflow: record.clone(),
+            input: input.as_object().cloned().unwrap_or_default(),
+            opts: StartOptions::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_hand_off_outlives_its_execution() {
+        let mut registry = crate::Registry::new();
+        registry.register(Echo);
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(store, Arc::new(registry));
+        let login = engine.deploy(LOGIN, None).await.unwrap();
+        let broken = engine.deploy(BROKEN, None).await.unwrap();
+        let event = TriggerEvent::new("w", "t", "webhook", "default");
+        let creds = json!({"user": "ops", "password": "hunter22"});
+
+        // Failed at creation (its vars cannot be computed), queued or started here.
+        let id = engine
+            .enqueue(&event, vec![start(&broken, json!({}))])
+            .await
+            .unwrap()
+            .unwrap()
+            .remove(0);
+        let exec = engine.store().execution(&id).await.unwrap();
+        assert_eq!(exec.status, ExecStatus::Failed, "{exec:?}");
+        assert!(!has_handoff(&id));
+        let id = engine
+            .start(&broken, Map::new(), StartOptions::default())
+            .await
+            .unwrap();
+        assert!(!has_handoff(&id));
+
+        // Cancelled while queued.
+        let id = engine
+            .enqueue(&event, vec![start(&login, creds.clone())])
+            .await
+            .unwrap()
+            .unwrap()
+            .remove(0);
+        assert!(has_handoff(&id));
+        let exec = engine.cancel(&id).await.unwrap();
+        assert_eq!(exec.status, ExecStatus::Cancelled);
+        assert!(!has_handoff(&id));
+
+        // Run here: taken. Dropped before it ran (as the bound does): rebuilt from the store
+        // and the sealed copy, with the same result.
+        for drop_it in [false, true] {
+            let id = engine
+                .enqueue(&event, vec![start(&login, creds.clone())])
+                .await
+                .unwrap()
+                .unwrap()
+                .remove(0);
+            assert!(has_handoff(&id));
+            if drop_it {
+                forget_handoff(&id);
+            }
+            let exec = engine.run(&id).await.unwrap();
+            assert!(!has_handoff(&id));
+            assert_eq!(exec.status, ExecStatus::Succeeded, "{exec:?}");
+            assert_eq!(
+                exec.output.unwrap(),
+                json!({"length": 8, "same": true}),
+                "dropped: {drop_it}"
+            );
+            assert_eq!(exec.vars.unwrap()["line"], "ops:***");
+        }
+
+        // Owned and run elsewhere: nothing here takes it; the bound frees it (see above).
+        let id = engine
+            .start(
+                &login,
+                creds.as_object().cloned().unwrap(),
+                StartOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(has_handoff(&id));
+        forget_handoff(&id);
+        assert!(!has_handoff(&id));
     }
 }

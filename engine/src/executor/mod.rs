@@ -16,6 +16,9 @@ mod workers;
 
 pub use workers::Workers;
 
+#[doc(hidden)]
+pub use conductor::pending_handoffs;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -436,6 +439,7 @@ impl Engine {
             Ok(Slot::Ended(exec)) => Ok(*exec),
             Ok(Slot::RunElsewhere) => {
                 self.running.lock().expect("not poisoned").remove(id);
+                conductor::forget_handoff(id);
                 return self.wait_until_final(id).await;
             }
             Err(e) => Err(e),
@@ -777,6 +781,7 @@ impl Engine {
                 self.store
                     .finish_execution(&id, ExecStatus::Cancelled, None, Some("cancelled"), &now)
                     .await?;
+                conductor::forget_handoff(&id);
             }
         }
         Ok(self.store.execution(&exec.id).await?)
@@ -908,10 +913,15 @@ pub fn prepare_input(
         match given.remove(name).or_else(|| param.default.clone()) {
             Some(v) => {
                 if !v.is_null() && !param.ty.accepts(&v) {
-                    problems.push(format!(
-                        "input `{name}` must be {}, got {}",
-                        param.ty.name(),
+                    // A secret input's value is never echoed (errors are shown and stored).
+                    let got = if param.secret {
+                        "(secret value hidden)".to_string()
+                    } else {
                         short(&v)
+                    };
+                    problems.push(format!(
+                        "input `{name}` must be {}, got {got}",
+                        param.ty.name(),
                     ));
                 } else if let Some(allowed) = &param.allowed
                     && !allowed.contains(&v)

@@ -151,9 +151,7 @@ impl Job {
                 self.org.id
             )));
         }
-        for secret in org.secret_values() {
-            self.redactor.add(&secret);
-        }
+        self.redactor.add_org(&org);
         self.integrations = Arc::new(crate::org::OrgIntegrations::new(
             &org,
             self.engine.integrations.clone(),
@@ -582,7 +580,7 @@ impl Job {
         let (status, result, error, attempt) = (a.status, a.result, a.error, a.attempt);
         let (started, started_at) = (a.started, a.started_at);
         drop(input);
-        let error = error.map(|e| e.to_json());
+        let error = error.map(|e| self.redactor.redact(&e.to_json()));
         let row = TaskRun {
             execution_id: self.exec_id.clone(),
             task: self.task().name.clone(),

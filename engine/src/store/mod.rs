@@ -450,6 +450,28 @@ pub struct ExecutionFilter {
     pub created_after: Option<String>,
 }
 
+/// The secret a webhook trigger demands (`x-weft-secret`) from one org's sender. Both
+/// secrets are sealed ([`crate::secrets::SecretBox`]): the store never holds them in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSecretRecord {
+    /// The workflow that declares the trigger.
+    pub workflow: String,
+    /// The trigger.
+    pub trigger: String,
+    /// The org whose sender holds it.
+    pub org: String,
+    /// The current secret, sealed.
+    pub secret: String,
+    /// The secret it replaced, sealed, while it is still accepted.
+    pub previous: Option<String>,
+    /// Until when (RFC 3339) the previous secret is accepted.
+    pub previous_until: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// When it was last rotated (RFC 3339).
+    pub rotated_at: Option<String>,
+}
+
 /// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —
 /// recorded with what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -745,13 +767,36 @@ pub trait Store: Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Sets (or replaces) a setting.
     async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
-    /// The secret of a workflow's trigger, storing `secret` first if there is none.
-    async fn ensure_trigger_secret(
+    /// The secret of a webhook trigger for one org, if one was issued.
+    async fn webhook_secret(
         &self,
         workflow: &str,
         trigger: &str,
-        secret: &str,
-    ) -> Result<String>;
+        org: &str,
+    ) -> Result<Option<WebhookSecretRecord>>;
+    /// The secret of a webhook trigger for one org, storing `sealed` first if there is none.
+    /// True when stored now.
+    async fn ensure_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+    ) -> Result<(WebhookSecretRecord, bool)>;
+    /// Replaces the secret of a webhook trigger for one org by `sealed`; the one it replaces
+    /// stays valid until `previous_until` (RFC 3339; `None`: refused at once).
+    async fn rotate_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+        previous_until: Option<&str>,
+    ) -> Result<WebhookSecretRecord>;
+    /// Deletes the trigger events recorded before `before` (RFC 3339) of one org (`only`) or
+    /// of every org but `except` — keeping each trigger's newest de-duplicated event, which
+    /// tells the cron scheduler the last slot it fired.
+    async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64>;
     /// Records a trigger event and creates the executions it starts, in one commit; each
     /// execution points at the event, and the event's `execution_id` is the first one.
     /// Returns the event's row id, or `None` (and stores nothing) when an event with the same

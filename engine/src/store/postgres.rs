@@ -69,6 +69,8 @@ impl Drop for Wake {
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
+const WEBHOOK_SECRET_COLUMNS: &str =
+    "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 fn json_col(row: &PgRow, col: &str) -> Result<Option<Value>> {
@@ -753,26 +755,96 @@ impl Store for PostgresStore {
         Ok((stored, inserted))
     }
 
-    async fn ensure_trigger_secret(
+    async fn webhook_secret(
         &self,
         workflow: &str,
         trigger: &str,
-        secret: &str,
-    ) -> Result<String> {
-        sqlx::query("INSERT INTO trigger_secrets (workflow, trigger, secret, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (workflow, trigger) DO NOTHING")
-            .bind(workflow)
-            .bind(trigger)
-            .bind(secret)
-            .bind(now_rfc3339())
-            .execute(&self.pool)
-            .await?;
-        Ok(sqlx::query_scalar(
-            "SELECT secret FROM trigger_secrets WHERE workflow = $1 AND trigger = $2",
-        )
+        org: &str,
+    ) -> Result<Option<WebhookSecretRecord>> {
+        sqlx::query(&format!(
+            "SELECT {WEBHOOK_SECRET_COLUMNS} FROM webhook_secrets WHERE workflow = $1 AND trigger = $2 AND org = $3"
+        ))
         .bind(workflow)
         .bind(trigger)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| webhook_secret_from_row(&r))
+        .transpose()
+    }
+
+    async fn ensure_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+    ) -> Result<(WebhookSecretRecord, bool)> {
+        let inserted = sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow, trigger, org) DO NOTHING")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(org)
+            .bind(sealed)
+            .bind(jiff::Timestamp::now().to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        let record = self
+            .webhook_secret(workflow, trigger, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))?;
+        Ok((record, inserted))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+        previous_until: Option<&str>,
+    ) -> Result<WebhookSecretRecord> {
+        let now = jiff::Timestamp::now().to_string();
+        let updated = sqlx::query("UPDATE webhook_secrets SET previous = CASE WHEN $1::TEXT IS NULL THEN NULL ELSE secret END, previous_until = $2, secret = $3, rotated_at = $4 WHERE workflow = $5 AND trigger = $6 AND org = $7")
+            .bind(previous_until)
+            .bind(previous_until)
+            .bind(sealed)
+            .bind(&now)
+            .bind(workflow)
+            .bind(trigger)
+            .bind(org)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at, rotated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workflow, trigger, org) DO UPDATE SET secret = excluded.secret, rotated_at = excluded.rotated_at, previous = NULL, previous_until = NULL")
+                .bind(workflow)
+                .bind(trigger)
+                .bind(org)
+                .bind(sealed)
+                .bind(&now)
+                .bind(&now)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.webhook_secret(workflow, trigger, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))
+    }
+
+    async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64> {
+        let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+            "DELETE FROM trigger_events WHERE id NOT IN (SELECT MAX(id) FROM trigger_events WHERE dedupe_key IS NOT NULL GROUP BY workflow, trigger) AND created_at < ",
+        );
+        qb.push_bind(before.to_string());
+        if let Some(org) = &scope.only {
+            qb.push(" AND org = ").push_bind(org.clone());
+        }
+        for org in &scope.except {
+            qb.push(" AND org <> ").push_bind(org.clone());
+        }
+        Ok(qb.build().execute(&self.pool).await?.rows_affected())
     }
 
     async fn record_event(
@@ -1483,6 +1555,19 @@ fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
         }
         other => other.into(),
     }
+}
+
+fn webhook_secret_from_row(r: &PgRow) -> Result<WebhookSecretRecord> {
+    Ok(WebhookSecretRecord {
+        workflow: r.try_get("workflow")?,
+        trigger: r.try_get("trigger")?,
+        org: r.try_get("org")?,
+        secret: r.try_get("secret")?,
+        previous: r.try_get("previous")?,
+        previous_until: r.try_get("previous_until")?,
+        created_at: r.try_get("created_at")?,
+        rotated_at: r.try_get("rotated_at")?,
+    })
 }
 
 fn trigger_event_from_row(r: &PgRow) -> Result<TriggerEvent> {

@@ -24,6 +24,8 @@ pub struct SqliteStore {
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
+const WEBHOOK_SECRET_COLUMNS: &str =
+    "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 use super::json_to_text as to_text;
@@ -157,19 +159,25 @@ impl SqliteStore {
             if let Some(parent) = std::path::Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent)
+                // Created owner-only (0700); an existing folder is left as it is.
+                crate::secrets::create_private_dir(parent)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
+            owner_only_database(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             lock_path = Some(format!("{path}.migrate-lock"));
         }
         // Two processes opening a new database at once must not both create its tables (nor
         // race to switch it to WAL, which SQLite may refuse without waiting).
         let _lock = match &lock_path {
             Some(p) => {
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
+                let mut options = std::fs::OpenOptions::new();
+                options.create(true).truncate(false).write(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let f = options
                     .open(p)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 let f = tokio::task::spawn_blocking(move || f.lock().map(|()| f))
@@ -198,6 +206,35 @@ impl SqliteStore {
             .map_err(StoreError::Migrate)?;
         Ok(SqliteStore { pool })
     }
+}
+
+/// Makes the database file at `path` owner-only (0600 on unix) before SQLite opens it: the
+/// database holds sealed secrets, webhook secrets and execution data. SQLite creates the
+/// `-wal` and `-shm` files with the database file's permissions, so creating the file 0600
+/// here (SQLite takes an empty file as a new database) covers all three. A database made by
+/// an older weft or copied in with a looser mode is tightened, with its `-wal`/`-shm`/
+/// `-journal` files, here, before anything more is written to it. A file weft may not chmod
+/// (another user's) is reported and used as it is.
+fn owner_only_database(path: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("{path}{suffix}");
+        if let Err(e) = crate::secrets::restrict_to_owner(std::path::Path::new(&file)) {
+            tracing::warn!(file, "cannot make the database file owner-only: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// How many executions of the concurrency group of the row `outer` names are running.
@@ -524,27 +561,96 @@ impl Store for SqliteStore {
         Ok((stored, inserted))
     }
 
-    async fn ensure_trigger_secret(
+    async fn webhook_secret(
         &self,
         workflow: &str,
         trigger: &str,
-        secret: &str,
-    ) -> Result<String> {
-        let now = jiff::Timestamp::now().to_string();
-        sqlx::query("INSERT INTO trigger_secrets (workflow, trigger, secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (workflow, trigger) DO NOTHING")
-            .bind(workflow)
-            .bind(trigger)
-            .bind(secret)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(sqlx::query_scalar(
-            "SELECT secret FROM trigger_secrets WHERE workflow = ? AND trigger = ?",
-        )
+        org: &str,
+    ) -> Result<Option<WebhookSecretRecord>> {
+        sqlx::query(&format!(
+            "SELECT {WEBHOOK_SECRET_COLUMNS} FROM webhook_secrets WHERE workflow = ? AND trigger = ? AND org = ?"
+        ))
         .bind(workflow)
         .bind(trigger)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| webhook_secret_from_row(&r))
+        .transpose()
+    }
+
+    async fn ensure_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+    ) -> Result<(WebhookSecretRecord, bool)> {
+        let inserted = sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (workflow, trigger, org) DO NOTHING")
+            .bind(workflow)
+            .bind(trigger)
+            .bind(org)
+            .bind(sealed)
+            .bind(jiff::Timestamp::now().to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        let record = self
+            .webhook_secret(workflow, trigger, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))?;
+        Ok((record, inserted))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        workflow: &str,
+        trigger: &str,
+        org: &str,
+        sealed: &str,
+        previous_until: Option<&str>,
+    ) -> Result<WebhookSecretRecord> {
+        let now = jiff::Timestamp::now().to_string();
+        let updated = sqlx::query("UPDATE webhook_secrets SET previous = CASE WHEN ? IS NULL THEN NULL ELSE secret END, previous_until = ?, secret = ?, rotated_at = ? WHERE workflow = ? AND trigger = ? AND org = ?")
+            .bind(previous_until)
+            .bind(previous_until)
+            .bind(sealed)
+            .bind(&now)
+            .bind(workflow)
+            .bind(trigger)
+            .bind(org)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at, rotated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workflow, trigger, org) DO UPDATE SET secret = excluded.secret, rotated_at = excluded.rotated_at, previous = NULL, previous_until = NULL")
+                .bind(workflow)
+                .bind(trigger)
+                .bind(org)
+                .bind(sealed)
+                .bind(&now)
+                .bind(&now)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.webhook_secret(workflow, trigger, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))
+    }
+
+    async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "DELETE FROM trigger_events WHERE id NOT IN (SELECT MAX(id) FROM trigger_events WHERE dedupe_key IS NOT NULL GROUP BY workflow, trigger) AND created_at < ",
+        );
+        qb.push_bind(before.to_string());
+        if let Some(org) = &scope.only {
+            qb.push(" AND org = ").push_bind(org.clone());
+        }
+        for org in &scope.except {
+            qb.push(" AND org <> ").push_bind(org.clone());
+        }
+        Ok(qb.build().execute(&self.pool).await?.rows_affected())
     }
 
     async fn record_event(
@@ -1195,6 +1301,19 @@ fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
         }
         other => other.into(),
     }
+}
+
+fn webhook_secret_from_row(r: &SqliteRow) -> Result<WebhookSecretRecord> {
+    Ok(WebhookSecretRecord {
+        workflow: r.try_get("workflow")?,
+        trigger: r.try_get("trigger")?,
+        org: r.try_get("org")?,
+        secret: r.try_get("secret")?,
+        previous: r.try_get("previous")?,
+        previous_until: r.try_get("previous_until")?,
+        created_at: r.try_get("created_at")?,
+        rotated_at: r.try_get("rotated_at")?,
+    })
 }
 
 fn trigger_event_from_row(r: &SqliteRow) -> Result<TriggerEvent> {

@@ -859,26 +859,127 @@ async fn settings_and_trigger_secrets_are_kept_once(store: Arc<dyn Store>) {
         store.ensure_setting("k", "b").await.unwrap(),
         ("a".to_string(), false)
     );
+    // Webhook secrets: one per (trigger, org), kept once, rotated with or without grace.
     assert_eq!(
-        store
-            .ensure_trigger_secret("wf", "hook", "s1")
-            .await
-            .unwrap(),
-        "s1"
+        store.webhook_secret("wf", "hook", "acme").await.unwrap(),
+        None
+    );
+    let (first, created) = store
+        .ensure_webhook_secret("wf", "hook", "acme", "sealed-1")
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.secret, "sealed-1");
+    let (again, created) = store
+        .ensure_webhook_secret("wf", "hook", "acme", "sealed-2")
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.secret, "sealed-1");
+    let (beta, _) = store
+        .ensure_webhook_secret("wf", "hook", "beta", "sealed-b")
+        .await
+        .unwrap();
+    assert_eq!(beta.secret, "sealed-b", "each org has its own");
+    let graced = store
+        .rotate_webhook_secret(
+            "wf",
+            "hook",
+            "acme",
+            "sealed-3",
+            Some("2030-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(graced.secret, "sealed-3");
+    assert_eq!(graced.previous.as_deref(), Some("sealed-1"));
+    assert_eq!(
+        graced.previous_until.as_deref(),
+        Some("2030-01-01T00:00:00Z")
+    );
+    assert!(graced.rotated_at.is_some());
+    let at_once = store
+        .rotate_webhook_secret("wf", "hook", "acme", "sealed-4", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (at_once.secret.as_str(), at_once.previous),
+        ("sealed-4", None)
+    );
+    let fresh = store
+        .rotate_webhook_secret("wf", "hook", "gamma", "sealed-g", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.secret, "sealed-g",
+        "rotating an unissued secret issues one"
     );
     assert_eq!(
         store
-            .ensure_trigger_secret("wf", "hook", "s2")
+            .webhook_secret("wf", "hook", "beta")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret,
+        "sealed-b"
+    );
+}
+
+async fn old_trigger_events_are_purged_but_the_last_slot_is_kept(store: Arc<dyn Store>) {
+    let event = |trigger: &str, org: &str, key: Option<&str>, at: &str| TriggerEvent {
+        dedupe_key: key.map(str::to_string),
+        created_at: at.into(),
+        ..TriggerEvent::new("wf", trigger, "webhook", org)
+    };
+    for e in [
+        event("hook", "acme", None, "2020-01-01T00:00:00Z"),
+        event("hook", "beta", None, "2020-01-01T00:00:00Z"),
+        event("hook", "acme", None, "2030-01-01T00:00:00Z"),
+        event(
+            "tick",
+            "acme",
+            Some("cron:2020-01-01T00:00:00Z"),
+            "2020-01-01T00:00:00Z",
+        ),
+        event(
+            "tick",
+            "acme",
+            Some("cron:2020-01-02T00:00:00Z"),
+            "2020-01-02T00:00:00Z",
+        ),
+    ] {
+        store.record_event(&e, &[]).await.unwrap();
+    }
+    let only_beta = PurgeScope {
+        only: Some("beta".into()),
+        except: Vec::new(),
+    };
+    assert_eq!(
+        store
+            .purge_trigger_events("2025-01-01T00:00:00Z", &only_beta)
             .await
             .unwrap(),
-        "s1"
+        1
     );
     assert_eq!(
         store
-            .ensure_trigger_secret("wf", "other", "s3")
+            .purge_trigger_events("2025-01-01T00:00:00Z", &PurgeScope::default())
             .await
             .unwrap(),
-        "s3"
+        2,
+        "the old webhook event and the older cron slot; the newest slot stays"
+    );
+    assert_eq!(
+        store.trigger_events("wf", "hook", 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store
+            .last_dedupe_key("wf", "tick", "cron:")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("cron:2020-01-02T00:00:00Z")
     );
 }
 
@@ -952,6 +1053,7 @@ suite!(
     cancel_reaches_children_and_finished_ones_refuse,
     list_filter_and_purge,
     settings_and_trigger_secrets_are_kept_once,
+    old_trigger_events_are_purged_but_the_last_slot_is_kept,
     crate_installs_are_saved_listed_and_deleted,
 );
 

@@ -12,13 +12,18 @@
 //! implementations of these filters in tests/jinja/generate_cases.py — keep the two in step).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 
 use base64::Engine as _;
 use indexmap::IndexMap;
 use minijinja::value::{Kwargs, Rest, Serde, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
+
+use super::limits::{
+    self, LimitedBuf, MAX_DATA_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_OUTPUT_BYTES, check_output,
+    check_width,
+};
 
 pub(super) fn register(env: &mut Environment<'static>) {
     // JSON / YAML
@@ -174,18 +179,30 @@ fn is_seq(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
-/// The (key, value) pairs of a map, in order.
+/// The (key, value) pairs of a map, in order (at most [`MAX_ITEMS`]).
 fn pairs(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     let mut out = Vec::new();
     for key in v.try_iter()? {
+        if out.len() >= MAX_ITEMS {
+            return Err(limits::items_error("map", "entries"));
+        }
         let item = v.get_item(&key)?;
         out.push((key, item));
     }
     Ok(out)
 }
 
+/// The items of a list (at most [`MAX_ITEMS`]: `[0] * 10**7` is cheap to make but not to
+/// copy).
 fn items(v: &Value) -> Result<Vec<Value>, Error> {
-    Ok(v.try_iter()?.collect())
+    let mut out = Vec::with_capacity(v.len().unwrap_or(0).min(MAX_ITEMS));
+    for item in v.try_iter()? {
+        if out.len() >= MAX_ITEMS {
+            return Err(limits::items_error("list", "items"));
+        }
+        out.push(item);
+    }
+    Ok(out)
 }
 
 fn map_value(entries: IndexMap<Value, Value>) -> Value {
@@ -207,10 +224,18 @@ fn from_json(value: &Value) -> Result<Value, Error> {
     Ok(from_data(&data))
 }
 
-/// Writes JSON like Python's `json.dumps` (`, ` and `: ` separators, or an indented layout).
-fn dump_json(data: &serde_json::Value, indent: Option<usize>) -> String {
+/// Writes JSON like Python's `json.dumps` (`, ` and `: ` separators, or an indented layout),
+/// refusing output larger than [`MAX_OUTPUT_BYTES`].
+fn dump_json(
+    data: &serde_json::Value,
+    indent: Option<usize>,
+    filter: &str,
+) -> Result<String, Error> {
     use serde::Serialize;
-    let mut out = Vec::new();
+    let indent = indent
+        .map(|n| check_width(filter, "indent", n))
+        .transpose()?;
+    let mut out = LimitedBuf::new(MAX_OUTPUT_BYTES);
     let result = match indent {
         Some(n) => {
             let pad = " ".repeat(n);
@@ -222,8 +247,11 @@ fn dump_json(data: &serde_json::Value, indent: Option<usize>) -> String {
             PythonFormatter,
         )),
     };
-    result.expect("serializing JSON data to memory cannot fail");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    match result {
+        Ok(()) => Ok(String::from_utf8(out.buf).expect("serde_json writes UTF-8")),
+        Err(_) if out.hit => Err(limits::output_error(filter)),
+        Err(e) => Err(op_err(format!("{filter}: {e}"))),
+    }
 }
 
 /// `json.dumps`'s default layout: `[1, 2]`, `{"a": 1}`.
@@ -282,7 +310,10 @@ fn indent_arg(v: Option<Value>, filter: &str) -> Result<Option<usize>, Error> {
         None => Ok(None),
         Some(v) if v.is_none() || v.is_undefined() => Ok(None),
         Some(v) => match v.as_usize() {
-            Some(n) => Ok(Some(n)),
+            Some(n) => check_width(filter, "indent", n).map(Some),
+            None if v.is_number() && f64::try_from(v.clone()).is_ok_and(|f| f > 0.0) => {
+                Err(limits::width_error(filter, "indent", &v.to_string()))
+            }
             None => Err(op_err(format!(
                 "{filter}: indent must be a non-negative integer"
             ))),
@@ -304,7 +335,7 @@ fn to_json(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Strin
     if sort {
         sort_keys(&mut data);
     }
-    Ok(dump_json(&data, indent))
+    dump_json(&data, indent, "to_json")
 }
 
 /// Ansible's `to_nice_json`: indented by 4, keys sorted.
@@ -314,15 +345,25 @@ fn to_nice_json(value: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<
         None => kwargs.get::<Option<usize>>("indent")?.unwrap_or(4),
     };
     kwargs.assert_all_used()?;
+    check_width("to_nice_json", "indent", indent)?;
     let mut data = to_data(value, "to_nice_json")?;
     sort_keys(&mut data);
-    Ok(dump_json(&data, Some(indent)))
+    dump_json(&data, Some(indent), "to_nice_json")
 }
 
 /// `'say "hi"' | json_escape` → `say \"hi\"`: the text escaped for use inside a JSON string.
 fn json_escape(value: &Value) -> Result<String, Error> {
     let s = text(value, "json_escape")?;
-    let quoted = serde_json::to_string(&*s).map_err(|e| op_err(format!("json_escape: {e}")))?;
+    // Control characters become `\u0001`: up to six times the input.
+    let mut out = LimitedBuf::new(MAX_OUTPUT_BYTES.saturating_add(2));
+    if let Err(e) = serde_json::to_writer(&mut out, &*s) {
+        return Err(if out.hit {
+            limits::output_error("json_escape")
+        } else {
+            op_err(format!("json_escape: {e}"))
+        });
+    }
+    let quoted = String::from_utf8(out.buf).expect("serde_json writes UTF-8");
     Ok(quoted[1..quoted.len() - 1].to_string())
 }
 
@@ -357,7 +398,12 @@ fn from_yaml_all(value: &Value) -> Result<Value, Error> {
 }
 
 fn dump_yaml(data: &serde_json::Value, filter: &str) -> Result<String, Error> {
-    serde_yaml::to_string(data).map_err(|e| op_err(format!("{filter}: {e}")))
+    let mut out = LimitedBuf::new(MAX_OUTPUT_BYTES);
+    match serde_yaml::to_writer(&mut out, data) {
+        Ok(()) => String::from_utf8(out.buf).map_err(|e| op_err(format!("{filter}: {e}"))),
+        Err(_) if out.hit => Err(limits::output_error(filter)),
+        Err(e) => Err(op_err(format!("{filter}: {e}"))),
+    }
 }
 
 /// `{"a": [1, 2]} | to_yaml` → `"a:\n- 1\n- 2\n"` (block style, keys in order).
@@ -409,13 +455,28 @@ fn parse_csv(value: &Value, delimiter: Option<String>, kwargs: Kwargs) -> Result
         .has_headers(false)
         .flexible(true)
         .from_reader(s.as_bytes());
+    // Short rows are filled up to the header's width, so the result can have many more
+    // cells than the text has characters: count them first.
+    let max_cells = MAX_ITEMS;
+    let too_many = || limits::items_error("parse_csv", "cells");
     let mut rows = Vec::new();
+    let mut cells: usize = 0;
     for record in reader.records() {
         let record = record.map_err(|e| parse_err(format!("parse_csv: {e}")))?;
         if record.len() == 1 && record.get(0) == Some("") {
             continue;
         }
+        cells = cells.saturating_add(record.len());
+        if cells > max_cells {
+            return Err(too_many());
+        }
         rows.push(record.iter().map(str::to_string).collect::<Vec<_>>());
+    }
+    if header
+        && let Some(names) = rows.first()
+        && names.len().saturating_mul(rows.len() - 1) > max_cells
+    {
+        return Err(too_many());
     }
     if !header {
         return Ok(Value::from_iter(
@@ -445,6 +506,7 @@ fn parse_csv(value: &Value, delimiter: Option<String>, kwargs: Kwargs) -> Result
 /// `'hi' | b64encode` → `aGk=`.
 fn b64encode(value: &Value) -> Result<String, Error> {
     let s = text(value, "b64encode")?;
+    check_output("b64encode", s.len().div_ceil(3).saturating_mul(4))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
 }
 
@@ -686,16 +748,21 @@ fn regex_findall(value: &Value, pattern: String, kwargs: Kwargs) -> Result<Value
     let re = compile_regex(&pattern, ignorecase, multiline, false, "regex_findall")?;
     let ngroups = re.captures_len() - 1;
     let empty = || Value::from("");
-    let out: Vec<Value> = re
-        .captures_iter(&s)
-        .map(|caps| match ngroups {
+    let mut out: Vec<Value> = Vec::new();
+    let mut made: usize = 0;
+    for caps in re.captures_iter(&s) {
+        made = made.saturating_add(ngroups.max(1));
+        if made > MAX_ITEMS {
+            return Err(limits::items_error("regex_findall", "matched values"));
+        }
+        out.push(match ngroups {
             0 => Value::from(caps.get(0).map_or("", |m| m.as_str())),
             1 => caps.get(1).map_or_else(empty, |m| Value::from(m.as_str())),
             n => Value::from_iter(
                 (1..=n).map(|i| caps.get(i).map_or_else(empty, |m| Value::from(m.as_str()))),
             ),
-        })
-        .collect();
+        });
+    }
     Ok(Value::from(out))
 }
 
@@ -794,7 +861,23 @@ fn regex_replace(
             )));
         }
     }
-    Ok(re.replacen(&s, count, repl.as_str()).into_owned())
+    // `Regex::replacen`, stopping once the result passes the limit (a replacement can be
+    // much longer than what it replaces, and an empty pattern matches everywhere).
+    let mut out = String::new();
+    let mut last = 0;
+    for (i, caps) in re.captures_iter(&s).enumerate() {
+        if count > 0 && i >= count {
+            break;
+        }
+        let m = caps.get(0).expect("group 0 is the whole match");
+        out.push_str(&s[last..m.start()]);
+        caps.expand(&repl, &mut out);
+        last = m.end();
+        check_output("regex_replace", out.len())?;
+    }
+    out.push_str(&s[last..]);
+    check_output("regex_replace", out.len())?;
+    Ok(out)
 }
 
 /// The `${name}` group references in a converted replacement.
@@ -901,12 +984,14 @@ fn time_zone(name: &str, filter: &str) -> Result<TimeZone, Error> {
 fn epoch_to_zoned(value: &Value, filter: &str) -> Result<Zoned, Error> {
     let secs = f64::try_from(value.clone())
         .map_err(|_| op_err(format!("{filter}: expected a number of seconds")))?;
+    let range = |e: jiff::Error| op_err(format!("{filter}: timestamp out of range: {e}"));
     let ts = if value.is_integer() {
-        Timestamp::from_second(i64::try_from(value.clone()).unwrap_or(i64::MAX))
+        Timestamp::from_second(i64::try_from(value.clone()).unwrap_or(i64::MAX)).map_err(range)?
     } else {
-        Timestamp::from_duration(jiff::SignedDuration::from_secs_f64(secs))
-    }
-    .map_err(|e| op_err(format!("{filter}: timestamp out of range: {e}")))?;
+        // `from_secs_f64` panics on NaN, infinities and anything past ±2**63 seconds.
+        let d = jiff::SignedDuration::try_from_secs_f64(secs).map_err(range)?;
+        Timestamp::from_duration(d).map_err(range)?
+    };
     Ok(ts.to_zoned(TimeZone::UTC))
 }
 
@@ -1075,10 +1160,12 @@ fn format_datetime(
         None => Ok(rfc3339(&z)),
         Some(fmt) => {
             use std::fmt::Write;
-            let mut out = String::new();
-            write!(out, "{}", z.strftime(&fmt))
-                .map_err(|_| op_err(format!("format_datetime: invalid format {fmt:?}")))?;
-            Ok(out)
+            let mut out = limits::LimitedString::default();
+            match write!(out, "{}", z.strftime(&fmt)) {
+                Ok(()) => Ok(out.out),
+                Err(_) if out.over => Err(limits::output_error("format_datetime")),
+                Err(_) => Err(op_err(format!("format_datetime: invalid format {fmt:?}"))),
+            }
         }
     }
 }
@@ -1154,15 +1241,26 @@ enum ListMerge {
     PrependRp,
 }
 
-/// Ansible's `merge_hash(x, y)`: y wins.
+/// Ansible's `merge_hash(x, y)`: y wins. `budget` counts the entries and list items visited
+/// (at most [`MAX_ITEMS`] in one `combine`), `depth` the nesting (at most [`MAX_DEPTH`]).
 fn merge_hash(
     x: &Value,
     y: &Value,
     recursive: bool,
     list_merge: ListMerge,
+    depth: usize,
+    budget: &mut usize,
 ) -> Result<Value, Error> {
+    if depth > MAX_DEPTH {
+        return Err(limits::depth_error("combine"));
+    }
     let y_pairs = pairs(y)?;
     let x_pairs = pairs(x)?;
+    spend_items(
+        budget,
+        x_pairs.len().saturating_add(y_pairs.len()),
+        "combine",
+    )?;
     if x_pairs.is_empty() || x == y {
         return Ok(map_value(y_pairs.into_iter().collect()));
     }
@@ -1174,28 +1272,36 @@ fn merge_hash(
         };
         let merged = if is_map(&x_value) && is_map(&y_value) {
             if recursive {
-                merge_hash(&x_value, &y_value, recursive, list_merge)?
+                merge_hash(&x_value, &y_value, recursive, list_merge, depth + 1, budget)?
             } else {
                 y_value
             }
         } else if is_seq(&x_value) && is_seq(&y_value) {
-            let xs = items(&x_value)?;
-            let ys = items(&y_value)?;
             match list_merge {
                 ListMerge::Replace => y_value,
                 ListMerge::Keep => x_value,
-                ListMerge::Append => Value::from_iter(xs.into_iter().chain(ys)),
-                ListMerge::Prepend => Value::from_iter(ys.into_iter().chain(xs)),
-                ListMerge::AppendRp => Value::from_iter(
-                    xs.into_iter()
-                        .filter(|z| !ys.contains(z))
-                        .chain(ys.iter().cloned()),
-                ),
-                ListMerge::PrependRp => Value::from_iter(
-                    ys.iter()
-                        .cloned()
-                        .chain(xs.into_iter().filter(|z| !ys.contains(z))),
-                ),
+                _ => {
+                    let xs = items(&x_value)?;
+                    let ys = items(&y_value)?;
+                    spend_items(budget, xs.len().saturating_add(ys.len()), "combine")?;
+                    let in_ys: HashSet<&Value> = ys.iter().collect();
+                    let merged: Vec<Value> = match list_merge {
+                        ListMerge::Append => xs.iter().chain(&ys).cloned().collect(),
+                        ListMerge::Prepend => ys.iter().chain(&xs).cloned().collect(),
+                        ListMerge::AppendRp => xs
+                            .iter()
+                            .filter(|z| !in_ys.contains(z))
+                            .chain(&ys)
+                            .cloned()
+                            .collect(),
+                        _ => ys
+                            .iter()
+                            .chain(xs.iter().filter(|z| !in_ys.contains(z)))
+                            .cloned()
+                            .collect(),
+                    };
+                    Value::from(merged)
+                }
             }
         } else {
             y_value
@@ -1203,6 +1309,16 @@ fn merge_hash(
         out.insert(key, merged);
     }
     Ok(map_value(out))
+}
+
+fn spend_items(budget: &mut usize, n: usize, filter: &str) -> Result<(), Error> {
+    match budget.checked_sub(n) {
+        Some(rest) => {
+            *budget = rest;
+            Ok(())
+        }
+        None => Err(limits::items_error(filter, "items visited")),
+    }
 }
 
 /// `a | combine(b, c, recursive=true, list_merge='append')` or `[a, b] | combine`: merges
@@ -1248,8 +1364,9 @@ fn combine(value: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, 
     let Some(mut result) = iter.next() else {
         return Ok(map_value(IndexMap::new()));
     };
+    let mut budget = MAX_ITEMS;
     for d in iter {
-        result = merge_hash(&d, &result, recursive, list_merge)?;
+        result = merge_hash(&d, &result, recursive, list_merge, 0, &mut budget)?;
     }
     Ok(result)
 }
@@ -1259,13 +1376,152 @@ fn json_query(value: &Value, expr: String) -> Result<Value, Error> {
     let data = to_data(value, "json_query")?;
     let compiled = jmespath::compile(&expr)
         .map_err(|e| op_err(format!("json_query: invalid JMESPath expression: {e}")))?;
+    // Multi-selects repeat their input (`[@, @]`) and pipes compound them; jmespath shares
+    // the parts, but `to_string`, `join` and comparisons walk every copy. Refuse what could
+    // grow past the data limit.
+    let mut unmeasured = usize::MAX;
+    json_size(&data, &mut unmeasured, "json_query")?;
+    let size = (usize::MAX - unmeasured).max(expr.len()) as u64;
+    let factor = jmespath_factor(compiled.as_ast());
+    if factor.saturating_mul(size) > MAX_DATA_BYTES as u64 {
+        return Err(op_err(format!(
+            "json_query: the expression can repeat its input {factor} times, which could \
+             build more than the limit of {MAX_DATA_BYTES} bytes from this input"
+        )));
+    }
     let var = jmespath::Variable::from_serializable(&data)
         .map_err(|e| op_err(format!("json_query: {e}")))?;
     let result = compiled
         .search(var)
         .map_err(|e| op_err(format!("json_query: {e}")))?;
-    let out = serde_json::to_value(&*result).map_err(|e| op_err(format!("json_query: {e}")))?;
+    // Results share their parts (`[@, @] | [@, @] | …` doubles without copying): convert
+    // within a budget rather than all at once.
+    let mut budget = MAX_DATA_BYTES;
+    let out = jmespath_to_json(&result, 0, &mut budget)?;
     Ok(from_data(&out))
+}
+
+/// How many times over a JMESPath expression can repeat its input (or its own literals): an
+/// upper bound that multiplies along pipes and projections and adds up the branches of a
+/// multi-select.
+fn jmespath_factor(ast: &jmespath::ast::Ast) -> u64 {
+    use jmespath::ast::Ast as A;
+    let sum = |xs: &mut dyn Iterator<Item = u64>| xs.fold(0u64, u64::saturating_add).max(1);
+    match ast {
+        A::Identity { .. }
+        | A::Field { .. }
+        | A::Index { .. }
+        | A::Literal { .. }
+        | A::Slice { .. } => 1,
+        A::Expref { ast, .. }
+        | A::Flatten { node: ast, .. }
+        | A::ObjectValues { node: ast, .. } => jmespath_factor(ast),
+        A::Not { node, .. } => jmespath_factor(node),
+        A::Comparison { lhs, rhs, .. } | A::And { lhs, rhs, .. } | A::Or { lhs, rhs, .. } => {
+            jmespath_factor(lhs).saturating_add(jmespath_factor(rhs))
+        }
+        A::Condition {
+            predicate, then, ..
+        } => jmespath_factor(predicate).saturating_add(jmespath_factor(then)),
+        A::Projection { lhs, rhs, .. } | A::Subexpr { lhs, rhs, .. } => {
+            jmespath_factor(lhs).saturating_mul(jmespath_factor(rhs))
+        }
+        A::MultiList { elements, .. } => sum(&mut elements.iter().map(jmespath_factor)),
+        A::MultiHash { elements, .. } => {
+            sum(&mut elements.iter().map(|kv| jmespath_factor(&kv.value)))
+        }
+        A::Function { args, .. } => {
+            let product = args
+                .iter()
+                .map(jmespath_factor)
+                .fold(1u64, u64::saturating_mul);
+            sum(&mut args.iter().map(jmespath_factor)).max(product)
+        }
+    }
+}
+
+fn spend_data(budget: &mut usize, n: usize, filter: &str) -> Result<(), Error> {
+    match budget.checked_sub(n) {
+        Some(rest) => {
+            *budget = rest;
+            Ok(())
+        }
+        None => Err(limits::data_error(filter)),
+    }
+}
+
+fn jmespath_to_json(
+    v: &jmespath::Variable,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<serde_json::Value, Error> {
+    use jmespath::Variable as V;
+    use serde_json::Value as J;
+    const F: &str = "json_query";
+    if depth > MAX_DEPTH {
+        return Err(limits::depth_error(F));
+    }
+    Ok(match v {
+        V::Null => {
+            spend_data(budget, 4, F)?;
+            J::Null
+        }
+        V::Bool(b) => {
+            spend_data(budget, 5, F)?;
+            J::Bool(*b)
+        }
+        V::Number(n) => {
+            spend_data(budget, 8, F)?;
+            J::Number(n.clone())
+        }
+        V::String(s) => {
+            spend_data(budget, s.len().saturating_add(2), F)?;
+            J::String(s.clone())
+        }
+        V::Array(items) => {
+            spend_data(budget, 2, F)?;
+            let mut out = Vec::with_capacity(items.len().min(1024));
+            for item in items {
+                spend_data(budget, 2, F)?;
+                out.push(jmespath_to_json(item, depth + 1, budget)?);
+            }
+            J::Array(out)
+        }
+        V::Object(map) => {
+            spend_data(budget, 2, F)?;
+            let mut out = serde_json::Map::new();
+            for (k, item) in map {
+                spend_data(budget, k.len().saturating_add(4), F)?;
+                out.insert(k.clone(), jmespath_to_json(item, depth + 1, budget)?);
+            }
+            J::Object(out)
+        }
+        V::Expref(_) => serde_json::to_value(v).map_err(|e| op_err(format!("{F}: {e}")))?,
+    })
+}
+
+/// The size of a JSON value written out, failing once it passes the budget.
+fn json_size(v: &serde_json::Value, budget: &mut usize, filter: &str) -> Result<(), Error> {
+    use serde_json::Value as J;
+    match v {
+        J::Null | J::Bool(_) | J::Number(_) => spend_data(budget, 8, filter),
+        J::String(s) => spend_data(budget, s.len().saturating_add(2), filter),
+        J::Array(items) => {
+            spend_data(
+                budget,
+                2usize.saturating_add(items.len().saturating_mul(2)),
+                filter,
+            )?;
+            items.iter().try_for_each(|x| json_size(x, budget, filter))
+        }
+        J::Object(map) => {
+            spend_data(budget, 2, filter)?;
+            map.iter().try_for_each(|(k, x)| {
+                spend_data(budget, k.len().saturating_add(4), filter)?;
+                json_size(x, budget, filter)
+            })
+        }
+    }
 }
 
 /// `RESULT | jsonpath('$.items[*].id')` → the list of matching values (RFC 9535 JSONPath).
@@ -1273,22 +1529,33 @@ fn jsonpath(value: &Value, path: String) -> Result<Value, Error> {
     let data = to_data(value, "jsonpath")?;
     let compiled = serde_json_path::JsonPath::parse(&path)
         .map_err(|e| op_err(format!("jsonpath: invalid JSONPath {path:?}: {e}")))?;
-    let found: Vec<Value> = compiled
-        .query(&data)
-        .all()
-        .into_iter()
-        .map(from_data)
-        .collect();
-    Ok(Value::from(found))
+    let found = compiled.query(&data).all();
+    // `$..*` returns every part of the input, each a copy: the copies can be far larger
+    // than the input.
+    let mut budget = MAX_DATA_BYTES;
+    for v in &found {
+        json_size(v, &mut budget, "jsonpath")?;
+    }
+    Ok(Value::from(
+        found.into_iter().map(from_data).collect::<Vec<Value>>(),
+    ))
 }
 
+/// Flattens `list` into `out`; `budget` counts the elements visited (at most [`MAX_ITEMS`]),
+/// `depth` the nesting (at most [`MAX_DEPTH`]).
 fn flatten_into(
     out: &mut Vec<Value>,
     list: &Value,
     levels: Option<i64>,
     skip_nulls: bool,
+    depth: usize,
+    budget: &mut usize,
 ) -> Result<(), Error> {
+    if depth > MAX_DEPTH {
+        return Err(limits::depth_error("flatten"));
+    }
     for element in list.try_iter()? {
+        spend_items(budget, 1, "flatten")?;
         let is_null = element.is_none()
             || element.is_undefined()
             || matches!(element.as_str(), Some("None" | "null"));
@@ -1297,8 +1564,10 @@ fn flatten_into(
         }
         if is_seq(&element) {
             match levels {
-                None => flatten_into(out, &element, None, skip_nulls)?,
-                Some(n) if n >= 1 => flatten_into(out, &element, Some(n - 1), skip_nulls)?,
+                None => flatten_into(out, &element, None, skip_nulls, depth + 1, budget)?,
+                Some(n) if n >= 1 => {
+                    flatten_into(out, &element, Some(n - 1), skip_nulls, depth + 1, budget)?
+                }
                 Some(_) => out.push(element),
             }
         } else {
@@ -1332,7 +1601,8 @@ fn flatten(value: &Value, levels: Option<Value>, kwargs: Kwargs) -> Result<Value
         )));
     }
     let mut out = Vec::new();
-    flatten_into(&mut out, value, levels, skip_nulls)?;
+    let mut budget = MAX_ITEMS;
+    flatten_into(&mut out, value, levels, skip_nulls, 0, &mut budget)?;
     Ok(Value::from(out))
 }
 
@@ -1407,14 +1677,12 @@ fn list_arg(v: &Value, filter: &str) -> Result<Vec<Value>, Error> {
     items(v)
 }
 
+/// The values in order, without repeats. Hashed (values hash consistently with `==`: `1`
+/// and `1.0` are the same), so that two lists of 100,000 items take milliseconds rather than
+/// minutes.
 fn unique_values(vs: impl IntoIterator<Item = Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    for v in vs {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
+    let mut seen: HashSet<Value> = HashSet::new();
+    vs.into_iter().filter(|v| seen.insert(v.clone())).collect()
 }
 
 /// `[1, 2] | union([2, 3])` → `[1, 2, 3]`.
@@ -1426,6 +1694,7 @@ fn union(a: &Value, b: &Value) -> Result<Value, Error> {
 /// `[1, 2] | intersect([2, 3])` → `[2]`.
 fn intersect(a: &Value, b: &Value) -> Result<Value, Error> {
     let (a, b) = (list_arg(a, "intersect")?, list_arg(b, "intersect")?);
+    let b: HashSet<Value> = b.into_iter().collect();
     Ok(Value::from(
         unique_values(a)
             .into_iter()
@@ -1437,6 +1706,7 @@ fn intersect(a: &Value, b: &Value) -> Result<Value, Error> {
 /// `[1, 2] | difference([2, 3])` → `[1]`.
 fn difference(a: &Value, b: &Value) -> Result<Value, Error> {
     let (a, b) = (list_arg(a, "difference")?, list_arg(b, "difference")?);
+    let b: HashSet<Value> = b.into_iter().collect();
     Ok(Value::from(
         unique_values(a)
             .into_iter()
@@ -1451,10 +1721,8 @@ fn symmetric_difference(a: &Value, b: &Value) -> Result<Value, Error> {
         list_arg(a, "symmetric_difference")?,
         list_arg(b, "symmetric_difference")?,
     );
-    let both: Vec<Value> = unique_values(a.iter().cloned())
-        .into_iter()
-        .filter(|x| b.contains(x))
-        .collect();
+    let in_b: HashSet<&Value> = b.iter().collect();
+    let both: HashSet<Value> = a.iter().filter(|x| in_b.contains(x)).cloned().collect();
     Ok(Value::from(
         unique_values(a.into_iter().chain(b))
             .into_iter()
@@ -1466,12 +1734,14 @@ fn symmetric_difference(a: &Value, b: &Value) -> Result<Value, Error> {
 /// `[1, 2] is subset([1, 2, 3])`.
 fn test_subset(a: &Value, b: &Value) -> Result<bool, Error> {
     let (a, b) = (list_arg(a, "subset")?, list_arg(b, "subset")?);
+    let b: HashSet<Value> = b.into_iter().collect();
     Ok(a.iter().all(|x| b.contains(x)))
 }
 
 /// `[1, 2, 3] is superset([1, 2])`.
 fn test_superset(a: &Value, b: &Value) -> Result<bool, Error> {
     let (a, b) = (list_arg(a, "superset")?, list_arg(b, "superset")?);
+    let a: HashSet<Value> = a.into_iter().collect();
     Ok(b.iter().all(|x| a.contains(x)))
 }
 
@@ -1695,7 +1965,7 @@ fn truncate(
             "truncate: expected length >= {end_len}, got {length}"
         )));
     }
-    if s.chars().count() <= length + leeway {
+    if s.chars().count() <= length.saturating_add(leeway) {
         return Ok(Value::from(s.as_ref()));
     }
     let head: String = s.chars().take(length - end_len).collect();
@@ -1711,7 +1981,7 @@ fn truncate(
 /// Jinja2's `center(width=80)`: `'hi' | center(6)` → `'  hi  '` (Python's `str.center`).
 fn center(value: &Value, width: Option<usize>) -> Result<String, Error> {
     let s = text(value, "center")?;
-    let width = width.unwrap_or(80);
+    let width = check_width("center", "width", width.unwrap_or(80))?;
     let len = s.chars().count();
     if width <= len {
         return Ok(s.into_owned());

@@ -12,8 +12,12 @@
 //! `.upper()`, `.split()`…), weft's filters and a fuel limit so a runaway loop fails instead
 //! of hanging a worker.
 
+#[cfg(test)]
+mod abuse;
+mod builtins;
 mod filters;
 mod functions;
+pub mod limits;
 
 use std::fmt;
 use std::ops::Range;
@@ -40,8 +44,10 @@ fn build_environment() -> Environment<'static> {
     env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_debug(true);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     minijinja_contrib::add_to_environment(&mut env);
+    // Capped versions of the built-ins whose output size an argument sets (and of
+    // minijinja-contrib's Python string methods); see `limits`.
+    builtins::register(&mut env);
     functions::register(&mut env);
     filters::register(&mut env);
     env
@@ -624,9 +630,45 @@ impl Template {
 /// Converts a rendered value to JSON, refusing what is not data.
 ///
 /// # Errors
-/// Undefined values, functions, macros and other non-data objects.
+/// Undefined values, functions, macros and other non-data objects; values nested more than
+/// [`limits::MAX_DEPTH`] levels deep or larger than [`limits::MAX_DATA_BYTES`] as JSON (a
+/// list that contains itself twice, doubled forty times, is small in memory but not as data).
 pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
+    let mut budget = limits::MAX_DATA_BYTES;
+    to_json_within(v, 0, &mut budget)
+}
+
+fn spend(budget: &mut usize, n: usize) -> Result<(), TemplateError> {
+    match budget.checked_sub(n) {
+        Some(rest) => {
+            *budget = rest;
+            Ok(())
+        }
+        None => Err(TemplateError::new(
+            TemplateErrorKind::Render,
+            format!(
+                "the value is larger than the limit of {} bytes (as JSON)",
+                limits::MAX_DATA_BYTES
+            ),
+        )),
+    }
+}
+
+fn to_json_within(
+    v: &Value,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<serde_json::Value, TemplateError> {
     use serde_json::Value as J;
+    if depth > limits::MAX_DEPTH {
+        return Err(TemplateError::new(
+            TemplateErrorKind::Render,
+            format!(
+                "the value is nested more than the limit of {} levels deep",
+                limits::MAX_DEPTH
+            ),
+        ));
+    }
     Ok(match v.kind() {
         ValueKind::Undefined => {
             return Err(TemplateError::new(
@@ -634,9 +676,16 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
                 "the result contains an undefined value",
             ));
         }
-        ValueKind::None => J::Null,
-        ValueKind::Bool => J::Bool(v.is_true()),
+        ValueKind::None => {
+            spend(budget, 4)?;
+            J::Null
+        }
+        ValueKind::Bool => {
+            spend(budget, 5)?;
+            J::Bool(v.is_true())
+        }
         ValueKind::Number => {
+            spend(budget, 8)?;
             // `4 / 2` is the float 2.0: keep it a float (Jinja2 gives 2.0, not 2).
             if !v.is_integer() {
                 let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
@@ -650,17 +699,30 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
                 serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
             }
         }
-        ValueKind::String => J::String(v.as_str().unwrap_or_default().to_string()),
+        ValueKind::String => {
+            let s = v.as_str().unwrap_or_default();
+            spend(budget, s.len().saturating_add(2))?;
+            J::String(s.to_string())
+        }
         ValueKind::Bytes => {
-            J::String(String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned())
+            let b = v.as_bytes().unwrap_or_default();
+            spend(budget, b.len().saturating_add(2))?;
+            J::String(String::from_utf8_lossy(b).into_owned())
         }
         ValueKind::Seq | ValueKind::Iterable => {
+            spend(budget, 2)?;
             let iter = v
                 .try_iter()
                 .map_err(|e| TemplateError::new(TemplateErrorKind::NotData, e.to_string()))?;
-            J::Array(iter.map(|x| to_json(&x)).collect::<Result<_, _>>()?)
+            let mut out = Vec::with_capacity(v.len().unwrap_or(0).min(1024));
+            for x in iter {
+                spend(budget, 2)?;
+                out.push(to_json_within(&x, depth + 1, budget)?);
+            }
+            J::Array(out)
         }
         ValueKind::Map => {
+            spend(budget, 2)?;
             let mut out = serde_json::Map::new();
             let keys = v
                 .try_iter()
@@ -671,7 +733,8 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
                     Some(s) => s.to_string(),
                     None => k.to_string(),
                 };
-                out.insert(key, to_json(&item)?);
+                spend(budget, key.len().saturating_add(4))?;
+                out.insert(key, to_json_within(&item, depth + 1, budget)?);
             }
             J::Object(out)
         }
@@ -686,7 +749,11 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, TemplateError> {
         ValueKind::Invalid => {
             return Err(TemplateError::new(TemplateErrorKind::Render, v.to_string()));
         }
-        _ => J::String(v.to_string()),
+        _ => {
+            let s = v.to_string();
+            spend(budget, s.len().saturating_add(2))?;
+            J::String(s)
+        }
     })
 }
 
