@@ -305,7 +305,16 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
     assert_eq!(hook["isSubscribedToCreateEvents"], true);
     assert_eq!(hook["isSubscribedToUpdateEvents"], false);
     assert_eq!(hook["isSubscribedToDeleteEvents"], false);
-    assert!(hook["secretKey"].as_str().unwrap().len() >= 32);
+    let key = hook["secretKey"].as_str().unwrap();
+    assert!(key.len() >= 32);
+    // weft keeps the callout secret sealed: its database never holds it in clear.
+    for file in ["weft.db", "weft.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "the Autotask callout secret is stored in clear in {file}"
+        );
+    }
     let wid = hook["id"].as_i64().unwrap();
     let ids = field_ids(&sim).await;
     let fields = wait_for(

@@ -26,6 +26,10 @@ triggers:
     type: cron
     schedule: "0 3 * * *"
     timezone: Europe/London
+  - name: alerts
+    type: webhook
+    secret: required
+    run_for: [acme-dental]
 tasks:
   report:
     action: core.echo
@@ -389,6 +393,31 @@ async fn console_in_a_browser() {
         runs.as_array().is_some_and(|r| r.len() == 1)
     })
     .await;
+    // The webhook's secret for acme-dental: shown, then rotated (the old one is refused).
+    let path = "/api/triggers/console-nightly/alerts/secrets/acme-dental";
+    let before = api(&server, "GET", path, None).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.click("[data-testid=secret-show-console-nightly-alerts]")
+        .await;
+    b.wait_text(
+        "[data-testid=secret-note-console-nightly-alerts]",
+        "Secret for acme-dental",
+    )
+    .await;
+    b.click("[data-testid=secret-rotate-console-nightly-alerts]")
+        .await;
+    b.wait_text(
+        "[data-testid=secret-note-console-nightly-alerts]",
+        "New secret for acme-dental",
+    )
+    .await;
+    let after = api(&server, "GET", path, None).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(before, after, "the console rotated the secret");
     b.shot(&shots, "triggers").await;
 
     // Phone width: no page-wide horizontal scrolling.

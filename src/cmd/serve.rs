@@ -143,7 +143,8 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
     let state =
         AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())
-            .with_metrics(metrics)
+            .with_trusted_proxies(trusted_proxies()?)
+    .with_metrics(metrics)
             .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
 
     if args.sim {
@@ -237,6 +238,25 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         eprintln!("executions still running are left to resume at the next start");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `WEFT_TRUSTED_PROXIES`: the reverse proxies (comma-separated addresses) whose
+/// `X-Forwarded-For` tells where a webhook request came from.
+fn trusted_proxies() -> miette::Result<Vec<std::net::IpAddr>> {
+    let Ok(list) = std::env::var("WEFT_TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse().map_err(|_| {
+                miette::miette!(
+                    "WEFT_TRUSTED_PROXIES: `{a}` is not an IP address (give the proxies' addresses, comma-separated)"
+                )
+            })
+        })
+        .collect()
 }
 
 /// With `--sim` and no organization yet: the simulator's tenant as an org tree, so that the

@@ -811,6 +811,39 @@ async function copyText(text, input) {
   say('URL copied');
 }
 
+// Each org's sender has its own secret: pick the org, show it, or rotate it (the old one
+// refused at once or after a grace period).
+function webhookSecrets(t, label) {
+  const orgs = t.orgs || [];
+  const box = h('div', { class: 'secrets' });
+  if (!orgs.length) {
+    box.append(h('div', { class: 'muted' }, 'requires x-weft-secret; runs for no registered org yet'));
+    return box;
+  }
+  const org = select(orgs.map((o) => [o, o]), orgs[0], { 'aria-label': `Organization of the secret of ${label}`, 'data-testid': `secret-org-${t.workflow}-${t.name}` });
+  const grace = select([['', 'refuse the old one at once'], ['1h', 'accept the old one 1 hour'], ['24h', 'accept the old one 24 hours'], ['7d', 'accept the old one 7 days']], '', { 'aria-label': `Grace period when rotating the secret of ${label}` });
+  const shown = h('input', { type: 'text', readOnly: true, value: '', 'aria-label': `Secret of ${label}`, class: 'mono', size: '40', hidden: true, 'data-testid': `secret-${t.workflow}-${t.name}` });
+  const note = h('div', { class: 'muted', 'aria-live': 'polite', 'data-testid': `secret-note-${t.workflow}-${t.name}` });
+  const show = h('button', { type: 'button', class: 'secondary', 'data-testid': `secret-show-${t.workflow}-${t.name}` }, 'Show secret');
+  const rotate = h('button', { type: 'button', class: 'secondary', 'data-testid': `secret-rotate-${t.workflow}-${t.name}` }, 'Rotate');
+  const put = (res, what) => {
+    if (!res) return;
+    shown.value = res.secret;
+    shown.hidden = false;
+    note.textContent = `${what} for ${res.org}: send it as x-weft-secret to ${res.url}${res.previous_valid_until ? `; the previous one works until ${when(res.previous_valid_until)}` : ''}`;
+  };
+  show.addEventListener('click', async () => {
+    put(await act(show, () => api('GET', `/api/triggers/${enc(t.workflow)}/${enc(t.name)}/secrets/${enc(org.value)}`)), 'Secret');
+  });
+  rotate.addEventListener('click', async () => {
+    const body = grace.value ? { grace: grace.value } : {};
+    put(await act(rotate, () => api('POST', `/api/triggers/${enc(t.workflow)}/${enc(t.name)}/secrets/${enc(org.value)}/rotate`, body)), 'New secret');
+  });
+  org.addEventListener('change', () => { shown.hidden = true; shown.value = ''; note.textContent = ''; });
+  box.append(h('div', { class: 'muted' }, 'requires x-weft-secret, one per organization'), org, ' ', show, ' ', grace, ' ', rotate, shown, note);
+  return box;
+}
+
 async function pageTriggers(ctx, main) {
   const list = await api('GET', '/api/triggers');
   main.append(h('h1', null, 'Triggers'));
@@ -833,7 +866,7 @@ async function pageTriggers(ctx, main) {
       const input = h('input', { type: 'text', readOnly: true, value: t.url, 'aria-label': `URL of ${label}`, class: 'mono', size: '40' });
       const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
       copy.addEventListener('click', () => copyText(t.url, input));
-      where.append(input, ' ', copy, t.secret_required ? h('div', { class: 'muted' }, 'requires the x-weft-secret header') : null);
+      where.append(input, ' ', copy, t.secret_required ? webhookSecrets(t, label) : h('div', { class: 'muted' }, `no secret: runs only for ${(t.orgs || []).join(', ') || 'its owner org'}`));
     } else if (t.schedule) {
       const fire = h('button', { type: 'button', class: 'secondary', 'data-testid': `fire-${t.workflow}-${t.name}` }, 'Fire now');
       fire.addEventListener('click', async () => {

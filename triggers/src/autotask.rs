@@ -574,7 +574,12 @@ pub async fn sync_webhooks(
         };
         match create(&client, w).await {
             Ok(hook) => {
-                if let Err(e) = store.save_autotask_webhook(&hook).await {
+                // The callout secret is sealed at rest like every other secret.
+                let sealed = AutotaskWebhook {
+                    secret: engine.secrets().seal(&hook.secret),
+                    ..hook.clone()
+                };
+                if let Err(e) = store.save_autotask_webhook(&sealed).await {
                     let _ = client.delete(&hook.entity, hook.webhook_id).await;
                     return Err(e.into());
                 }
@@ -821,6 +826,15 @@ impl Recorder<'_> {
 }
 
 /// The registrations of a trigger (one per org).
+/// A stored callout secret in clear: sealed ones are opened; one stored before secrets were
+/// sealed (or that does not open) is used as it is.
+fn open_callout_secret(engine: &Engine, stored: &str) -> String {
+    engine
+        .secrets()
+        .open(stored)
+        .unwrap_or_else(|_| stored.to_string())
+}
+
 async fn registrations(
     state: &AppState,
     workflow: &str,
@@ -830,6 +844,10 @@ async fn registrations(
     let found: Vec<AutotaskWebhook> = all
         .into_iter()
         .filter(|w| w.workflow == workflow && w.trigger == trigger)
+        .map(|w| AutotaskWebhook {
+            secret: open_callout_secret(state.engine(), &w.secret),
+            ..w
+        })
         .collect();
     if found.is_empty() {
         return Err(ApiError::NotFound(format!(

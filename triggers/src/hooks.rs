@@ -180,9 +180,16 @@ pub(crate) fn inputs(
     if !trigger.input.is_empty() {
         let mut out = Map::new();
         for (k, t) in &trigger.input {
-            let v = t
-                .render(ctx)
-                .map_err(|e| ApiError::InvalidInput(format!("trigger input `{k}`: {e}")))?;
+            let v = t.render(ctx).map_err(|e| {
+                // A template error may quote the value it was given: never a secret's.
+                if wf.input.get(k).is_some_and(|i| i.secret) {
+                    ApiError::InvalidInput(format!(
+                        "trigger input `{k}` (secret) could not be rendered; its value is not shown"
+                    ))
+                } else {
+                    ApiError::InvalidInput(format!("trigger input `{k}`: {e}"))
+                }
+            })?;
             out.insert(k.clone(), v);
         }
         return Ok(out);
@@ -208,10 +215,11 @@ pub(crate) async fn hook(
     RawQuery(query): RawQuery,
     req: Request,
 ) -> Response {
-    let source = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let source = state.source(peer, req.headers());
     if !state.guards().source_allowed(source) {
         state.metrics().rejection("source_limited");
         return ApiError::RateLimited.into_response();

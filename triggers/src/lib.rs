@@ -185,6 +185,7 @@ struct Inner {
     token_sha256: [u8; 32],
     base_url: String,
     guards: guard::Guards,
+    trusted_proxies: Vec<std::net::IpAddr>,
     parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
     /// Webhook triggers by name, for the deployed versions whose ids it was built from.
     hooks: Mutex<Option<HookIndex>>,
@@ -221,6 +222,7 @@ impl AppState {
             token_sha256,
             base_url: base_url.into().trim_end_matches('/').to_string(),
             guards: guard::Guards::default(),
+            trusted_proxies: Vec::new(),
             parsed: Mutex::default(),
             hooks: Mutex::default(),
             metrics: Arc::new(Metrics::new()),
@@ -248,6 +250,43 @@ impl AppState {
             .filter(|t| !t.is_empty())
             .map(|t| sha256(t.as_bytes()));
         self
+    }
+
+    /// The reverse proxies (`WEFT_TRUSTED_PROXIES`) whose `X-Forwarded-For` names a
+    /// request's source, for the per-source limit of failed webhook requests. Call before
+    /// cloning the state.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.inner_mut().trusted_proxies = proxies;
+        self
+    }
+
+    /// Where a request came from: its peer, or — when the peer is a trusted proxy — the
+    /// nearest address in `X-Forwarded-For` that is not one.
+    pub(crate) fn source(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let trusted = &self.0.trusted_proxies;
+        let peer = peer?;
+        if !trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|a| !trusted.contains(a))
+                .unwrap_or(peer),
+        )
     }
 
     /// The metrics served on `GET /metrics`.
@@ -422,12 +461,21 @@ async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// Ready when the database answers; also lists deployed workflows that no longer load
-/// (their triggers are skipped). Costs one light query unless a deploy happened since.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Ready when the database answers; also reports deployed workflows that no longer load
+/// (their triggers are skipped): how many, and — to a caller with the API token — which.
+/// Costs one light query unless a deploy happened since.
+async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     match state.webhook_triggers("").await {
-        Ok(_) => axum::Json(json!({"status": "ready", "invalid_workflows": state.broken()}))
-            .into_response(),
+        Ok(_) => {
+            let broken = state.broken();
+            let authorized = bearer(&headers)
+                .is_some_and(|t| constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256));
+            let mut answer = json!({"status": "ready", "invalid_workflow_count": broken.len()});
+            if authorized {
+                answer["invalid_workflows"] = json!(broken);
+            }
+            axum::Json(answer).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = ?e, "readiness check failed");
             (

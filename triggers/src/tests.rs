@@ -570,3 +570,22 @@ async fn console_assets_are_served_with_a_strict_policy() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_source_of_a_request_behind_a_trusted_proxy_is_its_forwarded_client() {
+    let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let state = observed_state(None).await.with_trusted_proxies(vec![proxy]);
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        "203.0.113.9, 198.51.100.7, 10.0.0.1".parse().unwrap(),
+    );
+    // The nearest hop the proxy did not add itself; a spoofed first entry is ignored.
+    assert_eq!(
+        state.source(Some(proxy), &headers),
+        Some("198.51.100.7".parse().unwrap())
+    );
+    let direct: std::net::IpAddr = "192.0.2.4".parse().unwrap();
+    assert_eq!(state.source(Some(direct), &headers), Some(direct));
+    assert_eq!(state.source(None, &headers), None);
+}

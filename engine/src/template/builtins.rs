@@ -9,11 +9,21 @@
 //! built and then hands the call to the original, so results are unchanged for normal input.
 //! (The built-ins charge fuel for what they build, but the fuel budget is hundreds of
 //! megabytes; these caps are tighter and their errors say what was refused.)
+//!
+//! Fuel: minijinja charges a filter for the string it is applied to, not for its other
+//! arguments, so a loop could pass a 100 MB pattern to a filter a million times for little
+//! fuel. Every filter, test and function weft registers (its own, through [`add_filter`],
+//! [`add_test`] and [`add_function`], and these wrappers) is charged for the size of all its
+//! arguments; `map`, `select`, `groupby` and the others that apply something to every item
+//! are charged for their arguments once per item.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use minijinja::value::{FunctionArgs, Kwargs, Rest, StringInput, ValueKind, ValueOrKwargs};
+use minijinja::functions::Function;
+use minijinja::value::{
+    FunctionArgs, FunctionResult, Kwargs, Rest, StringInput, ValueKind, ValueOrKwargs,
+};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, Value};
 
 use super::limits::{
@@ -22,16 +32,153 @@ use super::limits::{
 };
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("indent", indent);
-    env.add_filter("tojson", tojson);
-    env.add_filter("pprint", pprint);
-    env.add_filter("format", format);
-    env.add_filter("join", join);
-    env.add_filter("replace", replace);
-    env.add_filter("batch", batch);
-    env.add_filter("slice", slice);
-    env.add_filter("wordwrap", wordwrap);
+    add_filter(env, "indent", indent);
+    add_filter(env, "tojson", tojson);
+    add_filter(env, "pprint", pprint);
+    add_filter(env, "format", format);
+    add_filter(env, "join", join);
+    add_filter(env, "replace", replace);
+    add_filter(env, "batch", batch);
+    add_filter(env, "slice", slice);
+    add_filter(env, "wordwrap", wordwrap);
+    add_function(env, "debug", debug);
+    use minijinja::filters as f;
+    add_per_item(env, "map", Value::from_function(f::map));
+    add_per_item(env, "select", Value::from_function(f::select));
+    add_per_item(env, "reject", Value::from_function(f::reject));
+    add_per_item(env, "selectattr", Value::from_function(f::selectattr));
+    add_per_item(env, "rejectattr", Value::from_function(f::rejectattr));
+    add_per_item(env, "groupby", Value::from_function(f::groupby));
+    add_per_item(env, "sort", Value::from_function(f::sort));
+    add_per_item(env, "unique", Value::from_function(f::unique));
+    add_per_item(env, "sum", Value::from_function(f::sum));
+    add_per_item(env, "min", Value::from_function(f::min));
+    add_per_item(env, "max", Value::from_function(f::max));
     env.set_unknown_method_callback(unknown_method);
+}
+
+/// What a value costs as an argument, in bytes: its length for text, a slot per item for a
+/// list or map (their items were paid for when they were made), the values of keyword
+/// arguments. `first` is the value a filter is applied to: minijinja charges for its text.
+fn argument_cost(value: &Value, first: bool) -> u64 {
+    const SLOT: u64 = 32;
+    if value.is_kwargs() {
+        let Ok(keys) = value.try_iter() else {
+            return 0;
+        };
+        return keys
+            .map(|k| argument_cost(&value.get_item(&k).unwrap_or_default(), false))
+            .fold(0, u64::saturating_add);
+    }
+    match value.kind() {
+        ValueKind::String if first => 0,
+        ValueKind::String | ValueKind::Bytes => value
+            .as_str()
+            .map(str::len)
+            .or_else(|| value.as_bytes().map(<[u8]>::len))
+            .unwrap_or(0) as u64,
+        ValueKind::Seq | ValueKind::Map => (value.len().unwrap_or(0) as u64).saturating_mul(SLOT),
+        _ => 0,
+    }
+}
+
+/// Charges one fuel per 64 bytes of arguments (minijinja's rate for data).
+fn charge(state: &State, bytes: u64) -> Result<(), Error> {
+    if bytes >= 64 {
+        state.consume_fuel(bytes / 64)
+    } else {
+        Ok(())
+    }
+}
+
+fn charge_arguments(state: &State, args: &[Value]) -> Result<(), Error> {
+    let cost = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| argument_cost(a, i == 0))
+        .fold(0, u64::saturating_add);
+    charge(state, cost)
+}
+
+/// Registers a filter that is charged fuel for the size of its arguments before it runs.
+pub(super) fn add_filter<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, f: F)
+where
+    F: Function<Rv, Args>,
+    Rv: FunctionResult,
+    Args: for<'a> FunctionArgs<'a>,
+{
+    let inner = Value::from_function(f);
+    env.add_filter(
+        name,
+        move |state: &mut State<'_, '_>, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            charge_arguments(state, &args)?;
+            inner.call(state, &args)
+        },
+    );
+}
+
+/// Registers a test that is charged fuel for the size of its arguments before it runs.
+pub(super) fn add_test<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, f: F)
+where
+    F: Function<Rv, Args>,
+    Rv: FunctionResult,
+    Args: for<'a> FunctionArgs<'a>,
+{
+    let inner = Value::from_function(f);
+    env.add_test(
+        name,
+        move |state: &mut State<'_, '_>, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            charge_arguments(state, &args)?;
+            inner.call(state, &args)
+        },
+    );
+}
+
+/// Registers a global function that is charged fuel for the size of its arguments.
+pub(super) fn add_function<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, f: F)
+where
+    F: Function<Rv, Args>,
+    Rv: FunctionResult,
+    Args: for<'a> FunctionArgs<'a>,
+{
+    let inner = Value::from_function(f);
+    env.add_function(
+        name,
+        move |state: &mut State<'_, '_>, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            let cost = args
+                .iter()
+                .map(|a| argument_cost(a, false))
+                .fold(0, u64::saturating_add);
+            charge(state, cost)?;
+            inner.call(state, &args)
+        },
+    );
+}
+
+/// Registers a built-in that applies its arguments (a filter or test name and its
+/// arguments, an attribute) to every item, charged for those arguments once per item.
+fn add_per_item(env: &mut Environment<'static>, name: &'static str, inner: Value) {
+    env.add_filter(
+        name,
+        move |state: &mut State<'_, '_>, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            if let Some((value, rest)) = args.split_first() {
+                let each = rest
+                    .iter()
+                    .map(|a| argument_cost(a, false))
+                    .fold(0, u64::saturating_add);
+                if each > 0 {
+                    // counting stops where the fuel could not pay anyway
+                    let n = count_items(value, 10_000_000) as u64;
+                    charge(state, n.saturating_mul(each))?;
+                }
+            }
+            inner.call(state, &args)
+        },
+    );
 }
 
 fn count_error(filter: &str, n: usize) -> Error {
@@ -104,6 +251,23 @@ fn pprint(value: &Value) -> Result<String, Error> {
     let mut out = LimitedString::default();
     if write!(out, "{value:#?}").is_err() || out.over {
         return Err(limits::output_error("pprint"));
+    }
+    Ok(out.out)
+}
+
+/// `debug(…)`: output at most [`MAX_OUTPUT_BYTES`], nesting at most [`MAX_DEPTH`].
+fn debug(state: &State, args: Rest<Value>) -> Result<String, Error> {
+    for arg in args.iter() {
+        estimate_json("debug", arg, Some(4), MAX_OUTPUT_BYTES)?;
+    }
+    let mut out = LimitedString::default();
+    let written = match args.len() {
+        0 => write!(out, "{state:#?}"),
+        1 => write!(out, "{:#?}", args.0[0]),
+        _ => write!(out, "{:#?}", &args.0[..]),
+    };
+    if written.is_err() || out.over {
+        return Err(limits::output_error("debug"));
     }
     Ok(out.out)
 }
@@ -280,6 +444,7 @@ fn unknown_method(
     method: &str,
     args: &[Value],
 ) -> Result<Value, Error> {
+    charge_arguments(state, args)?;
     let name: Cow<'static, str> = match method {
         "format" => "str.format".into(),
         "replace" => "str.replace".into(),

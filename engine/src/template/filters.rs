@@ -26,94 +26,99 @@ use super::limits::{
 };
 
 pub(super) fn register(env: &mut Environment<'static>) {
+    use super::builtins::{add_filter, add_function, add_test};
     // JSON / YAML
     for name in ["from_json", "json_parse", "from_json_string"] {
-        env.add_filter(name, from_json);
+        add_filter(env, name, from_json);
     }
     for name in ["to_json", "json_stringify", "to_json_string", "json_dump"] {
-        env.add_filter(name, to_json);
+        add_filter(env, name, to_json);
     }
-    env.add_filter("to_nice_json", to_nice_json);
-    env.add_filter("json_escape", json_escape);
+    add_filter(env, "to_nice_json", to_nice_json);
+    add_filter(env, "json_escape", json_escape);
     for name in ["from_yaml", "yaml_parse", "from_yaml_string"] {
-        env.add_filter(name, from_yaml);
+        add_filter(env, name, from_yaml);
     }
-    env.add_filter("from_yaml_all", from_yaml_all);
+    add_filter(env, "from_yaml_all", from_yaml_all);
     for name in ["to_yaml", "to_yaml_string", "yaml_dump"] {
-        env.add_filter(name, to_yaml);
+        add_filter(env, name, to_yaml);
     }
-    env.add_filter("to_nice_yaml", to_nice_yaml);
-    env.add_filter("parse_csv", parse_csv);
+    add_filter(env, "to_nice_yaml", to_nice_yaml);
+    add_filter(env, "parse_csv", parse_csv);
 
     // Encodings and digests
     for name in ["b64encode", "base64"] {
-        env.add_filter(name, b64encode);
+        add_filter(env, name, b64encode);
     }
     for name in ["b64decode", "decode_base64"] {
-        env.add_filter(name, b64decode);
+        add_filter(env, name, b64decode);
     }
-    env.add_filter("urldecode", urldecode);
-    env.add_filter("hash", hash);
-    env.add_filter("hmac", hmac);
+    add_filter(env, "urldecode", urldecode);
+    add_filter(env, "hash", hash);
+    add_filter(env, "hmac", hmac);
 
     // Regular expressions
-    env.add_filter("regex_search", regex_search);
-    env.add_filter("regex_findall", regex_findall);
-    env.add_filter("regex_replace", regex_replace);
-    env.add_filter("regex_match", regex_match);
-    env.add_filter("regex_escape", regex_escape);
-    env.add_test("match", test_match);
-    env.add_test("search", test_search);
-    env.add_test("regex", test_regex);
+    add_filter(env, "regex_search", regex_search);
+    add_filter(env, "regex_findall", regex_findall);
+    add_filter(env, "regex_replace", regex_replace);
+    add_filter(env, "regex_match", regex_match);
+    add_filter(env, "regex_escape", regex_escape);
+    add_test(env, "match", test_match);
+    add_test(env, "search", test_search);
+    add_test(env, "regex", test_regex);
 
     // Dates and times
-    env.add_filter("parse_datetime", parse_datetime);
-    env.add_filter("format_datetime", format_datetime);
-    env.add_filter("as_timezone", as_timezone);
-    env.add_filter("convert_from_epoch", convert_from_epoch);
+    add_filter(env, "parse_datetime", parse_datetime);
+    add_filter(env, "format_datetime", format_datetime);
+    add_filter(env, "as_timezone", as_timezone);
+    add_filter(env, "convert_from_epoch", convert_from_epoch);
     for name in ["convert_to_epoch", "to_epoch"] {
-        env.add_filter(name, convert_to_epoch);
+        add_filter(env, name, convert_to_epoch);
     }
-    env.add_filter("to_human_time_from_seconds", to_human_time_from_seconds);
+    add_filter(
+        env,
+        "to_human_time_from_seconds",
+        to_human_time_from_seconds,
+    );
 
     // Data shaping
-    env.add_filter("combine", combine);
-    env.add_filter("json_query", json_query);
-    env.add_filter("jsonpath", jsonpath);
-    env.add_filter("flatten", flatten);
-    env.add_filter("dict2items", dict2items);
-    env.add_filter("items2dict", items2dict);
-    env.add_filter("union", union);
-    env.add_filter("intersect", intersect);
-    env.add_filter("difference", difference);
-    env.add_filter("symmetric_difference", symmetric_difference);
-    env.add_test("subset", test_subset);
-    env.add_test("superset", test_superset);
-    env.add_test("contains", test_contains);
+    add_filter(env, "combine", combine);
+    add_filter(env, "json_query", json_query);
+    add_filter(env, "jsonpath", jsonpath);
+    add_filter(env, "flatten", flatten);
+    add_filter(env, "dict2items", dict2items);
+    add_filter(env, "items2dict", items2dict);
+    add_filter(env, "union", union);
+    add_filter(env, "intersect", intersect);
+    add_filter(env, "difference", difference);
+    add_filter(env, "symmetric_difference", symmetric_difference);
+    add_test(env, "subset", test_subset);
+    add_test(env, "superset", test_superset);
+    add_test(env, "contains", test_contains);
 
     // Scalars
-    env.add_filter("ternary", ternary);
-    env.add_filter("bool", to_bool);
-    env.add_filter("int", to_int);
-    env.add_filter("float", to_float);
-    env.add_filter("mandatory", mandatory);
-    env.add_filter("type_debug", type_debug);
-    env.add_filter("wordcount", wordcount);
-    env.add_filter("truncate", truncate);
-    env.add_filter("center", center);
-    env.add_filter("basename", basename);
-    env.add_filter("dirname", dirname);
-    env.add_filter("win_basename", win_basename);
-    env.add_filter("win_dirname", win_dirname);
-    env.add_filter("version_compare", version_compare);
+    add_filter(env, "ternary", ternary);
+    add_filter(env, "bool", to_bool);
+    add_filter(env, "int", to_int);
+    add_filter(env, "float", to_float);
+    add_filter(env, "mandatory", mandatory);
+    add_filter(env, "type_debug", type_debug);
+    add_filter(env, "wordcount", wordcount);
+    add_filter(env, "truncate", truncate);
+    add_filter(env, "center", center);
+    add_filter(env, "basename", basename);
+    add_filter(env, "dirname", dirname);
+    add_filter(env, "win_basename", win_basename);
+    add_filter(env, "win_dirname", win_dirname);
+    add_filter(env, "version_compare", version_compare);
     for name in ["version", "version_compare"] {
-        env.add_test(name, version_compare);
+        add_test(env, name, version_compare);
     }
 
     // Python's `dict(pairs)` as well as minijinja's `dict(map, k=v)`.
-    env.add_function("dict", dict);
+    add_function(env, "dict", dict);
     // Jinja2's `cycler('odd', 'even')` (minijinja-contrib's wants one list).
-    env.add_function("cycler", cycler);
+    add_function(env, "cycler", cycler);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ pub const HIDDEN_STATUS: &str = "__weft_status";
 pub const HIDDEN_NOW: &str = "__weft_now";
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_function("item", item);
-    env.add_function("succeeded", succeeded);
-    env.add_function("failed", failed);
-    env.add_function("now", now);
-    env.add_function("uuid4", uuid4);
+    use super::builtins::add_function;
+    add_function(env, "item", item);
+    add_function(env, "succeeded", succeeded);
+    add_function(env, "failed", failed);
+    add_function(env, "now", now);
+    add_function(env, "uuid4", uuid4);
 }
 
 fn item(state: &State, key: Option<String>) -> Result<Value, Error> {

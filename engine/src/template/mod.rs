@@ -440,7 +440,7 @@ impl TemplateError {
             K::OutOfFuel => (
                 TemplateErrorKind::Fuel,
                 format!(
-                    "template ran out of fuel after {FUEL} instructions (a loop or recursion ran too long)"
+                    "template ran out of fuel after {FUEL} instructions (a loop or recursion ran too long, or a filter was given too much to do)"
                 ),
             ),
             K::InvalidOperation | K::MissingArgument | K::TooManyArguments | K::BadEscape => {
