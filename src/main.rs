@@ -40,9 +40,15 @@ enum Command {
     /// `weft serve` on the same database picks them up. Exit 1 if any file is invalid.
     Deploy(cmd::deploy::Args),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
+    ///
+    /// Environment: WEFT_API_TOKEN (the API token), WEFT_METRICS_TOKEN (guards /metrics),
+    /// WEFT_SECRET_KEY (the key secrets are sealed with), WEFT_TRUSTED_PROXIES (reverse
+    /// proxies whose X-Forwarded-For names a webhook's sender), WEFT_REDACT_HEADERS (extra
+    /// credential header names never stored). Webhook secrets are per org: `weft trigger
+    /// secret`. See SECURITY.md for the threat model and safe deployment.
     Serve(cmd::serve::Args),
     /// Triggers of the deployed workflows: list, enable, disable, fire a cron trigger now,
-    /// recent events.
+    /// each org's webhook secret (show, rotate), recent events.
     #[command(subcommand)]
     Trigger(cmd::trigger::Command),
     /// Run only executor workers on a shared database (PostgreSQL for several hosts): they

@@ -442,8 +442,10 @@ static NASTY: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
                 .collect::<Vec<String>>(),
         ),
     );
-    add("deep list", nested_list(MAX_DEPTH + 1));
-    add("deep map", nested_map(MAX_DEPTH + 1));
+    add("deepest list", nested_list(MAX_DEPTH));
+    add("deepest map", nested_map(MAX_DEPTH));
+    add("too deep list", nested_list(MAX_DEPTH + 1));
+    add("too deep map", nested_map(MAX_DEPTH + 1));
     add("shared 2**16", shared(16));
     add("{}", json("{}"));
     add(
@@ -869,6 +871,27 @@ fn deep_and_shared_values_are_refused() {
     ] {
         let err = eval_str(&format!("{deep}{tail}"), &json!({})).unwrap_err();
         assert!(err.message.contains("nested more than"), "{tail}: {err}");
+    }
+    // The deepest allowed value goes through every walker, on a 2 MiB test thread.
+    let deepest = format!(
+        "{{% set ns = namespace(x=1) %}}{{% for i in range({}) %}}{{% set ns.x = [{{'a': ns.x}}] %}}{{% endfor %}}",
+        MAX_DEPTH / 2
+    );
+    for tail in [
+        "{{ ns.x }}",
+        "{{ ns.x | to_json | length }}",
+        "{{ ns.x | to_nice_json | length }}",
+        "{{ ns.x | to_yaml | length }}",
+        "{{ ns.x | tojson(indent=2) | length }}",
+        "{{ ns.x | pprint | length }}",
+        "{{ ns.x | flatten | length }}",
+        "{{ ns.x | json_query('[0].a') | length }}",
+        "{{ ns.x | jsonpath('$..a') | length }}",
+        "{{ {'k': ns.x} | combine({'k': ns.x}, recursive=true) | length }}",
+    ] {
+        if let Err(e) = eval_str(&format!("{deepest}{tail}"), &json!({})) {
+            panic!("{tail}: {e}");
+        }
     }
     let shared = "{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}";
     for tail in [

@@ -48,6 +48,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add_per_item(env, "reject", Value::from_function(f::reject));
     add_per_item(env, "selectattr", Value::from_function(f::selectattr));
     add_per_item(env, "rejectattr", Value::from_function(f::rejectattr));
+    // The registered `groupby` charges for the items it sorts; the public one does not, so
+    // the wrapper does.
     add_per_item(env, "groupby", Value::from_function(f::groupby));
     add_per_item(env, "sort", Value::from_function(f::sort));
     add_per_item(env, "unique", Value::from_function(f::unique));
@@ -166,10 +168,15 @@ fn add_per_item(env: &mut Environment<'static>, name: &'static str, inner: Value
         move |state: &mut State<'_, '_>, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
             let args = args.into_values();
             if let Some((value, rest)) = args.split_first() {
-                let each = rest
+                let mut each = rest
                     .iter()
                     .map(|a| argument_cost(a, false))
                     .fold(0, u64::saturating_add);
+                if name == "groupby" {
+                    // visiting an item, and comparing it log2(n) times while sorting
+                    let n = value.len().unwrap_or(0).max(2) as u64;
+                    each = each.saturating_add(32 + 64 * u64::from(n.ilog2()));
+                }
                 if each > 0 {
                     // counting stops where the fuel could not pay anyway
                     let n = count_items(value, 10_000_000) as u64;

@@ -189,7 +189,9 @@ fn pairs(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     let mut out = Vec::new();
     for key in v.try_iter()? {
         if out.len() >= MAX_ITEMS {
-            return Err(limits::items_error("map", "entries"));
+            return Err(op_err(format!(
+                "the map has more than the limit of {MAX_ITEMS} entries"
+            )));
         }
         let item = v.get_item(&key)?;
         out.push((key, item));
@@ -203,7 +205,9 @@ fn items(v: &Value) -> Result<Vec<Value>, Error> {
     let mut out = Vec::with_capacity(v.len().unwrap_or(0).min(MAX_ITEMS));
     for item in v.try_iter()? {
         if out.len() >= MAX_ITEMS {
-            return Err(limits::items_error("list", "items"));
+            return Err(op_err(format!(
+                "the list has more than the limit of {MAX_ITEMS} items"
+            )));
         }
         out.push(item);
     }
