@@ -31,6 +31,8 @@ input:
 triggers:
   - name: load
     type: webhook
+    secret: required
+    run_for: all_managed
 tasks:
   first:
     action: core.noop
@@ -96,6 +98,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 struct Bench {
     engine: Arc<Engine>,
     url: String,
+    secret: String,
     client: reqwest::Client,
 }
 
@@ -105,6 +108,7 @@ impl Bench {
             .client
             .post(&self.url)
             .header("content-type", "application/json")
+            .header("x-weft-secret", &self.secret)
             .body(format!("{{\"n\": {n}}}"))
             .send()
             .await
@@ -176,11 +180,36 @@ async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
         );
         engine.deploy(&other, None).await.expect("deploys");
     }
+    // The webhook runs for a registered client org, with that org's own secret.
+    let now = jiff::Timestamp::now().to_string();
+    for (id, parent) in [("msp", None), ("acme", Some("msp"))] {
+        s.store
+            .save_org(&weft_engine::store::OrgRecord {
+                id: id.into(),
+                name: id.into(),
+                parent_id: parent.map(str::to_string),
+                tags: Vec::new(),
+                attributes: serde_json::json!({}),
+                active: true,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            })
+            .await
+            .expect("org");
+    }
+    let wf = weft_engine::load(WORKFLOW, engine.registry())
+        .workflow
+        .expect("loads");
+    let secret = weft_triggers::webhook_access::secret(&engine, &wf.name, &wf.triggers[0], "acme")
+        .await
+        .expect("secret")
+        .secret;
     let workers = Workers::new(engine.clone(), n_workers);
     let state = AppState::new(
         engine.clone(),
         workers.clone(),
-        "bench-token", "http://127.0.0.1",
+        "bench-token",
+        "http://127.0.0.1",
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -194,6 +223,7 @@ async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
     let bench = Arc::new(Bench {
         engine: engine.clone(),
         url: format!("http://{addr}/hooks/load/acme"),
+        secret,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .build()

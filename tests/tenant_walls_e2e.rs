@@ -539,7 +539,10 @@ async fn a_stored_workflow_that_no_longer_loads_does_not_take_webhooks_down() {
     let (st, v) = s.send("GET", "/readyz", &[], Vec::new()).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["invalid_workflow_count"], 1, "{v}");
-    assert!(v.get("invalid_workflows").is_none(), "names only with the token: {v}");
+    assert!(
+        v.get("invalid_workflows").is_none(),
+        "names only with the token: {v}"
+    );
     let (_, v) = s.api("GET", "/readyz", None).await;
     assert_eq!(v["invalid_workflows"], json!(["other v1"]), "{v}");
 }

@@ -144,7 +144,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let state =
         AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())
             .with_trusted_proxies(trusted_proxies()?)
-    .with_metrics(metrics)
+            .with_metrics(metrics)
             .with_metrics_token(std::env::var("WEFT_METRICS_TOKEN").ok().as_deref());
 
     if args.sim {

@@ -120,7 +120,14 @@ pub async fn entitled_org(
         Err(e) if e.kind() == StoreErrorKind::NotFound => return Err(not_found()),
         Err(e) => return Err(e.into()),
     };
-    let owner = owner(store, trigger).await?;
+    // The owner is looked up only when a rule needs it (one query fewer per request for a
+    // secret-checked `all_managed` or listed trigger).
+    let needs_owner = !requires_secret(trigger) || trigger.run_for == RunFor::Owner;
+    let owner = if needs_owner {
+        owner(store, trigger).await?
+    } else {
+        None
+    };
     entitles(trigger, owner.as_deref(), &record).map_err(ApiError::NotFound)?;
     Ok(record)
 }

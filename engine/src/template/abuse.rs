@@ -841,6 +841,10 @@ fn huge_sizes_are_refused_with_the_limit() {
         let msg = fails(src);
         assert!(msg.contains(want), "{src}: {msg}");
     }
+    // A format jiff cannot write is an error, not a panic.
+    for fmt in ["%Y %", "%K", "%::::z", "%Z", "%.3f %N", "%1000000000000Y"] {
+        let _ = eval_str(&format!("{{{{ now('UTC', '{fmt}') }}}}"), &json!({}));
+    }
     // Normal sizes are unchanged.
     assert_eq!(
         eval_str("{{ 'ab' | center(6) }}", &json!({})).unwrap(),

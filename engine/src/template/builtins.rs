@@ -559,7 +559,7 @@ fn estimate_walk(
             for key in keys {
                 let key_len = match key.as_str() {
                     Some(s) => escaped_len(s),
-                    None => 48,
+                    None => key.to_string().len().saturating_add(4),
                 };
                 add(
                     total,
@@ -570,6 +570,8 @@ fn estimate_walk(
             }
             Ok(())
         }
-        _ => add(total, 48),
+        // a number written out (JSON may add a sign to an exponent), `true`, `null`
+        ValueKind::Number => add(total, value.to_string().len().saturating_add(2)),
+        _ => add(total, 5),
     }
 }

@@ -75,7 +75,15 @@ fn now(state: &State, args: Rest<String>) -> Result<Value, Error> {
         .map_err(|e| bad(format!("now(): unknown time zone {tz:?}: {e}")))?;
     let zoned = instant.to_zoned(zone);
     Ok(Value::from(match args.get(1) {
-        Some(fmt) => zoned.strftime(fmt).to_string(),
+        Some(fmt) => {
+            use std::fmt::Write as _;
+            let mut out = super::limits::LimitedString::default();
+            match write!(out, "{}", zoned.strftime(fmt)) {
+                Ok(()) => out.out,
+                Err(_) if out.over => return Err(super::limits::output_error("now")),
+                Err(_) => return Err(bad(format!("now(): invalid format {fmt:?}"))),
+            }
+        }
         None if tz == "UTC" => instant.to_string(),
         None => zoned
             .timestamp()

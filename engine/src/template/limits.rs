@@ -42,7 +42,7 @@ fn refused(msg: String) -> Error {
 
 /// Refuses a width-like argument above [`MAX_WIDTH`]: `center: width 1000000000000 is larger
 /// than the limit of 65536 characters`.
-pub fn check_width(filter: &str, what: &str, n: usize) -> Result<usize, Error> {
+pub(super) fn check_width(filter: &str, what: &str, n: usize) -> Result<usize, Error> {
     if n > MAX_WIDTH {
         Err(width_error(filter, what, &n.to_string()))
     } else {
@@ -52,21 +52,21 @@ pub fn check_width(filter: &str, what: &str, n: usize) -> Result<usize, Error> {
 
 /// The error for a width-like argument above [`MAX_WIDTH`], given as text (it may not even fit
 /// in a `usize`).
-pub fn width_error(filter: &str, what: &str, n: &str) -> Error {
+pub(super) fn width_error(filter: &str, what: &str, n: &str) -> Error {
     refused(format!(
         "{filter}: {what} {n} is larger than the limit of {MAX_WIDTH} characters"
     ))
 }
 
 /// The error for a string that would be larger than [`MAX_OUTPUT_BYTES`].
-pub fn output_error(filter: &str) -> Error {
+pub(super) fn output_error(filter: &str) -> Error {
     refused(format!(
         "{filter}: the result would be larger than the limit of {MAX_OUTPUT_BYTES} bytes"
     ))
 }
 
 /// Refuses a string of `n` bytes (or an estimate of one) above [`MAX_OUTPUT_BYTES`].
-pub fn check_output(filter: &str, n: usize) -> Result<(), Error> {
+pub(super) fn check_output(filter: &str, n: usize) -> Result<(), Error> {
     if n > MAX_OUTPUT_BYTES {
         Err(output_error(filter))
     } else {
@@ -75,30 +75,21 @@ pub fn check_output(filter: &str, n: usize) -> Result<(), Error> {
 }
 
 /// The error for more than [`MAX_ITEMS`] items.
-pub fn items_error(filter: &str, what: &str) -> Error {
+pub(super) fn items_error(filter: &str, what: &str) -> Error {
     refused(format!(
         "{filter}: more than the limit of {MAX_ITEMS} {what}"
     ))
 }
 
-/// Refuses `n` items above [`MAX_ITEMS`].
-pub fn check_items(filter: &str, what: &str, n: usize) -> Result<(), Error> {
-    if n > MAX_ITEMS {
-        Err(items_error(filter, what))
-    } else {
-        Ok(())
-    }
-}
-
 /// The error for data nested more than [`MAX_DEPTH`] levels deep.
-pub fn depth_error(filter: &str) -> Error {
+pub(super) fn depth_error(filter: &str) -> Error {
     refused(format!(
         "{filter}: the value is nested more than the limit of {MAX_DEPTH} levels deep"
     ))
 }
 
 /// The error for data larger than [`MAX_DATA_BYTES`].
-pub fn data_error(filter: &str) -> Error {
+pub(super) fn data_error(filter: &str) -> Error {
     refused(format!(
         "{filter}: the value is larger than the limit of {MAX_DATA_BYTES} bytes (as JSON)"
     ))
@@ -106,14 +97,14 @@ pub fn data_error(filter: &str) -> Error {
 
 /// A byte sink that refuses to grow beyond a limit: serializers write into it and fail with
 /// an I/O error (and `hit` set) instead of building a huge string.
-pub struct LimitedBuf {
-    pub buf: Vec<u8>,
-    pub hit: bool,
+pub(super) struct LimitedBuf {
+    pub(super) buf: Vec<u8>,
+    pub(super) hit: bool,
     limit: usize,
 }
 
 impl LimitedBuf {
-    pub fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize) -> Self {
         LimitedBuf {
             buf: Vec::new(),
             hit: false,
@@ -140,9 +131,9 @@ impl io::Write for LimitedBuf {
 /// A `fmt::Write` string that refuses to grow beyond [`MAX_OUTPUT_BYTES`] (for `strftime`
 /// and other `Display` implementations whose output size depends on a format from data).
 #[derive(Default)]
-pub struct LimitedString {
-    pub out: String,
-    pub over: bool,
+pub(super) struct LimitedString {
+    pub(super) out: String,
+    pub(super) over: bool,
 }
 
 impl fmt::Write for LimitedString {
@@ -160,7 +151,7 @@ impl fmt::Write for LimitedString {
 /// (`'{:>10}'`) format string, checked against [`MAX_WIDTH`], with their sum checked against
 /// [`MAX_OUTPUT_BYTES`]. Conservative: every run of digits inside a conversion specifier
 /// counts (a digit fill character too), which can only make the check stricter.
-pub fn check_format_string(filter: &str, fmt: &str, printf: bool) -> Result<(), Error> {
+pub(super) fn check_format_string(filter: &str, fmt: &str, printf: bool) -> Result<(), Error> {
     let bytes = fmt.as_bytes();
     let mut total = fmt.len();
     let mut i = 0;
@@ -196,6 +187,11 @@ pub fn check_format_string(filter: &str, fmt: &str, printf: bool) -> Result<(), 
                 continue;
             }
             i += 1;
+            if bytes.get(i) == Some(&b'%') {
+                // `%%` is a literal percent sign
+                i += 1;
+                continue;
+            }
             if bytes.get(i) == Some(&b'(') {
                 while i < bytes.len() && bytes[i] != b')' {
                     i += 1;
@@ -222,4 +218,48 @@ pub fn check_format_string(filter: &str, fmt: &str, printf: bool) -> Result<(), 
         }
     }
     check_output(filter, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_strings_are_checked_only_inside_specifiers() {
+        let ok = |f: &str, printf: bool| check_format_string("format", f, printf).is_ok();
+        assert!(ok("%5.2f and %-10s, 100%% of 1000000000000", true));
+        assert!(ok("%%1000000000000d", true));
+        assert!(ok("%(1000000000000)s", true));
+        assert!(!ok("%1000000000000d", true));
+        assert!(!ok("%.65537f", true));
+        assert!(!ok("%0100000000d", true));
+        assert!(ok(
+            "{0:>10} {1000000000000} {{:1000000000000}} {:%Y-%m-%d}",
+            false
+        ));
+        assert!(!ok("{:1000000000000}", false));
+        assert!(!ok("{:>.65537}", false));
+        assert!(ok("{:65536}{:65536}", false));
+        let err = check_format_string("format", "%99999999999999999999d", true).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "width or precision 99999999999999999999 is larger than the limit of 65536"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limited_sinks_stop_at_their_limit() {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        let mut buf = LimitedBuf::new(4);
+        assert!(buf.write_all(b"abcd").is_ok());
+        assert!(buf.write_all(b"e").is_err());
+        assert!(buf.hit);
+        let mut s = LimitedString::default();
+        assert!(write!(s, "{}", "x".repeat(MAX_OUTPUT_BYTES)).is_ok());
+        assert!(write!(s, "y").is_err());
+        assert!(s.over);
+    }
 }
