@@ -639,9 +639,14 @@ fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
 }
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    http_with(addr, method, path, "", body)
+}
+
+/// A request with `extra` header lines (each ending in `\r\n`).
+fn http_with(addr: &str, method: &str, path: &str, extra: &str, body: &str) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nauthorization: Bearer test-token\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nauthorization: Bearer test-token\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).unwrap();
@@ -679,7 +684,32 @@ fn an_installed_webhook_crate_answers_under_weft_serve() {
         ],
     );
     let (mut child, addr) = serve(&env);
-    let (status, body) = post(&addr, "/hooks/hello--acme/acme", r#"{"name": "Ada"}"#);
+    let (status, _) = post(&addr, "/hooks/hello--acme/acme", r#"{"name": "Ada"}"#);
+    assert_eq!(status, 401, "the crate's webhook takes acme's own secret");
+    let shown = ok(
+        &env,
+        None,
+        &[
+            "trigger",
+            "secret",
+            "hello-webhook--acme",
+            "hello--acme",
+            "--org",
+            "acme",
+        ],
+    );
+    let secret = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("x-weft-secret: "))
+        .unwrap_or_else(|| panic!("{shown}"))
+        .to_string();
+    let (status, body) = http_with(
+        &addr,
+        "POST",
+        "/hooks/hello--acme/acme",
+        &format!("x-weft-secret: {secret}\r\n"),
+        r#"{"name": "Ada"}"#,
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(status, 200, "{body}");
