@@ -53,7 +53,15 @@ async fn a_postgres_restart_loses_no_accepted_webhook() {
     std::fs::write(dir.path().join("flow.yaml"), FLOW).unwrap();
     // The webhook has no secret, so it runs for its owner: the root org.
     let added = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(["org", "add", "Default", "--id", "default", "--database", &url])
+        .args([
+            "org",
+            "add",
+            "Default",
+            "--id",
+            "default",
+            "--database",
+            &url,
+        ])
         .env("WEFT_SECRET_KEY", "restart-test-key")
         .output()
         .unwrap();

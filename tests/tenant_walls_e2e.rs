@@ -231,13 +231,18 @@ fn ok(out: &std::process::Output) -> String {
 
 /// A database with the MSP, clients acme, beta and gamma, and `walls` ready to deploy.
 fn env() -> Env {
+    env_with(HOOKS)
+}
+
+/// A database with the MSP, clients acme, beta and gamma, and `workflow` ready to deploy.
+fn env_with(workflow: &str) -> Env {
     let env = Env::new();
     ok(&env.weft(&["org", "add", "MSP", "--id", "msp"]));
     for c in ["acme", "beta", "gamma"] {
         ok(&env.weft(&["org", "add", c, "--id", c, "--parent", "msp"]));
     }
     std::fs::create_dir(env.dir.path().join("wf")).unwrap();
-    std::fs::write(env.dir.path().join("wf/walls.yaml"), HOOKS).unwrap();
+    std::fs::write(env.dir.path().join("wf/walls.yaml"), workflow).unwrap();
     env
 }
 
@@ -608,6 +613,8 @@ async fn malformed_input_to_every_public_route_never_panics() {
         "/readyz".to_string(),
         "/metrics".to_string(),
         "/api/openapi.json".to_string(),
+        "/api/workflows".to_string(),
+        "/api/orgs/acme/variables/x".to_string(),
         "/".to_string(),
     ];
     let ctypes = [
@@ -663,4 +670,73 @@ async fn malformed_input_to_every_public_route_never_panics() {
     assert_eq!(v["status"], "ok", "the server is still up");
     let log = s.stderr();
     assert!(!log.contains("panicked"), "a panic in the log:\n{log}");
+}
+
+/// A size taken from data cannot make a template allocate without bound: `weft eval` and a
+/// webhook whose body sets the width both fail cleanly, and the server keeps serving.
+#[tokio::test]
+async fn a_template_fed_a_huge_size_fails_instead_of_aborting() {
+    let env = Env::fresh();
+    for template in [
+        "{{ 'x' | center(10**12) }}",
+        "{{ {'a': 1} | to_nice_json(indent=10**12) }}",
+    ] {
+        let out = env.weft_no_db(&["eval", template]);
+        assert_eq!(out.status.code(), Some(1), "{template}: not an abort");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("larger than the limit"), "{template}: {err}");
+    }
+
+    let env = env_with(
+        r#"
+name: padded
+input:
+  width: {type: integer, default: 1}
+triggers:
+  - name: pad
+    type: webhook
+    secret: required
+    run_for: [acme]
+    input:
+      width: "{{ TRIGGER.body.width }}"
+tasks:
+  pad:
+    action: core.echo
+    input: {text: "{{ 'x' | center(CTX.width) }}"}
+"#,
+    );
+    let s = Serve::start(&env);
+    let out = ok(&env.weft(&["trigger", "secret", "padded", "pad", "--org", "acme"]));
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("x-weft-secret: "))
+        .unwrap()
+        .to_string();
+    let (st, v) = s
+        .hook(
+            "pad",
+            "acme",
+            Some(&secret),
+            json!({"width": 1_000_000_000_000_i64}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let exec = loop {
+        let (_, e) = s.api("GET", &format!("/api/executions/{id}"), None).await;
+        if e["status"] == "failed" || e["status"] == "succeeded" {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(exec["status"], "failed", "{exec}");
+    assert!(
+        exec["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than the limit"),
+        "{exec}"
+    );
+    let (_, v) = s.send("GET", "/healthz", &[], Vec::new()).await;
+    assert_eq!(v["status"], "ok", "the server is still up");
 }
