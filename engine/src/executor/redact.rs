@@ -269,6 +269,12 @@ impl Known {
     }
 
     fn learn_number(&mut self, n: &Number) {
+        // A short number (`1`, `42`) is too common to mask wherever it appears: a ticket's
+        // status or a queue id equal to it would turn into `***` for the tasks that read it.
+        // Like a boolean, it is masked only where it is the secret itself.
+        if n.to_string().chars().count() < MIN_SECRET_LEN {
+            return;
+        }
         if !self.numbers.iter().any(|x| same_number(x, n)) {
             self.numbers.push(n.clone());
         }
@@ -627,12 +633,17 @@ mod tests {
                 "list": ["***", 1]
             })
         );
-        // A short number: equal values and equal strings, not text inside other text.
+        // A short number is masked only as the secret field itself (see `inputs`): equal
+        // numbers elsewhere are data a later task may route on.
         let r = Redactor::default();
         r.add_value(&json!(42));
         assert_eq!(
             r.redact(&json!({"a": 42, "b": "42", "c": "room 42"})),
-            json!({"a": "***", "b": "***", "c": "room 42"})
+            json!({"a": 42, "b": "42", "c": "room 42"})
+        );
+        assert_eq!(
+            r.inputs(json!({"pin": 42}).as_object().unwrap(), |k| k == "pin"),
+            json!({"pin": "***"})
         );
     }
 
