@@ -924,7 +924,12 @@ fn report(
         println!("  workflow {} v{}", d.name, d.version);
         for (t, kind) in &d.triggers {
             if kind == "webhook" {
-                println!("    trigger {t} ({kind}, {state}): POST {}", r.hook_url(t));
+                let url = r.hook_url(t);
+                let org = url.rsplit('/').next().unwrap_or_default();
+                println!(
+                    "    trigger {t} ({kind}, {state}): POST {url} (its secret: weft trigger secret {} {t} --org {org})",
+                    d.name
+                );
             } else {
                 println!("    trigger {t} ({kind}, {state})");
             }

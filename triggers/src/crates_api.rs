@@ -153,11 +153,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// The URL a webhook trigger of this install answers on.
-    /// (`/hooks/{trigger}/{org}` with the install's org; with `run_for` orgs the
-    /// executions run for those.)
+    /// The URL a webhook trigger of this install answers on: `/hooks/{trigger}/{org}` with
+    /// the first org it runs for (the install's org, unless `run_for` orgs were given — a
+    /// webhook runs only for the org in its URL, and only for an org it runs for).
     pub fn hook_url(&self, trigger: &str) -> String {
-        format!("{}/hooks/{trigger}/{}", public_url(), self.install.org)
+        let org = self
+            .install
+            .run_for
+            .as_array()
+            .and_then(|l| l.first())
+            .and_then(Value::as_str)
+            .unwrap_or(&self.install.org);
+        format!("{}/hooks/{trigger}/{org}", public_url())
     }
 
     /// As JSON for the API.
