@@ -278,8 +278,23 @@ async fn a_webhook_url_cannot_choose_an_org_the_trigger_does_not_run_for() {
         let (st, v) = s.hook(trigger, org, Some(&acme), json!({"n": 1})).await;
         assert_eq!(st, 404, "{why}: {v}");
         assert_eq!(v["error"]["code"], "not_found", "{why}: {v}");
-        assert!(v["error"]["message"].is_string(), "{why}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.contains("beta") && !message.contains("run_for"),
+            "{why}: a stranger is not told which orgs the trigger runs for: {message}"
+        );
     }
+    // The operator is: the recorded event says why.
+    let reasons: Vec<String> = s
+        .events("listed")
+        .await
+        .iter()
+        .filter_map(|e| e["reason"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("run_for: acme, beta")),
+        "{reasons:?}"
+    );
     assert!(
         s.executions().await.is_empty(),
         "nothing ran for a refused org"

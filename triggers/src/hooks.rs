@@ -100,6 +100,16 @@ impl Event<'_> {
     /// few of this minute (all are counted in `/metrics`). `failed`: the request did not
     /// authenticate, so it counts against its source's budget.
     async fn reject(&self, err: ApiError, failed: bool) -> Response {
+        let reason = match &err {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        self.reject_because(err, reason, failed).await
+    }
+
+    /// As [`Event::reject`], recording `reason` (for the operator) where the answer says
+    /// less (to a caller who has not authenticated).
+    async fn reject_because(&self, err: ApiError, reason: String, failed: bool) -> Response {
         self.state.metrics().rejection(reason_of(&err));
         self.state
             .metrics()
@@ -113,10 +123,6 @@ impl Event<'_> {
             .guards()
             .sample_rejection(self.workflow, self.trigger, unix)
         {
-            let reason = match &err {
-                ApiError::Internal(_) => "internal error".to_string(),
-                other => other.to_string(),
-            };
             let e = self.event("rejected", err.status(), Some(reason));
             if let Err(store_err) = self.state.store().record_event(&e, &[]).await {
                 tracing::error!(error = ?store_err, "cannot record a webhook event");
@@ -278,10 +284,15 @@ pub(crate) async fn hook(
     }
     let org_record = match entitled_org(state.store().as_ref(), trigger, &org).await {
         Ok(o) => o,
-        Err(e) => {
-            let failed = matches!(e, ApiError::NotFound(_));
-            return ev.reject(e, failed).await;
+        // The answer does not say why (which orgs the trigger runs for is not a stranger's
+        // business); the recorded event does.
+        Err(ApiError::NotFound(why)) => {
+            let answer = ApiError::NotFound(format!(
+                "webhook trigger `{name}` does not run for organization `{org}`"
+            ));
+            return ev.reject_because(answer, why, true).await;
         }
+        Err(e) => return ev.reject(e, false).await,
     };
     if *secret == WebhookSecret::Required {
         let given = req.headers().get("x-weft-secret").map(|v| v.as_bytes());
