@@ -629,7 +629,20 @@ async fn field_ids(client: &Client, entity: &str) -> Result<HashMap<String, i64>
 
 /// Creates the webhook and its fields; reads back its GUID.
 async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> {
-    let ids = field_ids(client, w.entity).await?;
+    let mut ids = field_ids(client, w.entity).await?;
+    // A field the cached picklist does not know may have been added since: read it again once.
+    if w.explicit
+        && w.fields
+            .iter()
+            .any(|f| !ids.contains_key(&f.to_ascii_lowercase()))
+    {
+        let fields_entity = format!("{}Fields", w.entity.trim_end_matches('s'));
+        client
+            .refresh_fields(&fields_entity)
+            .await
+            .map_err(|e| format!("cannot read the {fields_entity} field ids: {e}"))?;
+        ids = field_ids(client, w.entity).await?;
+    }
     // (field id, subscribed, display always), in order, one per field.
     let mut children: Vec<(i64, bool, bool)> = Vec::new();
     for f in &w.fields {

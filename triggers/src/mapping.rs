@@ -376,8 +376,13 @@ pub async fn companies(
         .iter()
         .map(|f| parse_filter(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let labels = type_labels(client).await?;
+    let mut labels = type_labels(client).await?;
     if let Some(t) = &filter.company_type {
+        // A type added in Autotask since the picklist was cached: read it again once.
+        if company_type(t, &labels).is_err() {
+            client.refresh_fields("Companies").await?;
+            labels = type_labels(client).await?;
+        }
         filters.push(Filter::field(
             "companyType",
             FieldOp::Eq,
