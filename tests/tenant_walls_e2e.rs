@@ -280,7 +280,7 @@ async fn a_webhook_url_cannot_choose_an_org_the_trigger_does_not_run_for() {
         assert_eq!(v["error"]["code"], "not_found", "{why}: {v}");
         let message = v["error"]["message"].as_str().unwrap_or_default();
         assert!(
-            !message.contains("beta") && !message.contains("run_for"),
+            !message.contains("beta") && !message.contains("run_for:"),
             "{why}: a stranger is not told which orgs the trigger runs for: {message}"
         );
     }

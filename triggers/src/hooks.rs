@@ -288,7 +288,7 @@ pub(crate) async fn hook(
         // business); the recorded event does.
         Err(ApiError::NotFound(why)) => {
             let answer = ApiError::NotFound(format!(
-                "webhook trigger `{name}` does not run for organization `{org}`"
+                "webhook trigger `{name}` does not run for organization `{org}` (the org must be registered — `weft org add` — and be one the trigger's `run_for` names; the trigger's events say why)"
             ));
             return ev.reject_because(answer, why, true).await;
         }
