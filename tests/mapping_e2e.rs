@@ -677,3 +677,105 @@ async fn ticket_events_run_for_the_mapped_org_and_all_managed_webhooks_for_the_u
         "{v}"
     );
 }
+
+/// One rule for linking and excluding companies, whoever asks: `weft mapping`, `weft sync
+/// autotask` and both of their API routes refuse to move a company that is linked to another
+/// org, and refuse to exclude a linked one — with the same kind of error (CLI exit 1, HTTP
+/// 409) — and leave the link as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_and_excluding_a_company_follow_one_rule_from_the_cli_and_the_api() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("wf")).unwrap();
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        integrations_yaml(&sim),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("weft.db").display());
+    seed(
+        &db,
+        &[
+            org("msp", "Weft Test MSP", None),
+            org("acme-dental", "Acme Dental", Some("msp")),
+            org("summit", "Summit Law Group", Some("msp")),
+        ],
+        &[("acme-dental", 174)],
+    )
+    .await;
+    let serve = serve(dir.path(), &db);
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .args(["--database", &db])
+            .arg("--integrations")
+            .arg(dir.path().join("integrations.yaml"))
+            .output()
+            .unwrap()
+    };
+    let refused = |out: &Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(code(out), 1, "{what}: {err}");
+        assert!(
+            err.contains("acme-dental"),
+            "{what} names the linked org: {err}"
+        );
+    };
+
+    // Moving company 174 to summit: refused by every caller.
+    refused(&cli(&["mapping", "set", "summit", "174"]), "mapping set");
+    refused(
+        &cli(&["sync", "autotask", "match", "company", "174", "summit"]),
+        "sync match",
+    );
+    let (st, v) = api(
+        &serve,
+        "PUT",
+        "/api/mapping/autotask/summit",
+        r#"{"company_id": 174}"#,
+    )
+    .await;
+    assert_eq!((st, &v["error"]["code"]), (409, &json!("conflict")), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("acme-dental"),
+        "{v}"
+    );
+
+    // Excluding the linked company: refused by every caller.
+    refused(&cli(&["mapping", "exclude", "174"]), "mapping exclude");
+    refused(
+        &cli(&["sync", "autotask", "exclude", "company", "174"]),
+        "sync exclude",
+    );
+    let (st, v) = api(
+        &serve,
+        "POST",
+        "/api/mapping/autotask/exclusions",
+        r#"{"company_id": 174}"#,
+    )
+    .await;
+    assert_eq!((st, &v["error"]["code"]), (409, &json!("conflict")), "{v}");
+    let (st, v) = api(&serve, "POST", "/api/sync/autotask/company/174/exclude", "").await;
+    assert_eq!((st, &v["error"]["code"]), (409, &json!("conflict")), "{v}");
+
+    // Nothing moved, nothing excluded.
+    let store = weft_engine::store::open(&db).await.unwrap();
+    let links: Vec<(String, String)> = store
+        .mappings("autotask")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.org_id, m.external_id))
+        .collect();
+    assert_eq!(links, vec![("acme-dental".to_string(), "174".to_string())]);
+    assert!(store.exclusions("autotask").await.unwrap().is_empty());
+
+    // Unlinked on purpose, the same company is matched by either caller.
+    let out = cli(&["mapping", "unset", "acme-dental"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["sync", "autotask", "match", "company", "174", "summit"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -414,6 +414,75 @@ pub async fn owner_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreErro
     Ok(root_orgs(store).await?.into_iter().next())
 }
 
+/// Links `org` to the external record `external_id` of `kind` (an Autotask company) — the one
+/// rule every caller follows (`weft mapping set`, `weft sync autotask match`, their API
+/// routes and the console). A record linked to another org is refused, not moved: moving it
+/// would send every event about that company to another client, so it must be unlinked
+/// first, on purpose. Linking lifts the record's exclusion.
+///
+/// # Errors
+/// [`StoreError::Conflict`] naming the org that holds the record and how to proceed; store
+/// failures.
+pub async fn link_external(
+    store: &dyn Store,
+    org: &str,
+    kind: &str,
+    external_id: &str,
+    external_name: Option<String>,
+) -> Result<(), StoreError> {
+    if let Some(holder) = linked_org(store, kind, external_id).await?
+        && holder != org
+    {
+        return Err(StoreError::Conflict(format!(
+            "{kind} record {external_id} is linked to organization `{holder}`: unlink it first (`weft mapping unset {holder}`), then link it to `{org}`"
+        )));
+    }
+    store
+        .set_mapping(&crate::store::OrgMapping {
+            org_id: org.to_string(),
+            kind: kind.to_string(),
+            external_id: external_id.to_string(),
+            external_name,
+            created_at: jiff::Timestamp::now().to_string(),
+        })
+        .await?;
+    store.unexclude(kind, external_id).await?;
+    Ok(())
+}
+
+/// Excludes the external record `external_id` of `kind` from suggestions, matching and
+/// creation (remembered) — refused while an org is linked to it, by every caller alike.
+///
+/// # Errors
+/// [`StoreError::Conflict`] naming the linked org; store failures.
+pub async fn exclude_external(
+    store: &dyn Store,
+    kind: &str,
+    external_id: &str,
+    name: Option<&str>,
+) -> Result<(), StoreError> {
+    if let Some(holder) = linked_org(store, kind, external_id).await? {
+        return Err(StoreError::Conflict(format!(
+            "{kind} record {external_id} is linked to organization `{holder}`: unlink it first (`weft mapping unset {holder}`) to exclude it"
+        )));
+    }
+    store.exclude(kind, external_id, name).await
+}
+
+/// The org linked to the external record `external_id` of `kind`, if any.
+async fn linked_org(
+    store: &dyn Store,
+    kind: &str,
+    external_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .mappings(kind)
+        .await?
+        .into_iter()
+        .find(|m| m.external_id == external_id)
+        .map(|m| m.org_id))
+}
+
 /// Every managed org (every active org with a parent): what `run_for: all_managed` runs for.
 ///
 /// # Errors

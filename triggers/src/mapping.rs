@@ -699,26 +699,14 @@ pub async fn set(
         .get("companyName")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let existing = store.mappings(KIND).await?;
-    if let Some(m) = existing
-        .iter()
-        .find(|m| m.external_id == company_id.to_string() && m.org_id != record.id)
-    {
-        return Err(MappingError::Conflict(format!(
-            "company {company_id} is mapped to organization `{}`; unset that first",
-            m.org_id
-        )));
-    }
-    store
-        .set_mapping(&OrgMapping {
-            org_id: record.id.clone(),
-            kind: KIND.into(),
-            external_id: company_id.to_string(),
-            external_name: name.clone(),
-            created_at: now(),
-        })
-        .await?;
-    store.unexclude(KIND, &company_id.to_string()).await?;
+    weft_engine::org::link_external(
+        store,
+        &record.id,
+        KIND,
+        &company_id.to_string(),
+        name.clone(),
+    )
+    .await?;
     Ok(Mapped {
         org: (&record).into(),
         company_id,
@@ -755,17 +743,6 @@ pub async fn exclude(
     via: Option<&str>,
 ) -> Result<Excluded, MappingError> {
     let store = engine.store().as_ref();
-    if let Some(m) = store
-        .mappings(KIND)
-        .await?
-        .into_iter()
-        .find(|m| m.external_id == company_id.to_string())
-    {
-        return Err(MappingError::Conflict(format!(
-            "company {company_id} is mapped to organization `{}`; unset that first",
-            m.org_id
-        )));
-    }
     let client = client(engine, via).await?;
     let name = match client.get("Companies", company_id).await {
         Ok(c) => c
@@ -779,8 +756,7 @@ pub async fn exclude(
         }
         Err(e) => return Err(e.into()),
     };
-    store
-        .exclude(KIND, &company_id.to_string(), name.as_deref())
+    weft_engine::org::exclude_external(store, KIND, &company_id.to_string(), name.as_deref())
         .await?;
     Ok(Excluded {
         company_id,

@@ -292,36 +292,20 @@ pub async fn match_user(store: &dyn Store, resource_id: &str, user_id: &str) -> 
 }
 
 /// Matches a company to an org by hand (replacing the org's previous link and lifting the
-/// company's exclusion).
+/// company's exclusion) — by the same rule as `weft mapping set`
+/// ([`weft_engine::org::link_external`]): a company linked to another org is refused.
 ///
 /// # Errors
 /// Unknown org; the company is linked to another org; store failures.
 pub async fn match_company(store: &dyn Store, company_id: &str, org: &str) -> Result<OrgRecord> {
     let org = store.org(org).await?;
-    if let Some(m) = store
-        .mappings(SOURCE)
-        .await?
-        .into_iter()
-        .find(|m| m.external_id == company_id && m.org_id != org.id)
-    {
-        store.delete_mapping(&m.org_id, SOURCE).await?;
-    }
     let name = store
         .directory(SOURCE, "company", None)
         .await?
         .into_iter()
         .find(|d| d.external_id == company_id)
         .map(|d| d.name);
-    store.unexclude(EXCLUDE_COMPANY, company_id).await?;
-    store
-        .set_mapping(&OrgMapping {
-            org_id: org.id.clone(),
-            kind: SOURCE.into(),
-            external_id: company_id.to_string(),
-            external_name: name,
-            created_at: now(),
-        })
-        .await?;
+    weft_engine::org::link_external(store, &org.id, SOURCE, company_id, name).await?;
     Ok(org)
 }
 
@@ -334,11 +318,12 @@ pub fn exclusion_kind(kind: &str) -> Option<&'static str> {
     }
 }
 
-/// Excludes a company or user from matching and creation (remembered across runs); an
-/// excluded company loses its org link (the org stays).
+/// Excludes a company or user from matching and creation (remembered across runs). A
+/// company linked to an org is refused, as `weft mapping exclude` refuses it
+/// ([`weft_engine::org::exclude_external`]): unlink it first.
 ///
 /// # Errors
-/// Store failures; a kind that cannot be excluded.
+/// Store failures; a kind that cannot be excluded; a linked company.
 pub async fn exclude(store: &dyn Store, kind: &str, external_id: &str) -> Result<()> {
     let ex = exclusion_kind(kind).ok_or_else(|| {
         SyncError(format!(
@@ -350,17 +335,11 @@ pub async fn exclude(store: &dyn Store, kind: &str, external_id: &str) -> Result
         .await?
         .into_iter()
         .find(|d| d.external_id == external_id);
-    store
-        .exclude(ex, external_id, known.as_ref().map(|d| d.name.as_str()))
-        .await?;
-    if kind == "company"
-        && let Some(m) = store
-            .mappings(SOURCE)
-            .await?
-            .into_iter()
-            .find(|m| m.external_id == external_id)
-    {
-        store.delete_mapping(&m.org_id, SOURCE).await?;
+    let name = known.as_ref().map(|d| d.name.as_str());
+    if kind == "company" {
+        weft_engine::org::exclude_external(store, ex, external_id, name).await?;
+    } else {
+        store.exclude(ex, external_id, name).await?;
     }
     if kind == "user" {
         let mut m = user_matches(store).await?;
