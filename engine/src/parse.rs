@@ -525,9 +525,7 @@ impl<'s> Reader<'s> {
     }
 
     pub fn workflow(&mut self, root: &Node) -> Option<Workflow> {
-        let Some(entries) = self.entries(root, "the workflow", Some(WORKFLOW_KEYS)) else {
-            return None;
-        };
+        let entries = self.entries(root, "the workflow", Some(WORKFLOW_KEYS))?;
         if entries.is_empty() && matches!(root.kind, Kind::Null) {
             self.err(
                 Diagnostic::error("schema.missing_key", root.span, "the file is empty")

@@ -61,6 +61,10 @@ async fn run_for_orgs(
     }
 }
 
+/// What the Autotask webhooks were last kept in step with: the deployed workflow ids and
+/// every trigger switch `(workflow, trigger, on)`.
+type Synced = (Vec<i64>, Vec<(String, String, bool)>);
+
 /// Largest callout body accepted.
 const MAX_BODY: usize = 1024 * 1024;
 /// The org webhooks are registered for until the org mapping exists.
@@ -216,7 +220,7 @@ pub fn keep_in_sync(
 ) -> tokio::task::JoinHandle<()> {
     const FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
     tokio::spawn(async move {
-        let mut synced: Option<(Vec<i64>, Vec<(String, String, bool)>)> = None;
+        let mut synced: Option<Synced> = None;
         let mut last_full = std::time::Instant::now();
         // A sync that failed for some trigger (Autotask busy, a bad field) is retried, sooner
         // at first, then at most hourly.

@@ -56,6 +56,10 @@ pub(crate) struct Handoff {
     pub org: Option<Arc<OrgContext>>,
 }
 
+/// What the routes out of a finished task decided: the tasks they start and what they
+/// publish (name, value), in route order.
+type Fired = (Vec<usize>, Vec<(String, Value)>);
+
 /// How long a hand-off waits for a worker of this process. Executions run by another process
 /// (or cancelled, or purged, before this one ran them) never take theirs: it expires.
 const HANDOFF_TTL: Duration = Duration::from_secs(120);
@@ -941,12 +945,7 @@ impl Conductor {
     }
 
     /// Evaluates the routes of a finished task: which fire, and what they publish.
-    fn routes(
-        &mut self,
-        t: usize,
-        status: TaskStatus,
-        result: &Value,
-    ) -> Result<(Vec<usize>, Vec<(String, Value)>), String> {
+    fn routes(&mut self, t: usize, status: TaskStatus, result: &Value) -> Result<Fired, String> {
         let status_name = match status {
             TaskStatus::Succeeded => "succeeded",
             _ => "failed",
