@@ -108,6 +108,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall-clock time as RFC 3339 text (`2025-01-31T09:30:00.123456789Z`), the form weft
+/// stores timestamps in. Code with an engine at hand uses its [`Clock`] instead, so that tests
+/// can move time.
+pub fn now_rfc3339() -> String {
+    SystemClock.now().to_string()
+}
+
 /// What an action gets besides its parameters.
 #[derive(Clone)]
 pub struct ActionContext {

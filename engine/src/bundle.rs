@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::diagnostic::closest;
 use crate::model::InputType;
 use crate::registry::Registry;
 use crate::yaml::{self, Kind, Node, Span};
@@ -290,7 +291,7 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
                 k.span,
                 format!(
                     "unknown key `{key}`{} (expected one of: {})",
-                    did_you_mean(&key, KEYS.iter().copied())
+                    closest(&key, KEYS.iter().copied())
                         .map(|s| format!(", did you mean `{s}`?"))
                         .unwrap_or_default(),
                     KEYS.join(", ")
@@ -677,19 +678,6 @@ pub fn coerce(p: &Param, text: &str) -> Result<Value, String> {
     }
 }
 
-/// The closest of `candidates` to `word`, if close enough.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(s, _)| *s >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
 /// Parameters for an install: `stored` (kept from an earlier install; ones the manifest no
 /// longer declares are dropped) overridden by `given`. Answers the explicit values (what to
 /// store) — [`effective`] adds the defaults.
@@ -711,7 +699,7 @@ pub fn resolve_params(
     }
     for (k, g) in given {
         let Some(p) = m.parameters.get(k) else {
-            let hint = did_you_mean(k, m.parameters.keys().map(String::as_str))
+            let hint = closest(k, m.parameters.keys().map(String::as_str))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             let known = if m.parameters.is_empty() {

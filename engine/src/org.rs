@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use crate::action::{ActionError, OrgRef};
+use crate::action::{ActionError, OrgRef, now_rfc3339};
 use crate::integration::{Integration, Integrations};
 use crate::secrets::{SecretBox, SecretError};
 use crate::store::{IntegrationRecord, OrgRecord, Store, StoreError, StoreErrorKind};
@@ -44,6 +44,15 @@ pub fn slug(name: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_string()
+}
+
+/// The key org and company names are compared by (name matching in `weft mapping` and the
+/// PSA sync): lower case, whitespace runs as one space, trimmed.
+pub fn name_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// A variable as an org sees it.
@@ -405,13 +414,54 @@ pub async fn root_orgs(store: &dyn Store) -> Result<Vec<OrgRecord>, StoreError> 
         .collect())
 }
 
+/// Why there is no single root org (the MSP).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RootOrgError {
+    /// No org is registered.
+    #[error("no organization yet: add the MSP's root organization first (`weft org add NAME`)")]
+    NoOrg,
+    /// Several orgs have no parent: which one is the MSP is the user's choice.
+    #[error(
+        "several root organizations ({}): name the one to use with --org, or move the others below it (`weft org set-parent`)",
+        .0.join(", ")
+    )]
+    Several(Vec<String>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The root org (the MSP): the single org without a parent. Every operation that needs
+/// "the MSP" without being told an org (sync, mapping, creating client orgs) uses this rule.
+///
+/// # Errors
+/// [`RootOrgError::NoOrg`] before any org is registered; [`RootOrgError::Several`] naming
+/// the roots when there are several (the caller then needs `--org`); store failures.
+pub async fn root_org(store: &dyn Store) -> Result<OrgRecord, RootOrgError> {
+    let mut roots = root_orgs(store).await?;
+    match roots.len() {
+        0 => Err(RootOrgError::NoOrg),
+        1 => Ok(roots.remove(0)),
+        _ => Err(RootOrgError::Several(
+            roots.into_iter().map(|o| o.id).collect(),
+        )),
+    }
+}
+
 /// The org a trigger's `run_for: owner` means: the org workflows are deployed in, which is
-/// the root org (the MSP). `None` before any org is registered.
+/// the root org (the MSP) as [`root_org`] decides it. `None` before any org is registered
+/// and also when there are several root orgs: then no org is the owner (not the first by
+/// name), so nothing runs for an org merely because of how it sorts.
 ///
 /// # Errors
 /// Store failures.
 pub async fn owner_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreError> {
-    Ok(root_orgs(store).await?.into_iter().next())
+    match root_org(store).await {
+        Ok(o) => Ok(Some(o)),
+        Err(RootOrgError::NoOrg | RootOrgError::Several(_)) => Ok(None),
+        Err(RootOrgError::Store(e)) => Err(e),
+    }
 }
 
 /// Links `org` to the external record `external_id` of `kind` (an Autotask company) — the one
@@ -443,7 +493,7 @@ pub async fn link_external(
             kind: kind.to_string(),
             external_id: external_id.to_string(),
             external_name,
-            created_at: jiff::Timestamp::now().to_string(),
+            created_at: now_rfc3339(),
         })
         .await?;
     store.unexclude(kind, external_id).await?;
@@ -516,9 +566,49 @@ mod tests {
     }
 
     #[test]
+    fn names_match_ignoring_case_and_spacing() {
+        assert_eq!(name_key("  SUMMIT  law\tGroup "), "summit law group");
+        assert_eq!(
+            name_key("  SUMMIT  law\tGroup "),
+            name_key("Summit Law Group")
+        );
+        assert_ne!(name_key("Acme Dental"), name_key("Acme Dental LLC"));
+    }
+
+    #[test]
     fn slugs() {
         assert_eq!(slug("  Acme Dental, LLC "), "acme-dental-llc");
         assert_eq!(slug("Müller & Söhne"), "müller-söhne");
+    }
+
+    #[tokio::test]
+    async fn the_root_org_is_the_single_org_without_a_parent() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let store = store.as_ref();
+        assert!(matches!(root_org(store).await, Err(RootOrgError::NoOrg)));
+        assert!(owner_org(store).await.unwrap().is_none());
+
+        store.save_org(&org("msp", None, &[])).await.unwrap();
+        store
+            .save_org(&org("acme", Some("msp"), &[]))
+            .await
+            .unwrap();
+        assert_eq!(root_org(store).await.unwrap().id, "msp");
+        assert_eq!(owner_org(store).await.unwrap().unwrap().id, "msp");
+
+        // A second root: no org is "the MSP" any more; the error names both and says how
+        // to choose.
+        store.save_org(&org("other-msp", None, &[])).await.unwrap();
+        let err = root_org(store).await.unwrap_err();
+        assert!(
+            matches!(&err, RootOrgError::Several(ids) if ids.len() == 2),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        for want in ["msp", "other-msp", "--org"] {
+            assert!(msg.contains(want), "{want:?} missing in {msg}");
+        }
+        assert!(owner_org(store).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{Map, Value, json};
+use weft_engine::action::now_rfc3339;
 use weft_engine::bundle::{self, CrateDir, Given, Version};
 use weft_engine::executor::Engine;
 use weft_engine::store::{CrateInstall, StoreErrorKind};
@@ -117,10 +118,6 @@ fn failed(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
 /// Every crate of the library, by name; unreadable ones are reported on stderr and skipped.
 fn library() -> Vec<CrateDir> {
     let (lib, problems) = crates_api::library();
@@ -199,7 +196,7 @@ fn find(arg: &str) -> Result<Found, ExitCode> {
             _tmp: None,
         });
     }
-    let hint = bundle::did_you_mean(arg, lib.iter().map(|c| c.manifest.name.as_str()))
+    let hint = weft_engine::diagnostic::closest(arg, lib.iter().map(|c| c.manifest.name.as_str()))
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
     let place = crates_api::library_dir()
@@ -429,7 +426,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             install.detached = true;
-            install.updated_at = now();
+            install.updated_at = now_rfc3339();
             if let Err(e) = engine.store().save_crate_install(&install).await {
                 return Ok(failed(e));
             }

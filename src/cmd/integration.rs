@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use weft_engine::action::now_rfc3339;
 use weft_engine::integration::{Integration, Integrations};
 use weft_engine::org::{OrgContext, OrgIntegrations, seal_secrets};
 use weft_engine::store::IntegrationRecord;
 use weft_triggers::orgs_api::{
-    KINDS, REDACTED, check_integration, instance_url, integration_view, suggest_kind, valid_url,
+    self, REDACTED, check_integration, instance_url, integration_view, valid_url,
 };
 
 use super::engine::EngineArgs;
@@ -102,16 +103,7 @@ macro_rules! tri {
 }
 
 fn known_kind(kind: &str) -> Result<(), ExitCode> {
-    if KINDS.contains(&kind) {
-        return Ok(());
-    }
-    let hint = suggest_kind(kind)
-        .map(|k| format!("; did you mean `{k}`?"))
-        .unwrap_or_default();
-    Err(usage(format!(
-        "unknown integration kind `{kind}` (known: {}){hint}",
-        KINDS.join(", ")
-    )))
+    orgs_api::known_kind(kind).map_err(usage)
 }
 
 /// Keys whose values stay text even when they look like numbers.
@@ -267,7 +259,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 name: name.clone(),
                 settings: Value::Object(settings),
                 secrets: seal_secrets(&secrets, engine.secrets().as_ref()),
-                created_at: jiff::Timestamp::now().to_string(),
+                created_at: now_rfc3339(),
             };
             tri!(store.save_integration(&stored).await);
             for w in warnings {

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
+use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
 use weft_engine::org::slug;
 use weft_engine::store::{OrgRecord, OrgVar, StoreError, StoreErrorKind};
@@ -151,10 +152,6 @@ pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
 macro_rules! tri {
     ($e:expr) => {
         match $e {
@@ -208,7 +205,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 .tags
                 .retain(|t| !remove.iter().any(|r| r.trim().eq_ignore_ascii_case(t)));
             record.tags = clean_tags(record.tags.drain(..).chain(add));
-            record.updated_at = now();
+            record.updated_at = now_rfc3339();
             tri!(store.save_org(&record).await);
             println!(
                 "{} ({}) tags: {}",
@@ -246,7 +243,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 }
             };
             record.parent_id = new_parent.as_ref().map(|p| p.id.clone());
-            record.updated_at = now();
+            record.updated_at = now_rfc3339();
             tri!(store.save_org(&record).await);
             match new_parent {
                 Some(p) => println!(
@@ -309,8 +306,8 @@ async fn add(
         tags: clean_tags(tags),
         attributes: json!({}),
         active: true,
-        created_at: now(),
-        updated_at: now(),
+        created_at: now_rfc3339(),
+        updated_at: now_rfc3339(),
     };
     tri!(store.save_org(&record).await);
     match &parent {

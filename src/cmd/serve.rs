@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
+use weft_engine::action::now_rfc3339;
 use weft_triggers::{AppState, Metrics, Workers};
 
 use super::engine::EngineArgs;
@@ -273,7 +274,7 @@ async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
             return;
         }
     }
-    let now = jiff::Timestamp::now().to_string();
+    let now = now_rfc3339();
     let root = OrgRecord {
         id: "msp".into(),
         name: "BrightPath IT Services".into(),

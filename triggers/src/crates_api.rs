@@ -11,6 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use serde_json::{Map, Value, json};
+use weft_engine::action::now_rfc3339;
 use weft_engine::bundle::{self, CrateDir, CrateError, Given};
 use weft_engine::executor::Engine;
 use weft_engine::integration::Integrations;
@@ -368,7 +369,7 @@ pub async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallErr
             }
         }
     }
-    let at = jiff::Timestamp::now().to_string();
+    let at = now_rfc3339();
     let install = CrateInstall {
         crate_name: m.name.clone(),
         org: org.id.clone(),
@@ -449,15 +450,7 @@ pub(crate) async fn install_route(
     UrlPath(name): UrlPath<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: Map<String, Value> = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return Err(ApiError::InvalidInput(
-                "the body must be a JSON object".into(),
-            ));
-        }
-        Err(e) => return Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
-    };
+    let body = crate::api::body_object(&bytes)?;
     let org = match body.get("org") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return Err(ApiError::InvalidInput("`org` (text) is required".into())),

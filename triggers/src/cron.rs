@@ -50,6 +50,7 @@ pub use weft_engine::cron::{Schedule, ScheduleError};
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Engine, EngineError, Start, StartOptions};
 use weft_engine::model::{CatchUp, RunFor, Trigger, TriggerKind};
+use weft_engine::org::RootOrgError;
 use weft_engine::store::{TriggerEvent, WorkflowRecord};
 
 pub use tokio_util::sync::CancellationToken;
@@ -57,7 +58,8 @@ pub use tokio_util::sync::CancellationToken;
 /// With `catch_up: none`, how late a slot may be found and still fire.
 pub const ON_TIME: Duration = Duration::from_secs(60);
 
-/// The org of [`RunFor::Owner`] before any org is registered (then: the root org).
+/// The org of [`RunFor::Owner`] before any org is registered (then: the root org; with
+/// several root orgs the slot is rejected, naming them).
 const OWNER_ORG: &str = "default";
 
 /// The prefix of cron de-duplication keys.
@@ -482,11 +484,19 @@ impl Fire<'_> {
             }
         }
         let orgs = match &self.trigger.run_for {
-            RunFor::Owner => vec![
-                weft_engine::org::owner_org(self.engine.store().as_ref())
-                    .await?
-                    .map_or_else(|| OWNER_ORG.to_string(), |o| o.id),
-            ],
+            RunFor::Owner => match weft_engine::org::root_org(self.engine.store().as_ref()).await {
+                Ok(o) => vec![o.id],
+                Err(RootOrgError::NoOrg) => vec![OWNER_ORG.to_string()],
+                Err(RootOrgError::Several(ids)) => {
+                    let reason = format!(
+                        "run_for: owner, but there are several root organizations ({}): list the org under run_for, or move the others below the MSP (`weft org set-parent`)",
+                        ids.join(", ")
+                    );
+                    return self.record("rejected", reason).await;
+                }
+                Err(RootOrgError::Store(e)) => return Err(e.into()),
+                Err(e) => return self.record("rejected", e.to_string()).await,
+            },
             RunFor::Orgs(list) if list.is_empty() => {
                 return self.record("rejected", "run_for lists no org".into()).await;
             }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::Workflow;
+use weft_engine::action::now_rfc3339;
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Start, StartOptions};
 use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
@@ -349,7 +350,7 @@ pub(crate) async fn hook(
         "headers": headers_json(&headers),
         "params": params,
     });
-    let now = jiff::Timestamp::now().to_string();
+    let now = now_rfc3339();
     let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
     if let Some(criteria) = &trigger.criteria {
         let holds = match criteria.render_value(&ctx) {

@@ -154,7 +154,10 @@ impl From<StoreError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::Store(s) => s.into(),
+            // Loading an org's context is store work too: an outage is a 503, not a 500.
+            EngineError::Store(s) | EngineError::Org(weft_engine::org::OrgError::Store(s)) => {
+                s.into()
+            }
             EngineError::Invalid { .. } => ApiError::InvalidWorkflow {
                 message: e.to_string(),
                 diagnostics: Vec::new(),

@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use weft_actions::autotask::{AutotaskError, Client, ErrorKind, FieldOp, Filter, FilterInput};
+use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
-use weft_engine::org::slug;
+use weft_engine::org::{RootOrgError, name_key, root_org, slug};
 use weft_engine::store::{OrgMapping, OrgRecord, Store, StoreError, StoreErrorKind};
 
 use crate::{ApiError, AppState};
@@ -231,14 +232,6 @@ fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
-/// The key names are compared by: lower case, whitespace runs as one space, trimmed.
-pub fn name_key(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 /// Parses one `op:field[:value]` condition. Values that read as JSON numbers or booleans
 /// are sent as such; `in`/`notIn` take a comma-separated list.
 ///
@@ -282,8 +275,9 @@ pub fn parse_filter(text: &str) -> Result<Filter, MappingError> {
         .ok_or_else(|| bad("empty"))
 }
 
-/// The org whose Autotask integration mapping uses: `org`, else the root org (the one with
-/// no parent); `None` when no org is registered.
+/// The org whose Autotask integration mapping uses: `org`, else the root org (see
+/// [`root_org`]); `None` when no org is registered. Several root orgs and no `org` is an
+/// error naming them.
 async fn integration_org(
     store: &dyn Store,
     org: Option<&str>,
@@ -297,15 +291,20 @@ async fn integration_org(
             Err(e) => Err(e.into()),
         };
     }
-    Ok(root_org(store).await?)
+    match root_org(store).await {
+        Ok(r) => Ok(Some(r)),
+        Err(RootOrgError::NoOrg) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// The root org (the MSP): the first org without a parent.
-///
-/// # Errors
-/// Store failures.
-pub async fn root_org(store: &dyn Store) -> Result<Option<OrgRecord>, StoreError> {
-    Ok(weft_engine::org::root_orgs(store).await?.into_iter().next())
+impl From<RootOrgError> for MappingError {
+    fn from(e: RootOrgError) -> Self {
+        match e {
+            RootOrgError::Store(e) => e.into(),
+            other => MappingError::Conflict(other.to_string()),
+        }
+    }
 }
 
 /// The Autotask client of `org` (see [`CompanyFilter::org`]).
@@ -521,10 +520,6 @@ pub async fn suggest(engine: &Engine, filter: &CompanyFilter) -> Result<Suggesti
     Ok(pair(&orgs, companies, &mappings, &exclusions))
 }
 
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
 /// What [`apply`] stored.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Applied {
@@ -546,7 +541,7 @@ pub async fn apply(store: &dyn Store, suggestions: &Suggestions) -> Result<Appli
             kind: KIND.into(),
             external_id: m.company.id.to_string(),
             external_name: Some(m.company.name.clone()),
-            created_at: now(),
+            created_at: now_rfc3339(),
         };
         match store.set_mapping(&mapping).await {
             Ok(()) => out.mapped.push(m.clone()),
@@ -587,21 +582,30 @@ pub struct CreatedOrgs {
 
 /// Creates an org (a child of the root org, id = slug of the company name, attributes = the
 /// company's fields) and its mapping for every company `filter` selects that is neither
-/// mapped, matched by name nor excluded.
+/// mapped, matched by name nor excluded. With several root orgs, `filter.org` must name the
+/// one to create under.
 ///
 /// # Errors
-/// No root org; see [`suggest`].
+/// No root org, or several and `filter.org` names none of them; see [`suggest`].
 pub async fn create_unmatched(
     engine: &Engine,
     filter: &CompanyFilter,
     dry_run: bool,
 ) -> Result<CreatedOrgs, MappingError> {
     let store = engine.store().as_ref();
-    let Some(root) = root_org(store).await? else {
-        return Err(MappingError::Conflict(
-            "there is no root organization (the MSP) to create client orgs under; create it first"
-                .into(),
-        ));
+    let root = match root_org(store).await {
+        Ok(r) => r,
+        // Several roots: `--org` naming one of them says which is the MSP.
+        Err(RootOrgError::Several(ids)) if filter.org.as_ref().is_some_and(|o| ids.contains(o)) => {
+            store.org(filter.org.as_deref().unwrap_or_default()).await?
+        }
+        Err(RootOrgError::NoOrg) => {
+            return Err(MappingError::Conflict(
+                "there is no root organization (the MSP) to create client orgs under; create it first"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     };
     let s = suggest(engine, filter).await?;
     let mut out = CreatedOrgs {
@@ -638,8 +642,8 @@ pub async fn create_unmatched(
             tags: Vec::new(),
             attributes: Value::Object(attributes),
             active: c.active,
-            created_at: now(),
-            updated_at: now(),
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
         };
         if !dry_run {
             if let Err(e) = store.save_org(&org).await {
@@ -656,7 +660,7 @@ pub async fn create_unmatched(
                     kind: KIND.into(),
                     external_id: c.id.to_string(),
                     external_name: Some(c.name.clone()),
-                    created_at: now(),
+                    created_at: now_rfc3339(),
                 })
                 .await?;
         }
@@ -872,16 +876,14 @@ fn filter_from_query(params: &[(String, String)]) -> Result<CompanyFilter, Mappi
     Ok(f)
 }
 
-fn filter_from_body(body: &Bytes) -> Result<CompanyFilter, MappingError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(CompanyFilter::default());
-    }
-    let b: CompanyFilterLoose = serde_json::from_slice(body).map_err(|e| {
-        MappingError::Usage(format!(
-            "the body must be {{company_type?, filters?, include_inactive?, org?}}: {e}"
-        ))
-    })?;
-    Ok(b.into_filter())
+/// The body as an object (see [`crate::api::body_object`]: an empty body is `{}`).
+fn object(body: &[u8]) -> Result<Map<String, Value>, MappingError> {
+    crate::api::body_object(body).map_err(|e| MappingError::Usage(e.to_string()))
+}
+
+fn filter_from_body(body: &[u8], shape: &str) -> Result<CompanyFilterLoose, MappingError> {
+    serde_json::from_value(Value::Object(object(body)?))
+        .map_err(|e| MappingError::Usage(format!("the body must be {shape}: {e}")))
 }
 
 fn engine(state: &AppState) -> &Arc<Engine> {
@@ -921,7 +923,8 @@ pub(crate) async fn suggestions_handler(
 /// `POST /api/mapping/autotask/apply`.
 pub(crate) async fn apply_handler(State(state): State<AppState>, body: Bytes) -> Response {
     let run = async {
-        let f = filter_from_body(&body)?;
+        let f = filter_from_body(&body, "{company_type?, filters?, include_inactive?, org?}")?
+            .into_filter();
         let s = suggest(engine(&state), &f).await?;
         apply(state.store().as_ref(), &s).await
     };
@@ -931,17 +934,16 @@ pub(crate) async fn apply_handler(State(state): State<AppState>, body: Bytes) ->
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompanyBody {
-    company_id: Value,
-}
-
-fn company_id_of(body: &Bytes) -> Result<i64, MappingError> {
-    let b: CompanyBody = serde_json::from_slice(body)
-        .map_err(|e| MappingError::Usage(format!("the body must be {{\"company_id\": N}}: {e}")))?;
-    as_i64(&b.company_id)
-        .ok_or_else(|| MappingError::Usage("`company_id` must be an integer".into()))
+fn company_id_of(body: &[u8]) -> Result<i64, MappingError> {
+    const SHAPE: &str = "the body must be {\"company_id\": N}";
+    let b = object(body)?;
+    if let Some(k) = b.keys().find(|k| *k != "company_id") {
+        return Err(MappingError::Usage(format!("unknown field `{k}`: {SHAPE}")));
+    }
+    let id = b
+        .get("company_id")
+        .ok_or_else(|| MappingError::Usage(format!("`company_id` is required: {SHAPE}")))?;
+    as_i64(id).ok_or_else(|| MappingError::Usage("`company_id` must be an integer".into()))
 }
 
 /// `PUT /api/mapping/autotask/{org}` with `{company_id}`.
@@ -1032,15 +1034,10 @@ pub(crate) async fn create_unmatched_handler(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let b: CompanyFilterLoose = if body.iter().all(u8::is_ascii_whitespace) {
-            CompanyFilterLoose::default()
-        } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                MappingError::Usage(format!(
-                    "the body must be {{company_type?, filters?, include_inactive?, org?, dry_run?}}: {e}"
-                ))
-            })?
-        };
+        let b = filter_from_body(
+            &body,
+            "{company_type?, filters?, include_inactive?, org?, dry_run?}",
+        )?;
         let dry_run = b.dry_run;
         let f = b.into_filter();
         create_unmatched(engine(&state), &f, dry_run).await

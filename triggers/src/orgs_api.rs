@@ -15,10 +15,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use weft_engine::action::now_rfc3339;
 use weft_engine::org::{seal_secrets, slug};
 use weft_engine::secrets::SecretBox;
 use weft_engine::store::{IntegrationRecord, OrgRecord, OrgVar, Store, StoreError, StoreErrorKind};
 
+use crate::api::body_object;
 use crate::{ApiError, AppState};
 
 /// What a secret value is shown as.
@@ -138,27 +140,24 @@ pub fn integration_view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> 
 
 /// The closest known kind to `kind`, for "did you mean".
 pub fn suggest_kind(kind: &str) -> Option<&'static str> {
-    let kind = kind.to_ascii_lowercase();
-    KINDS
-        .iter()
-        .map(|k| (levenshtein(&kind, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3) || k.starts_with(&kind) || kind.starts_with(k))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    weft_engine::diagnostic::closest(kind, KINDS.iter().copied())
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// Is `kind` a known integration kind? The message says which are, and the closest one.
+///
+/// # Errors
+/// The message for people.
+pub fn known_kind(kind: &str) -> Result<(), String> {
+    if KINDS.contains(&kind) {
+        return Ok(());
     }
-    prev[b.len()]
+    let hint = suggest_kind(kind)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown integration kind `{kind}` (known: {}){hint}",
+        KINDS.join(", ")
+    ))
 }
 
 /// Is `text` an absolute http(s) URL with a host?
@@ -220,15 +219,7 @@ pub fn check_integration(
     settings: &Map<String, Value>,
     secrets: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, String> {
-    if !KINDS.contains(&kind) {
-        let hint = suggest_kind(kind)
-            .map(|k| format!("; did you mean `{k}`?"))
-            .unwrap_or_default();
-        return Err(format!(
-            "unknown integration kind `{kind}` (known: {}){hint}",
-            KINDS.join(", ")
-        ));
-    }
+    known_kind(kind)?;
     if let Some(k) = settings.keys().find(|k| secrets.contains_key(*k)) {
         return Err(format!("`{k}` is given both as a setting and as a secret"));
     }
@@ -349,21 +340,6 @@ pub fn clean_tags<I: IntoIterator<Item = String>>(tags: I) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidInput(
-            "the body must be a JSON object".into(),
-        ));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::InvalidInput(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
-    }
-}
-
 fn opt_str(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -415,10 +391,6 @@ fn org_json(o: &OrgRecord, mapping: &HashMap<String, Value>) -> Value {
     let mut v = serde_json::to_value(o).expect("serializes");
     v["autotask_company"] = mapping.get(&o.id).cloned().unwrap_or(Value::Null);
     v
-}
-
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
 }
 
 /// `GET /api/orgs`: every org, parents first.
@@ -481,8 +453,8 @@ pub(crate) async fn create_org(
         tags,
         attributes: json!({}),
         active: true,
-        created_at: now(),
-        updated_at: now(),
+        created_at: now_rfc3339(),
+        updated_at: now_rfc3339(),
     };
     state.store().save_org(&record).await?;
     let mapping = autotask_mapping(&state).await?;
@@ -614,7 +586,7 @@ pub(crate) async fn patch_org(
             .as_bool()
             .ok_or_else(|| ApiError::InvalidInput("`active` must be true or false".into()))?;
     }
-    record.updated_at = now();
+    record.updated_at = now_rfc3339();
     store.save_org(&record).await?;
     let mapping = autotask_mapping(&state).await?;
     Ok(Json(org_json(&record, &mapping)))
@@ -777,7 +749,7 @@ pub(crate) async fn create_integration(
         name,
         settings: Value::Object(settings),
         secrets: seal_secrets(&secrets, state.engine().secrets().as_ref()),
-        created_at: now(),
+        created_at: now_rfc3339(),
     };
     state.store().save_integration(&stored).await?;
     let mut v = integration_view(&stored, state.engine().secrets().as_ref());

@@ -9,7 +9,8 @@
 //! - it must be one the trigger runs for: `run_for: owner` the owner org (the root org, the
 //!   MSP), a list its orgs, `all_managed` any managed (child) org;
 //! - a webhook without a secret (`secret: none`) runs only for its owner org: the root org,
-//!   or the first org of its `run_for` list (a crate install's org);
+//!   or the first org of its `run_for` list (a crate install's org); with several root orgs
+//!   (and no list) there is no owner, so it runs for none (see `weft_engine::org::owner_org`);
 //! - a webhook with `secret: required` has one secret per (trigger, org), sealed at rest,
 //!   issued on request (never by an incoming request) and rotated at once or after a grace
 //!   period during which the previous one is still accepted.
@@ -66,7 +67,10 @@ fn entitles(trigger: &Trigger, owner: Option<&str>, org: &OrgRecord) -> Result<(
         return Err(format!(
             "webhook trigger `{}` takes requests without a secret, so it runs only for its owner org{}",
             trigger.name,
-            owner.map(|o| format!(" `{o}`")).unwrap_or_default()
+            owner.map_or_else(
+                || " (there is none: no single root organization)".to_string(),
+                |o| format!(" `{o}`")
+            )
         ));
     }
     let runs = match &trigger.run_for {

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
-use weft_engine::org::slug;
+use weft_engine::org::{RootOrgError, name_key, root_org, slug};
 use weft_engine::store::{DirectoryRecord, OrgMapping, OrgRecord, Store, StoreError};
 
 use super::client::Client;
@@ -140,6 +141,15 @@ impl From<StoreError> for SyncError {
             src = s.source();
         }
         SyncError(msg)
+    }
+}
+
+impl From<RootOrgError> for SyncError {
+    fn from(e: RootOrgError) -> Self {
+        match e {
+            RootOrgError::Store(e) => e.into(),
+            other => SyncError(other.to_string()),
+        }
     }
 }
 
@@ -350,29 +360,6 @@ pub async fn exclude(store: &dyn Store, kind: &str, external_id: &str) -> Result
     Ok(())
 }
 
-/// The synced org when none is named: the only root org.
-///
-/// # Errors
-/// No org, or several roots.
-pub async fn root_org(store: &dyn Store) -> Result<OrgRecord> {
-    let roots = weft_engine::org::root_orgs(store).await?;
-    match roots.len() {
-        0 => Err(SyncError(
-            "no organization yet: add the MSP's root organization first (`weft org add NAME`)"
-                .into(),
-        )),
-        1 => Ok(roots.into_iter().next().expect("one")),
-        _ => Err(SyncError(format!(
-            "several root organizations ({}): name one with --org",
-            roots
-                .iter()
-                .map(|o| o.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
 /// What one entity kind's run did (or would do).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KindReport {
@@ -469,18 +456,6 @@ impl SyncReport {
                 .collect(),
         )
     }
-}
-
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
-/// Case- and whitespace-insensitive name key.
-pub fn norm(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 fn is_active(v: &Value) -> bool {
@@ -593,7 +568,7 @@ impl KindPlan {
                 }
                 if changed {
                     let mut r = record;
-                    r.updated_at = now();
+                    r.updated_at = now_rfc3339();
                     self.save.push(r);
                 }
             }
@@ -612,7 +587,7 @@ impl KindPlan {
             if old.active && old.state != "excluded" && old.state != "pending" {
                 let mut r = old.clone();
                 r.active = false;
-                r.updated_at = now();
+                r.updated_at = now_rfc3339();
                 self.report.deactivated += 1;
                 self.report.deactivated_names.push(r.name.clone());
                 self.report.note(&r.external_id, &r.name, "deactivate");
@@ -640,7 +615,7 @@ fn record(
         data,
         active,
         state: state.into(),
-        updated_at: now(),
+        updated_at: now_rfc3339(),
     }
 }
 
@@ -776,7 +751,7 @@ async fn sync(
             {
                 let mut r = o.clone();
                 r.state = "excluded".into();
-                r.updated_at = now();
+                r.updated_at = now_rfc3339();
                 plan.save.push(r);
             }
             continue;
@@ -793,10 +768,10 @@ async fn sync(
             org_id = Some(root.id.clone());
             how = "matched";
         } else {
-            let key = norm(&name);
+            let key = name_key(&name);
             if let Some(o) = orgs
                 .iter()
-                .find(|o| norm(&o.name) == key && !mapped_orgs.contains(&o.id))
+                .find(|o| name_key(&o.name) == key && !mapped_orgs.contains(&o.id))
             {
                 org_id = Some(o.id.clone());
                 how = "matched";
@@ -819,7 +794,7 @@ async fn sync(
             }
             if active && (first || settings.auto_create_clients || is_approved("company", &id)) {
                 // A new org below the synced one.
-                let taken = |n: &str| orgs.iter().any(|o| norm(&o.name) == norm(n));
+                let taken = |n: &str| orgs.iter().any(|o| name_key(&o.name) == name_key(n));
                 let org_name = if taken(&name) {
                     format!("{name} ({id})")
                 } else {
@@ -839,8 +814,8 @@ async fn sync(
                     tags: Vec::new(),
                     attributes: json!({}),
                     active: true,
-                    created_at: now(),
-                    updated_at: now(),
+                    created_at: now_rfc3339(),
+                    updated_at: now_rfc3339(),
                 };
                 orgs.push(rec);
                 org_id = Some(oid);
@@ -868,7 +843,7 @@ async fn sync(
                 kind: SOURCE.into(),
                 external_id: id.clone(),
                 external_name: Some(name.clone()),
-                created_at: now(),
+                created_at: now_rfc3339(),
             });
         }
         // The org keeps the company's fields and follows its active flag.
@@ -885,7 +860,7 @@ async fn sync(
             if o.attributes != attrs || o.active != active {
                 o.attributes = attrs;
                 o.active = active;
-                o.updated_at = now();
+                o.updated_at = now_rfc3339();
                 org_saves.push(o.clone());
             }
         }
@@ -919,7 +894,7 @@ async fn sync(
             plan.report.to_match.push(format!("{name} → {org_name}"));
             plan.report.note(&id, &name, "match");
             let mut r = r;
-            r.updated_at = now();
+            r.updated_at = now_rfc3339();
             plan.save.push(r);
         } else if is_new_link && how == "created" {
             plan.seen.insert(id.clone());
@@ -948,7 +923,7 @@ async fn sync(
             && o.active
         {
             o.active = false;
-            o.updated_at = now();
+            o.updated_at = now_rfc3339();
             org_saves.push(o.clone());
         }
     }
@@ -998,7 +973,7 @@ async fn sync(
             {
                 let mut x = o.clone();
                 x.state = "excluded".into();
-                x.updated_at = now();
+                x.updated_at = now_rfc3339();
                 plan.save.push(x);
             }
             continue;
@@ -1020,7 +995,7 @@ async fn sync(
         let by_name = || {
             local_users
                 .iter()
-                .find(|u| norm(&u.name) == norm(&name) && !claimed.contains(&u.external_id))
+                .find(|u| name_key(&u.name) == name_key(&name) && !claimed.contains(&u.external_id))
                 .map(|u| u.external_id.clone())
         };
         let linked = manual.clone().or(previous.clone()).or_else(|| {
@@ -1234,7 +1209,7 @@ async fn sync(
         }
         if first {
             store
-                .set_setting(&initialized_key(&root.id), &now())
+                .set_setting(&initialized_key(&root.id), &now_rfc3339())
                 .await?;
         }
         if !approved.is_empty() {
@@ -1367,11 +1342,5 @@ mod tests {
             ..Settings::default()
         };
         assert!(next_slot(&off, after).is_none());
-    }
-
-    #[test]
-    fn names_match_ignoring_case_and_spacing() {
-        assert_eq!(norm("  SUMMIT  law\tGroup "), norm("Summit Law Group"));
-        assert_ne!(norm("Acme Dental"), norm("Acme Dental LLC"));
     }
 }

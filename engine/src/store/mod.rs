@@ -515,7 +515,7 @@ impl TriggerEvent {
             status: 202,
             execution_id: None,
             dedupe_key: None,
-            created_at: jiff::Timestamp::now().to_string(),
+            created_at: crate::action::now_rfc3339(),
         }
     }
 }

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::action::now_rfc3339;
 
 /// The channel queued work is announced on; the payload is the schema the work is in, so
 /// stores in other schemas of the same database ignore it.
@@ -406,10 +407,6 @@ async fn group_has_room(
     Ok(running < limit)
 }
 
-fn now_rfc3339() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn deploy_workflow(
@@ -785,7 +782,7 @@ impl Store for PostgresStore {
             .bind(trigger)
             .bind(org)
             .bind(sealed)
-            .bind(jiff::Timestamp::now().to_string())
+            .bind(now_rfc3339())
             .execute(&self.pool)
             .await?
             .rows_affected()
@@ -805,7 +802,7 @@ impl Store for PostgresStore {
         sealed: &str,
         previous_until: Option<&str>,
     ) -> Result<WebhookSecretRecord> {
-        let now = jiff::Timestamp::now().to_string();
+        let now = now_rfc3339();
         let updated = sqlx::query("UPDATE webhook_secrets SET previous = CASE WHEN $1::TEXT IS NULL THEN NULL ELSE secret END, previous_until = $2, secret = $3, rotated_at = $4 WHERE workflow = $5 AND trigger = $6 AND org = $7")
             .bind(previous_until)
             .bind(previous_until)

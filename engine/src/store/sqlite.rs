@@ -29,6 +29,7 @@ const WEBHOOK_SECRET_COLUMNS: &str =
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 use super::json_to_text as to_text;
+use crate::action::now_rfc3339;
 
 fn json_col(row: &SqliteRow, col: &str) -> Result<Option<Value>> {
     json_from_text(col, row.try_get(col)?)
@@ -243,10 +244,6 @@ fn group_running(outer: &str) -> String {
         "(SELECT COUNT(*) FROM executions r WHERE r.status = 'running' \
          AND r.workflow_name = {outer}.workflow_name AND r.concurrency_key = {outer}.concurrency_key)"
     )
-}
-
-fn now_rfc3339() -> String {
-    jiff::Timestamp::now().to_string()
 }
 
 #[async_trait]
@@ -591,7 +588,7 @@ impl Store for SqliteStore {
             .bind(trigger)
             .bind(org)
             .bind(sealed)
-            .bind(jiff::Timestamp::now().to_string())
+            .bind(now_rfc3339())
             .execute(&self.pool)
             .await?
             .rows_affected()
@@ -611,7 +608,7 @@ impl Store for SqliteStore {
         sealed: &str,
         previous_until: Option<&str>,
     ) -> Result<WebhookSecretRecord> {
-        let now = jiff::Timestamp::now().to_string();
+        let now = now_rfc3339();
         let updated = sqlx::query("UPDATE webhook_secrets SET previous = CASE WHEN ? IS NULL THEN NULL ELSE secret END, previous_until = ?, secret = ?, rotated_at = ? WHERE workflow = ? AND trigger = ? AND org = ?")
             .bind(previous_until)
             .bind(previous_until)
