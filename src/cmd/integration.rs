@@ -8,16 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use weft_engine::action::now_rfc3339;
 use weft_engine::integration::{Integration, Integrations};
-use weft_engine::org::{OrgContext, OrgIntegrations, seal_secrets};
-use weft_engine::store::IntegrationRecord;
-use weft_triggers::orgs_api::{
-    self, REDACTED, check_integration, instance_url, integration_view, valid_url,
-};
+use weft_engine::org::{OrgContext, OrgIntegrations};
+use weft_service::integrations::{NewIntegration, instance_url, valid_url};
+use weft_triggers::orgs_api::{REDACTED, integration_view};
 
 use super::engine::EngineArgs;
-use super::org::{read_stdin, store_failure, usage};
+use super::org::{read_stdin, service_failure, store_failure, usage};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -103,7 +100,7 @@ macro_rules! tri {
 }
 
 fn known_kind(kind: &str) -> Result<(), ExitCode> {
-    orgs_api::known_kind(kind).map_err(usage)
+    weft_service::integrations::known_kind(kind).map_err(usage)
 }
 
 /// Keys whose values stay text even when they look like numbers.
@@ -243,40 +240,37 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 Ok(s) => s,
                 Err(code) => return Ok(code),
             };
-            let warnings = match check_integration(&kind, &settings, &secrets) {
-                Ok(w) => w,
-                Err(problem) => return Ok(usage(problem)),
-            };
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let record = tri!(store.org(&org).await);
-            let existed = tri!(store.integrations(Some(&record.id)).await)
-                .iter()
-                .any(|i| i.kind == kind && i.name == name);
-            let stored = IntegrationRecord {
-                org_id: record.id.clone(),
+            let secret_names: Vec<String> = secrets.keys().cloned().collect();
+            let new = NewIntegration {
+                org,
                 kind: kind.clone(),
                 name: name.clone(),
-                settings: Value::Object(settings),
-                secrets: seal_secrets(&secrets, engine.secrets().as_ref()),
-                created_at: now_rfc3339(),
+                settings,
+                secrets,
             };
-            tri!(store.save_integration(&stored).await);
-            for w in warnings {
+            let added = match weft_service::integrations::add(
+                engine.store().as_ref(),
+                engine.secrets().as_ref(),
+                new,
+            )
+            .await
+            {
+                Ok(a) => a,
+                Err(e) => return Ok(service_failure(&e)),
+            };
+            for w in &added.warnings {
                 eprintln!("warning: {w}");
             }
             println!(
                 "{} {kind} integration `{name}` of {} ({}){}",
-                if existed { "replaced" } else { "added" },
-                record.name,
-                record.id,
-                if secrets.is_empty() {
+                if added.replaced { "replaced" } else { "added" },
+                added.org.name,
+                added.org.id,
+                if secret_names.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        " with secret(s) {} (sealed)",
-                        secrets.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
+                    format!(" with secret(s) {} (sealed)", secret_names.join(", "))
                 }
             );
             Ok(ExitCode::SUCCESS)
@@ -318,16 +312,12 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
         } => {
             let engine = super::engine::open(&db).await?;
             let store = engine.store();
-            let record = tri!(store.org(&org).await);
-            if tri!(store.delete_integration(&record.id, &kind, &name).await) {
-                println!("removed {kind} integration `{name}` of {}", record.id);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!(
-                    "error: organization `{}` has no {kind} integration `{name}`",
-                    record.id
-                );
-                Ok(ExitCode::from(1))
+            match weft_service::integrations::remove(store.as_ref(), &org, &kind, &name).await {
+                Ok(record) => {
+                    println!("removed {kind} integration `{name}` of {}", record.id);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(service_failure(&e)),
             }
         }
         Command::Test {

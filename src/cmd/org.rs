@@ -9,11 +9,10 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
-use weft_engine::org::slug;
 use weft_engine::store::{OrgRecord, OrgVar, StoreError, StoreErrorKind};
-use weft_triggers::orgs_api::{
-    REDACTED, clean_tags, org_chain, org_detail, valid_key, variables_view, would_cycle,
-};
+use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
+use weft_service::{ErrorKind, ServiceError};
+use weft_triggers::orgs_api::{REDACTED, org_detail, valid_key, variables_view};
 
 use super::engine::EngineArgs;
 
@@ -147,6 +146,21 @@ pub(crate) fn store_failure(e: &StoreError) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Prints a refused or failed use case and answers its exit code: 2 for a usage error, else 1.
+pub(crate) fn service_failure(e: &ServiceError) -> ExitCode {
+    match e.kind() {
+        ErrorKind::Usage => usage(e),
+        ErrorKind::Store | ErrorKind::Unavailable => {
+            eprintln!("error: {e}: {:?}", std::error::Error::source(e));
+            ExitCode::from(1)
+        }
+        _ => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -265,61 +279,27 @@ async fn add(
     tags: Vec<String>,
     id: Option<String>,
 ) -> miette::Result<ExitCode> {
-    let store = engine.store();
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        return Ok(usage("the name is empty"));
-    }
-    let id = match id {
-        Some(id) if slug(&id) != id || id.is_empty() => {
-            return Ok(usage(format!(
-                "--id must be lower case letters, digits and single dashes (like `{}`)",
-                slug(&id)
-            )));
-        }
-        Some(id) => id,
-        None => slug(&name),
-    };
-    if id.is_empty() {
-        return Ok(usage(format!(
-            "cannot make an id from `{name}`: give one with --id"
-        )));
-    }
-    if let Ok(existing) = store.org(&id).await
-        && existing.id == id
-    {
-        eprintln!(
-            "error: an organization with id `{id}` already exists ({}); choose another with --id",
-            existing.name
-        );
-        return Ok(ExitCode::from(1));
-    }
-    let parent = match parent {
-        Some(p) => Some(tri!(store.org(&p).await)),
-        None => None,
-    };
-    let roots = tri!(weft_engine::org::root_orgs(store.as_ref()).await);
-    let record = OrgRecord {
-        id,
+    let new = NewOrg {
         name,
-        parent_id: parent.as_ref().map(|p| p.id.clone()),
-        tags: clean_tags(tags),
-        attributes: json!({}),
-        active: true,
-        created_at: now_rfc3339(),
-        updated_at: now_rfc3339(),
+        id,
+        parent,
+        tags,
     };
-    tri!(store.save_org(&record).await);
-    match &parent {
-        Some(p) => println!(
+    let created = match weft_service::orgs::create(engine.store().as_ref(), new).await {
+        Ok(c) => c,
+        Err(e) => return Ok(service_failure(&e)),
+    };
+    let record = &created.org;
+    match (&created.parent, created.other_roots.as_slice()) {
+        (Some(p), _) => println!(
             "added organization {} ({}) below {} ({})",
             record.name, record.id, p.name, p.id
         ),
-        None if roots.is_empty() => println!(
+        (None, []) => println!(
             "added organization {} ({}) as the root (the MSP); add clients with --parent {}",
             record.name, record.id, record.id
         ),
-        None => {
+        (None, roots) => {
             println!(
                 "added organization {} ({}) as a root",
                 record.name, record.id

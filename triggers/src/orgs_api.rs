@@ -3,8 +3,9 @@
 //! integration secrets) are sealed at rest and never answered: variables show `***`,
 //! integrations list only the names of their secret keys.
 //!
-//! The helpers here ([`org_chain`], [`variables_view`], [`integration_view`],
-//! [`check_integration`]) are shared with the `weft org` and `weft integration` commands.
+//! The rules (creating orgs, the tree, checking and storing integrations) live in
+//! `weft_service`; the views here ([`variables_view`], [`integration_view`], [`org_detail`])
+//! are shared with the `weft org` and `weft integration` commands.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -16,43 +17,34 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::action::now_rfc3339;
-use weft_engine::org::{seal_secrets, slug};
 use weft_engine::secrets::SecretBox;
-use weft_engine::store::{IntegrationRecord, OrgRecord, OrgVar, Store, StoreError, StoreErrorKind};
+use weft_engine::store::{IntegrationRecord, OrgRecord, OrgVar, Store, StoreError};
+
+use weft_service::integrations::{KINDS, NewIntegration};
+use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
+use weft_service::{ErrorKind, ServiceError};
 
 use crate::api::body_object;
 use crate::{ApiError, AppState};
 
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        match e.kind() {
+            ErrorKind::Usage => ApiError::InvalidInput(message),
+            ErrorKind::NotFound => ApiError::NotFound(message),
+            ErrorKind::Conflict => ApiError::Conflict(message),
+            ErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
+            _ => ApiError::Internal(format!("{e:?}")),
+        }
+    }
+}
+
 /// What a secret value is shown as.
 pub const REDACTED: &str = "***";
 
-/// The integration kinds weft knows.
-pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "email", "http"];
-
 /// The directory kinds an org has (`GET /api/orgs/{org}/directory/{kind}`).
 pub const DIRECTORY_KINDS: &[&str] = &["contact", "configuration", "location", "user", "company"];
-
-/// The org and its ancestors, the org first, then its parent, grandparent …
-///
-/// # Errors
-/// Store failures (not found: the org); a cycle is reported as corrupt data.
-pub async fn org_chain(store: &dyn Store, org: &str) -> Result<Vec<OrgRecord>, StoreError> {
-    let first = store.org(org).await?;
-    let mut next = first.parent_id.clone();
-    let mut chain = vec![first];
-    while let Some(id) = next {
-        if chain.len() > 64 || chain.iter().any(|o| o.id == id) {
-            return Err(StoreError::Corrupt(format!(
-                "the parents of organization `{}` form a cycle",
-                chain[0].id
-            )));
-        }
-        let parent = store.org(&id).await?;
-        next = parent.parent_id.clone();
-        chain.push(parent);
-    }
-    Ok(chain)
-}
 
 /// One variable as an org sees it, redacted.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -138,183 +130,6 @@ pub fn integration_view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> 
     v
 }
 
-/// The closest known kind to `kind`, for "did you mean".
-pub fn suggest_kind(kind: &str) -> Option<&'static str> {
-    weft_engine::diagnostic::closest(kind, KINDS.iter().copied())
-}
-
-/// Is `kind` a known integration kind? The message says which are, and the closest one.
-///
-/// # Errors
-/// The message for people.
-pub fn known_kind(kind: &str) -> Result<(), String> {
-    if KINDS.contains(&kind) {
-        return Ok(());
-    }
-    let hint = suggest_kind(kind)
-        .map(|k| format!("; did you mean `{k}`?"))
-        .unwrap_or_default();
-    Err(format!(
-        "unknown integration kind `{kind}` (known: {}){hint}",
-        KINDS.join(", ")
-    ))
-}
-
-/// Is `text` an absolute http(s) URL with a host?
-pub fn valid_url(text: &str) -> bool {
-    text.parse::<axum::http::Uri>().is_ok_and(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
-    })
-}
-
-/// The setting keys holding a URL.
-const URL_KEYS: &[&str] = &[
-    "url",
-    "webhook_url",
-    "base_url",
-    "zone_url",
-    "discovery_url",
-];
-
-/// Settings an `autotask` instance understands.
-const AUTOTASK_KEYS: &[&str] = &[
-    "username",
-    "integration_code",
-    "secret",
-    "zone_url",
-    "discovery_url",
-    "cache_ttl_minutes",
-    "timeout",
-    "max_retries",
-    "backoff_base_ms",
-    "backoff_max",
-];
-
-/// The URL of a teams/slack/http instance (`url`, `webhook_url` or `base_url`, a setting or
-/// a secret), if any.
-pub fn instance_url<'a>(
-    settings: &'a Map<String, Value>,
-    secrets: &'a BTreeMap<String, String>,
-) -> Option<(&'static str, &'a str)> {
-    ["url", "webhook_url", "base_url"]
-        .into_iter()
-        .find_map(|k| {
-            settings
-                .get(k)
-                .and_then(Value::as_str)
-                .or_else(|| secrets.get(k).map(String::as_str))
-                .map(|v| (k, v))
-        })
-}
-
-/// Checks an integration instance before it is stored: a known kind; for `autotask`,
-/// `username`, `integration_code` and the secret `secret` (optional `zone_url`,
-/// `discovery_url`); for `teams` and `slack`, a URL (`url` or `webhook_url`); every URL
-/// parses. Returns warnings (unknown keys) or the problem.
-///
-/// # Errors
-/// The problem, for people (it never contains secret values).
-pub fn check_integration(
-    kind: &str,
-    settings: &Map<String, Value>,
-    secrets: &BTreeMap<String, String>,
-) -> Result<Vec<String>, String> {
-    known_kind(kind)?;
-    if let Some(k) = settings.keys().find(|k| secrets.contains_key(*k)) {
-        return Err(format!("`{k}` is given both as a setting and as a secret"));
-    }
-    let mut warnings = Vec::new();
-    for k in URL_KEYS {
-        if let Some(v) = settings.get(*k) {
-            match v.as_str() {
-                Some(s) if valid_url(s) => {}
-                _ => return Err(format!("`{k}` is not an http(s) URL: {v}")),
-            }
-        }
-        if secrets.get(*k).is_some_and(|s| !valid_url(s)) {
-            return Err(format!("the secret `{k}` is not an http(s) URL"));
-        }
-    }
-    let has = |k: &str| settings.get(k).is_some_and(|v| !v.is_null()) || secrets.contains_key(k);
-    match kind {
-        "autotask" => {
-            let missing: Vec<&str> = ["username", "integration_code"]
-                .into_iter()
-                .filter(|k| !has(k))
-                .collect();
-            if !missing.is_empty() {
-                return Err(format!(
-                    "an `autotask` integration needs {} (the API user's name and the API integration code)",
-                    missing
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ));
-            }
-            for k in ["username", "integration_code"] {
-                if settings.get(k).is_some_and(|v| !v.is_string()) {
-                    return Err(format!("`{k}` must be text"));
-                }
-            }
-            if settings.contains_key("secret") {
-                return Err(
-                    "the Autotask API secret must be a secret, not a setting (`--secret secret=-` reads it from stdin)"
-                        .into(),
-                );
-            }
-            if !secrets.contains_key("secret") {
-                return Err(
-                    "an `autotask` integration needs the secret `secret` (the API user's password)"
-                        .into(),
-                );
-            }
-            for k in settings.keys().chain(secrets.keys()) {
-                if !AUTOTASK_KEYS.contains(&k.as_str()) {
-                    warnings.push(format!(
-                        "`{k}` is not an Autotask setting weft reads (known: {})",
-                        AUTOTASK_KEYS.join(", ")
-                    ));
-                }
-            }
-        }
-        "email" => {
-            let missing: Vec<&str> = ["host", "from"].into_iter().filter(|k| !has(k)).collect();
-            if !missing.is_empty() {
-                return Err(format!(
-                    "an `email` integration needs {} (the SMTP server and the sender address)",
-                    missing
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ));
-            }
-            if settings.contains_key("password") {
-                return Err(
-                    "the SMTP password must be a secret, not a setting (`--secret password=-` reads it from stdin)"
-                        .into(),
-                );
-            }
-        }
-        "teams" | "slack" if instance_url(settings, secrets).is_none() => {
-            return Err(format!(
-                "a `{kind}` integration needs its incoming webhook URL: `url` (or `webhook_url`)"
-            ));
-        }
-        _ => {}
-    }
-    Ok(warnings)
-}
-
-/// Would making `parent` the parent of `org` create a cycle (is `parent` `org` or below it)?
-///
-/// # Errors
-/// Store failures.
-pub async fn would_cycle(store: &dyn Store, org: &str, parent: &str) -> Result<bool, StoreError> {
-    Ok(org_chain(store, parent).await?.iter().any(|o| o.id == org))
-}
-
 /// Variable names usable in templates (`ORG.VARIABLES.name`).
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
@@ -323,18 +138,6 @@ pub fn valid_key(key: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && key.len() <= 128
-}
-
-/// Tags trimmed, empty ones dropped, duplicates (case-insensitively) removed.
-pub fn clean_tags<I: IntoIterator<Item = String>>(tags: I) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for t in tags {
-        let t = t.trim().to_string();
-        if !t.is_empty() && !out.iter().any(|x| x.eq_ignore_ascii_case(&t)) {
-            out.push(t);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,17 +161,6 @@ fn tags_of(v: &Value) -> Result<Vec<String>, ApiError> {
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| ApiError::InvalidInput("`tags` must be a list of strings".into()))?;
     Ok(clean_tags(tags))
-}
-
-/// A store lookup of an org named in a body: unknown is invalid input, not a missing page.
-async fn referenced_org(state: &AppState, what: &str, org: &str) -> Result<OrgRecord, ApiError> {
-    match state.store().org(org).await {
-        Ok(o) => Ok(o),
-        Err(e) if e.kind() == StoreErrorKind::NotFound => Err(ApiError::InvalidInput(format!(
-            "{what} organization `{org}` does not exist"
-        ))),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The Autotask company each org maps to: org id → `{id, name}`.
@@ -406,59 +198,25 @@ pub(crate) async fn list_orgs(State(state): State<AppState>) -> Result<Json<Valu
     Ok(Json(json!(list)))
 }
 
-/// `POST /api/orgs` `{name, parent?, tags?, id?}`.
+/// `POST /api/orgs` `{name, parent?, tags?, id?}` ([`weft_service::orgs::create`]).
 pub(crate) async fn create_org(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = body_object(&body)?;
-    let name = opt_str(&body, "name")?
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::InvalidInput("`name` is required".into()))?;
-    let id = match opt_str(&body, "id")? {
-        Some(id) => {
-            if slug(&id) != id {
-                return Err(ApiError::InvalidInput(format!(
-                    "`id` must be lower case letters, digits and single dashes (like `{}`)",
-                    slug(&id)
-                )));
-            }
-            id
-        }
-        None => slug(&name),
+    let new = NewOrg {
+        name: opt_str(&body, "name")?
+            .ok_or_else(|| ApiError::InvalidInput("`name` is required".into()))?,
+        id: opt_str(&body, "id")?,
+        parent: opt_str(&body, "parent")?,
+        tags: match body.get("tags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(t) => tags_of(t)?,
+        },
     };
-    if id.is_empty() {
-        return Err(ApiError::InvalidInput(format!(
-            "cannot make an id from the name `{name}`: give one with `id`"
-        )));
-    }
-    let parent = match opt_str(&body, "parent")? {
-        Some(p) => Some(referenced_org(&state, "the parent", &p).await?.id),
-        None => None,
-    };
-    let tags = match body.get("tags") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(t) => tags_of(t)?,
-    };
-    if state.store().org(&id).await.is_ok_and(|o| o.id == id) {
-        return Err(ApiError::Conflict(format!(
-            "an organization with id `{id}` already exists"
-        )));
-    }
-    let record = OrgRecord {
-        id,
-        name,
-        parent_id: parent,
-        tags,
-        attributes: json!({}),
-        active: true,
-        created_at: now_rfc3339(),
-        updated_at: now_rfc3339(),
-    };
-    state.store().save_org(&record).await?;
+    let created = weft_service::orgs::create(state.store().as_ref(), new).await?;
     let mapping = autotask_mapping(&state).await?;
-    Ok((StatusCode::CREATED, Json(org_json(&record, &mapping))).into_response())
+    Ok((StatusCode::CREATED, Json(org_json(&created.org, &mapping))).into_response())
 }
 
 /// An org as `GET /api/orgs/{org}` (and `weft org show --json`) answers it: its fields,
@@ -554,7 +312,8 @@ pub(crate) async fn patch_org(
         record.parent_id = match p {
             Value::Null => None,
             Value::String(p) => {
-                let parent = referenced_org(&state, "the parent", p).await?;
+                let parent =
+                    weft_service::orgs::existing(state.store().as_ref(), p, "the parent").await?;
                 if would_cycle(store, &record.id, &parent.id).await? {
                     return Err(ApiError::InvalidInput(format!(
                         "`{}` cannot be the parent of `{}`: it is the organization itself or below it",
@@ -736,24 +495,21 @@ pub(crate) async fn create_integration(
             ));
         }
     };
-    let record = state.store().org(&org).await.map_err(|e| match e.kind() {
-        StoreErrorKind::NotFound => {
-            ApiError::InvalidInput(format!("organization `{org}` does not exist"))
-        }
-        _ => e.into(),
-    })?;
-    let warnings = check_integration(&kind, &settings, &secrets).map_err(ApiError::InvalidInput)?;
-    let stored = IntegrationRecord {
-        org_id: record.id,
-        kind,
-        name,
-        settings: Value::Object(settings),
-        secrets: seal_secrets(&secrets, state.engine().secrets().as_ref()),
-        created_at: now_rfc3339(),
-    };
-    state.store().save_integration(&stored).await?;
-    let mut v = integration_view(&stored, state.engine().secrets().as_ref());
-    v["warnings"] = json!(warnings);
+    let added = weft_service::integrations::add(
+        state.store().as_ref(),
+        state.engine().secrets().as_ref(),
+        NewIntegration {
+            org,
+            kind,
+            name,
+            settings,
+            secrets,
+        },
+    )
+    .await?;
+    let mut v = integration_view(&added.record, state.engine().secrets().as_ref());
+    v["warnings"] = json!(added.warnings);
+    v["replaced"] = json!(added.replaced);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -762,17 +518,8 @@ pub(crate) async fn delete_integration(
     State(state): State<AppState>,
     Path((org, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state.store().org(&org).await?;
-    if !state
-        .store()
-        .delete_integration(&record.id, &kind, &name)
-        .await?
-    {
-        return Err(ApiError::NotFound(format!(
-            "organization `{}` has no `{kind}` integration `{name}`",
-            record.id
-        )));
-    }
+    let record =
+        weft_service::integrations::remove(state.store().as_ref(), &org, &kind, &name).await?;
     Ok(Json(
         json!({"org": record.id, "kind": kind, "name": name, "deleted": true}),
     ))
@@ -824,6 +571,8 @@ pub(crate) async fn sync_runs(
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use weft_service::integrations::{check_integration, suggest_kind};
 
     use axum::Router;
     use axum::body::Body;
@@ -890,7 +639,8 @@ mod tests {
             json!({"name": "X", "parent": "nope"}),
         )
         .await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        // A named org that does not exist is "not found", as `weft org add --parent nope` says.
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
         let (s, _) = send(&app, "POST", "/api/orgs", json!({"tags": []})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 

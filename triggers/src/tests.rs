@@ -435,10 +435,14 @@ fn email_integrations_need_a_host_a_sender_and_a_secret_password() {
             .collect()
     };
     let none = BTreeMap::new();
-    let err =
-        orgs_api::check_integration("email", &settings(&[("host", "smtp.x")]), &none).unwrap_err();
+    let err = weft_service::integrations::check_integration(
+        "email",
+        &settings(&[("host", "smtp.x")]),
+        &none,
+    )
+    .unwrap_err();
     assert!(err.contains("`from`"), "{err}");
-    let err = orgs_api::check_integration(
+    let err = weft_service::integrations::check_integration(
         "email",
         &settings(&[("host", "smtp.x"), ("from", "a@x"), ("password", "p")]),
         &none,
@@ -450,7 +454,7 @@ fn email_integrations_need_a_host_a_sender_and_a_secret_password() {
     );
     let pw = BTreeMap::from([("password".to_string(), "p".to_string())]);
     assert!(
-        orgs_api::check_integration(
+        weft_service::integrations::check_integration(
             "email",
             &settings(&[("host", "smtp.x"), ("from", "a@x")]),
             &pw

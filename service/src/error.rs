@@ -1,0 +1,83 @@
+//! The one error type of the use cases.
+
+use weft_engine::store::{StoreError, StoreErrorKind};
+
+/// What kind of failure, for callers to map: the CLI to an exit code (usage 2, else 1), the
+/// API to a status (usage 422, not found 404, conflict 409, unavailable 503, else 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is wrong (a missing name, an unknown kind, a bad value).
+    Usage,
+    /// Something it names does not exist.
+    NotFound,
+    /// It contradicts what is stored (a duplicate id, a cycle).
+    Conflict,
+    /// Another system (Autotask) refused or failed.
+    Upstream,
+    /// The database cannot be reached; nothing was changed.
+    Unavailable,
+    /// The database failed.
+    Store,
+}
+
+/// A use case refused or failed: a message for people (never a secret) and its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    kind: ErrorKind,
+    message: String,
+    #[source]
+    source: Option<StoreError>,
+}
+
+impl ServiceError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A wrong request.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+
+    /// Something named does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// It contradicts what is stored.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        let kind = match e.kind() {
+            StoreErrorKind::NotFound => ErrorKind::NotFound,
+            StoreErrorKind::Conflict => ErrorKind::Conflict,
+            StoreErrorKind::Unavailable => ErrorKind::Unavailable,
+            _ => ErrorKind::Store,
+        };
+        let message = match kind {
+            ErrorKind::Store => "the database failed".to_string(),
+            ErrorKind::Unavailable => "the database is unavailable; nothing was changed".into(),
+            _ => e.to_string(),
+        };
+        ServiceError {
+            kind,
+            message,
+            source: Some(e),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Integration instances: what each kind needs before it is stored, and storing it with its
+//! secrets sealed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use weft_engine::action::now_rfc3339;
+use weft_engine::org::seal_secrets;
+use weft_engine::secrets::SecretBox;
+use weft_engine::store::{IntegrationRecord, OrgRecord, Store};
+
+use crate::ServiceError;
+
+/// The integration kinds weft knows.
+pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "email", "http"];
+
+/// The closest known kind to `kind`, for "did you mean".
+pub fn suggest_kind(kind: &str) -> Option<&'static str> {
+    weft_engine::diagnostic::closest(kind, KINDS.iter().copied())
+}
+
+/// Is `kind` a known integration kind? The message says which are, and the closest one.
+///
+/// # Errors
+/// The message for people.
+pub fn known_kind(kind: &str) -> Result<(), String> {
+    if KINDS.contains(&kind) {
+        return Ok(());
+    }
+    let hint = suggest_kind(kind)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown integration kind `{kind}` (known: {}){hint}",
+        KINDS.join(", ")
+    ))
+}
+
+/// Is `text` an absolute http(s) URL with a host?
+pub fn valid_url(text: &str) -> bool {
+    text.parse::<http::Uri>().is_ok_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+    })
+}
+
+/// The setting keys holding a URL.
+const URL_KEYS: &[&str] = &[
+    "url",
+    "webhook_url",
+    "base_url",
+    "zone_url",
+    "discovery_url",
+];
+
+/// Settings an `autotask` instance understands.
+const AUTOTASK_KEYS: &[&str] = &[
+    "username",
+    "integration_code",
+    "secret",
+    "zone_url",
+    "discovery_url",
+    "cache_ttl_minutes",
+    "timeout",
+    "max_retries",
+    "backoff_base_ms",
+    "backoff_max",
+];
+
+/// The URL of a teams/slack/http instance (`url`, `webhook_url` or `base_url`, a setting or
+/// a secret), if any.
+pub fn instance_url<'a>(
+    settings: &'a Map<String, Value>,
+    secrets: &'a BTreeMap<String, String>,
+) -> Option<(&'static str, &'a str)> {
+    ["url", "webhook_url", "base_url"]
+        .into_iter()
+        .find_map(|k| {
+            settings
+                .get(k)
+                .and_then(Value::as_str)
+                .or_else(|| secrets.get(k).map(String::as_str))
+                .map(|v| (k, v))
+        })
+}
+
+/// Checks an integration instance before it is stored: a known kind; for `autotask`,
+/// `username`, `integration_code` and the secret `secret` (optional `zone_url`,
+/// `discovery_url`); for `teams` and `slack`, a URL (`url` or `webhook_url`); every URL
+/// parses. Returns warnings (unknown keys) or the problem.
+///
+/// # Errors
+/// The problem, for people (it never contains secret values).
+pub fn check_integration(
+    kind: &str,
+    settings: &Map<String, Value>,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Vec<String>, String> {
+    known_kind(kind)?;
+    if let Some(k) = settings.keys().find(|k| secrets.contains_key(*k)) {
+        return Err(format!("`{k}` is given both as a setting and as a secret"));
+    }
+    let mut warnings = Vec::new();
+    for k in URL_KEYS {
+        if let Some(v) = settings.get(*k) {
+            match v.as_str() {
+                Some(s) if valid_url(s) => {}
+                _ => return Err(format!("`{k}` is not an http(s) URL: {v}")),
+            }
+        }
+        if secrets.get(*k).is_some_and(|s| !valid_url(s)) {
+            return Err(format!("the secret `{k}` is not an http(s) URL"));
+        }
+    }
+    let has = |k: &str| settings.get(k).is_some_and(|v| !v.is_null()) || secrets.contains_key(k);
+    match kind {
+        "autotask" => {
+            let missing: Vec<&str> = ["username", "integration_code"]
+                .into_iter()
+                .filter(|k| !has(k))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "an `autotask` integration needs {} (the API user's name and the API integration code)",
+                    missing
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            for k in ["username", "integration_code"] {
+                if settings.get(k).is_some_and(|v| !v.is_string()) {
+                    return Err(format!("`{k}` must be text"));
+                }
+            }
+            if settings.contains_key("secret") {
+                return Err(
+                    "the Autotask API secret must be a secret, not a setting (`--secret secret=-` reads it from stdin)"
+                        .into(),
+                );
+            }
+            if !secrets.contains_key("secret") {
+                return Err(
+                    "an `autotask` integration needs the secret `secret` (the API user's password)"
+                        .into(),
+                );
+            }
+            for k in settings.keys().chain(secrets.keys()) {
+                if !AUTOTASK_KEYS.contains(&k.as_str()) {
+                    warnings.push(format!(
+                        "`{k}` is not an Autotask setting weft reads (known: {})",
+                        AUTOTASK_KEYS.join(", ")
+                    ));
+                }
+            }
+        }
+        "email" => {
+            let missing: Vec<&str> = ["host", "from"].into_iter().filter(|k| !has(k)).collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "an `email` integration needs {} (the SMTP server and the sender address)",
+                    missing
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            if settings.contains_key("password") {
+                return Err(
+                    "the SMTP password must be a secret, not a setting (`--secret password=-` reads it from stdin)"
+                        .into(),
+                );
+            }
+        }
+        "teams" | "slack" if instance_url(settings, secrets).is_none() => {
+            return Err(format!(
+                "a `{kind}` integration needs its incoming webhook URL: `url` (or `webhook_url`)"
+            ));
+        }
+        _ => {}
+    }
+    Ok(warnings)
+}
+
+/// An integration instance to add (or replace).
+#[derive(Debug, Clone, Default)]
+pub struct NewIntegration {
+    /// The org it belongs to (id or name).
+    pub org: String,
+    /// Its kind (`autotask`, `openai`, …).
+    pub kind: String,
+    /// Its name (`default` when empty).
+    pub name: String,
+    /// Settings, stored as given.
+    pub settings: Map<String, Value>,
+    /// Secrets, sealed before they are stored.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// What [`add`] stored.
+#[derive(Debug, Clone)]
+pub struct AddedIntegration {
+    /// The org it belongs to.
+    pub org: OrgRecord,
+    /// The stored instance (secrets sealed).
+    pub record: IntegrationRecord,
+    /// It replaced an instance of the same kind and name.
+    pub replaced: bool,
+    /// Settings weft does not read, for the caller to show.
+    pub warnings: Vec<String>,
+}
+
+/// Checks ([`check_integration`]) and stores an integration instance of an existing org,
+/// replacing one of the same kind and name.
+///
+/// # Errors
+/// Usage (unknown kind, missing or misplaced settings), not found (the org), store.
+pub async fn add(
+    store: &dyn Store,
+    sealer: &dyn SecretBox,
+    new: NewIntegration,
+) -> Result<AddedIntegration, ServiceError> {
+    let name = match new.name.trim() {
+        "" => "default".to_string(),
+        n => n.to_string(),
+    };
+    let warnings =
+        check_integration(&new.kind, &new.settings, &new.secrets).map_err(ServiceError::usage)?;
+    let org = crate::orgs::existing(store, &new.org, "the integration's org").await?;
+    let replaced = store
+        .integrations(Some(&org.id))
+        .await?
+        .iter()
+        .any(|i| i.kind == new.kind && i.name == name);
+    let record = IntegrationRecord {
+        org_id: org.id.clone(),
+        kind: new.kind,
+        name,
+        settings: Value::Object(new.settings),
+        secrets: seal_secrets(&new.secrets, sealer),
+        created_at: now_rfc3339(),
+    };
+    store.save_integration(&record).await?;
+    Ok(AddedIntegration {
+        org,
+        record,
+        replaced,
+        warnings,
+    })
+}
+
+/// Removes the `kind` instance `name` of `org`.
+///
+/// # Errors
+/// Not found (the org, or no such instance); store.
+pub async fn remove(
+    store: &dyn Store,
+    org: &str,
+    kind: &str,
+    name: &str,
+) -> Result<OrgRecord, ServiceError> {
+    let org = crate::orgs::existing(store, org, "the integration's org").await?;
+    if !store.delete_integration(&org.id, kind, name).await? {
+        return Err(ServiceError::not_found(format!(
+            "organization `{}` has no {kind} integration `{name}`",
+            org.id
+        )));
+    }
+    Ok(org)
+}
