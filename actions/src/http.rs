@@ -30,6 +30,10 @@ pub(crate) fn register(r: &mut Registry) {
 /// HTTP methods.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, Default, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
+#[allow(
+    missing_docs,
+    reason = "the variants are the wire names; docs on them would turn the JSON Schema `enum` into a `oneOf`"
+)]
 pub enum Method {
     #[default]
     Get,
@@ -242,11 +246,57 @@ impl Prepared {
     fn new(p: RequestParams) -> Result<Self, ActionError> {
         let invalid = |m: String| invalid_params(HttpRequest::NAME, m);
         let mut secrets = Vec::new();
+        let (mut url, url_auth) = Self::url(&p.url, &mut secrets)?;
+        Self::add_query(&mut url, &p.query)?;
+        let headers = Self::headers(&p.headers, &mut secrets)?;
+        let body = match (p.json, p.body) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "give either `json` (a JSON body) or `body` (raw text), not both".into(),
+                ));
+            }
+            (Some(j), None) => Some(Body::Json(j)),
+            (None, Some(b)) => Some(Body::Raw(b)),
+            (None, None) => None,
+        };
+        let auth = Self::auth(p.auth, &mut secrets)?;
+        let auth = match (auth, url_auth) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "credentials are given both in `url` and in `auth`; keep one".into(),
+                ));
+            }
+            (a, b) => a.or(b),
+        };
+        if auth.is_some() && headers.contains_key(reqwest::header::AUTHORIZATION) {
+            return Err(invalid(
+                "both `auth` and an `Authorization` header are given; keep one".into(),
+            ));
+        }
 
-        let mut url = Url::parse(p.url.trim()).map_err(|e| {
+        let label = format!("{} {}", p.method.to_reqwest(), display_url(&url));
+        Ok(Prepared {
+            method: p.method,
+            url,
+            headers,
+            body,
+            auth,
+            timeout: p.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
+            allow_error_status: p.allow_error_status,
+            follow: p.follow_redirects,
+            label,
+            secrets,
+        })
+    }
+
+    /// Parses and checks `url`. Credentials in it become basic auth (and leave the URL, so
+    /// that nothing prints them and reqwest does not add a second `Authorization` header).
+    fn url(raw: &str, secrets: &mut Vec<String>) -> Result<(Url, Option<AuthKind>), ActionError> {
+        let invalid = |m: String| invalid_params(HttpRequest::NAME, m);
+        let mut url = Url::parse(raw.trim()).map_err(|e| {
             invalid(format!(
                 "`url` is not an absolute URL ({e}): `{}`",
-                strip_userinfo_text(&p.url)
+                strip_userinfo_text(raw)
             ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -262,8 +312,6 @@ impl Prepared {
                 display_url(&url)
             )));
         }
-        // Credentials in the URL become basic auth (and leave the URL, so that nothing
-        // prints them and reqwest does not add a second `Authorization` header).
         let mut url_auth = None;
         if !url.username().is_empty() || url.password().is_some() {
             let user = percent_decode(url.username());
@@ -278,10 +326,15 @@ impl Prepared {
             let _ = url.set_password(None);
             url_auth = Some(AuthKind::Basic(user, password));
         }
+        Ok((url, url_auth))
+    }
 
-        if !p.query.is_empty() {
+    /// Appends `query` to the URL: `null` is left out, a list repeats the parameter.
+    fn add_query(url: &mut Url, query: &Map<String, Value>) -> Result<(), ActionError> {
+        let invalid = |m: String| invalid_params(HttpRequest::NAME, m);
+        if !query.is_empty() {
             let mut pairs = Vec::new();
-            for (name, value) in &p.query {
+            for (name, value) in query {
                 match value {
                     Value::Null => {}
                     Value::Array(items) => {
@@ -308,9 +361,18 @@ impl Prepared {
                 url.query_pairs_mut().extend_pairs(pairs);
             }
         }
+        Ok(())
+    }
 
+    /// The request headers; sensitive ones are marked so and their values (and the
+    /// credential after `Bearer `/`Basic `) join `secrets`.
+    fn headers(
+        given: &BTreeMap<String, Text>,
+        secrets: &mut Vec<String>,
+    ) -> Result<HeaderMap, ActionError> {
+        let invalid = |m: String| invalid_params(HttpRequest::NAME, m);
         let mut headers = HeaderMap::new();
-        for (name, Text(value)) in &p.headers {
+        for (name, Text(value)) in given {
             let header = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
             let sensitive = is_sensitive_header(header.as_str());
@@ -333,19 +395,16 @@ impl Prepared {
             }
             headers.append(header, hv);
         }
+        Ok(headers)
+    }
 
-        let body = match (p.json, p.body) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "give either `json` (a JSON body) or `body` (raw text), not both".into(),
-                ));
-            }
-            (Some(j), None) => Some(Body::Json(j)),
-            (None, Some(b)) => Some(Body::Raw(b)),
-            (None, None) => None,
-        };
-
-        let auth = match p.auth {
+    /// `auth`: basic (`username`, `password`) or `bearer`; its secrets join `secrets`.
+    fn auth(
+        auth: Option<Auth>,
+        secrets: &mut Vec<String>,
+    ) -> Result<Option<AuthKind>, ActionError> {
+        let invalid = |m: String| invalid_params(HttpRequest::NAME, m);
+        Ok(match auth {
             None => None,
             Some(Auth {
                 username,
@@ -384,33 +443,6 @@ impl Prepared {
                     (Some(user), password, None) => Some(AuthKind::Basic(user, password)),
                 }
             }
-        };
-        let auth = match (auth, url_auth) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "credentials are given both in `url` and in `auth`; keep one".into(),
-                ));
-            }
-            (a, b) => a.or(b),
-        };
-        if auth.is_some() && headers.contains_key(reqwest::header::AUTHORIZATION) {
-            return Err(invalid(
-                "both `auth` and an `Authorization` header are given; keep one".into(),
-            ));
-        }
-
-        let label = format!("{} {}", p.method.to_reqwest(), display_url(&url));
-        Ok(Prepared {
-            method: p.method,
-            url,
-            headers,
-            body,
-            auth,
-            timeout: p.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
-            allow_error_status: p.allow_error_status,
-            follow: p.follow_redirects,
-            label,
-            secrets,
         })
     }
 

@@ -1,9 +1,12 @@
-//! weft-actions: the actions workflows call — `core.*`, `http.*` and, in later issues,
-//! `autotask.*`, `openai.*`, `notify.*`.
+//! weft-actions: the actions workflows call — `core.*` (noop, echo, sleep, fail, mock,
+//! sub-workflows), `http.*`, `autotask.*` (every Datto Autotask PSA endpoint, plus the
+//! directory sync), `openai.*`, `notify.*` and `email.*`.
 //!
 //! Each action is a small type implementing [`weft_engine::TypedAction`] next to its
 //! parameter struct, whose doc comments become the JSON Schema (`weft actions show NAME`)
-//! that the validator checks workflows against. [`registry()`] registers them all.
+//! that the validator checks workflows against. [`registry()`] registers them all; the
+//! engine only sees them through its [`Registry`] seam. To add an action, copy a small one
+//! such as those in [`crate::core`] and register it in its module's `register` function.
 
 pub mod autotask;
 pub mod core;

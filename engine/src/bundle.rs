@@ -276,6 +276,33 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
         );
         return Err(errs.out);
     };
+    unknown_manifest_keys(entries, &mut errs);
+    let name = manifest_name(&root, &mut errs);
+    let version = manifest_version(&root, &mut errs);
+    let description = manifest_description(&root, &mut errs);
+    let (integrations, variables) = manifest_requires(&root, &mut errs);
+    let parameters = manifest_parameters(&root, &mut errs);
+    let workflows = root
+        .get("workflows")
+        .map(|n| manifest_workflows(n, &mut errs));
+    if errs.out.is_empty() {
+        Ok(Manifest {
+            name,
+            version,
+            description,
+            integrations,
+            variables,
+            parameters,
+            workflows,
+        })
+    } else {
+        errs.out.sort_by_key(|e| (e.line, e.column));
+        Err(errs.out)
+    }
+}
+
+/// Reports keys a manifest does not have.
+fn unknown_manifest_keys(entries: &[(Node, Node)], errs: &mut Errs<'_>) {
     const KEYS: &[&str] = &[
         "name",
         "version",
@@ -299,7 +326,11 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             );
         }
     }
-    let name = match root.get("name") {
+}
+
+/// `name`: lowercase letters, digits and `-` (empty when invalid or missing).
+fn manifest_name(root: &Node, errs: &mut Errs<'_>) -> String {
+    match root.get("name") {
         Some(n) => match n.as_str() {
             Some(s) if valid_name(s) => s.to_string(),
             _ => {
@@ -314,8 +345,12 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             errs.at(root.span, "missing `name`");
             String::new()
         }
-    };
-    let version = match root.get("version") {
+    }
+}
+
+/// `version`: a semantic version (`0.0.0` when invalid or missing).
+fn manifest_version(root: &Node, errs: &mut Errs<'_>) -> Version {
+    match root.get("version") {
         Some(n) => {
             let text = match &n.kind {
                 Kind::Str(s, _) => Some(s.clone()),
@@ -336,8 +371,12 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             errs.at(root.span, "missing `version`");
             Version::parse("0.0.0").expect("valid")
         }
-    };
-    let description = match root.get("description") {
+    }
+}
+
+/// `description`: text (empty when invalid or missing).
+fn manifest_description(root: &Node, errs: &mut Errs<'_>) -> String {
+    match root.get("description") {
         Some(n) => match n.as_str() {
             Some(s) => s.trim().to_string(),
             None => {
@@ -352,7 +391,11 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             errs.at(root.span, "missing `description`");
             String::new()
         }
-    };
+    }
+}
+
+/// `requires`: the integrations and variables the crate needs.
+fn manifest_requires(root: &Node, errs: &mut Errs<'_>) -> (Vec<String>, Vec<String>) {
     let (mut integrations, mut variables) = (Vec::new(), Vec::new());
     if let Some(req) = root.get("requires") {
         match req.as_map() {
@@ -360,9 +403,9 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
                 for (k, v) in items {
                     match k.key_string().as_str() {
                         "integrations" => {
-                            integrations = string_list(v, "requires.integrations", &mut errs)
+                            integrations = string_list(v, "requires.integrations", errs)
                         }
-                        "variables" => variables = string_list(v, "requires.variables", &mut errs),
+                        "variables" => variables = string_list(v, "requires.variables", errs),
                         other => errs.at(
                             k.span,
                             format!(
@@ -379,6 +422,11 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             ),
         }
     }
+    (integrations, variables)
+}
+
+/// `parameters`: what installing the crate asks for, by name.
+fn manifest_parameters(root: &Node, errs: &mut Errs<'_>) -> IndexMap<String, Param> {
     let mut parameters = IndexMap::new();
     if let Some(params) = root.get("parameters") {
         match params.as_map() {
@@ -397,7 +445,7 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
                         );
                         continue;
                     }
-                    if let Some(p) = parse_param(&pname, v, &mut errs) {
+                    if let Some(p) = parse_param(&pname, v, errs) {
                         parameters.insert(pname, p);
                     }
                 }
@@ -412,35 +460,24 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             ),
         }
     }
-    let workflows = root.get("workflows").map(|n| {
-        let list = string_list(n, "workflows", &mut errs);
-        if let Kind::Seq(items) = &n.kind {
-            for item in items {
-                let Some(s) = item.as_str() else { continue };
-                if Path::new(s).is_absolute() || s.split(['/', '\\']).any(|c| c == "..") {
-                    errs.at(
-                        item.span,
-                        format!("workflow file `{s}` must be inside the crate folder"),
-                    );
-                }
+    parameters
+}
+
+/// `workflows`: the crate's workflow files, relative to its folder.
+fn manifest_workflows(n: &Node, errs: &mut Errs<'_>) -> Vec<String> {
+    let list = string_list(n, "workflows", errs);
+    if let Kind::Seq(items) = &n.kind {
+        for item in items {
+            let Some(s) = item.as_str() else { continue };
+            if Path::new(s).is_absolute() || s.split(['/', '\\']).any(|c| c == "..") {
+                errs.at(
+                    item.span,
+                    format!("workflow file `{s}` must be inside the crate folder"),
+                );
             }
         }
-        list
-    });
-    if errs.out.is_empty() {
-        Ok(Manifest {
-            name,
-            version,
-            description,
-            integrations,
-            variables,
-            parameters,
-            workflows,
-        })
-    } else {
-        errs.out.sort_by_key(|e| (e.line, e.column));
-        Err(errs.out)
     }
+    list
 }
 
 fn parse_param(pname: &str, v: &Node, errs: &mut Errs<'_>) -> Option<Param> {
@@ -980,27 +1017,7 @@ pub fn rewrite_workflow(
     install: &Install<'_>,
     registry: &Registry,
 ) -> Result<Rewritten, Vec<CrateError>> {
-    let Install {
-        manifest,
-        org,
-        params,
-        run_for,
-        enabled,
-        siblings,
-    } = *install;
-    let diag_errors = |loaded: &crate::Loaded, file: String, with_pos: bool| -> Vec<CrateError> {
-        loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| CrateError {
-                file: file.clone(),
-                line: if with_pos { d.span.line } else { 0 },
-                column: d.span.column,
-                message: format!("{} [{}]", d.message, d.code),
-            })
-            .collect()
-    };
+    let Install { manifest, org, .. } = *install;
     let one = |message: String| {
         vec![CrateError {
             file: file.to_string(),
@@ -1021,6 +1038,59 @@ pub fn rewrite_workflow(
         .to_string();
     let name = install_name(&original_name, org);
     map.insert("name".into(), name.clone().into());
+    set_input_defaults(map, install.params).map_err(one)?;
+    rename_sibling_calls(map, install);
+    let triggers = rewrite_triggers(map, install).map_err(one)?;
+    let body = serde_yaml::to_string(&doc).map_err(|e| one(format!("cannot write it: {e}")))?;
+    let (crate_name, version) = (&manifest.name, &manifest.version);
+    let source = format!(
+        "# Installed from crate {crate_name} {version} ({file}) for organization {org} by `weft crate`.\n# `weft crate upgrade` replaces it unless the install is detached.\n{body}"
+    );
+    let installed = crate::load(&source, registry);
+    if installed.has_errors() {
+        // Point at the file as shipped when the problem is there too (positions match it);
+        // otherwise the rewrite caused it.
+        let shipped = crate::load(src, registry);
+        if shipped.has_errors() {
+            return Err(load_errors(&shipped, file.to_string(), true));
+        }
+        return Err(load_errors(
+            &installed,
+            format!("{file} (as installed for {org})"),
+            false,
+        ));
+    }
+    Ok(Rewritten {
+        file: file.to_string(),
+        original_name,
+        name,
+        source,
+        triggers,
+    })
+}
+
+/// The errors of a loaded workflow as crate errors of `file` (without line numbers unless
+/// `with_pos`: they would point into a text the user never saw).
+fn load_errors(loaded: &crate::Loaded, file: String, with_pos: bool) -> Vec<CrateError> {
+    loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| CrateError {
+            file: file.clone(),
+            line: if with_pos { d.span.line } else { 0 },
+            column: d.span.column,
+            message: format!("{} [{}]", d.message, d.code),
+        })
+        .collect()
+}
+
+/// The install's parameter values become the defaults of the workflow inputs of the same
+/// name (a shorthand `name: type` input is expanded).
+fn set_input_defaults(
+    map: &mut serde_yaml::Mapping,
+    params: &Map<String, Value>,
+) -> Result<(), String> {
     if let Some(inputs) = map
         .get_mut("input")
         .and_then(serde_yaml::Value::as_mapping_mut)
@@ -1031,7 +1101,7 @@ pub fn rewrite_workflow(
                 continue;
             };
             let yaml_value: serde_yaml::Value =
-                serde_yaml::to_value(value).map_err(|e| one(format!("parameter `{key}`: {e}")))?;
+                serde_yaml::to_value(value).map_err(|e| format!("parameter `{key}`: {e}"))?;
             match v.as_mapping_mut() {
                 Some(spec) => {
                     spec.insert("default".into(), yaml_value);
@@ -1048,6 +1118,12 @@ pub fn rewrite_workflow(
             }
         }
     }
+    Ok(())
+}
+
+/// `core.workflow` calls of a sibling workflow of the crate call its installed copy.
+fn rename_sibling_calls(map: &mut serde_yaml::Mapping, install: &Install<'_>) {
+    let Install { org, siblings, .. } = *install;
     if let Some(tasks) = map
         .get_mut("tasks")
         .and_then(serde_yaml::Value::as_mapping_mut)
@@ -1070,6 +1146,22 @@ pub fn rewrite_workflow(
             }
         }
     }
+}
+
+/// Sets the install's parameters on the triggers they target, renames webhook triggers for
+/// the org, and sets `run_for` and `enabled`; returns each trigger's `(name, type)`.
+fn rewrite_triggers(
+    map: &mut serde_yaml::Mapping,
+    install: &Install<'_>,
+) -> Result<Vec<(String, String)>, String> {
+    let Install {
+        manifest,
+        org,
+        params,
+        run_for,
+        enabled,
+        ..
+    } = *install;
     let mut triggers = Vec::new();
     if let Some(list) = map
         .get_mut("triggers")
@@ -1095,7 +1187,7 @@ pub fn rewrite_workflow(
                 };
                 for target in p.sets.iter().filter(|s| s.trigger == tname) {
                     let yaml_value: serde_yaml::Value = serde_yaml::to_value(value)
-                        .map_err(|e| one(format!("parameter `{pname}`: {e}")))?;
+                        .map_err(|e| format!("parameter `{pname}`: {e}"))?;
                     t.insert(target.field.as_str().into(), yaml_value);
                 }
             }
@@ -1115,32 +1207,7 @@ pub fn rewrite_workflow(
             triggers.push((tname, kind));
         }
     }
-    let body = serde_yaml::to_string(&doc).map_err(|e| one(format!("cannot write it: {e}")))?;
-    let (crate_name, version) = (&manifest.name, &manifest.version);
-    let source = format!(
-        "# Installed from crate {crate_name} {version} ({file}) for organization {org} by `weft crate`.\n# `weft crate upgrade` replaces it unless the install is detached.\n{body}"
-    );
-    let installed = crate::load(&source, registry);
-    if installed.has_errors() {
-        // Point at the file as shipped when the problem is there too (positions match it);
-        // otherwise the rewrite caused it.
-        let shipped = crate::load(src, registry);
-        if shipped.has_errors() {
-            return Err(diag_errors(&shipped, file.to_string(), true));
-        }
-        return Err(diag_errors(
-            &installed,
-            format!("{file} (as installed for {org})"),
-            false,
-        ));
-    }
-    Ok(Rewritten {
-        file: file.to_string(),
-        original_name,
-        name,
-        source,
-        triggers,
-    })
+    Ok(triggers)
 }
 
 #[cfg(test)]

@@ -1,5 +1,16 @@
-//! weft-engine: the workflow language (model, parsing, validation, DAG), templating, and the
-//! seams the rest of weft plugs into (the action registry; later the executor and store).
+//! weft-engine: the core every other crate builds on. It knows the workflow language and how
+//! to run it, but no concrete action, trigger or HTTP server: it defines the seams
+//! ([`Action`] and [`Registry`], [`store::Store`], the clock and secrets) and `weft-actions`,
+//! `weft-triggers` and the `weft` binary plug implementations into them.
+//!
+//! Where to start:
+//! - [`load`] turns YAML text into a validated [`Workflow`] plus [`Diagnostic`]s; the steps
+//!   are [`yaml`] (spans), [`parse`] (model), then validation against the [`Registry`]
+//!   ([`dag`] for `next:` edges, [`template`] for the Jinja expressions).
+//! - [`executor::Engine`] starts and resumes executions, persisting every step in a
+//!   [`store::Store`] (SQLite or PostgreSQL, chosen by URL in [`store::open`]).
+//! - [`org`], [`integration`], [`secrets`] and [`bundle`] hold the MSP rules: the organization
+//!   tree, per-org integrations and sealed secrets, and installable crates of workflows.
 //!
 //! # Usage
 //! ```

@@ -1210,8 +1210,48 @@ impl<'s> Reader<'s> {
             .copied()
             .collect();
         self.entries(node, "a trigger", Some(&all_keys))?;
-        let ty_node = node.get("type");
-        let ty = match ty_node {
+        let ty = self.trigger_type(node)?;
+        let name = self.trigger_name(node, &ty)?;
+        self.foreign_trigger_keys(node, &ty, &all_keys);
+        let kind = match ty.as_str() {
+            "always_pass" => TriggerKind::AlwaysPass,
+            "webhook" => self.webhook_trigger(node),
+            "cron" => self.cron_trigger(node)?,
+            t => self.autotask_trigger(node, t),
+        };
+        let enabled = node
+            .get("enabled")
+            .and_then(|n| self.boolean(n, "`enabled`"))
+            .unwrap_or(true);
+        let run_for = self.run_for(node, &name);
+        self.warn_unauthenticated(node, &name, &kind);
+        let path = format!("triggers.{name}");
+        let criteria = node
+            .get("criteria")
+            .and_then(|n| self.condition(n, &format!("{path}.criteria"), Scope::Criteria, None));
+        let (input, input_spans) = node
+            .get("input")
+            .map(|n| {
+                self.templated_map_spanned(n, &format!("{path}.input"), Scope::TriggerInput, None)
+            })
+            .unwrap_or_default();
+        let integration = node.get("integration").and_then(|n| self.integration(n));
+        Some(Trigger {
+            name,
+            kind,
+            enabled,
+            run_for,
+            criteria,
+            input,
+            input_spans,
+            integration,
+            span: node.span,
+        })
+    }
+
+    /// The trigger's `type` (`manual` read as `always_pass`); `None` when missing or unknown.
+    fn trigger_type(&mut self, node: &Node) -> Option<String> {
+        match node.get("type") {
             Some(n) => {
                 let s = self.plain_string(n, "trigger `type`")?;
                 if !TRIGGER_TYPES.contains(&s.as_str()) && s != "manual" {
@@ -1230,9 +1270,9 @@ impl<'s> Reader<'s> {
                     return None;
                 }
                 if s == "manual" {
-                    "always_pass".to_string()
+                    Some("always_pass".to_string())
                 } else {
-                    s
+                    Some(s)
                 }
             }
             None => {
@@ -1242,10 +1282,14 @@ impl<'s> Reader<'s> {
                     "a trigger",
                     "add `type: webhook` (or always_pass, cron, autotask.ticket, …)",
                 );
-                return None;
+                None
             }
-        };
-        let name = match node.get("name") {
+        }
+    }
+
+    /// The trigger's `name`, by default its type with `-` for `.`; `None` when invalid.
+    fn trigger_name(&mut self, node: &Node, ty: &str) -> Option<String> {
+        match node.get("name") {
             Some(n) => self.plain_string(n, "trigger `name`").filter(|s| {
                 let ok = is_task_name(s);
                 if !ok {
@@ -1261,11 +1305,14 @@ impl<'s> Reader<'s> {
                     );
                 }
                 ok
-            })?,
-            None => ty.replace('.', "-"),
-        };
-        // Keys that belong to another trigger type.
-        let own: &[&str] = match ty.as_str() {
+            }),
+            None => Some(ty.replace('.', "-")),
+        }
+    }
+
+    /// Reports keys that belong to another trigger type than `ty`.
+    fn foreign_trigger_keys(&mut self, node: &Node, ty: &str, all_keys: &[&str]) {
+        let own: &[&str] = match ty {
             "webhook" => WEBHOOK_KEYS,
             "cron" => CRON_KEYS,
             t if t.starts_with("autotask.") => AUTOTASK_KEYS,
@@ -1294,161 +1341,166 @@ impl<'s> Reader<'s> {
                 );
             }
         }
-        let kind = match ty.as_str() {
-            "always_pass" => TriggerKind::AlwaysPass,
-            "webhook" => TriggerKind::Webhook {
-                secret: node
-                    .get("secret")
-                    .and_then(|n| match n.kind {
-                        Kind::Bool(true) => Some(WebhookSecret::Required),
-                        Kind::Bool(false) => Some(WebhookSecret::None),
-                        _ => self.choice(
-                            n,
-                            "`secret`",
-                            &[
-                                ("required", WebhookSecret::Required),
-                                ("none", WebhookSecret::None),
-                            ],
-                        ),
-                    })
-                    .unwrap_or_default(),
-                response: node
-                    .get("response")
-                    .and_then(|n| {
-                        self.choice(
-                            n,
-                            "`response`",
-                            &[
-                                ("accepted", WebhookResponse::Accepted),
-                                ("wait", WebhookResponse::Wait),
-                            ],
+    }
+
+    /// [`TriggerKind::Webhook`]: `secret`, `response`, `timeout`, `max_body`, `rate_limit`.
+    fn webhook_trigger(&mut self, node: &Node) -> TriggerKind {
+        TriggerKind::Webhook {
+            secret: node
+                .get("secret")
+                .and_then(|n| match n.kind {
+                    Kind::Bool(true) => Some(WebhookSecret::Required),
+                    Kind::Bool(false) => Some(WebhookSecret::None),
+                    _ => self.choice(
+                        n,
+                        "`secret`",
+                        &[
+                            ("required", WebhookSecret::Required),
+                            ("none", WebhookSecret::None),
+                        ],
+                    ),
+                })
+                .unwrap_or_default(),
+            response: node
+                .get("response")
+                .and_then(|n| {
+                    self.choice(
+                        n,
+                        "`response`",
+                        &[
+                            ("accepted", WebhookResponse::Accepted),
+                            ("wait", WebhookResponse::Wait),
+                        ],
+                    )
+                })
+                .unwrap_or_default(),
+            wait_timeout: node
+                .get("timeout")
+                .and_then(|n| self.duration(n, "`timeout`")),
+            max_body_bytes: node.get("max_body").and_then(|n| match &n.kind {
+                Kind::Int(i) if *i > 0 => Some(*i as u64),
+                Kind::Str(s, _) if parse_size(s).is_some() => parse_size(s),
+                _ => {
+                    self.err(
+                        Diagnostic::error(
+                            "schema.invalid_value",
+                            n.span,
+                            "`max_body` must be a size",
                         )
-                    })
-                    .unwrap_or_default(),
-                wait_timeout: node
-                    .get("timeout")
-                    .and_then(|n| self.duration(n, "`timeout`")),
-                max_body_bytes: node.get("max_body").and_then(|n| match &n.kind {
-                    Kind::Int(i) if *i > 0 => Some(*i as u64),
-                    Kind::Str(s, _) if parse_size(s).is_some() => parse_size(s),
-                    _ => {
-                        self.err(
-                            Diagnostic::error(
-                                "schema.invalid_value",
-                                n.span,
-                                "`max_body` must be a size",
-                            )
-                            .with_help("write bytes or a size with a unit: 1048576, 512KiB, 1MiB"),
-                        );
-                        None
-                    }
-                }),
-                rate_limit: node
-                    .get("rate_limit")
-                    .and_then(|n| self.uint(n, "`rate_limit` (requests per second)", 1)),
-            },
-            "cron" => {
-                let schedule = match node.get("schedule") {
-                    Some(n) => self.plain_string(n, "`schedule`").filter(|s| {
-                        match crate::cron::Schedule::parse(s) {
-                            Ok(_) => true,
-                            Err(e) => {
-                                self.err(Diagnostic::error("trigger.invalid_schedule", n.span, format!("`{s}` is not a cron schedule: {}", e.reason)).with_help("five fields `minute hour day-of-month month day-of-week` (e.g. `0 2 * * *`, `*/15 8-18 * * MON-FRI`), or @hourly, @daily, @weekly, @monthly, @yearly"));
-                                false
-                            }
-                        }
-                    }),
-                    None => {
-                        self.missing(node.span, "schedule", "a cron trigger", "add `schedule: \"0 2 * * *\"` (every day at 02:00)");
-                        None
-                    }
-                };
-                let timezone = node
-                    .get("timezone")
-                    .and_then(|n| self.plain_string(n, "`timezone`"))
-                    .filter(|tz| {
-                        let ok = jiff::tz::TimeZone::get(tz).is_ok();
-                        if !ok {
-                            let span = node.get("timezone").map_or(node.span, |n| n.span);
-                            self.err(
-                                Diagnostic::error(
-                                    "trigger.invalid_timezone",
-                                    span,
-                                    format!("unknown time zone `{tz}`"),
-                                )
-                                .with_help(
-                                    "use an IANA name such as Europe/London or America/New_York",
-                                ),
-                            );
-                        }
-                        ok
-                    });
-                let catch_up = node
-                    .get("catch_up")
-                    .and_then(|n| {
-                        self.choice(
-                            n,
-                            "`catch_up`",
-                            &[("none", CatchUp::None), ("latest", CatchUp::Latest)],
-                        )
-                    })
-                    .unwrap_or_default();
-                TriggerKind::Cron {
-                    schedule: schedule?,
-                    timezone,
-                    catch_up,
+                        .with_help("write bytes or a size with a unit: 1048576, 512KiB, 1MiB"),
+                    );
+                    None
                 }
-            }
-            t => {
-                let entity = t.trim_start_matches("autotask.").to_string();
-                let events = match node.get("events") {
-                    None => vec![AutotaskEvent::Create, AutotaskEvent::Update],
-                    Some(n) => match &n.kind {
-                        Kind::Seq(items) => items
-                            .iter()
-                            .filter_map(|i| {
-                                self.choice(
-                                    i,
-                                    "an event",
-                                    &[
-                                        ("create", AutotaskEvent::Create),
-                                        ("update", AutotaskEvent::Update),
-                                        ("delete", AutotaskEvent::Delete),
-                                    ],
-                                )
-                            })
-                            .collect(),
-                        _ => {
-                            self.type_error(n, "`events`", "a list of create, update, delete");
-                            Vec::new()
-                        }
-                    },
-                };
-                let fields = match node.get("fields") {
-                    None => Vec::new(),
-                    Some(n) => match &n.kind {
-                        Kind::Seq(items) => items
-                            .iter()
-                            .filter_map(|i| self.plain_string(i, "a field name"))
-                            .collect(),
-                        _ => {
-                            self.type_error(n, "`fields`", "a list of field names");
-                            Vec::new()
-                        }
-                    },
-                };
-                TriggerKind::Autotask {
-                    entity,
-                    events,
-                    fields,
+            }),
+            rate_limit: node
+                .get("rate_limit")
+                .and_then(|n| self.uint(n, "`rate_limit` (requests per second)", 1)),
+        }
+    }
+
+    /// [`TriggerKind::Cron`]: `schedule` (required), `timezone`, `catch_up`; `None` without
+    /// a valid schedule.
+    fn cron_trigger(&mut self, node: &Node) -> Option<TriggerKind> {
+        let schedule = match node.get("schedule") {
+            Some(n) => self.plain_string(n, "`schedule`").filter(|s| {
+                match crate::cron::Schedule::parse(s) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        self.err(Diagnostic::error("trigger.invalid_schedule", n.span, format!("`{s}` is not a cron schedule: {}", e.reason)).with_help("five fields `minute hour day-of-month month day-of-week` (e.g. `0 2 * * *`, `*/15 8-18 * * MON-FRI`), or @hourly, @daily, @weekly, @monthly, @yearly"));
+                        false
+                    }
                 }
+            }),
+            None => {
+                self.missing(node.span, "schedule", "a cron trigger", "add `schedule: \"0 2 * * *\"` (every day at 02:00)");
+                None
             }
         };
-        let enabled = node
-            .get("enabled")
-            .and_then(|n| self.boolean(n, "`enabled`"))
-            .unwrap_or(true);
-        let run_for = match node.get("run_for") {
+        let timezone = node
+            .get("timezone")
+            .and_then(|n| self.plain_string(n, "`timezone`"))
+            .filter(|tz| {
+                let ok = jiff::tz::TimeZone::get(tz).is_ok();
+                if !ok {
+                    let span = node.get("timezone").map_or(node.span, |n| n.span);
+                    self.err(
+                        Diagnostic::error(
+                            "trigger.invalid_timezone",
+                            span,
+                            format!("unknown time zone `{tz}`"),
+                        )
+                        .with_help("use an IANA name such as Europe/London or America/New_York"),
+                    );
+                }
+                ok
+            });
+        let catch_up = node
+            .get("catch_up")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "`catch_up`",
+                    &[("none", CatchUp::None), ("latest", CatchUp::Latest)],
+                )
+            })
+            .unwrap_or_default();
+        Some(TriggerKind::Cron {
+            schedule: schedule?,
+            timezone,
+            catch_up,
+        })
+    }
+
+    /// [`TriggerKind::Autotask`] for `autotask.<entity>`: `events` (default create and
+    /// update) and `fields`.
+    fn autotask_trigger(&mut self, node: &Node, ty: &str) -> TriggerKind {
+        let entity = ty.trim_start_matches("autotask.").to_string();
+        let events = match node.get("events") {
+            None => vec![AutotaskEvent::Create, AutotaskEvent::Update],
+            Some(n) => match &n.kind {
+                Kind::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| {
+                        self.choice(
+                            i,
+                            "an event",
+                            &[
+                                ("create", AutotaskEvent::Create),
+                                ("update", AutotaskEvent::Update),
+                                ("delete", AutotaskEvent::Delete),
+                            ],
+                        )
+                    })
+                    .collect(),
+                _ => {
+                    self.type_error(n, "`events`", "a list of create, update, delete");
+                    Vec::new()
+                }
+            },
+        };
+        let fields = match node.get("fields") {
+            None => Vec::new(),
+            Some(n) => match &n.kind {
+                Kind::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| self.plain_string(i, "a field name"))
+                    .collect(),
+                _ => {
+                    self.type_error(n, "`fields`", "a list of field names");
+                    Vec::new()
+                }
+            },
+        };
+        TriggerKind::Autotask {
+            entity,
+            events,
+            fields,
+        }
+    }
+
+    /// `run_for`: the owner org (default), every managed org, or the listed orgs.
+    fn run_for(&mut self, node: &Node, name: &str) -> RunFor {
+        match node.get("run_for") {
             None => RunFor::Owner,
             Some(n) => match &n.kind {
                 Kind::Str(s, _) if s == "all_managed" => RunFor::AllManaged,
@@ -1482,7 +1534,11 @@ impl<'s> Reader<'s> {
                     RunFor::Owner
                 }
             },
-        };
+        }
+    }
+
+    /// Warns that a webhook trigger without a secret can be started by anyone.
+    fn warn_unauthenticated(&mut self, node: &Node, name: &str, kind: &TriggerKind) {
         if let TriggerKind::Webhook {
             secret: WebhookSecret::None,
             ..
@@ -1502,28 +1558,6 @@ impl<'s> Reader<'s> {
                 ),
             );
         }
-        let path = format!("triggers.{name}");
-        let criteria = node
-            .get("criteria")
-            .and_then(|n| self.condition(n, &format!("{path}.criteria"), Scope::Criteria, None));
-        let (input, input_spans) = node
-            .get("input")
-            .map(|n| {
-                self.templated_map_spanned(n, &format!("{path}.input"), Scope::TriggerInput, None)
-            })
-            .unwrap_or_default();
-        let integration = node.get("integration").and_then(|n| self.integration(n));
-        Some(Trigger {
-            name,
-            kind,
-            enabled,
-            run_for,
-            criteria,
-            input,
-            input_spans,
-            integration,
-            span: node.span,
-        })
     }
 }
 

@@ -40,6 +40,13 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
             { "type": "object", "additionalProperties": { "type": "string" } }
         ]
     });
+    let fragments = Fragments {
+        duration,
+        template,
+        name,
+        integration,
+    };
+    let Fragments { duration, name, .. } = &fragments;
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://weft.dev/schema/workflow-v1.json",
@@ -117,104 +124,140 @@ pub fn workflow_schema<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value 
             "inputType": {
                 "enum": ["string", "str", "integer", "int", "number", "float", "boolean", "bool", "object", "dict", "map", "array", "list", "any"]
             },
-            "task": {
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["action"],
-                "properties": {
-                    "action": action,
-                    "description": { "type": "string" },
-                    "input": { "type": ["object", "null"], "description": "The action's parameters (`weft actions show NAME`)" },
-                    "next": { "type": ["array", "null"], "items": { "$ref": "#/definitions/route" } },
-                    "join": {
-                        "description": "`all`: wait for every inbound route; N: for any N",
-                        "oneOf": [ { "const": "all" }, { "type": "integer", "minimum": 1 } ]
-                    },
-                    "with": {
-                        "description": "Run once per item; item() in templates",
-                        "oneOf": [
-                            template,
-                            { "type": "array" },
-                            {
-                                "type": "object",
-                                "additionalProperties": false,
-                                "required": ["items"],
-                                "properties": {
-                                    "items": { "oneOf": [ template, { "type": "array" } ] },
-                                    "concurrency": { "type": "integer", "minimum": 1 }
-                                }
-                            }
-                        ]
-                    },
-                    "retry": {
-                        "oneOf": [
-                            { "type": "integer", "minimum": 0 },
-                            {
-                                "type": "object",
-                                "additionalProperties": false,
-                                "required": ["count"],
-                                "properties": {
-                                    "count": { "type": "integer", "minimum": 0 },
-                                    "delay": duration,
-                                    "backoff": { "type": "number", "minimum": 1 },
-                                    "max_delay": duration,
-                                    "when": template
-                                }
-                            }
-                        ]
-                    },
-                    "timeout": duration,
-                    "delay": duration,
-                    "transition_mode": { "enum": ["all", "first", "follow_all", "follow_first"] },
-                    "run_as_org": { "description": "Run in a child org's context (id or name; may be a template)" },
-                    "integration": integration
-                }
+            "task": task_schema(&fragments, action),
+            "route": route_schema(&fragments),
+            "trigger": trigger_schema(&fragments),
+        }
+    })
+}
+
+/// Schema fragments several definitions share.
+struct Fragments {
+    duration: Value,
+    template: Value,
+    name: Value,
+    integration: Value,
+}
+
+/// `definitions.task`: one task, calling `action` (the action-name schema).
+fn task_schema(f: &Fragments, action: Value) -> Value {
+    let Fragments {
+        duration,
+        template,
+        integration,
+        ..
+    } = f;
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["action"],
+        "properties": {
+            "action": action,
+            "description": { "type": "string" },
+            "input": { "type": ["object", "null"], "description": "The action's parameters (`weft actions show NAME`)" },
+            "next": { "type": ["array", "null"], "items": { "$ref": "#/definitions/route" } },
+            "join": {
+                "description": "`all`: wait for every inbound route; N: for any N",
+                "oneOf": [ { "const": "all" }, { "type": "integer", "minimum": 1 } ]
             },
-            "route": {
+            "with": {
+                "description": "Run once per item; item() in templates",
                 "oneOf": [
-                    { "type": "string", "description": "Shorthand for `do: <task>`" },
+                    template,
+                    { "type": "array" },
                     {
                         "type": "object",
                         "additionalProperties": false,
+                        "required": ["items"],
                         "properties": {
-                            "on": { "enum": ["success", "failure", "always"], "default": "success" },
-                            "when": template,
-                            "publish": { "anyOf": [ { "type": ["object", "null"], "propertyNames": name }, { "$ref": "#/definitions/pairs" } ] },
-                            "do": {
-                                "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ]
-                            }
+                            "items": { "oneOf": [ template, { "type": "array" } ] },
+                            "concurrency": { "type": "integer", "minimum": 1 }
                         }
                     }
                 ]
             },
-            "trigger": {
+            "retry": {
+                "oneOf": [
+                    { "type": "integer", "minimum": 0 },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["count"],
+                        "properties": {
+                            "count": { "type": "integer", "minimum": 0 },
+                            "delay": duration,
+                            "backoff": { "type": "number", "minimum": 1 },
+                            "max_delay": duration,
+                            "when": template
+                        }
+                    }
+                ]
+            },
+            "timeout": duration,
+            "delay": duration,
+            "transition_mode": { "enum": ["all", "first", "follow_all", "follow_first"] },
+            "run_as_org": { "description": "Run in a child org's context (id or name; may be a template)" },
+            "integration": integration
+        }
+    })
+}
+
+/// `definitions.route`: one entry of a task's `next`.
+fn route_schema(f: &Fragments) -> Value {
+    let Fragments { template, name, .. } = f;
+    json!({
+        "oneOf": [
+            { "type": "string", "description": "Shorthand for `do: <task>`" },
+            {
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["type"],
                 "properties": {
-                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
-                    "type": { "enum": TRIGGER_TYPES.iter().copied().chain(["manual"]).collect::<Vec<_>>() },
-                    "description": { "type": "string" },
-                    "enabled": { "type": "boolean" },
-                    "run_for": {
-                        "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ],
-                        "description": "`owner` (default), `all_managed`, an org name, or a list of org names"
-                    },
-                    "criteria": template,
-                    "input": { "type": ["object", "null"], "description": "Workflow inputs computed from TRIGGER" },
-                    "integration": integration,
-                    "secret": { "oneOf": [ { "enum": ["required", "none"] }, { "type": "boolean" } ] },
-                    "response": { "enum": ["accepted", "wait"] },
-                    "timeout": duration,
-                    "max_body": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string" } ] },
-                    "rate_limit": { "type": "integer", "minimum": 1 },
-                    "schedule": { "type": "string" },
-                    "timezone": { "type": "string" },
-                    "catch_up": { "enum": ["none", "latest"] },
-                    "events": { "type": "array", "items": { "enum": ["create", "update", "delete"] } },
-                    "fields": { "type": "array", "items": { "type": "string" } }
+                    "on": { "enum": ["success", "failure", "always"], "default": "success" },
+                    "when": template,
+                    "publish": { "anyOf": [ { "type": ["object", "null"], "propertyNames": name }, { "$ref": "#/definitions/pairs" } ] },
+                    "do": {
+                        "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ]
+                    }
                 }
             }
+        ]
+    })
+}
+
+/// `definitions.trigger`: one trigger, with the keys of every trigger type.
+fn trigger_schema(f: &Fragments) -> Value {
+    let Fragments {
+        duration,
+        template,
+        integration,
+        ..
+    } = f;
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["type"],
+        "properties": {
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]*$" },
+            "type": { "enum": TRIGGER_TYPES.iter().copied().chain(["manual"]).collect::<Vec<_>>() },
+            "description": { "type": "string" },
+            "enabled": { "type": "boolean" },
+            "run_for": {
+                "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ],
+                "description": "`owner` (default), `all_managed`, an org name, or a list of org names"
+            },
+            "criteria": template,
+            "input": { "type": ["object", "null"], "description": "Workflow inputs computed from TRIGGER" },
+            "integration": integration,
+            "secret": { "oneOf": [ { "enum": ["required", "none"] }, { "type": "boolean" } ] },
+            "response": { "enum": ["accepted", "wait"] },
+            "timeout": duration,
+            "max_body": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string" } ] },
+            "rate_limit": { "type": "integer", "minimum": 1 },
+            "schedule": { "type": "string" },
+            "timezone": { "type": "string" },
+            "catch_up": { "enum": ["none", "latest"] },
+            "events": { "type": "array", "items": { "enum": ["create", "update", "delete"] } },
+            "fields": { "type": "array", "items": { "type": "string" } }
         }
     })
 }

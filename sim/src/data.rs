@@ -21,10 +21,13 @@ use crate::SimError;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantData {
+    /// Shown by `ZoneInformation`; cosmetic.
     #[serde(default = "default_zone")]
     pub zone_name: String,
+    /// The web UI address returned by `ZoneInformation`.
     #[serde(default = "default_web")]
     pub web_url: String,
+    /// The company id `ZoneInformation` reports as the tenant (`ci`).
     #[serde(default)]
     pub ci: i64,
     /// entity → field → values.
@@ -49,16 +52,23 @@ fn default_web() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PicklistValue {
+    /// The stored value (picklist values are strings on the wire).
     pub value: String,
+    /// What the UI shows.
     pub label: String,
+    /// Chosen when a record omits the field.
     #[serde(default)]
     pub is_default_value: bool,
+    /// Display position.
     #[serde(default)]
     pub sort_order: i64,
+    /// For dependent picklists: the value of the parent field this one belongs to.
     #[serde(default)]
     pub parent_value: Option<String>,
+    /// Inactive values are listed but refused on write.
     #[serde(default = "yes")]
     pub is_active: bool,
+    /// Built in to Autotask rather than added by the tenant.
     #[serde(default)]
     pub is_system: bool,
 }
@@ -71,20 +81,27 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UdfDefinition {
+    /// The name records use in `userDefinedFields`.
     pub name: String,
+    /// What the UI shows; defaults to the name.
     #[serde(default)]
     pub label: Option<String>,
     /// "string", "number", "date" (…).
     #[serde(default = "string_type", rename = "type")]
     pub udf_type: String,
+    /// Maximum length, for string fields.
     #[serde(default)]
     pub length: Option<i64>,
+    /// Free text shown to users.
     #[serde(default)]
     pub description: Option<String>,
+    /// Writes without a value are refused.
     #[serde(default)]
     pub is_required: bool,
+    /// Applied when a new record omits the field.
     #[serde(default)]
     pub default_value: Option<String>,
+    /// Allowed values, for picklist UDFs.
     #[serde(default)]
     pub picklist_values: Vec<PicklistValue>,
 }

@@ -1,4 +1,8 @@
-//! weft-sim: an in-memory simulator of the Datto Autotask PSA REST API.
+//! weft-sim: an in-memory simulator of the Datto Autotask PSA REST API (plus fake OpenAI,
+//! chat and SMTP endpoints, see [`openai`] and [`sinks`]), so that tests and users can
+//! build workflows against a PSA without touching a real tenant. It depends on no other weft
+//! crate: [`Simulator`] holds the tenant ([`TenantData`]), the `server` module answers HTTP,
+//! the `query` module evaluates Autotask filters and [`WebhookConfig`] sends callouts.
 //!
 //! Tests and users run it locally (`weft sim`, or [`Simulator::start_local`] in a test) and
 //! point an Autotask client at [`RunningSim::base_url`]. It follows the behaviour recorded in
@@ -76,17 +80,24 @@ pub const DEFAULT_INTEGRATION_CODE: &str = "WEFTSIMINTEGRATION000000001";
 /// Errors from building or starting a simulator.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The tenant data file could not be read.
     #[error("cannot read tenant data file {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The tenant data is malformed or inconsistent.
     #[error("invalid tenant data: {0}")]
     Data(String),
+    /// The listen address is unavailable.
     #[error("cannot bind {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: String,
+        /// Why binding failed.
         #[source]
         source: std::io::Error,
     },
@@ -187,13 +198,16 @@ impl Default for FailureConfig {
 /// One request as the simulator saw it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RequestLogEntry {
+    /// The HTTP method.
     pub method: String,
     /// Path and query as received.
     pub path: String,
     /// The endpoint used for thread limiting: the canonical entity name (e.g. `Companies`),
     /// or the global route name (`ThresholdInformation`, `ZoneInformation`, …).
     pub endpoint: String,
+    /// The `ApiIntegrationCode` header, when present.
     pub integration_code: Option<String>,
+    /// The status the simulator answered.
     pub status: u16,
     /// Requests in flight to this endpoint with this integration code when this one arrived
     /// (including itself).
@@ -353,6 +367,7 @@ pub struct RunningSim {
     pub base_url: String,
     /// `http://127.0.0.1:PORT` (no trailing slash).
     pub root_url: String,
+    /// The bound socket address.
     pub addr: SocketAddr,
     /// The simulator, for inspection and mutation.
     pub simulator: Simulator,

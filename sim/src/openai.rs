@@ -140,24 +140,28 @@ impl Default for OpenAiFake {
 }
 
 impl OpenAiFake {
+    /// Replaces the answering rules (the first matching rule answers).
     pub fn set_rules(&self, rules: Vec<OpenAiRule>) {
         *self.rules.lock().unwrap() = rules;
     }
 
+    /// Sets the bearer key the fake accepts; other keys get 401.
     pub fn set_key(&self, key: &str) {
         *self.key.lock().unwrap() = key.to_string();
     }
 
+    /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.requests.lock().unwrap().clear();
     }
 
+    /// The request bodies received so far, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.requests.lock().unwrap().clone()
     }
 
-    /// Handles one request.
-    pub fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+    /// The 401 a request gets without the right key (`Authorization: Bearer` or `api-key`).
+    fn refuse_key(&self, headers: &HeaderMap) -> Option<Response> {
         let key = self.key.lock().unwrap().clone();
         let given = headers
             .get("authorization")
@@ -169,26 +173,29 @@ impl OpenAiFake {
             .or_else(|| headers.get("api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim);
         match given {
-            None | Some("") => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                    "invalid_request_error",
-                    None,
-                );
-            }
-            Some(k) if k != key => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    &format!(
-                        "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
-                        mask(k)
-                    ),
-                    "invalid_request_error",
-                    Some("invalid_api_key"),
-                );
-            }
-            Some(_) => {}
+            None | Some("") => Some(error(
+                StatusCode::UNAUTHORIZED,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error",
+                None,
+            )),
+            Some(k) if k != key => Some(error(
+                StatusCode::UNAUTHORIZED,
+                &format!(
+                    "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                    mask(k)
+                ),
+                "invalid_request_error",
+                Some("invalid_api_key"),
+            )),
+            Some(_) => None,
+        }
+    }
+
+    /// Handles one request.
+    pub fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+        if let Some(refused) = self.refuse_key(headers) {
+            return refused;
         }
         let req: Value = match serde_json::from_slice(body) {
             Ok(v @ Value::Object(_)) => v,
@@ -214,61 +221,22 @@ impl OpenAiFake {
                 Some("missing_required_parameter"),
             );
         };
-        let text_of = |m: &Value| -> String {
-            match m.get("content") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(parts)) => parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => String::new(),
-            }
-        };
-        let role = |m: &Value| {
-            m.get("role")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
         let last_user = messages
             .iter()
             .rev()
-            .find(|m| role(m) == "user")
-            .map(text_of)
+            .find(|m| message_role(m) == "user")
+            .map(message_text)
             .unwrap_or_default();
         let mut prompt: Vec<String> = messages
             .iter()
-            .filter(|m| matches!(role(m).as_str(), "system" | "developer"))
-            .map(text_of)
+            .filter(|m| matches!(message_role(m), "system" | "developer"))
+            .map(message_text)
             .collect();
         prompt.push(last_user.clone());
         let prompt = prompt.join("\n");
 
-        for (marker, status) in [
-            ("[sim-fail:429]", StatusCode::TOO_MANY_REQUESTS),
-            ("[sim-fail:500]", StatusCode::INTERNAL_SERVER_ERROR),
-            ("[sim-fail:503]", StatusCode::SERVICE_UNAVAILABLE),
-        ] {
-            if last_user.contains(marker) {
-                let (msg, kind) = if status == StatusCode::TOO_MANY_REQUESTS {
-                    (
-                        "Rate limit reached for requests. Please try again in 1s.",
-                        "requests",
-                    )
-                } else {
-                    (
-                        "The server had an error while processing your request. Sorry about that!",
-                        "server_error",
-                    )
-                };
-                let mut resp = error(status, msg, kind, None);
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    resp.headers_mut()
-                        .insert("retry-after", axum::http::HeaderValue::from_static("1"));
-                }
-                return resp;
-            }
+        if let Some(failure) = injected_failure(&last_user) {
+            return failure;
         }
 
         let json_mode = req
@@ -286,7 +254,7 @@ impl OpenAiFake {
             .unwrap_or("gpt-4o-mini")
             .to_string();
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let prompt_tokens: usize = messages.iter().map(|m| tokens(&text_of(m)) + 4).sum();
+        let prompt_tokens: usize = messages.iter().map(|m| tokens(&message_text(m)) + 4).sum();
         let completion_tokens = tokens(&content);
         let body = json!({
             "id": format!("chatcmpl-sim{n:06}"),
@@ -308,6 +276,54 @@ impl OpenAiFake {
         });
         (StatusCode::OK, axum::Json(body)).into_response()
     }
+}
+
+/// The text of a chat message: its `content`, or its text parts joined.
+fn message_text(m: &Value) -> String {
+    match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// A chat message's `role` (empty when missing).
+fn message_role(m: &Value) -> &str {
+    m.get("role").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The failure a `[sim-fail:429|500|503]` marker in the last user message asks for.
+fn injected_failure(last_user: &str) -> Option<Response> {
+    for (marker, status) in [
+        ("[sim-fail:429]", StatusCode::TOO_MANY_REQUESTS),
+        ("[sim-fail:500]", StatusCode::INTERNAL_SERVER_ERROR),
+        ("[sim-fail:503]", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        if last_user.contains(marker) {
+            let (msg, kind) = if status == StatusCode::TOO_MANY_REQUESTS {
+                (
+                    "Rate limit reached for requests. Please try again in 1s.",
+                    "requests",
+                )
+            } else {
+                (
+                    "The server had an error while processing your request. Sorry about that!",
+                    "server_error",
+                )
+            };
+            let mut resp = error(status, msg, kind, None);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                resp.headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            }
+            return Some(resp);
+        }
+    }
+    None
 }
 
 /// A rough token count: about four characters per token.

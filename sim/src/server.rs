@@ -335,13 +335,7 @@ async fn handle(
 ) -> Response {
     let shared = &*sim.inner;
     let segs: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
-    let params: HashMap<String, String> =
-        axum::extract::Query::<HashMap<String, String>>::try_from_uri(&uri)
-            .map(|q| q.0)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
+    let params = query_params(&uri);
     let root = root_url(shared, &headers);
     let code = headers
         .get("apiintegrationcode")
@@ -361,52 +355,13 @@ async fn handle(
         });
     };
 
-    if segs.is_empty() || !segs[0].eq_ignore_ascii_case("atservicesrest") {
-        let r = not_found(&uri);
-        log("", 404, 0);
-        return r.into_response();
-    }
-    // Unauthenticated discovery routes.
-    if segs.len() == 2 && segs[1].eq_ignore_ascii_case("versioninformation") {
-        let r = if method == Method::GET {
-            ok(json!({"apiVersions": ["1.0"]}))
-        } else {
-            not_allowed(&method)
-        };
-        log("VersionInformation", r.0.as_u16(), 0);
-        return r.into_response();
-    }
-    if segs.len() < 3 || !segs[1].eq_ignore_ascii_case("v1.0") {
-        log("", 404, 0);
-        return not_found(&uri).into_response();
-    }
-    let rest = &segs[2..];
-    if rest.len() == 1 && rest[0].eq_ignore_ascii_case("zoneinformation") {
-        let r = if method != Method::GET {
-            not_allowed(&method)
-        } else {
-            match params.get("user") {
-                Some(u) if u.eq_ignore_ascii_case(&shared.config.username) => ok(json!({
-                    "zoneName": shared.config.data.zone_name,
-                    "url": format!("{root}/ATServicesRest/"),
-                    "webUrl": shared.config.data.web_url,
-                    "ci": shared.config.data.ci,
-                })),
-                Some(u) => err1(format!(
-                    "Zone information could not be determined for user {u}."
-                )),
-                None => err1("The user parameter is required."),
-            }
-        };
-        log("ZoneInformation", r.0.as_u16(), 0);
-        return r.into_response();
-    }
-
-    // Long GET URLs fail with 404 in the real service (KelvinTegelaar/AutotaskAPI #66).
-    if method == Method::GET && uri.to_string().len() > MAX_GET_URL {
-        log("", 404, 0);
-        return not_found(&uri).into_response();
-    }
+    let rest = match unauthenticated(shared, &method, &uri, &segs, &params, &root) {
+        Ok(rest) => rest,
+        Err((endpoint, r)) => {
+            log(endpoint, r.0.as_u16(), 0);
+            return r.into_response();
+        }
+    };
     let endpoint = shared.endpoint_key(rest[0]);
     // Concurrency accounting (per integration code and endpoint).
     let key = (code.clone().unwrap_or_default(), endpoint.clone());
@@ -425,18 +380,7 @@ async fn handle(
         let m = mc.entry(endpoint.clone()).or_insert(0);
         *m = (*m).max(in_flight);
     }
-    let hour_count = {
-        let mut hits = shared.hits.lock().unwrap();
-        let now = Instant::now();
-        while hits
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600))
-        {
-            hits.pop_front();
-        }
-        hits.push_back(now);
-        hits.len() as u64
-    };
+    let hour_count = count_hour_hit(shared);
     let hf = parse_fail_header(&headers);
     let (fc, n) = {
         let mut f = shared.failures.lock().unwrap();
@@ -452,53 +396,178 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
 
-    let r = 'reply: {
-        if let Some(r) = check_auth(shared, &headers) {
-            break 'reply r;
+    let pressure = Pressure {
+        header: hf,
+        config: fc,
+        n,
+        thread_hit,
+        hour_count,
+    };
+    let r = match refusal(shared, &headers, &pressure) {
+        Some(r) => r,
+        None => {
+            let person = acting_resource(shared, &headers);
+            route(
+                shared,
+                Call {
+                    method: &method,
+                    uri: &uri,
+                    rest,
+                    params: &params,
+                    body: &body,
+                    root: &root,
+                    person,
+                },
+            )
         }
-        if hf.zone || n <= fc.zone_moved_first as u64 {
-            break 'reply Reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"errors": ["Authorization has been denied for this request. This database is not hosted in this zone; look the zone up again."]}),
-                None,
-            );
-        }
-        if thread_hit {
-            break 'reply err1(THREAD_MSG);
-        }
-        if fc.request_threshold > 0 && hour_count > fc.request_threshold {
-            break 'reply err1(format!(
-                "The API request threshold of {} requests per hour has been exceeded. API access is temporarily suspended.",
-                fc.request_threshold
-            ));
-        }
-        if hf.rate
-            || n <= fc.rate_limit_first as u64
-            || (fc.rate_limit_every > 0 && n % fc.rate_limit_every as u64 == 0)
-        {
-            break 'reply Reply(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"errors": ["Rate limit exceeded. Retry after the interval in the Retry-After header."]}),
-                Some(fc.retry_after_secs),
-            );
-        }
-        if hf.e500
-            || n <= fc.error_500_first as u64
-            || (fc.error_500_every > 0 && n % fc.error_500_every as u64 == 0)
-        {
-            let id = 50000 + n;
-            break 'reply Reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"errors": [format!("An unexpected error has occurred. Please contact Autotask Support. Error ID: {id}.")], "errorId": id}),
-                None,
-            );
-        }
-        let person = acting_resource(shared, &headers);
-        route(shared, &method, &uri, rest, &params, &body, &root, person)
     };
     crate::webhooks::dispatch(&sim.inner);
     log(&endpoint, r.0.as_u16(), in_flight);
     r.into_response()
+}
+
+/// The query parameters, names lower-cased (Autotask's are case-insensitive).
+fn query_params(uri: &Uri) -> HashMap<String, String> {
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// Answers what needs no credentials and is not counted against limits: paths outside
+/// `/ATServicesRest/V1.0/` (404), `VersionInformation`, `ZoneInformation` and over-long GET
+/// URLs. `Err` holds the endpoint to log and the reply; `Ok` the segments after `V1.0`.
+fn unauthenticated<'s>(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    segs: &'s [&'s str],
+    params: &HashMap<String, String>,
+    root: &str,
+) -> Result<&'s [&'s str], (&'static str, Reply)> {
+    if segs.is_empty() || !segs[0].eq_ignore_ascii_case("atservicesrest") {
+        return Err(("", not_found(uri)));
+    }
+    if segs.len() == 2 && segs[1].eq_ignore_ascii_case("versioninformation") {
+        let r = if method == Method::GET {
+            ok(json!({"apiVersions": ["1.0"]}))
+        } else {
+            not_allowed(method)
+        };
+        return Err(("VersionInformation", r));
+    }
+    if segs.len() < 3 || !segs[1].eq_ignore_ascii_case("v1.0") {
+        return Err(("", not_found(uri)));
+    }
+    let rest = &segs[2..];
+    if rest.len() == 1 && rest[0].eq_ignore_ascii_case("zoneinformation") {
+        let r = if method != Method::GET {
+            not_allowed(method)
+        } else {
+            match params.get("user") {
+                Some(u) if u.eq_ignore_ascii_case(&shared.config.username) => ok(json!({
+                    "zoneName": shared.config.data.zone_name,
+                    "url": format!("{root}/ATServicesRest/"),
+                    "webUrl": shared.config.data.web_url,
+                    "ci": shared.config.data.ci,
+                })),
+                Some(u) => err1(format!(
+                    "Zone information could not be determined for user {u}."
+                )),
+                None => err1("The user parameter is required."),
+            }
+        };
+        return Err(("ZoneInformation", r));
+    }
+
+    // Long GET URLs fail with 404 in the real service (KelvinTegelaar/AutotaskAPI #66).
+    if method == Method::GET && uri.to_string().len() > MAX_GET_URL {
+        return Err(("", not_found(uri)));
+    }
+    Ok(rest)
+}
+
+/// Records this request in the sliding hour window and returns the window's count.
+fn count_hour_hit(shared: &Shared) -> u64 {
+    let mut hits = shared.hits.lock().unwrap();
+    let now = Instant::now();
+    while hits
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600))
+    {
+        hits.pop_front();
+    }
+    hits.push_back(now);
+    hits.len() as u64
+}
+
+/// What decides whether a request is refused before routing: the injected failures and the
+/// load it arrived under.
+struct Pressure {
+    header: HeaderFail,
+    config: FailureConfig,
+    /// This request's number since the failure config was set (1-based).
+    n: u64,
+    /// Over the per-endpoint thread limit (or told to act so).
+    thread_hit: bool,
+    /// Requests in the last hour, this one included.
+    hour_count: u64,
+}
+
+/// The refusal a request gets instead of an answer, in the real API's order: bad
+/// credentials, zone moved, thread limit, hourly threshold, 429, unexpected 500.
+fn refusal(shared: &Shared, headers: &HeaderMap, p: &Pressure) -> Option<Reply> {
+    let Pressure {
+        header: hf,
+        config: fc,
+        n,
+        thread_hit,
+        hour_count,
+    } = p;
+    let (n, thread_hit, hour_count) = (*n, *thread_hit, *hour_count);
+    if let Some(r) = check_auth(shared, headers) {
+        return Some(r);
+    }
+    if hf.zone || n <= fc.zone_moved_first as u64 {
+        return Some(Reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"errors": ["Authorization has been denied for this request. This database is not hosted in this zone; look the zone up again."]}),
+            None,
+        ));
+    }
+    if thread_hit {
+        return Some(err1(THREAD_MSG));
+    }
+    if fc.request_threshold > 0 && hour_count > fc.request_threshold {
+        return Some(err1(format!(
+            "The API request threshold of {} requests per hour has been exceeded. API access is temporarily suspended.",
+            fc.request_threshold
+        )));
+    }
+    if hf.rate
+        || n <= fc.rate_limit_first as u64
+        || (fc.rate_limit_every > 0 && n % fc.rate_limit_every as u64 == 0)
+    {
+        return Some(Reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"errors": ["Rate limit exceeded. Retry after the interval in the Retry-After header."]}),
+            Some(fc.retry_after_secs),
+        ));
+    }
+    if hf.e500
+        || n <= fc.error_500_first as u64
+        || (fc.error_500_every > 0 && n % fc.error_500_every as u64 == 0)
+    {
+        let id = 50000 + n;
+        return Some(Reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"errors": [format!("An unexpected error has occurred. Please contact Autotask Support. Error ID: {id}.")], "errorId": id}),
+            None,
+        ));
+    }
+    None
 }
 
 fn root_url(shared: &Shared, headers: &HeaderMap) -> String {
@@ -546,25 +615,52 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Reply> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn route(
-    shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    rest: &[&str],
-    params: &HashMap<String, String>,
-    body: &Bytes,
-    root: &str,
+/// An authenticated API call below `/ATServicesRest/V1.0/`, as [`route`] dispatches it.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    /// The path segments after `V1.0`.
+    rest: &'a [&'a str],
+    /// Query parameters, names lower-cased.
+    params: &'a HashMap<String, String>,
+    body: &'a Bytes,
+    /// `http://host:port`, for `nextPageUrl`s.
+    root: &'a str,
+    /// The resource the API user impersonates (`ImpersonationResourceId`), for webhooks.
     person: Option<i64>,
-) -> Reply {
-    let is = |i: usize, s: &str| rest.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
-    let get_only = |f: &dyn Fn() -> Reply| {
-        if method == Method::GET {
-            f()
-        } else {
-            not_allowed(method)
-        }
-    };
+}
+
+impl Call<'_> {
+    /// Is path segment `i` (after `V1.0`) `s`, ignoring case?
+    fn is(&self, i: usize, s: &str) -> bool {
+        self.rest.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s))
+    }
+}
+
+/// Answers an authenticated call: the global routes, else an entity's.
+fn route(shared: &Shared, call: Call<'_>) -> Reply {
+    if let Some(r) = global_route(shared, call) {
+        return r;
+    }
+    entity_route(shared, call)
+}
+
+/// `GET` or 405.
+fn get_only(method: &Method, f: &dyn Fn() -> Reply) -> Reply {
+    if method == Method::GET {
+        f()
+    } else {
+        not_allowed(method)
+    }
+}
+
+/// The routes that name no entity: `Version`, `ThresholdInformation`, `EntityInformation`,
+/// `Authenticate`.
+fn global_route(shared: &Shared, call: Call<'_>) -> Option<Reply> {
+    let Call { method, rest, .. } = call;
+    let is = |i: usize, s: &str| call.is(i, s);
+    let get_only = |f: &dyn Fn() -> Reply| Some(get_only(method, f));
     if rest.len() == 1 && is(0, "version") {
         return get_only(&|| ok(json!({"version": "2026.1.0.0 (weft-sim)"})));
     }
@@ -589,6 +685,23 @@ fn route(
     if rest.len() == 1 && is(0, "authenticate") {
         return get_only(&|| ok(json!({"isAuthenticated": true})));
     }
+    None
+}
+
+/// `/{Entity}`, `/{Entity}/query[/count|/next]`, `/{Entity}/{id}`,
+/// `/{Entity}/entityInformation[/fields|/userDefinedFields]` and the parent/child routes.
+fn entity_route(shared: &Shared, call: Call<'_>) -> Reply {
+    let Call {
+        method,
+        uri,
+        rest,
+        params,
+        body,
+        root,
+        person,
+    } = call;
+    let is = |i: usize, s: &str| call.is(i, s);
+    let get_only = |f: &dyn Fn() -> Reply| get_only(method, f);
     let Some(spec) = schema::spec(rest[0]) else {
         return not_found(uri);
     };
@@ -663,64 +776,72 @@ fn route(
         3 if is(1, "entityinformation") && is(2, "userdefinedfields") => {
             get_only(&|| udf_info(shared, spec))
         }
-        3 | 4 => {
-            let Ok(pid) = rest[1].parse::<i64>() else {
-                return not_found(uri);
-            };
-            let Some(child) = schema::child_route(spec.name, rest[2]) else {
-                return not_found(uri);
-            };
-            let cspec = schema::spec(child.child).expect("child spec");
-            if rest.len() == 3 {
-                match *method {
-                    Method::GET => child_list(shared, spec, cspec, child, pid, root),
-                    Method::POST if child.create => {
-                        create(shared, cspec, body_or(body), Some((child, pid)), person)
-                    }
-                    Method::PATCH if child.update => update(
-                        shared,
-                        cspec,
-                        body_or(body),
-                        Some((child, pid)),
-                        false,
-                        person,
-                    ),
-                    Method::PUT if child.update => update(
-                        shared,
-                        cspec,
-                        body_or(body),
-                        Some((child, pid)),
-                        true,
-                        person,
-                    ),
-                    _ => not_allowed(method),
-                }
-            } else {
-                let Ok(id) = rest[3].parse::<i64>() else {
-                    return not_found(uri);
-                };
-                if !child.get_one && !child.delete {
-                    return not_found(uri);
-                }
-                match *method {
-                    Method::GET if child.get_one => {
-                        let t = shared.tables.lock().unwrap();
-                        let item = t[cspec.name]
-                            .get(&id)
-                            .filter(|r| {
-                                r.get(child.parent_field).and_then(Value::as_i64) == Some(pid)
-                            })
-                            .map(|r| Value::Object(shared.shape(cspec, r, None)));
-                        ok(json!({ "item": item }))
-                    }
-                    Method::DELETE if child.delete => {
-                        delete(shared, cspec, id, Some((child, pid)), person)
-                    }
-                    _ => not_allowed(method),
-                }
-            }
-        }
+        3 | 4 => child_route(shared, spec, call),
         _ => not_found(uri),
+    }
+}
+
+/// `/{Parent}/{pid}/{Child}` and `/{Parent}/{pid}/{Child}/{id}`.
+fn child_route(shared: &Shared, spec: &'static Spec, call: Call<'_>) -> Reply {
+    let Call {
+        method,
+        uri,
+        rest,
+        body,
+        root,
+        person,
+        ..
+    } = call;
+    let Ok(pid) = rest[1].parse::<i64>() else {
+        return not_found(uri);
+    };
+    let Some(child) = schema::child_route(spec.name, rest[2]) else {
+        return not_found(uri);
+    };
+    let cspec = schema::spec(child.child).expect("child spec");
+    if rest.len() == 3 {
+        match *method {
+            Method::GET => child_list(shared, spec, cspec, child, pid, root),
+            Method::POST if child.create => {
+                create(shared, cspec, body_or(body), Some((child, pid)), person)
+            }
+            Method::PATCH if child.update => update(
+                shared,
+                cspec,
+                body_or(body),
+                Some((child, pid)),
+                false,
+                person,
+            ),
+            Method::PUT if child.update => update(
+                shared,
+                cspec,
+                body_or(body),
+                Some((child, pid)),
+                true,
+                person,
+            ),
+            _ => not_allowed(method),
+        }
+    } else {
+        let Ok(id) = rest[3].parse::<i64>() else {
+            return not_found(uri);
+        };
+        if !child.get_one && !child.delete {
+            return not_found(uri);
+        }
+        match *method {
+            Method::GET if child.get_one => {
+                let t = shared.tables.lock().unwrap();
+                let item = t[cspec.name]
+                    .get(&id)
+                    .filter(|r| r.get(child.parent_field).and_then(Value::as_i64) == Some(pid))
+                    .map(|r| Value::Object(shared.shape(cspec, r, None)));
+                ok(json!({ "item": item }))
+            }
+            Method::DELETE if child.delete => delete(shared, cspec, id, Some((child, pid)), person),
+            _ => not_allowed(method),
+        }
     }
 }
 

@@ -33,7 +33,9 @@ pub struct SinkMessage {
 /// State of the non-Autotask fakes, shared by a simulator's clones.
 #[derive(Default)]
 pub struct Fakes {
+    /// The fake OpenAI-compatible endpoint.
     pub openai: OpenAiFake,
+    /// Messages received by the notification sinks (Slack, Teams, SMTP …), oldest first.
     pub messages: Mutex<Vec<SinkMessage>>,
 }
 

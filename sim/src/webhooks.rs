@@ -67,15 +67,19 @@ impl Default for WebhookConfig {
 pub struct WebhookDelivery {
     /// e.g. `TicketWebhooks`.
     pub webhook_entity: String,
+    /// The id of the webhook the delivery belongs to.
     pub webhook_id: i64,
+    /// The callout URL.
     pub url: String,
     /// The exact body sent.
     pub body: String,
     /// The `X-Hook-Signature` header value.
     pub signature: String,
+    /// 1 for the first try, counting up through retries.
     pub attempt: u32,
     /// HTTP status, when a response came back.
     pub status: Option<u16>,
+    /// The transport error, when no response came back.
     pub error: Option<String>,
 }
 
@@ -183,7 +187,6 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// Queues the callouts for a change. Called with the tables unlocked.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit(
     shared: &Shared,
     spec: &Spec,

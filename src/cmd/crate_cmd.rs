@@ -438,81 +438,92 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
         }
         Command::Uninstall { name, org, db } => {
             let engine = super::engine::open(&db).await?;
-            let install = match find_install(&engine, &name, &org).await {
-                Ok(i) => i,
-                Err(code) => return Ok(code),
-            };
-            let store = engine.store();
-            let mut off = 0;
-            for (wf, trigger) in crates_api::install_triggers(&install.workflows) {
-                if let Err(e) = store.set_trigger_enabled(&wf, &trigger, false).await {
-                    return Ok(failed(e));
-                }
-                off += 1;
-            }
-            if let Err(e) = store
-                .delete_crate_install(&install.crate_name, &install.org)
-                .await
-            {
-                return Ok(failed(e));
-            }
-            println!(
-                "uninstalled crate {name} {} for {}: {off} trigger(s) disabled; its workflow versions stay for history",
-                install.version, install.org
-            );
-            Ok(ExitCode::SUCCESS)
+            uninstall(&engine, &name, &org).await
         }
         Command::Installed { org, json, db } => {
             let engine = super::engine::open(&db).await?;
-            let org_id = match &org {
-                Some(o) => match engine.store().org(o).await {
-                    Ok(r) => Some(r.id),
-                    Err(e) => return Ok(failed(e)),
-                },
-                None => None,
-            };
-            let installs = match engine.store().crate_installs(org_id.as_deref()).await {
-                Ok(i) => i,
-                Err(e) => return Ok(failed(e)),
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&installs).expect("serializes")
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            if installs.is_empty() {
-                println!("no crates installed");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<[String; 6]> = installs
-                .iter()
-                .map(|i| {
-                    [
-                        i.crate_name.clone(),
-                        i.org.clone(),
-                        i.version.clone(),
-                        if i.enabled { "yes" } else { "no" }.to_string(),
-                        if i.detached { "yes" } else { "no" }.to_string(),
-                        workflow_names(&i.workflows).join(", "),
-                    ]
-                })
-                .collect();
-            table(
-                &[
-                    "CRATE",
-                    "ORG",
-                    "VERSION",
-                    "ENABLED",
-                    "DETACHED",
-                    "WORKFLOWS",
-                ],
-                &rows,
-            );
-            Ok(ExitCode::SUCCESS)
+            installed(&engine, org.as_deref(), json).await
         }
     }
+}
+
+/// `weft crate uninstall`: turns the install's triggers off and forgets the install (its
+/// workflow versions stay for history).
+async fn uninstall(engine: &Engine, name: &str, org: &str) -> miette::Result<ExitCode> {
+    let install = match find_install(engine, name, org).await {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
+    };
+    let store = engine.store();
+    let mut off = 0;
+    for (wf, trigger) in crates_api::install_triggers(&install.workflows) {
+        if let Err(e) = store.set_trigger_enabled(&wf, &trigger, false).await {
+            return Ok(failed(e));
+        }
+        off += 1;
+    }
+    if let Err(e) = store
+        .delete_crate_install(&install.crate_name, &install.org)
+        .await
+    {
+        return Ok(failed(e));
+    }
+    println!(
+        "uninstalled crate {name} {} for {}: {off} trigger(s) disabled; its workflow versions stay for history",
+        install.version, install.org
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weft crate installed`: the installs (of one org, or all), as a table or JSON.
+async fn installed(engine: &Engine, org: Option<&str>, json: bool) -> miette::Result<ExitCode> {
+    let org_id = match org {
+        Some(o) => match engine.store().org(o).await {
+            Ok(r) => Some(r.id),
+            Err(e) => return Ok(failed(e)),
+        },
+        None => None,
+    };
+    let installs = match engine.store().crate_installs(org_id.as_deref()).await {
+        Ok(i) => i,
+        Err(e) => return Ok(failed(e)),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&installs).expect("serializes")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if installs.is_empty() {
+        println!("no crates installed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 6]> = installs
+        .iter()
+        .map(|i| {
+            [
+                i.crate_name.clone(),
+                i.org.clone(),
+                i.version.clone(),
+                if i.enabled { "yes" } else { "no" }.to_string(),
+                if i.detached { "yes" } else { "no" }.to_string(),
+                workflow_names(&i.workflows).join(", "),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CRATE",
+            "ORG",
+            "VERSION",
+            "ENABLED",
+            "DETACHED",
+            "WORKFLOWS",
+        ],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {

@@ -117,36 +117,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 .list_executions(&filter)
                 .await
                 .into_diagnostic()?;
-            if json {
-                let v: Vec<Value> = list
-                    .iter()
-                    .map(|e| serde_json::to_value(e).expect("serializes"))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
-            } else if list.is_empty() {
-                println!("no executions");
-            } else {
-                println!(
-                    "{:<36}  {:<10}  {:<28}  {:<25}  DURATION",
-                    "ID", "STATUS", "WORKFLOW", "STARTED"
-                );
-                for e in &list {
-                    let wf = format!(
-                        "{} v{}{}",
-                        e.workflow_name,
-                        e.workflow_version,
-                        if e.parent_id.is_some() { " (sub)" } else { "" }
-                    );
-                    println!(
-                        "{:<36}  {:<10}  {:<28}  {:<25}  {}",
-                        e.id,
-                        e.status,
-                        wf,
-                        e.created_at.get(..19).unwrap_or(&e.created_at),
-                        duration(e)
-                    );
-                }
-            }
+            print_list(&list, json);
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { id, json, db } => {
@@ -214,42 +185,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             older_than,
             org,
             db,
-        } => {
-            let Some(age) = weft_engine::model::parse_duration(&older_than) else {
-                eprintln!("error: `{older_than}` is not a duration (e.g. 30d, 12h)");
-                return Ok(ExitCode::from(2));
-            };
-            let engine = super::engine::open(&db).await?;
-            let span = jiff::SignedDuration::try_from(age).into_diagnostic()?;
-            let cutoff = jiff::Timestamp::now().checked_sub(span).into_diagnostic()?;
-            let only = match &org {
-                None => None,
-                Some(o) => match engine.store().org(o).await {
-                    Ok(found) => Some(found.id),
-                    Err(e) if e.kind() == weft_engine::store::StoreErrorKind::NotFound => {
-                        eprintln!("error: no organization `{o}` (weft org list)");
-                        return Ok(ExitCode::from(2));
-                    }
-                    Err(e) => return Err(e).into_diagnostic(),
-                },
-            };
-            let scope = weft_engine::store::PurgeScope {
-                only: only.clone(),
-                ..Default::default()
-            };
-            let (n, events) = weft_engine::retention::purge(&engine, cutoff, &scope)
-                .await
-                .into_diagnostic()?;
-            match only {
-                Some(o) => println!(
-                    "purged {n} execution(s) of {o} finished before {cutoff}, and {events} trigger event(s)"
-                ),
-                None => println!(
-                    "purged {n} execution(s) finished before {cutoff}, and {events} trigger event(s)"
-                ),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => purge(&older_than, org.as_deref(), &db).await,
         Command::Resume { db } => {
             let engine = super::engine::open(&db).await?;
             let resumed = engine.resume_orphans().await.into_diagnostic()?;
@@ -268,6 +204,79 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             )
         }
     }
+}
+
+/// `weft executions list`: a table, or JSON.
+fn print_list(list: &[ExecutionRecord], json: bool) {
+    if json {
+        let v: Vec<Value> = list
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("serializes"))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+    } else if list.is_empty() {
+        println!("no executions");
+    } else {
+        println!(
+            "{:<36}  {:<10}  {:<28}  {:<25}  DURATION",
+            "ID", "STATUS", "WORKFLOW", "STARTED"
+        );
+        for e in list {
+            let wf = format!(
+                "{} v{}{}",
+                e.workflow_name,
+                e.workflow_version,
+                if e.parent_id.is_some() { " (sub)" } else { "" }
+            );
+            println!(
+                "{:<36}  {:<10}  {:<28}  {:<25}  {}",
+                e.id,
+                e.status,
+                wf,
+                e.created_at.get(..19).unwrap_or(&e.created_at),
+                duration(e)
+            );
+        }
+    }
+}
+
+/// `weft executions purge`: deletes finished executions older than `older_than` (of one org,
+/// or all) and their trigger events.
+async fn purge(older_than: &str, org: Option<&str>, db: &EngineArgs) -> miette::Result<ExitCode> {
+    let Some(age) = weft_engine::model::parse_duration(older_than) else {
+        eprintln!("error: `{older_than}` is not a duration (e.g. 30d, 12h)");
+        return Ok(ExitCode::from(2));
+    };
+    let engine = super::engine::open(db).await?;
+    let span = jiff::SignedDuration::try_from(age).into_diagnostic()?;
+    let cutoff = jiff::Timestamp::now().checked_sub(span).into_diagnostic()?;
+    let only = match org {
+        None => None,
+        Some(o) => match engine.store().org(o).await {
+            Ok(found) => Some(found.id),
+            Err(e) if e.kind() == weft_engine::store::StoreErrorKind::NotFound => {
+                eprintln!("error: no organization `{o}` (weft org list)");
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e).into_diagnostic(),
+        },
+    };
+    let scope = weft_engine::store::PurgeScope {
+        only: only.clone(),
+        ..Default::default()
+    };
+    let (n, events) = weft_engine::retention::purge(&engine, cutoff, &scope)
+        .await
+        .into_diagnostic()?;
+    match only {
+        Some(o) => println!(
+            "purged {n} execution(s) of {o} finished before {cutoff}, and {events} trigger event(s)"
+        ),
+        None => println!(
+            "purged {n} execution(s) finished before {cutoff}, and {events} trigger event(s)"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn duration(e: &ExecutionRecord) -> String {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use weft_triggers::mapping::{
-    self, Company, CompanyFilter, Excluded, Mapped, MappingError, OrgBrief,
+    self, Applied, Company, CompanyFilter, CreatedOrgs, Excluded, Listing, Mapped, MappingError,
+    OrgBrief, Suggestions,
 };
 
 use super::engine::EngineArgs;
@@ -177,6 +178,118 @@ fn excluded_list(rows: &[Excluded]) -> String {
     s
 }
 
+/// The suggestions as `weft mapping suggest` prints them.
+fn suggestions_text(s: &Suggestions) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Suggested ({}):", s.matched.len());
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>8}  {:<32} MATCH",
+        "ORG", "COMPANY", "NAME"
+    );
+    for m in &s.matched {
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>8}  {:<32} {}",
+            m.org.id,
+            m.company.id,
+            m.company.name,
+            if m.exact { "exact" } else { "case/whitespace" }
+        );
+    }
+    let _ = write!(
+        out,
+        "Unmatched orgs ({}):\n{}Unmatched companies ({}):\n",
+        s.unmatched_orgs.len(),
+        org_list(&s.unmatched_orgs),
+        s.unmatched_companies.len()
+    );
+    for c in &s.unmatched_companies {
+        let _ = writeln!(out, "{}", company_line(c));
+    }
+    let _ = write!(
+        out,
+        "Excluded ({}):\n{}Already mapped ({}):\n{}",
+        s.excluded.len(),
+        excluded_list(&s.excluded),
+        s.already_mapped.len(),
+        mapped_table(&s.already_mapped)
+    );
+    out
+}
+
+/// The mappings as `weft mapping list` prints them.
+fn listing_text(l: &Listing) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "Mapped ({}):\n{}Unmatched orgs ({}):\n{}",
+        l.matched.len(),
+        mapped_table(&l.matched),
+        l.unmatched_orgs.len(),
+        org_list(&l.unmatched_orgs)
+    );
+    match (&l.unmatched_companies, &l.companies_error) {
+        (Some(cs), _) => {
+            let _ = writeln!(out, "Unmatched companies ({}):", cs.len());
+            for c in cs {
+                let _ = writeln!(out, "{}", company_line(c));
+            }
+        }
+        (None, e) => {
+            let _ = writeln!(
+                out,
+                "Unmatched companies: unknown ({})",
+                e.as_deref().unwrap_or("Autotask not read")
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "Excluded ({}):\n{}",
+        l.excluded.len(),
+        excluded_list(&l.excluded)
+    );
+    out
+}
+
+/// What `weft mapping apply` stored, and what it left.
+fn print_applied(s: &Suggestions, applied: &Applied) {
+    for m in &applied.mapped {
+        println!("mapped {} -> {} {}", m.org.id, m.company.id, m.company.name);
+    }
+    for f in &applied.failed {
+        println!("not mapped: {f}");
+    }
+    println!(
+        "{} mapped, {} failed; {} orgs and {} companies left unmatched, {} excluded",
+        applied.mapped.len(),
+        applied.failed.len(),
+        s.unmatched_orgs.len(),
+        s.unmatched_companies.len(),
+        s.excluded.len()
+    );
+}
+
+/// The orgs `weft mapping create-unmatched` created (or would).
+fn print_created(c: &CreatedOrgs, dry_run: bool) {
+    let verb = if dry_run { "would create" } else { "created" };
+    for x in &c.created {
+        println!("{verb} {} ({}) -> {}", x.org.id, x.org.name, x.company.id);
+    }
+    for f in &c.failed {
+        println!("skipped: {f}");
+    }
+    println!(
+        "{} orgs {verb} below {}; {} skipped, {} excluded, {} name matches wait for `weft mapping apply autotask`",
+        c.created.len(),
+        c.parent.as_deref().unwrap_or("-"),
+        c.failed.len(),
+        c.excluded,
+        c.pending_matches
+    );
+}
+
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let engine = super::engine::open(&args.db).await?;
     let store = engine.store().as_ref();
@@ -192,40 +305,11 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                     json_out(&s);
                     return Ok(());
                 }
-                let mut out = String::new();
-                let _ = writeln!(out, "Suggested ({}):", s.matched.len());
-                let _ = writeln!(out, "  {:<28} {:>8}  {:<32} MATCH", "ORG", "COMPANY", "NAME");
-                for m in &s.matched {
-                    let _ = writeln!(
-                        out,
-                        "  {:<28} {:>8}  {:<32} {}",
-                        m.org.id,
-                        m.company.id,
-                        m.company.name,
-                        if m.exact { "exact" } else { "case/whitespace" }
-                    );
-                }
-                let _ = write!(
-                    out,
-                    "Unmatched orgs ({}):\n{}Unmatched companies ({}):\n",
-                    s.unmatched_orgs.len(),
-                    org_list(&s.unmatched_orgs),
-                    s.unmatched_companies.len()
-                );
-                for c in &s.unmatched_companies {
-                    let _ = writeln!(out, "{}", company_line(c));
-                }
-                let _ = write!(
-                    out,
-                    "Excluded ({}):\n{}Already mapped ({}):\n{}",
-                    s.excluded.len(),
-                    excluded_list(&s.excluded),
-                    s.already_mapped.len(),
-                    mapped_table(&s.already_mapped)
-                );
-                print!("{out}");
+                print!("{}", suggestions_text(&s));
                 if !s.matched.is_empty() {
-                    println!("Store the suggestions with `weft mapping apply autotask` (same filters).");
+                    println!(
+                        "Store the suggestions with `weft mapping apply autotask` (same filters)."
+                    );
                 }
             }
             Command::Apply {
@@ -238,20 +322,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                 if json {
                     json_out(&applied);
                 } else {
-                    for m in &applied.mapped {
-                        println!("mapped {} -> {} {}", m.org.id, m.company.id, m.company.name);
-                    }
-                    for f in &applied.failed {
-                        println!("not mapped: {f}");
-                    }
-                    println!(
-                        "{} mapped, {} failed; {} orgs and {} companies left unmatched, {} excluded",
-                        applied.mapped.len(),
-                        applied.failed.len(),
-                        s.unmatched_orgs.len(),
-                        s.unmatched_companies.len(),
-                        s.excluded.len()
-                    );
+                    print_applied(&s, &applied);
                 }
                 if !applied.failed.is_empty() {
                     return Err(MappingError::Conflict(format!(
@@ -294,24 +365,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                 if json {
                     json_out(&c);
                 } else {
-                    let verb = if dry_run { "would create" } else { "created" };
-                    for x in &c.created {
-                        println!(
-                            "{verb} {} ({}) -> {}",
-                            x.org.id, x.org.name, x.company.id
-                        );
-                    }
-                    for f in &c.failed {
-                        println!("skipped: {f}");
-                    }
-                    println!(
-                        "{} orgs {verb} below {}; {} skipped, {} excluded, {} name matches wait for `weft mapping apply autotask`",
-                        c.created.len(),
-                        c.parent.as_deref().unwrap_or("-"),
-                        c.failed.len(),
-                        c.excluded,
-                        c.pending_matches
-                    );
+                    print_created(&c, dry_run);
                 }
                 if !c.failed.is_empty() {
                     return Err(MappingError::Conflict(format!(
@@ -326,37 +380,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                     json_out(&l);
                     return Ok(());
                 }
-                let mut out = String::new();
-                let _ = write!(
-                    out,
-                    "Mapped ({}):\n{}Unmatched orgs ({}):\n{}",
-                    l.matched.len(),
-                    mapped_table(&l.matched),
-                    l.unmatched_orgs.len(),
-                    org_list(&l.unmatched_orgs)
-                );
-                match (&l.unmatched_companies, &l.companies_error) {
-                    (Some(cs), _) => {
-                        let _ = writeln!(out, "Unmatched companies ({}):", cs.len());
-                        for c in cs {
-                            let _ = writeln!(out, "{}", company_line(c));
-                        }
-                    }
-                    (None, e) => {
-                        let _ = writeln!(
-                            out,
-                            "Unmatched companies: unknown ({})",
-                            e.as_deref().unwrap_or("Autotask not read")
-                        );
-                    }
-                }
-                let _ = write!(
-                    out,
-                    "Excluded ({}):\n{}",
-                    l.excluded.len(),
-                    excluded_list(&l.excluded)
-                );
-                print!("{out}");
+                print!("{}", listing_text(&l));
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
 use weft_engine::action::now_rfc3339;
+use weft_engine::executor::Engine;
 use weft_triggers::{AppState, Metrics, Workers};
 
 use super::engine::EngineArgs;
@@ -54,44 +55,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     // The simulator serves until the process ends.
     let (_sim, sim_integrations) = if args.sim {
-        let running = weft_sim::Simulator::new(weft_sim::SimConfig::default())
-            .into_diagnostic()?
-            .serve(([127, 0, 0, 1], 0).into())
-            .await
-            .into_diagnostic()
-            .wrap_err("cannot start the Autotask simulator")?;
-        let (user, secret, code) = running.simulator.credentials();
-        println!(
-            "Autotask simulator: {} (user {user}, integration code {code})",
-            running.base_url
-        );
-        let autotask = weft_engine::integration::Integration::new("autotask", "default")
-            .with_setting("username", user)
-            .with_setting("integration_code", code)
-            .with_setting("discovery_url", running.base_url.clone())
-            .with_secret("secret", secret);
-        // The simulator's OpenAI-compatible endpoint and Teams/Slack sinks, so crates that
-        // use a model or notify a channel work against it too.
-        let openai = weft_engine::integration::Integration::new("openai", "default")
-            .with_setting("base_url", running.openai_base_url())
-            .with_setting("model", "gpt-4o-mini")
-            .with_secret("api_key", weft_sim::DEFAULT_OPENAI_KEY);
-        let teams = weft_engine::integration::Integration::new("teams", "default")
-            .with_setting("url", running.teams_url("weft"));
-        let slack = weft_engine::integration::Integration::new("slack", "default")
-            .with_setting("url", running.slack_url("weft"));
-        println!(
-            "  OpenAI-compatible endpoint: {} ; Teams sink: {} ; Slack sink: {}",
-            running.openai_base_url(),
-            running.teams_url("weft"),
-            running.slack_url("weft")
-        );
-        let integrations = match &args.db.integrations {
-            Some(_) => None,
-            None => Some(weft_engine::integration::StaticIntegrations::new(vec![
-                autotask, openai, teams, slack,
-            ])),
-        };
+        let (running, integrations) = start_sim(&args).await?;
         (Some(running), integrations)
     } else {
         (None, None)
@@ -120,25 +84,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     )
     .spawn(cron_stop.clone());
     // Retention: hourly, by the default and each org's own `retention` variable.
-    let retention_job = {
-        let (engine, stop) = (engine.clone(), cron_stop.clone());
-        tokio::spawn(async move {
-            loop {
-                match weft_engine::retention::apply(&engine, retention).await {
-                    Ok(done) => {
-                        for p in done.iter().filter(|p| p.count + p.events > 0) {
-                            tracing::info!(org = p.org.as_deref().unwrap_or("(default)"), before = %p.before, purged = p.count, events = p.events, "retention: finished executions and trigger events deleted");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "retention: cannot purge"),
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                    () = stop.cancelled() => break,
-                }
-            }
-        })
-    };
+    let retention_job = spawn_retention(engine.clone(), retention, cron_stop.clone());
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
     let psa_sync = tokio::spawn(weft_actions::autotask::sync::nightly(engine.clone()));
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
@@ -175,38 +121,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
     }
-    // Each webhook's URL; a secret is printed only when it is issued (once per trigger and
-    // org); `weft trigger secret WF TRIGGER --org ORG` shows or rotates it later.
-    for record in engine.store().list_workflows().await.into_diagnostic()? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
-            continue;
-        };
-        let issued = weft_triggers::webhook_access::issue_missing(&engine, &wf)
-            .await
-            .map_err(|e| miette::miette!("cannot issue webhook secrets: {e}"))?;
-        for t in &wf.triggers {
-            if let weft_engine::model::TriggerKind::Webhook { .. } = t.kind {
-                println!(
-                    "webhook {}.{}: POST {public}/hooks/{}/{{org}}",
-                    wf.name, t.name, t.name
-                );
-            }
-            for i in issued.iter().filter(|i| i.trigger == t.name) {
-                println!(
-                    "webhook {}.{} for {}: POST {public}/hooks/{}/{} (x-weft-secret: {}; shown once: `weft trigger secret {} {} --org {}` shows it again)",
-                    i.workflow,
-                    i.trigger,
-                    i.org,
-                    i.trigger,
-                    i.org,
-                    i.secret,
-                    i.workflow,
-                    i.trigger,
-                    i.org
-                );
-            }
-        }
-    }
+    print_webhooks(&engine, &public).await?;
     {
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -239,6 +154,115 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         eprintln!("executions still running are left to resume at the next start");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--sim`: starts the Autotask simulator (with its OpenAI endpoint and chat sinks) and,
+/// unless integrations come from elsewhere, integrations that point at it.
+async fn start_sim(
+    args: &Args,
+) -> miette::Result<(
+    weft_sim::RunningSim,
+    Option<weft_engine::integration::StaticIntegrations>,
+)> {
+    let running = weft_sim::Simulator::new(weft_sim::SimConfig::default())
+        .into_diagnostic()?
+        .serve(([127, 0, 0, 1], 0).into())
+        .await
+        .into_diagnostic()
+        .wrap_err("cannot start the Autotask simulator")?;
+    let (user, secret, code) = running.simulator.credentials();
+    println!(
+        "Autotask simulator: {} (user {user}, integration code {code})",
+        running.base_url
+    );
+    let autotask = weft_engine::integration::Integration::new("autotask", "default")
+        .with_setting("username", user)
+        .with_setting("integration_code", code)
+        .with_setting("discovery_url", running.base_url.clone())
+        .with_secret("secret", secret);
+    // The simulator's OpenAI-compatible endpoint and Teams/Slack sinks, so crates that
+    // use a model or notify a channel work against it too.
+    let openai = weft_engine::integration::Integration::new("openai", "default")
+        .with_setting("base_url", running.openai_base_url())
+        .with_setting("model", "gpt-4o-mini")
+        .with_secret("api_key", weft_sim::DEFAULT_OPENAI_KEY);
+    let teams = weft_engine::integration::Integration::new("teams", "default")
+        .with_setting("url", running.teams_url("weft"));
+    let slack = weft_engine::integration::Integration::new("slack", "default")
+        .with_setting("url", running.slack_url("weft"));
+    println!(
+        "  OpenAI-compatible endpoint: {} ; Teams sink: {} ; Slack sink: {}",
+        running.openai_base_url(),
+        running.teams_url("weft"),
+        running.slack_url("weft")
+    );
+    let integrations = match &args.db.integrations {
+        Some(_) => None,
+        None => Some(weft_engine::integration::StaticIntegrations::new(vec![
+            autotask, openai, teams, slack,
+        ])),
+    };
+    Ok((running, integrations))
+}
+
+/// The hourly retention job, by the default `retention` and each org's own, until `stop`.
+fn spawn_retention(
+    engine: Arc<Engine>,
+    retention: Option<Duration>,
+    stop: weft_triggers::cron::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match weft_engine::retention::apply(&engine, retention).await {
+                Ok(done) => {
+                    for p in done.iter().filter(|p| p.count + p.events > 0) {
+                        tracing::info!(org = p.org.as_deref().unwrap_or("(default)"), before = %p.before, purged = p.count, events = p.events, "retention: finished executions and trigger events deleted");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "retention: cannot purge"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+    })
+}
+
+/// Prints each webhook's URL; a secret is printed only when it is issued (once per trigger
+/// and org); `weft trigger secret WF TRIGGER --org ORG` shows or rotates it later.
+async fn print_webhooks(engine: &Arc<Engine>, public: &str) -> miette::Result<()> {
+    for record in engine.store().list_workflows().await.into_diagnostic()? {
+        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+            continue;
+        };
+        let issued = weft_triggers::webhook_access::issue_missing(engine, &wf)
+            .await
+            .map_err(|e| miette::miette!("cannot issue webhook secrets: {e}"))?;
+        for t in &wf.triggers {
+            if let weft_engine::model::TriggerKind::Webhook { .. } = t.kind {
+                println!(
+                    "webhook {}.{}: POST {public}/hooks/{}/{{org}}",
+                    wf.name, t.name, t.name
+                );
+            }
+            for i in issued.iter().filter(|i| i.trigger == t.name) {
+                println!(
+                    "webhook {}.{} for {}: POST {public}/hooks/{}/{} (x-weft-secret: {}; shown once: `weft trigger secret {} {} --org {}` shows it again)",
+                    i.workflow,
+                    i.trigger,
+                    i.org,
+                    i.trigger,
+                    i.org,
+                    i.secret,
+                    i.workflow,
+                    i.trigger,
+                    i.org
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `WEFT_TRUSTED_PROXIES`: the reverse proxies (comma-separated addresses) whose

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use miette::IntoDiagnostic;
 use serde_json::{Value, json};
 use weft_actions::autotask::sync::{self, KINDS, Mode, Options, SyncReport};
+use weft_engine::executor::Engine;
+use weft_engine::store::Store;
 
 use super::engine::EngineArgs;
 
@@ -221,28 +223,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
     let engine = super::engine::open(&args.db).await?;
     let store = engine.store().as_ref();
     let Some(action) = args.action else {
-        let mode = if args.apply {
-            Mode::Apply
-        } else {
-            Mode::Preview
-        };
-        let options = Options {
-            integration: args.integration.clone(),
-        };
-        return match sync::run(&engine, args.org.as_deref(), mode, &options).await {
-            Ok(report) => {
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).expect("serializes")
-                    );
-                } else {
-                    print_report(&report);
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => fail(e),
-        };
+        return preview_or_apply(&engine, &args).await;
     };
     let kind_name = |k: Kind| match k {
         Kind::Company => "company",
@@ -281,39 +262,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
                 .await
                 .map(|()| format!("resource {id} matched to user `{target}`")),
         },
-        Action::Excluded { json } => {
-            let mut rows = Vec::new();
-            for (kind, ex) in [
-                ("company", sync::EXCLUDE_COMPANY),
-                ("user", sync::EXCLUDE_USER),
-            ] {
-                for (id, name) in store.exclusions(ex).await.into_diagnostic()? {
-                    rows.push(json!({"kind": kind, "external_id": id, "name": name}));
-                }
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).expect("serializes")
-                );
-            } else if rows.is_empty() {
-                println!("nothing excluded");
-            } else {
-                println!("{:<8}  {:<12}  NAME", "KIND", "ID");
-                for r in &rows {
-                    println!(
-                        "{:<8}  {:<12}  {}",
-                        r["kind"].as_str().unwrap_or_default(),
-                        r["external_id"].as_str().unwrap_or_default(),
-                        r["name"].as_str().unwrap_or("")
-                    );
-                }
-                println!(
-                    "(`weft sync autotask create KIND ID` creates one at the next apply, `match` links it)"
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
+        Action::Excluded { json } => return list_excluded(store, json).await,
         Action::Settings {
             auto_create_clients,
             auto_create_users,
@@ -323,98 +272,15 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
             timezone,
             json,
         } => {
-            let mut s = match sync::settings(store).await {
-                Ok(s) => s,
-                Err(e) => return fail(e),
+            let change = SettingsChange {
+                auto_create_clients,
+                auto_create_users,
+                auto_create_configurations,
+                company_types,
+                schedule,
+                timezone,
             };
-            let before = s.clone();
-            if let Some(v) = auto_create_clients {
-                s.auto_create_clients = v == OnOff::On;
-            }
-            if let Some(v) = auto_create_users {
-                s.auto_create_users = v == OnOff::On;
-            }
-            if let Some(v) = auto_create_configurations {
-                s.auto_create_configurations = v == OnOff::On;
-            }
-            if let Some(types) = company_types {
-                if types.trim().eq_ignore_ascii_case("all") || types.trim().is_empty() {
-                    s.company_types = Vec::new();
-                } else {
-                    let mut out = Vec::new();
-                    for t in types.split(',') {
-                        match t.trim().parse::<i64>() {
-                            Ok(n) => out.push(n),
-                            Err(_) => {
-                                return usage(format!(
-                                    "--company-types takes numbers separated by commas (1 Customer, 2 Lead, 3 Prospect …) or `all`, not `{types}`"
-                                ));
-                            }
-                        }
-                    }
-                    s.company_types = out;
-                }
-            }
-            if let Some(expr) = schedule {
-                if expr.trim().eq_ignore_ascii_case("off") {
-                    s.schedule = None;
-                } else {
-                    if let Err(e) = weft_engine::cron::Schedule::parse(&expr) {
-                        return usage(e);
-                    }
-                    s.schedule = Some(expr.trim().to_string());
-                }
-            }
-            if let Some(tz) = timezone {
-                if jiff::tz::TimeZone::get(&tz).is_err() {
-                    return usage(format!(
-                        "unknown time zone `{tz}` (an IANA name: Europe/London)"
-                    ));
-                }
-                s.timezone = tz;
-            }
-            if s != before
-                && let Err(e) = sync::save_settings(store, &s).await
-            {
-                return fail(e);
-            }
-            if json {
-                let mut v = serde_json::to_value(&s).expect("serializes");
-                v["next_run"] =
-                    json!(sync::next_slot(&s, jiff::Timestamp::now()).map(|t| t.to_string()));
-                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
-            } else {
-                let on = |b: bool| if b { "on" } else { "off" };
-                println!("auto-create clients:        {}", on(s.auto_create_clients));
-                println!("auto-create users:          {}", on(s.auto_create_users));
-                println!(
-                    "auto-create configurations: {}",
-                    on(s.auto_create_configurations)
-                );
-                println!(
-                    "company types:              {}",
-                    if s.company_types.is_empty() {
-                        "all".to_string()
-                    } else {
-                        s.company_types
-                            .iter()
-                            .map(i64::to_string)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    }
-                );
-                match (&s.schedule, sync::next_slot(&s, jiff::Timestamp::now())) {
-                    (Some(expr), Some(next)) => println!(
-                        "schedule:                   {expr} ({}; next run {next}, by `weft serve`)",
-                        s.timezone
-                    ),
-                    (Some(expr), None) => {
-                        println!("schedule:                   {expr} ({})", s.timezone);
-                    }
-                    (None, _) => println!("schedule:                   off"),
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
+            return settings(store, change, json).await;
         }
     };
     match result {
@@ -423,6 +289,189 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => fail(e),
+    }
+}
+
+/// `weft sync autotask [--apply]`: runs the sync and prints its report.
+async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Result<ExitCode> {
+    let mode = if args.apply {
+        Mode::Apply
+    } else {
+        Mode::Preview
+    };
+    let options = Options {
+        integration: args.integration.clone(),
+    };
+    match sync::run(engine, args.org.as_deref(), mode, &options).await {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
+            } else {
+                print_report(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `weft sync autotask excluded`: the excluded companies and resources.
+async fn list_excluded(store: &dyn Store, json: bool) -> miette::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for (kind, ex) in [
+        ("company", sync::EXCLUDE_COMPANY),
+        ("user", sync::EXCLUDE_USER),
+    ] {
+        for (id, name) in store.exclusions(ex).await.into_diagnostic()? {
+            rows.push(json!({"kind": kind, "external_id": id, "name": name}));
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("serializes")
+        );
+    } else if rows.is_empty() {
+        println!("nothing excluded");
+    } else {
+        println!("{:<8}  {:<12}  NAME", "KIND", "ID");
+        for r in &rows {
+            println!(
+                "{:<8}  {:<12}  {}",
+                r["kind"].as_str().unwrap_or_default(),
+                r["external_id"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "(`weft sync autotask create KIND ID` creates one at the next apply, `match` links it)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The changes `weft sync autotask settings` asks for (`None`: unchanged).
+struct SettingsChange {
+    auto_create_clients: Option<OnOff>,
+    auto_create_users: Option<OnOff>,
+    auto_create_configurations: Option<OnOff>,
+    company_types: Option<String>,
+    schedule: Option<String>,
+    timezone: Option<String>,
+}
+
+/// `weft sync autotask settings`: applies the changes asked for, saves the settings when
+/// they changed, and prints them.
+async fn settings(
+    store: &dyn Store,
+    change: SettingsChange,
+    json: bool,
+) -> miette::Result<ExitCode> {
+    let mut s = match sync::settings(store).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let before = s.clone();
+    if let Err(e) = change_settings(&mut s, change) {
+        return usage(e);
+    }
+    if s != before
+        && let Err(e) = sync::save_settings(store, &s).await
+    {
+        return fail(e);
+    }
+    print_settings(&s, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies `c` to `s`; `Err` explains a malformed value.
+fn change_settings(s: &mut sync::Settings, c: SettingsChange) -> Result<(), String> {
+    if let Some(v) = c.auto_create_clients {
+        s.auto_create_clients = v == OnOff::On;
+    }
+    if let Some(v) = c.auto_create_users {
+        s.auto_create_users = v == OnOff::On;
+    }
+    if let Some(v) = c.auto_create_configurations {
+        s.auto_create_configurations = v == OnOff::On;
+    }
+    if let Some(types) = c.company_types {
+        if types.trim().eq_ignore_ascii_case("all") || types.trim().is_empty() {
+            s.company_types = Vec::new();
+        } else {
+            let mut out = Vec::new();
+            for t in types.split(',') {
+                match t.trim().parse::<i64>() {
+                    Ok(n) => out.push(n),
+                    Err(_) => {
+                        return Err(format!(
+                            "--company-types takes numbers separated by commas (1 Customer, 2 Lead, 3 Prospect …) or `all`, not `{types}`"
+                        ));
+                    }
+                }
+            }
+            s.company_types = out;
+        }
+    }
+    if let Some(expr) = c.schedule {
+        if expr.trim().eq_ignore_ascii_case("off") {
+            s.schedule = None;
+        } else {
+            if let Err(e) = weft_engine::cron::Schedule::parse(&expr) {
+                return Err(e.to_string());
+            }
+            s.schedule = Some(expr.trim().to_string());
+        }
+    }
+    if let Some(tz) = c.timezone {
+        if jiff::tz::TimeZone::get(&tz).is_err() {
+            return Err(format!(
+                "unknown time zone `{tz}` (an IANA name: Europe/London)"
+            ));
+        }
+        s.timezone = tz;
+    }
+    Ok(())
+}
+
+fn print_settings(s: &sync::Settings, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(s).expect("serializes");
+        v["next_run"] = json!(sync::next_slot(s, jiff::Timestamp::now()).map(|t| t.to_string()));
+        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+    } else {
+        let on = |b: bool| if b { "on" } else { "off" };
+        println!("auto-create clients:        {}", on(s.auto_create_clients));
+        println!("auto-create users:          {}", on(s.auto_create_users));
+        println!(
+            "auto-create configurations: {}",
+            on(s.auto_create_configurations)
+        );
+        println!(
+            "company types:              {}",
+            if s.company_types.is_empty() {
+                "all".to_string()
+            } else {
+                s.company_types
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        );
+        match (&s.schedule, sync::next_slot(s, jiff::Timestamp::now())) {
+            (Some(expr), Some(next)) => println!(
+                "schedule:                   {expr} ({}; next run {next}, by `weft serve`)",
+                s.timezone
+            ),
+            (Some(expr), None) => {
+                println!("schedule:                   {expr} ({})", s.timezone);
+            }
+            (None, _) => println!("schedule:                   off"),
+        }
     }
 }
 

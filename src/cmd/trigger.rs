@@ -147,63 +147,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             let rotate = rotate.then_some(grace.as_deref());
             secret(&db, &workflow, &trigger, &org, rotate, json).await
         }
-        Command::List { json, db } => {
-            let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let switches = Switches::load(store.as_ref()).await.into_diagnostic()?;
-            let mut rows = Vec::new();
-            for record in store.list_workflows().await.into_diagnostic()? {
-                let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
-                    continue;
-                };
-                for t in &wf.triggers {
-                    let mut row = json!({
-                        "workflow": wf.name,
-                        "trigger": t.name,
-                        "type": trigger_type(&t.kind),
-                        "enabled": switches.enabled(&wf.name, t),
-                    });
-                    match &t.kind {
-                        TriggerKind::Cron {
-                            schedule, timezone, ..
-                        } => {
-                            let tz_name = timezone.as_deref().unwrap_or("UTC");
-                            row["schedule"] = json!(format!("{schedule} ({tz_name})"));
-                            let next = weft_triggers::cron::next_slot(t, engine.now())
-                                .map(|z| z.strftime("%Y-%m-%d %H:%M %Z").to_string());
-                            row["next"] = json!(next);
-                        }
-                        TriggerKind::Webhook { .. } => {
-                            row["path"] = json!(format!("/hooks/{}/{{org}}", t.name));
-                        }
-                        _ => {}
-                    }
-                    rows.push(row);
-                }
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows).into_diagnostic()?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if rows.is_empty() {
-                println!("no deployed workflow has a trigger");
-            }
-            for r in &rows {
-                let detail = r["schedule"]
-                    .as_str()
-                    .map(|s| format!("{s}, next {}", r["next"].as_str().unwrap_or("never")))
-                    .or_else(|| r["path"].as_str().map(|p| format!("POST {p}")))
-                    .unwrap_or_default();
-                println!(
-                    "{:<40} {:<24} {:<22} {:<4} {detail}",
-                    r["workflow"].as_str().unwrap_or_default(),
-                    r["trigger"].as_str().unwrap_or_default(),
-                    r["type"].as_str().unwrap_or_default(),
-                    if r["enabled"] == true { "on" } else { "off" },
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::List { json, db } => list(&db, json).await,
         Command::Enable {
             workflow,
             trigger,
@@ -219,60 +163,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             trigger,
             wait,
             db,
-        } => {
-            let engine = super::engine::open(&db).await?;
-            let (record, wf, t) = match find(&engine, &workflow, &trigger).await {
-                Ok(found) => found,
-                Err(e) => return Ok(failed(e)),
-            };
-            if !matches!(t.kind, TriggerKind::Cron { .. }) {
-                return Ok(failed(format!(
-                    "`{trigger}` is a {} trigger: only cron triggers fire by hand; run the workflow instead (weft run {workflow})",
-                    trigger_type(&t.kind)
-                )));
-            }
-            let fired = weft_triggers::cron::fire_now(&engine, &record, &wf, &t)
-                .await
-                .into_diagnostic()?;
-            println!(
-                "fired {workflow}.{trigger}: {}, {} execution(s)",
-                fired.outcome,
-                fired.executions.len()
-            );
-            if !wait {
-                for id in &fired.executions {
-                    println!("  {id} queued (run by weft serve or weft worker on this database)");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let workers = Workers::new(engine.clone(), 4);
-            let mut code = ExitCode::SUCCESS;
-            for id in &fired.executions {
-                let exec = loop {
-                    if let Some(e) = engine
-                        .wait_for(id, Duration::from_secs(3600))
-                        .await
-                        .into_diagnostic()?
-                    {
-                        break e;
-                    }
-                };
-                println!(
-                    "  {id} {} (org {}){}",
-                    exec.status,
-                    exec.org,
-                    exec.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                );
-                if exec.status != weft_engine::store::ExecStatus::Succeeded {
-                    code = ExitCode::from(1);
-                }
-            }
-            workers.shutdown(Duration::from_secs(10)).await;
-            Ok(code)
-        }
+        } => fire(&db, &workflow, &trigger, wait).await,
         Command::Events {
             workflow,
             trigger,
@@ -305,6 +196,127 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `weft trigger list`: every trigger of the deployed workflows, its switch and where it
+/// listens or when it fires next.
+async fn list(db: &EngineArgs, json: bool) -> miette::Result<ExitCode> {
+    let engine = super::engine::open(db).await?;
+    let store = engine.store();
+    let switches = Switches::load(store.as_ref()).await.into_diagnostic()?;
+    let mut rows = Vec::new();
+    for record in store.list_workflows().await.into_diagnostic()? {
+        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+            continue;
+        };
+        for t in &wf.triggers {
+            let mut row = json!({
+                "workflow": wf.name,
+                "trigger": t.name,
+                "type": trigger_type(&t.kind),
+                "enabled": switches.enabled(&wf.name, t),
+            });
+            match &t.kind {
+                TriggerKind::Cron {
+                    schedule, timezone, ..
+                } => {
+                    let tz_name = timezone.as_deref().unwrap_or("UTC");
+                    row["schedule"] = json!(format!("{schedule} ({tz_name})"));
+                    let next = weft_triggers::cron::next_slot(t, engine.now())
+                        .map(|z| z.strftime("%Y-%m-%d %H:%M %Z").to_string());
+                    row["next"] = json!(next);
+                }
+                TriggerKind::Webhook { .. } => {
+                    row["path"] = json!(format!("/hooks/{}/{{org}}", t.name));
+                }
+                _ => {}
+            }
+            rows.push(row);
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).into_diagnostic()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no deployed workflow has a trigger");
+    }
+    for r in &rows {
+        let detail = r["schedule"]
+            .as_str()
+            .map(|s| format!("{s}, next {}", r["next"].as_str().unwrap_or("never")))
+            .or_else(|| r["path"].as_str().map(|p| format!("POST {p}")))
+            .unwrap_or_default();
+        println!(
+            "{:<40} {:<24} {:<22} {:<4} {detail}",
+            r["workflow"].as_str().unwrap_or_default(),
+            r["trigger"].as_str().unwrap_or_default(),
+            r["type"].as_str().unwrap_or_default(),
+            if r["enabled"] == true { "on" } else { "off" },
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weft trigger fire`: fires a cron trigger now and, with `wait`, runs its executions here.
+async fn fire(
+    db: &EngineArgs,
+    workflow: &str,
+    trigger: &str,
+    wait: bool,
+) -> miette::Result<ExitCode> {
+    let engine = super::engine::open(db).await?;
+    let (record, wf, t) = match find(&engine, workflow, trigger).await {
+        Ok(found) => found,
+        Err(e) => return Ok(failed(e)),
+    };
+    if !matches!(t.kind, TriggerKind::Cron { .. }) {
+        return Ok(failed(format!(
+            "`{trigger}` is a {} trigger: only cron triggers fire by hand; run the workflow instead (weft run {workflow})",
+            trigger_type(&t.kind)
+        )));
+    }
+    let fired = weft_triggers::cron::fire_now(&engine, &record, &wf, &t)
+        .await
+        .into_diagnostic()?;
+    println!(
+        "fired {workflow}.{trigger}: {}, {} execution(s)",
+        fired.outcome,
+        fired.executions.len()
+    );
+    if !wait {
+        for id in &fired.executions {
+            println!("  {id} queued (run by weft serve or weft worker on this database)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let workers = Workers::new(engine.clone(), 4);
+    let mut code = ExitCode::SUCCESS;
+    for id in &fired.executions {
+        let exec = loop {
+            if let Some(e) = engine
+                .wait_for(id, Duration::from_secs(3600))
+                .await
+                .into_diagnostic()?
+            {
+                break e;
+            }
+        };
+        println!(
+            "  {id} {} (org {}){}",
+            exec.status,
+            exec.org,
+            exec.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        if exec.status != weft_engine::store::ExecStatus::Succeeded {
+            code = ExitCode::from(1);
+        }
+    }
+    workers.shutdown(Duration::from_secs(10)).await;
+    Ok(code)
 }
 
 async fn secret(

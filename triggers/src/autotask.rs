@@ -428,16 +428,41 @@ pub async fn sync_webhooks(
     public_base_url: &str,
 ) -> Result<SyncReport, SyncError> {
     let _guard = SYNC_LOCK.lock().await;
+    let mut report = SyncReport::default();
+    let (wanted, unparsed) = wanted_webhooks(engine, public_base_url, &mut report).await?;
+    let mut clients = Clients {
+        engine,
+        made: HashMap::new(),
+    };
+    let registered = reconcile(engine, &mut clients, &wanted, &unparsed, &mut report).await?;
+    let mut todo: Vec<&Wanted> = wanted
+        .iter()
+        .filter(|(k, _)| !registered.contains(*k))
+        .map(|(_, w)| w)
+        .collect();
+    todo.sort_by(|a, b| (&a.workflow, &a.trigger).cmp(&(&b.workflow, &b.trigger)));
+    for w in todo {
+        register(engine, &mut clients, w, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// The webhooks the enabled Autotask triggers of the deployed workflows want, by
+/// `(workflow, trigger)`, and the workflows that do not parse (they keep their webhooks:
+/// their triggers are unknown). Triggers on entities without webhooks are reported failed.
+async fn wanted_webhooks(
+    engine: &Engine,
+    public_base_url: &str,
+    report: &mut SyncReport,
+) -> Result<(HashMap<(String, String), Wanted>, HashSet<String>), SyncError> {
     let store = engine.store();
     let switches = crate::Switches::load(store.as_ref()).await?;
-    let mut report = SyncReport::default();
     let mut wanted: HashMap<(String, String), Wanted> = HashMap::new();
     let roots = weft_engine::org::root_orgs(store.as_ref()).await?;
     let owner_org = match roots.as_slice() {
         [msp] => msp.id.clone(),
         _ => DEFAULT_ORG.to_string(),
     };
-    // Workflows that do not parse keep their webhooks (their triggers are unknown).
     let mut unparsed: HashSet<String> = HashSet::new();
     for record in store.list_workflows().await? {
         let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
@@ -489,11 +514,21 @@ pub async fn sync_webhooks(
             wanted.insert((wf.name.clone(), t.name.clone()), w);
         }
     }
+    Ok((wanted, unparsed))
+}
 
-    let mut clients = Clients {
-        engine,
-        made: HashMap::new(),
-    };
+/// Goes through the registered webhooks: keeps those still wanted as registered and still
+/// active in Autotask, deletes the others (in the tenant they were registered in). Returns
+/// the `(workflow, trigger)`s that keep their registration, including those that could not
+/// be checked or deleted (reported failed).
+async fn reconcile(
+    engine: &Engine,
+    clients: &mut Clients<'_>,
+    wanted: &HashMap<(String, String), Wanted>,
+    unparsed: &HashSet<String>,
+    report: &mut SyncReport,
+) -> Result<HashSet<(String, String)>, SyncError> {
+    let store = engine.store();
     let mut registered: HashSet<(String, String)> = HashSet::new();
     for existing in store.autotask_webhooks().await? {
         let key = (existing.workflow.clone(), existing.trigger.clone());
@@ -502,113 +537,123 @@ pub async fn sync_webhooks(
             registered.insert(key);
             continue;
         }
-        let fail = |report: &mut SyncReport, error: String| {
-            report.failed.push(SyncFailure {
-                workflow: existing.workflow.clone(),
-                trigger: existing.trigger.clone(),
-                error,
-            });
-        };
-        // Checked and deleted in the tenant it was registered in.
-        let client = match clients
+        let kept = match clients
             .get(&existing.org, existing.integration.as_deref())
             .await
         {
-            Ok(c) => c,
-            Err(e) => {
-                fail(&mut report, e);
+            Ok(client) => retire(&client, &existing, want, report).await,
+            Err(e) => Err(e),
+        };
+        match kept {
+            Ok(true) => {
                 registered.insert(key);
-                continue;
             }
-        };
-        let mut delete = true;
-        if let Some(w) = want
-            && w.hash == existing.config_hash
-            && w.org == existing.org
-        {
-            // Still wanted as registered: check that Autotask still has it, active.
-            match client.get(&existing.entity, existing.webhook_id).await {
-                Ok(item) if item["isActive"].as_bool() != Some(false) => {
-                    report.unchanged += 1;
-                    registered.insert(key);
-                    continue;
-                }
-                Ok(_) => {} // deactivated by Autotask: delete and create again
-                Err(e) if gone(&e) => delete = false,
-                Err(e) => {
-                    fail(&mut report, e.to_string());
-                    registered.insert(key);
-                    continue;
-                }
+            Ok(false) => {
+                store
+                    .delete_autotask_webhook(&existing.workflow, &existing.trigger, &existing.org)
+                    .await?;
             }
-        }
-        if delete {
-            match client.delete(&existing.entity, existing.webhook_id).await {
-                Ok(_) => report.deleted.push(SyncedWebhook::from(&existing)),
-                Err(e) if gone(&e) => {}
-                Err(e) => {
-                    fail(&mut report, e.to_string());
-                    registered.insert(key);
-                    continue;
-                }
-            }
-        }
-        store
-            .delete_autotask_webhook(&existing.workflow, &existing.trigger, &existing.org)
-            .await?;
-    }
-
-    let mut todo: Vec<&Wanted> = wanted
-        .iter()
-        .filter(|(k, _)| !registered.contains(*k))
-        .map(|(_, w)| w)
-        .collect();
-    todo.sort_by(|a, b| (&a.workflow, &a.trigger).cmp(&(&b.workflow, &b.trigger)));
-    for w in todo {
-        let client = match clients.get(&w.org, w.instance.as_deref()).await {
-            Ok(c) => c,
-            Err(e) => {
+            Err(error) => {
                 report.failed.push(SyncFailure {
-                    workflow: w.workflow.clone(),
-                    trigger: w.trigger.clone(),
-                    error: e,
+                    workflow: existing.workflow.clone(),
+                    trigger: existing.trigger.clone(),
+                    error,
                 });
-                continue;
+                registered.insert(key);
             }
-        };
-        match create(&client, w).await {
-            Ok(hook) => {
-                // The callout secret is sealed at rest like every other secret.
-                let sealed = AutotaskWebhook {
-                    secret: engine.secrets().seal(&hook.secret),
-                    ..hook.clone()
-                };
-                if let Err(e) = store.save_autotask_webhook(&sealed).await {
-                    let _ = client.delete(&hook.entity, hook.webhook_id).await;
-                    return Err(e.into());
-                }
-                if let Err(e) = client
-                    .update(&hook.entity, hook.webhook_id, json!({"isActive": true}))
-                    .await
-                {
-                    // Left inactive: the next sync finds it so and creates it again.
-                    report.failed.push(SyncFailure {
-                        workflow: w.workflow.clone(),
-                        trigger: w.trigger.clone(),
-                        error: format!("cannot activate {} {}: {e}", hook.entity, hook.webhook_id),
-                    });
-                    continue;
-                }
-                report.created.push(SyncedWebhook::from(&hook));
-            }
-            Err(error) => report.failed.push(SyncFailure {
-                workflow: w.workflow.clone(),
-                trigger: w.trigger.clone(),
-                error,
-            }),
         }
     }
-    Ok(report)
+    Ok(registered)
+}
+
+/// Decides one registered webhook's fate in Autotask: `Ok(true)` when it is still wanted as
+/// registered and still active there (counted unchanged); else it is deleted there (unless
+/// already gone) and `Ok(false)` says its registration goes too. `Err` when Autotask could
+/// not be asked.
+async fn retire(
+    client: &Client,
+    existing: &AutotaskWebhook,
+    want: Option<&Wanted>,
+    report: &mut SyncReport,
+) -> Result<bool, String> {
+    let mut delete = true;
+    if let Some(w) = want
+        && w.hash == existing.config_hash
+        && w.org == existing.org
+    {
+        // Still wanted as registered: check that Autotask still has it, active.
+        match client.get(&existing.entity, existing.webhook_id).await {
+            Ok(item) if item["isActive"].as_bool() != Some(false) => {
+                report.unchanged += 1;
+                return Ok(true);
+            }
+            Ok(_) => {} // deactivated by Autotask: delete and create again
+            Err(e) if gone(&e) => delete = false,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if delete {
+        match client.delete(&existing.entity, existing.webhook_id).await {
+            Ok(_) => report.deleted.push(SyncedWebhook::from(existing)),
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(false)
+}
+
+/// Creates the webhook `w` wants in its org's tenant, stores it (secret sealed) and then
+/// activates it. Failures in Autotask are reported; a store failure deletes the new webhook
+/// and ends the sync.
+async fn register(
+    engine: &Engine,
+    clients: &mut Clients<'_>,
+    w: &Wanted,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let fail = |report: &mut SyncReport, error: String| {
+        report.failed.push(SyncFailure {
+            workflow: w.workflow.clone(),
+            trigger: w.trigger.clone(),
+            error,
+        });
+    };
+    let client = match clients.get(&w.org, w.instance.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            fail(report, e);
+            return Ok(());
+        }
+    };
+    let hook = match create(&client, w).await {
+        Ok(hook) => hook,
+        Err(error) => {
+            fail(report, error);
+            return Ok(());
+        }
+    };
+    // The callout secret is sealed at rest like every other secret.
+    let sealed = AutotaskWebhook {
+        secret: engine.secrets().seal(&hook.secret),
+        ..hook.clone()
+    };
+    if let Err(e) = engine.store().save_autotask_webhook(&sealed).await {
+        let _ = client.delete(&hook.entity, hook.webhook_id).await;
+        return Err(e.into());
+    }
+    if let Err(e) = client
+        .update(&hook.entity, hook.webhook_id, json!({"isActive": true}))
+        .await
+    {
+        // Left inactive: the next sync finds it so and creates it again.
+        fail(
+            report,
+            format!("cannot activate {} {}: {e}", hook.entity, hook.webhook_id),
+        );
+        return Ok(());
+    }
+    report.created.push(SyncedWebhook::from(&hook));
+    Ok(())
 }
 
 /// `{X}WebhookFields` field ids by lower-case field name.
@@ -842,7 +887,6 @@ impl Recorder<'_> {
     }
 }
 
-/// The registrations of a trigger (one per org).
 /// A stored callout secret in clear: sealed ones are opened; one stored before secrets were
 /// sealed (or that does not open) is used as it is.
 fn open_callout_secret(engine: &Engine, stored: &str) -> String {
@@ -852,6 +896,7 @@ fn open_callout_secret(engine: &Engine, stored: &str) -> String {
         .unwrap_or_else(|_| stored.to_string())
 }
 
+/// The registrations of a trigger (one per org), their secrets opened.
 async fn registrations(
     state: &AppState,
     workflow: &str,
@@ -929,40 +974,60 @@ pub(crate) async fn callout(
         trigger: &trigger_name,
         org: regs[0].org.clone(),
     };
-    let bytes = match read_body(&headers, body).await {
-        Ok(b) => b,
+    let (payload, guid) = match authenticate(&regs, &headers, body, &mut rec).await {
+        Ok(p) => p,
         Err(e) => return rec.reject(e).await,
     };
-    let Some(given) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-        return rec
-            .reject(ApiError::Unauthorized(
-                "missing X-Hook-Signature header".into(),
-            ))
-            .await;
+    let action = payload["Action"].as_str().unwrap_or_default().to_string();
+    if action.eq_ignore_ascii_case("deactivated") {
+        return deactivation_notice(&rec).await;
+    }
+    let dedupe = format!(
+        "autotask:{guid}:{}:{}",
+        scalar_text(&payload["Id"]),
+        scalar_text(&payload["SequenceNumber"])
+    );
+    let c = Callout {
+        headers: &headers,
+        payload,
+        guid,
+        action,
+        dedupe,
     };
-    let Some(reg) = regs
+    match deliver(&rec, &c).await {
+        Ok(r) => r,
+        Err(Stop::Reject(e)) => rec.reject(e).await,
+        Err(Stop::Filter(reason)) => rec.filtered(reason, &c.dedupe).await,
+    }
+}
+
+/// Reads the body and finds the registration whose secret signed it (the recorder then
+/// records under that registration's org); returns the JSON payload and the webhook GUID,
+/// which must be the registration's.
+async fn authenticate(
+    regs: &[AutotaskWebhook],
+    headers: &HeaderMap,
+    body: Body,
+    rec: &mut Recorder<'_>,
+) -> Result<(Value, String), ApiError> {
+    let bytes = read_body(headers, body).await?;
+    let given = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Unauthorized("missing X-Hook-Signature header".into()))?;
+    let reg = regs
         .iter()
         .find(|r| verify_signature(&r.secret, &bytes, given))
-    else {
-        return rec
-            .reject(ApiError::Unauthorized("wrong X-Hook-Signature".into()))
-            .await;
-    };
+        .ok_or_else(|| ApiError::Unauthorized("wrong X-Hook-Signature".into()))?;
     rec.org = reg.org.clone();
     let payload: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
-            return rec
-                .reject(ApiError::BadRequest(
-                    "the callout body is not a JSON object".into(),
-                ))
-                .await;
+            return Err(ApiError::BadRequest(
+                "the callout body is not a JSON object".into(),
+            ));
         }
-        Err(e) => {
-            return rec
-                .reject(ApiError::BadRequest(format!("the body is not JSON: {e}")))
-                .await;
-        }
+        Err(e) => return Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
     };
     let guid = payload["Guid"]
         .as_str()
@@ -972,157 +1037,213 @@ pub(crate) async fn callout(
     if let Some(expected) = &reg.guid
         && !guid.eq_ignore_ascii_case(expected)
     {
-        return rec
-            .reject(ApiError::Unauthorized(format!(
-                "the callout is for webhook {guid}, not {expected}"
-            )))
-            .await;
+        return Err(ApiError::Unauthorized(format!(
+            "the callout is for webhook {guid}, not {expected}"
+        )));
     }
-    let action_text = payload["Action"].as_str().unwrap_or_default().to_string();
-    if action_text.eq_ignore_ascii_case("deactivated") {
-        return deactivation_notice(&rec).await;
+    Ok((payload, guid))
+}
+
+/// A signed callout on its way to starting executions.
+struct Callout<'a> {
+    headers: &'a HeaderMap,
+    payload: Value,
+    guid: String,
+    /// The callout's `Action` as sent (`Create`, `Update`, `Delete`).
+    action: String,
+    /// The de-duplication key: GUID, record id and sequence number.
+    dedupe: String,
+}
+
+/// Why a callout starts nothing.
+enum Stop {
+    /// Refused (see [`Recorder::reject`]).
+    Reject(ApiError),
+    /// Accepted and recorded, but the trigger does not apply (disabled, not subscribed,
+    /// criteria not met, not the trigger's org).
+    Filter(String),
+}
+
+impl<E: Into<ApiError>> From<E> for Stop {
+    fn from(e: E) -> Stop {
+        Stop::Reject(e.into())
     }
-    let id = payload["Id"].clone();
-    let sequence = payload["SequenceNumber"].clone();
-    let dedupe = format!(
-        "autotask:{guid}:{}:{}",
-        scalar_text(&id),
-        scalar_text(&sequence)
-    );
-    let (record, wf, index) = match find_trigger(&state, &workflow, &trigger_name).await {
-        Ok(f) => f,
-        Err(e) => return rec.reject(e).await,
-    };
+}
+
+/// Matches a callout to its trigger, picks the org it runs for, and enqueues the
+/// executions.
+async fn deliver(rec: &Recorder<'_>, c: &Callout<'_>) -> Result<Response, Stop> {
+    let state = rec.state;
+    let (record, wf, index) = find_trigger(state, rec.workflow, rec.trigger).await?;
     let trigger = &wf.triggers[index];
-    let TriggerKind::Autotask { entity, events, .. } = &trigger.kind else {
+    let action = subscribed(state, rec.workflow, trigger, &c.action).await?;
+    let TriggerKind::Autotask { entity, .. } = &trigger.kind else {
         unreachable!("find_trigger returns Autotask triggers")
     };
-    let switches = match crate::Switches::load(state.store().as_ref()).await {
-        Ok(s) => s,
-        Err(e) => return rec.reject(ApiError::from(e)).await,
-    };
-    if !switches.enabled(&workflow, trigger) {
-        return rec
-            .filtered("the trigger is disabled".into(), &dedupe)
-            .await;
+    let routing = Routing::decide(state, trigger, &rec.org, entity, &c.payload).await?;
+    let event = callout_event(c, trigger, entity, action, &routing);
+    let now = jiff::Timestamp::now().to_string();
+    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+    if let Some(criteria) = &trigger.criteria {
+        match criteria.render_value(&ctx) {
+            Ok(v) if v.is_true() => {}
+            Ok(_) => return Err(Stop::Filter("criteria not met".into())),
+            Err(e) => {
+                return Err(Stop::Filter(format!(
+                    "criteria could not be evaluated: {e}"
+                )));
+            }
+        }
     }
-    let action = match action_text.to_ascii_lowercase().as_str() {
+    let input = inputs(&wf, trigger, &event, &ctx)?;
+    let orgs = match routing.scoped {
+        Some(org) => vec![org],
+        None => run_for_orgs(state.store().as_ref(), &trigger.run_for, &routing.run_org).await?,
+    };
+    let starts = starts_for(&record, trigger, orgs, &input, &event);
+    let accepted = TriggerEvent {
+        dedupe_key: Some(c.dedupe.clone()),
+        ..rec.event("accepted", StatusCode::ACCEPTED, None)
+    };
+    match state.engine().enqueue(&accepted, starts).await? {
+        Some(ids) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"id": ids.first(), "ids": ids})),
+        )
+            .into_response()),
+        None => Ok(Json(json!({"duplicate": true})).into_response()),
+    }
+}
+
+/// The event the callout's `Action` names, if the trigger is on and subscribes to it.
+async fn subscribed(
+    state: &AppState,
+    workflow: &str,
+    trigger: &Trigger,
+    action: &str,
+) -> Result<AutotaskEvent, Stop> {
+    let TriggerKind::Autotask { events, .. } = &trigger.kind else {
+        unreachable!("find_trigger returns Autotask triggers")
+    };
+    let switches = crate::Switches::load(state.store().as_ref()).await?;
+    if !switches.enabled(workflow, trigger) {
+        return Err(Stop::Filter("the trigger is disabled".into()));
+    }
+    let action = match action.to_ascii_lowercase().as_str() {
         "create" => AutotaskEvent::Create,
         "update" => AutotaskEvent::Update,
         "delete" => AutotaskEvent::Delete,
         other => {
-            return rec
-                .reject(ApiError::BadRequest(format!(
-                    "unknown callout Action `{other}`"
-                )))
-                .await;
+            return Err(Stop::Reject(ApiError::BadRequest(format!(
+                "unknown callout Action `{other}`"
+            ))));
         }
     };
     if !events.contains(&action) {
-        return rec
-            .filtered(
-                format!(
-                    "the trigger does not subscribe to {} events",
-                    event_name(action)
-                ),
-                &dedupe,
-            )
-            .await;
+        return Err(Stop::Filter(format!(
+            "the trigger does not subscribe to {} events",
+            event_name(action)
+        )));
     }
-    let mut hdrs = headers_json(&headers);
+    Ok(action)
+}
+
+/// Which org a callout runs for.
+///
+/// Company → org: with `run_for` owner, the org mapped to the event's company runs it; an
+/// unmapped company runs for the registration's org (`mapped: false` in TRIGGER). With orgs
+/// listed (a crate installed for a client) or `all_managed`, the record's org must be one of
+/// them (or below one): a ticket is about one company, not every client.
+struct Routing {
+    /// The Autotask company the record belongs to, when known.
+    company_id: Option<i64>,
+    /// The org mapped to that company.
+    mapped_org: Option<String>,
+    /// The one org an event about a company runs for; `None`: the trigger's `run_for` orgs.
+    scoped: Option<String>,
+    /// The org the event names (`TRIGGER.org`): the scoped one, else the registration's.
+    run_org: String,
+}
+
+impl Routing {
+    async fn decide(
+        state: &AppState,
+        trigger: &Trigger,
+        registered_with: &str,
+        entity: &str,
+        payload: &Value,
+    ) -> Result<Routing, Stop> {
+        let company_id = company_of(state, trigger, registered_with, entity, payload).await;
+        let mapped_org = match company_id {
+            Some(c) => crate::mapping::org_of_company(state.store().as_ref(), c).await?,
+            None => None,
+        };
+        let scoped = match (company_id, &trigger.run_for) {
+            (None, _) => None,
+            (Some(_), RunFor::Owner) => Some(
+                mapped_org
+                    .clone()
+                    .unwrap_or_else(|| registered_with.to_string()),
+            ),
+            (Some(c), run_for) => {
+                let listed = match run_for {
+                    RunFor::Orgs(list) => Some(list.as_slice()),
+                    _ => None,
+                };
+                match record_org(state.store().as_ref(), listed, c, mapped_org.as_deref()).await? {
+                    Ok(org) => Some(org),
+                    Err(reason) => return Err(Stop::Filter(reason)),
+                }
+            }
+        };
+        let run_org = scoped
+            .clone()
+            .unwrap_or_else(|| registered_with.to_string());
+        Ok(Routing {
+            company_id,
+            mapped_org,
+            scoped,
+            run_org,
+        })
+    }
+}
+
+/// `TRIGGER` of an Autotask callout: what happened to which record, for which org, with the
+/// raw body and headers (the signature removed).
+fn callout_event(
+    c: &Callout<'_>,
+    trigger: &Trigger,
+    entity: &str,
+    action: AutotaskEvent,
+    routing: &Routing,
+) -> Value {
+    let payload = &c.payload;
+    let mut hdrs = headers_json(c.headers);
     if let Some(m) = hdrs.as_object_mut() {
         m.remove(SIGNATURE_HEADER);
     }
-    // Company → org: with `run_for` owner, the org mapped to the event's company runs it;
-    // an unmapped company runs for the registration's org (`mapped: false` in TRIGGER).
-    // With orgs listed (a crate installed for a client) or `all_managed`, the record's org
-    // must be one of them (or below one): a ticket is about one company, not every client.
-    let company_id = company_of(&state, trigger, &rec.org, entity, &payload).await;
-    let mapped_org = match company_id {
-        Some(c) => match crate::mapping::org_of_company(state.store().as_ref(), c).await {
-            Ok(o) => o,
-            Err(e) => return rec.reject(e.into()).await,
-        },
-        None => None,
-    };
-    // The one org an event about a company runs for; `None`: the trigger's `run_for` orgs.
-    let scoped = match (company_id, &trigger.run_for) {
-        (None, _) => None,
-        (Some(_), RunFor::Owner) => Some(mapped_org.clone().unwrap_or_else(|| rec.org.clone())),
-        (Some(c), run_for) => {
-            let listed = match run_for {
-                RunFor::Orgs(list) => Some(list.as_slice()),
-                _ => None,
-            };
-            match record_org(state.store().as_ref(), listed, c, mapped_org.as_deref()).await {
-                Ok(Ok(org)) => Some(org),
-                Ok(Err(reason)) => return rec.filtered(reason, &dedupe).await,
-                Err(e) => return rec.reject(e.into()).await,
-            }
-        }
-    };
-    let run_org = scoped.clone().unwrap_or_else(|| rec.org.clone());
-    let event = json!({
+    json!({
         "type": format!("autotask.{entity}"),
         "name": trigger.name,
         "action": event_name(action),
         "entity": entity,
-        "id": id,
+        "id": payload["Id"].clone(),
         // Delete events carry no fields: an empty object keeps `TRIGGER.fields.X` defined-safe.
         "fields": payload
             .get("Fields")
             .filter(|f| f.is_object())
             .cloned()
             .unwrap_or_else(|| json!({})),
-        "guid": guid,
-        "sequence": sequence,
+        "guid": c.guid,
+        "sequence": payload["SequenceNumber"].clone(),
         "event_time": payload.get("EventTime").cloned().unwrap_or(Value::Null),
         "person_id": payload.get("PersonID").or_else(|| payload.get("PersonId")).cloned().unwrap_or(Value::Null),
-        "org": run_org,
-        "company_id": company_id,
-        "mapped": mapped_org.is_some(),
+        "org": routing.run_org,
+        "company_id": routing.company_id,
+        "mapped": routing.mapped_org.is_some(),
         "body": payload,
         "headers": hdrs,
-    });
-    let now = jiff::Timestamp::now().to_string();
-    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(criteria) = &trigger.criteria {
-        match criteria.render_value(&ctx) {
-            Ok(v) if v.is_true() => {}
-            Ok(_) => return rec.filtered("criteria not met".into(), &dedupe).await,
-            Err(e) => {
-                return rec
-                    .filtered(format!("criteria could not be evaluated: {e}"), &dedupe)
-                    .await;
-            }
-        }
-    }
-    let input = match inputs(&wf, trigger, &event, &ctx) {
-        Ok(i) => i,
-        Err(e) => return rec.reject(e).await,
-    };
-    let store = state.store().as_ref();
-    let orgs = match scoped {
-        Some(org) => vec![org],
-        None => match run_for_orgs(store, &trigger.run_for, &run_org).await {
-            Ok(orgs) => orgs,
-            Err(e) => return rec.reject(e).await,
-        },
-    };
-    let starts = starts_for(&record, trigger, orgs, &input, &event);
-    let accepted = TriggerEvent {
-        dedupe_key: Some(dedupe),
-        ..rec.event("accepted", StatusCode::ACCEPTED, None)
-    };
-    match state.engine().enqueue(&accepted, starts).await {
-        Ok(Some(ids)) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"id": ids.first(), "ids": ids})),
-        )
-            .into_response(),
-        Ok(None) => Json(json!({"duplicate": true})).into_response(),
-        Err(e) => rec.reject(e.into()).await,
-    }
+    })
 }
 
 /// The one org an event about company `company` runs for when the trigger lists orgs

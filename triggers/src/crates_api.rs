@@ -16,7 +16,7 @@ use weft_engine::bundle::{self, CrateDir, CrateError, Given};
 use weft_engine::executor::Engine;
 use weft_engine::integration::Integrations;
 use weft_engine::org::{OrgContext, OrgIntegrations};
-use weft_engine::store::{CrateInstall, StoreErrorKind};
+use weft_engine::store::{CrateInstall, OrgRecord, StoreErrorKind};
 
 use crate::{ApiError, AppState};
 
@@ -243,6 +243,94 @@ pub async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallErr
     let store = engine.store();
     let failed = |e: &dyn std::fmt::Display| InstallError::Failed(e.to_string());
     let m = &plan.dir.manifest;
+    let Checked {
+        org,
+        explicit,
+        run_for,
+    } = check(engine, &plan).await?;
+    let params = bundle::effective(m, &explicit);
+    let mut rewritten = Vec::new();
+    let mut errors = Vec::new();
+    let siblings: Vec<String> = plan
+        .dir
+        .workflows
+        .iter()
+        .map(|(_, src)| bundle::workflow_name(src))
+        .collect();
+    let target = bundle::Install {
+        manifest: m,
+        org: &org.id,
+        params: &params,
+        run_for: &run_for,
+        enabled: plan.enabled,
+        siblings: &siblings,
+    };
+    for (file, src) in &plan.dir.workflows {
+        let shown = plan.dir.dir.join(file).display().to_string();
+        match bundle::rewrite_workflow(&shown, src, &target, engine.registry()) {
+            Ok(r) => rewritten.push((file.clone(), r)),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(InstallError::Invalid(errors));
+    }
+    let (workflows, deployed) = deploy(engine, &plan, &rewritten).await?;
+    // Workflows an upgrade dropped: their triggers go quiet.
+    let mut dropped = Vec::new();
+    if let Some(prev) = &plan.previous {
+        for (wf, t) in install_triggers(&prev.workflows) {
+            if !deployed.iter().any(|d| d.name == wf) {
+                store
+                    .set_trigger_enabled(&wf, &t, false)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                dropped.push((wf, t));
+            }
+        }
+    }
+    let at = now_rfc3339();
+    let install = CrateInstall {
+        crate_name: m.name.clone(),
+        org: org.id.clone(),
+        version: m.version.to_string(),
+        params: Value::Object(explicit),
+        run_for: json!(run_for),
+        enabled: plan.enabled,
+        detached: false,
+        source: Some(plan.source.clone()),
+        workflows: Value::Array(workflows),
+        installed_at: plan
+            .previous
+            .as_ref()
+            .map_or_else(|| at.clone(), |p| p.installed_at.clone()),
+        updated_at: at,
+    };
+    store
+        .save_crate_install(&install)
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(Report {
+        install,
+        deployed,
+        dropped,
+    })
+}
+
+/// What the checks of an install found: the org, the parameters given explicitly and the
+/// orgs its triggers run for (ids).
+struct Checked {
+    org: OrgRecord,
+    explicit: Map<String, Value>,
+    run_for: Vec<String>,
+}
+
+/// Checks an install before anything is deployed: the orgs exist, the parameters resolve,
+/// and the crate's requirements hold for the org and every org its triggers run for.
+async fn check(engine: &Engine, plan: &Plan<'_>) -> Result<Checked, InstallError> {
+    let store = engine.store();
+    let failed = |e: &dyn std::fmt::Display| InstallError::Failed(e.to_string());
+    let m = &plan.dir.manifest;
     let mut problems = Vec::new();
     let org = match store.org(&plan.org).await {
         Ok(r) => Some(r),
@@ -294,38 +382,26 @@ pub async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallErr
     if !problems.is_empty() {
         return Err(InstallError::Missing(problems));
     }
-    let org = org.expect("checked above");
-    let params = bundle::effective(m, &explicit);
-    let mut rewritten = Vec::new();
-    let mut errors = Vec::new();
-    let siblings: Vec<String> = plan
-        .dir
-        .workflows
-        .iter()
-        .map(|(_, src)| bundle::workflow_name(src))
-        .collect();
-    let target = bundle::Install {
-        manifest: m,
-        org: &org.id,
-        params: &params,
-        run_for: &run_for,
-        enabled: plan.enabled,
-        siblings: &siblings,
-    };
-    for (file, src) in &plan.dir.workflows {
-        let shown = plan.dir.dir.join(file).display().to_string();
-        match bundle::rewrite_workflow(&shown, src, &target, engine.registry()) {
-            Ok(r) => rewritten.push((file.clone(), r)),
-            Err(e) => errors.extend(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(InstallError::Invalid(errors));
-    }
+    Ok(Checked {
+        org: org.expect("checked above"),
+        explicit,
+        run_for,
+    })
+}
+
+/// Deploys the rewritten workflows and sets the switches of their triggers; returns what
+/// the install record lists and what the report shows.
+async fn deploy(
+    engine: &Engine,
+    plan: &Plan<'_>,
+    rewritten: &[(String, bundle::Rewritten)],
+) -> Result<(Vec<Value>, Vec<Deployed>), InstallError> {
+    let store = engine.store();
+    let failed = |e: &dyn std::fmt::Display| InstallError::Failed(e.to_string());
     let switches = store.trigger_switches().await.unwrap_or_default();
     let mut workflows = Vec::new();
     let mut deployed = Vec::new();
-    for (file, r) in &rewritten {
+    for (file, r) in rewritten {
         let path = format!("{}/{file}", plan.source);
         let record = engine
             .deploy(&r.source, Some(&path))
@@ -356,45 +432,7 @@ pub async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallErr
             triggers: r.triggers.clone(),
         });
     }
-    // Workflows an upgrade dropped: their triggers go quiet.
-    let mut dropped = Vec::new();
-    if let Some(prev) = &plan.previous {
-        for (wf, t) in install_triggers(&prev.workflows) {
-            if !deployed.iter().any(|d| d.name == wf) {
-                store
-                    .set_trigger_enabled(&wf, &t, false)
-                    .await
-                    .map_err(|e| failed(&e))?;
-                dropped.push((wf, t));
-            }
-        }
-    }
-    let at = now_rfc3339();
-    let install = CrateInstall {
-        crate_name: m.name.clone(),
-        org: org.id.clone(),
-        version: m.version.to_string(),
-        params: Value::Object(explicit),
-        run_for: json!(run_for),
-        enabled: plan.enabled,
-        detached: false,
-        source: Some(plan.source.clone()),
-        workflows: Value::Array(workflows),
-        installed_at: plan
-            .previous
-            .as_ref()
-            .map_or_else(|| at.clone(), |p| p.installed_at.clone()),
-        updated_at: at,
-    };
-    store
-        .save_crate_install(&install)
-        .await
-        .map_err(|e| failed(&e))?;
-    Ok(Report {
-        install,
-        deployed,
-        dropped,
-    })
+    Ok((workflows, deployed))
 }
 
 fn crate_json(c: &CrateDir, installs: &[CrateInstall]) -> Value {

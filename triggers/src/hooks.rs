@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -255,11 +256,10 @@ pub(crate) async fn hook(
     };
     let trigger = &wf.triggers[index];
     let TriggerKind::Webhook {
-        secret,
         response,
         wait_timeout,
         max_body_bytes,
-        rate_limit,
+        ..
     } = &trigger.kind
     else {
         unreachable!("find returns webhook triggers")
@@ -295,53 +295,18 @@ pub(crate) async fn hook(
         }
         Err(e) => return ev.reject(e, false).await,
     };
-    if *secret == WebhookSecret::Required {
-        let given = req.headers().get("x-weft-secret").map(|v| v.as_bytes());
-        if let Err(e) = webhook_access::check(
-            state.engine(),
-            &wf.name,
-            &trigger.name,
-            &org_record.id,
-            given,
-        )
-        .await
-        {
-            let failed = matches!(e, ApiError::Unauthorized(_));
-            return ev.reject(e, failed).await;
-        }
-    }
-    if let Some(rate) = rate_limit
-        && !state
-            .guards()
-            .take_rate(&wf.name, &trigger.name, &org_record.id, *rate)
+    if let Err((e, failed)) = admit(&state, &wf.name, trigger, &org_record.id, req.headers()).await
     {
-        return ev.reject(ApiError::RateLimited, false).await;
+        return ev.reject(e, failed).await;
     }
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let limit = max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return ev.reject(ApiError::TooLarge(limit), false).await;
-    }
-    let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
-    {
-        Ok(b) => b,
-        Err(_) => return ev.reject(ApiError::TooLarge(limit), false).await,
-    };
-    let body = match parse_body(&headers, &bytes) {
+    let body = match read_body(&headers, body, limit).await {
         Ok(b) => b,
         Err(e) => return ev.reject(e, false).await,
     };
-    let params: Map<String, Value> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or_default())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+    let params = query_params(query.as_deref());
     let event = json!({
         "type": "webhook",
         "name": trigger.name,
@@ -352,22 +317,10 @@ pub(crate) async fn hook(
     });
     let now = now_rfc3339();
     let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(criteria) = &trigger.criteria {
-        let holds = match criteria.render_value(&ctx) {
-            Ok(v) => v.is_true(),
-            Err(e) => {
-                let reason = format!("criteria could not be evaluated: {e}");
-                ev.record("filtered", StatusCode::OK, Some(reason.clone()))
-                    .await;
-                return Json(json!({"accepted": false, "reason": reason})).into_response();
-            }
-        };
-        if !holds {
-            let reason = "criteria not met".to_string();
-            ev.record("filtered", StatusCode::OK, Some(reason.clone()))
-                .await;
-            return Json(json!({"accepted": false, "reason": reason})).into_response();
-        }
+    if let Some(reason) = unmet_criteria(trigger, &ctx) {
+        ev.record("filtered", StatusCode::OK, Some(reason.clone()))
+            .await;
+        return Json(json!({"accepted": false, "reason": reason})).into_response();
     }
     let input = match inputs(&wf, trigger, &event, &ctx) {
         Ok(i) => i,
@@ -392,36 +345,115 @@ pub(crate) async fn hook(
     state.metrics().webhook(&wf.name, &trigger.name, "accepted");
     let id = ids[0].clone();
     tracing::info!(workflow = %wf.name, trigger = %trigger.name, org = %org_record.id, execution_ids = ?ids, "webhook accepted");
-    let accepted = (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})));
     match response {
         WebhookResponse::Wait => {
-            let wait = wait_timeout.unwrap_or(DEFAULT_WAIT);
-            match state.engine().wait_for(&id, wait).await {
-                Ok(Some(exec)) if exec.status == ExecStatus::Succeeded => {
-                    Json(exec.output.unwrap_or(Value::Null)).into_response()
-                }
-                Ok(Some(exec)) => {
-                    let why = exec
-                        .error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    let error = json!({
-                        "code": "execution_failed",
-                        "message": format!("execution {id} {}{why}", exec.status),
-                    });
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        Json(json!({"error": error, "id": id})),
-                    )
-                        .into_response()
-                }
-                Ok(None) => accepted.into_response(),
-                Err(e) => ApiError::from(e).into_response(),
-            }
+            wait_answer(&state, &id, &ids, wait_timeout.unwrap_or(DEFAULT_WAIT)).await
         }
-        _ => accepted.into_response(),
+        _ => accepted(&id, &ids).into_response(),
     }
+}
+
+/// The answer to an accepted webhook: the execution's id (the first of `ids`) and all ids.
+fn accepted(id: &str, ids: &[String]) -> impl IntoResponse {
+    (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})))
+}
+
+/// The answer of a `response: wait` webhook: the execution's output when it succeeds within
+/// `wait`, a 500 naming its status when it ends otherwise, else the ids as usual.
+async fn wait_answer(state: &AppState, id: &str, ids: &[String], wait: Duration) -> Response {
+    let accepted = accepted(id, ids);
+    match state.engine().wait_for(id, wait).await {
+        Ok(Some(exec)) if exec.status == ExecStatus::Succeeded => {
+            Json(exec.output.unwrap_or(Value::Null)).into_response()
+        }
+        Ok(Some(exec)) => {
+            let why = exec
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            let error = json!({
+                "code": "execution_failed",
+                "message": format!("execution {id} {}{why}", exec.status),
+            });
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": error, "id": id})),
+            )
+                .into_response()
+        }
+        Ok(None) => accepted.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Reads a webhook body of at most `limit` bytes and parses it by its content type.
+async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Value, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    parse_body(headers, &bytes)
+}
+
+/// The query string as `TRIGGER.params` (a malformed one reads as empty).
+fn query_params(query: Option<&str>) -> Map<String, Value> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+/// Why the trigger's `criteria` filter the event out, if they do.
+fn unmet_criteria(trigger: &Trigger, ctx: &minijinja::Value) -> Option<String> {
+    let criteria = trigger.criteria.as_ref()?;
+    match criteria.render_value(ctx) {
+        Ok(v) if v.is_true() => None,
+        Ok(_) => Some("criteria not met".to_string()),
+        Err(e) => Some(format!("criteria could not be evaluated: {e}")),
+    }
+}
+
+/// The checks that need the org: the secret when the trigger requires one, then the rate
+/// limit (so that failures cannot spend a sender's budget). `Err` carries the refusal and
+/// whether it counts as a failed attempt of the source.
+async fn admit(
+    state: &AppState,
+    workflow: &str,
+    trigger: &Trigger,
+    org: &str,
+    headers: &HeaderMap,
+) -> Result<(), (ApiError, bool)> {
+    let TriggerKind::Webhook {
+        secret, rate_limit, ..
+    } = &trigger.kind
+    else {
+        unreachable!("find returns webhook triggers")
+    };
+    if *secret == WebhookSecret::Required {
+        let given = headers.get("x-weft-secret").map(|v| v.as_bytes());
+        if let Err(e) =
+            webhook_access::check(state.engine(), workflow, &trigger.name, org, given).await
+        {
+            let failed = matches!(e, ApiError::Unauthorized(_));
+            return Err((e, failed));
+        }
+    }
+    if let Some(rate) = rate_limit
+        && !state
+            .guards()
+            .take_rate(workflow, &trigger.name, org, *rate)
+    {
+        return Err((ApiError::RateLimited, false));
+    }
+    Ok(())
 }
 
 /// One execution of `record` per org in `orgs`, each with the event as TRIGGER.

@@ -1,6 +1,14 @@
-//! weft-triggers: weft's HTTP face — the JSON API (`/api/*`, bearer token) and webhook
-//! triggers (`/hooks/{trigger}/{org}`). [`router`] builds the routes without binding; the
-//! `weft serve` command binds it and runs executions on [`Workers`].
+//! weft-triggers: what starts executions, and weft's HTTP face.
+//!
+//! - [`router`] builds the axum routes without binding a socket (the `weft serve` command
+//!   binds it and runs executions on [`Workers`]): the JSON API under `/api/*` (bearer
+//!   token) and webhook triggers at `/hooks/{trigger}/{org}`.
+//! - [`cron`] schedules cron triggers; [`webhook_access`] decides whether a webhook or form
+//!   post is accepted (secret, signature, rate limit, dedupe); [`autotask`] registers and
+//!   reconciles Autotask webhooks; [`mapping`] and [`crates_api`] back their API routes.
+//!
+//! Executions themselves run in `weft-engine`'s executor with `weft-actions`' registry; this
+//! crate only decides when to start them.
 
 mod api;
 pub mod autotask;

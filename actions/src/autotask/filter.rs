@@ -37,18 +37,31 @@ pub struct FilterInput {
 /// Field operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldOp {
+    /// `field = value` (strings compare case-insensitively in Autotask).
     Eq,
+    /// `field != value`.
     NotEq,
+    /// `field > value`.
     Gt,
+    /// `field >= value`.
     Gte,
+    /// `field < value`.
     Lt,
+    /// `field <= value`.
     Lte,
+    /// The string field starts with the value.
     BeginsWith,
+    /// The string field ends with the value.
     EndsWith,
+    /// The string field contains the value.
     Contains,
+    /// The field has a value (takes no `value`).
     Exist,
+    /// The field is empty (takes no `value`).
     NotExist,
+    /// The field equals one of the values in an array.
     In,
+    /// The field equals none of the values in an array.
     NotIn,
 }
 
@@ -98,7 +111,9 @@ impl FieldOp {
 /// Group operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupOp {
+    /// Every condition must hold.
     And,
+    /// At least one condition must hold.
     Or,
 }
 
@@ -107,14 +122,22 @@ pub enum GroupOp {
 pub enum Filter {
     /// A condition on one field.
     Field {
+        /// The comparison.
         op: FieldOp,
+        /// The field name, as Autotask spells it.
         field: String,
         /// `None` exactly for `exist`/`notExist`.
         value: Option<Value>,
+        /// Whether `field` names a user-defined field rather than a built-in one.
         udf: bool,
     },
     /// An `and`/`or` group.
-    Group { op: GroupOp, items: Vec<Filter> },
+    Group {
+        /// How the conditions combine.
+        op: GroupOp,
+        /// The conditions, at least one.
+        items: Vec<Filter>,
+    },
 }
 
 impl Filter {

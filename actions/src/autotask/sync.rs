@@ -575,6 +575,37 @@ impl KindPlan {
         }
     }
 
+    /// A record left out of the import (inactive, filtered, of a company not synced …).
+    fn skip(&mut self, id: &str) {
+        self.seen.insert(id.to_string());
+        self.report.skipped += 1;
+    }
+
+    /// An excluded record: listed, and its directory record (if any) marked excluded.
+    fn exclude(&mut self, id: &str, name: &str, old: Option<&DirectoryRecord>) {
+        self.seen.insert(id.to_string());
+        self.report.excluded += 1;
+        self.report.excluded_names.push(name.to_string());
+        self.report.note(id, name, "exclude");
+        if let Some(o) = old
+            && o.state != "excluded"
+        {
+            let mut r = o.clone();
+            r.state = "excluded".into();
+            r.updated_at = now_rfc3339();
+            self.save.push(r);
+        }
+    }
+
+    /// A record newly linked to an existing org or user (`target` names it).
+    fn matched(&mut self, id: &str, name: &str, target: &str, record: DirectoryRecord) {
+        self.seen.insert(id.to_string());
+        self.report.matched += 1;
+        self.report.to_match.push(format!("{name} → {target}"));
+        self.report.note(id, name, "match");
+        self.save.push(record);
+    }
+
     /// Known records the PSA no longer returns: inactive.
     fn gone(&mut self, known: &HashMap<String, DirectoryRecord>) {
         let mut ids: Vec<&String> = known.keys().collect();
@@ -670,7 +701,102 @@ pub async fn has_integration(engine: &Engine, org: &OrgRecord) -> bool {
         .is_ok()
 }
 
-#[allow(clippy::too_many_lines)]
+/// What the PSA returned, one list per entity read.
+struct Fetched {
+    companies: Vec<Value>,
+    resources: Vec<Value>,
+    contacts: Vec<Value>,
+    cis: Vec<Value>,
+    locations: Vec<Value>,
+}
+
+impl Fetched {
+    async fn read(client: &Client) -> Result<Fetched> {
+        let (companies, resources, contacts, cis, locations) = tokio::try_join!(
+            fetch(client, "Companies", COMPANY_FIELDS),
+            fetch(client, "Resources", RESOURCE_FIELDS),
+            fetch(client, "Contacts", CONTACT_FIELDS),
+            fetch(client, "ConfigurationItems", CI_FIELDS),
+            fetch(client, "CompanyLocations", LOCATION_FIELDS),
+        )?;
+        Ok(Fetched {
+            companies,
+            resources,
+            contacts,
+            cis,
+            locations,
+        })
+    }
+}
+
+/// What every planner reads: the synced org and this run's settings and approvals.
+struct Context<'a> {
+    store: &'a dyn Store,
+    root: &'a OrgRecord,
+    settings: Settings,
+    /// No apply has run for this org yet: everything the preview lists is created.
+    first: bool,
+    approved: Approved,
+}
+
+impl<'a> Context<'a> {
+    async fn load(store: &'a dyn Store, root: &'a OrgRecord) -> Result<Context<'a>> {
+        let settings = settings(store).await?;
+        let first = store
+            .get_setting(&initialized_key(&root.id))
+            .await?
+            .is_none();
+        let approved: Approved = json_setting(store, APPROVED_KEY).await?;
+        Ok(Context {
+            store,
+            root,
+            settings,
+            first,
+            approved,
+        })
+    }
+
+    /// Has a reviewer approved creating this pending record?
+    fn is_approved(&self, kind: &str, id: &str) -> bool {
+        self.approved
+            .get(kind)
+            .is_some_and(|l| l.iter().any(|x| x == id))
+    }
+
+    /// The directory records of `kind` from earlier runs, by PSA id.
+    async fn known(&self, kind: &str) -> Result<HashMap<String, DirectoryRecord>> {
+        Ok(self
+            .store
+            .directory(SOURCE, kind, None)
+            .await?
+            .into_iter()
+            .map(|d| (d.external_id.clone(), d))
+            .collect())
+    }
+}
+
+/// What a run changes, gathered by the planners and written by [`apply`].
+#[derive(Default)]
+struct Changes {
+    /// Every org as it will be (existing and new), for lookups by later planners.
+    orgs: Vec<OrgRecord>,
+    /// Orgs that are new or changed (an org may be listed more than once).
+    org_saves: Vec<OrgRecord>,
+    /// Company ↔ org links made by this run.
+    new_mappings: Vec<OrgMapping>,
+    /// Directory records that are new or changed.
+    directory: Vec<DirectoryRecord>,
+    /// Exclusions made by id before the record was known: `(exclusion kind, id, name)`.
+    name_exclusions: Vec<(&'static str, String, String)>,
+}
+
+/// PSA records sorted by numeric id (records without one last), so that runs are stable.
+fn by_id(items: &[Value]) -> Vec<&Value> {
+    let mut sorted: Vec<&Value> = items.iter().collect();
+    sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
+    sorted
+}
+
 async fn sync(
     store: &dyn Store,
     client: &Client,
@@ -678,60 +804,178 @@ async fn sync(
     mode: Mode,
     run_id: i64,
 ) -> Result<SyncReport> {
-    let (companies, resources, contacts, cis, locations) = tokio::try_join!(
-        fetch(client, "Companies", COMPANY_FIELDS),
-        fetch(client, "Resources", RESOURCE_FIELDS),
-        fetch(client, "Contacts", CONTACT_FIELDS),
-        fetch(client, "ConfigurationItems", CI_FIELDS),
-        fetch(client, "CompanyLocations", LOCATION_FIELDS),
-    )?;
-    let settings = settings(store).await?;
-    let first = store
-        .get_setting(&initialized_key(&root.id))
-        .await?
-        .is_none();
-    let approved: Approved = json_setting(store, APPROVED_KEY).await?;
-    let is_approved = |kind: &str, id: &str| {
-        approved
-            .get(kind)
-            .is_some_and(|l| l.iter().any(|x| x == id))
-    };
+    let fetched = Fetched::read(client).await?;
+    let cx = Context::load(store, root).await?;
     let manual_users = user_matches(store).await?;
-    let known = |kind: &'static str| async move {
-        Ok::<_, SyncError>(
-            store
-                .directory(SOURCE, kind, None)
-                .await?
-                .into_iter()
-                .map(|d| (d.external_id.clone(), d))
-                .collect::<HashMap<String, DirectoryRecord>>(),
-        )
-    };
-    let mut errors: Vec<Value> = Vec::new();
+    let mut changes = Changes::default();
     let mut kinds: BTreeMap<String, KindReport> = BTreeMap::new();
-    let mut all_saves: Vec<DirectoryRecord> = Vec::new();
+    let mut errors: Vec<Value> = Vec::new();
 
-    // ---- Companies ↔ orgs
-    let mut orgs: Vec<OrgRecord> = store.list_orgs().await?;
-    let mappings = store.mappings(SOURCE).await?;
-    let excluded_companies: HashMap<String, Option<String>> = store
-        .exclusions(EXCLUDE_COMPANY)
+    let companies = CompanyPlanner::new(&cx).await?.plan(&fetched.companies);
+    let company_org = companies.company_org();
+    let (report, excluded_companies) = companies.finish(&mut changes);
+    kinds.insert("company".into(), report);
+
+    let users = UserPlanner::new(&cx, manual_users)
         .await?
-        .into_iter()
-        .collect();
-    let known_companies = known("company").await?;
-    let mut org_of_ext: HashMap<String, String> = mappings
+        .plan(&fetched.resources);
+    let (report, unnamed_users) = users.finish(&mut changes);
+    kinds.insert("user".into(), report);
+
+    let org_names: HashMap<String, String> = changes
+        .orgs
         .iter()
-        .map(|m| (m.external_id.clone(), m.org_id.clone()))
+        .map(|o| (o.id.clone(), o.name.clone()))
         .collect();
-    let mut mapped_orgs: HashSet<String> = mappings.iter().map(|m| m.org_id.clone()).collect();
-    let mut new_mappings: Vec<OrgMapping> = Vec::new();
-    let mut org_saves: Vec<OrgRecord> = Vec::new();
-    let mut plan = KindPlan::default();
-    let mut sorted: Vec<&Value> = companies.iter().collect();
-    sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
-    for c in sorted {
-        let Some(id) = id_of(c) else { continue };
+    for (kind, items, fields) in [
+        ("contact", &fetched.contacts, CONTACT_FIELDS),
+        ("configuration", &fetched.cis, CI_FIELDS),
+        ("location", &fetched.locations, LOCATION_FIELDS),
+    ] {
+        let linked = LinkedKind {
+            kind,
+            fields,
+            company_org: &company_org,
+            org_names: &org_names,
+        };
+        let mut plan = linked.plan(&cx, items, &mut errors).await?;
+        changes.directory.append(&mut plan.save);
+        kinds.insert(kind.into(), plan.report);
+    }
+
+    changes.name_exclusions = name_exclusions(&fetched, &excluded_companies, &unnamed_users);
+    if mode == Mode::Apply {
+        apply(&cx, &changes).await?;
+    }
+    Ok(SyncReport {
+        run_id,
+        org: root.id.clone(),
+        mode,
+        first_sync: cx.first,
+        kinds,
+        errors,
+    })
+}
+
+/// Exclusions made by id alone (before the record was known), with the name the PSA now
+/// gives the record: companies, then resources, in the PSA's order.
+fn name_exclusions(
+    fetched: &Fetched,
+    excluded_companies: &HashMap<String, Option<String>>,
+    unnamed_users: &HashSet<String>,
+) -> Vec<(&'static str, String, String)> {
+    let companies = fetched.companies.iter().filter_map(|c| {
+        let id = id_of(c)?;
+        matches!(excluded_companies.get(&id), Some(None))
+            .then(|| (EXCLUDE_COMPANY, id, str_field(c, "companyName").to_string()))
+    });
+    let users = fetched.resources.iter().filter_map(|r| {
+        let id = id_of(r)?;
+        unnamed_users
+            .contains(&id)
+            .then(|| (EXCLUDE_USER, id, full_name(r)))
+    });
+    companies.chain(users).collect()
+}
+
+/// Writes a planned run: exclusion names, then orgs (new ones, then changed ones), then
+/// links, then the directory, then the first-sync mark; approvals are used up.
+async fn apply(cx: &Context<'_>, changes: &Changes) -> Result<()> {
+    let store = cx.store;
+    for (kind, id, name) in &changes.name_exclusions {
+        store.exclude(kind, id, Some(name)).await?;
+    }
+    let mut saved = HashSet::new();
+    for o in changes
+        .orgs
+        .iter()
+        .filter(|o| changes.org_saves.iter().any(|s| s.id == o.id))
+    {
+        if saved.insert(o.id.clone()) {
+            store.save_org(o).await?;
+        }
+    }
+    for m in &changes.new_mappings {
+        store.set_mapping(m).await?;
+    }
+    if !changes.directory.is_empty() {
+        store.save_directory(&changes.directory).await?;
+    }
+    if cx.first {
+        store
+            .set_setting(&initialized_key(&cx.root.id), &now_rfc3339())
+            .await?;
+    }
+    if !cx.approved.is_empty() {
+        set_json_setting(store, APPROVED_KEY, &Approved::new()).await?;
+    }
+    Ok(())
+}
+
+/// How a company came to have its org.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrgLink {
+    /// Linked to an org that already existed (by mapping, by name, or company 0 to the root).
+    Matched,
+    /// An org this sync created for it.
+    Created,
+}
+
+/// Plans companies ↔ orgs: which org each company belongs to (creating orgs for new ones
+/// when allowed), the org's attributes and active flag, and the company's directory record.
+struct CompanyPlanner<'c, 'a> {
+    cx: &'c Context<'a>,
+    plan: KindPlan,
+    known: HashMap<String, DirectoryRecord>,
+    /// Excluded company ids, with the name recorded at exclusion (if any).
+    excluded: HashMap<String, Option<String>>,
+    orgs: Vec<OrgRecord>,
+    org_saves: Vec<OrgRecord>,
+    /// Company id → org id, existing mappings and new ones.
+    org_of_ext: HashMap<String, String>,
+    /// Orgs linked to some company (an org links to one company).
+    mapped_orgs: HashSet<String>,
+    new_mappings: Vec<OrgMapping>,
+}
+
+impl<'c, 'a> CompanyPlanner<'c, 'a> {
+    async fn new(cx: &'c Context<'a>) -> Result<Self> {
+        let store = cx.store;
+        let orgs: Vec<OrgRecord> = store.list_orgs().await?;
+        let mappings = store.mappings(SOURCE).await?;
+        let excluded = store
+            .exclusions(EXCLUDE_COMPANY)
+            .await?
+            .into_iter()
+            .collect();
+        let known = cx.known("company").await?;
+        Ok(CompanyPlanner {
+            cx,
+            plan: KindPlan::default(),
+            known,
+            excluded,
+            orgs,
+            org_saves: Vec::new(),
+            org_of_ext: mappings
+                .iter()
+                .map(|m| (m.external_id.clone(), m.org_id.clone()))
+                .collect(),
+            mapped_orgs: mappings.iter().map(|m| m.org_id.clone()).collect(),
+            new_mappings: Vec::new(),
+        })
+    }
+
+    /// Plans every company, then the ones gone from the PSA.
+    fn plan(mut self, companies: &[Value]) -> Self {
+        for c in by_id(companies) {
+            self.company(c);
+        }
+        self.gone();
+        self
+    }
+
+    fn company(&mut self, c: &Value) {
+        let Some(id) = id_of(c) else { return };
         let name = str_field(c, "companyName").to_string();
         let name = if name.is_empty() {
             format!("Company {id}")
@@ -739,300 +983,340 @@ async fn sync(
             name
         };
         let active = is_active(c);
-        let data = data_of(c, COMPANY_FIELDS);
-        let old = known_companies.get(&id).cloned();
-        if excluded_companies.contains_key(&id) {
-            plan.seen.insert(id.clone());
-            plan.report.excluded += 1;
-            plan.report.excluded_names.push(name.clone());
-            plan.report.note(&id, &name, "exclude");
-            if let Some(o) = &old
-                && o.state != "excluded"
-            {
-                let mut r = o.clone();
-                r.state = "excluded".into();
-                r.updated_at = now_rfc3339();
-                plan.save.push(r);
-            }
-            continue;
+        let old = self.known.get(&id).cloned();
+        if self.excluded.contains_key(&id) {
+            self.plan.exclude(&id, &name, old.as_ref());
+            return;
         }
-        // Which org, and how.
-        let mut how = "";
-        let mut org_id = org_of_ext.get(&id).cloned();
-        if org_id.is_some() {
-            how = match &old {
-                Some(o) if o.state == "created" => "created",
-                _ => "matched",
+        let (org_id, how) = match self.existing_org(&id, &name, old.as_ref()) {
+            Some(found) => found,
+            None => {
+                if old.is_none() && (!active || !self.type_wanted(c)) {
+                    self.plan.skip(&id);
+                    return;
+                }
+                let cx = self.cx;
+                if active
+                    && (cx.first
+                        || cx.settings.auto_create_clients
+                        || cx.is_approved("company", &id))
+                {
+                    (self.create_org(&id, &name), OrgLink::Created)
+                } else {
+                    let data = data_of(c, COMPANY_FIELDS);
+                    let r = record("company", &id, None, name, data, active, "pending");
+                    let label = r.name.clone();
+                    self.plan.settle(
+                        Planned {
+                            record: r,
+                            old,
+                            label,
+                        },
+                        "pending",
+                    );
+                    return;
+                }
+            }
+        };
+        self.map(&id, &name, &org_id);
+        self.follow_company(&org_id, c, active);
+        self.settle_link(c, &id, name, &org_id, how, old);
+    }
+
+    /// The org a company already belongs to: its mapping, the synced root for company 0,
+    /// or an unlinked org of the same name.
+    fn existing_org(
+        &self,
+        id: &str,
+        name: &str,
+        old: Option<&DirectoryRecord>,
+    ) -> Option<(String, OrgLink)> {
+        let root = self.cx.root;
+        if let Some(org_id) = self.org_of_ext.get(id) {
+            let how = match old {
+                Some(o) if o.state == "created" => OrgLink::Created,
+                _ => OrgLink::Matched,
             };
-        } else if id == "0" && root.parent_id.is_none() && !mapped_orgs.contains(&root.id) {
-            org_id = Some(root.id.clone());
-            how = "matched";
-        } else {
-            let key = name_key(&name);
-            if let Some(o) = orgs
-                .iter()
-                .find(|o| name_key(&o.name) == key && !mapped_orgs.contains(&o.id))
-            {
-                org_id = Some(o.id.clone());
-                how = "matched";
-            }
+            return Some((org_id.clone(), how));
         }
-        let type_ok = settings.company_types.is_empty()
+        if id == "0" && root.parent_id.is_none() && !self.mapped_orgs.contains(&root.id) {
+            return Some((root.id.clone(), OrgLink::Matched));
+        }
+        let key = name_key(name);
+        self.orgs
+            .iter()
+            .find(|o| name_key(&o.name) == key && !self.mapped_orgs.contains(&o.id))
+            .map(|o| (o.id.clone(), OrgLink::Matched))
+    }
+
+    /// Is the company of a type orgs are created for?
+    fn type_wanted(&self, c: &Value) -> bool {
+        let types = &self.cx.settings.company_types;
+        types.is_empty()
             || c.get("companyType")
                 .and_then(Value::as_i64)
-                .is_some_and(|t| settings.company_types.contains(&t));
-        if org_id.is_none() {
-            if !active && old.is_none() {
-                plan.report.skipped += 1;
-                plan.seen.insert(id.clone());
-                continue;
-            }
-            if !type_ok && old.is_none() {
-                plan.report.skipped += 1;
-                plan.seen.insert(id.clone());
-                continue;
-            }
-            if active && (first || settings.auto_create_clients || is_approved("company", &id)) {
-                // A new org below the synced one.
-                let taken = |n: &str| orgs.iter().any(|o| name_key(&o.name) == name_key(n));
-                let org_name = if taken(&name) {
-                    format!("{name} ({id})")
-                } else {
-                    name.clone()
-                };
-                let mut oid = slug(&org_name);
-                if oid.is_empty() {
-                    oid = format!("company-{id}");
-                }
-                if orgs.iter().any(|o| o.id == oid) {
-                    oid = format!("{oid}-{id}");
-                }
-                let rec = OrgRecord {
-                    id: oid.clone(),
-                    name: org_name,
-                    parent_id: Some(root.id.clone()),
-                    tags: Vec::new(),
-                    attributes: json!({}),
-                    active: true,
-                    created_at: now_rfc3339(),
-                    updated_at: now_rfc3339(),
-                };
-                orgs.push(rec);
-                org_id = Some(oid);
-                how = "created";
-            } else {
-                let r = record("company", &id, None, name, data, active, "pending");
-                let label = r.name.clone();
-                plan.settle(
-                    Planned {
-                        record: r,
-                        old,
-                        label,
-                    },
-                    "pending",
-                );
-                continue;
-            }
+                .is_some_and(|t| types.contains(&t))
+    }
+
+    /// A new org below the synced one, named after the company (its id added when the name
+    /// or the slug is taken); returns its id.
+    fn create_org(&mut self, id: &str, name: &str) -> String {
+        let taken = |n: &str| self.orgs.iter().any(|o| name_key(&o.name) == name_key(n));
+        let org_name = if taken(name) {
+            format!("{name} ({id})")
+        } else {
+            name.to_string()
+        };
+        let mut oid = slug(&org_name);
+        if oid.is_empty() {
+            oid = format!("company-{id}");
         }
-        let org_id = org_id.expect("decided");
-        if !org_of_ext.contains_key(&id) {
-            org_of_ext.insert(id.clone(), org_id.clone());
-            mapped_orgs.insert(org_id.clone());
-            new_mappings.push(OrgMapping {
-                org_id: org_id.clone(),
-                kind: SOURCE.into(),
-                external_id: id.clone(),
-                external_name: Some(name.clone()),
-                created_at: now_rfc3339(),
-            });
+        if self.orgs.iter().any(|o| o.id == oid) {
+            oid = format!("{oid}-{id}");
         }
-        // The org keeps the company's fields and follows its active flag.
-        if let Some(o) = orgs.iter_mut().find(|o| o.id == org_id) {
-            let mut attrs = o.attributes.as_object().cloned().unwrap_or_default();
-            for f in ATTRIBUTE_FIELDS {
-                attrs.insert((*f).to_string(), c.get(*f).cloned().unwrap_or(Value::Null));
-            }
-            attrs.insert(
-                "autotaskCompanyID".into(),
-                c.get("id").cloned().unwrap_or(Value::Null),
-            );
-            let attrs = Value::Object(attrs);
-            if o.attributes != attrs || o.active != active {
-                o.attributes = attrs;
-                o.active = active;
-                o.updated_at = now_rfc3339();
-                org_saves.push(o.clone());
-            }
+        self.orgs.push(OrgRecord {
+            id: oid.clone(),
+            name: org_name,
+            parent_id: Some(self.cx.root.id.clone()),
+            tags: Vec::new(),
+            attributes: json!({}),
+            active: true,
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
+        });
+        oid
+    }
+
+    /// Records the company ↔ org link unless it exists.
+    fn map(&mut self, id: &str, name: &str, org_id: &str) {
+        if self.org_of_ext.contains_key(id) {
+            return;
         }
-        let org_name = orgs
+        self.org_of_ext.insert(id.to_string(), org_id.to_string());
+        self.mapped_orgs.insert(org_id.to_string());
+        self.new_mappings.push(OrgMapping {
+            org_id: org_id.to_string(),
+            kind: SOURCE.into(),
+            external_id: id.to_string(),
+            external_name: Some(name.to_string()),
+            created_at: now_rfc3339(),
+        });
+    }
+
+    /// The org keeps the company's fields and follows its active flag.
+    fn follow_company(&mut self, org_id: &str, c: &Value, active: bool) {
+        let Some(o) = self.orgs.iter_mut().find(|o| o.id == org_id) else {
+            return;
+        };
+        let mut attrs = o.attributes.as_object().cloned().unwrap_or_default();
+        for f in ATTRIBUTE_FIELDS {
+            attrs.insert((*f).to_string(), c.get(*f).cloned().unwrap_or(Value::Null));
+        }
+        attrs.insert(
+            "autotaskCompanyID".into(),
+            c.get("id").cloned().unwrap_or(Value::Null),
+        );
+        let attrs = Value::Object(attrs);
+        if o.attributes != attrs || o.active != active {
+            o.attributes = attrs;
+            o.active = active;
+            o.updated_at = now_rfc3339();
+            self.org_saves.push(o.clone());
+        }
+    }
+
+    /// The company's directory record: a new link is reported as a match or a creation,
+    /// anything else settles as usual.
+    fn settle_link(
+        &mut self,
+        c: &Value,
+        id: &str,
+        name: String,
+        org_id: &str,
+        how: OrgLink,
+        old: Option<DirectoryRecord>,
+    ) {
+        let org_name = self
+            .orgs
             .iter()
             .find(|o| o.id == org_id)
             .map(|o| o.name.clone())
-            .unwrap_or_else(|| org_id.clone());
-        let state = if how == "created" {
-            "created"
-        } else {
-            "matched"
+            .unwrap_or_else(|| org_id.to_string());
+        let state = match how {
+            OrgLink::Created => "created",
+            OrgLink::Matched => "matched",
         };
+        let data = data_of(c, COMPANY_FIELDS);
+        let active = is_active(c);
         let r = record(
             "company",
-            &id,
-            Some(org_id.clone()),
+            id,
+            Some(org_id.to_string()),
             name.clone(),
             data,
             active,
             state,
         );
         let is_new_link = old.as_ref().is_none_or(|o| {
-            o.state == "pending"
-                || o.state == "excluded"
-                || o.org_id.as_deref() != Some(org_id.as_str())
+            o.state == "pending" || o.state == "excluded" || o.org_id.as_deref() != Some(org_id)
         });
-        if is_new_link && how == "matched" {
-            plan.seen.insert(id.clone());
-            plan.report.matched += 1;
-            plan.report.to_match.push(format!("{name} → {org_name}"));
-            plan.report.note(&id, &name, "match");
-            let mut r = r;
-            r.updated_at = now_rfc3339();
-            plan.save.push(r);
-        } else if is_new_link && how == "created" {
-            plan.seen.insert(id.clone());
-            plan.report.created += 1;
-            plan.report.to_create.push(name.clone());
-            plan.report.note(&id, &name, "create");
-            plan.save.push(r);
-        } else {
-            let label = r.name.clone();
-            plan.settle(
-                Planned {
-                    record: r,
-                    old,
-                    label,
-                },
-                state,
-            );
+        match how {
+            OrgLink::Matched if is_new_link => {
+                self.plan.matched(id, &name, &org_name, r);
+            }
+            OrgLink::Created if is_new_link => {
+                self.plan.seen.insert(id.to_string());
+                self.plan.report.created += 1;
+                self.plan.report.to_create.push(name.clone());
+                self.plan.report.note(id, &name, "create");
+                self.plan.save.push(r);
+            }
+            _ => {
+                let label = r.name.clone();
+                self.plan.settle(
+                    Planned {
+                        record: r,
+                        old,
+                        label,
+                    },
+                    state,
+                );
+            }
         }
     }
-    // Companies gone from the PSA: inactive, and so are their orgs.
-    let before = plan.save.len();
-    plan.gone(&known_companies);
-    for r in &plan.save[before..] {
-        if let Some(oid) = &r.org_id
-            && let Some(o) = orgs.iter_mut().find(|o| &o.id == oid)
-            && o.active
-        {
-            o.active = false;
-            o.updated_at = now_rfc3339();
-            org_saves.push(o.clone());
-        }
-    }
-    all_saves.append(&mut plan.save);
-    kinds.insert("company".into(), plan.report);
-    // The org of each synced company (excluded and pending companies have none).
-    let company_org: HashMap<String, String> = org_of_ext
-        .iter()
-        .filter(|(ext, _)| !excluded_companies.contains_key(*ext))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
 
-    // ---- Resources ↔ users
-    let mut plan = KindPlan::default();
-    let known_users = known("user").await?;
-    let user_exclusions = store.exclusions(EXCLUDE_USER).await?;
-    let unnamed_users: HashSet<String> = user_exclusions
-        .iter()
-        .filter(|(_, n)| n.is_none())
-        .map(|(id, _)| id.clone())
-        .collect();
-    let excluded_users: HashSet<String> = user_exclusions.into_iter().map(|(id, _)| id).collect();
-    let local_users = store.directory(LOCAL_USERS, "user", None).await?;
-    let mut claimed: HashSet<String> = known_users
-        .values()
-        .filter_map(|u| {
-            u.data
-                .get("matchedUser")
-                .and_then(Value::as_str)
-                .map(str::to_string)
+    /// Companies gone from the PSA: inactive, and so are their orgs.
+    fn gone(&mut self) {
+        let before = self.plan.save.len();
+        self.plan.gone(&self.known);
+        for r in &self.plan.save[before..] {
+            if let Some(oid) = &r.org_id
+                && let Some(o) = self.orgs.iter_mut().find(|o| &o.id == oid)
+                && o.active
+            {
+                o.active = false;
+                o.updated_at = now_rfc3339();
+                self.org_saves.push(o.clone());
+            }
+        }
+    }
+
+    /// The org of each synced company (excluded and pending companies have none).
+    fn company_org(&self) -> HashMap<String, String> {
+        self.org_of_ext
+            .iter()
+            .filter(|(ext, _)| !self.excluded.contains_key(*ext))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Hands the planned orgs, links and records to `changes`; returns the report and the
+    /// company exclusions.
+    fn finish(mut self, changes: &mut Changes) -> (KindReport, HashMap<String, Option<String>>) {
+        changes.directory.append(&mut self.plan.save);
+        changes.orgs = self.orgs;
+        changes.org_saves = self.org_saves;
+        changes.new_mappings = self.new_mappings;
+        (self.plan.report, self.excluded)
+    }
+}
+
+/// Plans resources ↔ users: each resource is linked to a weft user (by hand, kept from an
+/// earlier run, or by identical name) or recorded for one to be created.
+struct UserPlanner<'c, 'a> {
+    cx: &'c Context<'a>,
+    plan: KindPlan,
+    known: HashMap<String, DirectoryRecord>,
+    excluded: HashSet<String>,
+    /// Excluded by id before the resource was known.
+    unnamed: HashSet<String>,
+    /// weft's own users.
+    local_users: Vec<DirectoryRecord>,
+    /// weft users already linked to a resource.
+    claimed: HashSet<String>,
+    /// Links made by hand: resource id → user id.
+    manual: BTreeMap<String, String>,
+}
+
+impl<'c, 'a> UserPlanner<'c, 'a> {
+    async fn new(cx: &'c Context<'a>, manual: BTreeMap<String, String>) -> Result<Self> {
+        let known = cx.known("user").await?;
+        let exclusions = cx.store.exclusions(EXCLUDE_USER).await?;
+        let unnamed = exclusions
+            .iter()
+            .filter(|(_, n)| n.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let excluded = exclusions.into_iter().map(|(id, _)| id).collect();
+        let local_users = cx.store.directory(LOCAL_USERS, "user", None).await?;
+        let claimed = known
+            .values()
+            .filter_map(|u| {
+                u.data
+                    .get("matchedUser")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        Ok(UserPlanner {
+            cx,
+            plan: KindPlan::default(),
+            known,
+            excluded,
+            unnamed,
+            local_users,
+            claimed,
+            manual,
         })
-        .collect();
-    let mut sorted: Vec<&Value> = resources.iter().collect();
-    sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
-    for r in sorted {
-        let Some(id) = id_of(r) else { continue };
+    }
+
+    /// Plans every resource, then the ones gone from the PSA.
+    fn plan(mut self, resources: &[Value]) -> Self {
+        for r in by_id(resources) {
+            self.resource(r);
+        }
+        self.plan.gone(&self.known);
+        self
+    }
+
+    fn resource(&mut self, r: &Value) {
+        let Some(id) = id_of(r) else { return };
         let name = full_name(r);
         let active = is_active(r);
-        let old = known_users.get(&id).cloned();
-        if excluded_users.contains(&id) {
-            plan.seen.insert(id.clone());
-            plan.report.excluded += 1;
-            plan.report.excluded_names.push(name.clone());
-            plan.report.note(&id, &name, "exclude");
-            if let Some(o) = &old
-                && o.state != "excluded"
-            {
-                let mut x = o.clone();
-                x.state = "excluded".into();
-                x.updated_at = now_rfc3339();
-                plan.save.push(x);
-            }
-            continue;
+        let old = self.known.get(&id).cloned();
+        if self.excluded.contains(&id) {
+            self.plan.exclude(&id, &name, old.as_ref());
+            return;
         }
         if old.is_none() && str_field(r, "resourceType").eq_ignore_ascii_case("api") {
             // API-only users (integrations like this one) are not people.
-            plan.seen.insert(id.clone());
-            plan.report.skipped += 1;
-            continue;
+            self.plan.skip(&id);
+            return;
         }
         let mut data = data_of(r, RESOURCE_FIELDS);
-        // The weft user it is linked to: by hand, kept, or by identical name.
         let previous = old
             .as_ref()
             .and_then(|o| o.data.get("matchedUser"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let manual = manual_users.get(&id).cloned();
-        let by_name = || {
-            local_users
-                .iter()
-                .find(|u| name_key(&u.name) == name_key(&name) && !claimed.contains(&u.external_id))
-                .map(|u| u.external_id.clone())
-        };
-        let linked = manual.clone().or(previous.clone()).or_else(|| {
-            if old.as_ref().is_some_and(|o| o.state == "created") {
-                None
-            } else {
-                by_name()
-            }
-        });
-        if let Some(u) = &linked {
-            claimed.insert(u.clone());
+        let root_id = Some(self.cx.root.id.clone());
+        if let Some(u) = self.linked_user(&id, &name, old.as_ref(), previous.clone()) {
+            self.claimed.insert(u.clone());
             data.as_object_mut()
                 .expect("object")
                 .insert("matchedUser".into(), json!(u));
-            let user_name = local_users
+            let user_name = self
+                .local_users
                 .iter()
-                .find(|x| &x.external_id == u)
+                .find(|x| x.external_id == u)
                 .map(|x| x.name.clone())
                 .unwrap_or_else(|| u.clone());
-            let rec = record(
-                "user",
-                &id,
-                Some(root.id.clone()),
-                name.clone(),
-                data,
-                active,
-                "matched",
-            );
+            let rec = record("user", &id, root_id, name.clone(), data, active, "matched");
             if previous.as_deref() != Some(u.as_str()) {
-                plan.seen.insert(id.clone());
-                plan.report.matched += 1;
-                plan.report.to_match.push(format!("{name} → {user_name}"));
-                plan.report.note(&id, &name, "match");
-                plan.save.push(rec);
+                self.plan.matched(&id, &name, &user_name, rec);
             } else {
                 let label = rec.name.clone();
-                plan.settle(
+                self.plan.settle(
                     Planned {
                         record: rec,
                         old,
@@ -1041,28 +1325,22 @@ async fn sync(
                     "matched",
                 );
             }
-            continue;
+            return;
         }
+        let cx = self.cx;
         let state = match &old {
             Some(o) if o.state == "created" || o.state == "matched" => "created",
             _ if !active && old.is_none() => {
-                plan.seen.insert(id.clone());
-                plan.report.skipped += 1;
-                continue;
+                self.plan.skip(&id);
+                return;
             }
-            _ if first || settings.auto_create_users || is_approved("user", &id) => "created",
+            _ if cx.first || cx.settings.auto_create_users || cx.is_approved("user", &id) => {
+                "created"
+            }
             _ => "pending",
         };
-        let rec = record(
-            "user",
-            &id,
-            Some(root.id.clone()),
-            name.clone(),
-            data,
-            active,
-            state,
-        );
-        plan.settle(
+        let rec = record("user", &id, root_id, name.clone(), data, active, state);
+        self.plan.settle(
             Planned {
                 record: rec,
                 old,
@@ -1071,159 +1349,175 @@ async fn sync(
             state,
         );
     }
-    plan.gone(&known_users);
-    all_saves.append(&mut plan.save);
-    kinds.insert("user".into(), plan.report);
 
-    // ---- Contacts, configuration items, locations: linked to their company's org.
-    let org_names: HashMap<String, String> = orgs
-        .iter()
-        .map(|o| (o.id.clone(), o.name.clone()))
-        .collect();
-    for (kind, items, fields) in [
-        ("contact", &contacts, CONTACT_FIELDS),
-        ("configuration", &cis, CI_FIELDS),
-        ("location", &locations, LOCATION_FIELDS),
-    ] {
-        let mut plan = KindPlan::default();
-        let known_kind = known(kind).await?;
-        let mut sorted: Vec<&Value> = items.iter().collect();
-        sorted.sort_by_key(|c| c.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
-        for v in sorted {
-            let Some(id) = id_of(v) else { continue };
-            let old = known_kind.get(&id).cloned();
-            let active = is_active(v);
-            let company = match v.get("companyID") {
-                Some(Value::Number(n)) => n.to_string(),
-                Some(Value::String(s)) => s.clone(),
-                _ => String::new(),
-            };
-            let name = match kind {
-                "contact" => full_name(v),
-                "configuration" => str_field(v, "referenceTitle").to_string(),
-                _ => str_field(v, "name").to_string(),
-            };
-            if kind == "configuration" {
-                let mut missing = Vec::new();
-                if v.get("configurationItemType").is_none_or(Value::is_null) {
-                    missing.push("configurationItemType (asset type)");
-                }
-                if name.is_empty() {
-                    missing.push("referenceTitle (reference name)");
-                }
-                if !missing.is_empty() {
-                    plan.seen.insert(id.clone());
-                    plan.report.skipped += 1;
-                    errors.push(json!({
-                        "kind": kind,
-                        "external_id": id,
-                        "company_id": company,
-                        "error": format!("configuration item {id} is missing {}: not imported", missing.join(" and ")),
-                    }));
-                    continue;
-                }
-            }
-            let Some(org_id) = company_org.get(&company).cloned() else {
-                // Its company is not synced (excluded, pending, skipped): not imported.
-                plan.seen.insert(id.clone());
-                plan.report.skipped += 1;
-                continue;
-            };
-            if old.is_none() && !active {
-                plan.seen.insert(id.clone());
-                plan.report.skipped += 1;
-                continue;
-            }
-            let state = match &old {
-                Some(o) if o.state != "pending" => o.state.clone(),
-                _ if kind != "configuration"
-                    || first
-                    || settings.auto_create_configurations
-                    || is_approved("configuration", &id) =>
-                {
-                    "created".into()
-                }
-                _ => "pending".into(),
-            };
-            let name = if name.is_empty() {
-                format!("{kind} {id}")
+    /// The weft user a resource is linked to: by hand, kept from an earlier run, or (unless
+    /// a user was created for it) an unclaimed user of the same name.
+    fn linked_user(
+        &self,
+        id: &str,
+        name: &str,
+        old: Option<&DirectoryRecord>,
+        previous: Option<String>,
+    ) -> Option<String> {
+        let by_name = || {
+            self.local_users
+                .iter()
+                .find(|u| {
+                    name_key(&u.name) == name_key(name) && !self.claimed.contains(&u.external_id)
+                })
+                .map(|u| u.external_id.clone())
+        };
+        self.manual.get(id).cloned().or(previous).or_else(|| {
+            if old.is_some_and(|o| o.state == "created") {
+                None
             } else {
-                name
-            };
-            let org_name = org_names
-                .get(&org_id)
-                .map_or(org_id.as_str(), String::as_str);
-            let label = format!("{name} ({org_name})");
-            // Pending records belong to no org yet (templates see only imported ones).
-            let org = (state != "pending").then_some(org_id);
-            let rec = record(kind, &id, org, name, data_of(v, fields), active, &state);
-            plan.settle(
-                Planned {
-                    record: rec,
-                    old,
-                    label,
-                },
-                &state,
-            );
-        }
-        plan.gone(&known_kind);
-        all_saves.append(&mut plan.save);
-        kinds.insert(kind.into(), plan.report);
+                by_name()
+            }
+        })
     }
 
-    if mode == Mode::Apply {
-        // Exclusions made before the record was known get its name.
-        for c in &companies {
-            if let Some(id) = id_of(c)
-                && matches!(excluded_companies.get(&id), Some(None))
+    /// Hands the planned records to `changes`; returns the report and the resources
+    /// excluded before they were known.
+    fn finish(mut self, changes: &mut Changes) -> (KindReport, HashSet<String>) {
+        changes.directory.append(&mut self.plan.save);
+        (self.plan.report, self.unnamed)
+    }
+}
+
+/// Plans one kind of record that belongs to a company — contacts, configuration items or
+/// locations — linked to the org of its company; records of companies not synced are not
+/// imported.
+struct LinkedKind<'a> {
+    /// `contact`, `configuration` or `location`.
+    kind: &'static str,
+    /// The fields kept.
+    fields: &'static [&'static str],
+    /// Company id → org id, for synced companies.
+    company_org: &'a HashMap<String, String>,
+    /// Org id → name, for report labels.
+    org_names: &'a HashMap<String, String>,
+}
+
+impl LinkedKind<'_> {
+    async fn plan(
+        &self,
+        cx: &Context<'_>,
+        items: &[Value],
+        errors: &mut Vec<Value>,
+    ) -> Result<KindPlan> {
+        let mut plan = KindPlan::default();
+        let known = cx.known(self.kind).await?;
+        for v in by_id(items) {
+            let Some(id) = id_of(v) else { continue };
+            let old = known.get(&id).cloned();
+            self.item(cx, &mut plan, v, id, old, errors);
+        }
+        plan.gone(&known);
+        Ok(plan)
+    }
+
+    fn item(
+        &self,
+        cx: &Context<'_>,
+        plan: &mut KindPlan,
+        v: &Value,
+        id: String,
+        old: Option<DirectoryRecord>,
+        errors: &mut Vec<Value>,
+    ) {
+        let kind = self.kind;
+        let active = is_active(v);
+        let company = match v.get("companyID") {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let name = self.name_of(v);
+        if let Some(missing) = self.missing(v, &name) {
+            plan.skip(&id);
+            errors.push(json!({
+                "kind": kind,
+                "external_id": id,
+                "company_id": company,
+                "error": format!("configuration item {id} is missing {missing}: not imported"),
+            }));
+            return;
+        }
+        let Some(org_id) = self.company_org.get(&company).cloned() else {
+            // Its company is not synced (excluded, pending, skipped): not imported.
+            plan.skip(&id);
+            return;
+        };
+        if old.is_none() && !active {
+            plan.skip(&id);
+            return;
+        }
+        let state = match &old {
+            Some(o) if o.state != "pending" => o.state.clone(),
+            _ if kind != "configuration"
+                || cx.first
+                || cx.settings.auto_create_configurations
+                || cx.is_approved("configuration", &id) =>
             {
-                store
-                    .exclude(EXCLUDE_COMPANY, &id, Some(str_field(c, "companyName")))
-                    .await?;
+                "created".into()
             }
-        }
-        for r in &resources {
-            if let Some(id) = id_of(r)
-                && unnamed_users.contains(&id)
-            {
-                store
-                    .exclude(EXCLUDE_USER, &id, Some(&full_name(r)))
-                    .await?;
-            }
-        }
-        // Orgs first (new ones, then changed ones), then links, then the directory.
-        let mut saved = HashSet::new();
-        for o in orgs
-            .iter()
-            .filter(|o| org_saves.iter().any(|s| s.id == o.id))
-        {
-            if saved.insert(o.id.clone()) {
-                store.save_org(o).await?;
-            }
-        }
-        for m in &new_mappings {
-            store.set_mapping(m).await?;
-        }
-        if !all_saves.is_empty() {
-            store.save_directory(&all_saves).await?;
-        }
-        if first {
-            store
-                .set_setting(&initialized_key(&root.id), &now_rfc3339())
-                .await?;
-        }
-        if !approved.is_empty() {
-            set_json_setting(store, APPROVED_KEY, &Approved::new()).await?;
+            _ => "pending".into(),
+        };
+        let name = if name.is_empty() {
+            format!("{kind} {id}")
+        } else {
+            name
+        };
+        let org_name = self
+            .org_names
+            .get(&org_id)
+            .map_or(org_id.as_str(), String::as_str);
+        let label = format!("{name} ({org_name})");
+        // Pending records belong to no org yet (templates see only imported ones).
+        let org = (state != "pending").then_some(org_id);
+        let rec = record(
+            kind,
+            &id,
+            org,
+            name,
+            data_of(v, self.fields),
+            active,
+            &state,
+        );
+        plan.settle(
+            Planned {
+                record: rec,
+                old,
+                label,
+            },
+            &state,
+        );
+    }
+
+    /// The record's name in the PSA (may be empty).
+    fn name_of(&self, v: &Value) -> String {
+        match self.kind {
+            "contact" => full_name(v),
+            "configuration" => str_field(v, "referenceTitle").to_string(),
+            _ => str_field(v, "name").to_string(),
         }
     }
-    Ok(SyncReport {
-        run_id,
-        org: root.id.clone(),
-        mode,
-        first_sync: first,
-        kinds,
-        errors,
-    })
+
+    /// For a configuration item, the required fields it lacks (the PSA allows them empty,
+    /// weft's directory does not).
+    fn missing(&self, v: &Value, name: &str) -> Option<String> {
+        if self.kind != "configuration" {
+            return None;
+        }
+        let mut missing = Vec::new();
+        if v.get("configurationItemType").is_none_or(Value::is_null) {
+            missing.push("configurationItemType (asset type)");
+        }
+        if name.is_empty() {
+            missing.push("referenceTitle (reference name)");
+        }
+        (!missing.is_empty()).then(|| missing.join(" and "))
+    }
 }
 
 /// The nightly run: at each slot of the configured schedule, applies the sync for the root

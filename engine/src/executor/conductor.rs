@@ -214,7 +214,19 @@ async fn create_inner(
         None => (None, Vec::new()),
     };
     let org = Arc::new(engine.org_context(opts.org.as_deref()).await?);
-    let new = build(engine, record, wf, input, opts, org, rerun_of, parent, true);
+    let new = build(
+        engine,
+        Launch {
+            record,
+            wf,
+            input,
+            opts,
+            org_ctx: org,
+            rerun_of,
+            parent,
+            owned: true,
+        },
+    );
     let rows: Vec<TaskRun> = reused
         .into_iter()
         .map(|r| TaskRun {
@@ -230,23 +242,42 @@ async fn create_inner(
     Ok(new.id)
 }
 
+/// What [`build`] makes a new execution from.
+pub(crate) struct Launch<'a> {
+    /// The stored workflow version being run.
+    pub record: &'a WorkflowRecord,
+    /// Its parsed form.
+    pub wf: &'a Workflow,
+    /// The prepared input (defaults applied, types checked).
+    pub input: Map<String, Value>,
+    /// Trigger, org and other start options.
+    pub opts: StartOptions,
+    /// The organization the execution runs for.
+    pub org_ctx: Arc<OrgContext>,
+    /// The execution this one reruns, if any.
+    pub rerun_of: Option<String>,
+    /// The calling task, when this is a sub-workflow.
+    pub parent: Option<&'a ActionContext>,
+    /// Driven by this engine (true) or queued for any worker (false).
+    pub owned: bool,
+}
+
 /// Builds a new execution of `record` (computing its `vars` and concurrency key) and keeps its
 /// in-memory inputs for the worker that will drive it: owned by this engine when `owned`, else
 /// queued. An owned execution under a concurrency limit is held pending until its group has
 /// room (see [`Engine::run`]). A `vars` or key that cannot be computed makes the execution
 /// failed from the start.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build(
-    engine: &Engine,
-    record: &WorkflowRecord,
-    wf: &Workflow,
-    input: Map<String, Value>,
-    opts: StartOptions,
-    org_ctx: Arc<OrgContext>,
-    rerun_of: Option<String>,
-    parent: Option<&ActionContext>,
-    owned: bool,
-) -> NewExecution {
+pub(crate) fn build(engine: &Engine, launch: Launch<'_>) -> NewExecution {
+    let Launch {
+        record,
+        wf,
+        input,
+        opts,
+        org_ctx,
+        rerun_of,
+        parent,
+        owned,
+    } = launch;
     let id = uuid::Uuid::new_v4().to_string();
     let now = engine.clock.now().to_string();
     // A registered org is stored by its id, whether it was named by id or name.
@@ -829,21 +860,13 @@ impl Conductor {
                     self.seq += 1;
                     self.apply(t, TaskStatus::Skipped, &Value::Null, None, &[], Vec::new());
                     let now = self.now();
-                    rows.push(self.row(
-                        t,
-                        -1,
-                        0,
-                        TaskStatus::Skipped,
-                        Some(self.seq),
-                        None,
-                        None,
-                        None,
-                        Some(vec![]),
-                        Some(vec![]),
-                        None,
-                        Some(now),
-                        None,
-                    ));
+                    rows.push(TaskRun {
+                        seq: Some(self.seq),
+                        routes: Some(vec![]),
+                        publish: Some(vec![]),
+                        finished_at: Some(now),
+                        ..self.row(t, -1, 0, TaskStatus::Skipped)
+                    });
                     work.extend(self.targets(t));
                 }
                 Readiness::Unreachable(msg) => self.failure = Some(msg),
@@ -854,21 +877,15 @@ impl Conductor {
             let attempt = i64::from(*self.first_attempt.get(&t).unwrap_or(&1));
             let is_items = self.wf.tasks[t].with.is_some();
             let now = self.now();
-            rows.push(self.row(
-                t,
-                -1,
-                if is_items { 0 } else { attempt },
-                TaskStatus::Running,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                Some(now),
-                None,
-                None,
-            ));
+            rows.push(TaskRun {
+                started_at: Some(now),
+                ..self.row(
+                    t,
+                    -1,
+                    if is_items { 0 } else { attempt },
+                    TaskStatus::Running,
+                )
+            });
         }
         to_start
     }
@@ -882,39 +899,25 @@ impl Conductor {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn row(
-        &self,
-        t: usize,
-        item: i64,
-        attempt: i64,
-        status: TaskStatus,
-        seq: Option<i64>,
-        input: Option<Value>,
-        result: Option<Value>,
-        error: Option<Value>,
-        routes: Option<Vec<usize>>,
-        publish: Option<Vec<(String, Value)>>,
-        started_at: Option<String>,
-        finished_at: Option<String>,
-        duration_ms: Option<i64>,
-    ) -> TaskRun {
+    /// A row for task `t` with only its identity and status set; callers fill in the rest
+    /// with struct update syntax.
+    fn row(&self, t: usize, item: i64, attempt: i64, status: TaskStatus) -> TaskRun {
         TaskRun {
             execution_id: self.exec.id.clone(),
             task: self.wf.tasks[t].name.clone(),
             item,
             attempt,
             status,
-            seq,
-            input,
-            result,
-            error,
-            routes,
-            publish,
+            seq: None,
+            input: None,
+            result: None,
+            error: None,
+            routes: None,
+            publish: None,
             reused: false,
-            started_at,
-            finished_at,
-            duration_ms,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
         }
     }
 
@@ -1034,21 +1037,18 @@ impl Conductor {
         // Template and route errors may quote values (action errors are masked already).
         let error = error.map(|e| self.redactor.redact(&e));
         self.seq += 1;
-        let mut rows = vec![self.row(
-            t,
-            -1,
-            f.attempt,
-            status,
-            Some(self.seq),
-            f.input,
-            Some(result.clone()),
-            error.clone(),
-            Some(fired.clone()),
-            Some(stored_publish),
-            Some(f.started_at),
-            Some(f.finished_at),
-            Some(f.duration_ms),
-        )];
+        let mut rows = vec![TaskRun {
+            seq: Some(self.seq),
+            input: f.input,
+            result: Some(result.clone()),
+            error: error.clone(),
+            routes: Some(fired.clone()),
+            publish: Some(stored_publish),
+            started_at: Some(f.started_at),
+            finished_at: Some(f.finished_at),
+            duration_ms: Some(f.duration_ms),
+            ..self.row(t, -1, f.attempt, status)
+        }];
         self.apply(t, status, &result, error.as_ref(), &fired, publish);
         let to_start = if status == TaskStatus::Cancelled || self.cancel.is_cancelled() {
             Vec::new()

@@ -545,7 +545,19 @@ impl Engine {
         let news: Vec<_> = prepared
             .into_iter()
             .map(|(record, wf, input, opts, org)| {
-                conductor::build(self, &record, &wf, input, opts, org, None, None, false)
+                conductor::build(
+                    self,
+                    conductor::Launch {
+                        record: &record,
+                        wf: &wf,
+                        input,
+                        opts,
+                        org_ctx: org,
+                        rerun_of: None,
+                        parent: None,
+                        owned: false,
+                    },
+                )
             })
             .collect();
         let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();

@@ -173,26 +173,30 @@ impl Job {
             && let Err(e) = self.switch_org(target).await
         {
             return self.finish(
-                TaskStatus::Failed,
-                Value::Null,
-                Some(e),
+                Attempted {
+                    status: TaskStatus::Failed,
+                    result: Value::Null,
+                    error: Some(e),
+                    attempt: 1,
+                    started,
+                    started_at,
+                },
                 None,
-                1,
-                started,
-                started_at,
             );
         }
         if let Some(delay) = task.delay
             && !self.sleep(delay).await
         {
             return self.finish(
-                TaskStatus::Cancelled,
-                Value::Null,
-                Some(cancelled()),
+                Attempted {
+                    status: TaskStatus::Cancelled,
+                    result: Value::Null,
+                    error: Some(cancelled()),
+                    attempt: 1,
+                    started,
+                    started_at,
+                },
                 None,
-                1,
-                started,
-                started_at,
             );
         }
         match &task.with {
@@ -202,53 +206,39 @@ impl Job {
                     Ok(i) => i,
                     Err(e) => {
                         return self.finish(
-                            TaskStatus::Failed,
-                            Value::Null,
-                            Some(e),
+                            Attempted {
+                                status: TaskStatus::Failed,
+                                result: Value::Null,
+                                error: Some(e),
+                                attempt: i64::from(self.first_attempt),
+                                started,
+                                started_at,
+                            },
                             None,
-                            i64::from(self.first_attempt),
-                            started,
-                            started_at,
                         );
                     }
                 };
                 let stored = self.stored_input(&input);
                 let a = self.attempts(&input, &stored, None).await;
                 // The outcome row is the deciding attempt's row: its own start and duration.
-                self.finish(
-                    a.status,
-                    a.result,
-                    a.error,
-                    Some(stored),
-                    a.attempt,
-                    a.started,
-                    a.started_at,
-                )
+                self.finish(a, Some(stored))
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        status: TaskStatus,
-        result: Value,
-        error: Option<ActionError>,
-        input: Option<Value>,
-        attempt: i64,
-        started: Instant,
-        started_at: String,
-    ) -> Finished {
+    /// The task's outcome row: how it ended (the deciding attempt, or the whole task when it
+    /// ended before or outside any attempt) and its stored input, timed until now.
+    fn finish(&self, ended: Attempted, input: Option<Value>) -> Finished {
         Finished {
             index: self.index,
-            status,
-            result,
-            error,
+            status: ended.status,
+            result: ended.result,
+            error: ended.error,
             input,
-            attempt,
-            started_at,
+            attempt: ended.attempt,
+            started_at: ended.started_at,
             finished_at: self.now(),
-            duration_ms: started.elapsed().as_millis() as i64,
+            duration_ms: ended.started.elapsed().as_millis() as i64,
         }
     }
 
@@ -453,13 +443,15 @@ impl Job {
                     data: None,
                 };
                 return self.finish(
-                    TaskStatus::Failed,
-                    Value::Null,
-                    Some(e),
+                    Attempted {
+                        status: TaskStatus::Failed,
+                        result: Value::Null,
+                        error: Some(e),
+                        attempt: 0,
+                        started,
+                        started_at,
+                    },
                     None,
-                    0,
-                    started,
-                    started_at,
                 );
             }
         };
@@ -510,24 +502,28 @@ impl Job {
             Arc::try_unwrap(job).unwrap_or_else(|_| unreachable!("every item task has finished"));
         if cancelled_any && job.cancel.is_cancelled() {
             return job.finish(
-                TaskStatus::Cancelled,
-                Value::Array(results),
-                Some(cancelled()),
+                Attempted {
+                    status: TaskStatus::Cancelled,
+                    result: Value::Array(results),
+                    error: Some(cancelled()),
+                    attempt: 0,
+                    started,
+                    started_at,
+                },
                 None,
-                0,
-                started,
-                started_at,
             );
         }
         if failed.is_empty() {
             return job.finish(
-                TaskStatus::Succeeded,
-                Value::Array(results),
+                Attempted {
+                    status: TaskStatus::Succeeded,
+                    result: Value::Array(results),
+                    error: None,
+                    attempt: 0,
+                    started,
+                    started_at,
+                },
                 None,
-                None,
-                0,
-                started,
-                started_at,
             );
         }
         let first = failed
@@ -547,13 +543,15 @@ impl Job {
         ))
         .with_data(json!({"failed_items": failed, "errors": errors}));
         job.finish(
-            TaskStatus::Failed,
-            Value::Array(results),
-            Some(e),
+            Attempted {
+                status: TaskStatus::Failed,
+                result: Value::Array(results),
+                error: Some(e),
+                attempt: 0,
+                started,
+                started_at,
+            },
             None,
-            0,
-            started,
-            started_at,
         )
     }
 
