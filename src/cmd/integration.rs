@@ -224,57 +224,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             settings,
             secrets,
             db,
-        } => {
-            if let Err(code) = known_kind(&kind) {
-                return Ok(code);
-            }
-            let name = name.trim().to_string();
-            if name.is_empty() {
-                return Ok(usage("--name is empty"));
-            }
-            let settings = match parse_settings(&settings) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            let secrets = match parse_secrets(&secrets) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            let engine = super::engine::open(&db).await?;
-            let secret_names: Vec<String> = secrets.keys().cloned().collect();
-            let new = NewIntegration {
-                org,
-                kind: kind.clone(),
-                name: name.clone(),
-                settings,
-                secrets,
-            };
-            let added = match weft_service::integrations::add(
-                engine.store().as_ref(),
-                engine.secrets().as_ref(),
-                new,
-            )
-            .await
-            {
-                Ok(a) => a,
-                Err(e) => return Ok(service_failure(&e)),
-            };
-            for w in &added.warnings {
-                eprintln!("warning: {w}");
-            }
-            println!(
-                "{} {kind} integration `{name}` of {} ({}){}",
-                if added.replaced { "replaced" } else { "added" },
-                added.org.name,
-                added.org.id,
-                if secret_names.is_empty() {
-                    String::new()
-                } else {
-                    format!(" with secret(s) {} (sealed)", secret_names.join(", "))
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => add(kind, org, name, settings, secrets, db).await,
         Command::List { org, json, db } => {
             let engine = super::engine::open(&db).await?;
             let store = engine.store();
@@ -325,100 +275,165 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             org,
             name,
             db,
-        } => {
-            if let Err(code) = known_kind(&kind) {
-                return Ok(code);
-            }
-            let engine = super::engine::open(&db).await?;
-            let ctx =
-                match OrgContext::load(engine.store().as_ref(), engine.secrets().as_ref(), &org)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return Ok(ExitCode::from(1));
-                    }
-                };
-            if !ctx.registered {
-                eprintln!(
-                    "warning: no organization `{org}` is registered: only --integrations instances apply"
-                );
-            }
-            let resolver = OrgIntegrations::new(&ctx, Arc::clone(engine.integrations()));
-            let instance = match resolver.resolve(&kind, &ctx.org_ref(), name.as_deref()) {
-                Ok(i) => i,
-                Err(e) => {
-                    eprintln!("error: {}", e.message);
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            let source = ctx
-                .integrations
-                .iter()
-                .find(|(_, i)| i.kind == instance.kind && i.name == instance.name)
-                .map(|(o, _)| {
-                    if *o == ctx.org.id {
-                        format!("organization {o}")
-                    } else {
-                        format!("organization {o} (inherited)")
-                    }
-                })
-                .unwrap_or_else(|| "the --integrations file".to_string());
-            println!(
-                "using {}/{} from {source} for {}",
-                instance.kind, instance.name, ctx.org.id
-            );
-            let ok = match kind.as_str() {
-                "autotask" => test_autotask(&instance).await,
-                "openai" => {
-                    let key = instance.secret("api_key").is_some()
-                        || instance.setting("api_key").is_some();
-                    let url_ok = instance
-                        .setting("base_url")
-                        .or_else(|| instance.setting("url"))
-                        .is_none_or(valid_url);
-                    if !url_ok {
-                        println!("FAILED: its base_url is not an http(s) URL");
-                    } else if !key {
-                        println!("FAILED: it has no secret `api_key`");
-                    } else {
-                        println!("ok: api_key set (no network check for openai)");
-                    }
-                    url_ok && key
-                }
-                _ => {
-                    let secrets: BTreeMap<String, String> = ["url", "webhook_url", "base_url"]
-                        .into_iter()
-                        .filter_map(|k| instance.secret(k).map(|v| (k.to_string(), v.into())))
-                        .collect();
-                    match instance_url(&instance.settings, &secrets) {
-                        None => {
-                            println!("FAILED: it has no URL (`url`, `webhook_url` or `base_url`)");
-                            false
-                        }
-                        Some((key, url)) if valid_url(url) => {
-                            if secrets.contains_key(key) {
-                                println!("ok: `{key}` (secret) is a valid URL");
-                            } else {
-                                println!("ok: `{key}` {url} is a valid URL");
-                            }
-                            true
-                        }
-                        Some((key, _)) => {
-                            println!("FAILED: `{key}` is not an http(s) URL");
-                            false
-                        }
-                    }
-                }
-            };
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => test(kind, org, name, db).await,
     }
+}
+
+/// `weft integration test KIND --org ORG`: resolves the instance the org would use and tries it.
+async fn test(
+    kind: String,
+    org: String,
+    name: Option<String>,
+    db: EngineArgs,
+) -> miette::Result<ExitCode> {
+    if let Err(code) = known_kind(&kind) {
+        return Ok(code);
+    }
+    let engine = super::engine::open(&db).await?;
+    let ctx = match OrgContext::load(engine.store().as_ref(), engine.secrets().as_ref(), &org).await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if !ctx.registered {
+        eprintln!(
+            "warning: no organization `{org}` is registered: only --integrations instances apply"
+        );
+    }
+    let resolver = OrgIntegrations::new(&ctx, Arc::clone(engine.integrations()));
+    let instance = match resolver.resolve(&kind, &ctx.org_ref(), name.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let source = ctx
+        .integrations
+        .iter()
+        .find(|(_, i)| i.kind == instance.kind && i.name == instance.name)
+        .map(|(o, _)| {
+            if *o == ctx.org.id {
+                format!("organization {o}")
+            } else {
+                format!("organization {o} (inherited)")
+            }
+        })
+        .unwrap_or_else(|| "the --integrations file".to_string());
+    println!(
+        "using {}/{} from {source} for {}",
+        instance.kind, instance.name, ctx.org.id
+    );
+    let ok = match kind.as_str() {
+        "autotask" => test_autotask(&instance).await,
+        "openai" => {
+            let key = instance.secret("api_key").is_some() || instance.setting("api_key").is_some();
+            let url_ok = instance
+                .setting("base_url")
+                .or_else(|| instance.setting("url"))
+                .is_none_or(valid_url);
+            if !url_ok {
+                println!("FAILED: its base_url is not an http(s) URL");
+            } else if !key {
+                println!("FAILED: it has no secret `api_key`");
+            } else {
+                println!("ok: api_key set (no network check for openai)");
+            }
+            url_ok && key
+        }
+        _ => {
+            let secrets: BTreeMap<String, String> = ["url", "webhook_url", "base_url"]
+                .into_iter()
+                .filter_map(|k| instance.secret(k).map(|v| (k.to_string(), v.into())))
+                .collect();
+            match instance_url(&instance.settings, &secrets) {
+                None => {
+                    println!("FAILED: it has no URL (`url`, `webhook_url` or `base_url`)");
+                    false
+                }
+                Some((key, url)) if valid_url(url) => {
+                    if secrets.contains_key(key) {
+                        println!("ok: `{key}` (secret) is a valid URL");
+                    } else {
+                        println!("ok: `{key}` {url} is a valid URL");
+                    }
+                    true
+                }
+                Some((key, _)) => {
+                    println!("FAILED: `{key}` is not an http(s) URL");
+                    false
+                }
+            }
+        }
+    };
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `weft integration add KIND --org ORG …`: parses the flags, then [`weft_service::integrations::add`].
+async fn add(
+    kind: String,
+    org: String,
+    name: String,
+    settings: Vec<String>,
+    secrets: Vec<String>,
+    db: EngineArgs,
+) -> miette::Result<ExitCode> {
+    if let Err(code) = known_kind(&kind) {
+        return Ok(code);
+    }
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Ok(usage("--name is empty"));
+    }
+    let settings = match parse_settings(&settings) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let secrets = match parse_secrets(&secrets) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let engine = super::engine::open(&db).await?;
+    let secret_names: Vec<String> = secrets.keys().cloned().collect();
+    let new = NewIntegration {
+        org,
+        kind: kind.clone(),
+        name: name.clone(),
+        settings,
+        secrets,
+    };
+    let added = match weft_service::integrations::add(
+        engine.store().as_ref(),
+        engine.secrets().as_ref(),
+        new,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return Ok(service_failure(&e)),
+    };
+    for w in &added.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "{} {kind} integration `{name}` of {} ({}){}",
+        if added.replaced { "replaced" } else { "added" },
+        added.org.name,
+        added.org.id,
+        if secret_names.is_empty() {
+            String::new()
+        } else {
+            format!(" with secret(s) {} (sealed)", secret_names.join(", "))
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn test_autotask(i: &Integration) -> bool {
