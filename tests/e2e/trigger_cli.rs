@@ -1,8 +1,6 @@
 //! `weft trigger list|enable|disable|fire|events` on a database, without a server.
 
-mod support;
-
-use support::Env;
+use crate::support::Env;
 
 const NIGHTLY: &str = "name: nightly-report\ntriggers:\n  - name: nightly\n    type: cron\n    schedule: \"30 2 * * *\"\n    timezone: America/Chicago\n    input:\n      note: \"{{ 'by hand' if TRIGGER.manual else 'scheduled' }}\"\ninput:\n  note: {type: string}\ntasks:\n  report:\n    action: core.echo\n    input: {text: \"{{ CTX.note }}\"}\noutput:\n  note: \"{{ TASKS.report.result.text }}\"\n";
 

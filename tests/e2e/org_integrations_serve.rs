@@ -3,13 +3,11 @@
 //! webhooks with it, and a ticket event runs for the client org mapped to the ticket's
 //! company, whose tasks reach Autotask through the integration they inherit.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::Env;
+use crate::support::lab::ok;
 use serde_json::{Value, json};
-use support::Env;
-use support::lab::ok;
 use weft_sim::{SimConfig, Simulator};
 
 const TRIAGE: &str = "name: org-triage\ntriggers:\n  - name: new-ticket\n    type: autotask.ticket\n    events: [create]\n    input:\n      ticket_id: \"{{ TRIGGER.id }}\"\ninput:\n  ticket_id: {type: integer}\ntasks:\n  read:\n    action: autotask.get_ticket\n    input: {id: \"{{ CTX.ticket_id }}\"}\noutput:\n  title: \"{{ TASKS.read.result.title }}\"\n";
@@ -60,7 +58,7 @@ async fn autotask_triggers_use_the_msps_own_integration() {
     let file = env.write("triage.yaml", TRIAGE);
     weft(&env, &["deploy", file.to_str().unwrap()]).await;
 
-    let mut server = support::Bg(
+    let mut server = crate::support::Bg(
         env.cmd(&["serve", "--listen", "127.0.0.1:0"])
             .env("WEFT_API_TOKEN", "org-token")
             .env_remove("WEFT_INTEGRATIONS")
@@ -92,7 +90,7 @@ async fn autotask_triggers_use_the_msps_own_integration() {
 
     // A ticket of Acme Dental (174): the execution runs for acme-dental and reads the ticket
     // through the integration acme-dental inherits.
-    support::lab::create_via_api(
+    crate::support::lab::create_via_api(
         &sim,
         "Tickets",
         json!({"companyID": 174, "title": "Scanner offline", "status": 1, "priority": 2}),

@@ -2,17 +2,15 @@
 //! however they were encoded: the real `weft` binary (`run`, `executions show`, `serve`), and
 //! the raw bytes of the SQLite database files afterwards.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::Env;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::Env;
 
 /// Every byte of the database: the main file, its write-ahead log and shared memory.
 fn db_bytes(dir: &Path) -> Vec<u8> {
@@ -168,11 +166,11 @@ output:
         "the secret boolean itself: {show}"
     );
     assert_eq!(show["input"]["label"], "hello");
-    let echo = support::task(&show, "echo").unwrap();
+    let echo = crate::support::task(&show, "echo").unwrap();
     assert_eq!(echo["result"]["pin"], "***", "{echo}");
     assert_eq!(echo["result"]["door"], "***", "{echo}");
     assert_eq!(echo["result"]["text"], "PIN ***, door ***, hello", "{echo}");
-    let failed = support::task(&show, "fail_loudly").unwrap();
+    let failed = crate::support::task(&show, "fail_loudly").unwrap();
     assert_eq!(
         failed["error"]["message"], "cannot open door *** with ***",
         "{failed}"
@@ -194,7 +192,7 @@ output:
 
 #[test]
 fn encoded_secrets_are_never_stored() {
-    let server = support::Server::echo();
+    let server = crate::support::Server::echo();
     let env = Env::new();
     for args in [
         &["org", "add", "Acme MSP", "--id", "msp"][..],
@@ -256,7 +254,7 @@ tasks:
         "the action sent the urlencoded secret: {body}"
     );
     let show = env.show(r.id());
-    let encode = support::task(&show, "encode").unwrap();
+    let encode = crate::support::task(&show, "encode").unwrap();
     assert!(
         encode["result"]["basic"].as_str().unwrap().contains("***"),
         "{encode}"
@@ -276,15 +274,15 @@ tasks:
 /// Microsoft's endpoints pointed at a local server, the run stores neither form of it.
 #[test]
 fn the_onboarding_example_stores_no_client_secret() {
-    let server = support::Server::start(|hit, n| {
+    let server = crate::support::Server::start(|hit, n| {
         if hit.path.ends_with("/oauth2/v2.0/token") {
-            support::Reply::ok(
+            crate::support::Reply::ok(
                 json!({"access_token": "graph-access-token", "token_type": "Bearer"}),
             )
         } else if hit.path == "/v1.0/users" {
-            support::Reply::ok(json!({"id": "user-77"}))
+            crate::support::Reply::ok(json!({"id": "user-77"}))
         } else {
-            support::Reply::ok(support::echo_body(hit, n))
+            crate::support::Reply::ok(crate::support::echo_body(hit, n))
         }
     });
     let env = Env::new();
@@ -358,7 +356,7 @@ fn the_onboarding_example_stores_no_client_secret() {
     let sent = token.body.as_str().unwrap_or_default().to_string();
     assert!(sent.contains(&pct(client_secret, "/.-_", false)), "{sent}");
     let show = env.show(r.id());
-    let get_token = support::runs_of(&show, "get_token");
+    let get_token = crate::support::runs_of(&show, "get_token");
     assert!(
         get_token[0]["input"]["body"]
             .as_str()

@@ -3,15 +3,13 @@
 //! plain text — which it could not have run before (secret inputs were only in the memory
 //! of the process that created the execution).
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{Bg, Env};
 use serde_json::{Map, json};
-use support::{Bg, Env};
 use weft_engine::executor::{Engine, Start, StartOptions};
 use weft_engine::store::{ExecStatus, TriggerEvent};
 

@@ -1,9 +1,7 @@
 //! End-to-end tests of `http.request` inside workflows, against a local test server.
 
-mod support;
-
+use crate::support::{Env, Reply, Server};
 use serde_json::json;
-use support::{Env, Reply, Server};
 
 #[test]
 fn http_request_get_post_and_error_status() {

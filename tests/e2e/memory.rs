@@ -7,17 +7,15 @@
 //! The server runs with one worker, kept busy by a long `core.sleep` execution started first,
 //! so every webhook execution is run by the worker process.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::Bg;
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use support::Bg;
 
 const TOKEN: &str = "memory-test-token";
 /// The size of each webhook's `data` field (a workflow input).

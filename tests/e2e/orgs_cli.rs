@@ -2,13 +2,11 @@
 //! secrets that never show (not on screen, not in the database file), integration tests
 //! against the Autotask simulator.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Output, Stdio};
 
+use crate::support::Env;
 use serde_json::Value;
-use support::Env;
 use weft_sim::{SimConfig, Simulator};
 
 const SECRET_VAR: &str = "hunter2-plaintext-var";

@@ -2,13 +2,11 @@
 //! the first sync's preview and apply, exclusions, auto-create, invalid configuration items,
 //! deactivation, paging through thousands of contacts, idempotence and the run records.
 
-mod support;
-
 use std::collections::HashSet;
 use std::process::Output;
 
+use crate::support::Env;
 use serde_json::{Value, json};
-use support::Env;
 use weft_engine::store::{DirectoryRecord, Store};
 use weft_sim::{RunningSim, SimConfig, Simulator};
 

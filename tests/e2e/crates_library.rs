@@ -2,10 +2,8 @@
 //! and run as installed (`NAME--ORG`) against the in-process Autotask simulator; the test
 //! checks what changed in the simulator.
 
-mod support;
-
+use crate::support::lab::{Lab, lab, ok, succeeded};
 use serde_json::{Value, json};
-use support::lab::{Lab, lab, ok, succeeded};
 
 #[tokio::test]
 async fn every_library_crate_validates_and_is_listed() {

@@ -1,15 +1,13 @@
 //! `weft crate …` end to end: the real binary, a temporary database, the example crates of
 //! crates-library/ (found next to weft's sources) or a temporary library (WEFT_CRATES_DIR).
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use crate::support::Env;
 use serde_json::Value;
-use support::Env;
 
 fn text(out: &Output) -> String {
     format!(

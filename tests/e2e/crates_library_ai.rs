@@ -6,10 +6,8 @@
 //! and that a second run duplicates nothing. `rmm-alert-to-ticket` is also fired through its
 //! webhook under `weft serve`.
 
-mod support;
-
+use crate::support::lab::{Lab, lab, ok, succeeded};
 use serde_json::{Value, json};
-use support::lab::{Lab, lab, ok, succeeded};
 
 #[tokio::test]
 async fn ai_crates_validate_and_are_listed() {

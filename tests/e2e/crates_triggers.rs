@@ -5,10 +5,8 @@
 //! schedule set by a parameter, and the by-hand crate through the run API. Each test checks
 //! what changed in the simulator and what the sinks received.
 
-mod support;
-
+use crate::support::lab::{Lab, Server, create_via_api, eventually, lab, ok};
 use serde_json::{Value, json};
-use support::lab::{Lab, Server, create_via_api, eventually, lab, ok};
 
 /// A ticket created through the simulator's REST API (it sends the callouts).
 async fn create_ticket(lab: &Lab, fields: Value) -> i64 {

@@ -2,13 +2,11 @@
 //! rerun of failed items, cancel. Steps call a local counting HTTP server, so "was this step
 //! run again?" is answered by the server, not by the executor's own records.
 
-mod support;
-
 use std::io::Read as _;
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, Reply, Run, Server, runs_of, wait_child, wait_until};
 use serde_json::{Value, json};
-use support::{Env, Reply, Run, Server, runs_of, wait_child, wait_until};
 
 fn path(env: &Env, name: &str, yaml: &str) -> String {
     env.write(name, yaml).display().to_string()
@@ -60,7 +58,7 @@ output:
 /// A counting server whose `/slow` takes 3s the first time it is called.
 fn crash_server() -> Server {
     Server::start(|hit, n| {
-        let reply = Reply::ok(support::echo_body(hit, n));
+        let reply = Reply::ok(crate::support::echo_body(hit, n));
         if hit.path == "/slow" && n == 1 {
             reply.after(Duration::from_secs(3))
         } else {
@@ -117,7 +115,7 @@ fn assert_resumed_once(env: &Env, server: &Server, id: &str) {
     assert_eq!(show["output"], json!({"first": 1, "s3_saw": 1}), "{show:#}");
     for t in ["s1", "s2", "slow", "s3", "s4"] {
         assert_eq!(
-            support::task(&show, t).map(|x| x["status"].clone()),
+            crate::support::task(&show, t).map(|x| x["status"].clone()),
             Some(json!("succeeded")),
             "{t}; {show:#}"
         );
@@ -246,7 +244,7 @@ fn rerun_from_a_task_reuses_earlier_results() {
         if hit.path == "/c" && n == 1 {
             Reply::status(500, json!({"error": "try later"}))
         } else {
-            Reply::ok(support::echo_body(hit, n))
+            Reply::ok(crate::support::echo_body(hit, n))
         }
     });
     let env = Env::new();
@@ -422,7 +420,7 @@ tasks:
     let id = env.wait_running_execution(Duration::from_secs(15));
     assert!(
         wait_until(Duration::from_secs(10), || {
-            support::task(&env.show(&id), "wait").is_some_and(|t| t["status"] == "running")
+            crate::support::task(&env.show(&id), "wait").is_some_and(|t| t["status"] == "running")
         }),
         "the task never showed as running"
     );
@@ -455,7 +453,7 @@ tasks:
     let show = env.show(&id);
     assert_eq!(show["status"], "cancelled", "{show:#}");
     assert_ne!(
-        support::task(&show, "wait").map(|t| t["status"].clone()),
+        crate::support::task(&show, "wait").map(|t| t["status"].clone()),
         Some(json!("running")),
         "{show:#}"
     );
@@ -674,7 +672,7 @@ fn cancelling_a_killed_execution_ends_it_and_its_tasks() {
     let id = env.wait_running_execution(Duration::from_secs(15));
     assert!(
         wait_until(Duration::from_secs(10), || {
-            support::task(&env.show(&id), "a").is_some_and(|t| t["status"] == "running")
+            crate::support::task(&env.show(&id), "a").is_some_and(|t| t["status"] == "running")
         }),
         "the task never showed as running"
     );
@@ -691,7 +689,7 @@ fn cancelling_a_killed_execution_ends_it_and_its_tasks() {
     let show = env.show(&id);
     assert_eq!(show["status"], "cancelled", "{show:#}");
     assert_ne!(
-        support::task(&show, "a").map(|t| t["status"].clone()),
+        crate::support::task(&show, "a").map(|t| t["status"].clone()),
         Some(json!("running")),
         "a cancelled execution shows no task still running; {show:#}"
     );

@@ -493,7 +493,7 @@ fn corpus_covers_every_diagnostic_code() {
         "engine/src/validate.rs",
         "engine/src/lib.rs",
     ] {
-        let src = std::fs::read_to_string(file).expect("engine source");
+        let src = std::fs::read_to_string(root().join(file)).expect("engine source");
         for (i, literal) in src.split('"').enumerate().filter(|(i, _)| i % 2 == 1) {
             let Some((area, name)) = literal.split_once('.') else {
                 continue;

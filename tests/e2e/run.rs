@@ -3,12 +3,10 @@
 //! codes and purge. Each test has its own temp dir and SQLite database and drives the real
 //! binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Env, max_overlap, ms, runs_of};
 use serde_json::{Value, json};
-use support::{Env, max_overlap, ms, runs_of};
 
 fn path(env: &Env, name: &str, yaml: &str) -> String {
     env.write(name, yaml).display().to_string()
@@ -697,11 +695,11 @@ tasks:
 #[test]
 fn a_retry_that_succeeds_makes_the_task_succeed() {
     // core.mock fails while the attempt number (from a flaky test endpoint) says so.
-    let server = support::Server::start(|_hit, n| {
+    let server = crate::support::Server::start(|_hit, n| {
         if n < 3 {
-            support::Reply::status(503, json!({"try": n}))
+            crate::support::Reply::status(503, json!({"try": n}))
         } else {
-            support::Reply::ok(json!({"try": n}))
+            crate::support::Reply::ok(json!({"try": n}))
         }
     });
     let env = Env::new();
@@ -1066,7 +1064,7 @@ tasks:
 
 #[test]
 fn secret_inputs_are_never_stored() {
-    let server = support::Server::echo();
+    let server = crate::support::Server::echo();
     let env = Env::new();
     let secret = "s3cr3t-T0KEN-value";
     let wf = path(

@@ -5,15 +5,13 @@
 //! Autotask ticket event for the org mapped to the ticket's company, and a webhook trigger
 //! with `run_for: all_managed` once per managed org.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::Env;
 use serde_json::{Value, json};
-use support::Env;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_engine::store::{OrgMapping, OrgRecord};
 use weft_sim::{RunningSim, SimConfig, Simulator, WebhookConfig};

@@ -5,13 +5,11 @@
 //! that no longer loads does not take the other webhooks down, and malformed input to every
 //! public route never panics the server.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::Env;
 use serde_json::{Value, json};
-use support::Env;
 
 const TOKEN: &str = "tenant-walls-token";
 
