@@ -149,6 +149,65 @@ pub fn clean_tags<I: IntoIterator<Item = String>>(tags: I) -> Vec<String> {
     out
 }
 
+/// Variable names usable in templates (`ORG.VARIABLES.name`).
+pub fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && key.len() <= 128
+}
+
+/// Sets `org`'s own variable `key` to `value` (any JSON), sealed when `secret`.
+///
+/// # Errors
+/// Usage (a name templates cannot read), not found (the org), store.
+pub async fn set_variable(
+    store: &dyn Store,
+    sealer: &dyn weft_engine::secrets::SecretBox,
+    org: &str,
+    key: &str,
+    value: &serde_json::Value,
+    secret: bool,
+) -> Result<OrgRecord, ServiceError> {
+    if !valid_key(key) {
+        return Err(ServiceError::usage(format!(
+            "`{key}` is not a valid variable name: letters, digits and `_`, not starting with a digit"
+        )));
+    }
+    let org = existing(store, org, "the variable's org").await?;
+    let text = value.to_string();
+    store
+        .set_org_var(&weft_engine::store::OrgVar {
+            org_id: org.id.clone(),
+            key: key.to_string(),
+            value: if secret { sealer.seal(&text) } else { text },
+            secret,
+        })
+        .await?;
+    Ok(org)
+}
+
+/// Removes `org`'s own variable `key` (an inherited one stays where it is set).
+///
+/// # Errors
+/// Not found (the org, or no such variable of its own), store.
+pub async fn unset_variable(
+    store: &dyn Store,
+    org: &str,
+    key: &str,
+) -> Result<OrgRecord, ServiceError> {
+    let org = existing(store, org, "the variable's org").await?;
+    if !store.delete_org_var(&org.id, key).await? {
+        return Err(ServiceError::not_found(format!(
+            "organization `{}` has no variable `{key}` of its own",
+            org.id
+        )));
+    }
+    Ok(org)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
-use weft_engine::store::{OrgRecord, OrgVar, StoreError, StoreErrorKind};
+use weft_engine::store::{OrgRecord, StoreError, StoreErrorKind};
 use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
 use weft_service::{ErrorKind, ServiceError};
-use weft_triggers::orgs_api::{REDACTED, org_detail, valid_key, variables_view};
+use weft_triggers::orgs_api::{REDACTED, org_detail, variables_view};
 
 use super::engine::EngineArgs;
 
@@ -538,11 +538,6 @@ async fn var(cmd: VarCommand) -> miette::Result<ExitCode> {
             secret,
             db,
         } => {
-            if !valid_key(&key) {
-                return Ok(usage(format!(
-                    "`{key}` is not a valid variable name: letters, digits and `_`, not starting with a digit"
-                )));
-            }
             let value = if value == "-" {
                 match read_stdin("the value") {
                     Ok(v) => v,
@@ -553,45 +548,35 @@ async fn var(cmd: VarCommand) -> miette::Result<ExitCode> {
             };
             let parsed: Value =
                 serde_json::from_str(&value).unwrap_or_else(|_| Value::String(value.clone()));
-            let text = parsed.to_string();
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let record = tri!(store.org(&org).await);
-            let stored = if secret {
-                engine.secrets().seal(&text)
-            } else {
-                text.clone()
+            let record = match weft_service::orgs::set_variable(
+                engine.store().as_ref(),
+                engine.secrets().as_ref(),
+                &org,
+                &key,
+                &parsed,
+                secret,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(service_failure(&e)),
             };
-            tri!(
-                store
-                    .set_org_var(&OrgVar {
-                        org_id: record.id.clone(),
-                        key: key.clone(),
-                        value: stored,
-                        secret,
-                    })
-                    .await
-            );
             if secret {
                 println!("set secret variable {key} on {} (value hidden)", record.id);
             } else {
-                println!("set {key} = {text} on {}", record.id);
+                println!("set {key} = {parsed} on {}", record.id);
             }
             Ok(ExitCode::SUCCESS)
         }
         VarCommand::Unset { org, key, db } => {
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let record = tri!(store.org(&org).await);
-            if tri!(store.delete_org_var(&record.id, &key).await) {
-                println!("removed {key} from {}", record.id);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!(
-                    "error: organization `{}` has no variable `{key}` of its own",
-                    record.id
-                );
-                Ok(ExitCode::from(1))
+            match weft_service::orgs::unset_variable(engine.store().as_ref(), &org, &key).await {
+                Ok(record) => {
+                    println!("removed {key} from {}", record.id);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(service_failure(&e)),
             }
         }
         VarCommand::List { org, json, db } => {

@@ -194,6 +194,34 @@ async fn orgs_and_integrations_are_refused_the_same_way_by_the_cli_and_the_api()
         .await,
     );
 
+    same_refusal(
+        "a variable name templates cannot read",
+        &env.weft(&["org", "var", "set", "acme", "2fast", "1"]),
+        api(
+            &s,
+            "PUT",
+            "/api/orgs/acme/variables/2fast",
+            json!({"value": 1}),
+        )
+        .await,
+    );
+    same_refusal(
+        "a variable of an org that does not exist",
+        &env.weft(&["org", "var", "set", "nowhere", "queue", "1"]),
+        api(
+            &s,
+            "PUT",
+            "/api/orgs/nowhere/variables/queue",
+            json!({"value": 1}),
+        )
+        .await,
+    );
+    same_refusal(
+        "removing a variable the org does not have",
+        &env.weft(&["org", "var", "unset", "acme", "queue"]),
+        api(&s, "DELETE", "/api/orgs/acme/variables/queue", Value::Null).await,
+    );
+
     // And what one accepts, the other sees.
     let out = env.weft(&[
         "integration",

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use weft_engine::action::now_rfc3339;
 use weft_engine::secrets::SecretBox;
-use weft_engine::store::{IntegrationRecord, OrgRecord, OrgVar, Store, StoreError};
+use weft_engine::store::{IntegrationRecord, OrgRecord, Store, StoreError};
 
 use weft_service::integrations::{KINDS, NewIntegration};
 use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
@@ -128,16 +128,6 @@ pub fn integration_view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> 
         v["secrets_unreadable"] = json!(true);
     }
     v
-}
-
-/// Variable names usable in templates (`ORG.VARIABLES.name`).
-pub fn valid_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && key.len() <= 128
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,12 +368,6 @@ pub(crate) async fn put_variable(
     Path((org, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state.store().org(&org).await?;
-    if !valid_key(&key) {
-        return Err(ApiError::InvalidInput(format!(
-            "`{key}` is not a valid variable name: letters, digits and `_`, not starting with a digit"
-        )));
-    }
     let body = body_object(&body)?;
     let value = body
         .get("value")
@@ -398,21 +382,15 @@ pub(crate) async fn put_variable(
             ));
         }
     };
-    let text = value.to_string();
-    let stored = if secret {
-        state.engine().secrets().seal(&text)
-    } else {
-        text
-    };
-    state
-        .store()
-        .set_org_var(&OrgVar {
-            org_id: record.id.clone(),
-            key: key.clone(),
-            value: stored,
-            secret,
-        })
-        .await?;
+    let record = weft_service::orgs::set_variable(
+        state.store().as_ref(),
+        state.engine().secrets().as_ref(),
+        &org,
+        &key,
+        &value,
+        secret,
+    )
+    .await?;
     Ok(Json(json!({
         "org": record.id,
         "key": key,
@@ -426,13 +404,7 @@ pub(crate) async fn delete_variable(
     State(state): State<AppState>,
     Path((org, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state.store().org(&org).await?;
-    if !state.store().delete_org_var(&record.id, &key).await? {
-        return Err(ApiError::NotFound(format!(
-            "organization `{}` has no variable `{key}` of its own",
-            record.id
-        )));
-    }
+    let record = weft_service::orgs::unset_variable(state.store().as_ref(), &org, &key).await?;
     Ok(Json(json!({"org": record.id, "deleted": key})))
 }
 
@@ -817,6 +789,7 @@ mod tests {
         s.insert("url".into(), json!("https://example.com/hook"));
         assert!(check_integration("teams", &s, &no).unwrap().is_empty());
         assert!(check_integration("slack", &Map::new(), &no).is_err());
+        use weft_service::orgs::valid_key;
         assert!(valid_key("queue_2") && !valid_key("2x") && !valid_key("a-b"));
     }
 }
