@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
-use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
 use weft_triggers::{AppState, Metrics, Workers};
 
@@ -288,7 +287,6 @@ fn trusted_proxies() -> miette::Result<Vec<std::net::IpAddr>> {
 /// examples' per-org webhooks have orgs to run for — the MSP (the tenant's own company 0) at
 /// the root and an org per active Customer company below it, each mapped to its company.
 async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
-    use weft_engine::store::{OrgMapping, OrgRecord};
     let store = engine.store();
     match store.list_orgs().await {
         Ok(orgs) if orgs.is_empty() => {}
@@ -298,31 +296,24 @@ async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
             return;
         }
     }
-    let now = now_rfc3339();
-    let root = OrgRecord {
-        id: "msp".into(),
+    // Created and linked by the same rules as `weft org add` and `weft mapping set`.
+    let root = weft_service::orgs::NewOrg {
         name: "BrightPath IT Services".into(),
-        parent_id: None,
-        tags: Vec::new(),
-        attributes: serde_json::json!({}),
-        active: true,
-        created_at: now.clone(),
-        updated_at: now.clone(),
+        id: Some("msp".into()),
+        ..Default::default()
     };
-    let mapping = OrgMapping {
-        org_id: "msp".into(),
-        kind: "autotask".into(),
-        external_id: "0".into(),
-        external_name: Some(root.name.clone()),
-        created_at: now,
+    let created = match weft_service::orgs::create(store.as_ref(), root).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot create the simulator's MSP org: {e}");
+            return;
+        }
     };
-    if let Err(e) = async {
-        store.save_org(&root).await?;
-        store.set_mapping(&mapping).await
-    }
-    .await
+    let name = Some(created.org.name.clone());
+    if let Err(e) =
+        weft_engine::org::link_external(store.as_ref(), "msp", "autotask", "0", name).await
     {
-        eprintln!("cannot create the simulator's MSP org: {e}");
+        eprintln!("cannot map the simulator's MSP org to its company: {e}");
         return;
     }
     let filter = weft_triggers::mapping::CompanyFilter {

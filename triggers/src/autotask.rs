@@ -458,11 +458,9 @@ async fn wanted_webhooks(
     let store = engine.store();
     let switches = crate::Switches::load(store.as_ref()).await?;
     let mut wanted: HashMap<(String, String), Wanted> = HashMap::new();
-    let roots = weft_engine::org::root_orgs(store.as_ref()).await?;
-    let owner_org = match roots.as_slice() {
-        [msp] => msp.id.clone(),
-        _ => DEFAULT_ORG.to_string(),
-    };
+    let owner_org = weft_engine::org::owner_org(store.as_ref())
+        .await?
+        .map_or_else(|| DEFAULT_ORG.to_string(), |o| o.id);
     let mut unparsed: HashSet<String> = HashSet::new();
     for record in store.list_workflows().await? {
         let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {

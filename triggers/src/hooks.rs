@@ -45,7 +45,6 @@ async fn find(
 fn reason_of(err: &ApiError) -> &'static str {
     match err {
         ApiError::Unauthorized(_) => "unauthorized",
-        ApiError::NotFound(_) => "not_entitled",
         ApiError::TooLarge(_) => "too_large",
         ApiError::RateLimited => "rate_limited",
         ApiError::InvalidInput(_) | ApiError::InvalidWorkflow { .. } => "invalid_input",
@@ -106,13 +105,20 @@ impl Event<'_> {
             ApiError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        self.reject_because(err, reason, failed).await
+        let label = reason_of(&err);
+        self.reject_because(err, label, reason, failed).await
     }
 
-    /// As [`Event::reject`], recording `reason` (for the operator) where the answer says
-    /// less (to a caller who has not authenticated).
-    async fn reject_because(&self, err: ApiError, reason: String, failed: bool) -> Response {
-        self.state.metrics().rejection(reason_of(&err));
+    /// As [`Event::reject`], counted in `/metrics` as `label` and recording `reason` (for the
+    /// operator) where the answer says less (to a caller who has not authenticated).
+    async fn reject_because(
+        &self,
+        err: ApiError,
+        label: &'static str,
+        reason: String,
+        failed: bool,
+    ) -> Response {
+        self.state.metrics().rejection(label);
         self.state
             .metrics()
             .webhook(self.workflow, self.trigger, "rejected");
@@ -276,12 +282,9 @@ pub(crate) async fn hook(
         Err(e) => return ev.reject(e.into(), false).await,
     };
     if !switches.enabled(&wf.name, trigger) {
-        return ev
-            .reject(
-                ApiError::NotFound(format!("webhook trigger `{name}` is disabled")),
-                true,
-            )
-            .await;
+        let err = ApiError::NotFound(format!("webhook trigger `{name}` is disabled"));
+        let reason = err.to_string();
+        return ev.reject_because(err, "disabled", reason, true).await;
     }
     let org_record = match entitled_org(state.store().as_ref(), trigger, &org).await {
         Ok(o) => o,
@@ -291,7 +294,7 @@ pub(crate) async fn hook(
             let answer = ApiError::NotFound(format!(
                 "webhook trigger `{name}` does not run for organization `{org}` (the org must be registered — `weft org add` — and be one the trigger's `run_for` names; the trigger's events say why)"
             ));
-            return ev.reject_because(answer, why, true).await;
+            return ev.reject_because(answer, "not_entitled", why, true).await;
         }
         Err(e) => return ev.reject(e, false).await,
     };

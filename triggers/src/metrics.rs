@@ -205,7 +205,7 @@ impl Metrics {
             &mut out,
             "weft_webhook_rejections_total",
             "counter",
-            "Refused requests to /hooks/*, by reason (bad_path, unknown_trigger, disabled, unknown_org, not_entitled, unauthorized, source_limited, rate_limited, too_large, bad_request, invalid_input, unavailable, internal).",
+            "Refused requests to /hooks/*, by reason (bad_path, unknown_trigger, disabled, not_entitled — an org that is unknown or not one the trigger runs for —, unauthorized, source_limited, rate_limited, too_large, bad_request, invalid_input, unavailable, internal).",
         );
         for (reason, n) in lock(&self.rejections).iter() {
             sample(
