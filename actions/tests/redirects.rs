@@ -75,8 +75,15 @@ async fn to(
         .into_response()
 }
 
-/// Redirects to itself forever.
-async fn looping() -> Response {
+/// Redirects to itself forever (recording each request, so the hops can be counted).
+async fn looping(
+    State(seen): State<Seen>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&seen, &method, &uri, &headers, &body);
     (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response()
 }
 
@@ -368,7 +375,11 @@ async fn redirect_loops_stop_after_ten() {
         "{}",
         err.message
     );
-    assert_eq!(a.seen().len(), 0, "/loop does not record");
+    assert_eq!(
+        a.seen().len(),
+        11,
+        "the first request and ten redirects, then it stops"
+    );
 }
 
 #[tokio::test]

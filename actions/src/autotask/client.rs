@@ -224,15 +224,21 @@ pub struct TenantKey {
     integration_code: String,
     username: String,
     base_url: String,
+    /// SHA-256 of the API secret: none of the other parts is secret, so without it an
+    /// integration configured with someone else's user name and code (and a wrong secret)
+    /// would read their cached zone and picklists without ever authenticating.
+    credential: [u8; 32],
 }
 
 impl TenantKey {
     /// The key of `config`'s tenant at `base_url`.
     pub fn new(config: &Config, base_url: &str) -> TenantKey {
+        use sha2::Digest as _;
         TenantKey {
             integration_code: config.integration_code.trim().to_string(),
             username: config.username.trim().to_ascii_lowercase(),
             base_url: with_slash(base_url).to_ascii_lowercase(),
+            credential: sha2::Sha256::digest(config.secret.as_bytes()).into(),
         }
     }
 }

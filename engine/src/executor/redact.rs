@@ -462,6 +462,13 @@ impl Redactor {
     /// top-level body fields named like a secret input (`is_secret`) masked whole, and
     /// credential headers dropped.
     pub fn trigger(&self, event: &Value, is_secret: impl Fn(&str) -> bool) -> Value {
+        // A body field named like a secret input is a secret wherever a task copies it, even
+        // when the trigger's `input` template fed the input something else.
+        if let Some(Value::Object(body)) = event.get("body") {
+            body.iter()
+                .filter(|(k, v)| is_secret(k) && !v.is_null())
+                .for_each(|(_, v)| self.add_value(v));
+        }
         let mut stored = self.redact(event);
         if let Some(body) = stored.get_mut("body") {
             mask_fields(body, &is_secret);

@@ -24,7 +24,7 @@ use minijinja::functions::Function;
 use minijinja::value::{
     FunctionArgs, FunctionResult, Kwargs, Rest, StringInput, ValueKind, ValueOrKwargs,
 };
-use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use super::limits::{
     self, LimitedString, MAX_DEPTH, MAX_ITEMS, MAX_OUTPUT_BYTES, check_format_string, check_output,
@@ -357,28 +357,16 @@ fn replace(state: &mut State, args: Rest<ValueOrKwargs>) -> Result<Value, Error>
     let count = count
         .and_then(|c| usize::try_from(c).ok())
         .unwrap_or(usize::MAX);
-    let safety_aware = !matches!(state.auto_escape(), AutoEscape::None)
-        && (value.is_safe() || from.is_safe() || to.is_safe());
-    if safety_aware {
-        let value = value.format(state)?.into_owned();
-        let to = to.format(state)?.into_owned();
-        check_output("replace", replaced_size(&value, from.as_str(), &to, count))?;
-        Ok(Value::from_safe_string(value.replacen(
-            from.as_str(),
-            &to,
-            count,
-        )))
-    } else {
-        check_output(
-            "replace",
-            replaced_size(value.as_str(), from.as_str(), to.as_str(), count),
-        )?;
-        Ok(Value::from(value.as_str().replacen(
-            from.as_str(),
-            to.as_str(),
-            count,
-        )))
-    }
+    // weft renders without auto-escaping (see `mod.rs`), so there is no safe-string case.
+    let size = replaced_size(value.as_str(), from.as_str(), to.as_str(), count);
+    check_output("replace", size)?;
+    // minijinja charges its own replace for the result: so does this one.
+    charge(state, u64::try_from(size).unwrap_or(u64::MAX))?;
+    Ok(Value::from(value.as_str().replacen(
+        from.as_str(),
+        to.as_str(),
+        count,
+    )))
 }
 
 /// `batch(count, fill_with=none)`: with a filler, `count` at most [`MAX_ITEMS`] (the last
