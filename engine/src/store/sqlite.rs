@@ -609,28 +609,19 @@ impl Store for SqliteStore {
         previous_until: Option<&str>,
     ) -> Result<WebhookSecretRecord> {
         let now = now_rfc3339();
-        let updated = sqlx::query("UPDATE webhook_secrets SET previous = CASE WHEN ? IS NULL THEN NULL ELSE secret END, previous_until = ?, secret = ?, rotated_at = ? WHERE workflow = ? AND trigger = ? AND org = ?")
-            .bind(previous_until)
-            .bind(previous_until)
-            .bind(sealed)
-            .bind(&now)
-            .bind(workflow)
-            .bind(trigger)
-            .bind(org)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at, rotated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workflow, trigger, org) DO UPDATE SET secret = excluded.secret, rotated_at = excluded.rotated_at, previous = NULL, previous_until = NULL")
+        // One statement: issues the secret if there is none, else keeps the old one as
+        // `previous` only while it has a grace period.
+        sqlx::query("INSERT INTO webhook_secrets (workflow, trigger, org, secret, created_at, rotated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workflow, trigger, org) DO UPDATE SET previous = CASE WHEN ? IS NULL THEN NULL ELSE webhook_secrets.secret END, previous_until = ?, secret = excluded.secret, rotated_at = excluded.rotated_at")
                 .bind(workflow)
                 .bind(trigger)
                 .bind(org)
                 .bind(sealed)
                 .bind(&now)
                 .bind(&now)
+                .bind(previous_until)
+                .bind(previous_until)
                 .execute(&self.pool)
                 .await?;
-        }
         self.webhook_secret(workflow, trigger, org)
             .await?
             .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))
@@ -638,7 +629,8 @@ impl Store for SqliteStore {
 
     async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64> {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "DELETE FROM trigger_events WHERE id NOT IN (SELECT MAX(id) FROM trigger_events WHERE dedupe_key IS NOT NULL GROUP BY workflow, trigger) AND created_at < ",
+            // Keeps each trigger's greatest de-duplication key: the row `last_dedupe_key` reads.
+            "DELETE FROM trigger_events WHERE (dedupe_key IS NULL OR EXISTS (SELECT 1 FROM trigger_events k WHERE k.workflow = trigger_events.workflow AND k.trigger = trigger_events.trigger AND k.dedupe_key > trigger_events.dedupe_key)) AND created_at < ",
         );
         qb.push_bind(before.to_string());
         if let Some(org) = &scope.only {

@@ -947,6 +947,13 @@ async fn old_trigger_events_are_purged_but_the_last_slot_is_kept(store: Arc<dyn 
             Some("cron:2020-01-02T00:00:00Z"),
             "2020-01-02T00:00:00Z",
         ),
+        // Recorded last but an older slot: the newest *slot* is what the scheduler reads.
+        event(
+            "tick",
+            "acme",
+            Some("cron:2019-12-31T00:00:00Z"),
+            "2020-01-03T00:00:00Z",
+        ),
     ] {
         store.record_event(&e, &[]).await.unwrap();
     }
@@ -966,8 +973,8 @@ async fn old_trigger_events_are_purged_but_the_last_slot_is_kept(store: Arc<dyn 
             .purge_trigger_events("2025-01-01T00:00:00Z", &PurgeScope::default())
             .await
             .unwrap(),
-        2,
-        "the old webhook event and the older cron slot; the newest slot stays"
+        3,
+        "the old webhook event and the older cron slots; the newest slot stays"
     );
     assert_eq!(
         store.trigger_events("wf", "hook", 10).await.unwrap().len(),
