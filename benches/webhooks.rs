@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use weft_engine::executor::{Engine, Workers};
 use weft_engine::store::{ExecStatus, ExecutionFilter};
-use weft_triggers::AppState;
+use weft_server::AppState;
 
 const WORKFLOW: &str = r#"
 name: bench-hook
@@ -216,7 +216,7 @@ async fn run(o: &Opts, s: common::BenchStore, n_workers: usize) {
         .expect("binds");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        axum::serve(listener, weft_triggers::router(state))
+        axum::serve(listener, weft_server::router(state))
             .await
             .expect("serves")
     });

@@ -11,7 +11,7 @@ use weft_engine::action::now_rfc3339;
 use weft_engine::bundle::{self, CrateDir, Given, Version};
 use weft_engine::executor::Engine;
 use weft_engine::store::{CrateInstall, StoreErrorKind};
-use weft_triggers::crates_api::{self, InstallError, Plan};
+use weft_server::crates_api::{self, InstallError, Plan};
 
 use super::engine::EngineArgs;
 

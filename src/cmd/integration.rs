@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use weft_engine::integration::{Integration, Integrations};
 use weft_engine::org::{OrgContext, OrgIntegrations};
 use weft_service::integrations::{NewIntegration, instance_url, valid_url};
-use weft_triggers::orgs_api::{REDACTED, integration_view};
+use weft_server::orgs_api::{REDACTED, integration_view};
 
 use super::engine::EngineArgs;
 use super::org::{read_stdin, service_failure, store_failure, usage};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use weft_triggers::mapping::{
+use weft_server::mapping::{
     self, Applied, Company, CompanyFilter, CreatedOrgs, Excluded, Listing, Mapped, MappingError,
     OrgBrief, Suggestions,
 };

@@ -12,7 +12,7 @@ use weft_engine::executor::Engine;
 use weft_engine::store::{OrgRecord, StoreError, StoreErrorKind};
 use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
 use weft_service::{ErrorKind, ServiceError};
-use weft_triggers::orgs_api::{REDACTED, org_detail, variables_view};
+use weft_server::orgs_api::{REDACTED, org_detail, variables_view};
 
 use super::engine::EngineArgs;
 

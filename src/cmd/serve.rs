@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
 use weft_engine::executor::Engine;
-use weft_triggers::{AppState, Metrics, Workers};
+use weft_server::{AppState, Metrics, Workers};
 
 use super::engine::EngineArgs;
 
@@ -64,7 +64,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         .apply(super::engine::open_with(&args.db, Some(metrics.clone()), sim_integrations).await?);
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
-        weft_triggers::api_token(engine.store().as_ref(), env_token.as_deref())
+        weft_server::api_token(engine.store().as_ref(), env_token.as_deref())
             .await
             .into_diagnostic()
             .wrap_err("cannot set up the API token")?;
@@ -101,7 +101,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     }
 
     // Autotask webhooks of the deployed Autotask triggers, kept in step in the background.
-    let autotask_sync = weft_triggers::autotask::keep_in_sync(
+    let autotask_sync = weft_server::autotask::keep_in_sync(
         engine.clone(),
         public.clone(),
         Duration::from_secs(10),
@@ -135,7 +135,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
 
     // The peer address lets webhook failures be limited per source.
     let app =
-        weft_triggers::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        weft_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -316,11 +316,11 @@ async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
         eprintln!("cannot map the simulator's MSP org to its company: {e}");
         return;
     }
-    let filter = weft_triggers::mapping::CompanyFilter {
+    let filter = weft_server::mapping::CompanyFilter {
         company_type: Some("Customer".into()),
         ..Default::default()
     };
-    match weft_triggers::mapping::create_unmatched(engine, &filter, false).await {
+    match weft_server::mapping::create_unmatched(engine, &filter, false).await {
         Ok(created) => println!(
             "organizations from the simulator: msp (BrightPath IT Services) and {} client(s) below it",
             created.created.len()

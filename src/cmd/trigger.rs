@@ -9,7 +9,9 @@ use miette::IntoDiagnostic;
 use serde_json::json;
 use weft_engine::model::{Trigger, TriggerKind};
 use weft_engine::{Workflow, executor::Engine};
-use weft_triggers::{Switches, Workers, trigger_type};
+use weft_server::trigger_type;
+use weft_engine::executor::Workers;
+use weft_triggers::Switches;
 
 use super::engine::EngineArgs;
 
@@ -356,7 +358,7 @@ async fn secret(
     }
     println!(
         "POST {}/hooks/{trigger}/{}",
-        weft_triggers::crates_api::public_url(),
+        weft_server::crates_api::public_url(),
         issued.org
     );
     println!("x-weft-secret: {}", issued.secret);

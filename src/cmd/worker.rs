@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use weft_triggers::Workers;
+use weft_engine::executor::Workers;
 
 use super::engine::{ClusterArgs, EngineArgs, redact_url};
 use super::serve::{GRACE, shutdown_signal};

@@ -504,13 +504,13 @@ impl Fire<'_> {
             RunFor::AllManaged => {
                 let managed = weft_engine::org::managed_orgs(self.engine.store().as_ref()).await?;
                 if managed.is_empty() {
-                    let reason = crate::hooks::NO_MANAGED_ORGS.to_string();
+                    let reason = crate::event::NO_MANAGED_ORGS.to_string();
                     return self.record("rejected", reason).await;
                 }
                 managed.into_iter().map(|o| o.id).collect()
             }
         };
-        let event = crate::hooks::with_integration(self.trigger, &event);
+        let event = crate::event::with_integration(self.trigger, &event);
         let starts = orgs
             .into_iter()
             .map(|org| Start {

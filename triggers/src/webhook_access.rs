@@ -21,7 +21,7 @@ use weft_engine::executor::Engine;
 use weft_engine::model::{RunFor, Trigger, TriggerKind, WebhookSecret};
 use weft_engine::store::{OrgRecord, Store, StoreErrorKind, WebhookSecretRecord};
 
-use crate::{ApiError, constant_time_eq};
+use crate::{TriggerError, constant_time_eq};
 
 /// The longest trigger name or org id a webhook URL may carry.
 pub const MAX_SEGMENT: usize = 128;
@@ -47,7 +47,7 @@ fn requires_secret(trigger: &Trigger) -> bool {
 }
 
 /// The owner org of a trigger: the first org of its `run_for` list, else the root org.
-async fn owner(store: &dyn Store, trigger: &Trigger) -> Result<Option<String>, ApiError> {
+async fn owner(store: &dyn Store, trigger: &Trigger) -> Result<Option<String>, TriggerError> {
     if let RunFor::Orgs(list) = &trigger.run_for
         && let Some(first) = list.first()
     {
@@ -103,14 +103,14 @@ fn run_for_text(run_for: &RunFor) -> String {
 /// that exists from one that does not.
 ///
 /// # Errors
-/// [`ApiError::NotFound`] with the reason; store failures.
+/// [`TriggerError::NotFound`] with the reason; store failures.
 pub async fn entitled_org(
     store: &dyn Store,
     trigger: &Trigger,
     org: &str,
-) -> Result<OrgRecord, ApiError> {
+) -> Result<OrgRecord, TriggerError> {
     let not_found = || {
-        ApiError::NotFound(format!(
+        TriggerError::NotFound(format!(
             "webhook trigger `{}` does not run for organization `{org}`: no such active organization",
             trigger.name
         ))
@@ -132,7 +132,7 @@ pub async fn entitled_org(
     } else {
         None
     };
-    entitles(trigger, owner.as_deref(), &record).map_err(ApiError::NotFound)?;
+    entitles(trigger, owner.as_deref(), &record).map_err(TriggerError::NotFound)?;
     Ok(record)
 }
 
@@ -144,7 +144,7 @@ pub async fn entitled_org(
 pub async fn entitled_orgs(
     store: &dyn Store,
     trigger: &Trigger,
-) -> Result<Vec<OrgRecord>, ApiError> {
+) -> Result<Vec<OrgRecord>, TriggerError> {
     let owner = owner(store, trigger).await?;
     Ok(store
         .list_orgs()
@@ -179,11 +179,11 @@ fn open(
     engine: &Engine,
     record: &WebhookSecretRecord,
     created: bool,
-) -> Result<IssuedSecret, ApiError> {
+) -> Result<IssuedSecret, TriggerError> {
     let secret = engine
         .secrets()
         .open(&record.secret)
-        .map_err(|e| ApiError::Internal(format!("webhook secret: {e}")))?;
+        .map_err(|e| TriggerError::Internal(format!("webhook secret: {e}")))?;
     Ok(IssuedSecret {
         workflow: record.workflow.clone(),
         trigger: record.trigger.clone(),
@@ -206,15 +206,15 @@ async fn secret_target(
     workflow: &str,
     trigger: &Trigger,
     org: &str,
-) -> Result<OrgRecord, ApiError> {
+) -> Result<OrgRecord, TriggerError> {
     if !matches!(trigger.kind, TriggerKind::Webhook { .. }) {
-        return Err(ApiError::Conflict(format!(
+        return Err(TriggerError::Conflict(format!(
             "trigger `{}` of workflow `{workflow}` is not a webhook: only webhook triggers have secrets",
             trigger.name
         )));
     }
     if !requires_secret(trigger) {
-        return Err(ApiError::Conflict(format!(
+        return Err(TriggerError::Conflict(format!(
             "webhook trigger `{}` of workflow `{workflow}` takes no secret (`secret: none`); add `secret: required` to give each org's sender one",
             trigger.name
         )));
@@ -232,7 +232,7 @@ pub async fn secret(
     workflow: &str,
     trigger: &Trigger,
     org: &str,
-) -> Result<IssuedSecret, ApiError> {
+) -> Result<IssuedSecret, TriggerError> {
     let org = secret_target(engine, workflow, trigger, org).await?;
     let sealed = engine.secrets().seal(&new_secret());
     let (record, created) = engine
@@ -253,7 +253,7 @@ pub async fn rotate(
     trigger: &Trigger,
     org: &str,
     grace: Option<Duration>,
-) -> Result<IssuedSecret, ApiError> {
+) -> Result<IssuedSecret, TriggerError> {
     let org = secret_target(engine, workflow, trigger, org).await?;
     let until = match grace.filter(|g| !g.is_zero()) {
         None => None,
@@ -261,7 +261,7 @@ pub async fn rotate(
             jiff::SignedDuration::try_from(g)
                 .ok()
                 .and_then(|g| engine.now().checked_add(g).ok())
-                .ok_or_else(|| ApiError::BadRequest("the grace period is too long".into()))?
+                .ok_or_else(|| TriggerError::BadRequest("the grace period is too long".into()))?
                 .to_string(),
         ),
     };
@@ -281,7 +281,7 @@ pub async fn rotate(
 pub async fn issue_missing(
     engine: &Engine,
     wf: &weft_engine::Workflow,
-) -> Result<Vec<IssuedSecret>, ApiError> {
+) -> Result<Vec<IssuedSecret>, TriggerError> {
     let mut out = Vec::new();
     for t in wf.triggers.iter().filter(|t| requires_secret(t)) {
         for org in entitled_orgs(engine.store().as_ref(), t).await? {
@@ -298,17 +298,17 @@ pub async fn issue_missing(
 /// the org's secret, and with the previous one during its grace period). Never issues one.
 ///
 /// # Errors
-/// [`ApiError::Unauthorized`]: missing, wrong, or none issued for the org; store and key
+/// [`TriggerError::Unauthorized`]: missing, wrong, or none issued for the org; store and key
 /// failures.
-pub(crate) async fn check(
+pub async fn check(
     engine: &Engine,
     workflow: &str,
     trigger: &str,
     org: &str,
     given: Option<&[u8]>,
-) -> Result<(), ApiError> {
+) -> Result<(), TriggerError> {
     let Some(given) = given else {
-        return Err(ApiError::Unauthorized(
+        return Err(TriggerError::Unauthorized(
             "missing x-weft-secret header".into(),
         ));
     };
@@ -317,7 +317,7 @@ pub(crate) async fn check(
         .webhook_secret(workflow, trigger, org)
         .await?
     else {
-        return Err(ApiError::Unauthorized(format!(
+        return Err(TriggerError::Unauthorized(format!(
             "no secret has been issued for organization `{org}` on this trigger: get it with `weft trigger secret {workflow} {trigger} --org {org}`"
         )));
     };
@@ -325,7 +325,7 @@ pub(crate) async fn check(
         engine
             .secrets()
             .open(sealed)
-            .map_err(|e| ApiError::Internal(format!("webhook secret: {e}")))
+            .map_err(|e| TriggerError::Internal(format!("webhook secret: {e}")))
     };
     if constant_time_eq(given, opens(&record.secret)?.as_bytes()) {
         return Ok(());
@@ -340,7 +340,7 @@ pub(crate) async fn check(
     {
         return Ok(());
     }
-    Err(ApiError::Unauthorized("wrong webhook secret".into()))
+    Err(TriggerError::Unauthorized("wrong webhook secret".into()))
 }
 
 #[cfg(test)]

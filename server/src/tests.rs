@@ -352,11 +352,11 @@ fn a_triggers_integration_override_travels_with_its_event() {
     .expect("valid");
     let event = serde_json::json!({"type": "webhook"});
     assert_eq!(
-        hooks::with_integration(&wf.triggers[0], &event)["integration"],
+        weft_triggers::event::with_integration(&wf.triggers[0], &event)["integration"],
         "second-tenant"
     );
     assert!(
-        hooks::with_integration(&wf.triggers[1], &event)
+        weft_triggers::event::with_integration(&wf.triggers[1], &event)
             .get("integration")
             .is_none()
     );

@@ -38,7 +38,7 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
-use crate::hooks::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
+use weft_triggers::event::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
 use crate::{ApiError, AppState, constant_time_eq};
 
 /// The orgs an event that is about no company runs for: the registration's org, the

@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 use weft_engine::Workflow;
 use weft_engine::action::now_rfc3339;
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_engine::executor::{Start, StartOptions};
 use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
 use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
-use crate::webhook_access::{self, MAX_SEGMENT, entitled_org, valid_segment};
+use weft_triggers::event::{headers_json, inputs, starts_for};
+use weft_triggers::webhook_access::{self, MAX_SEGMENT, entitled_org, valid_segment};
 use crate::{ApiError, AppState};
 
 /// The body limit when the trigger sets none.
@@ -165,60 +165,6 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// The request headers TRIGGER sees (and the execution stores): credential headers
-/// (`authorization`, `cookie`, `x-api-key`, names with `token`, `secret`, `key`…, plus
-/// `WEFT_REDACT_HEADERS`) are never copied — one policy, `redact::HeaderPolicy`.
-pub(crate) fn headers_json(headers: &HeaderMap) -> Value {
-    let policy = weft_engine::executor::redact::HeaderPolicy::global();
-    let mut m = Map::new();
-    for (name, value) in headers {
-        let name = name.as_str();
-        if policy.is_credential(name) {
-            continue;
-        }
-        if let Ok(v) = value.to_str() {
-            m.insert(name.to_string(), Value::String(v.to_string()));
-        }
-    }
-    Value::Object(m)
-}
-
-/// The workflow inputs: the trigger's `input:` templates, else the body's top-level keys
-/// that are declared inputs.
-pub(crate) fn inputs(
-    wf: &Workflow,
-    trigger: &Trigger,
-    event: &Value,
-    ctx: &minijinja::Value,
-) -> Result<Map<String, Value>, ApiError> {
-    if !trigger.input.is_empty() {
-        let mut out = Map::new();
-        for (k, t) in &trigger.input {
-            let v = t.render(ctx).map_err(|e| {
-                // A template error may quote the value it was given: never a secret's.
-                if wf.input.get(k).is_some_and(|i| i.secret) {
-                    ApiError::InvalidInput(format!(
-                        "trigger input `{k}` (secret) could not be rendered; its value is not shown"
-                    ))
-                } else {
-                    ApiError::InvalidInput(format!("trigger input `{k}`: {e}"))
-                }
-            })?;
-            out.insert(k.clone(), v);
-        }
-        return Ok(out);
-    }
-    Ok(event["body"]
-        .as_object()
-        .map(|b| {
-            b.iter()
-                .filter(|(k, _)| wf.input.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// `POST /hooks/{trigger}/{org}`. Checks run cheapest and least trusting first: the
 /// source's failure budget, the path's shape, the trigger, its switch, the org binding, the
 /// secret; only then the rate limit (so that failures cannot spend a sender's budget), the
@@ -290,13 +236,13 @@ pub(crate) async fn hook(
         Ok(o) => o,
         // The answer does not say why (which orgs the trigger runs for is not a stranger's
         // business); the recorded event does.
-        Err(ApiError::NotFound(why)) => {
+        Err(weft_triggers::TriggerError::NotFound(why)) => {
             let answer = ApiError::NotFound(format!(
                 "webhook trigger `{name}` does not run for organization `{org}` (the org must be registered — `weft org add` — and be one the trigger's `run_for` names; the trigger's events say why)"
             ));
             return ev.reject_because(answer, "not_entitled", why, true).await;
         }
-        Err(e) => return ev.reject(e, false).await,
+        Err(e) => return ev.reject(e.into(), false).await,
     };
     if let Err((e, failed)) = admit(&state, &wf.name, trigger, &org_record.id, req.headers()).await
     {
@@ -327,7 +273,7 @@ pub(crate) async fn hook(
     }
     let input = match inputs(&wf, trigger, &event, &ctx) {
         Ok(i) => i,
-        Err(e) => return ev.reject(e, false).await,
+        Err(e) => return ev.reject(e.into(), false).await,
     };
     let starts = starts_for(
         &record,
@@ -445,8 +391,8 @@ async fn admit(
         if let Err(e) =
             webhook_access::check(state.engine(), workflow, &trigger.name, org, given).await
         {
-            let failed = matches!(e, ApiError::Unauthorized(_));
-            return Err((e, failed));
+            let failed = matches!(e, weft_triggers::TriggerError::Unauthorized(_));
+            return Err((e.into(), failed));
         }
     }
     if let Some(rate) = rate_limit
@@ -459,37 +405,3 @@ async fn admit(
     Ok(())
 }
 
-/// One execution of `record` per org in `orgs`, each with the event as TRIGGER.
-pub(crate) fn starts_for(
-    record: &WorkflowRecord,
-    trigger: &Trigger,
-    orgs: Vec<String>,
-    input: &Map<String, Value>,
-    event: &Value,
-) -> Vec<Start> {
-    let event = with_integration(trigger, event);
-    orgs.into_iter()
-        .map(|o| Start {
-            workflow: record.clone(),
-            input: input.clone(),
-            opts: StartOptions {
-                org: Some(o),
-                trigger: Some(event.clone()),
-            },
-        })
-        .collect()
-}
-
-/// The event as executions store it: with the trigger's `integration:` override, which
-/// tasks without their own then use (`TRIGGER.integration`).
-pub(crate) fn with_integration(trigger: &Trigger, event: &Value) -> Value {
-    let mut event = event.clone();
-    if let (Some(o), Some(map)) = (&trigger.integration, event.as_object_mut()) {
-        map.insert("integration".into(), o.to_json());
-    }
-    event
-}
-
-/// Why an `all_managed` event starts nothing.
-pub(crate) const NO_MANAGED_ORGS: &str =
-    "run_for: all_managed, but there are no managed organizations (active orgs below the root org)";

@@ -1,0 +1,743 @@
+//! weft-server: weft's HTTP face, built by [`router`] without binding a socket (`weft serve`
+//! binds it and runs executions on [`Workers`]).
+//!
+//! - The JSON API under `/api/*` (bearer token), grouped by resource: workflows and executions
+//!   ([`api`]), orgs, variables and integrations ([`orgs_api`]), the Autotask company mapping
+//!   ([`mapping`]), the directory sync, crates; its OpenAPI document at `/api/openapi.json`.
+//! - Webhook triggers at `/hooks/{trigger}/{org}` and Autotask callouts at
+//!   `/hooks/autotask/…`: the handlers read the request and answer; what is accepted is
+//!   decided in `weft-triggers`.
+//! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]) and the web console (`/`).
+//!
+//! Every use case is `weft-service`'s or `weft-triggers`': handlers only translate.
+
+pub mod api;
+pub mod autotask;
+mod console;
+pub mod crates_api;
+mod hooks;
+pub mod mapping;
+pub mod metrics;
+pub mod orgs_api;
+mod sync_api;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post, put};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use weft_engine::Workflow;
+use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
+use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
+
+pub use api::trigger_type;
+pub use metrics::Metrics;
+pub use weft_engine::executor::{Workers, execution_json};
+pub use weft_triggers::{Switches, constant_time_eq, random_token};
+pub(crate) use weft_triggers::{cron, guard, webhook_access};
+
+/// The setting that holds the SHA-256 (hex) of the generated API token.
+const TOKEN_SETTING: &str = "api_token_sha256";
+
+/// An API failure, answered as `{"error": {"code", "message"}}` with a matching status.
+/// Messages never carry internal details: those are logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong API token or webhook secret.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// Wrong state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body exceeds the limit (bytes).
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The workflow does not validate.
+    #[error("{message}")]
+    InvalidWorkflow {
+        /// Summary.
+        message: String,
+        /// `weft validate --format json` entries.
+        diagnostics: Vec<Value>,
+    },
+    /// Inputs do not fit the workflow.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Too many requests for a trigger.
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// The database cannot be reached: nothing was accepted; the sender should retry.
+    #[error("weft's database is unavailable; nothing was accepted, retry shortly")]
+    Unavailable(String),
+    /// Something failed inside; the detail is logged, not answered.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidWorkflow { .. } | ApiError::InvalidInput(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::InvalidWorkflow { .. } => "invalid_workflow",
+            ApiError::InvalidInput(_) => "invalid_input",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable; answered 503");
+            }
+            _ => {}
+        }
+        let mut error = json!({"code": self.code(), "message": self.to_string()});
+        if let ApiError::InvalidWorkflow { diagnostics, .. } = &self {
+            error["diagnostics"] = json!(diagnostics);
+        }
+        let mut res = (self.status(), axum::Json(json!({ "error": error }))).into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            // Senders that honour it (Autotask retries on its own schedule) come back soon.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e.kind() {
+            StoreErrorKind::NotFound => ApiError::NotFound(e.to_string()),
+            StoreErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+            StoreErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
+            _ => ApiError::Internal(format!("{e:?}")),
+        }
+    }
+}
+
+impl From<weft_triggers::TriggerError> for ApiError {
+    fn from(e: weft_triggers::TriggerError) -> Self {
+        use weft_triggers::TriggerError as T;
+        match e {
+            T::BadRequest(m) => ApiError::BadRequest(m),
+            T::Unauthorized(m) => ApiError::Unauthorized(m),
+            T::NotFound(m) => ApiError::NotFound(m),
+            T::Conflict(m) => ApiError::Conflict(m),
+            T::InvalidInput(m) => ApiError::InvalidInput(m),
+            T::Store(s) => s.into(),
+            other => ApiError::Internal(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            // Loading an org's context is store work too: an outage is a 503, not a 500.
+            EngineError::Store(s) | EngineError::Org(weft_engine::org::OrgError::Store(s)) => {
+                s.into()
+            }
+            EngineError::Invalid { .. } => ApiError::InvalidWorkflow {
+                message: e.to_string(),
+                diagnostics: Vec::new(),
+            },
+            EngineError::Input(m) => ApiError::InvalidInput(m),
+            EngineError::Conflict(m) => ApiError::Conflict(m),
+            other => match other.kind() {
+                EngineErrorKind::Usage => ApiError::BadRequest(other.to_string()),
+                EngineErrorKind::Conflict => ApiError::Conflict(other.to_string()),
+                _ => ApiError::Internal(format!("{other:?}")),
+            },
+        }
+    }
+}
+
+/// The deployed workflows' webhook triggers by trigger name (record, workflow, trigger index),
+/// valid while the newest workflow version is `deploy`.
+pub(crate) struct HookIndex {
+    deploy: i64,
+    by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>>,
+    /// Deployed versions that no longer load (`name vN: why`): skipped, not fatal.
+    broken: Vec<String>,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    workers: Workers,
+    token_sha256: [u8; 32],
+    base_url: String,
+    guards: guard::Guards,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+    /// Webhook triggers by name, for the deployed versions whose ids it was built from.
+    hooks: Mutex<Option<HookIndex>>,
+    metrics: Arc<Metrics>,
+    metrics_token_sha256: Option<[u8; 32]>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// State for `engine`: `token` is the API token; `base_url` prefixes the webhook URLs
+    /// shown by the API.
+    pub fn new(
+        engine: Arc<Engine>,
+        workers: Workers,
+        token: &str,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self::with_token_hash(engine, workers, sha256(token.as_bytes()), base_url)
+    }
+
+    /// As [`AppState::new`], with the token's SHA-256 (from [`api_token`]).
+    pub fn with_token_hash(
+        engine: Arc<Engine>,
+        workers: Workers,
+        token_sha256: [u8; 32],
+        base_url: impl Into<String>,
+    ) -> Self {
+        AppState(Arc::new(Inner {
+            engine,
+            workers,
+            token_sha256,
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            guards: guard::Guards::default(),
+            trusted_proxies: Vec::new(),
+            parsed: Mutex::default(),
+            hooks: Mutex::default(),
+            metrics: Arc::new(Metrics::new()),
+            metrics_token_sha256: None,
+        }))
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.0).expect("AppState builders are used before the state is shared")
+    }
+
+    /// Uses `metrics` (the one installed in the engine with `Engine::with_observer`) instead
+    /// of the fresh, engine-less one [`AppState::new`] creates. Call before cloning the state.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.inner_mut().metrics = metrics;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `GET /metrics` (`WEFT_METRICS_TOKEN`);
+    /// `None` or empty leaves it open. Call before cloning the state.
+    #[must_use]
+    pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
+        self.inner_mut().metrics_token_sha256 = token
+            .filter(|t| !t.is_empty())
+            .map(|t| sha256(t.as_bytes()));
+        self
+    }
+
+    /// The reverse proxies (`WEFT_TRUSTED_PROXIES`) whose `X-Forwarded-For` names a
+    /// request's source, for the per-source limit of failed webhook requests. Call before
+    /// cloning the state.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.inner_mut().trusted_proxies = proxies;
+        self
+    }
+
+    /// Where a request came from: its peer, or — when the peer is a trusted proxy — the
+    /// nearest address in `X-Forwarded-For` that is not one.
+    pub(crate) fn source(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let trusted = &self.0.trusted_proxies;
+        let peer = peer?;
+        if !trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|a| !trusted.contains(a))
+                .unwrap_or(peer),
+        )
+    }
+
+    /// The metrics served on `GET /metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.0.engine
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        self.0.engine.store()
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.0.workers
+    }
+
+    /// The webhook triggers named `name` among the latest deployed versions. One cheap query
+    /// (the newest version's id) per call; the workflows are listed and parsed again only
+    /// after a deploy, by this process or another. A stored version that no longer loads
+    /// (deployed by an older weft, say) is skipped and reported by [`AppState::broken`].
+    pub(crate) async fn webhook_triggers(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(WorkflowRecord, Arc<Workflow>, usize)>, ApiError> {
+        let deploy = self.store().last_deploy_id().await?;
+        if let Some(index) = self.0.hooks.lock().expect("not poisoned").as_ref()
+            && index.deploy == deploy
+        {
+            return Ok(index.by_name.get(name).cloned().unwrap_or_default());
+        }
+        let mut by_name: HashMap<String, Vec<(WorkflowRecord, Arc<Workflow>, usize)>> =
+            HashMap::new();
+        let mut broken = Vec::new();
+        for record in self.store().list_workflows().await? {
+            let wf = match self.parsed(&record) {
+                Ok(wf) => wf,
+                Err(e) => {
+                    tracing::error!(workflow = %record.name, version = record.version, error = %e, "a deployed workflow no longer loads; its triggers are skipped");
+                    broken.push(format!("{} v{}", record.name, record.version));
+                    continue;
+                }
+            };
+            for (i, t) in wf.triggers.iter().enumerate() {
+                if matches!(t.kind, weft_engine::model::TriggerKind::Webhook { .. }) {
+                    by_name.entry(t.name.clone()).or_default().push((
+                        record.clone(),
+                        wf.clone(),
+                        i,
+                    ));
+                }
+            }
+        }
+        let found = by_name.get(name).cloned().unwrap_or_default();
+        *self.0.hooks.lock().expect("not poisoned") = Some(HookIndex {
+            deploy,
+            by_name,
+            broken,
+        });
+        Ok(found)
+    }
+
+    /// The deployed workflows that no longer load (`name vN`), as of the last index.
+    pub(crate) fn broken(&self) -> Vec<String> {
+        self.0
+            .hooks
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|i| i.broken.clone())
+            .unwrap_or_default()
+    }
+
+    /// The parsed workflow of a stored version.
+    pub(crate) fn parsed(&self, record: &WorkflowRecord) -> Result<Arc<Workflow>, ApiError> {
+        if let Some(wf) = self.0.parsed.lock().expect("not poisoned").get(&record.id) {
+            return Ok(wf.clone());
+        }
+        let loaded = weft_engine::load(&record.source, self.0.engine.registry());
+        let wf = loaded.workflow.map(Arc::new).ok_or_else(|| {
+            let why = loaded
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == weft_engine::diagnostic::Severity::Error)
+                .map(|d| format!(": {}", d.message))
+                .unwrap_or_default();
+            ApiError::Internal(format!(
+                "deployed workflow {} v{} no longer loads{why}",
+                record.name, record.version
+            ))
+        })?;
+        self.0
+            .parsed
+            .lock()
+            .expect("not poisoned")
+            .insert(record.id, wf.clone());
+        Ok(wf)
+    }
+
+    /// The URL of a webhook trigger (`{org}` left as a placeholder).
+    pub(crate) fn hook_url(&self, trigger: &str) -> String {
+        format!("{}/hooks/{trigger}/{{org}}", self.0.base_url)
+    }
+
+    /// The per-process limits of webhook traffic.
+    pub(crate) fn guards(&self) -> &guard::Guards {
+        &self.0.guards
+    }
+}
+
+/// The API token: `from_env` when given (nothing stored), else the stored one; generates and
+/// stores (as a hash) a new token on first start. Returns the token's SHA-256 and the
+/// token itself when it was generated now (show it once).
+///
+/// # Errors
+/// Store failures; a corrupt stored hash.
+pub async fn api_token(
+    store: &dyn Store,
+    from_env: Option<&str>,
+) -> Result<([u8; 32], Option<String>), StoreError> {
+    if let Some(t) = from_env.filter(|t| !t.is_empty()) {
+        return Ok((sha256(t.as_bytes()), None));
+    }
+    let token = random_token("weft_");
+    let (stored, created) = store
+        .ensure_setting(TOKEN_SETTING, &hex::encode(sha256(token.as_bytes())))
+        .await?;
+    let hash: [u8; 32] = hex::decode(&stored)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt("api token hash".into()))?;
+    Ok((hash, created.then_some(token)))
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = bearer(req.headers());
+    match presented {
+        Some(t) if constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256) => {
+            next.run(req).await
+        }
+        Some(_) => ApiError::Unauthorized("invalid API token".into()).into_response(),
+        None => {
+            ApiError::Unauthorized("missing API token: send `Authorization: Bearer <token>`".into())
+                .into_response()
+        }
+    }
+}
+
+async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers; also reports deployed workflows that no longer load
+/// (their triggers are skipped): how many, and — to a caller with the API token — which.
+/// Costs one light query unless a deploy happened since.
+async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    match state.webhook_triggers("").await {
+        Ok(_) => {
+            let broken = state.broken();
+            let authorized = bearer(&headers)
+                .is_some_and(|t| constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256));
+            let mut answer = json!({"status": "ready", "invalid_workflow_count": broken.len()});
+            if authorized {
+                answer["invalid_workflows"] = json!(broken);
+            }
+            axum::Json(answer).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// Where the OpenAPI document is served (without the API token).
+const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI 3.1 document of the HTTP API (`triggers/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every `(method, path)` the server answers; [`router`] is built from this list, and a test
+/// checks that each one is documented in `openapi.json`. Paths under `/api/` require the API
+/// token, except [`OPENAPI_PATH`].
+pub(crate) const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/hooks/{trigger}/{org}"),
+    ("POST", "/hooks/autotask/{workflow}/{trigger}"),
+    ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated"),
+    ("GET", OPENAPI_PATH),
+    ("GET", "/api/workflows"),
+    ("POST", "/api/workflows"),
+    ("POST", "/api/workflows/validate"),
+    ("GET", "/api/workflows/{name}"),
+    ("POST", "/api/workflows/{name}/run"),
+    ("GET", "/api/executions"),
+    ("GET", "/api/executions/{id}"),
+    ("POST", "/api/executions/{id}/cancel"),
+    ("POST", "/api/executions/{id}/rerun"),
+    ("GET", "/api/actions"),
+    ("GET", "/api/actions/{name}"),
+    ("GET", "/api/triggers"),
+    ("GET", "/api/triggers/{workflow}/{trigger}/events"),
+    ("POST", "/api/triggers/{workflow}/{trigger}/enable"),
+    ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
+    ("POST", "/api/triggers/{workflow}/{trigger}/fire"),
+    ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}"),
+    (
+        "POST",
+        "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate",
+    ),
+    ("GET", "/api/mapping/autotask"),
+    ("GET", "/api/mapping/autotask/suggestions"),
+    ("POST", "/api/mapping/autotask/apply"),
+    ("POST", "/api/mapping/autotask/create-unmatched"),
+    ("POST", "/api/mapping/autotask/exclusions"),
+    ("DELETE", "/api/mapping/autotask/exclusions/{company_id}"),
+    ("PUT", "/api/mapping/autotask/{org}"),
+    ("DELETE", "/api/mapping/autotask/{org}"),
+    ("GET", "/api/orgs"),
+    ("POST", "/api/orgs"),
+    ("GET", "/api/orgs/{org}"),
+    ("PATCH", "/api/orgs/{org}"),
+    ("DELETE", "/api/orgs/{org}"),
+    ("GET", "/api/orgs/{org}/variables"),
+    ("PUT", "/api/orgs/{org}/variables/{key}"),
+    ("DELETE", "/api/orgs/{org}/variables/{key}"),
+    ("GET", "/api/orgs/{org}/directory/{kind}"),
+    ("GET", "/api/integrations"),
+    ("POST", "/api/integrations"),
+    ("DELETE", "/api/integrations/{org}/{kind}/{name}"),
+    ("GET", "/api/sync/runs"),
+    ("GET", "/api/crates"),
+    ("POST", "/api/crates/{name}/install"),
+    ("POST", "/api/sync/autotask/preview"),
+    ("POST", "/api/sync/autotask/apply"),
+    ("GET", "/api/sync/autotask/settings"),
+    ("PUT", "/api/sync/autotask/settings"),
+    ("POST", "/api/sync/autotask/{kind}/{id}/exclude"),
+    ("POST", "/api/sync/autotask/{kind}/{id}/create"),
+];
+
+/// The handler of one entry of [`ROUTES`].
+fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
+    match (method, path) {
+        ("GET", "/healthz") => get(healthz),
+        ("GET", "/readyz") => get(readyz),
+        ("GET", "/metrics") => get(metrics_text),
+        ("POST", "/hooks/{trigger}/{org}") => post(hooks::hook),
+        ("POST", "/hooks/autotask/{workflow}/{trigger}") => post(autotask::callout),
+        ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated") => post(autotask::deactivated),
+        ("GET", OPENAPI_PATH) => get(openapi),
+        ("GET", "/api/workflows") => get(api::list_workflows),
+        ("POST", "/api/workflows") => post(api::deploy_workflow),
+        ("POST", "/api/workflows/validate") => post(api::validate),
+        ("GET", "/api/workflows/{name}") => get(api::get_workflow),
+        ("POST", "/api/workflows/{name}/run") => post(api::run_workflow),
+        ("GET", "/api/executions") => get(api::list_executions),
+        ("GET", "/api/executions/{id}") => get(api::get_execution),
+        ("POST", "/api/executions/{id}/cancel") => post(api::cancel_execution),
+        ("POST", "/api/executions/{id}/rerun") => post(api::rerun_execution),
+        ("GET", "/api/actions") => get(api::list_actions),
+        ("GET", "/api/actions/{name}") => get(api::get_action),
+        ("GET", "/api/triggers") => get(api::list_triggers),
+        ("GET", "/api/triggers/{workflow}/{trigger}/events") => get(api::trigger_events),
+        ("POST", "/api/triggers/{workflow}/{trigger}/enable") => post(api::enable_trigger),
+        ("POST", "/api/triggers/{workflow}/{trigger}/fire") => post(api::fire_trigger),
+        ("POST", "/api/triggers/{workflow}/{trigger}/disable") => post(api::disable_trigger),
+        ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}") => get(api::webhook_secret),
+        ("POST", "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate") => {
+            post(api::rotate_webhook_secret)
+        }
+        ("GET", "/api/mapping/autotask") => get(mapping::list_handler),
+        ("GET", "/api/mapping/autotask/suggestions") => get(mapping::suggestions_handler),
+        ("POST", "/api/mapping/autotask/apply") => post(mapping::apply_handler),
+        ("POST", "/api/mapping/autotask/create-unmatched") => {
+            post(mapping::create_unmatched_handler)
+        }
+        ("POST", "/api/mapping/autotask/exclusions") => post(mapping::exclude_handler),
+        ("DELETE", "/api/mapping/autotask/exclusions/{company_id}") => {
+            axum::routing::delete(mapping::include_handler)
+        }
+        ("PUT", "/api/mapping/autotask/{org}") => axum::routing::put(mapping::set_handler),
+        ("DELETE", "/api/mapping/autotask/{org}") => axum::routing::delete(mapping::unset_handler),
+        ("GET", "/api/orgs") => get(orgs_api::list_orgs),
+        ("POST", "/api/orgs") => post(orgs_api::create_org),
+        ("GET", "/api/orgs/{org}") => get(orgs_api::get_org),
+        ("PATCH", "/api/orgs/{org}") => axum::routing::patch(orgs_api::patch_org),
+        ("DELETE", "/api/orgs/{org}") => axum::routing::delete(orgs_api::delete_org),
+        ("GET", "/api/orgs/{org}/variables") => get(orgs_api::list_variables),
+        ("PUT", "/api/orgs/{org}/variables/{key}") => axum::routing::put(orgs_api::put_variable),
+        ("DELETE", "/api/orgs/{org}/variables/{key}") => {
+            axum::routing::delete(orgs_api::delete_variable)
+        }
+        ("GET", "/api/orgs/{org}/directory/{kind}") => get(orgs_api::directory),
+        ("GET", "/api/integrations") => get(orgs_api::list_integrations),
+        ("POST", "/api/integrations") => post(orgs_api::create_integration),
+        ("DELETE", "/api/integrations/{org}/{kind}/{name}") => {
+            axum::routing::delete(orgs_api::delete_integration)
+        }
+        ("GET", "/api/sync/runs") => get(orgs_api::sync_runs),
+        ("POST", "/api/sync/autotask/preview") => post(sync_api::preview),
+        ("POST", "/api/sync/autotask/apply") => post(sync_api::apply),
+        ("GET", "/api/sync/autotask/settings") => get(sync_api::get_settings),
+        ("PUT", "/api/sync/autotask/settings") => put(sync_api::put_settings),
+        ("POST", "/api/sync/autotask/{kind}/{id}/exclude") => post(sync_api::exclude),
+        ("POST", "/api/sync/autotask/{kind}/{id}/create") => post(sync_api::approve),
+        ("GET", "/api/crates") => get(crates_api::list),
+        ("POST", "/api/crates/{name}/install") => post(crates_api::install_route),
+        _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
+    }
+}
+
+/// The `Bearer` token of a request, if any.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// `GET /metrics`: Prometheus text; behind `WEFT_METRICS_TOKEN` when one is set.
+async fn metrics_text(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.0.metrics_token_sha256 {
+        match bearer(&headers) {
+            Some(t) if constant_time_eq(&sha256(t.as_bytes()), expected) => {}
+            Some(_) => {
+                return ApiError::Unauthorized("invalid metrics token".into()).into_response();
+            }
+            None => {
+                return ApiError::Unauthorized(
+                    "missing metrics token: send `Authorization: Bearer <token>`".into(),
+                )
+                .into_response();
+            }
+        }
+    }
+    let queue_depth = match state.store().queue_depth().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = ?e, "cannot read the queue depth for /metrics");
+            None
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.0.metrics.render(queue_depth),
+    )
+        .into_response()
+}
+
+/// `GET /api/openapi.json` (no token).
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Every route of [`ROUTES`]: `/healthz`, `/readyz`, `/metrics`, `/hooks/{trigger}/{org}`,
+/// `/api/openapi.json` and the token-protected rest of `/api/*`; and the web console (`/`,
+/// `/console/*`). Does not bind.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new();
+    let mut open = Router::new();
+    for &(method, path) in ROUTES {
+        match path.strip_prefix("/api").filter(|_| path != OPENAPI_PATH) {
+            Some(rest) => api = api.route(rest, endpoint(method, path)),
+            None => open = open.route(path, endpoint(method, path)),
+        }
+    }
+    let api = api
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    open.nest("/api", api)
+        .merge(console::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+/// One span per request — method, path and a request id (the caller's `x-request-id`, else
+/// a new one, echoed in the answer) — so every log line of a request, including the
+/// execution ids it starts, can be told apart.
+async fn trace_request(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests;
