@@ -756,3 +756,45 @@ mod body_tests {
         );
     }
 }
+
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/api/workflows", get(list_workflows).post(deploy_workflow))
+        .route("/api/workflows/validate", post(validate))
+        .route("/api/workflows/{name}", get(get_workflow))
+        .route("/api/workflows/{name}/run", post(run_workflow))
+        .route("/api/executions", get(list_executions))
+        .route("/api/executions/{id}", get(get_execution))
+        .route("/api/executions/{id}/cancel", post(cancel_execution))
+        .route("/api/executions/{id}/rerun", post(rerun_execution))
+        .route("/api/actions", get(list_actions))
+        .route("/api/actions/{name}", get(get_action))
+        .route("/api/triggers", get(list_triggers))
+        .route(
+            "/api/triggers/{workflow}/{trigger}/events",
+            get(trigger_events),
+        )
+        .route(
+            "/api/triggers/{workflow}/{trigger}/enable",
+            post(enable_trigger),
+        )
+        .route(
+            "/api/triggers/{workflow}/{trigger}/fire",
+            post(fire_trigger),
+        )
+        .route(
+            "/api/triggers/{workflow}/{trigger}/disable",
+            post(disable_trigger),
+        )
+        .route(
+            "/api/triggers/{workflow}/{trigger}/secrets/{org}",
+            get(webhook_secret),
+        )
+        .route(
+            "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate",
+            post(rotate_webhook_secret),
+        )
+}

@@ -38,8 +38,8 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{AutotaskEvent, IntegrationOverride, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, StoreError, TriggerEvent};
 
-use weft_triggers::event::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
 use crate::{ApiError, AppState, constant_time_eq};
+use weft_triggers::event::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
 
 /// The orgs an event that is about no company runs for: the registration's org, the
 /// trigger's list, or every managed org (`all_managed`; none is a conflict).
@@ -1411,6 +1411,18 @@ pub(crate) async fn deactivated(
     };
     rec.org = reg.org.clone();
     deactivation_notice(&rec).await
+}
+
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::post;
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/hooks/autotask/{workflow}/{trigger}", post(callout))
+        .route(
+            "/hooks/autotask/{workflow}/{trigger}/deactivated",
+            post(deactivated),
+        )
 }
 
 #[cfg(test)]

@@ -543,3 +543,12 @@ pub(crate) async fn install_route(
     .await?;
     Ok(Json(report.to_json()))
 }
+
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/api/crates", get(list))
+        .route("/api/crates/{name}/install", post(install_route))
+}

@@ -17,9 +17,9 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
 use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
+use crate::{ApiError, AppState};
 use weft_triggers::event::{headers_json, inputs, starts_for};
 use weft_triggers::webhook_access::{self, MAX_SEGMENT, entitled_org, valid_segment};
-use crate::{ApiError, AppState};
 
 /// The body limit when the trigger sets none.
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
@@ -405,3 +405,9 @@ async fn admit(
     Ok(())
 }
 
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::post;
+    utoipa_axum::router::OpenApiRouter::new().route("/hooks/{trigger}/{org}", post(hook))
+}

@@ -13,11 +13,14 @@
 
 pub mod api;
 pub mod autotask;
+pub mod body;
 mod console;
 pub mod crates_api;
 mod hooks;
 pub mod mapping;
 pub mod metrics;
+pub mod openapi;
+mod ops;
 pub mod orgs_api;
 mod sync_api;
 
@@ -30,9 +33,9 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
 use weft_engine::Workflow;
 use weft_engine::executor::{Engine, EngineError, EngineErrorKind};
 use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
@@ -453,7 +456,12 @@ fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
+/// The API token check: every path under `/api/` but the OpenAPI document needs it.
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/api/") || path == openapi::PATH {
+        return next.run(req).await;
+    }
     let presented = bearer(req.headers());
     match presented {
         Some(t) if constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256) => {
@@ -467,178 +475,8 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
     }
 }
 
-async fn healthz() -> axum::Json<Value> {
-    axum::Json(json!({"status": "ok"}))
-}
-
-/// Ready when the database answers; also reports deployed workflows that no longer load
-/// (their triggers are skipped): how many, and — to a caller with the API token — which.
-/// Costs one light query unless a deploy happened since.
-async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    match state.webhook_triggers("").await {
-        Ok(_) => {
-            let broken = state.broken();
-            let authorized = bearer(&headers)
-                .is_some_and(|t| constant_time_eq(&sha256(t.as_bytes()), &state.0.token_sha256));
-            let mut answer = json!({"status": "ready", "invalid_workflow_count": broken.len()});
-            if authorized {
-                answer["invalid_workflows"] = json!(broken);
-            }
-            axum::Json(answer).into_response()
-        }
-        Err(e) => {
-            tracing::warn!(error = ?e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable"})),
-            )
-                .into_response()
-        }
-    }
-}
-
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
-}
-
-/// Where the OpenAPI document is served (without the API token).
-const OPENAPI_PATH: &str = "/api/openapi.json";
-
-/// The OpenAPI 3.1 document of the HTTP API (`triggers/openapi.json`).
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
-/// Every `(method, path)` the server answers; [`router`] is built from this list, and a test
-/// checks that each one is documented in `openapi.json`. Paths under `/api/` require the API
-/// token, except [`OPENAPI_PATH`].
-pub(crate) const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("POST", "/hooks/{trigger}/{org}"),
-    ("POST", "/hooks/autotask/{workflow}/{trigger}"),
-    ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated"),
-    ("GET", OPENAPI_PATH),
-    ("GET", "/api/workflows"),
-    ("POST", "/api/workflows"),
-    ("POST", "/api/workflows/validate"),
-    ("GET", "/api/workflows/{name}"),
-    ("POST", "/api/workflows/{name}/run"),
-    ("GET", "/api/executions"),
-    ("GET", "/api/executions/{id}"),
-    ("POST", "/api/executions/{id}/cancel"),
-    ("POST", "/api/executions/{id}/rerun"),
-    ("GET", "/api/actions"),
-    ("GET", "/api/actions/{name}"),
-    ("GET", "/api/triggers"),
-    ("GET", "/api/triggers/{workflow}/{trigger}/events"),
-    ("POST", "/api/triggers/{workflow}/{trigger}/enable"),
-    ("POST", "/api/triggers/{workflow}/{trigger}/disable"),
-    ("POST", "/api/triggers/{workflow}/{trigger}/fire"),
-    ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}"),
-    (
-        "POST",
-        "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate",
-    ),
-    ("GET", "/api/mapping/autotask"),
-    ("GET", "/api/mapping/autotask/suggestions"),
-    ("POST", "/api/mapping/autotask/apply"),
-    ("POST", "/api/mapping/autotask/create-unmatched"),
-    ("POST", "/api/mapping/autotask/exclusions"),
-    ("DELETE", "/api/mapping/autotask/exclusions/{company_id}"),
-    ("PUT", "/api/mapping/autotask/{org}"),
-    ("DELETE", "/api/mapping/autotask/{org}"),
-    ("GET", "/api/orgs"),
-    ("POST", "/api/orgs"),
-    ("GET", "/api/orgs/{org}"),
-    ("PATCH", "/api/orgs/{org}"),
-    ("DELETE", "/api/orgs/{org}"),
-    ("GET", "/api/orgs/{org}/variables"),
-    ("PUT", "/api/orgs/{org}/variables/{key}"),
-    ("DELETE", "/api/orgs/{org}/variables/{key}"),
-    ("GET", "/api/orgs/{org}/directory/{kind}"),
-    ("GET", "/api/integrations"),
-    ("POST", "/api/integrations"),
-    ("DELETE", "/api/integrations/{org}/{kind}/{name}"),
-    ("GET", "/api/sync/runs"),
-    ("GET", "/api/crates"),
-    ("POST", "/api/crates/{name}/install"),
-    ("POST", "/api/sync/autotask/preview"),
-    ("POST", "/api/sync/autotask/apply"),
-    ("GET", "/api/sync/autotask/settings"),
-    ("PUT", "/api/sync/autotask/settings"),
-    ("POST", "/api/sync/autotask/{kind}/{id}/exclude"),
-    ("POST", "/api/sync/autotask/{kind}/{id}/create"),
-];
-
-/// The handler of one entry of [`ROUTES`].
-fn endpoint(method: &str, path: &str) -> MethodRouter<AppState> {
-    match (method, path) {
-        ("GET", "/healthz") => get(healthz),
-        ("GET", "/readyz") => get(readyz),
-        ("GET", "/metrics") => get(metrics_text),
-        ("POST", "/hooks/{trigger}/{org}") => post(hooks::hook),
-        ("POST", "/hooks/autotask/{workflow}/{trigger}") => post(autotask::callout),
-        ("POST", "/hooks/autotask/{workflow}/{trigger}/deactivated") => post(autotask::deactivated),
-        ("GET", OPENAPI_PATH) => get(openapi),
-        ("GET", "/api/workflows") => get(api::list_workflows),
-        ("POST", "/api/workflows") => post(api::deploy_workflow),
-        ("POST", "/api/workflows/validate") => post(api::validate),
-        ("GET", "/api/workflows/{name}") => get(api::get_workflow),
-        ("POST", "/api/workflows/{name}/run") => post(api::run_workflow),
-        ("GET", "/api/executions") => get(api::list_executions),
-        ("GET", "/api/executions/{id}") => get(api::get_execution),
-        ("POST", "/api/executions/{id}/cancel") => post(api::cancel_execution),
-        ("POST", "/api/executions/{id}/rerun") => post(api::rerun_execution),
-        ("GET", "/api/actions") => get(api::list_actions),
-        ("GET", "/api/actions/{name}") => get(api::get_action),
-        ("GET", "/api/triggers") => get(api::list_triggers),
-        ("GET", "/api/triggers/{workflow}/{trigger}/events") => get(api::trigger_events),
-        ("POST", "/api/triggers/{workflow}/{trigger}/enable") => post(api::enable_trigger),
-        ("POST", "/api/triggers/{workflow}/{trigger}/fire") => post(api::fire_trigger),
-        ("POST", "/api/triggers/{workflow}/{trigger}/disable") => post(api::disable_trigger),
-        ("GET", "/api/triggers/{workflow}/{trigger}/secrets/{org}") => get(api::webhook_secret),
-        ("POST", "/api/triggers/{workflow}/{trigger}/secrets/{org}/rotate") => {
-            post(api::rotate_webhook_secret)
-        }
-        ("GET", "/api/mapping/autotask") => get(mapping::list_handler),
-        ("GET", "/api/mapping/autotask/suggestions") => get(mapping::suggestions_handler),
-        ("POST", "/api/mapping/autotask/apply") => post(mapping::apply_handler),
-        ("POST", "/api/mapping/autotask/create-unmatched") => {
-            post(mapping::create_unmatched_handler)
-        }
-        ("POST", "/api/mapping/autotask/exclusions") => post(mapping::exclude_handler),
-        ("DELETE", "/api/mapping/autotask/exclusions/{company_id}") => {
-            axum::routing::delete(mapping::include_handler)
-        }
-        ("PUT", "/api/mapping/autotask/{org}") => axum::routing::put(mapping::set_handler),
-        ("DELETE", "/api/mapping/autotask/{org}") => axum::routing::delete(mapping::unset_handler),
-        ("GET", "/api/orgs") => get(orgs_api::list_orgs),
-        ("POST", "/api/orgs") => post(orgs_api::create_org),
-        ("GET", "/api/orgs/{org}") => get(orgs_api::get_org),
-        ("PATCH", "/api/orgs/{org}") => axum::routing::patch(orgs_api::patch_org),
-        ("DELETE", "/api/orgs/{org}") => axum::routing::delete(orgs_api::delete_org),
-        ("GET", "/api/orgs/{org}/variables") => get(orgs_api::list_variables),
-        ("PUT", "/api/orgs/{org}/variables/{key}") => axum::routing::put(orgs_api::put_variable),
-        ("DELETE", "/api/orgs/{org}/variables/{key}") => {
-            axum::routing::delete(orgs_api::delete_variable)
-        }
-        ("GET", "/api/orgs/{org}/directory/{kind}") => get(orgs_api::directory),
-        ("GET", "/api/integrations") => get(orgs_api::list_integrations),
-        ("POST", "/api/integrations") => post(orgs_api::create_integration),
-        ("DELETE", "/api/integrations/{org}/{kind}/{name}") => {
-            axum::routing::delete(orgs_api::delete_integration)
-        }
-        ("GET", "/api/sync/runs") => get(orgs_api::sync_runs),
-        ("POST", "/api/sync/autotask/preview") => post(sync_api::preview),
-        ("POST", "/api/sync/autotask/apply") => post(sync_api::apply),
-        ("GET", "/api/sync/autotask/settings") => get(sync_api::get_settings),
-        ("PUT", "/api/sync/autotask/settings") => put(sync_api::put_settings),
-        ("POST", "/api/sync/autotask/{kind}/{id}/exclude") => post(sync_api::exclude),
-        ("POST", "/api/sync/autotask/{kind}/{id}/create") => post(sync_api::approve),
-        ("GET", "/api/crates") => get(crates_api::list),
-        ("POST", "/api/crates/{name}/install") => post(crates_api::install_route),
-        _ => unreachable!("ROUTES lists {method} {path} but endpoint() has no handler for it"),
-    }
 }
 
 /// The `Bearer` token of a request, if any.
@@ -650,59 +488,31 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// `GET /metrics`: Prometheus text; behind `WEFT_METRICS_TOKEN` when one is set.
-async fn metrics_text(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(expected) = &state.0.metrics_token_sha256 {
-        match bearer(&headers) {
-            Some(t) if constant_time_eq(&sha256(t.as_bytes()), expected) => {}
-            Some(_) => {
-                return ApiError::Unauthorized("invalid metrics token".into()).into_response();
-            }
-            None => {
-                return ApiError::Unauthorized(
-                    "missing metrics token: send `Authorization: Bearer <token>`".into(),
-                )
-                .into_response();
-            }
-        }
-    }
-    let queue_depth = match state.store().queue_depth().await {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::warn!(error = ?e, "cannot read the queue depth for /metrics");
-            None
-        }
-    };
-    (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.0.metrics.render(queue_depth),
-    )
-        .into_response()
+/// Every route but the console's: the documented API (token-protected under `/api/`),
+/// `/healthz`, `/readyz`, `/metrics`, the OpenAPI document and the webhook endpoints. The
+/// OpenAPI document is generated from this one list ([`openapi::document`]).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .merge(api::routes())
+        .merge(orgs_api::routes())
+        .merge(mapping::routes())
+        .merge(sync_api::routes())
+        .merge(crates_api::routes());
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(openapi::routes())
+        .merge(hooks::routes())
+        .merge(autotask::routes())
+        .merge(api)
 }
 
-/// `GET /api/openapi.json` (no token).
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-/// Every route of [`ROUTES`]: `/healthz`, `/readyz`, `/metrics`, `/hooks/{trigger}/{org}`,
-/// `/api/openapi.json` and the token-protected rest of `/api/*`; and the web console (`/`,
-/// `/console/*`). Does not bind.
+/// Every route: [`routes`] (the token checked on `/api/*` but the OpenAPI document) and the
+/// web console (`/`, `/console/*`). Does not bind.
 pub fn router(state: AppState) -> Router {
-    let mut api = Router::new();
-    let mut open = Router::new();
-    for &(method, path) in ROUTES {
-        match path.strip_prefix("/api").filter(|_| path != OPENAPI_PATH) {
-            Some(rest) => api = api.route(rest, endpoint(method, path)),
-            None => open = open.route(path, endpoint(method, path)),
-        }
-    }
-    let api = api
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    open.nest("/api", api)
+    let (routes, _) = routes().split_for_parts();
+    routes
         .merge(console::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(trace_request))
         .with_state(state)
 }

@@ -1048,6 +1048,32 @@ pub(crate) async fn create_unmatched_handler(
     }
 }
 
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{delete, get, post, put};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/api/mapping/autotask", get(list_handler))
+        .route(
+            "/api/mapping/autotask/suggestions",
+            get(suggestions_handler),
+        )
+        .route("/api/mapping/autotask/apply", post(apply_handler))
+        .route(
+            "/api/mapping/autotask/create-unmatched",
+            post(create_unmatched_handler),
+        )
+        .route("/api/mapping/autotask/exclusions", post(exclude_handler))
+        .route(
+            "/api/mapping/autotask/exclusions/{company_id}",
+            delete(include_handler),
+        )
+        .route(
+            "/api/mapping/autotask/{org}",
+            put(set_handler).delete(unset_handler),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -540,6 +540,33 @@ pub(crate) async fn sync_runs(
     Ok(Json(json!(state.store().sync_runs(limit).await?)))
 }
 
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{delete, get, put};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/api/orgs", get(list_orgs).post(create_org))
+        .route(
+            "/api/orgs/{org}",
+            get(get_org).patch(patch_org).delete(delete_org),
+        )
+        .route("/api/orgs/{org}/variables", get(list_variables))
+        .route(
+            "/api/orgs/{org}/variables/{key}",
+            put(put_variable).delete(delete_variable),
+        )
+        .route("/api/orgs/{org}/directory/{kind}", get(directory))
+        .route(
+            "/api/integrations",
+            get(list_integrations).post(create_integration),
+        )
+        .route(
+            "/api/integrations/{org}/{kind}/{name}",
+            delete(delete_integration),
+        )
+        .route("/api/sync/runs", get(sync_runs))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -136,3 +136,18 @@ pub(crate) async fn approve(
         json!({"kind": k, "id": id, "create_at_next_apply": true}),
     ))
 }
+
+/// The routes this module answers. Each handler is declared once, here, with its
+/// `#[utoipa::path]`; the OpenAPI document is generated from them.
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use axum::routing::{get, post};
+    utoipa_axum::router::OpenApiRouter::new()
+        .route("/api/sync/autotask/preview", post(preview))
+        .route("/api/sync/autotask/apply", post(apply))
+        .route(
+            "/api/sync/autotask/settings",
+            get(get_settings).put(put_settings),
+        )
+        .route("/api/sync/autotask/{kind}/{id}/exclude", post(exclude))
+        .route("/api/sync/autotask/{kind}/{id}/create", post(approve))
+}

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use weft_engine::integration::{Integration, Integrations};
 use weft_engine::org::{OrgContext, OrgIntegrations};
-use weft_service::integrations::{NewIntegration, instance_url, valid_url};
 use weft_server::orgs_api::{REDACTED, integration_view};
+use weft_service::integrations::{NewIntegration, instance_url, valid_url};
 
 use super::engine::EngineArgs;
 use super::org::{read_stdin, service_failure, store_failure, usage};

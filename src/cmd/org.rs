@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use weft_engine::action::now_rfc3339;
 use weft_engine::executor::Engine;
 use weft_engine::store::{OrgRecord, StoreError, StoreErrorKind};
+use weft_server::orgs_api::{REDACTED, org_detail, variables_view};
 use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
 use weft_service::{ErrorKind, ServiceError};
-use weft_server::orgs_api::{REDACTED, org_detail, variables_view};
 
 use super::engine::EngineArgs;
 

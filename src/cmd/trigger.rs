@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use miette::IntoDiagnostic;
 use serde_json::json;
+use weft_engine::executor::Workers;
 use weft_engine::model::{Trigger, TriggerKind};
 use weft_engine::{Workflow, executor::Engine};
 use weft_server::trigger_type;
-use weft_engine::executor::Workers;
 use weft_triggers::Switches;
 
 use super::engine::EngineArgs;

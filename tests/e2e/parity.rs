@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use crate::support::Env;
 
-const TOKEN: &str = "parity-token";
+pub(crate) const TOKEN: &str = "parity-token";
 
-struct Serve {
+pub(crate) struct Serve {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Serve {
@@ -25,7 +25,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve(env: &Env) -> Serve {
+pub(crate) fn serve(env: &Env) -> Serve {
     let mut child = env
         .cmd(&["serve", "--listen", "127.0.0.1:0"])
         .env("WEFT_API_TOKEN", TOKEN)
@@ -49,7 +49,7 @@ fn serve(env: &Env) -> Serve {
     Serve { child, url }
 }
 
-async fn api(s: &Serve, method: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn api(s: &Serve, method: &str, path: &str, body: Value) -> (u16, Value) {
     let res = reqwest::Client::new()
         .request(method.parse().unwrap(), format!("{}{path}", s.url))
         .bearer_auth(TOKEN)
@@ -70,7 +70,7 @@ fn exit_code_of(status: u16) -> i32 {
 }
 
 /// The command and the request refused the same way, with the same message.
-fn same_refusal(what: &str, out: &Output, (status, v): (u16, Value)) {
+pub(crate) fn same_refusal(what: &str, out: &Output, (status, v): (u16, Value)) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(status >= 400, "{what}: the API accepted it: {v}");
     assert_eq!(

@@ -1,0 +1,1 @@
+//! Crates: listing, installing, upgrading and detaching prebuilt bundles of workflows.

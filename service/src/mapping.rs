@@ -1,0 +1,1 @@
+//! Which Autotask company each organization is: listing, suggestions, set/unset, exclusions.

@@ -1,0 +1,1 @@
+//! The directory sync with Autotask: preview, apply, settings, exclusions and approvals.

@@ -1,0 +1,1 @@
+//! Trigger use cases: listing with effective state, switches, firing, events, webhook secrets.

@@ -1,0 +1,1 @@
+//! Workflow use cases: deploying, validating and listing workflows.

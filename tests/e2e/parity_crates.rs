@@ -1,0 +1,1 @@
+//! Parity: crates use cases through the CLI and the API end the same way (see `parity`).
