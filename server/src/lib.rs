@@ -83,6 +83,9 @@ pub enum ApiError {
     /// Too many requests for a trigger.
     #[error("rate limit exceeded")]
     RateLimited,
+    /// Another system (Autotask) refused or failed; the message says which and why.
+    #[error("{0}")]
+    Upstream(String),
     /// The database cannot be reached: nothing was accepted; the sender should retry.
     #[error("weft's database is unavailable; nothing was accepted, retry shortly")]
     Unavailable(String),
@@ -104,6 +107,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::InvalidWorkflow { .. } => "invalid_workflow",
             ApiError::InvalidInput(_) => "invalid_input",
             ApiError::RateLimited => "rate_limited",
+            ApiError::Upstream(_) => "upstream",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -157,6 +162,20 @@ impl From<StoreError> for ApiError {
             StoreErrorKind::NotFound => ApiError::NotFound(e.to_string()),
             StoreErrorKind::Conflict => ApiError::Conflict(e.to_string()),
             StoreErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
+            _ => ApiError::Internal(format!("{e:?}")),
+        }
+    }
+}
+
+impl From<weft_service::ServiceError> for ApiError {
+    fn from(e: weft_service::ServiceError) -> Self {
+        let message = e.to_string();
+        match e.kind() {
+            weft_service::ErrorKind::Usage => ApiError::InvalidInput(message),
+            weft_service::ErrorKind::NotFound => ApiError::NotFound(message),
+            weft_service::ErrorKind::Conflict => ApiError::Conflict(message),
+            weft_service::ErrorKind::Upstream => ApiError::Upstream(message),
+            weft_service::ErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
             _ => ApiError::Internal(format!("{e:?}")),
         }
     }

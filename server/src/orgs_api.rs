@@ -22,23 +22,9 @@ use weft_engine::store::{IntegrationRecord, OrgRecord, Store, StoreError};
 
 use weft_service::integrations::{KINDS, NewIntegration};
 use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
-use weft_service::{ErrorKind, ServiceError};
 
 use crate::api::body_object;
 use crate::{ApiError, AppState};
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
-        match e.kind() {
-            ErrorKind::Usage => ApiError::InvalidInput(message),
-            ErrorKind::NotFound => ApiError::NotFound(message),
-            ErrorKind::Conflict => ApiError::Conflict(message),
-            ErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
-            _ => ApiError::Internal(format!("{e:?}")),
-        }
-    }
-}
 
 /// What a secret value is shown as.
 pub const REDACTED: &str = "***";

@@ -28,7 +28,7 @@ pub struct ServiceError {
     kind: ErrorKind,
     message: String,
     #[source]
-    source: Option<StoreError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ServiceError {
@@ -55,6 +55,17 @@ impl ServiceError {
         Self::new(ErrorKind::Conflict, message)
     }
 
+    /// Another system refused or failed: `message` says which and why (never a secret).
+    pub fn upstream(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ServiceError {
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Upstream, message)
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -77,7 +88,24 @@ impl From<StoreError> for ServiceError {
         ServiceError {
             kind,
             message,
-            source: Some(e),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl From<weft_triggers::TriggerError> for ServiceError {
+    fn from(e: weft_triggers::TriggerError) -> Self {
+        use weft_triggers::TriggerError as T;
+        match e {
+            T::Store(s) => s.into(),
+            T::BadRequest(m) | T::InvalidInput(m) => ServiceError::usage(m),
+            T::NotFound(m) => ServiceError::not_found(m),
+            T::Conflict(m) => ServiceError::conflict(m),
+            other => ServiceError {
+                kind: ErrorKind::Store,
+                message: other.to_string(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 }
