@@ -71,16 +71,6 @@ pub fn library() -> (Vec<CrateDir>, Vec<CrateError>) {
     (out, problems)
 }
 
-/// The public base of webhook URLs in messages: `WEFT_PUBLIC_URL`, else `weft serve`'s
-/// default address.
-pub fn public_url() -> String {
-    std::env::var("WEFT_PUBLIC_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into())
-}
-
 /// An install or upgrade to carry out.
 pub struct Plan<'a> {
     /// The crate.
@@ -165,7 +155,7 @@ impl Report {
             .and_then(|l| l.first())
             .and_then(Value::as_str)
             .unwrap_or(&self.install.org);
-        format!("{}/hooks/{trigger}/{org}", public_url())
+        format!("{}/hooks/{trigger}/{org}", weft_triggers::public_url())
     }
 
     /// As JSON for the API.

@@ -358,7 +358,7 @@ async fn secret(
     }
     println!(
         "POST {}/hooks/{trigger}/{}",
-        weft_server::crates_api::public_url(),
+        weft_triggers::public_url(),
         issued.org
     );
     println!("x-weft-secret: {}", issued.secret);

@@ -51,6 +51,16 @@ impl Switches {
     }
 }
 
+/// The public base of webhook URLs in messages: `WEFT_PUBLIC_URL`, else `weft serve`'s
+/// default address.
+pub fn public_url() -> String {
+    std::env::var("WEFT_PUBLIC_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+}
+
 /// A random token: `prefix` and 256 bits of hex.
 pub fn random_token(prefix: &str) -> String {
     format!(
