@@ -28,6 +28,7 @@ pub mod cron;
 pub mod dag;
 pub mod diagnostic;
 pub mod executor;
+pub mod form;
 pub mod integration;
 pub mod model;
 pub mod org;
@@ -68,19 +69,12 @@ impl Loaded {
 
 /// Parses and validates a workflow's YAML text against the registered actions.
 pub fn load(source: &str, registry: &Registry) -> Loaded {
-    let root = match yaml::parse(source) {
+    let root = match parse_yaml(source) {
         Ok(root) => root,
-        Err(e) => {
-            let code = match e.code {
-                "yaml::too_large" => "yaml.too_large",
-                "yaml::too_deep" => "yaml.too_deep",
-                "yaml::multiple_documents" => "yaml.multiple_documents",
-                "yaml::tag" => "yaml.tag",
-                _ => "yaml.syntax",
-            };
+        Err(d) => {
             return Loaded {
                 workflow: None,
-                diagnostics: vec![Diagnostic::error(code, e.span, e.message).with_help_opt(e.help)],
+                diagnostics: vec![*d],
             };
         }
     };
@@ -113,6 +107,57 @@ pub fn load(source: &str, registry: &Registry) -> Loaded {
         workflow: if has_errors { None } else { workflow },
         diagnostics,
     }
+}
+
+/// The YAML tree of a file, or the diagnostic of why it is not YAML weft reads.
+fn parse_yaml(source: &str) -> Result<yaml::Node, Box<Diagnostic>> {
+    yaml::parse(source).map_err(|e| {
+        let code = match e.code {
+            "yaml::too_large" => "yaml.too_large",
+            "yaml::too_deep" => "yaml.too_deep",
+            "yaml::multiple_documents" => "yaml.multiple_documents",
+            "yaml::tag" => "yaml.tag",
+            _ => "yaml.syntax",
+        };
+        Box::new(Diagnostic::error(code, e.span, e.message).with_help_opt(e.help))
+    })
+}
+
+/// The result of loading a form file: the form if it has no errors, and every diagnostic.
+#[derive(Debug)]
+pub struct LoadedForm {
+    /// The form, when there are no errors.
+    pub form: Option<form::Form>,
+    /// Everything found, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads a form file (`form: NAME`, `fields: [...]`) with file:line:column diagnostics.
+pub fn load_form(source: &str) -> LoadedForm {
+    let root = match parse_yaml(source) {
+        Ok(root) => root,
+        Err(d) => {
+            return LoadedForm {
+                form: None,
+                diagnostics: vec![*d],
+            };
+        }
+    };
+    let mut reader = parse::Reader::new(source);
+    let form = reader.form(&root);
+    let mut diagnostics = std::mem::take(&mut reader.diags);
+    diagnostics.sort_by_key(|d| (d.span.offset, d.severity));
+    diagnostics.dedup();
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    LoadedForm {
+        form: if has_errors { None } else { form },
+        diagnostics,
+    }
+}
+
+/// Is this YAML text a form file (a top-level `form:` key) rather than a workflow?
+pub fn is_form_source(source: &str) -> bool {
+    yaml::parse(source).is_ok_and(|root| root.get("form").is_some() && root.get("tasks").is_none())
 }
 
 /// One kind of engine failure.

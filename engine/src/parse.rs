@@ -10,6 +10,8 @@ use crate::model::*;
 use crate::template::{self, Template};
 use crate::yaml::{Kind, Node, Span, Style, duplicate_keys};
 
+mod form;
+
 /// Where a template is used; decides which names are in scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -35,6 +37,8 @@ pub enum Scope {
     Criteria,
     /// `concurrency.key`
     ConcurrencyKey,
+    /// A form's `show_when` or `thank_you`.
+    Form,
 }
 
 impl Scope {

@@ -255,3 +255,44 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi))
         .merge(crate::ops::routes())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every route is declared through `routes!` (and so documented): a plain axum `.route(`
+    /// would serve a path the document does not know. The console's static files are the one
+    /// exception (they are not API).
+    #[test]
+    fn no_route_bypasses_the_document() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs")
+                    || path
+                        .file_name()
+                        .is_some_and(|n| n == "console.rs" || n == "tests.rs")
+                {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (i, line) in code.lines().enumerate() {
+                    if line.contains(".route(") || line.contains("routing::") {
+                        offenders.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "routes declared outside `routes!` (undocumented):\n{}",
+            offenders.join("\n")
+        );
+    }
+}
