@@ -242,7 +242,7 @@ async fn include_company(
     path = "/api/mapping/autotask/{org}",
     tag = "mapping",
     operation_id = "setMapping",
-    params(("org" = String, Path, description = "The org id.")),
+    params(("org" = String, Path, description = "The org (id or name).")),
     request_body = CompanyRef,
     responses(
         (status = 200, description = "`{org, company_id, company_name}`", body = Mapped),
@@ -270,7 +270,7 @@ async fn set_mapping(
     path = "/api/mapping/autotask/{org}",
     tag = "mapping",
     operation_id = "unsetMapping",
-    params(("org" = String, Path, description = "The org id.")),
+    params(("org" = String, Path, description = "The org (id or name).")),
     responses(
         (status = 200, description = "`{org, mapped: false}`", body = Unmapped),
         (status = 404, description = "No such org, or it is not mapped", body = ErrorBody),

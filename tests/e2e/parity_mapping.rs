@@ -61,7 +61,10 @@ async fn mapping_is_accepted_and_refused_the_same_way_by_the_cli_and_the_api() {
         &env.weft(&["mapping", "set", "acme-dental", "174"]),
         "mapping set",
     );
-    assert!(printed.contains("mapped acme-dental -> 174 Acme Dental"), "{printed}");
+    assert!(
+        printed.contains("mapped acme-dental -> 174 Acme Dental"),
+        "{printed}"
+    );
     let (st, v) = api(
         &s,
         "PUT",
@@ -156,7 +159,13 @@ async fn mapping_is_accepted_and_refused_the_same_way_by_the_cli_and_the_api() {
     // A usage error: exit 2 ⇔ 422.
     same_refusal(
         "an unknown company type",
-        &env.weft(&["mapping", "suggest", "autotask", "--company-type", "Martian"]),
+        &env.weft(&[
+            "mapping",
+            "suggest",
+            "autotask",
+            "--company-type",
+            "Martian",
+        ]),
         api(
             &s,
             "GET",

@@ -214,7 +214,12 @@ mod tests {
 
     #[test]
     fn the_json_shapes_stay() {
-        let s = pair(&[org("a", "Acme", None)], vec![company(1, "Acme")], &[], &[]);
+        let s = pair(
+            &[org("a", "Acme", None)],
+            vec![company(1, "Acme")],
+            &[],
+            &[],
+        );
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v["matched"][0],
