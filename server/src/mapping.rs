@@ -1,1184 +1,327 @@
-//! Org mapping: which weft org each Autotask company belongs to (what Rewst calls
-//! "Organization Mapping"). [`suggest`] pairs orgs and companies whose names are identical,
-//! ignoring case and runs of whitespace (`exact: false` when only that made them equal);
-//! [`apply`] stores the pairs; [`create_unmatched`] creates an org (a child of the root org)
-//! for every company neither mapped, matched nor excluded. Exclusions are remembered: an
-//! excluded company is never suggested nor created. Shared by `weft mapping` and the API
-//! (`/api/mapping/autotask…`).
-
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+//! `/api/mapping/autotask…`: which weft org each Autotask company belongs to. The use cases
+//! (suggestions by identical names, apply, set/unset, exclusions, create-unmatched) live in
+//! [`weft_service::mapping`]; these handlers only read the request and answer the result.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use weft_actions::autotask::{AutotaskError, Client, ErrorKind, FieldOp, Filter, FilterInput};
-use weft_engine::action::now_rfc3339;
-use weft_engine::executor::Engine;
-use weft_engine::org::{RootOrgError, name_key, root_org, slug};
-use weft_engine::store::{OrgMapping, OrgRecord, Store, StoreError, StoreErrorKind};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use weft_service::mapping::{
+    self, Applied, CompanyFilter, CompanyRef, CreateUnmatchedRequest, CreatedOrgs, Excluded,
+    FilterRequest, Included, Listing, Mapped, Suggestions, Unmapped,
+};
 
+use crate::body::Body;
+use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// The mapping kind (and integration kind) of Autotask companies.
-pub const KIND: &str = "autotask";
+/// Used by the Autotask callouts: the org a company is mapped to.
+pub(crate) use weft_service::mapping::org_of_company;
 
-/// The company fields read (and kept as attributes of the orgs created from companies).
-pub const COMPANY_FIELDS: &[&str] = &[
-    "id",
-    "companyName",
-    "companyType",
-    "isActive",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "postalCode",
-    "webAddress",
-];
-
-/// A mapping operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MappingError {
-    /// Bad arguments (an unknown company type, a malformed filter).
-    #[error("{0}")]
-    Usage(String),
-    /// No such org or company.
-    #[error("{0}")]
-    NotFound(String),
-    /// The company is mapped to another org, the org is not mapped …
-    #[error("{0}")]
-    Conflict(String),
-    /// No Autotask integration to read companies with.
-    #[error("{0}")]
-    NoIntegration(String),
-    /// Autotask answered with an error or could not be reached.
-    #[error("Autotask: {0}")]
-    Autotask(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for MappingError {
-    fn from(e: StoreError) -> Self {
-        match e.kind() {
-            StoreErrorKind::NotFound => MappingError::NotFound(e.to_string()),
-            StoreErrorKind::Conflict => MappingError::Conflict(e.to_string()),
-            _ => MappingError::Store(e),
-        }
-    }
-}
-
-impl From<AutotaskError> for MappingError {
-    fn from(e: AutotaskError) -> Self {
-        match e.kind {
-            ErrorKind::NotFound => MappingError::NotFound(e.message),
-            _ => MappingError::Autotask(e.message),
-        }
-    }
-}
-
-impl MappingError {
-    /// True for usage errors (CLI exit 2).
-    pub fn is_usage(&self) -> bool {
-        matches!(self, MappingError::Usage(_))
-    }
-}
-
-impl IntoResponse for MappingError {
-    fn into_response(self) -> Response {
-        match self {
-            MappingError::Usage(m) => ApiError::BadRequest(m).into_response(),
-            MappingError::NotFound(m) => ApiError::NotFound(m).into_response(),
-            MappingError::Conflict(m) | MappingError::NoIntegration(m) => {
-                ApiError::Conflict(m).into_response()
-            }
-            MappingError::Store(e) => ApiError::from(e).into_response(),
-            MappingError::Autotask(m) => (
-                StatusCode::BAD_GATEWAY,
-                Json(json!({"error": {"code": "autotask", "message": format!("Autotask: {m}")}})),
-            )
-                .into_response(),
-        }
-    }
-}
-
-/// An Autotask company as mapping sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Company {
-    /// Its id.
-    pub id: i64,
-    /// `companyName`.
-    pub name: String,
-    /// `companyType` (picklist value).
-    pub company_type: Option<i64>,
-    /// Its label (`Customer` …), when known.
-    pub company_type_label: Option<String>,
-    /// `isActive`.
-    pub active: bool,
-    /// The fields read ([`COMPANY_FIELDS`]).
-    #[serde(skip)]
-    pub fields: Value,
-}
-
-impl Company {
-    fn from_record(v: &Value, labels: &BTreeMap<i64, String>) -> Option<Company> {
-        let id = as_i64(v.get("id")?)?;
-        let company_type = v.get("companyType").and_then(as_i64);
-        Some(Company {
-            id,
-            name: v
-                .get("companyName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            company_type,
-            company_type_label: company_type.and_then(|t| labels.get(&t).cloned()),
-            active: v.get("isActive").and_then(Value::as_bool).unwrap_or(true),
-            fields: v.clone(),
-        })
-    }
-}
-
-/// An org, briefly.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OrgBrief {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-}
-
-impl From<&OrgRecord> for OrgBrief {
-    fn from(o: &OrgRecord) -> Self {
-        OrgBrief {
-            id: o.id.clone(),
-            name: o.name.clone(),
-        }
-    }
-}
-
-/// An org and the company of the same name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Match {
-    /// The org.
-    pub org: OrgBrief,
-    /// The company.
-    pub company: Company,
-    /// False when the names are equal only once case and whitespace are ignored.
-    pub exact: bool,
-}
-
-/// A stored mapping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Mapped {
-    /// The org.
-    pub org: OrgBrief,
-    /// The company id.
-    pub company_id: i64,
-    /// The company name when it was mapped.
-    pub company_name: Option<String>,
-}
-
-/// An excluded company.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Excluded {
-    /// Its id.
-    pub company_id: i64,
-    /// Its name when excluded.
-    pub company_name: Option<String>,
-}
-
-/// What [`suggest`] found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Suggestions {
-    /// Unmapped orgs and unmapped companies of the same name.
-    pub matched: Vec<Match>,
-    /// Orgs neither mapped nor matched.
-    pub unmatched_orgs: Vec<OrgBrief>,
-    /// Companies (of the filter) neither mapped, matched nor excluded.
-    pub unmatched_companies: Vec<Company>,
-    /// Excluded companies (all of them, whatever the filter).
-    pub excluded: Vec<Excluded>,
-    /// Mappings already stored.
-    pub already_mapped: Vec<Mapped>,
-}
-
-/// Which companies to consider.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CompanyFilter {
-    /// A `companyType` picklist value (`1`) or label (`Customer`).
-    pub company_type: Option<String>,
-    /// Extra conditions `op:field:value` (`eq:city:Denver`, `exist:webAddress`,
-    /// `in:ownerResourceID:1,2`).
-    pub filters: Vec<String>,
+/// The companies a `GET` considers (query parameters).
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FilterQuery {
+    /// Only companies of this type: a `companyType` picklist value (`1`) or label
+    /// (`Customer`, `Lead`, `Prospect`, `Dead`, `Cancelation`, `Vendor`, `Partner`).
+    company_type: Option<String>,
+    /// An extra condition `op:field:value` (`eq:city:Denver`, `exist:webAddress`,
+    /// `in:ownerResourceID:1,2`); repeatable.
+    #[param(style = Form, explode)]
+    filter: Vec<String>,
     /// Also inactive companies (default: active only).
-    pub include_inactive: bool,
-    /// The org whose Autotask integration is used (default: the root org).
-    pub org: Option<String>,
+    include_inactive: Option<bool>,
+    /// The org whose Autotask integration reads the companies (default: the root org).
+    org: Option<String>,
 }
 
-fn as_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// Parses one `op:field[:value]` condition. Values that read as JSON numbers or booleans
-/// are sent as such; `in`/`notIn` take a comma-separated list.
-///
-/// # Errors
-/// A malformed condition, an unknown operator.
-pub fn parse_filter(text: &str) -> Result<Filter, MappingError> {
-    let bad = |why: &str| {
-        MappingError::Usage(format!(
-            "invalid filter `{text}`: {why} (write op:field:value, e.g. eq:city:Denver)"
-        ))
-    };
-    let mut parts = text.splitn(3, ':');
-    let op = parts.next().unwrap_or_default().trim();
-    let field = parts.next().map(str::trim).unwrap_or_default();
-    if op.is_empty() || field.is_empty() {
-        return Err(bad("an operator and a field are required"));
-    }
-    let scalar = |s: &str| -> Value {
-        match serde_json::from_str::<Value>(s.trim()) {
-            Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
-            _ => Value::String(s.to_string()),
-        }
-    };
-    let value = parts.next().map(|v| {
-        if op.eq_ignore_ascii_case("in") || op.eq_ignore_ascii_case("notIn") {
-            Value::Array(v.split(',').map(|x| scalar(x.trim())).collect())
-        } else {
-            scalar(v)
-        }
-    });
-    let input = FilterInput {
-        op: op.to_string(),
-        field: Some(field.to_string()),
-        value,
-        udf: None,
-        items: None,
-    };
-    weft_actions::autotask::parse_filters(std::slice::from_ref(&input))
-        .map_err(|e| bad(&e.message))?
-        .pop()
-        .ok_or_else(|| bad("empty"))
-}
-
-/// The org whose Autotask integration mapping uses: `org`, else the root org (see
-/// [`root_org`]); `None` when no org is registered. Several root orgs and no `org` is an
-/// error naming them.
-async fn integration_org(
-    store: &dyn Store,
-    org: Option<&str>,
-) -> Result<Option<OrgRecord>, MappingError> {
-    if let Some(o) = org {
-        return match store.org(o).await {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.kind() == StoreErrorKind::NotFound => {
-                Err(MappingError::NotFound(format!("no organization `{o}`")))
-            }
-            Err(e) => Err(e.into()),
-        };
-    }
-    match root_org(store).await {
-        Ok(r) => Ok(Some(r)),
-        Err(RootOrgError::NoOrg) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-impl From<RootOrgError> for MappingError {
-    fn from(e: RootOrgError) -> Self {
-        match e {
-            RootOrgError::Store(e) => e.into(),
-            other => MappingError::Conflict(other.to_string()),
-        }
-    }
-}
-
-/// The Autotask client of `org` (see [`CompanyFilter::org`]).
-///
-/// # Errors
-/// No Autotask integration for it; its settings are incomplete.
-pub async fn client(engine: &Engine, org: Option<&str>) -> Result<Client, MappingError> {
-    let store = engine.store().as_ref();
-    // With no org yet, an unregistered `default` resolves to the `--integrations` instances.
-    let org_id = integration_org(store, org)
-        .await?
-        .map_or_else(|| "default".to_string(), |o| o.id);
-    let integration = engine
-        .integration_for(&org_id, KIND, None)
-        .await
-        .map_err(|e| {
-            MappingError::NoIntegration(format!(
-                "{e} (mapping reads companies with the root org's Autotask integration, or `--integrations`)"
-            ))
-        })?;
-    Client::from_integration(&integration).map_err(|e| MappingError::NoIntegration(e.message))
-}
-
-/// `companyType` picklist: value → label.
-async fn type_labels(client: &Client) -> Result<BTreeMap<i64, String>, MappingError> {
-    Ok(client
-        .picklist("Companies", "companyType")
-        .await?
-        .iter()
-        .filter_map(|p| {
-            Some((
-                as_i64(p.get("value")?)?,
-                p.get("label")?.as_str()?.to_string(),
-            ))
-        })
-        .collect())
-}
-
-/// Resolves a company type (value or label) against the picklist.
-fn company_type(text: &str, labels: &BTreeMap<i64, String>) -> Result<i64, MappingError> {
-    let t = text.trim();
-    let found = match t.parse::<i64>() {
-        Ok(n) => labels.contains_key(&n).then_some(n),
-        Err(_) => labels
-            .iter()
-            .find(|(_, l)| l.eq_ignore_ascii_case(t))
-            .map(|(v, _)| *v),
-    };
-    found.ok_or_else(|| {
-        let known: Vec<String> = labels.iter().map(|(v, l)| format!("{v}={l}")).collect();
-        MappingError::Usage(format!(
-            "unknown company type `{t}` (known: {})",
-            known.join(", ")
-        ))
-    })
-}
-
-/// The companies `filter` selects (one paged query, only [`COMPANY_FIELDS`]).
-///
-/// # Errors
-/// Bad filters or company types; Autotask failures.
-pub async fn companies(
-    client: &Client,
-    filter: &CompanyFilter,
-) -> Result<Vec<Company>, MappingError> {
-    let mut filters = filter
-        .filters
-        .iter()
-        .map(|f| parse_filter(f))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut labels = type_labels(client).await?;
-    if let Some(t) = &filter.company_type {
-        // A type added in Autotask since the picklist was cached: read it again once.
-        if company_type(t, &labels).is_err() {
-            client.refresh_fields("Companies").await?;
-            labels = type_labels(client).await?;
-        }
-        filters.push(Filter::field(
-            "companyType",
-            FieldOp::Eq,
-            company_type(t, &labels)?,
-        ));
-    }
-    if !filter.include_inactive {
-        filters.push(Filter::field("isActive", FieldOp::Eq, true));
-    }
-    if filters.is_empty() {
-        filters.push(Filter::all());
-    }
-    let fields: Vec<String> = COMPANY_FIELDS.iter().map(|f| f.to_string()).collect();
-    let mut out: Vec<Company> = client
-        .query("Companies", &filters, &fields, None)
-        .await?
-        .iter()
-        .filter_map(|v| Company::from_record(v, &labels))
-        .collect();
-    out.sort_by(|a, b| {
-        name_key(&a.name)
-            .cmp(&name_key(&b.name))
-            .then(a.id.cmp(&b.id))
-    });
-    Ok(out)
-}
-
-/// Pairs orgs and companies (pure: what [`suggest`] does once everything is read).
-pub fn pair(
-    orgs: &[OrgRecord],
-    companies: Vec<Company>,
-    mappings: &[OrgMapping],
-    exclusions: &[(String, Option<String>)],
-) -> Suggestions {
-    let mapped_orgs: HashSet<&str> = mappings.iter().map(|m| m.org_id.as_str()).collect();
-    let mapped_companies: HashSet<&str> = mappings.iter().map(|m| m.external_id.as_str()).collect();
-    let excluded_ids: HashSet<&str> = exclusions.iter().map(|(id, _)| id.as_str()).collect();
-    let by_id: HashMap<&str, &OrgRecord> = orgs.iter().map(|o| (o.id.as_str(), o)).collect();
-    let mut candidates: Vec<Company> = companies
-        .into_iter()
-        .filter(|c| {
-            let id = c.id.to_string();
-            !mapped_companies.contains(id.as_str()) && !excluded_ids.contains(id.as_str())
-        })
-        .collect();
-    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in candidates.iter().enumerate() {
-        by_key.entry(name_key(&c.name)).or_default().push(i);
-    }
-    let mut taken: HashSet<usize> = HashSet::new();
-    let mut matched_idx: Vec<(OrgBrief, usize, bool)> = Vec::new();
-    let mut unmatched_orgs = Vec::new();
-    for o in orgs
-        .iter()
-        .filter(|o| o.active && !mapped_orgs.contains(o.id.as_str()))
-    {
-        let same: Vec<usize> = by_key
-            .get(&name_key(&o.name))
-            .map(|v| v.iter().copied().filter(|i| !taken.contains(i)).collect())
-            .unwrap_or_default();
-        // Several companies of that name: only an exact one decides.
-        let pick = match same.as_slice() {
-            [one] => Some(*one),
-            [] => None,
-            many => {
-                let exact: Vec<usize> = many
-                    .iter()
-                    .copied()
-                    .filter(|i| candidates[*i].name == o.name)
-                    .collect();
-                (exact.len() == 1).then(|| exact[0])
-            }
-        };
-        match pick {
-            Some(i) => {
-                taken.insert(i);
-                matched_idx.push((o.into(), i, candidates[i].name == o.name));
-            }
-            None => unmatched_orgs.push(o.into()),
-        }
-    }
-    let mut slots: Vec<Option<Company>> = candidates.drain(..).map(Some).collect();
-    // In the companies' order (by name).
-    matched_idx.sort_by_key(|(_, i, _)| *i);
-    let matched = matched_idx
-        .into_iter()
-        .map(|(org, i, exact)| Match {
-            org,
-            company: slots[i].take().expect("taken once"),
-            exact,
-        })
-        .collect();
-    let unmatched_companies = slots.into_iter().flatten().collect();
-    let already_mapped = mappings
-        .iter()
-        .map(|m| Mapped {
-            org: by_id.get(m.org_id.as_str()).map_or_else(
-                || OrgBrief {
-                    id: m.org_id.clone(),
-                    name: m.org_id.clone(),
-                },
-                |o| OrgBrief::from(*o),
-            ),
-            company_id: m.external_id.parse().unwrap_or_default(),
-            company_name: m.external_name.clone(),
-        })
-        .collect();
-    let excluded = exclusions
-        .iter()
-        .map(|(id, name)| Excluded {
-            company_id: id.parse().unwrap_or_default(),
-            company_name: name.clone(),
-        })
-        .collect();
-    Suggestions {
-        matched,
-        unmatched_orgs,
-        unmatched_companies,
-        excluded,
-        already_mapped,
-    }
-}
-
-/// Suggests mappings: reads the companies `filter` selects and pairs them with the
-/// registered orgs by name.
-///
-/// # Errors
-/// See [`MappingError`].
-pub async fn suggest(engine: &Engine, filter: &CompanyFilter) -> Result<Suggestions, MappingError> {
-    let client = client(engine, filter.org.as_deref()).await?;
-    let companies = companies(&client, filter).await?;
-    let store = engine.store();
-    let orgs = store.list_orgs().await?;
-    let mappings = store.mappings(KIND).await?;
-    let exclusions = store.exclusions(KIND).await?;
-    Ok(pair(&orgs, companies, &mappings, &exclusions))
-}
-
-/// What [`apply`] stored.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Applied {
-    /// The mappings stored.
-    pub mapped: Vec<Match>,
-    /// Matches not stored, and why.
-    pub failed: Vec<Value>,
-}
-
-/// Stores the matches of `suggestions`.
-///
-/// # Errors
-/// Store failures other than conflicts (those are reported in [`Applied::failed`]).
-pub async fn apply(store: &dyn Store, suggestions: &Suggestions) -> Result<Applied, MappingError> {
-    let mut out = Applied::default();
-    for m in &suggestions.matched {
-        let mapping = OrgMapping {
-            org_id: m.org.id.clone(),
-            kind: KIND.into(),
-            external_id: m.company.id.to_string(),
-            external_name: Some(m.company.name.clone()),
-            created_at: now_rfc3339(),
-        };
-        match store.set_mapping(&mapping).await {
-            Ok(()) => out.mapped.push(m.clone()),
-            Err(e) if e.kind() == StoreErrorKind::Conflict => out.failed.push(json!({
-                "org": m.org.id, "company_id": m.company.id, "error": e.to_string(),
-            })),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(out)
-}
-
-/// An org created from a company.
-#[derive(Debug, Clone, Serialize)]
-pub struct Created {
-    /// The new org.
-    pub org: OrgBrief,
-    /// Its company.
-    pub company: Company,
-}
-
-/// What [`create_unmatched`] did (or would do, in a dry run).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CreatedOrgs {
-    /// True when nothing was stored.
-    pub dry_run: bool,
-    /// The parent of the new orgs.
-    pub parent: Option<String>,
-    /// Orgs created, each mapped to its company.
-    pub created: Vec<Created>,
-    /// Companies skipped, and why.
-    pub failed: Vec<Value>,
-    /// How many name matches wait for `apply` (their companies get no new org).
-    pub pending_matches: usize,
-    /// How many excluded companies were skipped.
-    pub excluded: usize,
-}
-
-/// Creates an org (a child of the root org, id = slug of the company name, attributes = the
-/// company's fields) and its mapping for every company `filter` selects that is neither
-/// mapped, matched by name nor excluded. With several root orgs, `filter.org` must name the
-/// one to create under.
-///
-/// # Errors
-/// No root org, or several and `filter.org` names none of them; see [`suggest`].
-pub async fn create_unmatched(
-    engine: &Engine,
-    filter: &CompanyFilter,
-    dry_run: bool,
-) -> Result<CreatedOrgs, MappingError> {
-    let store = engine.store().as_ref();
-    let root = match root_org(store).await {
-        Ok(r) => r,
-        // Several roots: `--org` naming one of them says which is the MSP.
-        Err(RootOrgError::Several(ids)) if filter.org.as_ref().is_some_and(|o| ids.contains(o)) => {
-            store.org(filter.org.as_deref().unwrap_or_default()).await?
-        }
-        Err(RootOrgError::NoOrg) => {
-            return Err(MappingError::Conflict(
-                "there is no root organization (the MSP) to create client orgs under; create it first"
-                    .into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let s = suggest(engine, filter).await?;
-    let mut out = CreatedOrgs {
-        dry_run,
-        parent: Some(root.id.clone()),
-        pending_matches: s.matched.len(),
-        excluded: s.excluded.len(),
-        ..CreatedOrgs::default()
-    };
-    let mut ids: HashSet<String> = store.list_orgs().await?.into_iter().map(|o| o.id).collect();
-    for c in s.unmatched_companies {
-        let name = c.name.trim().to_string();
-        let base = slug(&name);
-        if base.is_empty() {
-            out.failed
-                .push(json!({"company_id": c.id, "error": "the company has no usable name"}));
-            continue;
-        }
-        let id = if ids.contains(&base) {
-            format!("{base}-{}", c.id)
-        } else {
-            base
-        };
-        let mut attributes = Map::new();
-        for f in COMPANY_FIELDS {
-            if let Some(v) = c.fields.get(*f).filter(|v| !v.is_null()) {
-                attributes.insert((*f).to_string(), v.clone());
-            }
-        }
-        let org = OrgRecord {
-            id: id.clone(),
-            name,
-            parent_id: Some(root.id.clone()),
-            tags: Vec::new(),
-            attributes: Value::Object(attributes),
-            active: c.active,
-            created_at: now_rfc3339(),
-            updated_at: now_rfc3339(),
-        };
-        if !dry_run {
-            if let Err(e) = store.save_org(&org).await {
-                if e.kind() == StoreErrorKind::Conflict {
-                    out.failed
-                        .push(json!({"company_id": c.id, "error": e.to_string()}));
-                    continue;
+impl FilterQuery {
+    /// Reads the query (`filter` repeats; `include_inactive` alone means true). Unknown
+    /// parameters are refused.
+    fn parse(params: &[(String, String)]) -> Result<FilterQuery, ApiError> {
+        let mut q = FilterQuery::default();
+        for (k, v) in params {
+            match k.as_str() {
+                "company_type" if !v.is_empty() => q.company_type = Some(v.clone()),
+                "filter" if !v.is_empty() => q.filter.push(v.clone()),
+                "include_inactive" => {
+                    q.include_inactive = Some(matches!(v.as_str(), "true" | "1" | ""));
                 }
-                return Err(e.into());
-            }
-            store
-                .set_mapping(&OrgMapping {
-                    org_id: id.clone(),
-                    kind: KIND.into(),
-                    external_id: c.id.to_string(),
-                    external_name: Some(c.name.clone()),
-                    created_at: now_rfc3339(),
-                })
-                .await?;
-        }
-        ids.insert(id);
-        out.created.push(Created {
-            org: (&org).into(),
-            company: c,
-        });
-    }
-    Ok(out)
-}
-
-/// Maps `org` to company `company_id` by hand (the company must exist; its name is kept).
-/// Lifts an exclusion of the company.
-///
-/// # Errors
-/// No such org or company; the company is mapped to another org.
-pub async fn set(
-    engine: &Engine,
-    org: &str,
-    company_id: i64,
-    via: Option<&str>,
-) -> Result<Mapped, MappingError> {
-    let store = engine.store().as_ref();
-    let record = store.org(org).await.map_err(|e| match e.kind() {
-        StoreErrorKind::NotFound => MappingError::NotFound(format!("no organization `{org}`")),
-        _ => e.into(),
-    })?;
-    let client = client(engine, via).await?;
-    let company = client
-        .get("Companies", company_id)
-        .await
-        .map_err(|e| match e.kind {
-            ErrorKind::NotFound => {
-                MappingError::NotFound(format!("there is no Autotask company {company_id}"))
-            }
-            _ => e.into(),
-        })?;
-    let name = company
-        .get("companyName")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    weft_engine::org::link_external(
-        store,
-        &record.id,
-        KIND,
-        &company_id.to_string(),
-        name.clone(),
-    )
-    .await?;
-    Ok(Mapped {
-        org: (&record).into(),
-        company_id,
-        company_name: name,
-    })
-}
-
-/// Unmaps `org`.
-///
-/// # Errors
-/// No such org; it is not mapped.
-pub async fn unset(store: &dyn Store, org: &str) -> Result<OrgBrief, MappingError> {
-    let record = store.org(org).await.map_err(|e| match e.kind() {
-        StoreErrorKind::NotFound => MappingError::NotFound(format!("no organization `{org}`")),
-        _ => e.into(),
-    })?;
-    if !store.delete_mapping(&record.id, KIND).await? {
-        return Err(MappingError::NotFound(format!(
-            "organization `{}` is not mapped to an Autotask company",
-            record.id
-        )));
-    }
-    Ok((&record).into())
-}
-
-/// Excludes a company from suggestions and creation (remembered). Its name is read from
-/// Autotask when it can be.
-///
-/// # Errors
-/// The company is mapped to an org; Autotask says it does not exist.
-pub async fn exclude(
-    engine: &Engine,
-    company_id: i64,
-    via: Option<&str>,
-) -> Result<Excluded, MappingError> {
-    let store = engine.store().as_ref();
-    let client = client(engine, via).await?;
-    let name = match client.get("Companies", company_id).await {
-        Ok(c) => c
-            .get("companyName")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        Err(e) if e.kind == ErrorKind::NotFound => {
-            return Err(MappingError::NotFound(format!(
-                "there is no Autotask company {company_id}"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    weft_engine::org::exclude_external(store, KIND, &company_id.to_string(), name.as_deref())
-        .await?;
-    Ok(Excluded {
-        company_id,
-        company_name: name,
-    })
-}
-
-/// Lifts an exclusion.
-///
-/// # Errors
-/// The company is not excluded.
-pub async fn include(store: &dyn Store, company_id: i64) -> Result<(), MappingError> {
-    if !store.unexclude(KIND, &company_id.to_string()).await? {
-        return Err(MappingError::NotFound(format!(
-            "company {company_id} is not excluded"
-        )));
-    }
-    Ok(())
-}
-
-/// The mapping as stored, with the unmatched companies when Autotask can be read.
-#[derive(Debug, Clone, Serialize)]
-pub struct Listing {
-    /// Stored mappings.
-    pub matched: Vec<Mapped>,
-    /// Orgs without a mapping.
-    pub unmatched_orgs: Vec<OrgBrief>,
-    /// Companies (of the filter) neither mapped nor excluded; `None` when Autotask could
-    /// not be read (see `companies_error`).
-    pub unmatched_companies: Option<Vec<Company>>,
-    /// Why the companies could not be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub companies_error: Option<String>,
-    /// Excluded companies.
-    pub excluded: Vec<Excluded>,
-}
-
-/// Lists the stored mapping.
-///
-/// # Errors
-/// Store failures; bad filters.
-pub async fn list(engine: &Engine, filter: &CompanyFilter) -> Result<Listing, MappingError> {
-    let store = engine.store();
-    let orgs = store.list_orgs().await?;
-    let mappings = store.mappings(KIND).await?;
-    let exclusions = store.exclusions(KIND).await?;
-    let read = async {
-        let client = client(engine, filter.org.as_deref()).await?;
-        companies(&client, filter).await
-    };
-    let (companies, companies_error) = match read.await {
-        Ok(c) => (Some(c), None),
-        Err(e @ MappingError::Usage(_)) => return Err(e),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    let mapped_companies: HashSet<&str> = mappings.iter().map(|m| m.external_id.as_str()).collect();
-    let excluded_ids: HashSet<&str> = exclusions.iter().map(|(id, _)| id.as_str()).collect();
-    let unmatched_companies = companies.map(|cs| {
-        cs.into_iter()
-            .filter(|c| {
-                let id = c.id.to_string();
-                !mapped_companies.contains(id.as_str()) && !excluded_ids.contains(id.as_str())
-            })
-            .collect()
-    });
-    let s = pair(&orgs, Vec::new(), &mappings, &exclusions);
-    Ok(Listing {
-        matched: s.already_mapped,
-        unmatched_orgs: s.unmatched_orgs,
-        unmatched_companies,
-        companies_error,
-        excluded: s.excluded,
-    })
-}
-
-/// The org mapped to Autotask company `company_id`, if any.
-///
-/// # Errors
-/// Store failures.
-pub async fn org_of_company(
-    store: &dyn Store,
-    company_id: i64,
-) -> Result<Option<String>, StoreError> {
-    let id = company_id.to_string();
-    Ok(store
-        .mappings(KIND)
-        .await?
-        .into_iter()
-        .find(|m| m.external_id == id)
-        .map(|m| m.org_id))
-}
-
-// --- HTTP handlers -------------------------------------------------------------------------
-
-fn filter_from_query(params: &[(String, String)]) -> Result<CompanyFilter, MappingError> {
-    let mut f = CompanyFilter::default();
-    for (k, v) in params {
-        match k.as_str() {
-            "company_type" if !v.is_empty() => f.company_type = Some(v.clone()),
-            "company_type" => {}
-            "filter" if !v.is_empty() => f.filters.push(v.clone()),
-            "filter" => {}
-            "include_inactive" => f.include_inactive = matches!(v.as_str(), "true" | "1" | ""),
-            "org" if !v.is_empty() => f.org = Some(v.clone()),
-            "org" => {}
-            other => {
-                return Err(MappingError::Usage(format!(
-                    "unknown query parameter `{other}` (company_type, filter, include_inactive, org)"
-                )));
+                "org" if !v.is_empty() => q.org = Some(v.clone()),
+                "company_type" | "filter" | "org" => {}
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown query parameter `{other}` (company_type, filter, include_inactive, org)"
+                    )));
+                }
             }
         }
+        Ok(q)
     }
-    Ok(f)
 }
 
-/// The body as an object (see [`crate::api::body_object`]: an empty body is `{}`).
-fn object(body: &[u8]) -> Result<Map<String, Value>, MappingError> {
-    crate::api::body_object(body).map_err(|e| MappingError::Usage(e.to_string()))
+impl From<FilterQuery> for CompanyFilter {
+    fn from(q: FilterQuery) -> Self {
+        CompanyFilter {
+            company_type: q.company_type,
+            filters: q.filter,
+            include_inactive: q.include_inactive.unwrap_or(false),
+            org: q.org,
+        }
+    }
 }
 
-fn filter_from_body(body: &[u8], shape: &str) -> Result<CompanyFilterLoose, MappingError> {
-    serde_json::from_value(Value::Object(object(body)?))
-        .map_err(|e| MappingError::Usage(format!("the body must be {shape}: {e}")))
-}
-
-fn engine(state: &AppState) -> &Arc<Engine> {
-    state.engine()
-}
-
-/// `GET /api/mapping/autotask`.
-pub(crate) async fn list_handler(
+/// The org ↔ Autotask company mapping.
+///
+/// Mapped orgs (`matched`), `unmatched_orgs`, `unmatched_companies` (companies of the filter
+/// neither mapped nor excluded; `null` with `companies_error` when Autotask cannot be read)
+/// and `excluded` companies.
+#[utoipa::path(
+    get,
+    path = "/api/mapping/autotask",
+    tag = "mapping",
+    operation_id = "listMapping",
+    params(FilterQuery),
+    responses(
+        (status = 200, description = "The mapping", body = Listing),
+        (status = 400, description = "An unknown query parameter", body = ErrorBody),
+        (status = 422, description = "A malformed filter or an unknown company type", body = ErrorBody),
+    ),
+)]
+async fn list_mapping(
     State(state): State<AppState>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    let run = async {
-        let f = filter_from_query(&params)?;
-        list(engine(&state), &f).await
-    };
-    match run.await {
-        Ok(l) => Json(l).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<Listing>, ApiError> {
+    let filter = FilterQuery::parse(&params)?.into();
+    Ok(Json(mapping::list(state.engine(), &filter).await?))
 }
 
-/// `GET /api/mapping/autotask/suggestions`.
-pub(crate) async fn suggestions_handler(
+/// Suggest mappings by identical names.
+///
+/// Pairs unmapped orgs with unmapped, non-excluded companies whose names are equal once case
+/// and whitespace runs are ignored (`exact: false` when only that made them equal). Stores
+/// nothing.
+#[utoipa::path(
+    get,
+    path = "/api/mapping/autotask/suggestions",
+    tag = "mapping",
+    operation_id = "suggestMapping",
+    params(FilterQuery),
+    responses(
+        (status = 200, description = "The suggestions", body = Suggestions),
+        (status = 400, description = "An unknown query parameter", body = ErrorBody),
+        (status = 404, description = "The `org` does not exist", body = ErrorBody),
+        (status = 409, description = "No Autotask integration, or several root orgs", body = ErrorBody),
+        (status = 422, description = "A malformed filter or an unknown company type", body = ErrorBody),
+        (status = 502, description = "Autotask answered with an error or could not be reached", body = ErrorBody),
+    ),
+)]
+async fn suggest_mapping(
     State(state): State<AppState>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    let run = async {
-        let f = filter_from_query(&params)?;
-        suggest(engine(&state), &f).await
-    };
-    match run.await {
-        Ok(s) => Json(s).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<Suggestions>, ApiError> {
+    let filter = FilterQuery::parse(&params)?.into();
+    Ok(Json(mapping::suggest(state.engine(), &filter).await?))
 }
 
-/// `POST /api/mapping/autotask/apply`.
-pub(crate) async fn apply_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    let run = async {
-        let f = filter_from_body(&body, "{company_type?, filters?, include_inactive?, org?}")?
-            .into_filter();
-        let s = suggest(engine(&state), &f).await?;
-        apply(state.store().as_ref(), &s).await
-    };
-    match run.await {
-        Ok(a) => Json(a).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn company_id_of(body: &[u8]) -> Result<i64, MappingError> {
-    const SHAPE: &str = "the body must be {\"company_id\": N}";
-    let b = object(body)?;
-    if let Some(k) = b.keys().find(|k| *k != "company_id") {
-        return Err(MappingError::Usage(format!("unknown field `{k}`: {SHAPE}")));
-    }
-    let id = b
-        .get("company_id")
-        .ok_or_else(|| MappingError::Usage(format!("`company_id` is required: {SHAPE}")))?;
-    as_i64(id).ok_or_else(|| MappingError::Usage("`company_id` must be an integer".into()))
-}
-
-/// `PUT /api/mapping/autotask/{org}` with `{company_id}`.
-pub(crate) async fn set_handler(
+/// Store the suggested mappings.
+///
+/// Computes the suggestions for the filter in the body (optional) and stores each match;
+/// matches that could not be stored are listed in `failed`.
+#[utoipa::path(
+    post,
+    path = "/api/mapping/autotask/apply",
+    tag = "mapping",
+    operation_id = "applyMapping",
+    request_body(content = FilterRequest, description = "Optional: the companies considered"),
+    responses(
+        (status = 200, description = "What was stored", body = Applied),
+        (status = 404, description = "The `org` does not exist", body = ErrorBody),
+        (status = 409, description = "No Autotask integration, or several root orgs", body = ErrorBody),
+        (status = 422, description = "A malformed filter or an unknown company type", body = ErrorBody),
+        (status = 502, description = "Autotask answered with an error or could not be reached", body = ErrorBody),
+    ),
+)]
+async fn apply_mapping(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-    body: Bytes,
-) -> Response {
-    let run = async {
-        let id = company_id_of(&body)?;
-        set(engine(&state), &org, id, None).await
-    };
-    match run.await {
-        Ok(m) => Json(m).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(req): Body<FilterRequest>,
+) -> Result<Json<Applied>, ApiError> {
+    let filter = req.into();
+    let s = mapping::suggest(state.engine(), &filter).await?;
+    Ok(Json(mapping::apply(state.store().as_ref(), &s).await?))
 }
 
-/// `DELETE /api/mapping/autotask/{org}`.
-pub(crate) async fn unset_handler(
+/// Create orgs for unmatched companies.
+///
+/// Creates an org below the root org (id: a slug of the company name; attributes: the
+/// company's fields) and its mapping for every company of the filter that is neither mapped,
+/// matched by name nor excluded. `dry_run` shows what would be created.
+#[utoipa::path(
+    post,
+    path = "/api/mapping/autotask/create-unmatched",
+    tag = "mapping",
+    operation_id = "createUnmatchedOrgs",
+    request_body(content = CreateUnmatchedRequest, description = "Optional: the companies considered, `dry_run`"),
+    responses(
+        (status = 200, description = "What was created (or would be)", body = CreatedOrgs),
+        (status = 404, description = "The `org` does not exist", body = ErrorBody),
+        (status = 409, description = "No root org, no Autotask integration, or several root orgs", body = ErrorBody),
+        (status = 422, description = "A malformed filter or an unknown company type", body = ErrorBody),
+        (status = 502, description = "Autotask answered with an error or could not be reached", body = ErrorBody),
+    ),
+)]
+async fn create_unmatched_orgs(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-) -> Response {
-    match unset(state.store().as_ref(), &org).await {
-        Ok(o) => Json(json!({"org": o, "mapped": false})).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(req): Body<CreateUnmatchedRequest>,
+) -> Result<Json<CreatedOrgs>, ApiError> {
+    let filter = req.filter.into();
+    Ok(Json(
+        mapping::create_unmatched(state.engine(), &filter, req.dry_run).await?,
+    ))
 }
 
-/// `POST /api/mapping/autotask/exclusions` with `{company_id}`.
-pub(crate) async fn exclude_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    let run = async {
-        let id = company_id_of(&body)?;
-        exclude(engine(&state), id, None).await
-    };
-    match run.await {
-        Ok(x) => (StatusCode::CREATED, Json(x)).into_response(),
-        Err(e) => e.into_response(),
-    }
+/// Exclude a company.
+///
+/// The company is never suggested nor given an org (remembered). Refused while it is mapped.
+#[utoipa::path(
+    post,
+    path = "/api/mapping/autotask/exclusions",
+    tag = "mapping",
+    operation_id = "excludeCompany",
+    request_body = CompanyRef,
+    responses(
+        (status = 201, description = "Excluded", body = Excluded),
+        (status = 404, description = "There is no such Autotask company", body = ErrorBody),
+        (status = 409, description = "The company is mapped to an org, or no Autotask integration", body = ErrorBody),
+        (status = 422, description = "`company_id` is missing or not an integer", body = ErrorBody),
+        (status = 502, description = "Autotask answered with an error or could not be reached", body = ErrorBody),
+    ),
+)]
+async fn exclude_company(
+    State(state): State<AppState>,
+    Body(req): Body<CompanyRef>,
+) -> Result<(StatusCode, Json<Excluded>), ApiError> {
+    let x = mapping::exclude(state.engine(), req.company_id, None).await?;
+    Ok((StatusCode::CREATED, Json(x)))
 }
 
-/// `DELETE /api/mapping/autotask/exclusions/{company_id}`.
-pub(crate) async fn include_handler(
+/// Lift a company's exclusion.
+///
+/// The company may be suggested and given an org again.
+#[utoipa::path(
+    delete,
+    path = "/api/mapping/autotask/exclusions/{company_id}",
+    tag = "mapping",
+    operation_id = "includeCompany",
+    params(("company_id" = i64, Path, description = "The Autotask company id.")),
+    responses(
+        (status = 200, description = "`{company_id, excluded: false}`", body = Included),
+        (status = 400, description = "Not a company id", body = ErrorBody),
+        (status = 404, description = "The company is not excluded", body = ErrorBody),
+    ),
+)]
+async fn include_company(
     State(state): State<AppState>,
     Path(company_id): Path<String>,
-) -> Response {
-    let run = async {
-        let id = company_id
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| MappingError::Usage(format!("`{company_id}` is not a company id")))?;
-        include(state.store().as_ref(), id).await?;
-        Ok::<_, MappingError>(id)
-    };
-    match run.await {
-        Ok(id) => Json(json!({"company_id": id, "excluded": false})).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<Included>, ApiError> {
+    let id = company_id
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadRequest(format!("`{company_id}` is not a company id")))?;
+    Ok(Json(mapping::include(state.store().as_ref(), id).await?))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CompanyFilterLoose {
-    company_type: Option<Value>,
-    filters: Vec<String>,
-    include_inactive: bool,
-    org: Option<String>,
-    dry_run: bool,
-}
-
-impl CompanyFilterLoose {
-    fn into_filter(self) -> CompanyFilter {
-        CompanyFilter {
-            company_type: self.company_type.map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            }),
-            filters: self.filters,
-            include_inactive: self.include_inactive,
-            org: self.org,
-        }
-    }
-}
-
-/// `POST /api/mapping/autotask/create-unmatched`.
-pub(crate) async fn create_unmatched_handler(
+/// Map an org to a company by hand.
+///
+/// The company must exist in Autotask (its name is kept); a company mapped to another org is
+/// a conflict. Lifts the company's exclusion.
+#[utoipa::path(
+    put,
+    path = "/api/mapping/autotask/{org}",
+    tag = "mapping",
+    operation_id = "setMapping",
+    params(("org" = String, Path, description = "The org (id or name).")),
+    request_body = CompanyRef,
+    responses(
+        (status = 200, description = "`{org, company_id, company_name}`", body = Mapped),
+        (status = 404, description = "No such org or Autotask company", body = ErrorBody),
+        (status = 409, description = "The company is mapped to another org, or no Autotask integration", body = ErrorBody),
+        (status = 422, description = "`company_id` is missing or not an integer", body = ErrorBody),
+        (status = 502, description = "Autotask answered with an error or could not be reached", body = ErrorBody),
+    ),
+)]
+async fn set_mapping(
     State(state): State<AppState>,
-    body: Bytes,
-) -> Response {
-    let run = async {
-        let b = filter_from_body(
-            &body,
-            "{company_type?, filters?, include_inactive?, org?, dry_run?}",
-        )?;
-        let dry_run = b.dry_run;
-        let f = b.into_filter();
-        create_unmatched(engine(&state), &f, dry_run).await
-    };
-    match run.await {
-        Ok(c) => Json(c).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Path(org): Path<String>,
+    Body(req): Body<CompanyRef>,
+) -> Result<Json<Mapped>, ApiError> {
+    Ok(Json(
+        mapping::set(state.engine(), &org, req.company_id, None).await?,
+    ))
+}
+
+/// Remove an org's mapping.
+///
+/// The org keeps running; Autotask events of its company run for the owner org again.
+#[utoipa::path(
+    delete,
+    path = "/api/mapping/autotask/{org}",
+    tag = "mapping",
+    operation_id = "unsetMapping",
+    params(("org" = String, Path, description = "The org (id or name).")),
+    responses(
+        (status = 200, description = "`{org, mapped: false}`", body = Unmapped),
+        (status = 404, description = "No such org, or it is not mapped", body = ErrorBody),
+    ),
+)]
+async fn unset_mapping(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<Unmapped>, ApiError> {
+    Ok(Json(mapping::unset(state.store().as_ref(), &org).await?))
 }
 
 /// The routes this module answers. Each handler is declared once, here, with its
 /// `#[utoipa::path]`; the OpenAPI document is generated from them.
-pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use axum::routing::{delete, get, post, put};
-    utoipa_axum::router::OpenApiRouter::new()
-        .route("/api/mapping/autotask", get(list_handler))
-        .route(
-            "/api/mapping/autotask/suggestions",
-            get(suggestions_handler),
-        )
-        .route("/api/mapping/autotask/apply", post(apply_handler))
-        .route(
-            "/api/mapping/autotask/create-unmatched",
-            post(create_unmatched_handler),
-        )
-        .route("/api/mapping/autotask/exclusions", post(exclude_handler))
-        .route(
-            "/api/mapping/autotask/exclusions/{company_id}",
-            delete(include_handler),
-        )
-        .route(
-            "/api/mapping/autotask/{org}",
-            put(set_handler).delete(unset_handler),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_mapping))
+        .routes(routes!(suggest_mapping))
+        .routes(routes!(apply_mapping))
+        .routes(routes!(create_unmatched_orgs))
+        .routes(routes!(exclude_company))
+        .routes(routes!(include_company))
+        .routes(routes!(set_mapping, unset_mapping))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn org(id: &str, name: &str, parent: Option<&str>) -> OrgRecord {
-        OrgRecord {
-            id: id.into(),
-            name: name.into(),
-            parent_id: parent.map(str::to_string),
-            tags: vec![],
-            attributes: json!({}),
-            active: true,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
-
-    fn company(id: i64, name: &str) -> Company {
-        Company {
-            id,
-            name: name.into(),
-            company_type: Some(1),
-            company_type_label: Some("Customer".into()),
-            active: true,
-            fields: json!({"id": id, "companyName": name}),
-        }
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
     }
 
     #[test]
-    fn pairs_by_name_ignoring_case_and_whitespace_and_skips_mapped_and_excluded() {
-        let orgs = vec![
-            org("msp", "MSP", None),
-            org("acme", "Acme Dental", Some("msp")),
-            org("summit", "  summit  LAW group ", Some("msp")),
-            org("mapped", "Mapped Co", Some("msp")),
-            org("lonely", "Nobody Inc", Some("msp")),
-        ];
-        let companies = vec![
-            company(1, "Acme Dental"),
-            company(2, "Summit Law Group"),
-            company(3, "Mapped Co"),
-            company(4, "Excluded Co"),
-            company(5, "Free Co"),
-        ];
-        let mappings = vec![OrgMapping {
-            org_id: "mapped".into(),
-            kind: KIND.into(),
-            external_id: "3".into(),
-            external_name: Some("Mapped Co".into()),
-            created_at: String::new(),
-        }];
-        let s = pair(&orgs, companies, &mappings, &[("4".into(), None)]);
-        let m: Vec<(&str, i64, bool)> = s
-            .matched
-            .iter()
-            .map(|m| (m.org.id.as_str(), m.company.id, m.exact))
-            .collect();
-        assert_eq!(m, vec![("acme", 1, true), ("summit", 2, false)]);
-        let uo: Vec<&str> = s.unmatched_orgs.iter().map(|o| o.id.as_str()).collect();
-        assert_eq!(uo, vec!["msp", "lonely"]);
-        let uc: Vec<i64> = s.unmatched_companies.iter().map(|c| c.id).collect();
-        assert_eq!(uc, vec![5]);
-        assert_eq!(s.excluded[0].company_id, 4);
-        assert_eq!(s.already_mapped[0].company_id, 3);
-    }
-
-    #[test]
-    fn ambiguous_names_match_only_exactly() {
-        let orgs = vec![org("a", "Acme", None)];
-        let s = pair(
-            &orgs,
-            vec![company(1, "ACME"), company(2, "acme")],
-            &[],
-            &[],
-        );
-        assert!(s.matched.is_empty());
-        let s = pair(
-            &orgs,
-            vec![company(1, "ACME"), company(2, "Acme")],
-            &[],
-            &[],
-        );
-        assert_eq!(s.matched[0].company.id, 2);
-        assert!(s.matched[0].exact);
-    }
-
-    #[test]
-    fn filters_parse() {
-        assert_eq!(
-            parse_filter("eq:city:Denver").unwrap(),
-            Filter::field("city", FieldOp::Eq, "Denver")
-        );
-        assert_eq!(
-            parse_filter("gt:id:10").unwrap(),
-            Filter::field("id", FieldOp::Gt, 10)
-        );
-        assert!(matches!(
-            parse_filter("in:ownerResourceID:1,2").unwrap(),
-            Filter::Field {
-                op: FieldOp::In,
-                ..
-            }
-        ));
-        assert!(parse_filter("exist:webAddress").is_ok());
-        assert!(parse_filter("bogus:city:x").unwrap_err().is_usage());
-        assert!(parse_filter("eq").unwrap_err().is_usage());
+    fn mapping_query_reads_repeated_filters_and_refuses_unknown_parameters() {
+        let f: CompanyFilter = FilterQuery::parse(&pairs(&[
+            ("company_type", "Customer"),
+            ("filter", "eq:city:Denver"),
+            ("filter", "exist:webAddress"),
+            ("include_inactive", ""),
+            ("org", ""),
+        ]))
+        .unwrap()
+        .into();
+        assert_eq!(f.company_type.as_deref(), Some("Customer"));
+        assert_eq!(f.filters, vec!["eq:city:Denver", "exist:webAddress"]);
+        assert!(f.include_inactive);
+        assert_eq!(f.org, None);
+        let e = FilterQuery::parse(&pairs(&[("nope", "1")])).unwrap_err();
+        assert_eq!(e.code(), "bad_request");
     }
 }

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use weft_server::mapping::{
-    self, Applied, Company, CompanyFilter, CreatedOrgs, Excluded, Listing, Mapped, MappingError,
-    OrgBrief, Suggestions,
+use weft_service::ServiceError;
+use weft_service::mapping::{
+    self, Applied, Company, CompanyFilter, CreatedOrgs, Excluded, Listing, Mapped, OrgBrief,
+    Suggestions,
 };
 
 use super::engine::EngineArgs;
@@ -131,6 +132,11 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 
 fn json_out<T: Serialize>(v: &T) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+/// One line of JSON.
+fn compact<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializable")
 }
 
 fn company_line(c: &Company) -> String {
@@ -259,7 +265,7 @@ fn print_applied(s: &Suggestions, applied: &Applied) {
         println!("mapped {} -> {} {}", m.org.id, m.company.id, m.company.name);
     }
     for f in &applied.failed {
-        println!("not mapped: {f}");
+        println!("not mapped: {}", compact(f));
     }
     println!(
         "{} mapped, {} failed; {} orgs and {} companies left unmatched, {} excluded",
@@ -278,7 +284,7 @@ fn print_created(c: &CreatedOrgs, dry_run: bool) {
         println!("{verb} {} ({}) -> {}", x.org.id, x.org.name, x.company.id);
     }
     for f in &c.failed {
-        println!("skipped: {f}");
+        println!("skipped: {}", compact(f));
     }
     println!(
         "{} orgs {verb} below {}; {} skipped, {} excluded, {} name matches wait for `weft mapping apply autotask`",
@@ -293,7 +299,7 @@ fn print_created(c: &CreatedOrgs, dry_run: bool) {
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let engine = super::engine::open(&args.db).await?;
     let store = engine.store().as_ref();
-    let result: Result<(), MappingError> = async {
+    let result: Result<(), ServiceError> = async {
         match args.command {
             Command::Suggest {
                 integration: Integration::Autotask,
@@ -325,7 +331,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                     print_applied(&s, &applied);
                 }
                 if !applied.failed.is_empty() {
-                    return Err(MappingError::Conflict(format!(
+                    return Err(ServiceError::conflict(format!(
                         "{} mappings could not be stored",
                         applied.failed.len()
                     )));
@@ -342,7 +348,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
             }
             Command::Unset { org } => {
                 let o = mapping::unset(store, &org).await?;
-                println!("unmapped {}", o.id);
+                println!("unmapped {}", o.org.id);
             }
             Command::Exclude { company_id } => {
                 let x = mapping::exclude(&engine, company_id, None).await?;
@@ -368,7 +374,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
                     print_created(&c, dry_run);
                 }
                 if !c.failed.is_empty() {
-                    return Err(MappingError::Conflict(format!(
+                    return Err(ServiceError::conflict(format!(
                         "{} companies were skipped",
                         c.failed.len()
                     )));
@@ -388,9 +394,6 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     .await;
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(if e.is_usage() { 2 } else { 1 }))
-        }
+        Err(e) => Ok(super::org::service_failure(&e)),
     }
 }

@@ -316,11 +316,11 @@ async fn seed_sim_orgs(engine: &weft_engine::executor::Engine) {
         eprintln!("cannot map the simulator's MSP org to its company: {e}");
         return;
     }
-    let filter = weft_server::mapping::CompanyFilter {
+    let filter = weft_service::mapping::CompanyFilter {
         company_type: Some("Customer".into()),
         ..Default::default()
     };
-    match weft_server::mapping::create_unmatched(engine, &filter, false).await {
+    match weft_service::mapping::create_unmatched(engine, &filter, false).await {
         Ok(created) => println!(
             "organizations from the simulator: msp (BrightPath IT Services) and {} client(s) below it",
             created.created.len()

@@ -1,1 +1,0 @@
-//! Which Autotask company each organization is: listing, suggestions, set/unset, exclusions.
