@@ -244,3 +244,139 @@ pub async fn uninstall(
         .await?;
     Ok(Uninstalled { install, disabled })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use weft_engine::bundle::Given;
+    use weft_engine::executor::Engine;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    /// The library of weft's sources (the tests do not set `WEFT_CRATES_DIR`).
+    fn repo_library() -> Library {
+        let lib = library();
+        assert!(
+            lib.crates
+                .iter()
+                .any(|c| c.manifest.name == "hello-webhook"),
+            "the repo's crates-library/ is read"
+        );
+        lib
+    }
+
+    #[test]
+    fn an_unknown_crate_is_not_found_with_the_closest_name() {
+        let lib = repo_library();
+        assert!(lib.find("hello-webhook").is_ok());
+        let e = lib.find("hello-webhok").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            "no crate `hello-webhok` in the library (did you mean `hello-webhook`?)"
+        );
+    }
+
+    #[test]
+    fn the_catalog_shows_parameters_in_file_order_with_nulls() {
+        let lib = repo_library();
+        let v = serde_json::to_value(CratesView::new(&lib, Vec::new())).unwrap();
+        let hello = v["library"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "hello-webhook")
+            .unwrap();
+        assert_eq!(
+            hello["parameters"]["greeting"],
+            json!({"type": "string", "required": false, "default": "Hello", "enum": null,
+                   "description": "The word the answer starts with", "sets": []})
+        );
+        assert_eq!(hello["workflows"], json!(["hello.yaml"]));
+        assert_eq!(hello["installed"], json!([]));
+        assert_eq!(v["installs"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn install_checks_everything_then_refuses_a_second_install() {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(store.clone(), Arc::new(weft_actions::registry()));
+        crate::orgs::create(
+            store.as_ref(),
+            crate::orgs::NewOrg {
+                name: "Acme".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let lib = repo_library();
+        let dir = lib.find("hello-webhook").unwrap();
+        let new = |org: &str, given: Vec<(String, Given)>| NewInstall {
+            dir,
+            source: "lib".into(),
+            org: org.into(),
+            given,
+            run_for: vec!["nowhere".into()],
+            enabled: false,
+        };
+        let e = install(
+            &engine,
+            new(
+                "nobody",
+                vec![("gretting".into(), Given::Json(json!("Hi")))],
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        let InstallError::Missing(problems) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(ServiceError::from(e).kind(), ErrorKind::Usage);
+        let e = install(&engine, new("  ", Vec::new())).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+
+        let ok = NewInstall {
+            run_for: Vec::new(),
+            ..new(
+                " acme ",
+                vec![("greeting".into(), Given::Text("Yo".into()))],
+            )
+        };
+        let report = install(&engine, ok.clone()).await.unwrap();
+        assert_eq!(report.install.org, "acme");
+        assert_eq!(report.install.params, json!({"greeting": "Yo"}));
+        let view = serde_json::to_value(report.view()).unwrap();
+        assert_eq!(view["workflows"][0]["name"], "hello-webhook--acme");
+        assert!(
+            view["workflows"][0]["triggers"][0]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/hooks/hello--acme/acme"),
+            "{view}"
+        );
+        let e = install(&engine, ok).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("already installed for acme"), "{e}");
+
+        let d = detach(store.as_ref(), "hello-webhook", "acme")
+            .await
+            .unwrap();
+        assert!(!d.already && d.install.detached);
+        let e = upgradable(&d.install).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        let u = uninstall(store.as_ref(), "hello-webhook", "acme")
+            .await
+            .unwrap();
+        assert_eq!(u.disabled, 1);
+        let e = find_install(store.as_ref(), "hello-webhook", "acme")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}
