@@ -66,6 +66,18 @@ impl ServiceError {
         }
     }
 
+    /// Something inside weft failed (a secret that cannot be opened, a record weft cannot
+    /// read): `message` says what; the source is for logs.
+    pub fn internal(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ServiceError {
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Store, message)
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         self.kind

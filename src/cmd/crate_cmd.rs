@@ -1,19 +1,23 @@
 //! `weft crate list|show|install|upgrade|detach|uninstall|installed`: packaged workflows
-//! installed per organization. The manifest, parameter checks and the per-install rewrite
-//! live in `weft_engine::bundle`; this module finds crates (the library folder, a folder, a
-//! `.tar.gz`), checks the org, deploys and records installs.
+//! installed per organization. The use cases (the library, the checks, installing,
+//! upgrading, detaching, uninstalling) are `weft_service::crates`'s, shared with the API;
+//! this module finds a crate the command line names (a library crate, a folder, a
+//! `.tar.gz`) and prints.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::{Map, Value, json};
-use weft_engine::action::now_rfc3339;
+use serde_json::{Value, json};
 use weft_engine::bundle::{self, CrateDir, Given, Version};
 use weft_engine::executor::Engine;
-use weft_engine::store::{CrateInstall, StoreErrorKind};
-use weft_server::crates_api::{self, InstallError, Plan};
+use weft_engine::store::CrateInstall;
+use weft_service::ErrorKind;
+use weft_service::crates::{
+    self, InstallError, InstalledFor, NewInstall, Report, UpgradeRequest, Upgraded,
+};
 
 use super::engine::EngineArgs;
+use super::org::service_failure;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -119,12 +123,17 @@ fn failed(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Every crate of the library, by name; unreadable ones are reported on stderr and skipped.
-fn library() -> Vec<CrateDir> {
-    let (lib, problems) = crates_api::library();
-    for e in problems {
+fn library() -> crates::Library {
+    let lib = crates::library();
+    for e in &lib.problems {
         eprintln!("warning: skipped crate: {e}");
     }
     lib
+}
+
+/// The exit code of a refusal of this kind: 2 for a usage error, else 1.
+fn code_of(kind: ErrorKind) -> ExitCode {
+    ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
 }
 
 fn print_errors(errs: &[bundle::CrateError]) {
@@ -186,25 +195,20 @@ fn find(arg: &str) -> Result<Found, ExitCode> {
         });
     }
     let lib = library();
-    if let Some(c) = lib
-        .iter()
-        .find(|c| c.manifest.name == arg || c.dir.file_name().is_some_and(|n| n == arg))
-    {
-        return Ok(Found {
+    match lib.find(arg) {
+        Ok(c) => Ok(Found {
             source: abs(&c.dir),
             dir: c.clone(),
             _tmp: None,
-        });
+        }),
+        Err(e) => {
+            let place = crates::library_dir()
+                .map(|d| format!(" (the library: {})", d.display()))
+                .unwrap_or_default();
+            eprintln!("error: {e}, and no such folder or .tar.gz{place}");
+            Err(code_of(e.kind()))
+        }
     }
-    let hint = weft_engine::diagnostic::closest(arg, lib.iter().map(|c| c.manifest.name.as_str()))
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default();
-    let place = crates_api::library_dir()
-        .map(|d| format!("the library {}", d.display()))
-        .unwrap_or_else(|| "the library (no crates-library/ folder; set WEFT_CRATES_DIR)".into());
-    Err(usage(format!(
-        "no crate `{arg}` in {place}{hint}, and no such folder or .tar.gz"
-    )))
 }
 
 fn abs(p: &Path) -> String {
@@ -375,9 +379,9 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let engine = super::engine::open(&db).await?;
-            let installs = match engine.store().crate_installs(None).await {
+            let installs = match crates::installs(engine.store().as_ref(), None).await {
                 Ok(i) => i,
-                Err(e) => return Ok(failed(e)),
+                Err(e) => return Ok(service_failure(&e)),
             };
             show(&found, &installs);
             Ok(ExitCode::SUCCESS)
@@ -399,7 +403,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let engine = super::engine::open(&db).await?;
-            install(&engine, &found, &org, &given, &run_for, enable).await
+            install(&engine, &found, &org, given, &run_for, enable).await
         }
         Command::Upgrade {
             name,
@@ -413,27 +417,20 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let engine = super::engine::open(&db).await?;
-            upgrade(&engine, &name, from.as_deref(), &org, &given).await
+            upgrade(&engine, &name, from.as_deref(), &org, given).await
         }
         Command::Detach { name, org, db } => {
             let engine = super::engine::open(&db).await?;
-            let mut install = match find_install(&engine, &name, &org).await {
-                Ok(i) => i,
-                Err(code) => return Ok(code),
-            };
-            if install.detached {
-                println!("crate {name} for {} is already detached", install.org);
-                return Ok(ExitCode::SUCCESS);
+            match crates::detach(engine.store().as_ref(), &name, &org).await {
+                Ok(d) if d.already => {
+                    println!("crate {name} for {} is already detached", d.install.org)
+                }
+                Ok(d) => println!(
+                    "detached crate {name} for {}: `weft crate upgrade` leaves it alone",
+                    d.install.org
+                ),
+                Err(e) => return Ok(service_failure(&e)),
             }
-            install.detached = true;
-            install.updated_at = now_rfc3339();
-            if let Err(e) = engine.store().save_crate_install(&install).await {
-                return Ok(failed(e));
-            }
-            println!(
-                "detached crate {name} for {}: `weft crate upgrade` leaves it alone",
-                install.org
-            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Uninstall { name, org, db } => {
@@ -450,43 +447,23 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
 /// `weft crate uninstall`: turns the install's triggers off and forgets the install (its
 /// workflow versions stay for history).
 async fn uninstall(engine: &Engine, name: &str, org: &str) -> miette::Result<ExitCode> {
-    let install = match find_install(engine, name, org).await {
-        Ok(i) => i,
-        Err(code) => return Ok(code),
-    };
-    let store = engine.store();
-    let mut off = 0;
-    for (wf, trigger) in crates_api::install_triggers(&install.workflows) {
-        if let Err(e) = store.set_trigger_enabled(&wf, &trigger, false).await {
-            return Ok(failed(e));
+    match crates::uninstall(engine.store().as_ref(), name, org).await {
+        Ok(u) => {
+            println!(
+                "uninstalled crate {name} {} for {}: {} trigger(s) disabled; its workflow versions stay for history",
+                u.install.version, u.install.org, u.disabled
+            );
+            Ok(ExitCode::SUCCESS)
         }
-        off += 1;
+        Err(e) => Ok(service_failure(&e)),
     }
-    if let Err(e) = store
-        .delete_crate_install(&install.crate_name, &install.org)
-        .await
-    {
-        return Ok(failed(e));
-    }
-    println!(
-        "uninstalled crate {name} {} for {}: {off} trigger(s) disabled; its workflow versions stay for history",
-        install.version, install.org
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `weft crate installed`: the installs (of one org, or all), as a table or JSON.
 async fn installed(engine: &Engine, org: Option<&str>, json: bool) -> miette::Result<ExitCode> {
-    let org_id = match org {
-        Some(o) => match engine.store().org(o).await {
-            Ok(r) => Some(r.id),
-            Err(e) => return Ok(failed(e)),
-        },
-        None => None,
-    };
-    let installs = match engine.store().crate_installs(org_id.as_deref()).await {
+    let installs = match crates::installs(engine.store().as_ref(), org).await {
         Ok(i) => i,
-        Err(e) => return Ok(failed(e)),
+        Err(e) => return Ok(service_failure(&e)),
     };
     if json {
         println!(
@@ -559,30 +536,11 @@ fn workflow_names(workflows: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn find_install(engine: &Engine, name: &str, org: &str) -> Result<CrateInstall, ExitCode> {
-    let org_id = match engine.store().org(org).await {
-        Ok(r) => r.id,
-        Err(e) if e.kind() == StoreErrorKind::NotFound => {
-            return Err(usage(format!("no organization `{org}`")));
-        }
-        Err(e) => return Err(failed(e)),
-    };
-    let installs = engine
-        .store()
-        .crate_installs(Some(&org_id))
-        .await
-        .map_err(failed)?;
-    installs
-        .into_iter()
-        .find(|i| i.crate_name == name)
-        .ok_or_else(|| failed(format!("crate `{name}` is not installed for {org_id}")))
-}
-
 async fn list(engine: &Engine, json: bool) -> miette::Result<ExitCode> {
-    let lib = library();
-    let installs = match engine.store().crate_installs(None).await {
+    let lib = library().crates;
+    let installs = match crates::installs(engine.store().as_ref(), None).await {
         Ok(i) => i,
-        Err(e) => return Ok(failed(e)),
+        Err(e) => return Ok(service_failure(&e)),
     };
     if json {
         let out: Vec<Value> = lib
@@ -594,9 +552,7 @@ async fn list(engine: &Engine, json: bool) -> miette::Result<ExitCode> {
                     "version": m.version.to_string(),
                     "description": m.description,
                     "path": c.dir.display().to_string(),
-                    "installed": installs.iter().filter(|i| i.crate_name == m.name)
-                        .map(|i| json!({"org": i.org, "version": i.version, "detached": i.detached}))
-                        .collect::<Vec<_>>(),
+                    "installed": InstalledFor::of(&m.name, &installs),
                 })
             })
             .collect();
@@ -607,7 +563,7 @@ async fn list(engine: &Engine, json: bool) -> miette::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if lib.is_empty() {
-        match crates_api::library_dir() {
+        match crates::library_dir() {
             Some(d) => println!("no crates in {}", d.display()),
             None => println!("no crate library (crates-library/ or WEFT_CRATES_DIR)"),
         }
@@ -754,27 +710,63 @@ async fn install(
     engine: &Engine,
     found: &Found,
     org: &str,
-    given: &[(String, Given)],
+    given: Vec<(String, Given)>,
     run_for: &[String],
     enable: bool,
 ) -> miette::Result<ExitCode> {
-    let plan = Plan {
+    let new = NewInstall {
         dir: &found.dir,
         source: found.source.clone(),
         org: org.to_string(),
-        stored: Map::new(),
         given,
         run_for: run_for.to_vec(),
         enabled: enable,
-        previous: None,
     };
-    Ok(report(
-        "install",
-        &found.dir,
-        org,
-        None,
-        crates_api::install(engine, plan).await,
-    ))
+    Ok(
+        match report_error(
+            "install",
+            &found.dir,
+            org,
+            crates::install(engine, new).await,
+        ) {
+            Ok(r) => report(&found.dir, None, &r),
+            Err(code) => code,
+        },
+    )
+}
+
+/// Where the newer version of an install comes from: `--from`, else where it was installed
+/// from, else the library.
+fn upgrade_source(
+    name: &str,
+    from: Option<&str>,
+    install: &CrateInstall,
+) -> Result<Found, ExitCode> {
+    match from {
+        Some(src) if is_archive(src) || Path::new(src).is_dir() => find(src),
+        Some(src) => Err(usage(format!(
+            "--from {src}: no such crate folder or .tar.gz"
+        ))),
+        None => {
+            if let Some(src) = install.source.as_deref().filter(|s| Path::new(s).exists()) {
+                // Where it was installed from (the library's folder, or a folder or archive
+                // outside it): a newer version is looked for there first.
+                return find(src);
+            }
+            let lib = library();
+            match lib.find(name) {
+                Ok(c) => Ok(Found {
+                    source: abs(&c.dir),
+                    dir: c.clone(),
+                    _tmp: None,
+                }),
+                Err(_) => Err(failed(format!(
+                    "crate `{name}` is not in the library and its install source {} is gone: give the newer version with --from FOLDER|ARCHIVE",
+                    install.source.as_deref().unwrap_or("(unknown)")
+                ))),
+            }
+        }
+    }
 }
 
 async fn upgrade(
@@ -782,116 +774,59 @@ async fn upgrade(
     name: &str,
     from: Option<&str>,
     org: &str,
-    given: &[(String, Given)],
+    given: Vec<(String, Given)>,
 ) -> miette::Result<ExitCode> {
-    let install = match find_install(engine, name, org).await {
+    let install = match crates::find_install(engine.store().as_ref(), name, org).await {
         Ok(i) => i,
+        Err(e) => return Ok(service_failure(&e)),
+    };
+    if let Err(e) = crates::upgradable(&install) {
+        return Ok(service_failure(&e));
+    }
+    let found = match upgrade_source(name, from, &install) {
+        Ok(f) => f,
         Err(code) => return Ok(code),
     };
-    if install.detached {
-        return Ok(failed(format!(
-            "crate {name} for {} is detached (edited locally): upgrades leave it alone. Uninstall and install it again to replace it",
-            install.org
-        )));
-    }
-    let found = match from {
-        Some(src) if is_archive(src) || Path::new(src).is_dir() => match find(src) {
-            Ok(f) => f,
-            Err(code) => return Ok(code),
-        },
-        Some(src) => {
-            return Ok(usage(format!(
-                "--from {src}: no such crate folder or .tar.gz"
-            )));
-        }
-        None => {
-            let lib = library();
-            if let Some(src) = install.source.as_deref().filter(|s| Path::new(s).exists()) {
-                // Where it was installed from (the library's folder, or a folder or archive
-                // outside it): a newer version is looked for there first.
-                match find(src) {
-                    Ok(f) => f,
-                    Err(code) => return Ok(code),
-                }
-            } else if let Some(c) = lib.iter().find(|c| c.manifest.name == name) {
-                Found {
-                    source: abs(&c.dir),
-                    dir: c.clone(),
-                    _tmp: None,
-                }
-            } else {
-                return Ok(failed(format!(
-                    "crate `{name}` is not in the library and its install source {} is gone: give the newer version with --from FOLDER|ARCHIVE",
-                    install.source.as_deref().unwrap_or("(unknown)")
-                )));
-            }
-        }
+    let org_id = install.org.clone();
+    let req = UpgradeRequest {
+        install,
+        dir: &found.dir,
+        source: found.source.clone(),
+        given,
     };
-    if found.dir.manifest.name != name {
-        return Ok(failed(format!(
-            "{} holds crate `{}`, not `{name}`",
-            found.source, found.dir.manifest.name
-        )));
-    }
-    let dir = &found.dir;
-    match Version::parse(&install.version) {
-        Some(v) if v == dir.manifest.version => {
-            println!(
-                "crate {name} for {} is already at {}",
-                install.org, install.version
-            );
-            return Ok(ExitCode::SUCCESS);
+    let done = crates::upgrade(engine, req).await;
+    Ok(match report_error("upgrade", &found.dir, &org_id, done) {
+        Ok(Upgraded::Current(i)) => {
+            println!("crate {name} for {} is already at {}", i.org, i.version);
+            ExitCode::SUCCESS
         }
-        Some(v) if v > dir.manifest.version => {
+        Ok(Upgraded::Newer(i)) => {
             println!(
                 "crate {name} for {} is at {}, newer than the library's {}: nothing to do",
-                install.org, install.version, dir.manifest.version
+                i.org, i.version, found.dir.manifest.version
             );
-            return Ok(ExitCode::SUCCESS);
+            ExitCode::SUCCESS
         }
-        _ => {}
-    }
-    let stored = install.params.as_object().cloned().unwrap_or_default();
-    let run_for: Vec<String> = install
-        .run_for
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    let org_id = install.org.clone();
-    let from = install.version.clone();
-    let plan = Plan {
-        dir,
-        source: found.source.clone(),
-        org: org_id.clone(),
-        stored,
-        given,
-        run_for,
-        enabled: install.enabled,
-        previous: Some(install),
-    };
-    Ok(report(
-        "upgrade",
-        dir,
-        &org_id,
-        Some(&from),
-        crates_api::apply(engine, plan).await,
-    ))
+        Ok(Upgraded::Done { from, report: r }) => report(&found.dir, Some(&from), &r),
+        Err(code) => code,
+    })
 }
 
-/// Prints what an install or upgrade did, or every reason it did not.
-fn report(
+/// Prints every reason an install or upgrade did not happen, and answers its exit code.
+fn report_error<T>(
     verb: &str,
     dir: &CrateDir,
     org: &str,
-    from: Option<&str>,
-    result: Result<crates_api::Report, InstallError>,
-) -> ExitCode {
+    result: Result<T, InstallError>,
+) -> Result<T, ExitCode> {
     let m = &dir.manifest;
-    let r = match result {
-        Ok(r) => r,
-        Err(InstallError::Missing(problems)) => {
+    let e = match result {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    let code = code_of(e.kind());
+    match e {
+        InstallError::Missing(problems) => {
             eprintln!(
                 "error: cannot {verb} crate {} {} for {org}:",
                 m.name, m.version
@@ -899,9 +834,8 @@ fn report(
             for p in &problems {
                 eprintln!("  - {p}");
             }
-            return ExitCode::from(2);
         }
-        Err(InstallError::Invalid(errors)) => {
+        InstallError::Invalid(errors) => {
             eprintln!(
                 "error: crate {} {} has invalid workflows; nothing was deployed:",
                 m.name, m.version
@@ -909,10 +843,15 @@ fn report(
             for e in &errors {
                 eprintln!("  {e}");
             }
-            return ExitCode::from(1);
         }
-        Err(InstallError::Conflict(msg) | InstallError::Failed(msg)) => return failed(msg),
-    };
+        InstallError::Refused(e) => return Err(service_failure(&e)),
+    }
+    Err(code)
+}
+
+/// Prints what an install or upgrade did.
+fn report(dir: &CrateDir, from: Option<&str>, r: &Report) -> ExitCode {
+    let m = &dir.manifest;
     match from {
         Some(from) => println!(
             "upgraded crate {} for {} from {from} to {}",

@@ -146,7 +146,8 @@ fn list_and_show_describe_the_library() {
         assert!(out.contains(want), "missing {want:?} in {out}");
     }
     let out = weft(&env, None, &["crate", "show", "hello-webhok"]);
-    assert_eq!(out.status.code(), Some(2));
+    // Not found, as the API's 404: exit 1.
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("did you mean `hello-webhook`?"),
         "{}",

@@ -1,1 +1,0 @@
-//! Crates: listing, installing, upgrading and detaching prebuilt bundles of workflows.
