@@ -16,6 +16,7 @@ pub mod autotask;
 pub mod body;
 mod console;
 pub mod crates_api;
+pub mod form_page;
 mod hooks;
 pub mod mapping;
 pub mod metrics;
