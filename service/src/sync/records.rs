@@ -207,3 +207,64 @@ pub async fn excluded(store: &dyn Store) -> Result<Vec<Exclusion>> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use crate::orgs::{NewOrg, create};
+
+    #[tokio::test]
+    async fn a_linked_company_is_neither_excluded_nor_moved() {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let store = store.as_ref();
+        for (name, parent) in [("MSP", None), ("Acme", Some("msp")), ("Beta", Some("msp"))] {
+            let org = NewOrg {
+                name: name.into(),
+                parent: parent.map(str::to_string),
+                ..NewOrg::default()
+            };
+            create(store, org).await.unwrap();
+        }
+        assert_eq!(
+            match_company(store, "174", "acme").await.unwrap().id,
+            "acme"
+        );
+        let e = exclude(store, "company", "174").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("`acme`"), "{e}");
+        let e = match_company(store, "174", "beta").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(excluded(store).await.unwrap().is_empty());
+        let e = match_company(store, "175", "nowhere").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn exclusions_approvals_and_user_matches_are_remembered() {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let store = store.as_ref();
+        let e = exclude(store, "configuration", "9").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert_eq!(record_kind("users").unwrap(), "user");
+        assert_eq!(
+            record_kind("widget").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        exclude(store, "user", "77").await.unwrap();
+        let rows = excluded(store).await.unwrap();
+        assert_eq!(
+            (rows[0].kind.as_str(), rows[0].external_id.as_str()),
+            ("user", "77")
+        );
+        approve(store, "user", "77").await.unwrap();
+        assert!(
+            excluded(store).await.unwrap().is_empty(),
+            "approving includes"
+        );
+        assert!(!include(store, "user", "77").await.unwrap());
+        let e = match_user(store, "77", "u1").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(user_matches(store).await.unwrap().is_empty());
+    }
+}
