@@ -25,7 +25,8 @@ use crate::{ApiError, AppState};
     post,
     path = "/api/sync/autotask/preview",
     tag = "sync",
-    request_body = Options,
+    operation_id = "syncPreview",
+    request_body = Option<Options>,
     responses(
         (status = 200, description = "What an apply would do", body = SyncReport),
         (status = 404, description = "The org named does not exist", body = ErrorBody),
@@ -51,7 +52,8 @@ async fn preview(
     post,
     path = "/api/sync/autotask/apply",
     tag = "sync",
-    request_body = Options,
+    operation_id = "syncApply",
+    request_body = Option<Options>,
     responses(
         (status = 200, description = "What the sync did", body = SyncReport),
         (status = 404, description = "The org named does not exist", body = ErrorBody),
@@ -73,6 +75,7 @@ async fn apply(
     get,
     path = "/api/sync/autotask/settings",
     tag = "sync",
+    operation_id = "syncSettings",
     responses((status = 200, description = "The settings", body = Settings)),
 )]
 async fn get_settings(State(state): State<AppState>) -> Result<Json<Settings>, ApiError> {
@@ -86,6 +89,7 @@ async fn get_settings(State(state): State<AppState>) -> Result<Json<Settings>, A
     put,
     path = "/api/sync/autotask/settings",
     tag = "sync",
+    operation_id = "setSyncSettings",
     request_body = SettingsChange,
     responses(
         (status = 200, description = "The settings now", body = Settings),
@@ -108,6 +112,7 @@ async fn put_settings(
     post,
     path = "/api/sync/autotask/{kind}/{id}/exclude",
     tag = "sync",
+    operation_id = "syncExclude",
     params(
         ("kind" = String, Path, description = "company or user (configuration items cannot be excluded)"),
         ("id" = String, Path, description = "The Autotask id"),
@@ -134,6 +139,7 @@ async fn exclude(
     post,
     path = "/api/sync/autotask/{kind}/{id}/create",
     tag = "sync",
+    operation_id = "syncApprove",
     params(
         ("kind" = String, Path, description = "company, user or configuration"),
         ("id" = String, Path, description = "The Autotask id"),
