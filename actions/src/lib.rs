@@ -1,6 +1,6 @@
 //! weft-actions: the actions workflows call — `core.*` (noop, echo, sleep, fail, mock,
-//! sub-workflows), `http.*`, `autotask.*` (every Datto Autotask PSA endpoint, plus the
-//! directory sync), `openai.*`, `notify.*` and `email.*`.
+//! sub-workflows), `http.*`, `autotask.*` (every Datto Autotask PSA endpoint; the
+//! directory sync lives in weft-service), `openai.*`, `notify.*` and `email.*`.
 //!
 //! Each action is a small type implementing [`weft_engine::TypedAction`] next to its
 //! parameter struct, whose doc comments become the JSON Schema (`weft actions show NAME`)

@@ -85,7 +85,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     // Retention: hourly, by the default and each org's own `retention` variable.
     let retention_job = spawn_retention(engine.clone(), retention, cron_stop.clone());
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
-    let psa_sync = tokio::spawn(weft_actions::autotask::sync::nightly(engine.clone()));
+    let psa_sync = tokio::spawn(weft_service::sync::nightly(engine.clone()));
     let public = args.public_url.clone().unwrap_or_else(|| base.clone());
     let state =
         AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())

@@ -4,11 +4,12 @@ use std::process::ExitCode;
 
 use miette::IntoDiagnostic;
 use serde_json::{Value, json};
-use weft_actions::autotask::sync::{self, KINDS, Mode, Options, SyncReport};
 use weft_engine::executor::Engine;
 use weft_engine::store::Store;
+use weft_service::sync::{self, KINDS, Mode, Options, SettingsChange, SyncReport};
 
 use super::engine::EngineArgs;
+use super::org::{service_failure, usage};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -143,16 +144,6 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
 
-fn fail(msg: impl std::fmt::Display) -> miette::Result<ExitCode> {
-    eprintln!("error: {msg}");
-    Ok(ExitCode::from(1))
-}
-
-fn usage(msg: impl std::fmt::Display) -> miette::Result<ExitCode> {
-    eprintln!("error: {msg}");
-    Ok(ExitCode::from(2))
-}
-
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
     match cmd {
         Command::Runs { limit, json, db } => {
@@ -232,17 +223,18 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
     let result = match action {
         Action::Exclude { kind, id } => sync::exclude(store, kind_name(kind), &id)
             .await
-            .map(|()| format!("excluded {} {id}", kind_name(kind))),
+            .map(|r| format!("excluded {} {}", r.kind, r.id)),
         Action::Include { kind, id } => {
-            let ex = sync::exclusion_kind(kind_name(kind)).expect("companies and users");
-            match store.unexclude(ex, &id).await {
-                Ok(true) => Ok(format!(
-                    "{} {id} is no longer excluded: the next sync matches or creates it (or lists it as pending)",
-                    kind_name(kind)
-                )),
-                Ok(false) => Ok(format!("{} {id} was not excluded", kind_name(kind))),
-                Err(e) => Err(e.into()),
-            }
+            let k = kind_name(kind);
+            sync::include(store, k, &id).await.map(|lifted| {
+                if lifted {
+                    format!(
+                        "{k} {id} is no longer excluded: the next sync matches or creates it (or lists it as pending)"
+                    )
+                } else {
+                    format!("{k} {id} was not excluded")
+                }
+            })
         }
         Action::Create { kind, id } => {
             let k = match kind {
@@ -250,7 +242,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
                 CreateKind::User => "user",
                 CreateKind::Configuration => "configuration",
             };
-            sync::approve(store, k, &id).await.map(|()| {
+            sync::approve(store, k, &id).await.map(|_| {
                 format!("{k} {id} will be created at the next `weft sync autotask --apply`")
             })
         }
@@ -272,7 +264,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
             timezone,
             json,
         } => {
-            let change = SettingsChange {
+            let flags = SettingsFlags {
                 auto_create_clients,
                 auto_create_users,
                 auto_create_configurations,
@@ -280,7 +272,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
                 schedule,
                 timezone,
             };
-            return settings(store, change, json).await;
+            return settings(store, flags, json).await;
         }
     };
     match result {
@@ -288,7 +280,7 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
             println!("{msg}");
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => fail(e),
+        Err(e) => Ok(service_failure(&e)),
     }
 }
 
@@ -300,9 +292,10 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
         Mode::Preview
     };
     let options = Options {
+        org: args.org.clone(),
         integration: args.integration.clone(),
     };
-    match sync::run(engine, args.org.as_deref(), mode, &options).await {
+    match sync::run(engine, mode, &options).await {
         Ok(report) => {
             if args.json {
                 println!(
@@ -314,21 +307,16 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => fail(e),
+        Err(e) => Ok(service_failure(&e)),
     }
 }
 
 /// `weft sync autotask excluded`: the excluded companies and resources.
 async fn list_excluded(store: &dyn Store, json: bool) -> miette::Result<ExitCode> {
-    let mut rows = Vec::new();
-    for (kind, ex) in [
-        ("company", sync::EXCLUDE_COMPANY),
-        ("user", sync::EXCLUDE_USER),
-    ] {
-        for (id, name) in store.exclusions(ex).await.into_diagnostic()? {
-            rows.push(json!({"kind": kind, "external_id": id, "name": name}));
-        }
-    }
+    let rows = match sync::excluded(store).await {
+        Ok(rows) => rows,
+        Err(e) => return Ok(service_failure(&e)),
+    };
     if json {
         println!(
             "{}",
@@ -341,9 +329,9 @@ async fn list_excluded(store: &dyn Store, json: bool) -> miette::Result<ExitCode
         for r in &rows {
             println!(
                 "{:<8}  {:<12}  {}",
-                r["kind"].as_str().unwrap_or_default(),
-                r["external_id"].as_str().unwrap_or_default(),
-                r["name"].as_str().unwrap_or("")
+                r.kind,
+                r.external_id,
+                r.name.as_deref().unwrap_or("")
             );
         }
         println!(
@@ -353,8 +341,8 @@ async fn list_excluded(store: &dyn Store, json: bool) -> miette::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// The changes `weft sync autotask settings` asks for (`None`: unchanged).
-struct SettingsChange {
+/// The flags of `weft sync autotask settings` (`None`: unchanged).
+struct SettingsFlags {
     auto_create_clients: Option<OnOff>,
     auto_create_users: Option<OnOff>,
     auto_create_configurations: Option<OnOff>,
@@ -363,78 +351,52 @@ struct SettingsChange {
     timezone: Option<String>,
 }
 
-/// `weft sync autotask settings`: applies the changes asked for, saves the settings when
-/// they changed, and prints them.
-async fn settings(
-    store: &dyn Store,
-    change: SettingsChange,
-    json: bool,
-) -> miette::Result<ExitCode> {
-    let mut s = match sync::settings(store).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+/// `weft sync autotask settings`: applies the changes asked for (the service validates and
+/// saves them) and prints the settings.
+async fn settings(store: &dyn Store, flags: SettingsFlags, json: bool) -> miette::Result<ExitCode> {
+    let change = match settings_change(flags) {
+        Ok(c) => c,
+        Err(e) => return Ok(usage(e)),
     };
-    let before = s.clone();
-    if let Err(e) = change_settings(&mut s, change) {
-        return usage(e);
+    match sync::update_settings(store, change).await {
+        Ok(s) => {
+            print_settings(&s, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(service_failure(&e)),
     }
-    if s != before
-        && let Err(e) = sync::save_settings(store, &s).await
-    {
-        return fail(e);
-    }
-    print_settings(&s, json);
-    Ok(ExitCode::SUCCESS)
 }
 
-/// Applies `c` to `s`; `Err` explains a malformed value.
-fn change_settings(s: &mut sync::Settings, c: SettingsChange) -> Result<(), String> {
-    if let Some(v) = c.auto_create_clients {
-        s.auto_create_clients = v == OnOff::On;
-    }
-    if let Some(v) = c.auto_create_users {
-        s.auto_create_users = v == OnOff::On;
-    }
-    if let Some(v) = c.auto_create_configurations {
-        s.auto_create_configurations = v == OnOff::On;
-    }
-    if let Some(types) = c.company_types {
-        if types.trim().eq_ignore_ascii_case("all") || types.trim().is_empty() {
-            s.company_types = Vec::new();
-        } else {
-            let mut out = Vec::new();
-            for t in types.split(',') {
-                match t.trim().parse::<i64>() {
-                    Ok(n) => out.push(n),
-                    Err(_) => {
-                        return Err(format!(
-                            "--company-types takes numbers separated by commas (1 Customer, 2 Lead, 3 Prospect …) or `all`, not `{types}`"
-                        ));
-                    }
-                }
-            }
-            s.company_types = out;
-        }
-    }
-    if let Some(expr) = c.schedule {
-        if expr.trim().eq_ignore_ascii_case("off") {
-            s.schedule = None;
-        } else {
-            if let Err(e) = weft_engine::cron::Schedule::parse(&expr) {
-                return Err(e.to_string());
-            }
-            s.schedule = Some(expr.trim().to_string());
-        }
-    }
-    if let Some(tz) = c.timezone {
-        if jiff::tz::TimeZone::get(&tz).is_err() {
-            return Err(format!(
-                "unknown time zone `{tz}` (an IANA name: Europe/London)"
-            ));
-        }
-        s.timezone = tz;
-    }
-    Ok(())
+/// The flags as a [`SettingsChange`]: `on`/`off`, `--company-types 1,3|all`, `--schedule
+/// CRON|off`; `Err` explains a malformed list of company types.
+fn settings_change(f: SettingsFlags) -> Result<SettingsChange, String> {
+    let on = |v: Option<OnOff>| v.map(|v| v == OnOff::On);
+    let company_types = match f.company_types {
+        None => None,
+        Some(t) if t.trim().eq_ignore_ascii_case("all") || t.trim().is_empty() => Some(Vec::new()),
+        Some(types) => Some(
+            types
+                .split(',')
+                .map(|t| t.trim().parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    format!(
+                        "--company-types takes numbers separated by commas (1 Customer, 2 Lead, 3 Prospect …) or `all`, not `{types}`"
+                    )
+                })?,
+        ),
+    };
+    let schedule = f
+        .schedule
+        .map(|expr| (!expr.trim().eq_ignore_ascii_case("off")).then_some(expr));
+    Ok(SettingsChange {
+        auto_create_clients: on(f.auto_create_clients),
+        auto_create_users: on(f.auto_create_users),
+        auto_create_configurations: on(f.auto_create_configurations),
+        company_types,
+        schedule,
+        timezone: f.timezone,
+    })
 }
 
 fn print_settings(s: &sync::Settings, json: bool) {

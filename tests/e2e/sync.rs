@@ -451,3 +451,79 @@ async fn resources_match_weft_users_by_full_name_or_by_hand() {
     );
     no_changes(&sync_json(&env, &file, "--apply").await);
 }
+
+/// The report without what differs from one run to the next (its id).
+fn without_run_id(mut v: Value) -> Value {
+    v.as_object_mut().unwrap().remove("run_id");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_previews_and_applies_what_the_cli_does() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let creds = SimConfig::default();
+    let env = Env::new();
+    let weft = |args: Vec<String>| {
+        let mut cmd = env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.env_remove("WEFT_INTEGRATIONS");
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().expect("weft runs"))
+                .await
+                .unwrap()
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    ok(&weft(args(&["org", "add", "BrightPath MSP"])).await);
+    ok(&weft(args(&[
+        "integration",
+        "add",
+        "autotask",
+        "--org",
+        "brightpath-msp",
+        "--set",
+        &format!("username={}", creds.username),
+        "--set",
+        &format!("integration_code={}", creds.integration_code),
+        "--set",
+        &format!("discovery_url={}", sim.base_url),
+        "--secret",
+        &format!("secret={}", creds.secret),
+    ]))
+    .await);
+    let cli_preview: Value = serde_json::from_str(&ok(&weft(args(&[
+        "sync",
+        "autotask",
+        "--preview",
+        "--json",
+    ]))
+    .await))
+    .unwrap();
+    let server = crate::parity::serve(&env);
+    let (st, api_preview) = crate::parity::api(
+        &server,
+        "POST",
+        "/api/sync/autotask/preview",
+        json!({"org": "brightpath-msp"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{api_preview}");
+    assert_eq!(
+        without_run_id(api_preview),
+        without_run_id(cli_preview.clone())
+    );
+    let (st, applied) =
+        crate::parity::api(&server, "POST", "/api/sync/autotask/apply", json!({})).await;
+    assert_eq!(st, 200, "{applied}");
+    assert_eq!(applied["mode"], "apply");
+    assert_eq!(
+        applied["kinds"]["company"]["created"],
+        cli_preview["kinds"]["company"]["created"]
+    );
+    let again = sync_json_from(&weft(args(&["sync", "autotask", "--apply", "--json"])).await);
+    no_changes(&again);
+}
+
+fn sync_json_from(out: &Output) -> Value {
+    let stdout = ok(out);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stdout}"))
+}

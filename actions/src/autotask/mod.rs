@@ -8,7 +8,6 @@ pub mod actions;
 pub mod client;
 pub mod error;
 pub mod filter;
-pub mod sync;
 pub mod webhooks;
 
 pub use client::{Client, Config};
