@@ -350,7 +350,7 @@ async fn deactivation_notice(rec: &Recorder<'_>) -> Response {
         ("trigger" = String, Path, description = "The trigger's name."),
     ),
     request_body(
-        content = Object,
+        content = Option<Object>,
         description = "Autotask's notice: `Action`, `Guid`.",
         content_type = "application/json",
     ),

@@ -202,9 +202,12 @@ impl Event<'_> {
         ("x-weft-secret" = Option<String>, Header, description = "The trigger's secret, when it requires one."),
     ),
     request_body(
-        content = Object,
         description = "Any payload (JSON, a form, else text), up to the trigger's `max_body_bytes` (1 MiB by default).",
-        content_type = "application/json",
+        content(
+            (Option<Object> = "application/json"),
+            (Option<std::collections::HashMap<String, String>> = "application/x-www-form-urlencoded"),
+            (Option<String> = "text/plain"),
+        ),
     ),
     responses(
         (status = 202, description = "Accepted: the execution was started (a `response: wait` trigger whose execution did not end in time answers this too).", body = WebhookAccepted),
