@@ -1,4 +1,6 @@
-//! `POST /hooks/{trigger}/{org}`: webhook triggers.
+//! `POST /hooks/{trigger}/{org}`: webhook triggers. The handler reads the request, lets
+//! `weft_triggers` decide (`webhook_access`: who may send; `webhook`: secret, rate limit,
+//! body, criteria, the event), records the outcome and answers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,37 +10,69 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use weft_engine::Workflow;
 use weft_engine::action::now_rfc3339;
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
+use weft_engine::model::{TriggerKind, WebhookResponse};
 use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
+use crate::openapi::{ErrorBody, ErrorDetail};
 use crate::{ApiError, AppState};
-use weft_triggers::event::{headers_json, inputs, starts_for};
-use weft_triggers::webhook_access::{self, MAX_SEGMENT, entitled_org, valid_segment};
+use weft_triggers::event::{inputs, starts_for};
+use weft_triggers::webhook::{self, DEFAULT_WAIT};
+use weft_triggers::webhook_access::entitled_org;
 
-/// The body limit when the trigger sets none.
-const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
-/// How long `response: wait` waits when the trigger sets no timeout.
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// A webhook or callout that started executions (queued for a worker).
+#[derive(Serialize, ToSchema)]
+pub struct WebhookAccepted {
+    /// The (first) execution.
+    pub id: Option<String>,
+    /// Every execution started (one per org the trigger runs for).
+    pub ids: Vec<String>,
+}
+
+/// An event that started nothing, and why (the trigger's criteria did not hold, say).
+#[derive(Serialize, ToSchema)]
+pub struct NotAccepted {
+    /// Always `false`.
+    pub accepted: bool,
+    /// Why nothing started.
+    pub reason: String,
+}
+
+impl NotAccepted {
+    /// Nothing started because of `reason`.
+    pub fn because(reason: String) -> NotAccepted {
+        NotAccepted {
+            accepted: false,
+            reason,
+        }
+    }
+}
+
+/// A `response: wait` trigger's execution that did not succeed (`code: execution_failed`).
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionFailed {
+    /// `execution_failed` and the execution's status and error.
+    pub error: ErrorDetail,
+    /// The execution.
+    pub id: String,
+}
 
 /// The deployed workflow whose trigger is named `name` (a webhook).
 async fn find(
     state: &AppState,
     name: &str,
 ) -> Result<(WorkflowRecord, Arc<Workflow>, usize), ApiError> {
-    let mut found = state.webhook_triggers(name).await?;
-    match found.len() {
-        0 => Err(ApiError::NotFound(format!("no webhook trigger `{name}`"))),
-        1 => Ok(found.pop().expect("one")),
-        _ => Err(ApiError::Conflict(format!(
-            "several workflows declare a webhook trigger `{name}`"
-        ))),
-    }
+    let found = state.webhook_triggers(name).await?;
+    Ok(webhook::one_trigger(found, name)?)
 }
 
 /// The reason label of a refusal in `/metrics`.
@@ -140,35 +174,55 @@ impl Event<'_> {
     }
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    if ctype.starts_with("application/json") || ctype.contains("+json") {
-        return serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")));
-    }
-    if ctype.starts_with("application/x-www-form-urlencoded") {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not a form: {e}")))?;
-        let mut m = Map::new();
-        for (k, v) in pairs {
-            m.insert(k, Value::String(v));
-        }
-        return Ok(Value::Object(m));
-    }
-    Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
-}
-
-/// `POST /hooks/{trigger}/{org}`. Checks run cheapest and least trusting first: the
-/// source's failure budget, the path's shape, the trigger, its switch, the org binding, the
-/// secret; only then the rate limit (so that failures cannot spend a sender's budget), the
-/// body and the criteria. One execution, for the URL's org.
+/// Fire a webhook trigger.
+///
+/// Starts one execution of the workflow that declares the webhook trigger `trigger`, for
+/// `org` — only if `org` is a registered, active org the trigger runs for (`run_for`: the root
+/// org for `owner`, a listed org, or any managed org for `all_managed`); anything else is 404
+/// before anything is stored. `trigger` and `org` are 1–128 letters, digits, `-`, `_` or `.`.
+/// With `secret: required`, `x-weft-secret` must be that org's own secret
+/// (`GET /api/triggers/{workflow}/{trigger}/secrets/{org}`); a trigger with `secret: none` runs
+/// only for its owner org. The body is parsed by content type (JSON, form, else text) and,
+/// with the headers (never credential-like ones: `authorization`, `cookie`, `x-api-key`,
+/// names containing `secret`, `token`, `password` or `key`) and query parameters, becomes
+/// `TRIGGER`. Not behind the API token. 429 when the trigger's `rate_limit` (per org,
+/// authenticated requests only) is spent or when the sender's address has failed too often.
+///
+/// Checks run cheapest and least trusting first: the source's failure budget, the path's
+/// shape, the trigger, its switch, the org binding, the secret; only then the rate limit (so
+/// that failures cannot spend a sender's budget), the body and the criteria.
+#[utoipa::path(
+    post,
+    path = "/hooks/{trigger}/{org}",
+    tag = "webhooks",
+    security((), ("webhookSecret" = [])),
+    params(
+        ("trigger" = String, Path, description = "The webhook trigger's name."),
+        ("org" = String, Path, description = "The organization the event is for."),
+        ("x-weft-secret" = Option<String>, Header, description = "The trigger's secret, when it requires one."),
+    ),
+    request_body(
+        description = "Any payload (JSON, a form, else text), up to the trigger's `max_body_bytes` (1 MiB by default).",
+        content(
+            (Option<Object> = "application/json"),
+            (Option<std::collections::HashMap<String, String>> = "application/x-www-form-urlencoded"),
+            (Option<String> = "text/plain"),
+        ),
+    ),
+    responses(
+        (status = 202, description = "Accepted: the execution was started (a `response: wait` trigger whose execution did not end in time answers this too).", body = WebhookAccepted),
+        (status = 200, description = "The trigger's criteria did not hold (`{\"accepted\": false, \"reason\"}`, nothing started); or a `response: wait` trigger's execution succeeded: then the answer is its output, any JSON.", body = NotAccepted),
+        (status = 400, description = "The body does not parse as its content type says.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong `x-weft-secret`.", body = ErrorBody),
+        (status = 404, description = "No such webhook trigger, it is disabled, or it does not run for the org.", body = ErrorBody),
+        (status = 409, description = "Several workflows declare this trigger name.", body = ErrorBody),
+        (status = 413, description = "The body exceeds the trigger's limit.", body = ErrorBody),
+        (status = 422, description = "The trigger's `input:` could not be rendered, or the inputs do not fit the workflow.", body = ErrorBody),
+        (status = 429, description = "The trigger's `rate_limit` is exceeded, or the sender's address failed too often.", body = ErrorBody),
+        (status = 500, description = "A `response: wait` trigger's execution failed (`code: execution_failed`, with the execution `id`), or an internal error.", body = ExecutionFailed),
+        (status = 503, description = "weft's database is unavailable; nothing was accepted.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn hook(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -192,119 +246,130 @@ pub(crate) async fn hook(
             ApiError::NotFound("no such webhook".into()),
         );
     };
-    if !valid_segment(&name) || !valid_segment(&org) {
-        return refuse(
-            &state,
-            source,
-            "bad_path",
-            ApiError::NotFound(format!(
-                "no such webhook: a trigger name and an org id are 1 to {MAX_SEGMENT} letters, digits, `-`, `_` or `.`"
-            )),
-        );
+    if let Err(e) = webhook::check_path(&name, &org) {
+        return refuse(&state, source, "bad_path", e.into());
     }
     let (record, wf, index) = match find(&state, &name).await {
         Ok(f) => f,
         Err(e) => return refuse(&state, source, "unknown_trigger", e),
     };
-    let trigger = &wf.triggers[index];
-    let TriggerKind::Webhook {
-        response,
-        wait_timeout,
-        max_body_bytes,
-        ..
-    } = &trigger.kind
-    else {
-        unreachable!("find returns webhook triggers")
-    };
     let ev = Event {
         state: &state,
         workflow: &wf.name,
-        trigger: &trigger.name,
+        trigger: &wf.triggers[index].name,
         org: &org,
         source,
     };
+    match accept(&ev, (&record, &wf, index), query.as_deref(), req).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The checks of a webhook request once its trigger is known, then the start. `Err` is the
+/// refusal answered (recorded as [`Event`] says).
+async fn accept(
+    ev: &Event<'_>,
+    (record, wf, index): (&WorkflowRecord, &Workflow, usize),
+    query: Option<&str>,
+    req: Request,
+) -> Result<Response, Response> {
+    let state = ev.state;
+    let trigger = &wf.triggers[index];
     let switches = match crate::Switches::load(state.store().as_ref()).await {
         Ok(s) => s,
-        Err(e) => return ev.reject(e.into(), false).await,
+        Err(e) => return Err(ev.reject(e.into(), false).await),
     };
     if !switches.enabled(&wf.name, trigger) {
-        let err = ApiError::NotFound(format!("webhook trigger `{name}` is disabled"));
+        let err: ApiError = webhook::disabled(&trigger.name).into();
         let reason = err.to_string();
-        return ev.reject_because(err, "disabled", reason, true).await;
+        return Err(ev.reject_because(err, "disabled", reason, true).await);
     }
-    let org_record = match entitled_org(state.store().as_ref(), trigger, &org).await {
+    let org_record = match entitled_org(state.store().as_ref(), trigger, ev.org).await {
         Ok(o) => o,
-        // The answer does not say why (which orgs the trigger runs for is not a stranger's
-        // business); the recorded event does.
+        // The answer does not say why; the recorded event does.
         Err(weft_triggers::TriggerError::NotFound(why)) => {
-            let answer = ApiError::NotFound(format!(
-                "webhook trigger `{name}` does not run for organization `{org}` (the org must be registered — `weft org add` — and be one the trigger's `run_for` names; the trigger's events say why)"
-            ));
-            return ev.reject_because(answer, "not_entitled", why, true).await;
+            let answer = webhook::not_entitled(&trigger.name, ev.org).into();
+            return Err(ev.reject_because(answer, "not_entitled", why, true).await);
         }
-        Err(e) => return ev.reject(e.into(), false).await,
+        Err(e) => return Err(ev.reject(e.into(), false).await),
     };
-    if let Err((e, failed)) = admit(&state, &wf.name, trigger, &org_record.id, req.headers()).await
-    {
-        return ev.reject(e, failed).await;
+    let org = org_record.id.as_str();
+    let admitted = webhook::admit(
+        state.engine(),
+        state.guards(),
+        &wf.name,
+        trigger,
+        org,
+        req.headers(),
+    )
+    .await;
+    if let Err(r) = admitted {
+        return Err(ev.reject(r.error.into(), r.failed).await);
     }
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
-    let limit = max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
-    let body = match read_body(&headers, body, limit).await {
+    let body = match read_body(&headers, body, webhook::body_limit(trigger)).await {
         Ok(b) => b,
-        Err(e) => return ev.reject(e, false).await,
+        Err(e) => return Err(ev.reject(e, false).await),
     };
-    let params = query_params(query.as_deref());
-    let event = json!({
-        "type": "webhook",
-        "name": trigger.name,
-        "org": org_record.id,
-        "body": body,
-        "headers": headers_json(&headers),
-        "params": params,
-    });
+    let event = webhook::event(trigger, org, body, &headers, query);
     let now = now_rfc3339();
     let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(reason) = unmet_criteria(trigger, &ctx) {
+    if let Some(reason) = webhook::unmet_criteria(trigger, &ctx) {
         ev.record("filtered", StatusCode::OK, Some(reason.clone()))
             .await;
-        return Json(json!({"accepted": false, "reason": reason})).into_response();
+        return Ok(Json(NotAccepted::because(reason)).into_response());
     }
-    let input = match inputs(&wf, trigger, &event, &ctx) {
+    let input = match inputs(wf, trigger, &event, &ctx) {
         Ok(i) => i,
-        Err(e) => return ev.reject(e.into(), false).await,
+        Err(e) => return Err(ev.reject(e.into(), false).await),
     };
-    let starts = starts_for(
-        &record,
-        trigger,
-        vec![org_record.id.clone()],
-        &input,
-        &event,
-    );
+    let starts = starts_for(record, trigger, vec![org.to_string()], &input, &event);
+    start(ev, trigger, org, starts).await
+}
+
+/// Enqueues the execution of an accepted webhook and answers: its id, or with
+/// `response: wait` its output.
+async fn start(
+    ev: &Event<'_>,
+    trigger: &weft_engine::model::Trigger,
+    org: &str,
+    starts: Vec<weft_engine::executor::Start>,
+) -> Result<Response, Response> {
+    let state = ev.state;
     let accepted_event = ev.event("accepted", StatusCode::ACCEPTED, None);
     let ids = match state.engine().enqueue(&accepted_event, starts).await {
         Ok(Some(ids)) => ids,
         Ok(None) => {
             let e = ApiError::Internal("a webhook event was taken for a duplicate".into());
-            return ev.reject(e, false).await;
+            return Err(ev.reject(e, false).await);
         }
-        Err(e) => return ev.reject(e.into(), false).await,
+        Err(e) => return Err(ev.reject(e.into(), false).await),
     };
-    state.metrics().webhook(&wf.name, &trigger.name, "accepted");
+    state
+        .metrics()
+        .webhook(ev.workflow, &trigger.name, "accepted");
     let id = ids[0].clone();
-    tracing::info!(workflow = %wf.name, trigger = %trigger.name, org = %org_record.id, execution_ids = ?ids, "webhook accepted");
-    match response {
-        WebhookResponse::Wait => {
-            wait_answer(&state, &id, &ids, wait_timeout.unwrap_or(DEFAULT_WAIT)).await
-        }
+    tracing::info!(workflow = %ev.workflow, trigger = %trigger.name, org = %org, execution_ids = ?ids, "webhook accepted");
+    Ok(match &trigger.kind {
+        TriggerKind::Webhook {
+            response: WebhookResponse::Wait,
+            wait_timeout,
+            ..
+        } => wait_answer(state, &id, &ids, wait_timeout.unwrap_or(DEFAULT_WAIT)).await,
         _ => accepted(&id, &ids).into_response(),
-    }
+    })
 }
 
 /// The answer to an accepted webhook: the execution's id (the first of `ids`) and all ids.
 fn accepted(id: &str, ids: &[String]) -> impl IntoResponse {
-    (StatusCode::ACCEPTED, Json(json!({"id": id, "ids": ids})))
+    (
+        StatusCode::ACCEPTED,
+        Json(WebhookAccepted {
+            id: Some(id.to_string()),
+            ids: ids.to_vec(),
+        }),
+    )
 }
 
 /// The answer of a `response: wait` webhook: the execution's output when it succeeds within
@@ -321,15 +386,15 @@ async fn wait_answer(state: &AppState, id: &str, ids: &[String], wait: Duration)
                 .as_deref()
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default();
-            let error = json!({
-                "code": "execution_failed",
-                "message": format!("execution {id} {}{why}", exec.status),
-            });
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": error, "id": id})),
-            )
-                .into_response()
+            let failed = ExecutionFailed {
+                error: ErrorDetail {
+                    code: "execution_failed".into(),
+                    message: format!("execution {id} {}{why}", exec.status),
+                    diagnostics: None,
+                },
+                id: id.to_string(),
+            };
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(failed)).into_response()
         }
         Ok(None) => accepted.into_response(),
         Err(e) => ApiError::from(e).into_response(),
@@ -338,76 +403,15 @@ async fn wait_answer(state: &AppState, id: &str, ids: &[String], wait: Duration)
 
 /// Reads a webhook body of at most `limit` bytes and parses it by its content type.
 async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Value, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge(limit));
-    }
+    webhook::check_length(headers, limit)?;
     let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|_| ApiError::TooLarge(limit))?;
-    parse_body(headers, &bytes)
-}
-
-/// The query string as `TRIGGER.params` (a malformed one reads as empty).
-fn query_params(query: Option<&str>) -> Map<String, Value> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect()
-}
-
-/// Why the trigger's `criteria` filter the event out, if they do.
-fn unmet_criteria(trigger: &Trigger, ctx: &minijinja::Value) -> Option<String> {
-    let criteria = trigger.criteria.as_ref()?;
-    match criteria.render_value(ctx) {
-        Ok(v) if v.is_true() => None,
-        Ok(_) => Some("criteria not met".to_string()),
-        Err(e) => Some(format!("criteria could not be evaluated: {e}")),
-    }
-}
-
-/// The checks that need the org: the secret when the trigger requires one, then the rate
-/// limit (so that failures cannot spend a sender's budget). `Err` carries the refusal and
-/// whether it counts as a failed attempt of the source.
-async fn admit(
-    state: &AppState,
-    workflow: &str,
-    trigger: &Trigger,
-    org: &str,
-    headers: &HeaderMap,
-) -> Result<(), (ApiError, bool)> {
-    let TriggerKind::Webhook {
-        secret, rate_limit, ..
-    } = &trigger.kind
-    else {
-        unreachable!("find returns webhook triggers")
-    };
-    if *secret == WebhookSecret::Required {
-        let given = headers.get("x-weft-secret").map(|v| v.as_bytes());
-        if let Err(e) =
-            webhook_access::check(state.engine(), workflow, &trigger.name, org, given).await
-        {
-            let failed = matches!(e, weft_triggers::TriggerError::Unauthorized(_));
-            return Err((e.into(), failed));
-        }
-    }
-    if let Some(rate) = rate_limit
-        && !state
-            .guards()
-            .take_rate(workflow, &trigger.name, org, *rate)
-    {
-        return Err((ApiError::RateLimited, false));
-    }
-    Ok(())
+    Ok(webhook::parse_body(headers, &bytes)?)
 }
 
 /// The routes this module answers. Each handler is declared once, here, with its
 /// `#[utoipa::path]`; the OpenAPI document is generated from them.
-pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use axum::routing::post;
-    utoipa_axum::router::OpenApiRouter::new().route("/hooks/{trigger}/{org}", post(hook))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(hook))
 }

@@ -191,6 +191,8 @@ impl From<weft_triggers::TriggerError> for ApiError {
             T::NotFound(m) => ApiError::NotFound(m),
             T::Conflict(m) => ApiError::Conflict(m),
             T::InvalidInput(m) => ApiError::InvalidInput(m),
+            T::TooLarge(n) => ApiError::TooLarge(n),
+            T::RateLimited => ApiError::RateLimited,
             T::Store(s) => s.into(),
             other => ApiError::Internal(format!("{other:?}")),
         }

@@ -471,7 +471,7 @@ async fn a_webhook_registration_that_failed_is_retried() {
     let stop = tokio_util::sync::CancellationToken::new();
     let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = reports.clone();
-    let task = autotask::keep_in_sync(
+    let task = weft_triggers::autotask::keep_in_sync(
         engine,
         "http://127.0.0.1:9".into(),
         std::time::Duration::from_millis(50),

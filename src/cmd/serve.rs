@@ -101,7 +101,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     }
 
     // Autotask webhooks of the deployed Autotask triggers, kept in step in the background.
-    let autotask_sync = weft_server::autotask::keep_in_sync(
+    let autotask_sync = weft_triggers::autotask::keep_in_sync(
         engine.clone(),
         public.clone(),
         Duration::from_secs(10),

@@ -462,7 +462,7 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
         "Id": tid, "Fields": {"Status": "5"}, "EventTime": "2026-01-01T00:00:00Z",
         "SequenceNumber": 9999, "PersonID": null})
     .to_string();
-    let sig = weft_server::autotask::signature(secret, update.as_bytes());
+    let sig = weft_triggers::autotask::signature(secret, update.as_bytes());
     for expected in [json!({"accepted": false}), json!({"duplicate": true})] {
         let (s, v) = http(
             &serve.addr,
@@ -486,7 +486,7 @@ async fn autotask_ticket_trigger_registers_receives_dedupes_and_unregisters() {
         "Id": "not-a-number", "Fields": {}, "EventTime": "2026-01-01T00:00:00Z",
         "SequenceNumber": 10000, "PersonID": null})
     .to_string();
-    let sig = weft_server::autotask::signature(secret, odd.as_bytes());
+    let sig = weft_triggers::autotask::signature(secret, odd.as_bytes());
     let (s, v) = http(
         &serve.addr,
         "POST",

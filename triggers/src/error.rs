@@ -19,6 +19,12 @@ pub enum TriggerError {
     /// Wrong state (a trigger that takes no secret asked for one).
     #[error("{0}")]
     Conflict(String),
+    /// The request body exceeds the limit (bytes).
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The trigger's rate limit is spent.
+    #[error("rate limit exceeded")]
+    RateLimited,
     /// The event does not fit the workflow's inputs.
     #[error("{0}")]
     InvalidInput(String),

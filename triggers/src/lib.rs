@@ -1,5 +1,9 @@
 //! weft-triggers: what starts executions, without any HTTP framework.
 //!
+//! - [`autotask`] registers the Autotask webhooks of `autotask.*` triggers, keeps them in
+//!   step, and accepts their signed callouts (which org, which event).
+//! - [`webhook`] holds what a generic webhook request must be (secret, rate limit, body,
+//!   criteria) and the `TRIGGER` event it makes.
 //! - [`cron`] schedules cron triggers: each slot fires once across workers, with catch-up.
 //! - [`webhook_access`] decides whether a webhook request is accepted for an org: the org
 //!   binding (registered, active, entitled by `run_for`), per-(trigger, org) secrets and
@@ -10,10 +14,12 @@
 //! The HTTP server (`weft-server`) answers requests by calling these functions; executions
 //! themselves run in `weft-engine`'s executor.
 
+pub mod autotask;
 pub mod cron;
 mod error;
 pub mod event;
 pub mod guard;
+pub mod webhook;
 pub mod webhook_access;
 
 use std::collections::HashMap;
