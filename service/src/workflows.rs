@@ -207,3 +207,79 @@ pub async fn deploy(
         secrets_issued,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    const CRON: &str = "name: nightly\ntriggers:\n  - name: tick\n    type: cron\n    schedule: \"30 2 * * *\"\n    timezone: America/Chicago\n  - name: hook\n    type: webhook\n    secret: none\ntasks:\n  a:\n    action: core.noop\n";
+
+    async fn engine() -> Arc<Engine> {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        Engine::new(store, Arc::new(weft_actions::registry()))
+    }
+
+    #[tokio::test]
+    async fn an_invalid_workflow_is_refused_with_its_diagnostics_and_nothing_is_stored() {
+        let engine = engine().await;
+        let bad =
+            "name: broken\ntasks:\n  a:\n    action: core.noop\n    next:\n      - do: nowhere\n";
+        let Err(DeployError::Invalid(invalid)) = deploy(&engine, bad, None).await else {
+            panic!("deployed an invalid workflow");
+        };
+        assert_eq!(invalid.message, "the workflow is invalid: 1 error(s)");
+        assert_eq!(invalid.diagnostics[0].code, "route.unknown_task");
+        assert_eq!(invalid.diagnostics[0].file, "request");
+        assert!(list(engine.store().as_ref()).await.unwrap().is_empty());
+        let e = latest(engine.store().as_ref(), "broken").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_workflow_is_deployed_once_and_its_triggers_switched_and_fired() {
+        use crate::triggers;
+        let engine = engine().await;
+        let first = deploy(&engine, CRON, Some("n.yaml")).await.unwrap();
+        assert!(!first.unchanged);
+        let again = deploy(&engine, CRON, Some("n.yaml")).await.unwrap();
+        assert!(again.unchanged);
+        assert_eq!(again.record.version, 1);
+
+        let listed = triggers::list(&engine, "http://x").await.unwrap();
+        let tick = listed.iter().find(|t| t.name == "tick").unwrap();
+        assert_eq!((tick.kind.as_str(), tick.enabled), ("cron", true));
+        assert_eq!(tick.timezone.as_deref(), Some("America/Chicago"));
+        assert!(tick.next_at.as_ref().is_some_and(Option::is_some));
+        let hook = listed.iter().find(|t| t.name == "hook").unwrap();
+        assert_eq!(hook.url.as_deref(), Some("http://x/hooks/hook/{org}"));
+        let json = serde_json::to_value(hook).unwrap();
+        assert!(json.get("next_at").is_none() && json.get("next_local").is_none());
+
+        let off = triggers::switch(&engine, "nightly", "tick", false, "")
+            .await
+            .unwrap();
+        assert!(!off.enabled);
+        let e = triggers::switch(&engine, "nightly", "tock", true, "")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.to_string().contains("(it has: tick, hook)"), "{e}");
+
+        let e = triggers::fire(&engine, "nightly", "hook")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        let fired = triggers::fire(&engine, "nightly", "tick").await.unwrap();
+        assert_eq!(fired.executions.len(), 1, "{fired:?}");
+        let events = triggers::events(&engine, "nightly", "tick", 0)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        let e = triggers::secret(&engine, "nightly", "hook", "acme", "")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        assert!(triggers::parse_grace("soon").is_err());
+    }
+}
