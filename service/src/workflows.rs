@@ -14,7 +14,10 @@ use weft_engine::Workflow;
 use weft_engine::executor::Engine;
 use weft_engine::registry::Registry;
 use weft_engine::store::{Store, WorkflowRecord};
-use weft_triggers::webhook_access::{self, IssuedSecret};
+use weft_triggers::webhook_access;
+
+/// A webhook secret issued by a deploy (shown once).
+pub use weft_triggers::webhook_access::IssuedSecret;
 
 use crate::ServiceError;
 

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use weft_engine::executor::Engine;
-use weft_service::workflows::{self as service, DeployError};
-use weft_triggers::webhook_access::IssuedSecret;
+use weft_service::workflows::{self as service, DeployError, IssuedSecret};
 
 use super::engine::EngineArgs;
 

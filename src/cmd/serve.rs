@@ -236,7 +236,7 @@ fn spawn_retention(
 async fn print_webhooks(
     engine: &Arc<Engine>,
     public: &str,
-    deployed: &[weft_triggers::webhook_access::IssuedSecret],
+    deployed: &[weft_service::workflows::IssuedSecret],
 ) -> miette::Result<()> {
     for record in engine.store().list_workflows().await.into_diagnostic()? {
         let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
