@@ -44,8 +44,8 @@ use weft_engine::store::{Store, StoreError, StoreErrorKind, WorkflowRecord};
 pub use api::trigger_type;
 pub use metrics::Metrics;
 pub use weft_engine::executor::{Workers, execution_json};
+pub(crate) use weft_triggers::guard;
 pub use weft_triggers::{Switches, constant_time_eq, random_token};
-pub(crate) use weft_triggers::{cron, guard, webhook_access};
 
 /// The setting that holds the SHA-256 (hex) of the generated API token.
 const TOKEN_SETTING: &str = "api_token_sha256";
@@ -439,9 +439,9 @@ impl AppState {
         Ok(wf)
     }
 
-    /// The URL of a webhook trigger (`{org}` left as a placeholder).
-    pub(crate) fn hook_url(&self, trigger: &str) -> String {
-        format!("{}/hooks/{trigger}/{{org}}", self.0.base_url)
+    /// The base of the webhook URLs shown (`weft_service::triggers::hook_url`).
+    pub(crate) fn base_url(&self) -> &str {
+        &self.0.base_url
     }
 
     /// The per-process limits of webhook traffic.

@@ -1,11 +1,14 @@
 //! `weft deploy PATH...`: validates workflow files and stores each as a new version. A
 //! running `weft serve` on the same database picks the new versions up (webhooks at the next
 //! request, cron and Autotask webhooks at the next sync); running executions keep theirs.
+//! Deploying is `weft_service::workflows::deploy`, as `POST /api/workflows`: it also issues
+//! the webhook secrets still missing (shown once).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use weft_engine::executor::Engine;
+use weft_service::workflows::{self as service, DeployError, IssuedSecret};
 
 use super::engine::EngineArgs;
 
@@ -25,6 +28,8 @@ pub struct Deployed {
     pub ok: usize,
     /// Files that did not validate or could not be read.
     pub failed: usize,
+    /// The webhook secrets issued by these deploys (to be shown once).
+    pub issued: Vec<IssuedSecret>,
 }
 
 /// Validates and deploys every workflow file under `paths`, reporting each on stderr:
@@ -46,78 +51,82 @@ pub async fn deploy_paths(engine: &Engine, paths: &[PathBuf], verbose_errors: bo
             }
         };
         for file in files {
-            if deploy_file(engine, &file, verbose_errors).await {
-                out.ok += 1;
-            } else {
-                out.failed += 1;
+            match deploy_file(engine, &file, verbose_errors).await {
+                Some(issued) => {
+                    out.ok += 1;
+                    out.issued.extend(issued);
+                }
+                None => out.failed += 1,
             }
         }
     }
     out
 }
 
-async fn deploy_file(engine: &Engine, file: &Path, verbose_errors: bool) -> bool {
-    let (loaded, diags) = match weft_engine::load_file(file, engine.registry()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("skipped {}: cannot read it: {e}", file.display());
-            return false;
-        }
-    };
-    let Some(wf) = loaded.workflow else {
-        if verbose_errors {
-            for d in &diags {
-                eprint!("{}", super::render_report(d));
-            }
-        }
-        let first = loaded
-            .diagnostics
-            .iter()
-            .find(|d| d.is_error())
-            .map(|d| {
-                format!(
-                    ": line {}:{}: {} [{}]",
-                    d.span.line, d.span.column, d.message, d.code
-                )
-            })
-            .unwrap_or_default();
-        eprintln!("skipped {}: invalid{first}", file.display());
-        return false;
-    };
-    let before = engine
-        .store()
-        .workflow(&wf.name, None)
-        .await
-        .ok()
-        .map(|r| r.id);
+/// Deploys one file; the secrets it issued, or `None` when it was skipped.
+async fn deploy_file(
+    engine: &Engine,
+    file: &Path,
+    verbose_errors: bool,
+) -> Option<Vec<IssuedSecret>> {
     let source = match std::fs::read_to_string(file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("skipped {}: cannot read it: {e}", file.display());
-            return false;
+            return None;
         }
     };
-    match engine
-        .deploy(&source, Some(&file.display().to_string()))
-        .await
-    {
-        Ok(r) if Some(r.id) == before => {
-            eprintln!(
-                "unchanged {} v{} from {}",
-                r.name,
-                r.version,
-                file.display()
-            );
-            true
+    let label = file.display().to_string();
+    match service::deploy(engine, &source, Some(&label)).await {
+        Ok(done) => {
+            let r = &done.record;
+            let verb = if done.unchanged {
+                "unchanged"
+            } else {
+                "deployed"
+            };
+            eprintln!("{verb} {} v{} from {}", r.name, r.version, file.display());
+            Some(done.secrets_issued)
         }
-        Ok(r) => {
-            eprintln!("deployed {} v{} from {}", r.name, r.version, file.display());
-            true
+        Err(DeployError::Invalid(invalid)) => {
+            if verbose_errors
+                && let Ok((_, diags)) = weft_engine::load_file(file, engine.registry())
+            {
+                for d in &diags {
+                    eprint!("{}", super::render_report(d));
+                }
+            }
+            let first = invalid
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| format!(": line {}:{}: {} [{}]", d.line, d.column, d.message, d.code))
+                .unwrap_or_default();
+            eprintln!("skipped {}: invalid{first}", file.display());
+            None
         }
-        Err(e) => {
+        Err(DeployError::Failed(e)) => {
             eprintln!("skipped {}: {e}", file.display());
-            false
+            None
         }
+    }
+}
+
+/// Prints the webhook secrets issued now, once each, with the URL their org's sender posts
+/// to (under `public`).
+pub fn print_issued(issued: &[IssuedSecret], public: &str) {
+    for i in issued {
+        println!(
+            "webhook {}.{} for {}: POST {} (x-weft-secret: {}; shown once: `weft trigger secret {} {} --org {}` shows it again)",
+            i.workflow,
+            i.trigger,
+            i.org,
+            weft_service::triggers::hook_url(public, &i.trigger, &i.org),
+            i.secret,
+            i.workflow,
+            i.trigger,
+            i.org
+        );
     }
 }
 
@@ -125,6 +134,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(async {
         let engine = super::engine::open(&args.db).await?;
         let done = deploy_paths(&engine, &args.paths, true).await;
+        print_issued(&done.issued, &weft_triggers::public_url());
         Ok(if done.failed == 0 {
             ExitCode::SUCCESS
         } else {

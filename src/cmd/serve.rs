@@ -96,8 +96,11 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     if args.sim {
         seed_sim_orgs(&engine).await;
     }
+    let mut issued = Vec::new();
     if let Some(dir) = &args.workflows {
-        super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false).await;
+        issued = super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false)
+            .await
+            .issued;
     }
 
     // Autotask webhooks of the deployed Autotask triggers, kept in step in the background.
@@ -120,7 +123,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     if let Some(token) = &generated {
         println!("API token (shown once; set WEFT_API_TOKEN to choose your own): {token}");
     }
-    print_webhooks(&engine, &public).await?;
+    print_webhooks(&engine, &public, &issued).await?;
     {
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -230,14 +233,20 @@ fn spawn_retention(
 
 /// Prints each webhook's URL; a secret is printed only when it is issued (once per trigger
 /// and org); `weft trigger secret WF TRIGGER --org ORG` shows or rotates it later.
-async fn print_webhooks(engine: &Arc<Engine>, public: &str) -> miette::Result<()> {
+async fn print_webhooks(
+    engine: &Arc<Engine>,
+    public: &str,
+    deployed: &[weft_service::workflows::IssuedSecret],
+) -> miette::Result<()> {
     for record in engine.store().list_workflows().await.into_diagnostic()? {
         let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
             continue;
         };
-        let issued = weft_triggers::webhook_access::issue_missing(engine, &wf)
+        let mut issued = weft_triggers::webhook_access::issue_missing(engine, &wf)
             .await
             .map_err(|e| miette::miette!("cannot issue webhook secrets: {e}"))?;
+        // Those issued by the deploy of `--workflows` just now are shown here, once.
+        issued.extend(deployed.iter().filter(|i| i.workflow == wf.name).cloned());
         for t in &wf.triggers {
             if let weft_engine::model::TriggerKind::Webhook { .. } = t.kind {
                 println!(

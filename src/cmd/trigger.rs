@@ -2,18 +2,15 @@
 //! command line, on the same database a `weft serve` uses.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use miette::IntoDiagnostic;
 use serde_json::json;
 use weft_engine::executor::Workers;
-use weft_engine::model::{Trigger, TriggerKind};
-use weft_engine::{Workflow, executor::Engine};
-use weft_server::trigger_type;
-use weft_triggers::Switches;
+use weft_service::triggers as service;
 
 use super::engine::EngineArgs;
+use super::org::service_failure;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -97,42 +94,14 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
 
-/// The latest deployed version of `workflow`, parsed, and its trigger `trigger`.
-async fn find(
-    engine: &Engine,
-    workflow: &str,
-    trigger: &str,
-) -> Result<(weft_engine::store::WorkflowRecord, Arc<Workflow>, Trigger), String> {
-    let record =
-        engine.store().workflow(workflow, None).await.map_err(|_| {
-            format!("no workflow named `{workflow}` is deployed (weft deploy FILE)")
-        })?;
-    let wf = weft_engine::load(&record.source, engine.registry())
-        .workflow
-        .map(Arc::new)
-        .ok_or_else(|| format!("the deployed `{workflow}` does not load; deploy it again"))?;
-    let t = wf
-        .triggers
-        .iter()
-        .find(|t| t.name == trigger)
-        .cloned()
-        .ok_or_else(|| {
-            let names: Vec<&str> = wf.triggers.iter().map(|t| t.name.as_str()).collect();
-            format!(
-                "workflow `{workflow}` has no trigger `{trigger}` (it has: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )
-        })?;
-    Ok((record, wf, t))
-}
-
-fn failed(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(1)
+/// A use case's answer, or the exit code of its refusal.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(service_failure(&e)),
+        }
+    };
 }
 
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
@@ -173,14 +142,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             db,
         } => {
             let engine = super::engine::open(&db).await?;
-            if let Err(e) = find(&engine, &workflow, &trigger).await {
-                return Ok(failed(e));
-            }
-            let events = engine
-                .store()
-                .trigger_events(&workflow, &trigger, limit)
-                .await
-                .into_diagnostic()?;
+            let events = tri!(service::events(&engine, &workflow, &trigger, limit).await);
             if events.is_empty() {
                 println!("nothing has reached {workflow}.{trigger} yet");
             }
@@ -204,38 +166,27 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
 /// listens or when it fires next.
 async fn list(db: &EngineArgs, json: bool) -> miette::Result<ExitCode> {
     let engine = super::engine::open(db).await?;
-    let store = engine.store();
-    let switches = Switches::load(store.as_ref()).await.into_diagnostic()?;
-    let mut rows = Vec::new();
-    for record in store.list_workflows().await.into_diagnostic()? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
-            continue;
-        };
-        for t in &wf.triggers {
+    // Webhooks: the path alone (the server's public URL is its own setting).
+    let triggers = tri!(service::list(&engine, "").await);
+    let rows: Vec<serde_json::Value> = triggers
+        .into_iter()
+        .map(|t| {
             let mut row = json!({
-                "workflow": wf.name,
+                "workflow": t.workflow,
                 "trigger": t.name,
-                "type": trigger_type(&t.kind),
-                "enabled": switches.enabled(&wf.name, t),
+                "type": t.kind,
+                "enabled": t.enabled,
             });
-            match &t.kind {
-                TriggerKind::Cron {
-                    schedule, timezone, ..
-                } => {
-                    let tz_name = timezone.as_deref().unwrap_or("UTC");
-                    row["schedule"] = json!(format!("{schedule} ({tz_name})"));
-                    let next = weft_triggers::cron::next_slot(t, engine.now())
-                        .map(|z| z.strftime("%Y-%m-%d %H:%M %Z").to_string());
-                    row["next"] = json!(next);
-                }
-                TriggerKind::Webhook { .. } => {
-                    row["path"] = json!(format!("/hooks/{}/{{org}}", t.name));
-                }
-                _ => {}
+            if let (Some(schedule), Some(tz)) = (&t.schedule, &t.timezone) {
+                row["schedule"] = json!(format!("{schedule} ({tz})"));
+                row["next"] = json!(t.next_local);
             }
-            rows.push(row);
-        }
-    }
+            if let Some(path) = &t.url {
+                row["path"] = json!(path);
+            }
+            row
+        })
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&rows).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
@@ -268,19 +219,7 @@ async fn fire(
     wait: bool,
 ) -> miette::Result<ExitCode> {
     let engine = super::engine::open(db).await?;
-    let (record, wf, t) = match find(&engine, workflow, trigger).await {
-        Ok(found) => found,
-        Err(e) => return Ok(failed(e)),
-    };
-    if !matches!(t.kind, TriggerKind::Cron { .. }) {
-        return Ok(failed(format!(
-            "`{trigger}` is a {} trigger: only cron triggers fire by hand; run the workflow instead (weft run {workflow})",
-            trigger_type(&t.kind)
-        )));
-    }
-    let fired = weft_triggers::cron::fire_now(&engine, &record, &wf, &t)
-        .await
-        .into_diagnostic()?;
+    let fired = tri!(service::fire(&engine, workflow, trigger).await);
     println!(
         "fired {workflow}.{trigger}: {}, {} execution(s)",
         fired.outcome,
@@ -321,6 +260,7 @@ async fn fire(
     Ok(code)
 }
 
+/// `weft trigger secret`: one org's webhook secret, or a new one with `rotate`.
 async fn secret(
     db: &EngineArgs,
     workflow: &str,
@@ -329,38 +269,18 @@ async fn secret(
     rotate: Option<Option<&str>>,
     json: bool,
 ) -> miette::Result<ExitCode> {
-    let grace = match rotate.flatten() {
-        None => None,
-        Some(g) => match weft_engine::model::parse_duration(g) {
-            Some(d) => Some(d),
-            None => {
-                eprintln!("error: --grace `{g}` is not a duration (like 15m, 1h or 7d)");
-                return Ok(ExitCode::from(2));
-            }
-        },
-    };
+    let grace = tri!(rotate.flatten().map(service::parse_grace).transpose());
     let engine = super::engine::open(db).await?;
-    let (_, _, t) = match find(&engine, workflow, trigger).await {
-        Ok(found) => found,
-        Err(e) => return Ok(failed(e)),
-    };
-    let issued = match rotate {
-        None => weft_triggers::webhook_access::secret(&engine, workflow, &t, org).await,
-        Some(_) => weft_triggers::webhook_access::rotate(&engine, workflow, &t, org, grace).await,
-    };
-    let issued = match issued {
-        Ok(i) => i,
-        Err(e) => return Ok(failed(e)),
-    };
+    let base = weft_triggers::public_url();
+    let issued = tri!(match rotate {
+        None => service::secret(&engine, workflow, trigger, org, &base).await,
+        Some(_) => service::rotate(&engine, workflow, trigger, org, grace, &base).await,
+    });
     if json {
         println!("{}", json!(issued));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "POST {}/hooks/{trigger}/{}",
-        weft_triggers::public_url(),
-        issued.org
-    );
+    println!("POST {}", issued.url);
     println!("x-weft-secret: {}", issued.secret);
     match (&issued.previous_valid_until, rotate.is_some()) {
         (Some(until), true) => println!("(rotated; the previous secret is accepted until {until})"),
@@ -371,6 +291,7 @@ async fn secret(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `weft trigger enable|disable`.
 async fn switch(
     db: &EngineArgs,
     workflow: &str,
@@ -378,14 +299,7 @@ async fn switch(
     on: bool,
 ) -> miette::Result<ExitCode> {
     let engine = super::engine::open(db).await?;
-    if let Err(e) = find(&engine, workflow, trigger).await {
-        return Ok(failed(e));
-    }
-    engine
-        .store()
-        .set_trigger_enabled(workflow, trigger, on)
-        .await
-        .into_diagnostic()?;
+    tri!(service::switch(&engine, workflow, trigger, on, "").await);
     println!(
         "{workflow}.{trigger} {} (a running weft serve follows within seconds)",
         if on { "enabled" } else { "disabled" }
