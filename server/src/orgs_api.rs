@@ -600,7 +600,10 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        assert_eq!((v["parent_id"].clone(), v["active"].clone()), (Value::Null, json!(false)));
+        assert_eq!(
+            (v["parent_id"].clone(), v["active"].clone()),
+            (Value::Null, json!(false))
+        );
         assert!(v["autotask_company"].is_null(), "{v}");
         let (s, v) = send(
             &app,

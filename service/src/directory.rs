@@ -27,6 +27,7 @@ pub struct DirectoryRecord {
     /// The PSA's id.
     pub external_id: String,
     /// The org it belongs to (companies: the org they map to).
+    #[schema(required = true)]
     pub org_id: Option<String>,
     /// Display name.
     pub name: String,
@@ -71,6 +72,7 @@ pub struct SyncRun {
     /// RFC 3339.
     pub started_at: String,
     /// RFC 3339, once finished.
+    #[schema(required = true)]
     pub finished_at: Option<String>,
     /// Per entity kind: created, matched, excluded, updated, deactivated, skipped.
     #[schema(value_type = Object)]
@@ -149,7 +151,9 @@ pub fn runs_limit(limit: Option<&str>) -> Result<i64, ServiceError> {
             .ok()
             .filter(|n| (1..=MAX_RUNS).contains(n))
             .ok_or_else(|| {
-                ServiceError::usage(format!("`limit` must be between 1 and {MAX_RUNS}, got `{l}`"))
+                ServiceError::usage(format!(
+                    "`limit` must be between 1 and {MAX_RUNS}, got `{l}`"
+                ))
             }),
     }
 }
@@ -203,7 +207,10 @@ mod tests {
         assert!(list(store, "Msp", "contacts").await.unwrap().is_empty());
         let kind = |r: Result<Vec<DirectoryRecord>, ServiceError>| r.unwrap_err().kind();
         assert_eq!(kind(list(store, "msp", "tickets").await), ErrorKind::Usage);
-        assert_eq!(kind(list(store, "nowhere", "tickets").await), ErrorKind::NotFound);
+        assert_eq!(
+            kind(list(store, "nowhere", "tickets").await),
+            ErrorKind::NotFound
+        );
         assert!(sync_runs(store, 5).await.unwrap().is_empty());
     }
 }

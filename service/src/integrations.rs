@@ -413,12 +413,20 @@ mod tests {
         };
         create(store, new).await.unwrap();
         let added = add(store, &sealer, teams("msp", None)).await.unwrap();
-        assert_eq!((added.record.name.as_str(), added.replaced), ("default", false));
+        assert_eq!(
+            (added.record.name.as_str(), added.replaced),
+            ("default", false)
+        );
         let shown = added.view(&sealer);
-        assert_eq!(shown.secrets.get("token").map(String::as_str), Some(REDACTED));
+        assert_eq!(
+            shown.secrets.get("token").map(String::as_str),
+            Some(REDACTED)
+        );
         assert_eq!(shown.replaced, Some(false));
         assert!(!serde_json::to_string(&shown).unwrap().contains("s3cret"));
-        let again = add(store, &sealer, teams("Msp", Some(" default "))).await.unwrap();
+        let again = add(store, &sealer, teams("Msp", Some(" default ")))
+            .await
+            .unwrap();
         assert!(again.replaced);
         let blank = add(store, &sealer, teams("msp", Some("  "))).await;
         assert_eq!(blank.unwrap_err().kind(), ErrorKind::Usage);

@@ -13,8 +13,8 @@ use weft_engine::store::{OrgMapping, OrgRecord, Store, StoreError, StoreErrorKin
 
 use crate::ServiceError;
 use crate::integrations::{self, IntegrationView, KINDS};
-pub use crate::variables::{set_variable, unset_variable, valid_key};
 use crate::variables::{OrgVariable, variables_of};
+pub use crate::variables::{set_variable, unset_variable, valid_key};
 
 /// An org to create (`POST /api/orgs`, `weft org add`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -57,6 +57,7 @@ pub struct CompanyRef {
     /// The company id.
     pub id: String,
     /// Its name, when known.
+    #[schema(required = true)]
     pub name: Option<String>,
 }
 
@@ -69,6 +70,7 @@ pub struct OrgView {
     /// Display name, unique case-insensitively.
     pub name: String,
     /// The parent org; null for a root (the MSP).
+    #[schema(required = true)]
     pub parent_id: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
@@ -82,6 +84,7 @@ pub struct OrgView {
     /// RFC 3339.
     pub updated_at: String,
     /// The Autotask company it is mapped to (null: none).
+    #[schema(required = true)]
     pub autotask_company: Option<CompanyRef>,
 }
 
@@ -137,6 +140,7 @@ pub struct OrgLink {
     /// The external id (the company id).
     pub external_id: String,
     /// The external name, when known.
+    #[schema(required = true)]
     pub external_name: Option<String>,
     /// RFC 3339.
     pub created_at: String,
@@ -570,7 +574,11 @@ mod tests {
 
     async fn tree() -> std::sync::Arc<dyn Store> {
         let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
-        for (name, parent) in [("Msp", None), ("Acme", Some("msp")), ("Acme East", Some("acme"))] {
+        for (name, parent) in [
+            ("Msp", None),
+            ("Acme", Some("msp")),
+            ("Acme East", Some("acme")),
+        ] {
             let new = NewOrg {
                 name: name.into(),
                 parent: parent.map(str::to_string),
@@ -588,23 +596,38 @@ mod tests {
         let store = store.as_ref();
         let kind = |r: Result<UpdatedOrg, ServiceError>| r.unwrap_err().kind();
         // A cycle is a conflict, whoever asks; so is the org itself.
-        let e = set_parent(store, "msp", Some("acme-east")).await.unwrap_err();
+        let e = set_parent(store, "msp", Some("acme-east"))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(e.to_string().contains("one below it"), "{e}");
-        assert_eq!(kind(set_parent(store, "acme", Some("Acme")).await), ErrorKind::Conflict);
-        let e = set_parent(store, "acme", Some("nowhere")).await.unwrap_err();
+        assert_eq!(
+            kind(set_parent(store, "acme", Some("Acme")).await),
+            ErrorKind::Conflict
+        );
+        let e = set_parent(store, "acme", Some("nowhere"))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.to_string().contains("the parent"), "{e}");
-        assert_eq!(kind(set_parent(store, "nowhere", None).await), ErrorKind::NotFound);
+        assert_eq!(
+            kind(set_parent(store, "nowhere", None).await),
+            ErrorKind::NotFound
+        );
         let moved = set_parent(store, "acme-east", Some("Msp")).await.unwrap();
         assert_eq!(moved.org.parent_id.as_deref(), Some("msp"));
         assert_eq!(moved.parent.map(|p| p.id), Some("msp".to_string()));
         let root = set_parent(store, "acme-east", None).await.unwrap();
         assert_eq!((root.org.parent_id, root.parent), (None, None));
 
-        let tagged = retag(store, "acme", vec![" gold ".into(), "GOLD".into()], &["VIP ".into()])
-            .await
-            .unwrap();
+        let tagged = retag(
+            store,
+            "acme",
+            vec![" gold ".into(), "GOLD".into()],
+            &["VIP ".into()],
+        )
+        .await
+        .unwrap();
         assert_eq!(tagged.org.tags, vec!["gold".to_string()]);
 
         let blank = OrgPatch {
@@ -616,7 +639,10 @@ mod tests {
             name: Some("Msp".into()),
             ..OrgPatch::default()
         };
-        assert_eq!(kind(update(store, "acme", taken).await), ErrorKind::Conflict);
+        assert_eq!(
+            kind(update(store, "acme", taken).await),
+            ErrorKind::Conflict
+        );
         let mut attributes = Map::new();
         attributes.insert("city".into(), Value::String("Lyon".into()));
         let patch = OrgPatch {
@@ -655,7 +681,10 @@ mod tests {
         let e = remove(store, "acme").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(e.to_string().contains("child"), "{e}");
-        assert_eq!(remove(store, "nowhere").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            remove(store, "nowhere").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         let listed = list(store).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ids, ["msp", "acme", "acme-east"]);
@@ -664,9 +693,16 @@ mod tests {
         assert!(json["autotask_company"].is_null() && json["parent_id"].is_null());
 
         let sealer = weft_engine::secrets::KeyBox::new([9; 32]);
-        crate::variables::set_variable(store, &sealer, "msp", "tz", &serde_json::json!("UTC"), false)
-            .await
-            .unwrap();
+        crate::variables::set_variable(
+            store,
+            &sealer,
+            "msp",
+            "tz",
+            &serde_json::json!("UTC"),
+            false,
+        )
+        .await
+        .unwrap();
         let shown = detail(store, &sealer, "Acme East").await.unwrap();
         let ancestors: Vec<&str> = shown.ancestors.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ancestors, ["acme", "msp"]);

@@ -101,7 +101,10 @@ pub async fn list(
 ) -> Result<(OrgRecord, Vec<OrgVariable>), ServiceError> {
     let chain = org_chain(store, org).await?;
     let vars = variables_of(store, &chain).await?;
-    let org = chain.into_iter().next().expect("the chain starts with the org");
+    let org = chain
+        .into_iter()
+        .next()
+        .expect("the chain starts with the org");
     Ok((org, vars))
 }
 
@@ -210,8 +213,14 @@ mod tests {
         let (org, vars) = list(store, "Client").await.unwrap();
         assert_eq!(org.id, "client");
         let by = |k: &str| vars.iter().find(|v| v.key == k).unwrap().clone();
-        assert_eq!((by("queue").value, by("queue").inherited), (json!(7), false));
-        assert_eq!((by("tz").from_org.as_str(), by("tz").inherited), ("msp", true));
+        assert_eq!(
+            (by("queue").value, by("queue").inherited),
+            (json!(7), false)
+        );
+        assert_eq!(
+            (by("tz").from_org.as_str(), by("tz").inherited),
+            ("msp", true)
+        );
         assert_eq!(by("key").value, json!(REDACTED));
         assert!(!serde_json::to_string(&vars).unwrap().contains("hunter2"));
         let (_, root) = list(store, "msp").await.unwrap();
@@ -223,6 +232,9 @@ mod tests {
             kind(unset_variable(store, "client", "tz").await.unwrap_err()),
             ErrorKind::NotFound
         );
-        assert_eq!(kind(list(store, "nowhere").await.unwrap_err()), ErrorKind::NotFound);
+        assert_eq!(
+            kind(list(store, "nowhere").await.unwrap_err()),
+            ErrorKind::NotFound
+        );
     }
 }

@@ -196,7 +196,11 @@ pub(crate) fn describe(i: &IntegrationView, org: &str) -> String {
     if !settings.is_empty() {
         line.push_str(&format!("  settings: {}", settings.join(" ")));
     }
-    let secrets: Vec<String> = i.secrets.keys().map(|k| format!("{k}={REDACTED}")).collect();
+    let secrets: Vec<String> = i
+        .secrets
+        .keys()
+        .map(|k| format!("{k}={REDACTED}"))
+        .collect();
     if !secrets.is_empty() {
         line.push_str(&format!("  secrets: {}", secrets.join(" ")));
     }

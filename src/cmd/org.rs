@@ -337,8 +337,7 @@ fn show_value(v: &Value) -> String {
 }
 
 async fn show(engine: &Engine, org: &str, as_json: bool) -> miette::Result<ExitCode> {
-    let detail =
-        tri!(orgs::detail(engine.store().as_ref(), engine.secrets().as_ref(), org).await);
+    let detail = tri!(orgs::detail(engine.store().as_ref(), engine.secrets().as_ref(), org).await);
     if as_json {
         println!(
             "{}",
