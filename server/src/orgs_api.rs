@@ -3,256 +3,134 @@
 //! integration secrets) are sealed at rest and never answered: variables show `***`,
 //! integrations list only the names of their secret keys.
 //!
-//! The rules (creating orgs, the tree, checking and storing integrations) live in
-//! `weft_service`; the views here ([`variables_view`], [`integration_view`], [`org_detail`])
-//! are shared with the `weft org` and `weft integration` commands.
-
-use std::collections::BTreeMap;
-use std::collections::HashMap;
+//! Every rule and every view is `weft_service`'s ([`weft_service::orgs`],
+//! [`weft_service::variables`], [`weft_service::integrations`],
+//! [`weft_service::directory`]), shared with the `weft org` and `weft integration`
+//! commands: the handlers here only translate.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
-use weft_engine::action::now_rfc3339;
-use weft_engine::secrets::SecretBox;
-use weft_engine::store::{IntegrationRecord, OrgRecord, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use weft_service::directory::{self, DirectoryRecord, SyncRun};
+use weft_service::integrations::{self, IntegrationView, NewIntegration};
+use weft_service::orgs::{self, NewOrg, OrgDetail, OrgPatch, OrgView};
+use weft_service::variables::{self, OrgVariable, VariableSet, VariableValue};
 
-use weft_service::integrations::{KINDS, NewIntegration};
-use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
-
-use crate::api::body_object;
+use crate::body::Body;
+use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// What a secret value is shown as.
-pub const REDACTED: &str = "***";
-
-/// The directory kinds an org has (`GET /api/orgs/{org}/directory/{kind}`).
-pub const DIRECTORY_KINDS: &[&str] = &["contact", "configuration", "location", "user", "company"];
-
-/// One variable as an org sees it, redacted.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct VarView {
-    /// Its name.
-    pub key: String,
-    /// The value, or `***` when secret.
-    pub value: Value,
-    /// Secret variables are never shown.
-    pub secret: bool,
-    /// The org that sets it (the org itself or an ancestor).
-    pub from_org: String,
-    /// Set by an ancestor, not the org itself.
-    pub inherited: bool,
+/// What `DELETE /api/orgs/{org}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgDeleted {
+    /// The org's id.
+    pub deleted: String,
 }
 
-/// The variables of `chain[0]` (from [`org_chain`]): own and inherited, nearest wins, by
-/// key; secret ones as `***` (they are never opened).
+/// What `DELETE /api/orgs/{org}/variables/{key}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariableDeleted {
+    /// The org's id.
+    pub org: String,
+    /// The variable's name.
+    pub deleted: String,
+}
+
+/// What `DELETE /api/integrations/{org}/{kind}/{name}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationDeleted {
+    /// The org's id.
+    pub org: String,
+    /// The integration kind.
+    pub kind: String,
+    /// The instance name.
+    pub name: String,
+    /// Always true.
+    pub deleted: bool,
+}
+
+/// `GET /api/integrations` filter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IntegrationsQuery {
+    /// Only this organization's (id or name).
+    pub org: Option<String>,
+}
+
+/// `GET /api/sync/runs` limit.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// At most this many (1-1000, default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// Every organization, parents first.
+#[utoipa::path(
+    get,
+    path = "/api/orgs",
+    tag = "orgs",
+    responses((status = 200, description = "The organizations", body = Vec<OrgView>)),
+)]
+async fn list_orgs(State(state): State<AppState>) -> Result<Json<Vec<OrgView>>, ApiError> {
+    Ok(Json(orgs::list(state.store().as_ref()).await?))
+}
+
+/// Create an organization.
 ///
-/// # Errors
-/// Store failures.
-pub async fn variables_view(
-    store: &dyn Store,
-    chain: &[OrgRecord],
-) -> Result<Vec<VarView>, StoreError> {
-    let mut out: BTreeMap<String, VarView> = BTreeMap::new();
-    for (depth, o) in chain.iter().enumerate().rev() {
-        for v in store.org_vars(&o.id).await? {
-            let value = if v.secret {
-                Value::String(REDACTED.into())
-            } else {
-                serde_json::from_str(&v.value).unwrap_or(Value::String(v.value.clone()))
-            };
-            out.insert(
-                v.key.clone(),
-                VarView {
-                    key: v.key,
-                    value,
-                    secret: v.secret,
-                    from_org: o.id.clone(),
-                    inherited: depth > 0,
-                },
-            );
-        }
-    }
-    Ok(out.into_values().collect())
-}
-
-/// The names of an integration's secret settings (opening them in memory only); `None`
-/// when they cannot be opened (another key).
-pub fn secret_keys(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<Vec<String>> {
-    match &record.secrets {
-        None => Some(Vec::new()),
-        Some(sealed) => {
-            let plain = secrets.open(sealed).ok()?;
-            let map: BTreeMap<String, Value> = serde_json::from_str(&plain).ok()?;
-            Some(map.into_keys().collect())
-        }
-    }
-}
-
-/// An integration instance as JSON: kind, name, org, settings and `secrets` as
-/// `{key: "***"}` (never the values).
-pub fn integration_view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Value {
-    let keys = secret_keys(record, secrets);
-    let masked: Map<String, Value> = keys
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|k| (k, Value::String(REDACTED.into())))
-        .collect();
-    let mut v = json!({
-        "org": record.org_id,
-        "kind": record.kind,
-        "name": record.name,
-        "settings": record.settings,
-        "secrets": masked,
-        "created_at": record.created_at,
-    });
-    if keys.is_none() {
-        v["secrets_unreadable"] = json!(true);
-    }
-    v
-}
-
-// ---------------------------------------------------------------------------------------------
-// Handlers
-
-fn opt_str(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::InvalidInput(format!("`{key}` must be a string"))),
-    }
-}
-
-fn tags_of(v: &Value) -> Result<Vec<String>, ApiError> {
-    let list = v
-        .as_array()
-        .ok_or_else(|| ApiError::InvalidInput("`tags` must be a list of strings".into()))?;
-    let tags = list
-        .iter()
-        .map(|t| t.as_str().map(str::to_string))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| ApiError::InvalidInput("`tags` must be a list of strings".into()))?;
-    Ok(clean_tags(tags))
-}
-
-/// The Autotask company each org maps to: org id → `{id, name}`.
-async fn autotask_mapping(state: &AppState) -> Result<HashMap<String, Value>, ApiError> {
-    Ok(state
-        .store()
-        .mappings("autotask")
-        .await?
-        .into_iter()
-        .map(|m| {
-            (
-                m.org_id.clone(),
-                json!({"id": m.external_id, "name": m.external_name}),
-            )
-        })
-        .collect())
-}
-
-fn org_json(o: &OrgRecord, mapping: &HashMap<String, Value>) -> Value {
-    let mut v = serde_json::to_value(o).expect("serializes");
-    v["autotask_company"] = mapping.get(&o.id).cloned().unwrap_or(Value::Null);
-    v
-}
-
-/// `GET /api/orgs`: every org, parents first.
-pub(crate) async fn list_orgs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let mapping = autotask_mapping(&state).await?;
-    let list: Vec<Value> = state
-        .store()
-        .list_orgs()
-        .await?
-        .iter()
-        .map(|o| org_json(o, &mapping))
-        .collect();
-    Ok(Json(json!(list)))
-}
-
-/// `POST /api/orgs` `{name, parent?, tags?, id?}` ([`weft_service::orgs::create`]).
-pub(crate) async fn create_org(
+/// The id is a slug of the name unless `id` is given. Without `parent` the org is a root
+/// (the MSP).
+#[utoipa::path(
+    post,
+    path = "/api/orgs",
+    tag = "orgs",
+    request_body = NewOrg,
+    responses(
+        (status = 201, description = "Created", body = OrgView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "The parent does not exist", body = ErrorBody),
+        (status = 409, description = "The id or name is taken", body = ErrorBody),
+        (status = 422, description = "A field is wrong", body = ErrorBody),
+    ),
+)]
+async fn create_org(
     State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body = body_object(&body)?;
-    let new = NewOrg {
-        name: opt_str(&body, "name")?
-            .ok_or_else(|| ApiError::InvalidInput("`name` is required".into()))?,
-        id: opt_str(&body, "id")?,
-        parent: opt_str(&body, "parent")?,
-        tags: match body.get("tags") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(t) => tags_of(t)?,
-        },
-    };
-    let created = weft_service::orgs::create(state.store().as_ref(), new).await?;
-    let mapping = autotask_mapping(&state).await?;
-    Ok((StatusCode::CREATED, Json(org_json(&created.org, &mapping))).into_response())
+    Body(new): Body<NewOrg>,
+) -> Result<(StatusCode, Json<OrgView>), ApiError> {
+    let store = state.store().as_ref();
+    let created = orgs::create(store, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrgView::read(store, &created.org).await?),
+    ))
 }
 
-/// An org as `GET /api/orgs/{org}` (and `weft org show --json`) answers it: its fields,
-/// `autotask_company`, `ancestors` (parent first), `variables` (own and inherited, secrets
-/// `***`), `integrations` (own then inherited, secrets by name only) and `mapping`.
+/// An organization with what it inherits.
 ///
-/// # Errors
-/// Store failures (not found: the org).
-pub async fn org_detail(
-    store: &dyn Store,
-    secrets: &dyn SecretBox,
-    org: &str,
-) -> Result<Value, StoreError> {
-    let chain = org_chain(store, org).await?;
-    let mut v = serde_json::to_value(&chain[0]).expect("serializes");
-    let mut mappings = Map::new();
-    for kind in KINDS {
-        if let Some(m) = store
-            .mappings(kind)
-            .await?
-            .into_iter()
-            .find(|m| m.org_id == chain[0].id)
-        {
-            mappings.insert(
-                kind.to_string(),
-                serde_json::to_value(&m).expect("serializes"),
-            );
-        }
-    }
-    v["autotask_company"] = mappings
-        .get("autotask")
-        .map(|m| json!({"id": m["external_id"], "name": m["external_name"]}))
-        .unwrap_or(Value::Null);
-    v["ancestors"] = json!(
-        chain[1..]
-            .iter()
-            .map(|o| json!({"id": o.id, "name": o.name}))
-            .collect::<Vec<_>>()
-    );
-    v["variables"] = json!(variables_view(store, &chain).await?);
-    let mut integrations = Vec::new();
-    for (depth, o) in chain.iter().enumerate() {
-        for i in store.integrations(Some(&o.id)).await? {
-            let mut view = integration_view(&i, secrets);
-            view["inherited"] = json!(depth > 0);
-            integrations.push(view);
-        }
-    }
-    v["integrations"] = json!(integrations);
-    v["mapping"] = Value::Object(mappings);
-    Ok(v)
-}
-
-/// `GET /api/orgs/{org}`: see [`org_detail`].
-pub(crate) async fn get_org(
+/// Its parents, its variables (own and inherited, nearest wins; secret values shown as
+/// `***`), its integration instances and those of its parents (secret settings listed by
+/// name only, as `***`) and its mappings.
+#[utoipa::path(
+    get,
+    path = "/api/orgs/{org}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The organization's id or name (case-insensitive)")),
+    responses(
+        (status = 200, description = "The organization", body = OrgDetail),
+        (status = 404, description = "No such organization", body = ErrorBody),
+    ),
+)]
+async fn get_org(
     State(state): State<AppState>,
     Path(org): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrgDetail>, ApiError> {
     Ok(Json(
-        org_detail(
+        orgs::detail(
             state.store().as_ref(),
             state.engine().secrets().as_ref(),
             &org,
@@ -261,302 +139,288 @@ pub(crate) async fn get_org(
     ))
 }
 
-/// `PATCH /api/orgs/{org}` `{name?, parent? (null: a root), tags?, attributes?, active?}`.
-pub(crate) async fn patch_org(
+/// Rename, move, tag or (de)activate an organization.
+///
+/// Absent fields stay; `parent: null` makes it a root; a parent that is the org or one below
+/// it is a conflict.
+#[utoipa::path(
+    patch,
+    path = "/api/orgs/{org}",
+    tag = "orgs",
+    request_body = OrgPatch,
+    params(("org" = String, Path, description = "The organization's id or name (case-insensitive)")),
+    responses(
+        (status = 200, description = "The organization as updated", body = OrgView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "The organization or the parent does not exist", body = ErrorBody),
+        (status = 409, description = "A cycle, or the name is taken", body = ErrorBody),
+        (status = 422, description = "A field is wrong or unknown", body = ErrorBody),
+    ),
+)]
+async fn patch_org(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+    Body(patch): Body<OrgPatch>,
+) -> Result<Json<OrgView>, ApiError> {
     let store = state.store().as_ref();
-    let mut record = store.org(&org).await?;
-    let body = body_object(&body)?;
-    for key in body.keys() {
-        if !["name", "parent", "tags", "attributes", "active"].contains(&key.as_str()) {
-            return Err(ApiError::InvalidInput(format!(
-                "`{key}` cannot be changed (name, parent, tags, attributes, active)"
-            )));
-        }
-    }
-    if let Some(name) = opt_str(&body, "name")? {
-        let name = name.trim().to_string();
-        if name.is_empty() {
-            return Err(ApiError::InvalidInput("`name` cannot be empty".into()));
-        }
-        record.name = name;
-    }
-    if let Some(p) = body.get("parent") {
-        record.parent_id = match p {
-            Value::Null => None,
-            Value::String(p) => {
-                let parent =
-                    weft_service::orgs::existing(state.store().as_ref(), p, "the parent").await?;
-                if would_cycle(store, &record.id, &parent.id).await? {
-                    return Err(ApiError::InvalidInput(format!(
-                        "`{}` cannot be the parent of `{}`: it is the organization itself or below it",
-                        parent.id, record.id
-                    )));
-                }
-                Some(parent.id)
-            }
-            _ => {
-                return Err(ApiError::InvalidInput(
-                    "`parent` must be a string or null".into(),
-                ));
-            }
-        };
-    }
-    if let Some(t) = body.get("tags") {
-        record.tags = tags_of(t)?;
-    }
-    if let Some(a) = body.get("attributes") {
-        if !a.is_object() {
-            return Err(ApiError::InvalidInput(
-                "`attributes` must be an object".into(),
-            ));
-        }
-        record.attributes = a.clone();
-    }
-    if let Some(a) = body.get("active") {
-        record.active = a
-            .as_bool()
-            .ok_or_else(|| ApiError::InvalidInput("`active` must be true or false".into()))?;
-    }
-    record.updated_at = now_rfc3339();
-    store.save_org(&record).await?;
-    let mapping = autotask_mapping(&state).await?;
-    Ok(Json(org_json(&record, &mapping)))
+    let updated = orgs::update(store, &org, patch).await?;
+    Ok(Json(OrgView::read(store, &updated.org).await?))
 }
 
-/// `DELETE /api/orgs/{org}`: refused (409) while it has children or unfinished executions.
-pub(crate) async fn delete_org(
+/// Delete an organization with its variables, integrations and mapping.
+///
+/// Refused (409) while it has child organizations or pending or running executions.
+#[utoipa::path(
+    delete,
+    path = "/api/orgs/{org}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The organization's id or name (case-insensitive)")),
+    responses(
+        (status = 200, description = "Deleted", body = OrgDeleted),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 409, description = "It has children or unfinished executions", body = ErrorBody),
+    ),
+)]
+async fn delete_org(
     State(state): State<AppState>,
     Path(org): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let record = state.store().org(&org).await?;
-    state.store().delete_org(&record.id).await?;
-    Ok(Json(json!({"deleted": record.id})))
+) -> Result<Json<OrgDeleted>, ApiError> {
+    let record = orgs::remove(state.store().as_ref(), &org).await?;
+    Ok(Json(OrgDeleted { deleted: record.id }))
 }
 
-/// `GET /api/orgs/{org}/variables`: own and inherited, nearest wins, secrets `***`.
-pub(crate) async fn list_variables(
+/// An organization's variables, own and inherited.
+///
+/// Nearest definition wins; secret values are `***`.
+#[utoipa::path(
+    get,
+    path = "/api/orgs/{org}/variables",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The organization's id or name (case-insensitive)")),
+    responses(
+        (status = 200, description = "The variables, by key", body = Vec<OrgVariable>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+    ),
+)]
+async fn list_variables(
     State(state): State<AppState>,
     Path(org): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let chain = org_chain(state.store().as_ref(), &org).await?;
-    Ok(Json(json!(
-        variables_view(state.store().as_ref(), &chain).await?
-    )))
+) -> Result<Json<Vec<OrgVariable>>, ApiError> {
+    let (_, vars) = variables::list(state.store().as_ref(), &org).await?;
+    Ok(Json(vars))
 }
 
-/// `PUT /api/orgs/{org}/variables/{key}` `{value, secret?}`.
-pub(crate) async fn put_variable(
+/// Set a variable of an organization.
+///
+/// A secret value is sealed at rest and never answered.
+#[utoipa::path(
+    put,
+    path = "/api/orgs/{org}/variables/{key}",
+    tag = "orgs",
+    request_body = VariableValue,
+    params(
+        ("org" = String, Path, description = "The organization's id or name (case-insensitive)"),
+        ("key" = String, Path, description = "The variable's name"),
+    ),
+    responses(
+        (status = 200, description = "Set", body = VariableSet),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 422, description = "A name templates cannot read, or no value", body = ErrorBody),
+    ),
+)]
+async fn put_variable(
     State(state): State<AppState>,
     Path((org, key)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_object(&body)?;
-    let value = body
-        .get("value")
-        .cloned()
-        .ok_or_else(|| ApiError::InvalidInput("`value` is required".into()))?;
-    let secret = match body.get("secret") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::InvalidInput(
-                "`secret` must be true or false".into(),
-            ));
-        }
-    };
-    let record = weft_service::orgs::set_variable(
-        state.store().as_ref(),
-        state.engine().secrets().as_ref(),
-        &org,
-        &key,
-        &value,
-        secret,
-    )
-    .await?;
-    Ok(Json(json!({
-        "org": record.id,
-        "key": key,
-        "value": if secret { json!(REDACTED) } else { value },
-        "secret": secret,
-    })))
-}
-
-/// `DELETE /api/orgs/{org}/variables/{key}`: the org's own variable.
-pub(crate) async fn delete_variable(
-    State(state): State<AppState>,
-    Path((org, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let record = weft_service::orgs::unset_variable(state.store().as_ref(), &org, &key).await?;
-    Ok(Json(json!({"org": record.id, "deleted": key})))
-}
-
-/// `GET /api/integrations?org=`: instances (of one org, or all), secrets as key names.
-pub(crate) async fn list_integrations(
-    State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let org = match params.get("org").filter(|o| !o.is_empty()) {
-        Some(o) => Some(state.store().org(o).await?.id),
-        None => None,
-    };
-    let list: Vec<Value> = state
-        .store()
-        .integrations(org.as_deref())
-        .await?
-        .iter()
-        .map(|i| integration_view(i, state.engine().secrets().as_ref()))
-        .collect();
-    Ok(Json(json!(list)))
-}
-
-/// `POST /api/integrations` `{kind, org, name?, settings, secrets}`: creates or replaces.
-pub(crate) async fn create_integration(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body = body_object(&body)?;
-    let kind = opt_str(&body, "kind")?
-        .ok_or_else(|| ApiError::InvalidInput("`kind` is required".into()))?;
-    let org =
-        opt_str(&body, "org")?.ok_or_else(|| ApiError::InvalidInput("`org` is required".into()))?;
-    let name = opt_str(&body, "name")?
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "default".into());
-    let settings = match body.get("settings") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(ApiError::InvalidInput(
-                "`settings` must be an object".into(),
-            ));
-        }
-    };
-    let secrets: BTreeMap<String, String> = match body.get("secrets") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(ApiError::InvalidInput(format!(
-                    "the secret `{k}` must be a string"
-                ))),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(ApiError::InvalidInput(
-                "`secrets` must be an object of strings".into(),
-            ));
-        }
-    };
-    let added = weft_service::integrations::add(
-        state.store().as_ref(),
-        state.engine().secrets().as_ref(),
-        NewIntegration {
-            org,
-            kind,
-            name,
-            settings,
-            secrets,
-        },
-    )
-    .await?;
-    let mut v = integration_view(&added.record, state.engine().secrets().as_ref());
-    v["warnings"] = json!(added.warnings);
-    v["replaced"] = json!(added.replaced);
-    Ok((StatusCode::CREATED, Json(v)).into_response())
-}
-
-/// `DELETE /api/integrations/{org}/{kind}/{name}`.
-pub(crate) async fn delete_integration(
-    State(state): State<AppState>,
-    Path((org, kind, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let record =
-        weft_service::integrations::remove(state.store().as_ref(), &org, &kind, &name).await?;
+    Body(req): Body<VariableValue>,
+) -> Result<Json<VariableSet>, ApiError> {
     Ok(Json(
-        json!({"org": record.id, "kind": kind, "name": name, "deleted": true}),
+        variables::set_variable(
+            state.store().as_ref(),
+            state.engine().secrets().as_ref(),
+            &org,
+            &key,
+            &req.value,
+            req.secret.unwrap_or(false),
+        )
+        .await?,
     ))
 }
 
-/// `GET /api/orgs/{org}/directory/{kind}`: the org's synced Autotask contacts,
-/// configurations, locations or users (`contacts` and `contact` both work).
-pub(crate) async fn directory(
+/// Remove an organization's own variable.
+#[utoipa::path(
+    delete,
+    path = "/api/orgs/{org}/variables/{key}",
+    tag = "orgs",
+    params(
+        ("org" = String, Path, description = "The organization's id or name (case-insensitive)"),
+        ("key" = String, Path, description = "The variable's name"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = VariableDeleted),
+        (status = 404, description = "No such organization, or no such variable of its own", body = ErrorBody),
+    ),
+)]
+async fn delete_variable(
     State(state): State<AppState>,
-    Path((org, kind)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let record = state.store().org(&org).await?;
-    let singular = kind.strip_suffix('s').unwrap_or(&kind);
-    let singular = if singular == "companie" {
-        "company"
-    } else {
-        singular
-    };
-    if !DIRECTORY_KINDS.contains(&singular) {
-        return Err(ApiError::InvalidInput(format!(
-            "unknown directory kind `{kind}` (contacts, configurations, locations, users, companies)"
-        )));
-    }
-    let list = state
-        .store()
-        .directory("autotask", singular, Some(&record.id))
-        .await?;
-    Ok(Json(json!(list)))
+    Path((org, key)): Path<(String, String)>,
+) -> Result<Json<VariableDeleted>, ApiError> {
+    let record = variables::unset_variable(state.store().as_ref(), &org, &key).await?;
+    Ok(Json(VariableDeleted {
+        org: record.id,
+        deleted: key,
+    }))
 }
 
-/// `GET /api/sync/runs?limit=`: directory sync runs, newest first.
-pub(crate) async fn sync_runs(
+/// The records the Autotask sync keeps for an organization.
+#[utoipa::path(
+    get,
+    path = "/api/orgs/{org}/directory/{kind}",
+    tag = "orgs",
+    params(
+        ("org" = String, Path, description = "The organization's id or name (case-insensitive)"),
+        ("kind" = String, Path, description = "`contacts`, `configurations`, `locations`, `users` or `companies` (singular works too)"),
+    ),
+    responses(
+        (status = 200, description = "The records", body = Vec<DirectoryRecord>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 422, description = "Not a directory kind", body = ErrorBody),
+    ),
+)]
+async fn directory_records(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = match params.get("limit") {
-        None => 50,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("`limit` must be between 1 and 1000, got `{l}`"))
-            })?,
-    };
-    Ok(Json(json!(state.store().sync_runs(limit).await?)))
+    Path((org, kind)): Path<(String, String)>,
+) -> Result<Json<Vec<DirectoryRecord>>, ApiError> {
+    Ok(Json(
+        directory::list(state.store().as_ref(), &org, &kind).await?,
+    ))
+}
+
+/// Integration instances.
+///
+/// Of one organization (`org`), or of all; secret settings by name only.
+#[utoipa::path(
+    get,
+    path = "/api/integrations",
+    tag = "orgs",
+    params(IntegrationsQuery),
+    responses(
+        (status = 200, description = "The instances (secret settings by name only)", body = Vec<IntegrationView>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+    ),
+)]
+async fn list_integrations(
+    State(state): State<AppState>,
+    Query(q): Query<IntegrationsQuery>,
+) -> Result<Json<Vec<IntegrationView>>, ApiError> {
+    Ok(Json(
+        integrations::list(
+            state.store().as_ref(),
+            state.engine().secrets().as_ref(),
+            q.org.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+/// Add (or replace) an integration instance of an organization.
+///
+/// Kinds: autotask (needs `username`, `integration_code` and the secret `secret`; optional
+/// `zone_url`, `discovery_url`), openai, teams and slack (need `url`), email (needs `host`
+/// and `from`), http. Secrets are sealed at rest and never answered.
+#[utoipa::path(
+    post,
+    path = "/api/integrations",
+    tag = "orgs",
+    request_body = NewIntegration,
+    responses(
+        (status = 201, description = "Stored", body = IntegrationView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 422, description = "An unknown kind, a blank name, missing or misplaced settings", body = ErrorBody),
+    ),
+)]
+async fn create_integration(
+    State(state): State<AppState>,
+    Body(new): Body<NewIntegration>,
+) -> Result<(StatusCode, Json<IntegrationView>), ApiError> {
+    let secrets = state.engine().secrets().as_ref();
+    let added = integrations::add(state.store().as_ref(), secrets, new).await?;
+    Ok((StatusCode::CREATED, Json(added.view(secrets))))
+}
+
+/// Remove an integration instance.
+#[utoipa::path(
+    delete,
+    path = "/api/integrations/{org}/{kind}/{name}",
+    tag = "orgs",
+    params(
+        ("org" = String, Path, description = "The organization's id or name (case-insensitive)"),
+        ("kind" = String, Path, description = "The integration kind"),
+        ("name" = String, Path, description = "The instance name (`default` unless named)"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = IntegrationDeleted),
+        (status = 404, description = "No such organization or instance", body = ErrorBody),
+    ),
+)]
+async fn delete_integration(
+    State(state): State<AppState>,
+    Path((org, kind, name)): Path<(String, String, String)>,
+) -> Result<Json<IntegrationDeleted>, ApiError> {
+    let record = integrations::remove(state.store().as_ref(), &org, &kind, &name).await?;
+    Ok(Json(IntegrationDeleted {
+        org: record.id,
+        kind,
+        name,
+        deleted: true,
+    }))
+}
+
+/// Directory sync runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/sync/runs",
+    tag = "orgs",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "The runs", body = Vec<SyncRun>),
+        (status = 400, description = "`limit` is not between 1 and 1000", body = ErrorBody),
+    ),
+)]
+async fn sync_runs(
+    State(state): State<AppState>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<Vec<SyncRun>>, ApiError> {
+    // A query string that does not fit is a malformed request (400), as before.
+    let limit = directory::runs_limit(q.limit.as_deref())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(
+        directory::sync_runs(state.store().as_ref(), limit).await?,
+    ))
 }
 
 /// The routes this module answers. Each handler is declared once, here, with its
 /// `#[utoipa::path]`; the OpenAPI document is generated from them.
-pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use axum::routing::{delete, get, put};
-    utoipa_axum::router::OpenApiRouter::new()
-        .route("/api/orgs", get(list_orgs).post(create_org))
-        .route(
-            "/api/orgs/{org}",
-            get(get_org).patch(patch_org).delete(delete_org),
-        )
-        .route("/api/orgs/{org}/variables", get(list_variables))
-        .route(
-            "/api/orgs/{org}/variables/{key}",
-            put(put_variable).delete(delete_variable),
-        )
-        .route("/api/orgs/{org}/directory/{kind}", get(directory))
-        .route(
-            "/api/integrations",
-            get(list_integrations).post(create_integration),
-        )
-        .route(
-            "/api/integrations/{org}/{kind}/{name}",
-            delete(delete_integration),
-        )
-        .route("/api/sync/runs", get(sync_runs))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(get_org, patch_org, delete_org))
+        .routes(routes!(list_variables))
+        .routes(routes!(put_variable, delete_variable))
+        .routes(routes!(directory_records))
+        .routes(routes!(list_integrations, create_integration))
+        .routes(routes!(delete_integration))
+        .routes(routes!(sync_runs))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    use serde_json::{Map, Value, json};
+    use weft_engine::store::Store;
     use weft_service::integrations::{check_integration, suggest_kind};
 
     use axum::Router;
@@ -716,7 +580,8 @@ mod tests {
         assert_eq!(v.as_array().unwrap().len(), 1);
         assert!(!v.to_string().contains("at-pass"));
 
-        // Cycles are refused; deleting a parent is a conflict; unknown orgs are 404.
+        // Cycles are a conflict (as `weft org set-parent` says); deleting a parent is a
+        // conflict; unknown fields are refused; unknown orgs are 404.
         let (s, v) = send(
             &app,
             "PATCH",
@@ -724,7 +589,30 @@ mod tests {
             json!({"parent": "contoso-dental"}),
         )
         .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        let (s, v) = send(&app, "PATCH", "/api/orgs/acme-msp", json!({"id": "x"})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (s, v) = send(
+            &app,
+            "PATCH",
+            "/api/orgs/contoso-dental",
+            json!({"parent": null, "active": false}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["parent_id"].clone(), v["active"].clone()),
+            (Value::Null, json!(false))
+        );
+        assert!(v["autotask_company"].is_null(), "{v}");
+        let (s, v) = send(
+            &app,
+            "PATCH",
+            "/api/orgs/contoso-dental",
+            json!({"parent": "acme-msp", "active": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
         let (s, v) = send(
             &app,
             "PATCH",

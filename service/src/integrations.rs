@@ -1,15 +1,19 @@
-//! Integration instances: what each kind needs before it is stored, and storing it with its
-//! secrets sealed.
+//! Integration instances: what each kind needs before it is stored, storing it with its
+//! secrets sealed, and showing it with its secrets by name only.
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use weft_engine::action::now_rfc3339;
 use weft_engine::org::seal_secrets;
 use weft_engine::secrets::SecretBox;
 use weft_engine::store::{IntegrationRecord, OrgRecord, Store};
 
 use crate::ServiceError;
+use crate::orgs::null_as_default;
+use crate::variables::REDACTED;
 
 /// The integration kinds weft knows.
 pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "email", "http"];
@@ -183,19 +187,110 @@ pub fn check_integration(
     Ok(warnings)
 }
 
-/// An integration instance to add (or replace).
-#[derive(Debug, Clone, Default)]
+/// An integration instance to add (or replace) (`POST /api/integrations`,
+/// `weft integration add`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct NewIntegration {
     /// The org it belongs to (id or name).
     pub org: String,
-    /// Its kind (`autotask`, `openai`, …).
+    /// Its kind (`autotask`, `openai`, `teams`, `slack`, `email`, `http`).
     pub kind: String,
-    /// Its name (`default` when empty).
-    pub name: String,
+    /// Its name; omitted: `default`. A blank name is refused.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Settings, stored as given.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
-    /// Secrets, sealed before they are stored.
+    /// Secrets, sealed at rest and never answered.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub secrets: BTreeMap<String, String>,
+}
+
+/// An integration instance as shown: its settings, and its secrets by name only, each `***`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Integration)]
+pub struct IntegrationView {
+    /// The org it belongs to.
+    pub org: String,
+    /// Its kind.
+    pub kind: String,
+    /// Instance name (`default` unless named).
+    pub name: String,
+    /// Non-secret settings.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// The names of the secret settings, each `***`; values are never answered.
+    pub secrets: BTreeMap<String, String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Present (true) when the secrets were sealed with another key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_unreadable: Option<bool>,
+    /// In an org's detail: the instance belongs to an ancestor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherited: Option<bool>,
+    /// On creation: settings weft does not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+    /// On creation: it replaced an instance of the same kind and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<bool>,
+}
+
+/// The names of an integration's secret settings (opening them in memory only); `None`
+/// when they cannot be opened (another key).
+pub fn secret_keys(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<Vec<String>> {
+    match &record.secrets {
+        None => Some(Vec::new()),
+        Some(sealed) => {
+            let plain = secrets.open(sealed).ok()?;
+            let map: BTreeMap<String, Value> = serde_json::from_str(&plain).ok()?;
+            Some(map.into_keys().collect())
+        }
+    }
+}
+
+/// An instance as shown: its secrets as `{key: "***"}`, never the values.
+pub fn view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> IntegrationView {
+    let keys = secret_keys(record, secrets);
+    IntegrationView {
+        org: record.org_id.clone(),
+        kind: record.kind.clone(),
+        name: record.name.clone(),
+        settings: record.settings.clone(),
+        secrets: keys
+            .iter()
+            .flatten()
+            .map(|k| (k.clone(), REDACTED.to_string()))
+            .collect(),
+        created_at: record.created_at.clone(),
+        secrets_unreadable: keys.is_none().then_some(true),
+        inherited: None,
+        warnings: None,
+        replaced: None,
+    }
+}
+
+/// The instances of `org` (id or name; none or empty: of every org), as shown ([`view`]).
+///
+/// # Errors
+/// Not found (the org), store.
+pub async fn list(
+    store: &dyn Store,
+    secrets: &dyn SecretBox,
+    org: Option<&str>,
+) -> Result<Vec<IntegrationView>, ServiceError> {
+    let org = match org.filter(|o| !o.is_empty()) {
+        Some(o) => Some(store.org(o).await?.id),
+        None => None,
+    };
+    Ok(store
+        .integrations(org.as_deref())
+        .await?
+        .iter()
+        .map(|i| view(i, secrets))
+        .collect())
 }
 
 /// What [`add`] stored.
@@ -211,19 +306,37 @@ pub struct AddedIntegration {
     pub warnings: Vec<String>,
 }
 
+impl AddedIntegration {
+    /// The stored instance as shown ([`view`]) with its warnings and whether it replaced one.
+    pub fn view(&self, secrets: &dyn SecretBox) -> IntegrationView {
+        IntegrationView {
+            warnings: Some(self.warnings.clone()),
+            replaced: Some(self.replaced),
+            ..view(&self.record, secrets)
+        }
+    }
+}
+
 /// Checks ([`check_integration`]) and stores an integration instance of an existing org,
-/// replacing one of the same kind and name.
+/// replacing one of the same kind and name. No name is `default`; a blank one is refused
+/// (it would silently replace the default instance).
 ///
 /// # Errors
-/// Usage (unknown kind, missing or misplaced settings), not found (the org), store.
+/// Usage (a blank name, unknown kind, missing or misplaced settings), not found (the org),
+/// store.
 pub async fn add(
     store: &dyn Store,
     sealer: &dyn SecretBox,
     new: NewIntegration,
 ) -> Result<AddedIntegration, ServiceError> {
-    let name = match new.name.trim() {
-        "" => "default".to_string(),
-        n => n.to_string(),
+    let name = match new.name.as_deref().map(str::trim) {
+        None => "default".to_string(),
+        Some("") => {
+            return Err(ServiceError::usage(
+                "the instance name is empty: give one, or leave it out for `default`",
+            ));
+        }
+        Some(n) => n.to_string(),
     };
     let warnings =
         check_integration(&new.kind, &new.settings, &new.secrets).map_err(ServiceError::usage)?;
@@ -268,4 +381,65 @@ pub async fn remove(
         )));
     }
     Ok(org)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use crate::orgs::{NewOrg, create};
+    use weft_engine::secrets::KeyBox;
+
+    fn teams(org: &str, name: Option<&str>) -> NewIntegration {
+        let mut settings = Map::new();
+        settings.insert("url".into(), Value::String("https://x.example/h".into()));
+        NewIntegration {
+            org: org.into(),
+            kind: "teams".into(),
+            name: name.map(str::to_string),
+            settings,
+            secrets: BTreeMap::from([("token".to_string(), "s3cret-value".to_string())]),
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_are_named_and_shown_with_their_secrets_by_name_only() {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let store = store.as_ref();
+        let sealer = KeyBox::new([3; 32]);
+        let new = NewOrg {
+            name: "Msp".into(),
+            ..NewOrg::default()
+        };
+        create(store, new).await.unwrap();
+        let added = add(store, &sealer, teams("msp", None)).await.unwrap();
+        assert_eq!(
+            (added.record.name.as_str(), added.replaced),
+            ("default", false)
+        );
+        let shown = added.view(&sealer);
+        assert_eq!(
+            shown.secrets.get("token").map(String::as_str),
+            Some(REDACTED)
+        );
+        assert_eq!(shown.replaced, Some(false));
+        assert!(!serde_json::to_string(&shown).unwrap().contains("s3cret"));
+        let again = add(store, &sealer, teams("Msp", Some(" default ")))
+            .await
+            .unwrap();
+        assert!(again.replaced);
+        let blank = add(store, &sealer, teams("msp", Some("  "))).await;
+        assert_eq!(blank.unwrap_err().kind(), ErrorKind::Usage);
+
+        let listed = list(store, &sealer, Some("")).await.unwrap();
+        assert_eq!(listed.len(), 1, "an empty org filter lists every org's");
+        let json = serde_json::to_value(&listed[0]).unwrap();
+        assert!(json.get("secrets_unreadable").is_none() && json.get("warnings").is_none());
+        let other_key = KeyBox::new([4; 32]);
+        let unreadable = list(store, &other_key, Some("msp")).await.unwrap();
+        assert_eq!(unreadable[0].secrets_unreadable, Some(true));
+        assert!(unreadable[0].secrets.is_empty());
+        let missing = list(store, &sealer, Some("nowhere")).await;
+        assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+    }
 }

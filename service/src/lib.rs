@@ -8,12 +8,14 @@
 //! Everything works on the engine's seams (`Store`, `SecretBox`): no HTTP, no terminal.
 
 pub mod crates;
+pub mod directory;
 pub mod error;
 pub mod integrations;
 pub mod mapping;
 pub mod orgs;
 pub mod sync;
 pub mod triggers;
+pub mod variables;
 pub mod workflows;
 
 pub use error::{ErrorKind, ServiceError};

@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use weft_engine::integration::{Integration, Integrations};
 use weft_engine::org::{OrgContext, OrgIntegrations};
-use weft_server::orgs_api::{REDACTED, integration_view};
-use weft_service::integrations::{NewIntegration, instance_url, valid_url};
+use weft_service::integrations::{IntegrationView, NewIntegration, instance_url, valid_url};
+use weft_service::variables::REDACTED;
 
 use super::engine::EngineArgs;
-use super::org::{read_stdin, service_failure, store_failure, usage};
+use super::org::{read_stdin, service_failure, usage};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -94,7 +94,7 @@ macro_rules! tri {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return Ok(store_failure(&e)),
+            Err(e) => return Ok(service_failure(&e)),
         }
     };
 }
@@ -177,18 +177,14 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, String>, ExitCode>
     Ok(out)
 }
 
-/// One line describing an instance (from `integration_view`), secrets as ***.
-pub(crate) fn describe(i: &Value, org: &str) -> String {
-    let mut line = format!(
-        "{}/{}",
-        i["kind"].as_str().unwrap_or_default(),
-        i["name"].as_str().unwrap_or_default()
-    );
-    let owner = i["org"].as_str().unwrap_or_default();
-    if owner != org {
-        line.push_str(&format!("  (from {owner})"));
+/// One line describing an instance, secrets as ***.
+pub(crate) fn describe(i: &IntegrationView, org: &str) -> String {
+    let mut line = format!("{}/{}", i.kind, i.name);
+    if i.org != org {
+        line.push_str(&format!("  (from {})", i.org));
     }
-    let settings: Vec<String> = i["settings"]
+    let settings: Vec<String> = i
+        .settings
         .as_object()
         .into_iter()
         .flatten()
@@ -200,16 +196,15 @@ pub(crate) fn describe(i: &Value, org: &str) -> String {
     if !settings.is_empty() {
         line.push_str(&format!("  settings: {}", settings.join(" ")));
     }
-    let secrets: Vec<String> = i["secrets"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| format!("{k}={REDACTED}"))
+    let secrets: Vec<String> = i
+        .secrets
+        .keys()
+        .map(|k| format!("{k}={REDACTED}"))
         .collect();
     if !secrets.is_empty() {
         line.push_str(&format!("  secrets: {}", secrets.join(" ")));
     }
-    if i["secrets_unreadable"] == true {
+    if i.secrets_unreadable == Some(true) {
         line.push_str("  secrets: (sealed with another key)");
     }
     line
@@ -227,15 +222,14 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
         } => add(kind, org, name, settings, secrets, db).await,
         Command::List { org, json, db } => {
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let org = match org {
-                Some(o) => Some(tri!(store.org(&o).await).id),
-                None => None,
-            };
-            let list: Vec<Value> = tri!(store.integrations(org.as_deref()).await)
-                .iter()
-                .map(|i| integration_view(i, engine.secrets().as_ref()))
-                .collect();
+            let list = tri!(
+                weft_service::integrations::list(
+                    engine.store().as_ref(),
+                    engine.secrets().as_ref(),
+                    org.as_deref(),
+                )
+                .await
+            );
             if json {
                 println!(
                     "{}",
@@ -245,11 +239,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 println!("no integrations");
             } else {
                 for i in &list {
-                    println!(
-                        "{:<20}  {}",
-                        i["org"].as_str().unwrap_or_default(),
-                        describe(i, i["org"].as_str().unwrap_or_default())
-                    );
+                    println!("{:<20}  {}", i.org, describe(i, &i.org));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -388,10 +378,6 @@ async fn add(
     if let Err(code) = known_kind(&kind) {
         return Ok(code);
     }
-    let name = name.trim().to_string();
-    if name.is_empty() {
-        return Ok(usage("--name is empty"));
-    }
     let settings = match parse_settings(&settings) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -405,7 +391,7 @@ async fn add(
     let new = NewIntegration {
         org,
         kind: kind.clone(),
-        name: name.clone(),
+        name: Some(name),
         settings,
         secrets,
     };
@@ -423,8 +409,9 @@ async fn add(
         eprintln!("warning: {w}");
     }
     println!(
-        "{} {kind} integration `{name}` of {} ({}){}",
+        "{} {kind} integration `{}` of {} ({}){}",
         if added.replaced { "replaced" } else { "added" },
+        added.record.name,
         added.org.name,
         added.org.id,
         if secret_names.is_empty() {

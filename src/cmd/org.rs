@@ -6,12 +6,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
-use weft_engine::action::now_rfc3339;
+use serde_json::Value;
 use weft_engine::executor::Engine;
-use weft_engine::store::{OrgRecord, StoreError, StoreErrorKind};
-use weft_server::orgs_api::{REDACTED, org_detail, variables_view};
-use weft_service::orgs::{NewOrg, clean_tags, org_chain, would_cycle};
+use weft_service::orgs::{self, NewOrg, OrgView};
+use weft_service::variables::{self, OrgVariable, REDACTED};
 use weft_service::{ErrorKind, ServiceError};
 
 use super::engine::EngineArgs;
@@ -137,15 +135,6 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
 
-/// Prints a store failure and answers its exit code (1; the store's message names the org).
-pub(crate) fn store_failure(e: &StoreError) -> ExitCode {
-    match e.kind() {
-        StoreErrorKind::NotFound | StoreErrorKind::Conflict => eprintln!("error: {e}"),
-        _ => eprintln!("error: {e}: {:?}", std::error::Error::source(e)),
-    }
-    ExitCode::from(1)
-}
-
 /// Prints a refused or failed use case and answers its exit code: 2 for a usage error, else 1.
 pub(crate) fn service_failure(e: &ServiceError) -> ExitCode {
     match e.kind() {
@@ -170,7 +159,7 @@ macro_rules! tri {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return Ok(store_failure(&e)),
+            Err(e) => return Ok(service_failure(&e)),
         }
     };
 }
@@ -197,9 +186,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
         }
         Command::Rm { org, db } => {
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let record = tri!(store.org(&org).await);
-            tri!(store.delete_org(&record.id).await);
+            let record = tri!(orgs::remove(engine.store().as_ref(), &org).await);
             println!("removed organization {} ({})", record.name, record.id);
             Ok(ExitCode::SUCCESS)
         }
@@ -213,14 +200,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 return Ok(usage("give --add TAG and/or --remove TAG"));
             }
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let mut record = tri!(store.org(&org).await);
-            record
-                .tags
-                .retain(|t| !remove.iter().any(|r| r.trim().eq_ignore_ascii_case(t)));
-            record.tags = clean_tags(record.tags.drain(..).chain(add));
-            record.updated_at = now_rfc3339();
-            tri!(store.save_org(&record).await);
+            let record = tri!(orgs::retag(engine.store().as_ref(), &org, add, &remove).await).org;
             println!(
                 "{} ({}) tags: {}",
                 record.name,
@@ -240,26 +220,11 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             db,
         } => {
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let mut record = tri!(store.org(&org).await);
-            let new_parent = match parent.filter(|_| !root) {
-                None => None,
-                Some(p) => {
-                    let p = tri!(store.org(&p).await);
-                    if tri!(would_cycle(store.as_ref(), &record.id, &p.id).await) {
-                        eprintln!(
-                            "error: `{}` cannot be the parent of `{}`: it is the organization itself or one below it",
-                            p.id, record.id
-                        );
-                        return Ok(ExitCode::from(1));
-                    }
-                    Some(p)
-                }
-            };
-            record.parent_id = new_parent.as_ref().map(|p| p.id.clone());
-            record.updated_at = now_rfc3339();
-            tri!(store.save_org(&record).await);
-            match new_parent {
+            let parent = parent.filter(|_| !root);
+            let updated =
+                tri!(orgs::set_parent(engine.store().as_ref(), &org, parent.as_deref()).await);
+            let record = updated.org;
+            match updated.parent {
                 Some(p) => println!(
                     "{} ({}) is now below {} ({})",
                     record.name, record.id, p.name, p.id
@@ -321,27 +286,11 @@ async fn add(
 }
 
 async fn list(engine: &Engine, as_json: bool) -> miette::Result<ExitCode> {
-    let store = engine.store();
-    let orgs = tri!(store.list_orgs().await);
-    let mapping: HashMap<String, (String, Option<String>)> = tri!(store.mappings("autotask").await)
-        .into_iter()
-        .map(|m| (m.org_id, (m.external_id, m.external_name)))
-        .collect();
+    let orgs = tri!(orgs::list(engine.store().as_ref()).await);
     if as_json {
-        let list: Vec<Value> = orgs
-            .iter()
-            .map(|o| {
-                let mut v = serde_json::to_value(o).expect("serializes");
-                v["autotask_company"] = mapping
-                    .get(&o.id)
-                    .map(|(id, name)| json!({"id": id, "name": name}))
-                    .unwrap_or(Value::Null);
-                v
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&list).expect("serializes")
+            serde_json::to_string_pretty(&orgs).expect("serializes")
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -349,24 +298,23 @@ async fn list(engine: &Engine, as_json: bool) -> miette::Result<ExitCode> {
         println!("no organizations (add the MSP with `weft org add NAME`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut children: HashMap<Option<String>, Vec<&OrgRecord>> = HashMap::new();
+    let mut children: HashMap<Option<String>, Vec<&OrgView>> = HashMap::new();
     for o in &orgs {
         children.entry(o.parent_id.clone()).or_default().push(o);
     }
     fn walk(
         parent: Option<String>,
         depth: usize,
-        children: &HashMap<Option<String>, Vec<&OrgRecord>>,
-        mapping: &HashMap<String, (String, Option<String>)>,
+        children: &HashMap<Option<String>, Vec<&OrgView>>,
     ) {
         for o in children.get(&parent).into_iter().flatten() {
             let mut line = format!("{}{} ({})", "  ".repeat(depth), o.name, o.id);
             if !o.tags.is_empty() {
                 line.push_str(&format!("  [{}]", o.tags.join(", ")));
             }
-            if let Some((id, name)) = mapping.get(&o.id) {
-                line.push_str(&format!("  autotask: company {id}"));
-                if let Some(n) = name {
+            if let Some(company) = &o.autotask_company {
+                line.push_str(&format!("  autotask: company {}", company.id));
+                if let Some(n) = &company.name {
                     line.push_str(&format!(" \"{n}\""));
                 }
             }
@@ -374,10 +322,10 @@ async fn list(engine: &Engine, as_json: bool) -> miette::Result<ExitCode> {
                 line.push_str("  (inactive)");
             }
             println!("{line}");
-            walk(Some(o.id.clone()), depth + 1, children, mapping);
+            walk(Some(o.id.clone()), depth + 1, children);
         }
     }
-    walk(None, 0, &children, &mapping);
+    walk(None, 0, &children);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -389,7 +337,7 @@ fn show_value(v: &Value) -> String {
 }
 
 async fn show(engine: &Engine, org: &str, as_json: bool) -> miette::Result<ExitCode> {
-    let detail = tri!(org_detail(engine.store().as_ref(), engine.secrets().as_ref(), org).await);
+    let detail = tri!(orgs::detail(engine.store().as_ref(), engine.secrets().as_ref(), org).await);
     if as_json {
         println!(
             "{}",
@@ -397,13 +345,12 @@ async fn show(engine: &Engine, org: &str, as_json: bool) -> miette::Result<ExitC
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let s = |k: &str| show_value(&detail[k]);
-    println!("{} ({})", s("name"), s("id"));
-    let ancestors: Vec<String> = detail["ancestors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| format!("{} ({})", show_value(&a["name"]), show_value(&a["id"])))
+    let o = &detail.org;
+    println!("{} ({})", o.name, o.id);
+    let ancestors: Vec<String> = detail
+        .ancestors
+        .iter()
+        .map(|a| format!("{} ({})", a.name, a.id))
         .collect();
     println!(
         "  parents:   {}",
@@ -413,96 +360,76 @@ async fn show(engine: &Engine, org: &str, as_json: bool) -> miette::Result<ExitC
             ancestors.join(" < ")
         }
     );
-    let tags: Vec<String> = detail["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(show_value)
-        .collect();
     println!(
         "  tags:      {}",
-        if tags.is_empty() {
+        if o.tags.is_empty() {
             "(none)".into()
         } else {
-            tags.join(", ")
+            o.tags.join(", ")
         }
     );
-    println!(
-        "  active:    {}",
-        if detail["active"] == true {
-            "yes"
-        } else {
-            "no"
-        }
-    );
-    let company = &detail["autotask_company"];
-    if company.is_object() {
-        println!(
+    println!("  active:    {}", if o.active { "yes" } else { "no" });
+    match &o.autotask_company {
+        Some(company) => println!(
             "  autotask:  company {}{}",
-            show_value(&company["id"]),
-            company["name"]
-                .as_str()
+            company.id,
+            company
+                .name
+                .as_ref()
                 .map(|n| format!(" \"{n}\""))
                 .unwrap_or_default()
-        );
-    } else {
-        println!("  autotask:  (not mapped)");
+        ),
+        None => println!("  autotask:  (not mapped)"),
     }
-    for (kind, m) in detail["mapping"].as_object().into_iter().flatten() {
+    for (kind, m) in &detail.mapping {
         if kind != "autotask" {
-            println!("  {kind}:  {}", show_value(&m["external_id"]));
+            println!("  {kind}:  {}", m.external_id);
         }
     }
-    if let Some(attrs) = detail["attributes"].as_object().filter(|a| !a.is_empty()) {
+    if let Some(attrs) = o.attributes.as_object().filter(|a| !a.is_empty()) {
         println!("  attributes:");
         for (k, v) in attrs {
             println!("    {k}: {}", show_value(v));
         }
     }
-    println!("  created:   {}", s("created_at"));
-    let vars = detail["variables"].as_array().cloned().unwrap_or_default();
+    println!("  created:   {}", o.created_at);
     println!();
-    if vars.is_empty() {
+    if detail.variables.is_empty() {
         println!("Variables: (none)");
     } else {
         println!("Variables:");
-        print_vars(&vars, &s("id"));
+        print_vars(&detail.variables, &o.id);
     }
-    let integrations = detail["integrations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     println!();
-    if integrations.is_empty() {
+    if detail.integrations.is_empty() {
         println!(
             "Integrations: (none; add one with `weft integration add KIND --org {}`)",
-            s("id")
+            o.id
         );
     } else {
         println!("Integrations:");
-        for i in &integrations {
-            println!("  {}", super::integration::describe(i, &s("id")));
+        for i in &detail.integrations {
+            println!("  {}", super::integration::describe(i, &o.id));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_vars(vars: &[Value], org: &str) {
+fn print_vars(vars: &[OrgVariable], org: &str) {
     let rows: Vec<(String, String, String)> = vars
         .iter()
         .map(|v| {
-            let value = if v["secret"] == true {
+            let value = if v.secret {
                 REDACTED.to_string()
             } else {
-                v["value"].to_string()
+                v.value.to_string()
             };
-            let from = show_value(&v["from_org"]);
-            let source = if from == org {
-                format!("{from} (own)")
+            let source = if v.from_org == org {
+                format!("{} (own)", v.from_org)
             } else {
-                format!("{from} (inherited)")
+                format!("{} (inherited)", v.from_org)
             };
-            (show_value(&v["key"]), value, source)
+            (v.key.clone(), value, source)
         })
         .collect();
     let kw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(3);
@@ -549,54 +476,42 @@ async fn var(cmd: VarCommand) -> miette::Result<ExitCode> {
             let parsed: Value =
                 serde_json::from_str(&value).unwrap_or_else(|_| Value::String(value.clone()));
             let engine = super::engine::open(&db).await?;
-            let record = match weft_service::orgs::set_variable(
-                engine.store().as_ref(),
-                engine.secrets().as_ref(),
-                &org,
-                &key,
-                &parsed,
-                secret,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return Ok(service_failure(&e)),
-            };
-            if secret {
-                println!("set secret variable {key} on {} (value hidden)", record.id);
+            let set = tri!(
+                variables::set_variable(
+                    engine.store().as_ref(),
+                    engine.secrets().as_ref(),
+                    &org,
+                    &key,
+                    &parsed,
+                    secret,
+                )
+                .await
+            );
+            if set.secret {
+                println!("set secret variable {key} on {} (value hidden)", set.org);
             } else {
-                println!("set {key} = {parsed} on {}", record.id);
+                println!("set {key} = {} on {}", set.value, set.org);
             }
             Ok(ExitCode::SUCCESS)
         }
         VarCommand::Unset { org, key, db } => {
             let engine = super::engine::open(&db).await?;
-            match weft_service::orgs::unset_variable(engine.store().as_ref(), &org, &key).await {
-                Ok(record) => {
-                    println!("removed {key} from {}", record.id);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Ok(service_failure(&e)),
-            }
+            let record = tri!(variables::unset_variable(engine.store().as_ref(), &org, &key).await);
+            println!("removed {key} from {}", record.id);
+            Ok(ExitCode::SUCCESS)
         }
         VarCommand::List { org, json, db } => {
             let engine = super::engine::open(&db).await?;
-            let store = engine.store();
-            let chain = tri!(org_chain(store.as_ref(), &org).await);
-            let vars = tri!(variables_view(store.as_ref(), &chain).await);
+            let (record, vars) = tri!(variables::list(engine.store().as_ref(), &org).await);
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&vars).expect("serializes")
                 );
             } else if vars.is_empty() {
-                println!("no variables for {} or its parents", chain[0].id);
+                println!("no variables for {} or its parents", record.id);
             } else {
-                let vars: Vec<Value> = vars
-                    .iter()
-                    .map(|v| serde_json::to_value(v).expect("serializes"))
-                    .collect();
-                print_vars(&vars, &chain[0].id);
+                print_vars(&vars, &record.id);
             }
             Ok(ExitCode::SUCCESS)
         }

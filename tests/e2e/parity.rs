@@ -251,3 +251,149 @@ async fn orgs_and_integrations_are_refused_the_same_way_by_the_cli_and_the_api()
     let out = env.weft(&["integration", "list", "--org", "acme"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no integrations"));
 }
+
+/// The CLI's `--json` output, parsed.
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the CLI prints JSON")
+}
+
+#[tokio::test]
+async fn orgs_are_changed_shown_and_deleted_the_same_way_by_the_cli_and_the_api() {
+    let env = Env::new();
+    for args in [
+        &["org", "add", "BrightPath IT", "--id", "msp"][..],
+        &["org", "add", "Acme", "--parent", "msp", "--tag", "vip"],
+        &["org", "add", "Acme East", "--parent", "acme"],
+        &["org", "var", "set", "msp", "tz", "UTC"],
+        &["org", "var", "set", "acme", "key", "hunter2", "--secret"],
+    ] {
+        let out = env.weft(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let s = serve(&env);
+
+    same_refusal(
+        "a parent below the org (a cycle)",
+        &env.weft(&["org", "set-parent", "msp", "acme-east"]),
+        api(&s, "PATCH", "/api/orgs/msp", json!({"parent": "acme-east"})).await,
+    );
+    same_refusal(
+        "the org as its own parent",
+        &env.weft(&["org", "set-parent", "acme", "Acme"]),
+        api(&s, "PATCH", "/api/orgs/acme", json!({"parent": "Acme"})).await,
+    );
+    same_refusal(
+        "a parent that does not exist",
+        &env.weft(&["org", "set-parent", "acme", "nowhere"]),
+        api(&s, "PATCH", "/api/orgs/acme", json!({"parent": "nowhere"})).await,
+    );
+    same_refusal(
+        "moving an org that does not exist",
+        &env.weft(&["org", "set-parent", "nowhere", "--root"]),
+        api(&s, "PATCH", "/api/orgs/nowhere", json!({"parent": null})).await,
+    );
+    same_refusal(
+        "deleting an org with children",
+        &env.weft(&["org", "rm", "acme"]),
+        api(&s, "DELETE", "/api/orgs/acme", Value::Null).await,
+    );
+    same_refusal(
+        "deleting an org that does not exist",
+        &env.weft(&["org", "rm", "nowhere"]),
+        api(&s, "DELETE", "/api/orgs/nowhere", Value::Null).await,
+    );
+    same_refusal(
+        "a blank integration name",
+        &env.weft(&[
+            "integration",
+            "add",
+            "teams",
+            "--org",
+            "acme",
+            "--name",
+            " ",
+            "--set",
+            "url=https://x.example/h",
+        ]),
+        api(
+            &s,
+            "POST",
+            "/api/integrations",
+            json!({"kind": "teams", "org": "acme", "name": " ", "settings": {"url": "https://x.example/h"}}),
+        )
+        .await,
+    );
+
+    // Tags: the CLI edits, the API replaces; both clean them the same way.
+    let out = env.weft(&[
+        "org", "tag", "acme", "--add", " gold ", "--add", "GOLD", "--remove", "VIP",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, v) = api(&s, "GET", "/api/orgs/acme", Value::Null).await;
+    assert_eq!((st, v["tags"].clone()), (200, json!(["gold"])), "{v}");
+    let (st, v) = api(
+        &s,
+        "PATCH",
+        "/api/orgs/acme",
+        json!({"tags": ["a", " A ", ""]}),
+    )
+    .await;
+    assert_eq!((st, v["tags"].clone()), (200, json!(["a"])), "{v}");
+
+    // A move either way is seen by the other; what they show is the same document.
+    let out = env.weft(&["org", "set-parent", "acme-east", "msp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, v) = api(
+        &s,
+        "PATCH",
+        "/api/orgs/acme-east",
+        json!({"parent": "acme"}),
+    )
+    .await;
+    assert_eq!((st, v["parent_id"].clone()), (200, json!("acme")), "{v}");
+    let (st, api_detail) = api(&s, "GET", "/api/orgs/acme-east", Value::Null).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        json_of(&env.weft(&["org", "show", "acme-east", "--json"])),
+        api_detail
+    );
+    assert!(!api_detail.to_string().contains("hunter2"));
+    let (_, api_list) = api(&s, "GET", "/api/orgs", Value::Null).await;
+    assert_eq!(json_of(&env.weft(&["org", "list", "--json"])), api_list);
+    let (_, api_vars) = api(&s, "GET", "/api/orgs/acme-east/variables", Value::Null).await;
+    assert_eq!(
+        json_of(&env.weft(&["org", "var", "list", "acme-east", "--json"])),
+        api_vars
+    );
+
+    // Deleted by one, gone for the other.
+    let out = env.weft(&["org", "rm", "acme-east"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, _) = api(&s, "GET", "/api/orgs/acme-east", Value::Null).await;
+    assert_eq!(st, 404);
+    let (st, v) = api(&s, "DELETE", "/api/orgs/acme", Value::Null).await;
+    assert_eq!((st, v), (200, json!({"deleted": "acme"})));
+    let out = env.weft(&["org", "show", "acme"]);
+    assert_eq!(out.status.code(), Some(1));
+}
