@@ -35,28 +35,6 @@ fn body_text(body: &Bytes) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
 }
 
-/// A request body as a JSON object — the one rule for every JSON endpoint: an empty or
-/// whitespace-only body is the empty object (so endpoints whose fields are all optional need
-/// no body, and ones with required fields report the missing field, not a parse error);
-/// valid JSON that is not an object is 422; anything else is 400 "not JSON".
-///
-/// # Errors
-/// [`ApiError::InvalidInput`] for JSON that is not an object; [`ApiError::BadRequest`] for a
-/// body that is not JSON.
-#[allow(dead_code)] // Used by the modules not yet on `Body<T>`.
-pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::InvalidInput(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
-    }
-}
-
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         match e {
@@ -1350,31 +1328,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn body_object_reads_empty_as_empty_object_and_refuses_the_rest() {
-        for empty in ["", "   ", "\n\t \r\n"] {
-            assert_eq!(
-                body_object(empty.as_bytes()).unwrap(),
-                Map::new(),
-                "{empty:?}"
-            );
-        }
-        let m = body_object(br#"{"a": 1}"#).unwrap();
-        assert_eq!(m.get("a"), Some(&Value::from(1)));
-        for not_object in ["[]", "1", "\"text\"", "null"] {
-            let e = body_object(not_object.as_bytes()).unwrap_err();
-            assert!(
-                matches!(&e, ApiError::InvalidInput(m) if m == "the body must be a JSON object"),
-                "{not_object}: {e:?}"
-            );
-        }
-        let e = body_object(b"{nope").unwrap_err();
-        assert!(
-            matches!(&e, ApiError::BadRequest(m) if m.starts_with("the body is not JSON")),
-            "{e:?}"
-        );
-    }
 
     fn run(task: &str, item: i64, attempt: i64, status: weft_engine::store::TaskStatus) -> TaskRun {
         TaskRun {

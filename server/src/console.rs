@@ -1,8 +1,8 @@
 //! The web console: one HTML page, one JavaScript module and one stylesheet, embedded in the
 //! binary and served without the API token (the page asks for it and sends it to `/api/*`).
 //!
-//! These routes are not part of [`crate::ROUTES`]: they are not API endpoints, so they are not
-//! in `openapi.json` either; [`router`] is merged into the main router.
+//! These routes are not API endpoints, so they are not in the OpenAPI document; [`router`] is
+//! merged into the main router beside [`crate::routes`].
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

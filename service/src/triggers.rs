@@ -23,6 +23,9 @@ use weft_triggers::{Switches, TriggerError, webhook_access};
 
 use crate::ServiceError;
 
+/// The public base of webhook and form URLs: `WEFT_PUBLIC_URL`, else `weft serve`'s default.
+pub use weft_triggers::public_url;
+
 /// The name of a trigger's type (`webhook`, `cron`, `autotask.ticket` …).
 pub fn trigger_type(kind: &TriggerKind) -> String {
     match kind {

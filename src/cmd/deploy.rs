@@ -134,7 +134,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(async {
         let engine = super::engine::open(&args.db).await?;
         let done = deploy_paths(&engine, &args.paths, true).await;
-        print_issued(&done.issued, &weft_triggers::public_url());
+        print_issued(&done.issued, &weft_service::triggers::public_url());
         Ok(if done.failed == 0 {
             ExitCode::SUCCESS
         } else {

@@ -271,7 +271,7 @@ async fn secret(
 ) -> miette::Result<ExitCode> {
     let grace = tri!(rotate.flatten().map(service::parse_grace).transpose());
     let engine = super::engine::open(db).await?;
-    let base = weft_triggers::public_url();
+    let base = service::public_url();
     let issued = tri!(match rotate {
         None => service::secret(&engine, workflow, trigger, org, &base).await,
         Some(_) => service::rotate(&engine, workflow, trigger, org, grace, &base).await,
