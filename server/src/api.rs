@@ -416,7 +416,7 @@ async fn dispatch(
     if let Some(wait) = wait
         && let Ok(joined) = tokio::time::timeout(wait, handle).await
     {
-        let exec = joined.map_err(|e| ApiError::Internal(format!("worker panicked: {e}")))??;
+        let exec = joined.map_err(|e| ApiError::Internal(crate::Detail::of(e)))??;
         let runs = state.store().task_runs(&exec.id).await?;
         return Ok(Started::Ended(Box::new(Execution::new(&exec, &runs))));
     }

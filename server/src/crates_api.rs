@@ -16,7 +16,7 @@ use crate::{ApiError, AppState};
 async fn read_library() -> Result<Library, ApiError> {
     tokio::task::spawn_blocking(crates::library)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| ApiError::Internal(crate::Detail::of(e)))
 }
 
 /// The crate library and the installs.

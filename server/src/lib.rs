@@ -89,10 +89,46 @@ pub enum ApiError {
     Upstream(String),
     /// The database cannot be reached: nothing was accepted; the sender should retry.
     #[error("weft's database is unavailable; nothing was accepted, retry shortly")]
-    Unavailable(String),
+    Unavailable(Detail),
     /// Something failed inside; the detail is logged, not answered.
     #[error("internal error")]
-    Internal(String),
+    Internal(Detail),
+}
+
+/// What went wrong inside, kept with its chain of sources for the log (never answered).
+#[derive(Debug)]
+pub struct Detail(Box<dyn std::error::Error + Send + Sync>);
+
+impl Detail {
+    /// Keeps `e` and its sources.
+    pub fn of(e: impl std::error::Error + Send + Sync + 'static) -> Detail {
+        Detail(Box::new(e))
+    }
+}
+
+impl From<String> for Detail {
+    fn from(s: String) -> Detail {
+        Detail(s.into())
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(s: &str) -> Detail {
+        Detail(s.into())
+    }
+}
+
+impl std::fmt::Display for Detail {
+    /// The error and each of its sources: `a: b: c`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
 }
 
 impl ApiError {
@@ -162,8 +198,8 @@ impl From<StoreError> for ApiError {
         match e.kind() {
             StoreErrorKind::NotFound => ApiError::NotFound(e.to_string()),
             StoreErrorKind::Conflict => ApiError::Conflict(e.to_string()),
-            StoreErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
-            _ => ApiError::Internal(format!("{e:?}")),
+            StoreErrorKind::Unavailable => ApiError::Unavailable(Detail::of(e)),
+            _ => ApiError::Internal(Detail::of(e)),
         }
     }
 }
@@ -176,8 +212,8 @@ impl From<weft_service::ServiceError> for ApiError {
             weft_service::ErrorKind::NotFound => ApiError::NotFound(message),
             weft_service::ErrorKind::Conflict => ApiError::Conflict(message),
             weft_service::ErrorKind::Upstream => ApiError::Upstream(message),
-            weft_service::ErrorKind::Unavailable => ApiError::Unavailable(format!("{e:?}")),
-            _ => ApiError::Internal(format!("{e:?}")),
+            weft_service::ErrorKind::Unavailable => ApiError::Unavailable(Detail::of(e)),
+            _ => ApiError::Internal(Detail::of(e)),
         }
     }
 }
@@ -194,7 +230,7 @@ impl From<weft_triggers::TriggerError> for ApiError {
             T::TooLarge(n) => ApiError::TooLarge(n),
             T::RateLimited => ApiError::RateLimited,
             T::Store(s) => s.into(),
-            other => ApiError::Internal(format!("{other:?}")),
+            other => ApiError::Internal(Detail::of(other)),
         }
     }
 }
@@ -215,7 +251,7 @@ impl From<EngineError> for ApiError {
             other => match other.kind() {
                 EngineErrorKind::Usage => ApiError::BadRequest(other.to_string()),
                 EngineErrorKind::Conflict => ApiError::Conflict(other.to_string()),
-                _ => ApiError::Internal(format!("{other:?}")),
+                _ => ApiError::Internal(Detail::of(other)),
             },
         }
     }
@@ -426,10 +462,13 @@ impl AppState {
                 .find(|d| d.severity == weft_engine::diagnostic::Severity::Error)
                 .map(|d| format!(": {}", d.message))
                 .unwrap_or_default();
-            ApiError::Internal(format!(
-                "deployed workflow {} v{} no longer loads{why}",
-                record.name, record.version
-            ))
+            ApiError::Internal(
+                format!(
+                    "deployed workflow {} v{} no longer loads{why}",
+                    record.name, record.version
+                )
+                .into(),
+            )
         })?;
         self.0
             .parsed
