@@ -1,13 +1,17 @@
 //! weft-server: weft's HTTP face, built by [`router`] without binding a socket (`weft serve`
 //! binds it and runs executions on [`Workers`]).
 //!
-//! - The JSON API under `/api/*` (bearer token), grouped by resource: workflows and executions
-//!   ([`api`]), orgs, variables and integrations ([`orgs_api`]), the Autotask company mapping
-//!   ([`mapping`]), the directory sync, crates; its OpenAPI document at `/api/openapi.json`.
+//! - The JSON API under `/api/*` (bearer token), grouped by resource: workflows, executions,
+//!   actions and triggers ([`api`]), orgs, variables and integrations ([`orgs_api`]), the
+//!   Autotask company mapping ([`mapping`]), the directory sync, crates ([`crates_api`]). Each
+//!   module's `routes()` declares its handlers once, with `#[utoipa::path]` and typed bodies
+//!   ([`body::Body`]); [`openapi::document`] is generated from them and served at
+//!   `/api/openapi.json`.
 //! - Webhook triggers at `/hooks/{trigger}/{org}` and Autotask callouts at
 //!   `/hooks/autotask/…`: the handlers read the request and answer; what is accepted is
 //!   decided in `weft-triggers`.
-//! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]) and the web console (`/`).
+//! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]), the web console (`/`) and the hosted
+//!   form page ([`form_page`]).
 //!
 //! Every use case is `weft-service`'s or `weft-triggers`': handlers only translate.
 

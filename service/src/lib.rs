@@ -2,10 +2,20 @@
 //! the HTTP API call these functions and only map their [`ServiceError`] to an exit code or a
 //! status; neither re-implements a rule.
 //!
-//! - [`orgs`]: creating organizations, the org tree (no cycles), tags.
+//! - [`orgs`]: organizations — create, update, re-parent (no cycles), tags, remove, views.
+//! - [`variables`]: org variables (the name rule, sealing secrets, `***` in every view).
 //! - [`integrations`]: checking, adding and removing integration instances.
+//! - [`directory`]: the synced contacts, configurations, locations and users; sync runs.
+//! - [`mapping`]: which Autotask company each org is (suggest, apply, set, exclude, create).
+//! - [`sync`]: the PSA directory sync, a planner per record kind; settings and the nightly run.
+//! - [`crates`]: the crate library, install, upgrade, detach, uninstall.
+//! - [`triggers`]: triggers with their effective state, switches, firing, events, webhook
+//!   secrets.
+//! - [`workflows`]: validating and deploying workflows.
 //!
-//! Everything works on the engine's seams (`Store`, `SecretBox`): no HTTP, no terminal.
+//! Errors are one [`ServiceError`] whose [`ErrorKind`] callers map (see
+//! `docs/architecture.md`). Everything works on the engine's seams (`Store`, `SecretBox`) and
+//! on `weft-triggers` and `weft-actions`: no HTTP, no terminal.
 
 pub mod crates;
 pub mod directory;
