@@ -25,12 +25,17 @@ enum Command {
     /// List, inspect, cancel, rerun, resume and purge executions.
     #[command(subcommand)]
     Executions(cmd::executions::Command),
-    /// Check workflow files (or folders of them) and report every problem with its location.
+    /// Check workflow and form files (or folders of them) and report every problem with its
+    /// location.
     Validate(cmd::validate::Args),
     /// Render a template against sample data and print the result as JSON.
     Eval(cmd::eval::Args),
-    /// Print the JSON Schema of workflow files (for editor autocompletion).
-    Schema,
+    /// Print the JSON Schema of workflow files, or of form files (for editor autocompletion).
+    Schema {
+        /// Which files: `workflow` (default) or `form`.
+        #[arg(value_enum, default_value_t)]
+        kind: cmd::schema::Kind,
+    },
     /// List and describe the actions workflows can call.
     #[command(subcommand)]
     Actions(cmd::actions::Command),
@@ -100,7 +105,7 @@ fn main() -> ExitCode {
         Command::Executions(c) => cmd::executions::run(c),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Eval(args) => cmd::eval::run(args),
-        Command::Schema => cmd::schema::run(),
+        Command::Schema { kind } => cmd::schema::run(kind),
         Command::Actions(c) => cmd::actions::run(c),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),

@@ -155,6 +155,33 @@ pub fn load_form(source: &str) -> LoadedForm {
     }
 }
 
+/// Checks one file, a workflow or a form (a top-level `form:` key), and returns its
+/// diagnostics with the file they belong to (`weft validate`).
+///
+/// # Errors
+/// The file cannot be read.
+pub fn check_file(path: &Path, registry: &Registry) -> Result<Vec<FileDiagnostic>, Error> {
+    let source = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let diagnostics = if is_form_source(&source) {
+        load_form(&source).diagnostics
+    } else {
+        load(&source, registry).diagnostics
+    };
+    let file: std::sync::Arc<str> = path.display().to_string().into();
+    let source: std::sync::Arc<str> = source.into();
+    Ok(diagnostics
+        .into_iter()
+        .map(|diagnostic| FileDiagnostic {
+            diagnostic,
+            file: file.clone(),
+            source: source.clone(),
+        })
+        .collect())
+}
+
 /// Is this YAML text a form file (a top-level `form:` key) rather than a workflow?
 pub fn is_form_source(source: &str) -> bool {
     yaml::parse(source).is_ok_and(|root| root.get("form").is_some() && root.get("tasks").is_none())

@@ -261,3 +261,93 @@ fn trigger_schema(f: &Fragments) -> Value {
         }
     })
 }
+
+/// The JSON Schema of form files (`weft schema form`): what [`crate::load_form`] reads.
+pub fn form_schema() -> Value {
+    let kinds: Vec<&str> = crate::form::FieldKind::ALL.iter().map(|(n, _)| *n).collect();
+    let scalar = json!({ "type": ["string", "number", "integer", "boolean"] });
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://weft.dev/schema/form-v1.json",
+        "title": "weft form",
+        "description": "A hosted form: its fields and headings; a workflow's `type: form` trigger starts on each submission.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["form", "fields"],
+        "properties": {
+            "version": { "const": 1, "description": "Language version (1)" },
+            "form": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "description": "The form's name (a workflow's trigger names it)" },
+            "title": { "type": "string", "description": "The page's heading (default: the name, humanised)" },
+            "description": { "type": "string" },
+            "submit_label": { "type": "string", "description": "The submit button's text (default: Submit)" },
+            "thank_you": { "type": "string", "description": "The confirmation message: a template over `form.values`" },
+            "fields": {
+                "type": "array",
+                "minItems": 1,
+                "items": { "oneOf": [ { "$ref": "#/definitions/heading" }, { "$ref": "#/definitions/field" } ] }
+            }
+        },
+        "definitions": {
+            "heading": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["section"],
+                "properties": {
+                    "section": { "type": "string", "description": "A section heading" },
+                    "help": { "type": "string" }
+                }
+            },
+            "field": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["name"],
+                "properties": {
+                    "name": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "The key of the value (`values.NAME`)" },
+                    "type": { "enum": kinds, "description": "The kind of input (default: text)" },
+                    "label": { "type": "string" },
+                    "help": { "type": "string" },
+                    "placeholder": { "type": "string" },
+                    "required": { "type": "boolean" },
+                    "default": {},
+                    "min": { "type": "number", "description": "Smallest number (or fewest choices of a multiselect)" },
+                    "max": { "type": "number", "description": "Largest number (or most choices of a multiselect)" },
+                    "min_length": { "type": "integer", "minimum": 0 },
+                    "max_length": { "type": "integer", "minimum": 0 },
+                    "pattern": { "type": "string", "description": "A regular expression the whole value must match" },
+                    "pattern_message": { "type": "string", "description": "Shown when the pattern does not match" },
+                    "options": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                scalar,
+                                {
+                                    "type": "object",
+                                    "additionalProperties": false,
+                                    "required": ["value"],
+                                    "properties": { "label": { "type": "string" }, "value": scalar }
+                                }
+                            ]
+                        }
+                    },
+                    "options_from": {
+                        "description": "An options-generator workflow (answers `options: [{label, value}]`), run in the org's context",
+                        "oneOf": [
+                            { "type": "string" },
+                            {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "required": ["workflow"],
+                                "properties": {
+                                    "workflow": { "type": "string" },
+                                    "depends_on": { "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ] }
+                                }
+                            }
+                        ]
+                    },
+                    "show_when": { "type": "string", "description": "Shown only when this expression over `values` is true: `values.remote`" },
+                    "secret": { "type": "boolean", "description": "Redacted like a secret input" }
+                }
+            }
+        }
+    })
+}

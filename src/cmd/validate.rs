@@ -1,4 +1,4 @@
-//! `weft validate PATH...`
+//! `weft validate PATH...`: workflow files and form files (a top-level `form:` key).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use miette::IntoDiagnostic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Workflow files, or folders searched for *.yaml / *.yml files.
+    /// Workflow and form files, or folders searched for *.yaml / *.yml files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     let mut failed = false;
     let mut json_out = Vec::new();
     for file in &files {
-        let (_, diags) = weft_engine::load_file(file, &registry).into_diagnostic()?;
+        let diags = weft_engine::check_file(file, &registry).into_diagnostic()?;
         let errors = diags
             .iter()
             .filter(|d| d.diagnostic.is_error() || args.deny_warnings)

@@ -921,3 +921,57 @@ fn actions_show_documents_required_parameters() {
         stderr(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Form files: `weft validate` reads them, `weft schema form` describes them.
+
+#[test]
+fn form_files_validate_with_their_locations() {
+    let out = run(&["validate", "forms"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("OK forms/new-user.yaml"), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-form.yaml");
+    std::fs::write(
+        &bad,
+        "form: onboarding\nfields:\n  - name: start\n    type: dat\n  - name: laptop\n    show_when: values.remtoe\n",
+    )
+    .unwrap();
+    let out = run(&["validate", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let diags: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let at = |code: &str| {
+        diags
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == code)
+            .map(|d| (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap(), d["help"].as_str().unwrap_or_default().to_string()))
+            .unwrap_or_else(|| panic!("no {code} in {diags}"))
+    };
+    let (line, column, help) = at("schema.invalid_value");
+    assert_eq!((line, column), (4, 11));
+    assert!(help.contains("date"), "{help}");
+    let (line, _, _) = at("form.unknown_field");
+    assert_eq!(line, 6);
+}
+
+#[test]
+fn the_form_schema_is_valid_and_accepts_the_example_forms() {
+    let out = run(&["schema", "form"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let schema: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    if let Err(e) = jsonschema::meta::validate(&schema) {
+        panic!("weft schema form is not a valid JSON Schema: {e}");
+    }
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    for f in yaml_files("forms") {
+        let instance: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(root().join(&f)).unwrap()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{f}: {errors:?}");
+    }
+    let typo: Value = serde_json::json!({"form": "f", "fields": [{"name": "a", "type": "dropdown"}]});
+    assert!(!validator.is_valid(&typo), "an unknown field type is flagged by the schema");
+}
