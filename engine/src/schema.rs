@@ -264,7 +264,10 @@ fn trigger_schema(f: &Fragments) -> Value {
 
 /// The JSON Schema of form files (`weft schema form`): what [`crate::load_form`] reads.
 pub fn form_schema() -> Value {
-    let kinds: Vec<&str> = crate::form::FieldKind::ALL.iter().map(|(n, _)| *n).collect();
+    let kinds: Vec<&str> = crate::form::FieldKind::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     let scalar = json!({ "type": ["string", "number", "integer", "boolean"] });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",

@@ -929,7 +929,11 @@ fn actions_show_documents_required_parameters() {
 fn form_files_validate_with_their_locations() {
     let out = run(&["validate", "forms"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("OK forms/new-user.yaml"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("OK forms/new-user.yaml"),
+        "{}",
+        stdout(&out)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad-form.yaml");
@@ -947,7 +951,13 @@ fn form_files_validate_with_their_locations() {
             .unwrap()
             .iter()
             .find(|d| d["code"] == code)
-            .map(|d| (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap(), d["help"].as_str().unwrap_or_default().to_string()))
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["column"].as_u64().unwrap(),
+                    d["help"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .unwrap_or_else(|| panic!("no {code} in {diags}"))
     };
     let (line, column, help) = at("schema.invalid_value");
@@ -969,9 +979,16 @@ fn the_form_schema_is_valid_and_accepts_the_example_forms() {
     for f in yaml_files("forms") {
         let instance: Value =
             serde_yaml::from_str(&std::fs::read_to_string(root().join(&f)).unwrap()).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{f}: {errors:?}");
     }
-    let typo: Value = serde_json::json!({"form": "f", "fields": [{"name": "a", "type": "dropdown"}]});
-    assert!(!validator.is_valid(&typo), "an unknown field type is flagged by the schema");
+    let typo: Value =
+        serde_json::json!({"form": "f", "fields": [{"name": "a", "type": "dropdown"}]});
+    assert!(
+        !validator.is_valid(&typo),
+        "an unknown field type is flagged by the schema"
+    );
 }

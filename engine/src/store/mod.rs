@@ -170,6 +170,9 @@ pub struct WorkflowRecord {
     pub created_at: String,
 }
 
+/// A deployed version of a form file: the same shape as a workflow version.
+pub type FormRecord = WorkflowRecord;
+
 /// Where an execution is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -704,6 +707,14 @@ pub trait Store: Send + Sync + 'static {
     async fn workflow_by_id(&self, id: i64) -> Result<WorkflowRecord>;
     /// Latest version of every workflow.
     async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>>;
+    /// Stores a form file's source as a new version, unless it equals the latest version
+    /// (the same rule as [`Store::deploy_workflow`]).
+    async fn deploy_form(&self, name: &str, source: &str, path: Option<&str>)
+    -> Result<FormRecord>;
+    /// The latest version of a form, or a given version.
+    async fn form(&self, name: &str, version: Option<i64>) -> Result<FormRecord>;
+    /// Latest version of every form, by name.
+    async fn list_forms(&self) -> Result<Vec<FormRecord>>;
     /// The id of the newest stored workflow version (0 before any): deploying only ever adds
     /// rows, so it changes exactly when something is deployed, and callers may keep what they
     /// derived from [`Store::list_workflows`] until it does.

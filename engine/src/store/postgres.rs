@@ -407,24 +407,48 @@ async fn group_has_room(
     Ok(running < limit)
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn deploy_workflow(
+/// The versioned sources: workflows and forms keep their versions by one rule.
+#[derive(Debug, Clone, Copy)]
+enum Versioned {
+    Workflows,
+    Forms,
+}
+
+impl Versioned {
+    fn table(self) -> &'static str {
+        match self {
+            Versioned::Workflows => "workflows",
+            Versioned::Forms => "forms",
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Stores `source` as the next version of `name`, unless it equals the latest version;
+    /// the row id of the version that holds it.
+    async fn deploy_version(
         &self,
+        kind: Versioned,
         name: &str,
         source: &str,
         path: Option<&str>,
-    ) -> Result<WorkflowRecord> {
+    ) -> Result<i64> {
         use sha2::Digest;
+        let table = kind.table();
         let hash = hex::encode(sha2::Sha256::digest(source.as_bytes()));
         let mut tx = self.pool.begin().await?;
-        // Two processes deploying the same workflow at once take turns (else both would
-        // pick the same next version).
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('weft.deploy:' || $1, 0))")
+        // Two processes deploying the same name at once take turns (else both would pick the
+        // same next version).
+        let lock = match kind {
+            Versioned::Workflows => "weft.deploy:",
+            Versioned::Forms => "weft.deploy.form:",
+        };
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || $2, 0))")
+            .bind(lock)
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let latest = sqlx::query("SELECT id, version, source_hash FROM workflows WHERE name = $1 ORDER BY version DESC LIMIT 1")
+        let latest = sqlx::query(&format!("SELECT id, version, source_hash FROM {table} WHERE name = $1 ORDER BY version DESC LIMIT 1"))
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
@@ -433,10 +457,10 @@ impl Store for PostgresStore {
         {
             let id: i64 = row.try_get("id")?;
             tx.commit().await?;
-            return self.workflow_by_id(id).await;
+            return Ok(id);
         }
         let version = latest.map_or(Ok(0), |r| r.try_get::<i64, _>("version"))? + 1;
-        let id: i64 = sqlx::query_scalar("INSERT INTO workflows (name, version, source, source_hash, path, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+        let id: i64 = sqlx::query_scalar(&format!("INSERT INTO {table} (name, version, source, source_hash, path, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"))
             .bind(name)
             .bind(version)
             .bind(source)
@@ -446,7 +470,65 @@ impl Store for PostgresStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn deploy_workflow(
+        &self,
+        name: &str,
+        source: &str,
+        path: Option<&str>,
+    ) -> Result<WorkflowRecord> {
+        let id = self
+            .deploy_version(Versioned::Workflows, name, source, path)
+            .await?;
         self.workflow_by_id(id).await
+    }
+
+    async fn deploy_form(
+        &self,
+        name: &str,
+        source: &str,
+        path: Option<&str>,
+    ) -> Result<FormRecord> {
+        let id = self
+            .deploy_version(Versioned::Forms, name, source, path)
+            .await?;
+        let row = sqlx::query("SELECT * FROM forms WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        workflow_from_row(&row)
+    }
+
+    async fn form(&self, name: &str, version: Option<i64>) -> Result<FormRecord> {
+        let row = match version {
+            Some(v) => {
+                sqlx::query("SELECT * FROM forms WHERE name = $1 AND version = $2")
+                    .bind(name)
+                    .bind(v)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM forms WHERE name = $1 ORDER BY version DESC LIMIT 1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        let row = row.ok_or_else(|| StoreError::not_found(format!("form `{name}`")))?;
+        workflow_from_row(&row)
+    }
+
+    async fn list_forms(&self) -> Result<Vec<FormRecord>> {
+        let rows = sqlx::query("SELECT f.* FROM forms f WHERE f.version = (SELECT MAX(version) FROM forms x WHERE x.name = f.name) ORDER BY f.name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(workflow_from_row).collect()
     }
 
     async fn workflow(&self, name: &str, version: Option<i64>) -> Result<WorkflowRecord> {

@@ -1021,6 +1021,52 @@ async fn crate_installs_are_saved_listed_and_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.crate_installs(None).await.unwrap().len(), 1);
 }
 
+async fn forms_keep_versions_apart_from_workflows(store: Arc<dyn Store>) {
+    let wf = store
+        .deploy_workflow("new-user", "name: new-user\n", None)
+        .await
+        .unwrap();
+    let v1 = store
+        .deploy_form("new-user", "form: new-user\n", Some("forms/new-user.yaml"))
+        .await
+        .unwrap();
+    let same = store
+        .deploy_form("new-user", "form: new-user\n", None)
+        .await
+        .unwrap();
+    let v2 = store
+        .deploy_form("new-user", "form: new-user\ntitle: x\n", None)
+        .await
+        .unwrap();
+    assert_eq!((v1.version, same.version, v2.version), (1, 1, 2));
+    assert_eq!(v1.path.as_deref(), Some("forms/new-user.yaml"));
+    assert_eq!(store.form("new-user", None).await.unwrap().version, 2);
+    assert_eq!(
+        store.form("new-user", Some(1)).await.unwrap().source,
+        "form: new-user\n"
+    );
+    store
+        .deploy_form("access", "form: access\n", None)
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_forms()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["access", "new-user"]);
+    // A form of the same name is not a workflow version, and does not count as a deploy the
+    // webhook index must notice.
+    assert_eq!(store.workflow("new-user", None).await.unwrap().version, 1);
+    assert_eq!(store.last_deploy_id().await.unwrap(), wf.id);
+    assert_eq!(
+        store.form("nope", None).await.unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_suite {
@@ -1055,6 +1101,7 @@ suite!(
     workers_claim_queued_executions_once_oldest_first,
     trigger_switches_and_autotask_webhooks_are_kept,
     deploy_keeps_versions_and_skips_identical_sources,
+    forms_keep_versions_apart_from_workflows,
     task_runs_upsert_and_never_go_back_to_running,
     claims_respect_leases,
     cancel_reaches_children_and_finished_ones_refuse,
