@@ -41,9 +41,12 @@ enum Command {
     Actions(cmd::actions::Command),
     /// Serve a local Autotask PSA simulator (seeded MSP tenant) until Ctrl-C.
     Sim(cmd::sim::Args),
-    /// Validate workflow files (or folders) and store each as a new version; a running
-    /// `weft serve` on the same database picks them up. Exit 1 if any file is invalid.
+    /// Validate workflow and form files (or folders) and store each as a new version; a
+    /// running `weft serve` on the same database picks them up. Exit 1 if any file is invalid.
     Deploy(cmd::deploy::Args),
+    /// Deployed forms (form files, `form: NAME`): list them, show one's fields.
+    #[command(subcommand)]
+    Form(cmd::form::Command),
     /// Serve the JSON API and webhook triggers; executions run on in-process workers.
     ///
     /// Environment: WEFT_API_TOKEN (the API token), WEFT_METRICS_TOKEN (guards /metrics),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Schema { kind } => cmd::schema::run(kind),
+        Command::Form(c) => cmd::form::run(c),
         Command::Actions(c) => cmd::actions::run(c),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),

@@ -31,7 +31,7 @@ use crate::{ApiError, AppState};
 /// The longest `?wait=` honoured.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
-fn body_text(body: &Bytes) -> Result<&str, ApiError> {
+pub(crate) fn body_text(body: &Bytes) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
 }
 

@@ -81,7 +81,9 @@ fn reason_of(err: &ApiError) -> &'static str {
         ApiError::Unauthorized(_) => "unauthorized",
         ApiError::TooLarge(_) => "too_large",
         ApiError::RateLimited => "rate_limited",
-        ApiError::InvalidInput(_) | ApiError::InvalidWorkflow { .. } => "invalid_input",
+        ApiError::InvalidInput(_)
+        | ApiError::InvalidWorkflow { .. }
+        | ApiError::InvalidForm { .. } => "invalid_input",
         ApiError::Unavailable(_) => "unavailable",
         ApiError::Internal(_) => "internal",
         _ => "bad_request",

@@ -21,6 +21,7 @@ pub mod body;
 mod console;
 pub mod crates_api;
 pub mod form_page;
+mod forms_api;
 mod hooks;
 pub mod mapping;
 pub mod metrics;
@@ -77,6 +78,14 @@ pub enum ApiError {
     /// The workflow does not validate.
     #[error("{message}")]
     InvalidWorkflow {
+        /// Summary.
+        message: String,
+        /// `weft validate --format json` entries.
+        diagnostics: Vec<Value>,
+    },
+    /// The form file does not validate.
+    #[error("{message}")]
+    InvalidForm {
         /// Summary.
         message: String,
         /// `weft validate --format json` entries.
@@ -144,9 +153,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidWorkflow { .. } | ApiError::InvalidInput(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::InvalidWorkflow { .. }
+            | ApiError::InvalidForm { .. }
+            | ApiError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -163,6 +172,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::InvalidWorkflow { .. } => "invalid_workflow",
+            ApiError::InvalidForm { .. } => "invalid_form",
             ApiError::InvalidInput(_) => "invalid_input",
             ApiError::RateLimited => "rate_limited",
             ApiError::Upstream(_) => "upstream",
@@ -182,7 +192,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut error = json!({"code": self.code(), "message": self.to_string()});
-        if let ApiError::InvalidWorkflow { diagnostics, .. } = &self {
+        if let ApiError::InvalidWorkflow { diagnostics, .. }
+        | ApiError::InvalidForm { diagnostics, .. } = &self
+        {
             error["diagnostics"] = json!(diagnostics);
         }
         let mut res = (self.status(), axum::Json(json!({ "error": error }))).into_response();
@@ -562,7 +574,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(orgs_api::routes())
         .merge(mapping::routes())
         .merge(sync_api::routes())
-        .merge(crates_api::routes());
+        .merge(crates_api::routes())
+        .merge(forms_api::routes());
     OpenApiRouter::with_openapi(openapi::base())
         .merge(openapi::routes())
         .merge(hooks::routes())

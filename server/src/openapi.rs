@@ -41,6 +41,7 @@ pub const PATH: &str = "/api/openapi.json";
         (name = "mapping", description = "Which Autotask company each organization is."),
         (name = "sync", description = "The directory sync with Autotask."),
         (name = "crates", description = "Prebuilt bundles of workflows."),
+        (name = "forms", description = "Form files: deploy, list, describe."),
         (name = "ops", description = "Health, readiness and metrics."),
         (name = "meta", description = "This document."),
     ),
@@ -224,7 +225,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable machine code: `bad_request`, `unauthorized`, `not_found`, `conflict`,
-    /// `payload_too_large`, `invalid_workflow`, `invalid_input`, `rate_limited`,
+    /// `payload_too_large`, `invalid_workflow`, `invalid_form`, `invalid_input`, `rate_limited`,
     /// `unavailable`, `internal`.
     pub code: String,
     /// For people: what, where, and how to fix it. Never a secret.

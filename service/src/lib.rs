@@ -11,7 +11,8 @@
 //! - [`crates`]: the crate library, install, upgrade, detach, uninstall.
 //! - [`triggers`]: triggers with their effective state, switches, firing, events, webhook
 //!   secrets.
-//! - [`workflows`]: validating and deploying workflows.
+//! - [`workflows`]: validating and deploying workflows; [`forms`]: deploying and describing
+//!   form files.
 //!
 //! Errors are one [`ServiceError`] whose [`ErrorKind`] callers map (see
 //! `docs/architecture.md`). Everything works on the engine's seams (`Store`, `SecretBox`) and
@@ -20,6 +21,7 @@
 pub mod crates;
 pub mod directory;
 pub mod error;
+pub mod forms;
 pub mod integrations;
 pub mod mapping;
 pub mod orgs;

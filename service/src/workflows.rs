@@ -49,8 +49,12 @@ impl Diagnostic {
 
 /// The findings of `loaded`, located in `file`.
 fn diagnostics(loaded: &weft_engine::Loaded, file: &str) -> Vec<Diagnostic> {
-    loaded
-        .diagnostics
+    located(&loaded.diagnostics, file)
+}
+
+/// Engine findings located in `file`.
+pub(crate) fn located(found: &[weft_engine::Diagnostic], file: &str) -> Vec<Diagnostic> {
+    found
         .iter()
         .map(|d| Diagnostic {
             file: file.to_string(),

@@ -1,4 +1,4 @@
-//! `weft deploy PATH...`: validates workflow files and stores each as a new version. A
+//! `weft deploy PATH...`: validates workflow and form files and stores each as a new version. A
 //! running `weft serve` on the same database picks the new versions up (webhooks at the next
 //! request, cron and Autotask webhooks at the next sync); running executions keep theirs.
 //! Deploying is `weft_service::workflows::deploy`, as `POST /api/workflows`: it also issues
@@ -14,7 +14,7 @@ use super::engine::EngineArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Workflow files, or folders searched for *.yaml / *.yml files.
+    /// Workflow and form files, or folders searched for *.yaml / *.yml files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -77,6 +77,9 @@ async fn deploy_file(
         }
     };
     let label = file.display().to_string();
+    if weft_engine::is_form_source(&source) {
+        return deploy_form(engine, file, &source, verbose_errors).await;
+    }
     match service::deploy(engine, &source, Some(&label)).await {
         Ok(done) => {
             let r = &done.record;
@@ -88,10 +91,50 @@ async fn deploy_file(
             eprintln!("{verb} {} v{} from {}", r.name, r.version, file.display());
             Some(done.secrets_issued)
         }
-        Err(DeployError::Invalid(invalid)) => {
-            if verbose_errors
-                && let Ok((_, diags)) = weft_engine::load_file(file, engine.registry())
-            {
+        Err(e) => {
+            refused(engine, file, &e, verbose_errors);
+            None
+        }
+    }
+}
+
+/// Deploys one form file; `None` when it was skipped.
+async fn deploy_form(
+    engine: &Engine,
+    file: &Path,
+    source: &str,
+    verbose_errors: bool,
+) -> Option<Vec<IssuedSecret>> {
+    let label = file.display().to_string();
+    match weft_service::forms::deploy(engine.store().as_ref(), source, Some(&label)).await {
+        Ok(done) => {
+            let r = &done.record;
+            let verb = if done.unchanged {
+                "unchanged"
+            } else {
+                "deployed"
+            };
+            eprintln!(
+                "{verb} form {} v{} from {}",
+                r.name,
+                r.version,
+                file.display()
+            );
+            Some(Vec::new())
+        }
+        Err(e) => {
+            refused(engine, file, &e, verbose_errors);
+            None
+        }
+    }
+}
+
+/// Reports why a file was not deployed: every finding (with `verbose_errors`) and a summary
+/// line naming the first error.
+fn refused(engine: &Engine, file: &Path, e: &DeployError, verbose_errors: bool) {
+    match e {
+        DeployError::Invalid(invalid) => {
+            if verbose_errors && let Ok(diags) = weft_engine::check_file(file, engine.registry()) {
                 for d in &diags {
                     eprint!("{}", super::render_report(d));
                 }
@@ -103,12 +146,8 @@ async fn deploy_file(
                 .map(|d| format!(": line {}:{}: {} [{}]", d.line, d.column, d.message, d.code))
                 .unwrap_or_default();
             eprintln!("skipped {}: invalid{first}", file.display());
-            None
         }
-        Err(DeployError::Failed(e)) => {
-            eprintln!("skipped {}: {e}", file.display());
-            None
-        }
+        DeployError::Failed(e) => eprintln!("skipped {}: {e}", file.display()),
     }
 }
 

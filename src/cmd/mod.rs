@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod engine;
 pub mod eval;
 pub mod executions;
+pub mod form;
 pub mod integration;
 pub mod mapping;
 pub mod org;

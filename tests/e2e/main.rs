@@ -30,6 +30,7 @@ mod org_integrations_serve;
 mod orgs_cli;
 mod parity;
 mod parity_crates;
+mod parity_forms;
 mod parity_mapping;
 mod parity_sync;
 mod parity_triggers;
