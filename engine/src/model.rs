@@ -476,6 +476,17 @@ pub enum TriggerKind {
         /// What happens to slots missed while weft was down.
         catch_up: CatchUp,
     },
+    /// Submissions of a hosted form (`type: form`, `form: new-user`): `TRIGGER.form` holds
+    /// `{name, values, submitted_at, link}`.
+    Form {
+        /// The form's name (its file's `form:`).
+        form: String,
+        /// `accepted` shows the form's thank-you message; `wait` waits for the execution
+        /// and shows its output.
+        response: WebhookResponse,
+        /// How long `response: wait` waits.
+        wait_timeout: Option<Duration>,
+    },
     /// Autotask webhook events for an entity (`autotask.ticket` …).
     Autotask {
         /// Entity name as in the trigger type (`ticket`, `ticket_note`, …).
@@ -525,6 +536,7 @@ pub const TRIGGER_TYPES: &[&str] = &[
     "always_pass",
     "webhook",
     "cron",
+    "form",
     "autotask.ticket",
     "autotask.ticket_note",
     "autotask.company",

@@ -125,6 +125,7 @@ const TRIGGER_COMMON_KEYS: &[&str] = &[
 const WEBHOOK_KEYS: &[&str] = &["secret", "response", "timeout", "max_body", "rate_limit"];
 const CRON_KEYS: &[&str] = &["schedule", "timezone", "catch_up"];
 const AUTOTASK_KEYS: &[&str] = &["events", "fields"];
+const FORM_KEYS: &[&str] = &["form", "response", "timeout"];
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
@@ -1211,6 +1212,7 @@ impl<'s> Reader<'s> {
             .chain(WEBHOOK_KEYS)
             .chain(CRON_KEYS)
             .chain(AUTOTASK_KEYS)
+            .chain(FORM_KEYS)
             .copied()
             .collect();
         self.entries(node, "a trigger", Some(&all_keys))?;
@@ -1221,6 +1223,7 @@ impl<'s> Reader<'s> {
             "always_pass" => TriggerKind::AlwaysPass,
             "webhook" => self.webhook_trigger(node),
             "cron" => self.cron_trigger(node)?,
+            "form" => self.form_trigger(node)?,
             t => self.autotask_trigger(node, t),
         };
         let enabled = node
@@ -1319,6 +1322,7 @@ impl<'s> Reader<'s> {
         let own: &[&str] = match ty {
             "webhook" => WEBHOOK_KEYS,
             "cron" => CRON_KEYS,
+            "form" => FORM_KEYS,
             t if t.starts_with("autotask.") => AUTOTASK_KEYS,
             _ => &[],
         };
@@ -1400,6 +1404,48 @@ impl<'s> Reader<'s> {
                 .get("rate_limit")
                 .and_then(|n| self.uint(n, "`rate_limit` (requests per second)", 1)),
         }
+    }
+
+    /// [`TriggerKind::Form`]: `form` (required: the form's name), `response`, `timeout`;
+    /// `None` without a valid form name.
+    fn form_trigger(&mut self, node: &Node) -> Option<TriggerKind> {
+        let form = match node.get("form") {
+            Some(n) => self.plain_string(n, "`form`").filter(|s| {
+                let ok = is_workflow_name(s);
+                if !ok {
+                    self.err(
+                        Diagnostic::error("trigger.invalid_form", n.span, format!("`{s}` is not a form name"))
+                            .with_help("name the form as its file's `form:` does: letters, digits, `-`, `_` and `.`"),
+                    );
+                }
+                ok
+            }),
+            None => {
+                self.missing(node.span, "form", "a form trigger", "add `form: new-user` (the `form:` of the form file)");
+                None
+            }
+        }?;
+        let response = node
+            .get("response")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "`response`",
+                    &[
+                        ("accepted", WebhookResponse::Accepted),
+                        ("wait", WebhookResponse::Wait),
+                    ],
+                )
+            })
+            .unwrap_or_default();
+        let wait_timeout = node
+            .get("timeout")
+            .and_then(|n| self.duration(n, "`timeout`"));
+        Some(TriggerKind::Form {
+            form,
+            response,
+            wait_timeout,
+        })
     }
 
     /// [`TriggerKind::Cron`]: `schedule` (required), `timezone`, `catch_up`; `None` without
@@ -1722,6 +1768,27 @@ mod tests {
     }
 
     const TASKS: &str = "tasks:\n  a:\n    action: x.y\n";
+
+    #[test]
+    fn form_triggers_name_their_form() {
+        let (wf, diags) = read(&format!(
+            "name: onboard\ntriggers:\n  - type: form\n    form: new-user\n    response: wait\n    timeout: 20s\n    run_for: all_managed\n{TASKS}"
+        ));
+        assert!(diags.is_empty(), "{diags:?}");
+        let t = &wf.unwrap().triggers[0];
+        assert_eq!(t.name, "form");
+        assert!(matches!(
+            &t.kind,
+            TriggerKind::Form { form, response: WebhookResponse::Wait, wait_timeout: Some(d) }
+                if form == "new-user" && d.as_secs() == 20
+        ));
+        let (_, diags) = read(&format!(
+            "name: onboard\ntriggers:\n  - type: form\n    schedule: \"0 2 * * *\"\n{TASKS}"
+        ));
+        let at: Vec<(&str, usize)> = diags.iter().map(|d| (d.code, d.span.line)).collect();
+        assert!(at.contains(&("trigger.wrong_key", 4)), "{at:?}");
+        assert!(at.contains(&("schema.missing_key", 3)), "{at:?}");
+    }
 
     #[test]
     fn concurrency_shorthand_and_mapping() {

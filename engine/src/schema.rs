@@ -256,6 +256,7 @@ fn trigger_schema(f: &Fragments) -> Value {
             "schedule": { "type": "string" },
             "timezone": { "type": "string" },
             "catch_up": { "enum": ["none", "latest"] },
+            "form": { "type": "string", "description": "`type: form`: the form whose submissions start the workflow" },
             "events": { "type": "array", "items": { "enum": ["create", "update", "delete"] } },
             "fields": { "type": "array", "items": { "type": "string" } }
         }

@@ -32,6 +32,7 @@ pub fn trigger_type(kind: &TriggerKind) -> String {
         TriggerKind::AlwaysPass => "always_pass".into(),
         TriggerKind::Webhook { .. } => "webhook".into(),
         TriggerKind::Cron { .. } => "cron".into(),
+        TriggerKind::Form { .. } => "form".into(),
         TriggerKind::Autotask { entity, .. } => format!("autotask.{entity}"),
     }
 }

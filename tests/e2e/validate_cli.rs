@@ -484,12 +484,13 @@ fn warnings_corpus_reports_each_expected_warning_and_no_error() {
 fn corpus_covers_every_diagnostic_code() {
     const AREAS: &[&str] = &[
         "yaml", "schema", "workflow", "task", "action", "route", "dag", "join", "template", "when",
-        "input", "trigger", "publish", "webhook",
+        "input", "trigger", "publish", "webhook", "form",
     ];
     let mut all: Vec<String> = Vec::new();
     let mut warning_codes: Vec<String> = Vec::new();
     for file in [
         "engine/src/parse.rs",
+        "engine/src/parse/form.rs",
         "engine/src/validate.rs",
         "engine/src/lib.rs",
     ] {

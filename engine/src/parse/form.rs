@@ -257,8 +257,10 @@ impl Reader<'_> {
     fn form_pattern(&mut self, node: &Node, name: &str) -> Option<Pattern> {
         let p = node.get("pattern")?;
         let source = self.plain_string(p, &format!("`pattern` of field `{name}`"))?;
-        // The whole value must match, as in an HTML `pattern` attribute.
-        match regex::Regex::new(&format!("^(?:{source})$")) {
+        // The whole value must match, as in an HTML `pattern` attribute (checked on the
+        // author's own text first, so an error quotes what they wrote).
+        match regex::Regex::new(&source).and_then(|_| regex::Regex::new(&format!("^(?:{source})$")))
+        {
             Ok(regex) => {
                 let message = node
                     .get("pattern_message")
