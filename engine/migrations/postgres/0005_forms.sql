@@ -10,3 +10,19 @@ CREATE TABLE forms (
     created_at  TEXT COLLATE "C" NOT NULL,
     UNIQUE (name, version)
 );
+
+-- Each org's standing link to a form: the token is kept sealed (operators copy the link) and
+-- hashed (what a request is looked up by). `generation` counts rotations: single-use links
+-- signed under an older generation stop working when the standing link is rotated.
+CREATE TABLE form_links (
+    form        TEXT COLLATE "C" NOT NULL,
+    org         TEXT COLLATE "C" NOT NULL,
+    token_hash  TEXT COLLATE "C" NOT NULL UNIQUE,
+    token       TEXT    NOT NULL,
+    generation  BIGINT  NOT NULL DEFAULT 1,
+    enabled     BOOLEAN NOT NULL DEFAULT TRUE,
+    expires_at  TEXT COLLATE "C",
+    created_at  TEXT COLLATE "C" NOT NULL,
+    rotated_at  TEXT,
+    PRIMARY KEY (form, org)
+);

@@ -10,3 +10,19 @@ CREATE TABLE forms (
     created_at  TEXT    NOT NULL,
     UNIQUE (name, version)
 );
+
+-- Each org's standing link to a form: the token is kept sealed (operators copy the link) and
+-- hashed (what a request is looked up by). `generation` counts rotations: single-use links
+-- signed under an older generation stop working when the standing link is rotated.
+CREATE TABLE form_links (
+    form        TEXT    NOT NULL,
+    org         TEXT    NOT NULL,
+    token_hash  TEXT    NOT NULL UNIQUE,
+    token       TEXT    NOT NULL,
+    generation  INTEGER NOT NULL DEFAULT 1,
+    enabled     INTEGER NOT NULL DEFAULT 1,
+    expires_at  TEXT,
+    created_at  TEXT    NOT NULL,
+    rotated_at  TEXT,
+    PRIMARY KEY (form, org)
+);

@@ -475,6 +475,31 @@ pub struct WebhookSecretRecord {
     pub rotated_at: Option<String>,
 }
 
+/// An org's standing link to a form (`/forms/{token}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FormLinkRecord {
+    /// The form.
+    pub form: String,
+    /// The org whose people fill it in.
+    pub org: String,
+    /// SHA-256 (hex) of the token: what a request is looked up by.
+    #[serde(skip)]
+    pub token_hash: String,
+    /// The token, sealed.
+    #[serde(skip)]
+    pub token: String,
+    /// 1, then one more per rotation.
+    pub generation: i64,
+    /// A disabled link answers "not found".
+    pub enabled: bool,
+    /// After this (RFC 3339) the link answers "expired".
+    pub expires_at: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// When it was last rotated (RFC 3339).
+    pub rotated_at: Option<String>,
+}
+
 /// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —
 /// recorded with what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -804,6 +829,43 @@ pub trait Store: Send + Sync + 'static {
         sealed: &str,
         previous_until: Option<&str>,
     ) -> Result<WebhookSecretRecord>;
+    /// An org's standing link to a form, if one was issued.
+    async fn form_link(&self, form: &str, org: &str) -> Result<Option<FormLinkRecord>>;
+    /// The link whose token hashes to `token_hash`, if any.
+    async fn form_link_by_hash(&self, token_hash: &str) -> Result<Option<FormLinkRecord>>;
+    /// An org's standing link to a form, storing the given token first if there is none.
+    /// True when stored now.
+    async fn ensure_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        token_hash: &str,
+        sealed: &str,
+    ) -> Result<(FormLinkRecord, bool)>;
+    /// Replaces the token of an org's link (issuing the link if there is none); the old
+    /// token stops working at once and the generation moves on.
+    async fn rotate_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        token_hash: &str,
+        sealed: &str,
+    ) -> Result<FormLinkRecord>;
+    /// Turns an org's link on or off and sets (or clears) its expiry; not found when no link
+    /// was issued.
+    async fn set_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        enabled: bool,
+        expires_at: Option<&str>,
+    ) -> Result<FormLinkRecord>;
+    /// The links issued, of one form and/or one org, by form then org.
+    async fn form_links(
+        &self,
+        form: Option<&str>,
+        org: Option<&str>,
+    ) -> Result<Vec<FormLinkRecord>>;
     /// Deletes the trigger events recorded before `before` (RFC 3339) of one org (`only`) or
     /// of every org but `except` — keeping each trigger's newest de-duplicated event, which
     /// tells the cron scheduler the last slot it fired.

@@ -703,6 +703,105 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Corrupt("webhook secret vanished".into()))
     }
 
+    async fn form_link(&self, form: &str, org: &str) -> Result<Option<FormLinkRecord>> {
+        sqlx::query("SELECT * FROM form_links WHERE form = ? AND org = ?")
+            .bind(form)
+            .bind(org)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| form_link_from_row(&r))
+            .transpose()
+    }
+
+    async fn form_link_by_hash(&self, token_hash: &str) -> Result<Option<FormLinkRecord>> {
+        sqlx::query("SELECT * FROM form_links WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| form_link_from_row(&r))
+            .transpose()
+    }
+
+    async fn ensure_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        token_hash: &str,
+        sealed: &str,
+    ) -> Result<(FormLinkRecord, bool)> {
+        let inserted = sqlx::query("INSERT INTO form_links (form, org, token_hash, token, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (form, org) DO NOTHING")
+            .bind(form)
+            .bind(org)
+            .bind(token_hash)
+            .bind(sealed)
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        let record = self
+            .form_link(form, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("form link vanished".into()))?;
+        Ok((record, inserted))
+    }
+
+    async fn rotate_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        token_hash: &str,
+        sealed: &str,
+    ) -> Result<FormLinkRecord> {
+        let now = now_rfc3339();
+        sqlx::query("INSERT INTO form_links (form, org, token_hash, token, created_at, rotated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (form, org) DO UPDATE SET token_hash = excluded.token_hash, token = excluded.token, generation = form_links.generation + 1, rotated_at = excluded.rotated_at")
+            .bind(form)
+            .bind(org)
+            .bind(token_hash)
+            .bind(sealed)
+            .bind(&now)
+            .bind(&now)
+            .execute(&self.pool)
+            .await?;
+        self.form_link(form, org)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("form link vanished".into()))
+    }
+
+    async fn set_form_link(
+        &self,
+        form: &str,
+        org: &str,
+        enabled: bool,
+        expires_at: Option<&str>,
+    ) -> Result<FormLinkRecord> {
+        sqlx::query("UPDATE form_links SET enabled = ?, expires_at = ? WHERE form = ? AND org = ?")
+            .bind(enabled)
+            .bind(expires_at)
+            .bind(form)
+            .bind(org)
+            .execute(&self.pool)
+            .await?;
+        self.form_link(form, org).await?.ok_or_else(|| {
+            StoreError::not_found(format!("a link to form `{form}` for organization `{org}`"))
+        })
+    }
+
+    async fn form_links(
+        &self,
+        form: Option<&str>,
+        org: Option<&str>,
+    ) -> Result<Vec<FormLinkRecord>> {
+        let rows = sqlx::query("SELECT * FROM form_links WHERE (? IS NULL OR form = ?) AND (? IS NULL OR org = ?) ORDER BY form, org")
+            .bind(form)
+            .bind(form)
+            .bind(org)
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(form_link_from_row).collect()
+    }
+
     async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64> {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
             // Keeps each trigger's greatest de-duplication key: the row `last_dedupe_key` reads.
@@ -1405,5 +1504,19 @@ fn workflow_from_row(row: &SqliteRow) -> Result<WorkflowRecord> {
         source: row.try_get("source")?,
         path: row.try_get("path")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+fn form_link_from_row(r: &SqliteRow) -> Result<FormLinkRecord> {
+    Ok(FormLinkRecord {
+        form: r.try_get("form")?,
+        org: r.try_get("org")?,
+        token_hash: r.try_get("token_hash")?,
+        token: r.try_get("token")?,
+        generation: r.try_get("generation")?,
+        enabled: r.try_get("enabled")?,
+        expires_at: r.try_get("expires_at")?,
+        created_at: r.try_get("created_at")?,
+        rotated_at: r.try_get("rotated_at")?,
     })
 }

@@ -1067,6 +1067,96 @@ async fn forms_keep_versions_apart_from_workflows(store: Arc<dyn Store>) {
     );
 }
 
+async fn form_links_are_issued_once_rotated_and_switched(store: Arc<dyn Store>) {
+    assert!(store.form_link("new-user", "acme").await.unwrap().is_none());
+    let (first, issued) = store
+        .ensure_form_link("new-user", "acme", "h1", "sealed-1")
+        .await
+        .unwrap();
+    assert!(issued);
+    let (again, issued) = store
+        .ensure_form_link("new-user", "acme", "h-other", "sealed-other")
+        .await
+        .unwrap();
+    assert!(!issued);
+    assert_eq!(again, first, "an issued link is kept");
+    assert_eq!((first.generation, first.enabled), (1, true));
+    assert_eq!(
+        store.form_link_by_hash("h1").await.unwrap().map(|l| l.org),
+        Some("acme".to_string())
+    );
+
+    let rotated = store
+        .rotate_form_link("new-user", "acme", "h2", "sealed-2")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rotated.generation, rotated.token.as_str()),
+        (2, "sealed-2")
+    );
+    assert!(rotated.rotated_at.is_some());
+    assert!(
+        store.form_link_by_hash("h1").await.unwrap().is_none(),
+        "the old token is gone"
+    );
+
+    let off = store
+        .set_form_link("new-user", "acme", false, Some("2027-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (off.enabled, off.expires_at.as_deref()),
+        (false, Some("2027-01-01T00:00:00Z"))
+    );
+    let on = store
+        .set_form_link("new-user", "acme", true, None)
+        .await
+        .unwrap();
+    assert_eq!((on.enabled, on.expires_at), (true, None));
+    assert_eq!(
+        store
+            .set_form_link("new-user", "globex", true, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::NotFound
+    );
+
+    store
+        .ensure_form_link("access", "acme", "h3", "s3")
+        .await
+        .unwrap();
+    store
+        .ensure_form_link("new-user", "globex", "h4", "s4")
+        .await
+        .unwrap();
+    let pairs = |links: Vec<FormLinkRecord>| -> Vec<(String, String)> {
+        links.into_iter().map(|l| (l.form, l.org)).collect()
+    };
+    assert_eq!(pairs(store.form_links(None, None).await.unwrap()).len(), 3);
+    assert_eq!(
+        pairs(store.form_links(Some("new-user"), None).await.unwrap()),
+        [
+            ("new-user".to_string(), "acme".to_string()),
+            ("new-user".to_string(), "globex".to_string())
+        ]
+    );
+    assert_eq!(
+        pairs(store.form_links(None, Some("acme")).await.unwrap()),
+        [
+            ("access".to_string(), "acme".to_string()),
+            ("new-user".to_string(), "acme".to_string())
+        ]
+    );
+    // A token hash belongs to one link only.
+    assert!(
+        store
+            .ensure_form_link("other", "acme", "h3", "s")
+            .await
+            .is_err()
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_suite {
@@ -1102,6 +1192,7 @@ suite!(
     trigger_switches_and_autotask_webhooks_are_kept,
     deploy_keeps_versions_and_skips_identical_sources,
     forms_keep_versions_apart_from_workflows,
+    form_links_are_issued_once_rotated_and_switched,
     task_runs_upsert_and_never_go_back_to_running,
     claims_respect_leases,
     cancel_reaches_children_and_finished_ones_refuse,
