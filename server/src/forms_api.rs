@@ -3,16 +3,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_service::forms::{self, FormSummary, FormView};
+use weft_service::forms::{self, FormLinkView, FormSummary, FormView, LinkChange};
 use weft_service::workflows::{DeployError, Diagnostic};
 
 use crate::api::body_text;
+use crate::body::Body;
 use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -107,9 +108,126 @@ async fn get_form(
     Ok(Json(forms::show(state.store().as_ref(), &name).await?))
 }
 
+/// An org's link to a form.
+///
+/// Issued on first use: the URL to send the org's people (no weft account needed). Its
+/// `state` is `active`, `disabled` or `expired`.
+#[utoipa::path(
+    get,
+    path = "/api/forms/{name}/links/{org}",
+    tag = "forms",
+    params(
+        ("name" = String, Path, description = "The form's name"),
+        ("org" = String, Path, description = "The org (id or name)"),
+    ),
+    responses(
+        (status = 200, description = "The link", body = FormLinkView),
+        (status = 404, description = "No such form or org", body = ErrorBody),
+        (status = 409, description = "The org is inactive", body = ErrorBody),
+    ),
+)]
+async fn get_link(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+) -> Result<Json<FormLinkView>, ApiError> {
+    Ok(Json(
+        forms::link(state.engine(), &name, &org, state.base_url()).await?,
+    ))
+}
+
+/// Rotate an org's link to a form.
+///
+/// A new URL; the old one (and single-use links signed under it) stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/forms/{name}/links/{org}/rotate",
+    tag = "forms",
+    params(
+        ("name" = String, Path, description = "The form's name"),
+        ("org" = String, Path, description = "The org (id or name)"),
+    ),
+    responses(
+        (status = 200, description = "The new link", body = FormLinkView),
+        (status = 404, description = "No such form or org", body = ErrorBody),
+        (status = 409, description = "The org is inactive", body = ErrorBody),
+    ),
+)]
+async fn rotate_link(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+) -> Result<Json<FormLinkView>, ApiError> {
+    Ok(Json(
+        forms::rotate(state.engine(), &name, &org, state.base_url()).await?,
+    ))
+}
+
+/// Turn an org's link on or off, or set its expiry.
+///
+/// `expires`: `never`, a date (the link works through that day, UTC), an RFC 3339 time, or a
+/// duration from now (`30d`).
+#[utoipa::path(
+    patch,
+    path = "/api/forms/{name}/links/{org}",
+    tag = "forms",
+    params(
+        ("name" = String, Path, description = "The form's name"),
+        ("org" = String, Path, description = "The org (id or name)"),
+    ),
+    request_body = LinkChange,
+    responses(
+        (status = 200, description = "The link", body = FormLinkView),
+        (status = 404, description = "No such form or org", body = ErrorBody),
+        (status = 422, description = "An unknown field or a bad expiry", body = ErrorBody),
+    ),
+)]
+async fn change_link(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+    Body(change): Body<LinkChange>,
+) -> Result<Json<FormLinkView>, ApiError> {
+    Ok(Json(
+        forms::change(state.engine(), &name, &org, &change, state.base_url()).await?,
+    ))
+}
+
+/// Which links to list.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+struct LinkFilter {
+    /// Only this form's.
+    form: Option<String>,
+    /// Only this org's.
+    org: Option<String>,
+}
+
+/// List the form links issued.
+#[utoipa::path(
+    get,
+    path = "/api/form-links",
+    tag = "forms",
+    params(LinkFilter),
+    responses((status = 200, description = "The links, by form then org", body = Vec<FormLinkView>)),
+)]
+async fn list_links(
+    State(state): State<AppState>,
+    Query(filter): Query<LinkFilter>,
+) -> Result<Json<Vec<FormLinkView>>, ApiError> {
+    Ok(Json(
+        forms::links(
+            state.engine(),
+            filter.form.as_deref(),
+            filter.org.as_deref(),
+            state.base_url(),
+        )
+        .await?,
+    ))
+}
+
 /// The form routes.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_forms, deploy_form))
         .routes(routes!(get_form))
+        .routes(routes!(get_link, change_link))
+        .routes(routes!(rotate_link))
+        .routes(routes!(list_links))
 }

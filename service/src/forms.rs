@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use utoipa::ToSchema;
+use weft_engine::executor::Engine;
 use weft_engine::form::{Form, Item, Options};
 use weft_engine::store::{FormRecord, Store, StoreErrorKind};
 
@@ -213,6 +214,222 @@ pub async fn show(store: &dyn Store, name: &str) -> Result<FormView, ServiceErro
     })
 }
 
+/// An org's standing link to a form, as operators see it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FormLinkView {
+    /// The form.
+    pub form: String,
+    /// The org whose people fill it in.
+    pub org: String,
+    /// The link to send them (`{public url}/forms/{token}`).
+    pub url: String,
+    /// `active`, `disabled` or `expired`.
+    pub state: String,
+    /// Off: the link answers "not found".
+    pub enabled: bool,
+    /// After this (RFC 3339) the link answers "expired".
+    pub expires_at: Option<String>,
+    /// 1, then one more per rotation.
+    pub generation: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// When it was last rotated (RFC 3339).
+    pub rotated_at: Option<String>,
+}
+
+/// A change to a link: turn it on or off, set or clear its expiry.
+#[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkChange {
+    /// On or off.
+    pub enabled: Option<bool>,
+    /// `never`, an RFC 3339 time, a date (the link works through that day, UTC), or a
+    /// duration from now (`30d`, `12h`).
+    pub expires: Option<String>,
+}
+
+/// The form and the org a link is for: the form deployed, the org registered and active.
+async fn target(store: &dyn Store, form: &str, org: &str) -> Result<String, ServiceError> {
+    show(store, form).await?;
+    let record = store.org(org).await.map_err(|e| {
+        if e.kind() == StoreErrorKind::NotFound {
+            ServiceError::not_found(format!("no organization `{org}` (see `weft org list`)"))
+        } else {
+            e.into()
+        }
+    })?;
+    if !record.active {
+        return Err(ServiceError::conflict(format!(
+            "organization `{}` is inactive: its people cannot be sent a form",
+            record.id
+        )));
+    }
+    Ok(record.id)
+}
+
+fn view(
+    engine: &Engine,
+    link: &weft_engine::store::FormLinkRecord,
+    base: &str,
+) -> Result<FormLinkView, ServiceError> {
+    let token = engine.secrets().open(&link.token).map_err(|e| {
+        ServiceError::internal(
+            "a form link cannot be opened with this installation's key",
+            e,
+        )
+    })?;
+    let expired = link
+        .expires_at
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t <= engine.now());
+    let state = if !link.enabled {
+        "disabled"
+    } else if expired {
+        "expired"
+    } else {
+        "active"
+    };
+    Ok(FormLinkView {
+        form: link.form.clone(),
+        org: link.org.clone(),
+        url: weft_triggers::form::url(base, &token),
+        state: state.into(),
+        enabled: link.enabled,
+        expires_at: link.expires_at.clone(),
+        generation: link.generation,
+        created_at: link.created_at.clone(),
+        rotated_at: link.rotated_at.clone(),
+    })
+}
+
+/// An org's standing link to a form, issued now if it has none (`base`: the public URL).
+///
+/// # Errors
+/// The form is not deployed; no such org, or it is inactive; store and key failures.
+pub async fn link(
+    engine: &Engine,
+    form: &str,
+    org: &str,
+    base: &str,
+) -> Result<FormLinkView, ServiceError> {
+    let org = target(engine.store().as_ref(), form, org).await?;
+    let token = weft_triggers::form::new_token();
+    let (record, _) = engine
+        .store()
+        .ensure_form_link(
+            form,
+            &org,
+            &weft_triggers::form::token_hash(&token),
+            &engine.secrets().seal(&token),
+        )
+        .await?;
+    view(engine, &record, base)
+}
+
+/// A new token for an org's link: the old URL stops working at once (and so do single-use
+/// links signed under it).
+///
+/// # Errors
+/// As [`link`].
+pub async fn rotate(
+    engine: &Engine,
+    form: &str,
+    org: &str,
+    base: &str,
+) -> Result<FormLinkView, ServiceError> {
+    let org = target(engine.store().as_ref(), form, org).await?;
+    let token = weft_triggers::form::new_token();
+    let record = engine
+        .store()
+        .rotate_form_link(
+            form,
+            &org,
+            &weft_triggers::form::token_hash(&token),
+            &engine.secrets().seal(&token),
+        )
+        .await?;
+    view(engine, &record, base)
+}
+
+/// When a link given `expires` stops working.
+///
+/// # Errors
+/// Usage: not `never`, a time, a date or a duration; a time already past.
+pub fn parse_expiry(expires: &str, now: jiff::Timestamp) -> Result<Option<String>, ServiceError> {
+    let e = expires.trim();
+    if e.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    let at = if let Ok(t) = e.parse::<jiff::Timestamp>() {
+        t
+    } else if let Ok(d) = e.parse::<jiff::civil::Date>() {
+        d.tomorrow()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+            .map(|z| z.timestamp())
+            .map_err(|_| ServiceError::usage(format!("`{e}` is too far in the future")))?
+    } else if let Some(d) = weft_engine::model::parse_duration(e) {
+        jiff::SignedDuration::try_from(d)
+            .ok()
+            .and_then(|d| now.checked_add(d).ok())
+            .ok_or_else(|| ServiceError::usage(format!("`{e}` is too far in the future")))?
+    } else {
+        return Err(ServiceError::usage(format!(
+            "`{e}` is not an expiry: write `never`, a date (2027-01-31), a time (2027-01-31T18:00:00Z) or a duration from now (30d)"
+        )));
+    };
+    if at <= now {
+        return Err(ServiceError::usage(format!(
+            "`{e}` is already past: a link must expire in the future"
+        )));
+    }
+    Ok(Some(at.to_string()))
+}
+
+/// Turns an org's link on or off, sets or clears its expiry (issuing the link first if it
+/// has none).
+///
+/// # Errors
+/// As [`link`]; usage: a bad expiry.
+pub async fn change(
+    engine: &Engine,
+    form: &str,
+    org: &str,
+    change: &LinkChange,
+    base: &str,
+) -> Result<FormLinkView, ServiceError> {
+    let current = link(engine, form, org, base).await?;
+    let expires_at = match &change.expires {
+        Some(e) => parse_expiry(e, engine.now())?,
+        None => current.expires_at.clone(),
+    };
+    let enabled = change.enabled.unwrap_or(current.enabled);
+    let record = engine
+        .store()
+        .set_form_link(form, &current.org, enabled, expires_at.as_deref())
+        .await?;
+    view(engine, &record, base)
+}
+
+/// The links issued, of one form and/or one org.
+///
+/// # Errors
+/// Store and key failures.
+pub async fn links(
+    engine: &Engine,
+    form: Option<&str>,
+    org: Option<&str>,
+    base: &str,
+) -> Result<Vec<FormLinkView>, ServiceError> {
+    engine
+        .store()
+        .form_links(form, org)
+        .await?
+        .iter()
+        .map(|l| view(engine, l, base))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +485,108 @@ mod tests {
         let e = show(store.as_ref(), "new-usr").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.to_string().contains("new-user"), "{e}");
+    }
+
+    async fn engine_with_org() -> Arc<Engine> {
+        let store = store().await;
+        let engine = Engine::new(store, Arc::new(weft_engine::Registry::new()));
+        deploy(engine.store().as_ref(), FORM, None).await.unwrap();
+        crate::orgs::create(
+            engine.store().as_ref(),
+            crate::orgs::NewOrg {
+                name: "Acme".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        engine
+    }
+
+    #[tokio::test]
+    async fn a_link_is_issued_once_rotated_and_switched() {
+        let engine = engine_with_org().await;
+        let first = link(&engine, "new-user", "acme", "https://weft.example")
+            .await
+            .unwrap();
+        assert!(
+            first.url.starts_with("https://weft.example/forms/wfl_"),
+            "{}",
+            first.url
+        );
+        assert_eq!((first.state.as_str(), first.generation), ("active", 1));
+        let again = link(&engine, "new-user", "Acme", "https://weft.example")
+            .await
+            .unwrap();
+        assert_eq!(again.url, first.url, "the standing link is kept");
+        let token = first.url.rsplit('/').next().unwrap();
+        let found = engine
+            .store()
+            .form_link_by_hash(&weft_triggers::form::token_hash(token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.form.as_str(), found.org.as_str()),
+            ("new-user", "acme")
+        );
+
+        let rotated = rotate(&engine, "new-user", "acme", "https://weft.example")
+            .await
+            .unwrap();
+        assert_ne!(rotated.url, first.url);
+        assert_eq!(rotated.generation, 2);
+
+        let off = change(
+            &engine,
+            "new-user",
+            "acme",
+            &LinkChange {
+                enabled: Some(false),
+                expires: Some("30d".into()),
+            },
+            "https://weft.example",
+        )
+        .await
+        .unwrap();
+        assert_eq!(off.state, "disabled");
+        assert!(off.expires_at.is_some());
+        let listed = links(&engine, None, Some("acme"), "https://weft.example")
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![off]);
+
+        let e = link(&engine, "new-user", "globex", "x").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = link(&engine, "no-form", "acme", "x").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn expiries_read_as_people_write_them() {
+        let now: jiff::Timestamp = "2026-12-06T10:00:00Z".parse().unwrap();
+        assert_eq!(parse_expiry("never", now).unwrap(), None);
+        assert_eq!(
+            parse_expiry("2026-12-31", now).unwrap().as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_expiry("2d", now).unwrap().as_deref(),
+            Some("2026-12-08T10:00:00Z")
+        );
+        assert_eq!(
+            parse_expiry("2027-01-02T08:30:00Z", now)
+                .unwrap()
+                .as_deref(),
+            Some("2027-01-02T08:30:00Z")
+        );
+        assert_eq!(
+            parse_expiry("2026-01-01", now).unwrap_err().kind(),
+            ErrorKind::Usage
+        );
+        assert_eq!(
+            parse_expiry("soon", now).unwrap_err().kind(),
+            ErrorKind::Usage
+        );
     }
 }

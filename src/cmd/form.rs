@@ -27,11 +27,125 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
+    /// An org's standing link to a form (issued on first use): show it, rotate it (the old
+    /// URL stops working at once), turn it off or on, give it an expiry.
+    Link {
+        /// The form.
+        form: String,
+        /// The org whose people fill it in.
+        #[arg(long)]
+        org: String,
+        /// Issue a new URL; the old one stops working at once.
+        #[arg(long)]
+        rotate: bool,
+        /// Turn the link off (it answers "not found").
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Turn the link back on.
+        #[arg(long)]
+        enable: bool,
+        /// `never`, a date (the link works through that day, UTC), a time, or a duration
+        /// from now (`30d`).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Print JSON (as `GET /api/forms/{name}/links/{org}` answers).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// The links issued, of one form and/or one org.
+    Links {
+        /// Only this form's.
+        #[arg(long)]
+        form: Option<String>,
+        /// Only this org's.
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
 }
 
 pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(async {
         match cmd {
+            Command::Link {
+                form,
+                org,
+                rotate,
+                disable,
+                enable,
+                expires,
+                json,
+                db,
+            } => {
+                let engine = super::engine::open(&db).await?;
+                let base = weft_service::triggers::public_url();
+                let mut view = None;
+                if rotate {
+                    view = match forms::rotate(&engine, &form, &org, &base).await {
+                        Ok(v) => Some(v),
+                        Err(e) => return Ok(service_failure(&e)),
+                    };
+                }
+                if disable || enable || expires.is_some() {
+                    let change = forms::LinkChange {
+                        enabled: (disable || enable).then_some(enable),
+                        expires,
+                    };
+                    view = match forms::change(&engine, &form, &org, &change, &base).await {
+                        Ok(v) => Some(v),
+                        Err(e) => return Ok(service_failure(&e)),
+                    };
+                }
+                let view = match view {
+                    Some(v) => v,
+                    None => match forms::link(&engine, &form, &org, &base).await {
+                        Ok(v) => v,
+                        Err(e) => return Ok(service_failure(&e)),
+                    },
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&view).expect("serializes")
+                    );
+                } else {
+                    print_link(&view);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Links {
+                form,
+                org,
+                json,
+                db,
+            } => {
+                let engine = super::engine::open(&db).await?;
+                let base = weft_service::triggers::public_url();
+                let listed =
+                    match forms::links(&engine, form.as_deref(), org.as_deref(), &base).await {
+                        Ok(l) => l,
+                        Err(e) => return Ok(service_failure(&e)),
+                    };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&listed).expect("serializes")
+                    );
+                } else if listed.is_empty() {
+                    println!("no links issued (weft form link FORM --org ORG)");
+                } else {
+                    for l in &listed {
+                        print_link(l);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::List { json, db } => {
                 let engine = super::engine::open(&db).await?;
                 let listed = match forms::list(engine.store().as_ref()).await {
@@ -114,4 +228,13 @@ fn print_form(view: &forms::FormView) {
             notes.join("; ")
         );
     }
+}
+
+fn print_link(l: &forms::FormLinkView) {
+    let expiry = l
+        .expires_at
+        .as_deref()
+        .map(|e| format!(", expires {e}"))
+        .unwrap_or_default();
+    println!("{} for {}: {} ({}{expiry})", l.form, l.org, l.url, l.state);
 }

@@ -96,3 +96,80 @@ async fn forms_are_deployed_described_and_refused_the_same_way_by_the_cli_and_th
     let (_, listed) = api(&s, "GET", "/api/forms", Value::Null).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
+
+/// The token at the end of a link's URL (the origin is each caller's public URL).
+fn token(v: &Value) -> &str {
+    v["url"].as_str().unwrap().rsplit('/').next().unwrap()
+}
+
+#[tokio::test]
+async fn form_links_are_issued_rotated_and_switched_the_same_way_by_the_cli_and_the_api() {
+    let env = Env::new();
+    ok(&env.weft(&["org", "add", "BrightPath IT", "--id", "msp"]));
+    ok(&env.weft(&["org", "add", "Acme", "--parent", "msp"]));
+    let file = env.write("new-user.yaml", FORM);
+    ok(&env.weft(&["deploy", file.to_str().unwrap()]));
+    let s = serve(&env);
+
+    let cli: Value = serde_json::from_str(&ok(
+        &env.weft(&["form", "link", "new-user", "--org", "acme", "--json"])
+    ))
+    .unwrap();
+    assert!(token(&cli).starts_with("wfl_"), "{cli}");
+    let (st, from_api) = api(&s, "GET", "/api/forms/new-user/links/acme", Value::Null).await;
+    assert_eq!(st, 200, "{from_api}");
+    assert_eq!(
+        token(&from_api),
+        token(&cli),
+        "one standing link per form and org"
+    );
+
+    let (_, rotated) = api(
+        &s,
+        "POST",
+        "/api/forms/new-user/links/acme/rotate",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(rotated["generation"], 2);
+    assert_ne!(token(&rotated), token(&cli));
+    let (_, off) = api(
+        &s,
+        "PATCH",
+        "/api/forms/new-user/links/acme",
+        json!({"enabled": false, "expires": "30d"}),
+    )
+    .await;
+    assert_eq!(off["state"], "disabled", "{off}");
+    let listed: Value =
+        serde_json::from_str(&ok(&env.weft(&["form", "links", "--org", "acme", "--json"])))
+            .unwrap();
+    assert_eq!(listed[0]["state"], "disabled");
+    assert_eq!(token(&listed[0]), token(&rotated));
+    assert_eq!(listed[0]["expires_at"], off["expires_at"]);
+
+    same_refusal(
+        "unknown org",
+        &env.weft(&["form", "link", "new-user", "--org", "globex"]),
+        api(&s, "GET", "/api/forms/new-user/links/globex", Value::Null).await,
+    );
+    same_refusal(
+        "bad expiry",
+        &env.weft(&[
+            "form",
+            "link",
+            "new-user",
+            "--org",
+            "acme",
+            "--expires",
+            "soon",
+        ]),
+        api(
+            &s,
+            "PATCH",
+            "/api/forms/new-user/links/acme",
+            json!({"expires": "soon"}),
+        )
+        .await,
+    );
+}

@@ -9,6 +9,7 @@
 //!   binding (registered, active, entitled by `run_for`), per-(trigger, org) secrets and
 //!   their rotation; [`guard`] holds the per-trigger and per-source limits.
 //! - [`event`] turns an accepted event into workflow inputs and one start per org.
+//! - [`form`]: the tokens of form links and how a request finds its link.
 //! - [`Switches`]: triggers turned on or off by an operator.
 //!
 //! The HTTP server (`weft-server`) answers requests by calling these functions; executions
@@ -18,6 +19,7 @@ pub mod autotask;
 pub mod cron;
 mod error;
 pub mod event;
+pub mod form;
 pub mod guard;
 pub mod webhook;
 pub mod webhook_access;
