@@ -12,6 +12,10 @@ use weft_engine::executor::Engine;
 use weft_engine::form::{Form, Item, Options};
 use weft_engine::store::{FormRecord, Store, StoreErrorKind};
 
+mod submit;
+
+pub use submit::{NO_SUCH_LINK, OpenLink, Submitted, open_link, submit};
+
 use crate::ServiceError;
 use crate::workflows::{DeployError, Diagnostic, Invalid, located};
 

@@ -60,6 +60,27 @@ fn names(org: &OrgRecord, name: &str) -> bool {
     org.id == name || org.name == name
 }
 
+/// Does a trigger with this `run_for` run for `org` (`is_owner`: `org` is the trigger's
+/// owner)? The one rule for webhooks and forms.
+pub fn runs_for(run_for: &RunFor, is_owner: bool, org: &OrgRecord) -> bool {
+    match run_for {
+        RunFor::Owner => is_owner,
+        RunFor::Orgs(list) => list.iter().any(|o| names(org, o)),
+        RunFor::AllManaged => org.parent_id.is_some(),
+    }
+}
+
+/// The owner org of a trigger: the first org of its `run_for` list, else the root org.
+///
+/// # Errors
+/// Store failures.
+pub async fn trigger_owner(
+    store: &dyn Store,
+    trigger: &Trigger,
+) -> Result<Option<String>, TriggerError> {
+    owner(store, trigger).await
+}
+
 /// Whether `trigger` runs for `org`, given its owner; the reason when it does not.
 fn entitles(trigger: &Trigger, owner: Option<&str>, org: &OrgRecord) -> Result<(), String> {
     let is_owner = owner.is_some_and(|o| names(org, o));
@@ -73,12 +94,7 @@ fn entitles(trigger: &Trigger, owner: Option<&str>, org: &OrgRecord) -> Result<(
             )
         ));
     }
-    let runs = match &trigger.run_for {
-        RunFor::Owner => is_owner,
-        RunFor::Orgs(list) => list.iter().any(|o| names(org, o)),
-        RunFor::AllManaged => org.parent_id.is_some(),
-    };
-    if runs {
+    if runs_for(&trigger.run_for, is_owner, org) {
         Ok(())
     } else {
         Err(format!(

@@ -1,0 +1,372 @@
+//! Opening a form link and submitting it: the one rule the hosted page (and any other caller)
+//! uses. A submission is checked by the form's rules, then starts every deployed workflow
+//! whose `type: form` trigger names the form, is switched on and runs for the link's org —
+//! each recorded as a trigger event with its execution, in one commit.
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::executor::{Engine, Start, StartOptions};
+use weft_engine::form::{FieldError, Form};
+use weft_engine::model::{Trigger, TriggerKind};
+use weft_engine::store::{FormLinkRecord, FormRecord, OrgRecord, StoreErrorKind, TriggerEvent};
+use weft_triggers::{Switches, webhook_access};
+
+use crate::ServiceError;
+
+/// A link that takes submissions: the link, the org, the form's latest version.
+#[derive(Debug, Clone)]
+pub struct OpenLink {
+    /// The link.
+    pub link: FormLinkRecord,
+    /// The org whose people fill it in.
+    pub org: OrgRecord,
+    /// The stored form version.
+    pub record: FormRecord,
+    /// It, parsed.
+    pub form: Form,
+}
+
+/// The message of a link that does not exist, was turned off, or belongs to an inactive org:
+/// one answer, so a caller cannot tell which.
+pub const NO_SUCH_LINK: &str =
+    "this form link does not exist or was turned off: ask whoever sent it for a new one";
+
+/// The link a token opens.
+///
+/// # Errors
+/// Not found ([`NO_SUCH_LINK`]) for an unknown, disabled or malformed token or an inactive
+/// org; conflict when the link expired (the message says when); store failures.
+pub async fn open_link(engine: &Engine, token: &str) -> Result<OpenLink, ServiceError> {
+    let gone = || ServiceError::not_found(NO_SUCH_LINK);
+    if !weft_triggers::form::plausible_token(token) {
+        return Err(gone());
+    }
+    let store = engine.store();
+    let link = store
+        .form_link_by_hash(&weft_triggers::form::token_hash(token))
+        .await?
+        .filter(|l| l.enabled)
+        .ok_or_else(gone)?;
+    if let Some(at) = link.expires_at.as_deref()
+        && at
+            .parse::<jiff::Timestamp>()
+            .is_ok_and(|t| t <= engine.now())
+    {
+        return Err(ServiceError::conflict(format!(
+            "this form link expired on {at}: ask whoever sent it for a new one"
+        )));
+    }
+    let org = match store.org(&link.org).await {
+        Ok(o) if o.active => o,
+        Ok(_) => return Err(gone()),
+        Err(e) if e.kind() == StoreErrorKind::NotFound => return Err(gone()),
+        Err(e) => return Err(e.into()),
+    };
+    let record = store.form(&link.form, None).await.map_err(|e| {
+        if e.kind() == StoreErrorKind::NotFound {
+            gone()
+        } else {
+            e.into()
+        }
+    })?;
+    let form = super::parse(&record)?;
+    Ok(OpenLink {
+        link,
+        org,
+        record,
+        form,
+    })
+}
+
+/// What a submission came to.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Refused by the form's rules: show the form again with these messages.
+    Refused(Vec<FieldError>),
+    /// Accepted: the executions it started (none when no switched-on workflow runs for the
+    /// org), and the values kept.
+    Accepted {
+        /// Execution ids, in workflow order.
+        executions: Vec<String>,
+        /// The checked values (secret fields included: they went only to secret inputs).
+        values: Map<String, Value>,
+    },
+}
+
+/// One workflow a submission starts.
+struct Target {
+    record: weft_engine::store::WorkflowRecord,
+    workflow: weft_engine::Workflow,
+    trigger: Trigger,
+}
+
+/// The deployed workflows whose enabled `type: form` trigger names `form` and runs for `org`.
+async fn targets(
+    engine: &Engine,
+    form: &str,
+    org: &OrgRecord,
+) -> Result<Vec<Target>, ServiceError> {
+    let store = engine.store();
+    let switches = Switches::load(store.as_ref()).await?;
+    let mut out = Vec::new();
+    for record in store.list_workflows().await? {
+        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+            continue;
+        };
+        for t in &wf.triggers {
+            let TriggerKind::Form { form: name, .. } = &t.kind else {
+                continue;
+            };
+            if name != form || !switches.enabled(&wf.name, t) {
+                continue;
+            }
+            let owner = webhook_access::trigger_owner(store.as_ref(), t).await?;
+            let is_owner = owner
+                .as_deref()
+                .is_some_and(|o| o == org.id || o == org.name);
+            if webhook_access::runs_for(&t.run_for, is_owner, org) {
+                out.push(Target {
+                    record: record.clone(),
+                    workflow: wf.clone(),
+                    trigger: t.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The event a workflow sees as `TRIGGER`: `{type, form: {name, values, submitted_at, link},
+/// org}`. Secret fields are left out of it: they reach the workflow only as secret inputs.
+fn event(open: &OpenLink, values: &Map<String, Value>, now: &str) -> Value {
+    let secret = open.form.secret_fields();
+    let shown: Map<String, Value> = values
+        .iter()
+        .filter(|(k, _)| !secret.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    json!({
+        "type": "form",
+        "form": {
+            "name": open.form.name,
+            "version": open.record.version,
+            "values": shown,
+            "submitted_at": now,
+            "link": "standing",
+        },
+        "org": open.org.id,
+    })
+}
+
+/// The workflow inputs: the trigger's `input:` templates, else the values whose names are
+/// declared inputs — a secret field only into an input declared `secret: true`.
+fn inputs(
+    target: &Target,
+    open: &OpenLink,
+    values: &Map<String, Value>,
+    event: &Value,
+    now: &str,
+) -> Result<Map<String, Value>, ServiceError> {
+    let secret = open.form.secret_fields();
+    let mut out = if target.trigger.input.is_empty() {
+        Map::new()
+    } else {
+        let ctx = context(&[("TRIGGER", to_value(event))], now, Extra::default());
+        weft_triggers::event::inputs(&target.workflow, &target.trigger, event, &ctx)
+            .map_err(|e| ServiceError::usage(e.to_string()))?
+    };
+    for (k, v) in values {
+        let Some(declared) = target.workflow.input.get(k) else {
+            continue;
+        };
+        if secret.contains(&k.as_str()) && !declared.secret {
+            continue;
+        }
+        if target.trigger.input.is_empty() || secret.contains(&k.as_str()) {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a submission through `token`'s link and starts what it starts.
+///
+/// # Errors
+/// As [`open_link`]; usage: a trigger's `input:` cannot be rendered; store failures.
+pub async fn submit(
+    engine: &Engine,
+    token: &str,
+    submitted: &Map<String, Value>,
+) -> Result<Submitted, ServiceError> {
+    let open = open_link(engine, token).await?;
+    let values = match open.form.check(submitted, &Map::new(), &IndexMap::new()) {
+        Ok(v) => v,
+        Err(errors) => return Ok(Submitted::Refused(errors)),
+    };
+    let now = engine.now().to_string();
+    let event = event(&open, &values, &now);
+    let mut executions = Vec::new();
+    for target in targets(engine, &open.form.name, &open.org).await? {
+        let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+        let mut recorded = TriggerEvent::new(
+            &target.workflow.name,
+            &target.trigger.name,
+            "form",
+            &open.org.id,
+        );
+        if let Some(reason) = weft_triggers::webhook::unmet_criteria(&target.trigger, &ctx) {
+            recorded.outcome = "filtered".into();
+            recorded.reason = Some(reason);
+            recorded.status = 200;
+            engine.store().record_event(&recorded, &[]).await?;
+            continue;
+        }
+        let input = inputs(&target, &open, &values, &event, &now)?;
+        let start = Start {
+            workflow: target.record.clone(),
+            input,
+            opts: StartOptions {
+                org: Some(open.org.id.clone()),
+                trigger: Some(weft_triggers::event::with_integration(
+                    &target.trigger,
+                    &event,
+                )),
+            },
+        };
+        let ids = engine
+            .enqueue(&recorded, vec![start])
+            .await
+            .map_err(|e| match e {
+                weft_engine::executor::EngineError::Store(s) => ServiceError::from(s),
+                other => ServiceError::usage(other.to_string()),
+            })?
+            .unwrap_or_default();
+        executions.extend(ids);
+    }
+    Ok(Submitted::Accepted { executions, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    const FORM: &str = "form: new-user\nfields:\n  - name: first_name\n    required: true\n  - name: remote\n    type: checkbox\n  - name: address\n    required: true\n    show_when: values.remote\n  - name: temp_password\n    secret: true\n";
+
+    const ONBOARD: &str = "name: onboard\ninput:\n  first_name: { type: string, required: true }\n  temp_password: { type: string, secret: true }\ntriggers:\n  - type: form\n    form: new-user\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
+
+    const OTHER_FORM: &str = "name: other\ntriggers:\n  - type: form\n    form: offboarding\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
+
+    async fn setup() -> (Arc<Engine>, String) {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(store, Arc::new(weft_actions::registry()));
+        let s = engine.store();
+        super::super::deploy(s.as_ref(), FORM, None).await.unwrap();
+        crate::workflows::deploy(&engine, ONBOARD, None)
+            .await
+            .unwrap();
+        crate::workflows::deploy(&engine, OTHER_FORM, None)
+            .await
+            .unwrap();
+        for (name, parent) in [("MSP", None), ("Acme", Some("msp"))] {
+            crate::orgs::create(
+                s.as_ref(),
+                crate::orgs::NewOrg {
+                    name: name.into(),
+                    parent: parent.map(str::to_string),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let link = super::super::link(&engine, "new-user", "acme", "http://x")
+            .await
+            .unwrap();
+        let token = link.url.rsplit('/').next().unwrap().to_string();
+        (engine, token)
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_submission_starts_the_workflows_that_run_for_the_org() {
+        let (engine, token) = setup().await;
+        let got = submit(
+            &engine,
+            &token,
+            &obj(json!({"first_name": "Ada", "temp_password": "hunter2hunter2"})),
+        )
+        .await
+        .unwrap();
+        let Submitted::Accepted { executions, .. } = got else {
+            panic!("refused: {got:?}");
+        };
+        assert_eq!(executions.len(), 1, "only the workflow of this form");
+        let exec = engine.store().execution(&executions[0]).await.unwrap();
+        assert_eq!(exec.org, "acme");
+        let trigger = exec.trigger.clone();
+        assert_eq!(trigger["form"]["values"]["first_name"], "Ada");
+        assert!(
+            !trigger.to_string().contains("hunter2"),
+            "a secret field stays out of TRIGGER: {trigger}"
+        );
+        let events = engine
+            .store()
+            .trigger_events("onboard", "form", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (events[0].kind.as_str(), events[0].outcome.as_str()),
+            ("form", "accepted")
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_and_dead_links_start_nothing() {
+        let (engine, token) = setup().await;
+        let got = submit(&engine, &token, &obj(json!({"remote": "on"})))
+            .await
+            .unwrap();
+        let Submitted::Refused(errors) = got else {
+            panic!("accepted an incomplete submission");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["first_name", "address"]);
+        assert!(
+            engine
+                .store()
+                .trigger_events("onboard", "form", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let e = submit(&engine, "wfl_nope", &Map::new()).await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (ErrorKind::NotFound, NO_SUCH_LINK)
+        );
+        super::super::change(
+            &engine,
+            "new-user",
+            "acme",
+            &super::super::LinkChange {
+                enabled: Some(false),
+                expires: None,
+            },
+            "http://x",
+        )
+        .await
+        .unwrap();
+        let e = submit(&engine, &token, &obj(json!({"first_name": "Ada"})))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}
