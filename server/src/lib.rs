@@ -21,6 +21,7 @@ pub mod body;
 mod console;
 pub mod crates_api;
 pub mod form_page;
+mod form_routes;
 mod forms_api;
 mod hooks;
 pub mod mapping;
@@ -579,6 +580,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(openapi::routes())
         .merge(hooks::routes())
+        .merge(form_routes::routes())
         .merge(autotask::routes())
         .merge(api)
 }

@@ -20,6 +20,7 @@ mod crates_cli;
 mod crates_library;
 mod crates_library_ai;
 mod crates_triggers;
+mod forms_page;
 mod http;
 mod keys_files;
 mod main_job;
