@@ -253,7 +253,9 @@ async fn submit(
             &errors,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Ok(Submitted::Accepted { executions, values }) => {
+        Ok(Submitted::Accepted {
+            executions, values, ..
+        }) => {
             tracing::info!(form = %open.form.name, org = %open.org.id, execution_ids = ?executions, "form submitted");
             let message = thank_you(&open, &values);
             html(StatusCode::OK, message_page(&open.form.title, &message))

@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_service::forms::{self, FormLinkView, FormSummary, FormView, LinkChange};
+use weft_service::forms::{self, FormLinkView, FormSummary, FormView, LinkChange, SubmissionView};
 use weft_service::workflows::{DeployError, Diagnostic};
 
 use crate::api::body_text;
@@ -222,6 +222,46 @@ async fn list_links(
     ))
 }
 
+/// Which submissions to list.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+struct SubmissionFilter {
+    /// Only this form's.
+    form: Option<String>,
+    /// Only this org's.
+    org: Option<String>,
+    /// How many, newest first (1 to 1000; default 50).
+    limit: Option<i64>,
+}
+
+/// List accepted form submissions, newest first.
+///
+/// Each with its values (secret fields as `***`), the org whose link it came through and
+/// the executions it started. Refused submissions are not stored.
+#[utoipa::path(
+    get,
+    path = "/api/form-submissions",
+    tag = "forms",
+    params(SubmissionFilter),
+    responses(
+        (status = 200, description = "The submissions", body = Vec<SubmissionView>),
+        (status = 422, description = "A limit out of range", body = ErrorBody),
+    ),
+)]
+async fn list_submissions(
+    State(state): State<AppState>,
+    Query(filter): Query<SubmissionFilter>,
+) -> Result<Json<Vec<SubmissionView>>, ApiError> {
+    Ok(Json(
+        forms::submissions(
+            state.store().as_ref(),
+            filter.form.as_deref(),
+            filter.org.as_deref(),
+            filter.limit.unwrap_or(50),
+        )
+        .await?,
+    ))
+}
+
 /// The form routes.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -230,4 +270,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_link, change_link))
         .routes(routes!(rotate_link))
         .routes(routes!(list_links))
+        .routes(routes!(list_submissions))
 }

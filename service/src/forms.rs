@@ -434,6 +434,64 @@ pub async fn links(
         .collect()
 }
 
+/// An accepted submission, as `weft form submissions` and the API list it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SubmissionView {
+    /// Its id.
+    pub id: String,
+    /// The form.
+    pub form: String,
+    /// The form version it was checked against.
+    pub form_version: i64,
+    /// The org whose link it came through.
+    pub org: String,
+    /// `standing`: the org's link.
+    pub link: String,
+    /// The values (secret fields as `***`).
+    #[schema(value_type = Object)]
+    pub values: serde_json::Value,
+    /// The executions it started.
+    pub execution_ids: Vec<String>,
+    /// RFC 3339.
+    pub submitted_at: String,
+}
+
+/// The most submissions listed at once.
+pub const MAX_LISTED: i64 = 1000;
+
+/// Accepted submissions, newest first, of one form and/or one org (`limit` 1 to
+/// [`MAX_LISTED`]).
+///
+/// # Errors
+/// Usage: a limit out of range; store failures.
+pub async fn submissions(
+    store: &dyn Store,
+    form: Option<&str>,
+    org: Option<&str>,
+    limit: i64,
+) -> Result<Vec<SubmissionView>, ServiceError> {
+    if !(1..=MAX_LISTED).contains(&limit) {
+        return Err(ServiceError::usage(format!(
+            "the limit must be between 1 and {MAX_LISTED}, not {limit}"
+        )));
+    }
+    Ok(store
+        .form_submissions(form, org, limit)
+        .await?
+        .into_iter()
+        .map(|s| SubmissionView {
+            id: s.id,
+            form: s.form,
+            form_version: s.form_version,
+            org: s.org,
+            link: s.link,
+            values: s.values,
+            execution_ids: s.execution_ids,
+            submitted_at: s.submitted_at,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

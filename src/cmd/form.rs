@@ -54,6 +54,23 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
+    /// Accepted submissions, newest first: values (secrets as ***), org, executions started.
+    Submissions {
+        /// Only this form's.
+        #[arg(long)]
+        form: Option<String>,
+        /// Only this org's.
+        #[arg(long)]
+        org: Option<String>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON (as `GET /api/form-submissions` answers).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
     /// The links issued, of one form and/or one org.
     Links {
         /// Only this form's.
@@ -116,6 +133,51 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
                     );
                 } else {
                     print_link(&view);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Submissions {
+                form,
+                org,
+                limit,
+                json,
+                db,
+            } => {
+                let engine = super::engine::open(&db).await?;
+                let store = engine.store();
+                let listed = match forms::submissions(
+                    store.as_ref(),
+                    form.as_deref(),
+                    org.as_deref(),
+                    limit,
+                )
+                .await
+                {
+                    Ok(l) => l,
+                    Err(e) => return Ok(service_failure(&e)),
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&listed).expect("serializes")
+                    );
+                } else if listed.is_empty() {
+                    println!("no submissions");
+                } else {
+                    for s in &listed {
+                        println!(
+                            "{}  {} for {}  {}  executions: {}",
+                            s.submitted_at,
+                            s.form,
+                            s.org,
+                            s.values,
+                            if s.execution_ids.is_empty() {
+                                "none".to_string()
+                            } else {
+                                s.execution_ids.join(", ")
+                            }
+                        );
+                    }
                 }
                 Ok(ExitCode::SUCCESS)
             }

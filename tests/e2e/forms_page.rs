@@ -109,6 +109,30 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
     let execs = listed.as_array().cloned().unwrap_or_default();
     assert_eq!(execs.len(), 1, "{listed}");
     assert_eq!(execs[0]["org"], "acme", "{listed}");
+    // The submission is kept, with the execution it started; the CLI and the API agree.
+    let cli: Value = serde_json::from_str(&ok(&env.weft(&[
+        "form",
+        "submissions",
+        "--form",
+        "new-user",
+        "--json",
+    ])))
+    .unwrap();
+    let (_, from_api) = api(
+        &s,
+        "GET",
+        "/api/form-submissions?form=new-user",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(cli, from_api);
+    assert_eq!(
+        cli.as_array().map(Vec::len),
+        Some(1),
+        "only the accepted one: {cli}"
+    );
+    assert_eq!(cli[0]["values"]["first_name"], "Ada");
+    assert_eq!(cli[0]["execution_ids"][0], execs[0]["id"]);
 
     // Dead links: unknown, oversized, turned off.
     let res = http

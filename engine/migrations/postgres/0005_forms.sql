@@ -26,3 +26,17 @@ CREATE TABLE form_links (
     rotated_at  TEXT,
     PRIMARY KEY (form, org)
 );
+
+-- Every accepted submission: the values (secret fields as ***), the link, the org and the
+-- executions it started. Refused submissions are only counted.
+CREATE TABLE form_submissions (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    form          TEXT COLLATE "C" NOT NULL,
+    form_version  BIGINT NOT NULL,
+    org           TEXT COLLATE "C" NOT NULL,
+    link          TEXT   NOT NULL,
+    data          TEXT   NOT NULL,
+    execution_ids TEXT   NOT NULL,
+    submitted_at  TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX form_submissions_by_form ON form_submissions (form, org, submitted_at);

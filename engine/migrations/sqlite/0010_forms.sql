@@ -26,3 +26,17 @@ CREATE TABLE form_links (
     rotated_at  TEXT,
     PRIMARY KEY (form, org)
 );
+
+-- Every accepted submission: the values (secret fields as ***), the link, the org and the
+-- executions it started. Refused submissions are only counted.
+CREATE TABLE form_submissions (
+    id            TEXT    PRIMARY KEY,
+    form          TEXT    NOT NULL,
+    form_version  INTEGER NOT NULL,
+    org           TEXT    NOT NULL,
+    link          TEXT    NOT NULL,
+    data          TEXT    NOT NULL,
+    execution_ids TEXT    NOT NULL,
+    submitted_at  TEXT    NOT NULL
+);
+CREATE INDEX form_submissions_by_form ON form_submissions (form, org, submitted_at);

@@ -500,6 +500,27 @@ pub struct FormLinkRecord {
     pub rotated_at: Option<String>,
 }
 
+/// An accepted form submission.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormSubmission {
+    /// Its id.
+    pub id: String,
+    /// The form.
+    pub form: String,
+    /// The form version it was checked against.
+    pub form_version: i64,
+    /// The org whose link it came through.
+    pub org: String,
+    /// `standing` (the org's link) or the single-use link it used.
+    pub link: String,
+    /// The values, secret fields as `***`.
+    pub values: Value,
+    /// The executions it started.
+    pub execution_ids: Vec<String>,
+    /// RFC 3339.
+    pub submitted_at: String,
+}
+
 /// Something that reached a trigger — a webhook request, a cron slot, an Autotask callout —
 /// recorded with what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -866,6 +887,15 @@ pub trait Store: Send + Sync + 'static {
         form: Option<&str>,
         org: Option<&str>,
     ) -> Result<Vec<FormLinkRecord>>;
+    /// Stores an accepted form submission (replacing its execution ids when stored again).
+    async fn save_form_submission(&self, submission: &FormSubmission) -> Result<()>;
+    /// Accepted submissions, newest first, of one form and/or one org.
+    async fn form_submissions(
+        &self,
+        form: Option<&str>,
+        org: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FormSubmission>>;
     /// Deletes the trigger events recorded before `before` (RFC 3339) of one org (`only`) or
     /// of every org but `except` — keeping each trigger's newest de-duplicated event, which
     /// tells the cron scheduler the last slot it fired.

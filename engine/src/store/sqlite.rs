@@ -802,6 +802,38 @@ impl Store for SqliteStore {
         rows.iter().map(form_link_from_row).collect()
     }
 
+    async fn save_form_submission(&self, s: &FormSubmission) -> Result<()> {
+        sqlx::query("INSERT INTO form_submissions (id, form, form_version, org, link, data, execution_ids, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET execution_ids = excluded.execution_ids")
+            .bind(&s.id)
+            .bind(&s.form)
+            .bind(s.form_version)
+            .bind(&s.org)
+            .bind(&s.link)
+            .bind(s.values.to_string())
+            .bind(serde_json::json!(s.execution_ids).to_string())
+            .bind(&s.submitted_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn form_submissions(
+        &self,
+        form: Option<&str>,
+        org: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FormSubmission>> {
+        let rows = sqlx::query("SELECT * FROM form_submissions WHERE (? IS NULL OR form = ?) AND (? IS NULL OR org = ?) ORDER BY submitted_at DESC, id DESC LIMIT ?")
+            .bind(form)
+            .bind(form)
+            .bind(org)
+            .bind(org)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(form_submission_from_row).collect()
+    }
+
     async fn purge_trigger_events(&self, before: &str, scope: &PurgeScope) -> Result<u64> {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
             // Keeps each trigger's greatest de-duplication key: the row `last_dedupe_key` reads.
@@ -1518,5 +1550,22 @@ fn form_link_from_row(r: &SqliteRow) -> Result<FormLinkRecord> {
         expires_at: r.try_get("expires_at")?,
         created_at: r.try_get("created_at")?,
         rotated_at: r.try_get("rotated_at")?,
+    })
+}
+
+fn form_submission_from_row(r: &SqliteRow) -> Result<FormSubmission> {
+    let data: String = r.try_get("data")?;
+    let ids: String = r.try_get("execution_ids")?;
+    Ok(FormSubmission {
+        id: r.try_get("id")?,
+        form: r.try_get("form")?,
+        form_version: r.try_get("form_version")?,
+        org: r.try_get("org")?,
+        link: r.try_get("link")?,
+        values: serde_json::from_str(&data)
+            .map_err(|e| StoreError::Corrupt(format!("form submission values: {e}")))?,
+        execution_ids: serde_json::from_str(&ids)
+            .map_err(|e| StoreError::Corrupt(format!("form submission executions: {e}")))?,
+        submitted_at: r.try_get("submitted_at")?,
     })
 }

@@ -1157,6 +1157,56 @@ async fn form_links_are_issued_once_rotated_and_switched(store: Arc<dyn Store>) 
     );
 }
 
+async fn form_submissions_are_kept_newest_first(store: Arc<dyn Store>) {
+    let sub = |id: &str, form: &str, org: &str, at: &str| FormSubmission {
+        id: id.into(),
+        form: form.into(),
+        form_version: 1,
+        org: org.into(),
+        link: "standing".into(),
+        values: serde_json::json!({"first_name": "Ada", "temp_password": "***"}),
+        execution_ids: Vec::new(),
+        submitted_at: at.into(),
+    };
+    store
+        .save_form_submission(&sub("s1", "new-user", "acme", "2026-12-06T10:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .save_form_submission(&sub("s2", "new-user", "globex", "2026-12-06T11:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .save_form_submission(&sub("s3", "offboard", "acme", "2026-12-06T12:00:00Z"))
+        .await
+        .unwrap();
+    let mut with_execs = sub("s1", "new-user", "acme", "2026-12-06T10:00:00Z");
+    with_execs.execution_ids = vec!["e1".into(), "e2".into()];
+    store.save_form_submission(&with_execs).await.unwrap();
+    let ids = |subs: Vec<FormSubmission>| subs.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.form_submissions(None, None, 10).await.unwrap()),
+        ["s3", "s2", "s1"]
+    );
+    assert_eq!(
+        ids(store
+            .form_submissions(Some("new-user"), None, 10)
+            .await
+            .unwrap()),
+        ["s2", "s1"]
+    );
+    assert_eq!(
+        ids(store.form_submissions(None, Some("acme"), 1).await.unwrap()),
+        ["s3"]
+    );
+    let s1 = store
+        .form_submissions(Some("new-user"), Some("acme"), 10)
+        .await
+        .unwrap();
+    assert_eq!(s1[0].execution_ids, ["e1", "e2"]);
+    assert_eq!(s1[0].values["temp_password"], "***");
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_suite {
@@ -1193,6 +1243,7 @@ suite!(
     deploy_keeps_versions_and_skips_identical_sources,
     forms_keep_versions_apart_from_workflows,
     form_links_are_issued_once_rotated_and_switched,
+    form_submissions_are_kept_newest_first,
     task_runs_upsert_and_never_go_back_to_running,
     claims_respect_leases,
     cancel_reaches_children_and_finished_ones_refuse,

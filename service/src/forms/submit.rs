@@ -9,7 +9,9 @@ use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Engine, Start, StartOptions};
 use weft_engine::form::{FieldError, Form};
 use weft_engine::model::{Trigger, TriggerKind};
-use weft_engine::store::{FormLinkRecord, FormRecord, OrgRecord, StoreErrorKind, TriggerEvent};
+use weft_engine::store::{
+    FormLinkRecord, FormRecord, FormSubmission, OrgRecord, StoreErrorKind, TriggerEvent,
+};
 use weft_triggers::{Switches, webhook_access};
 
 use crate::ServiceError;
@@ -87,6 +89,8 @@ pub enum Submitted {
     /// Accepted: the executions it started (none when no switched-on workflow runs for the
     /// org), and the values kept.
     Accepted {
+        /// The stored submission's id.
+        id: String,
         /// Execution ids, in workflow order.
         executions: Vec<String>,
         /// The checked values (secret fields included: they went only to secret inputs).
@@ -206,6 +210,18 @@ pub async fn submit(
     };
     let now = engine.now().to_string();
     let event = event(&open, &values, &now);
+    // Stored before anything starts, so an accepted submission is never lost.
+    let mut stored = FormSubmission {
+        id: uuid::Uuid::new_v4().to_string(),
+        form: open.form.name.clone(),
+        form_version: open.record.version,
+        org: open.org.id.clone(),
+        link: "standing".into(),
+        values: Value::Object(redacted(&open.form, &values)),
+        execution_ids: Vec::new(),
+        submitted_at: now.clone(),
+    };
+    engine.store().save_form_submission(&stored).await?;
     let mut executions = Vec::new();
     for target in targets(engine, &open.form.name, &open.org).await? {
         let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
@@ -244,7 +260,31 @@ pub async fn submit(
             .unwrap_or_default();
         executions.extend(ids);
     }
-    Ok(Submitted::Accepted { executions, values })
+    if !executions.is_empty() {
+        stored.execution_ids = executions.clone();
+        engine.store().save_form_submission(&stored).await?;
+    }
+    Ok(Submitted::Accepted {
+        id: stored.id,
+        executions,
+        values,
+    })
+}
+
+/// The values with every secret field's shown as `***`.
+fn redacted(form: &Form, values: &Map<String, Value>) -> Map<String, Value> {
+    let secret = form.secret_fields();
+    values
+        .iter()
+        .map(|(k, v)| {
+            let v = if secret.contains(&k.as_str()) {
+                Value::String(crate::variables::REDACTED.into())
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -304,9 +344,20 @@ mod tests {
         )
         .await
         .unwrap();
-        let Submitted::Accepted { executions, .. } = got else {
+        let Submitted::Accepted { executions, id, .. } = got else {
             panic!("refused: {got:?}");
         };
+        let kept = engine
+            .store()
+            .form_submissions(Some("new-user"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (kept[0].id.as_str(), &kept[0].execution_ids),
+            (id.as_str(), &executions)
+        );
+        assert_eq!(kept[0].values["temp_password"], "***");
+        assert_eq!(kept[0].values["first_name"], "Ada");
         assert_eq!(executions.len(), 1, "only the workflow of this form");
         let exec = engine.store().execution(&executions[0]).await.unwrap();
         assert_eq!(exec.org, "acme");
