@@ -6,7 +6,6 @@ use axum::body::Body as RawBody;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -100,8 +99,9 @@ fn csrf_ok(state: &AppState, open: &OpenLink, given: Option<&str>) -> bool {
     hash == open.link.token_hash && (0..PAGE_LIFETIME_SECS).contains(&age)
 }
 
-/// The form's page with `values`, `errors` and `status`.
-fn page(
+/// The form's page with `values`, `errors` and `status` (dynamic options loaded for the
+/// values).
+async fn page(
     state: &AppState,
     token: &str,
     open: &OpenLink,
@@ -111,6 +111,7 @@ fn page(
 ) -> Response {
     let action = format!("/forms/{token}");
     let csrf = csrf(state, open);
+    let options = forms::dynamic_options(state.engine(), state.form_options(), open, values).await;
     html(
         status,
         form_page(
@@ -120,7 +121,7 @@ fn page(
                 csrf: &csrf,
                 values,
                 errors,
-                options: &IndexMap::new(),
+                options: &options,
                 fixed: &Map::new(),
             },
         ),
@@ -144,7 +145,7 @@ fn page(
 )]
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match forms::open_link(state.engine(), &token).await {
-        Ok(open) => page(&state, &token, &open, &Map::new(), &[], StatusCode::OK),
+        Ok(open) => page(&state, &token, &open, &Map::new(), &[], StatusCode::OK).await,
         Err(e) => refusal(&e),
     }
 }
@@ -242,17 +243,21 @@ async fn submit(
             &values,
             &[stale],
             StatusCode::BAD_REQUEST,
-        );
+        )
+        .await;
     }
-    match forms::submit(state.engine(), &token, &values).await {
-        Ok(Submitted::Refused(errors)) => page(
-            &state,
-            &token,
-            &open,
-            &values,
-            &errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+    match forms::submit(state.engine(), state.form_options(), &token, &values).await {
+        Ok(Submitted::Refused(errors)) => {
+            page(
+                &state,
+                &token,
+                &open,
+                &values,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
         Ok(Submitted::Accepted {
             executions, values, ..
         }) => {
@@ -295,7 +300,7 @@ fn thank_you(open: &OpenLink, values: &Map<String, Value>) -> String {
     params(("token" = String, Path, description = "The link's token (`wfl_…`)")),
     request_body(content = Object, description = "The values entered so far"),
     responses(
-        (status = 200, description = "`{shown: [field names]}`", body = FormState),
+        (status = 200, description = "The fields shown and the dynamic options for these values", body = FormState),
         (status = 404, description = "No such link", body = String, content_type = "text/html"),
     ),
 )]
@@ -318,7 +323,32 @@ async fn state_of(
         .filter(|f| open.form.shown(f, &values))
         .map(|f| f.name.clone())
         .collect();
-    axum::Json(FormState { shown }).into_response()
+    let options = forms::dynamic_options(state.engine(), state.form_options(), &open, &values)
+        .await
+        .into_iter()
+        .map(|(field, loaded)| {
+            let answer = match loaded {
+                Ok(options) => FieldOptions {
+                    options: Some(
+                        options
+                            .into_iter()
+                            .map(|c| OptionView {
+                                label: c.label,
+                                value: c.value,
+                            })
+                            .collect(),
+                    ),
+                    error: None,
+                },
+                Err(e) => FieldOptions {
+                    options: None,
+                    error: Some(e),
+                },
+            };
+            (field, answer)
+        })
+        .collect();
+    axum::Json(FormState { shown, options }).into_response()
 }
 
 /// What `POST /forms/{token}/state` answers.
@@ -326,6 +356,28 @@ async fn state_of(
 pub struct FormState {
     /// The fields shown for these values.
     pub shown: Vec<String>,
+    /// The options of each dynamic choice field for these values, or why there are none.
+    pub options: std::collections::BTreeMap<String, FieldOptions>,
+}
+
+/// One dynamic field's options, or the message shown instead.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FieldOptions {
+    /// The options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<OptionView>>,
+    /// Why they could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One option.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OptionView {
+    /// What the person sees.
+    pub label: String,
+    /// What the workflow gets.
+    pub value: String,
 }
 
 /// The page's stylesheet and script.

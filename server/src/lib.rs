@@ -295,6 +295,8 @@ struct Inner {
     hooks: Mutex<Option<HookIndex>>,
     metrics: Arc<Metrics>,
     metrics_token_sha256: Option<[u8; 32]>,
+    /// Answers of form options generators, per org, form, field and values.
+    form_options: weft_service::forms::OptionsCache,
 }
 
 /// What every handler shares.
@@ -331,6 +333,7 @@ impl AppState {
             hooks: Mutex::default(),
             metrics: Arc::new(Metrics::new()),
             metrics_token_sha256: None,
+            form_options: weft_service::forms::OptionsCache::default(),
         }))
     }
 
@@ -498,6 +501,11 @@ impl AppState {
     /// The base of the webhook URLs shown (`weft_service::triggers::hook_url`).
     pub(crate) fn base_url(&self) -> &str {
         &self.0.base_url
+    }
+
+    /// The answers of form options generators kept briefly.
+    pub(crate) fn form_options(&self) -> &weft_service::forms::OptionsCache {
+        &self.0.form_options
     }
 
     /// The per-process limits of webhook traffic.

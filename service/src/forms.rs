@@ -12,8 +12,10 @@ use weft_engine::executor::Engine;
 use weft_engine::form::{Form, Item, Options};
 use weft_engine::store::{FormRecord, Store, StoreErrorKind};
 
+mod options;
 mod submit;
 
+pub use options::{Loaded, OptionsCache, dynamic_options};
 pub use submit::{NO_SUCH_LINK, OpenLink, Submitted, open_link, submit};
 
 use crate::ServiceError;

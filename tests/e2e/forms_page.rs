@@ -6,7 +6,10 @@ use serde_json::Value;
 use crate::parity::{api, serve};
 use crate::support::{Env, lab::ok};
 
-const FORM: &str = "form: new-user\ntitle: New starter\nthank_you: \"Thanks, {{ form.values.first_name }}!\"\nfields:\n  - name: first_name\n    required: true\n  - name: remote\n    type: checkbox\n  - name: address\n    required: true\n    show_when: values.remote\n  - name: devices\n    type: multiselect\n    options: [laptop, phone]\n";
+const FORM: &str = "form: new-user\ntitle: New starter\nthank_you: \"Thanks, {{ form.values.first_name }}!\"\nfields:\n  - name: first_name\n    required: true\n  - name: remote\n    type: checkbox\n  - name: address\n    required: true\n    show_when: values.remote\n  - name: devices\n    type: multiselect\n    options: [laptop, phone]\n  - name: manager\n    type: select\n    options_from: managers\n";
+
+/// The options generator: the org's managers (here: made from the org's name).
+const MANAGERS: &str = "name: managers\ntasks:\n  a:\n    action: core.noop\noutput:\n  options: \"{{ [{'label': 'Manager at ' ~ ORG.name, 'value': 'm1'}] }}\"\n";
 
 const ONBOARD: &str = "name: onboard\ninput:\n  first_name: { type: string, required: true }\ntriggers:\n  - type: form\n    form: new-user\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
 
@@ -26,7 +29,13 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
     ok(&env.weft(&["org", "add", "Acme", "--parent", "msp"]));
     let form = env.write("new-user.yaml", FORM);
     let wf = env.write("onboard.yaml", ONBOARD);
-    ok(&env.weft(&["deploy", form.to_str().unwrap(), wf.to_str().unwrap()]));
+    let managers = env.write("managers.yaml", MANAGERS);
+    ok(&env.weft(&[
+        "deploy",
+        form.to_str().unwrap(),
+        wf.to_str().unwrap(),
+        managers.to_str().unwrap(),
+    ]));
     let link: Value = serde_json::from_str(&ok(
         &env.weft(&["form", "link", "new-user", "--org", "acme", "--json"])
     ))
@@ -60,6 +69,31 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
         "{page}"
     );
     let token_field = csrf(&page);
+    assert!(
+        page.contains("<option value=\"m1\">Manager at Acme</option>"),
+        "dynamic options come from the generator, run for the link's org: {page}"
+    );
+    let state: Value = http
+        .post(format!("{url}/state"))
+        .json(&serde_json::json!({"remote": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        state["shown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "address"),
+        "{state}"
+    );
+    assert_eq!(
+        state["options"]["manager"]["options"][0]["value"], "m1",
+        "{state}"
+    );
 
     // Something missing: the form again, the message next to the field, the answers kept.
     let res = http
@@ -99,7 +133,22 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
 
     let res = http
         .post(&url)
-        .form(&[("_csrf", token_field.as_str()), ("first_name", "Ada")])
+        .form(&[
+            ("_csrf", token_field.as_str()),
+            ("first_name", "Ada"),
+            ("manager", "m9"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "a manager the generator did not offer");
+    let res = http
+        .post(&url)
+        .form(&[
+            ("_csrf", token_field.as_str()),
+            ("first_name", "Ada"),
+            ("manager", "m1"),
+        ])
         .send()
         .await
         .unwrap();

@@ -14,6 +14,7 @@ use weft_engine::store::{
 };
 use weft_triggers::{Switches, webhook_access};
 
+use super::options::{OptionsCache, dynamic_options};
 use crate::ServiceError;
 
 /// A link that takes submissions: the link, the org, the form's latest version.
@@ -200,13 +201,33 @@ fn inputs(
 /// As [`open_link`]; usage: a trigger's `input:` cannot be rendered; store failures.
 pub async fn submit(
     engine: &Engine,
+    cache: &OptionsCache,
     token: &str,
     submitted: &Map<String, Value>,
 ) -> Result<Submitted, ServiceError> {
     let open = open_link(engine, token).await?;
-    let values = match open.form.check(submitted, &Map::new(), &IndexMap::new()) {
+    // Dynamic choices are checked against what the generator answers for these values; a
+    // generator that cannot answer refuses a value it could not vouch for.
+    let mut known = IndexMap::new();
+    let mut unavailable = Vec::new();
+    for (field, loaded) in dynamic_options(engine, cache, &open, submitted).await {
+        match loaded {
+            Ok(choices) => {
+                known.insert(field, choices);
+            }
+            Err(message) if submitted.get(&field).is_some_and(|v| !blank(v)) => {
+                unavailable.push(FieldError { field, message });
+            }
+            Err(_) => {}
+        }
+    }
+    let values = match open.form.check(submitted, &Map::new(), &known) {
+        Ok(_) if !unavailable.is_empty() => return Ok(Submitted::Refused(unavailable)),
         Ok(v) => v,
-        Err(errors) => return Ok(Submitted::Refused(errors)),
+        Err(mut errors) => {
+            errors.extend(unavailable);
+            return Ok(Submitted::Refused(errors));
+        }
     };
     let now = engine.now().to_string();
     let event = event(&open, &values, &now);
@@ -269,6 +290,16 @@ pub async fn submit(
         executions,
         values,
     })
+}
+
+/// Nothing entered.
+fn blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
 }
 
 /// The values with every secret field's shown as `***`.
@@ -339,6 +370,7 @@ mod tests {
         let (engine, token) = setup().await;
         let got = submit(
             &engine,
+            &OptionsCache::default(),
             &token,
             &obj(json!({"first_name": "Ada", "temp_password": "hunter2hunter2"})),
         )
@@ -381,7 +413,8 @@ mod tests {
     #[tokio::test]
     async fn refusals_and_dead_links_start_nothing() {
         let (engine, token) = setup().await;
-        let got = submit(&engine, &token, &obj(json!({"remote": "on"})))
+        let cache = OptionsCache::default();
+        let got = submit(&engine, &cache, &token, &obj(json!({"remote": "on"})))
             .await
             .unwrap();
         let Submitted::Refused(errors) = got else {
@@ -398,7 +431,9 @@ mod tests {
                 .is_empty()
         );
 
-        let e = submit(&engine, "wfl_nope", &Map::new()).await.unwrap_err();
+        let e = submit(&engine, &cache, "wfl_nope", &Map::new())
+            .await
+            .unwrap_err();
         assert_eq!(
             (e.kind(), e.to_string().as_str()),
             (ErrorKind::NotFound, NO_SUCH_LINK)
@@ -415,9 +450,67 @@ mod tests {
         )
         .await
         .unwrap();
-        let e = submit(&engine, &token, &obj(json!({"first_name": "Ada"})))
+        let e = submit(&engine, &cache, &token, &obj(json!({"first_name": "Ada"})))
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn dynamic_choices_are_checked_against_the_generator_for_the_org() {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(store, Arc::new(weft_actions::registry()));
+        let s = engine.store();
+        let form = "form: pick\nfields:\n  - name: team\n    type: select\n    options: [it, ops]\n  - name: manager\n    type: select\n    required: true\n    options_from: {workflow: managers, depends_on: [team]}\n";
+        let generator = "name: managers\ninput:\n  team: { type: string }\ntasks:\n  a:\n    action: core.noop\noutput:\n  options: \"{{ [{'label': 'Lead of ' ~ CTX.team ~ ' at ' ~ ORG.name, 'value': CTX.team ~ '-lead'}] }}\"\n";
+        let wf = "name: picked\ntriggers:\n  - type: form\n    form: pick\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
+        super::super::deploy(s.as_ref(), form, None).await.unwrap();
+        crate::workflows::deploy(&engine, generator, None)
+            .await
+            .unwrap();
+        crate::workflows::deploy(&engine, wf, None).await.unwrap();
+        for (name, parent) in [("MSP", None), ("Acme", Some("msp"))] {
+            let new = crate::orgs::NewOrg {
+                name: name.into(),
+                parent: parent.map(str::to_string),
+                ..Default::default()
+            };
+            crate::orgs::create(s.as_ref(), new).await.unwrap();
+        }
+        let link = super::super::link(&engine, "pick", "acme", "http://x")
+            .await
+            .unwrap();
+        let token = link.url.rsplit('/').next().unwrap().to_string();
+        let cache = OptionsCache::default();
+
+        let open = open_link(&engine, &token).await.unwrap();
+        let shown = dynamic_options(&engine, &cache, &open, &obj(json!({"team": "it"}))).await;
+        let choices = shown["manager"].as_ref().unwrap();
+        assert_eq!(
+            choices[0].label, "Lead of it at Acme",
+            "run in the org's context"
+        );
+
+        let got = submit(
+            &engine,
+            &cache,
+            &token,
+            &obj(json!({"team": "ops", "manager": "it-lead"})),
+        )
+        .await
+        .unwrap();
+        let Submitted::Refused(errors) = got else {
+            panic!("accepted a choice the generator did not offer")
+        };
+        assert_eq!(errors[0].field, "manager");
+        let got = submit(
+            &engine,
+            &cache,
+            &token,
+            &obj(json!({"team": "ops", "manager": "ops-lead"})),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
     }
 }
