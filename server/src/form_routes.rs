@@ -316,6 +316,16 @@ async fn state_of(
     if body.len() > MAX_SUBMISSION {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
+    // Each new combination of values may run an options generator: the same per-link budget
+    // as submissions.
+    if !state.guards().take_rate(
+        &format!("form-state:{}", open.form.name),
+        "",
+        &open.org.id,
+        RATE,
+    ) {
+        return StatusCode::TOO_MANY_REQUESTS.into_response();
+    }
     let values: Map<String, Value> = serde_json::from_slice(&body).unwrap_or_default();
     let shown = open
         .form
