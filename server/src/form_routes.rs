@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weft_engine::form::{FieldError, FieldKind};
 use weft_service::ErrorKind;
-use weft_service::forms::{self, OpenLink, Submitted};
+use weft_service::forms::{self, OpenLink, Submitted, Waited};
 
 use crate::AppState;
 use crate::form_page::{PageState, form_page, message_page};
@@ -259,22 +259,42 @@ async fn submit(
             .await
         }
         Ok(Submitted::Accepted {
-            executions, values, ..
+            executions,
+            values,
+            waited,
+            ..
         }) => {
             tracing::info!(form = %open.form.name, org = %open.org.id, execution_ids = ?executions, "form submitted");
-            let message = thank_you(&open, &values);
+            let message = thank_you(&open, &values, waited.as_ref());
             html(StatusCode::OK, message_page(&open.form.title, &message))
         }
         Err(e) => refusal(&e),
     }
 }
 
-/// The confirmation: the form's `thank_you` (a template over `form.values`), else a plain
+/// The confirmation: the form's `thank_you` (a template over `form.values` and, when the
+/// trigger waited, the workflow's `output`), else the output's `message`, else a plain
 /// thank-you. Secret fields are not shown back.
-fn thank_you(open: &OpenLink, values: &Map<String, Value>) -> String {
+fn thank_you(open: &OpenLink, values: &Map<String, Value>, waited: Option<&Waited>) -> String {
     const PLAIN: &str = "Thank you — your answers were sent.";
+    match waited {
+        Some(Waited::Failed) => {
+            return "Thank you — your answers were received, but handling them failed; we have been told and will follow up.".into();
+        }
+        Some(Waited::StillRunning) => {
+            return "Thank you — your answers were received and are being handled.".into();
+        }
+        _ => {}
+    }
+    let output = match waited {
+        Some(Waited::Output(v)) => v.clone(),
+        _ => Value::Null,
+    };
     let Some(t) = &open.form.thank_you else {
-        return PLAIN.into();
+        return match output.get("message") {
+            Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+            _ => PLAIN.into(),
+        };
     };
     let secret = open.form.secret_fields();
     let shown: Map<String, Value> = values
@@ -282,7 +302,8 @@ fn thank_you(open: &OpenLink, values: &Map<String, Value>) -> String {
         .filter(|(k, _)| !secret.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let ctx = serde_json::json!({"form": {"name": open.form.name, "values": shown}});
+    let ctx =
+        serde_json::json!({"form": {"name": open.form.name, "values": shown}, "output": output});
     let ctx = weft_engine::executor::scope::to_value(&ctx);
     match t.render_json(&ctx) {
         Ok(Value::String(s)) if !s.trim().is_empty() => s,

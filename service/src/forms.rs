@@ -16,7 +16,7 @@ mod options;
 mod submit;
 
 pub use options::{Loaded, OptionsCache, dynamic_options};
-pub use submit::{NO_SUCH_LINK, OpenLink, Submitted, open_link, submit};
+pub use submit::{DEFAULT_WAIT, NO_SUCH_LINK, OpenLink, Submitted, Waited, open_link, submit};
 
 use crate::ServiceError;
 use crate::workflows::{DeployError, Diagnostic, Invalid, located};

@@ -216,3 +216,43 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
     ok(&env.weft(&["form", "link", "new-user", "--org", "acme", "--disable"]));
     assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn a_form_that_waits_shows_what_the_workflow_answered() {
+    let env = Env::new();
+    ok(&env.weft(&["org", "add", "BrightPath IT", "--id", "msp"]));
+    ok(&env.weft(&["org", "add", "Acme", "--parent", "msp"]));
+    let form = env.write(
+        "request.yaml",
+        "form: request\nthank_you: \"Your request number is {{ output.number }}.\"\nfields:\n  - name: subject\n    required: true\n",
+    );
+    let wf = env.write(
+        "handle.yaml",
+        "name: handle\ninput:\n  subject: { type: string, required: true }\ntriggers:\n  - type: form\n    form: request\n    response: wait\n    timeout: 20s\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\noutput:\n  number: \"R-{{ CTX.subject | length }}-{{ ORG.id }}\"\n",
+    );
+    ok(&env.weft(&["deploy", form.to_str().unwrap(), wf.to_str().unwrap()]));
+    let link: Value = serde_json::from_str(&ok(
+        &env.weft(&["form", "link", "request", "--org", "acme", "--json"])
+    ))
+    .unwrap();
+    let token = link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let s = serve(&env);
+    let http = reqwest::Client::new();
+    let url = format!("{}/forms/{token}", s.url);
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    let res = http
+        .post(&url)
+        .form(&[("_csrf", csrf(&page).as_str()), ("subject", "printer")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let done = res.text().await.unwrap();
+    assert!(done.contains("Your request number is R-7-acme."), "{done}");
+}

@@ -92,12 +92,28 @@ pub enum Submitted {
     Accepted {
         /// The stored submission's id.
         id: String,
+        /// What came of the execution a `response: wait` trigger waited for.
+        waited: Option<Waited>,
         /// Execution ids, in workflow order.
         executions: Vec<String>,
         /// The checked values (secret fields included: they went only to secret inputs).
         values: Map<String, Value>,
     },
 }
+
+/// The end of the execution a `response: wait` form trigger waited for.
+#[derive(Debug, Clone)]
+pub enum Waited {
+    /// It succeeded with this output.
+    Output(Value),
+    /// It failed (the person is told their answers arrived; the failure is the operator's).
+    Failed,
+    /// It did not end within the trigger's `timeout`.
+    StillRunning,
+}
+
+/// How long `response: wait` waits when the trigger sets no `timeout`.
+pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One workflow a submission starts.
 struct Target {
@@ -244,6 +260,7 @@ pub async fn submit(
     };
     engine.store().save_form_submission(&stored).await?;
     let mut executions = Vec::new();
+    let mut waiting = None;
     for target in targets(engine, &open.form.name, &open.org).await? {
         let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
         let mut recorded = TriggerEvent::new(
@@ -279,14 +296,35 @@ pub async fn submit(
                 other => ServiceError::usage(other.to_string()),
             })?
             .unwrap_or_default();
+        if waiting.is_none()
+            && let TriggerKind::Form {
+                response: weft_engine::model::WebhookResponse::Wait,
+                wait_timeout,
+                ..
+            } = &target.trigger.kind
+            && let Some(first) = ids.first()
+        {
+            waiting = Some((first.clone(), wait_timeout.unwrap_or(DEFAULT_WAIT)));
+        }
         executions.extend(ids);
     }
     if !executions.is_empty() {
         stored.execution_ids = executions.clone();
         engine.store().save_form_submission(&stored).await?;
     }
+    let waited = match waiting {
+        None => None,
+        Some((id, timeout)) => Some(match engine.wait_for(&id, timeout).await {
+            Ok(Some(exec)) if exec.status == weft_engine::store::ExecStatus::Succeeded => {
+                Waited::Output(exec.output.unwrap_or(Value::Null))
+            }
+            Ok(Some(_)) => Waited::Failed,
+            Ok(None) | Err(_) => Waited::StillRunning,
+        }),
+    };
     Ok(Submitted::Accepted {
         id: stored.id,
+        waited,
         executions,
         values,
     })
