@@ -208,10 +208,20 @@ async fn submit(
 ) -> Response {
     let open = match forms::open_link(state.engine(), &token).await {
         Ok(o) => o,
-        Err(e) => return refusal(&e),
+        Err(e) => {
+            let outcome = if e.kind() == ErrorKind::Conflict {
+                "expired"
+            } else {
+                "not_found"
+            };
+            state.metrics().form("", outcome);
+            return refusal(&e);
+        }
     };
+    let count = |outcome: &'static str| state.metrics().form(&open.form.name, outcome);
     let rate_key = format!("form:{}", open.form.name);
     if !state.guards().take_rate(&rate_key, "", &open.org.id, RATE) {
+        count("rate_limited");
         return html(
             StatusCode::TOO_MANY_REQUESTS,
             message_page(
@@ -222,6 +232,7 @@ async fn submit(
     }
     let body: RawBody = req.into_body();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_SUBMISSION).await else {
+        count("too_large");
         return html(
             StatusCode::PAYLOAD_TOO_LARGE,
             message_page(
@@ -232,6 +243,7 @@ async fn submit(
     };
     let (values, given) = fields(&open, &bytes);
     if !csrf_ok(&state, &open, given.as_deref()) {
+        count("forged");
         let stale = FieldError {
             field: String::new(),
             message: "This page is too old or was not served by weft: check your answers and send them again.".into(),
@@ -248,6 +260,7 @@ async fn submit(
     }
     match forms::submit(state.engine(), state.form_options(), &token, &values).await {
         Ok(Submitted::Refused(errors)) => {
+            count("invalid");
             page(
                 &state,
                 &token,
@@ -264,6 +277,7 @@ async fn submit(
             waited,
             ..
         }) => {
+            count("accepted");
             tracing::info!(form = %open.form.name, org = %open.org.id, execution_ids = ?executions, "form submitted");
             let message = thank_you(&open, &values, waited.as_ref());
             html(StatusCode::OK, message_page(&open.form.title, &message))

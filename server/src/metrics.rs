@@ -61,6 +61,7 @@ pub struct Metrics {
     task_duration: Mutex<BTreeMap<(String, String, &'static str), Histogram>>,
     webhooks: Mutex<BTreeMap<(String, String, String), u64>>,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
+    forms: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,6 +91,14 @@ impl Metrics {
     /// reasons, so that no caller can add series): also those that named no trigger.
     pub fn rejection(&self, reason: &'static str) {
         *lock(&self.rejections).entry(reason).or_default() += 1;
+    }
+
+    /// Counts a form submission by its outcome (one of a fixed set); `form` is empty when the
+    /// link named none (unknown, turned off or expired), so no caller can add series.
+    pub fn form(&self, form: &str, outcome: &'static str) {
+        *lock(&self.forms)
+            .entry((form.to_string(), outcome))
+            .or_default() += 1;
     }
 
     /// The Prometheus text exposition (format 0.0.4). `queue_depth` is the number of
@@ -197,6 +206,21 @@ impl Metrics {
                     ("trigger", trigger),
                     ("outcome", outcome),
                 ],
+                &n.to_string(),
+            );
+        }
+
+        family(
+            &mut out,
+            "weft_form_submissions_total",
+            "counter",
+            "Form submissions, by outcome (accepted; refused: invalid, forged, too_large, rate_limited, not_found, expired). Refused submissions are only counted, never stored.",
+        );
+        for ((form, outcome), n) in lock(&self.forms).iter() {
+            sample(
+                &mut out,
+                "weft_form_submissions_total",
+                &[("form", form), ("outcome", outcome)],
                 &n.to_string(),
             );
         }

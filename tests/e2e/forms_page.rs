@@ -215,6 +215,31 @@ async fn a_client_fills_in_the_orgs_link_and_the_workflow_starts_for_that_client
     assert!(limited, "15 posts in a burst are limited");
     ok(&env.weft(&["form", "link", "new-user", "--org", "acme", "--disable"]));
     assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    // Refused submissions are only counted.
+    let metrics = http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (outcome, at_least) in [
+        ("accepted", 1),
+        ("invalid", 2),
+        ("forged", 1),
+        ("too_large", 1),
+        ("rate_limited", 1),
+    ] {
+        let line =
+            format!("weft_form_submissions_total{{form=\"new-user\",outcome=\"{outcome}\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"));
+        assert!(n >= at_least, "{line}{n}");
+    }
 }
 
 #[tokio::test]
