@@ -86,6 +86,8 @@ async fn console_in_a_browser() {
     ok(&lab.weft(&["deploy", file.to_str().unwrap()]).await);
     let nightly = lab.env.write("console-nightly.yaml", NIGHTLY);
     ok(&lab.weft(&["deploy", nightly.to_str().unwrap()]).await);
+    let form = Path::new(env!("CARGO_MANIFEST_DIR")).join("forms/new-user.yaml");
+    ok(&lab.weft(&["deploy", form.to_str().unwrap()]).await);
     let server = lab.serve();
     api(
         &server,
@@ -366,6 +368,27 @@ async fn console_in_a_browser() {
         crates["installs"]
     );
     b.shot(&shots, "crates").await;
+
+    // Forms: the org's link, shown and opened as the client's person would.
+    b.goto(&format!("{base}/#/forms/new-user")).await;
+    b.select("[data-testid=form-link-org]", "acme-dental").await;
+    b.click("[data-testid=form-link-show]").await;
+    b.wait_text(
+        "[data-testid=form-link-note]",
+        "active link for acme-dental",
+    )
+    .await;
+    let link = b
+        .eval("return document.querySelector('[data-testid=form-link-url]').value")
+        .await;
+    let link = link.as_str().expect("the link is shown").to_string();
+    assert!(link.contains("/forms/wfl_"), "{link}");
+    b.shot(&shots, "forms").await;
+    let path = link.split("/forms/").nth(1).unwrap();
+    b.goto(&format!("{base}/forms/{path}")).await;
+    b.wait_text("h1", "New starter").await;
+    b.wait("label[for=f-first_name]").await;
+    b.shot(&shots, "form-page").await;
 
     // Triggers: the installed crate's Autotask trigger with its switch.
     b.goto(&format!("{base}/#/triggers")).await;

@@ -178,6 +178,7 @@ const routes = [
   [/^\/orgs(?:\/([^/]+))?$/, pageOrgs, 'orgs'],
   [/^\/sync$/, pageSync, 'sync'],
   [/^\/crates$/, pageCrates, 'crates'],
+  [/^\/forms(?:\/([^/]+))?$/, pageForms, 'forms'],
 ];
 
 function parseHash() {
@@ -1241,6 +1242,77 @@ function installForm(c, orgs, done) {
     }
   });
   return form;
+}
+
+// ---------------------------------------------------------------------------------------
+// Forms
+
+async function pageForms(ctx, main, [name]) {
+  const forms = await api('GET', '/api/forms');
+  main.append(h('h1', null, 'Forms'), h('p', { class: 'muted' }, 'Hosted forms: send each organization its own link; every submission starts the form\'s workflows for that organization.'));
+  if (!forms.length) {
+    main.append(h('p', null, 'No forms deployed. Deploy a form file with ', h('code', null, 'weft deploy forms/new-user.yaml'), '.'));
+    return;
+  }
+  main.append(table('Deployed forms', ['Form', 'Title', 'Fields', 'Version'], forms.map((f) => h('tr', null,
+    h('td', null, h('a', { href: `#/forms/${enc(f.name)}`, 'aria-current': f.name === name ? 'page' : false, 'data-testid': `form-${f.name}` }, f.name)),
+    h('td', null, f.title), h('td', null, String(f.fields)), h('td', null, `v${f.version}`)))));
+  if (!name) return;
+  const [form, orgs, subs] = await Promise.all([
+    api('GET', `/api/forms/${enc(name)}`),
+    orgOptions('Choose…'),
+    api('GET', `/api/form-submissions?form=${enc(name)}&limit=50`),
+  ]);
+  main.append(h('h2', null, form.title), form.description ? h('p', null, form.description) : null);
+  // What the person sees, field by field (the page itself is at the link).
+  main.append(table(`Fields of ${form.name}`, ['Field', 'Type', 'Label', 'Rules'], form.field_list.map((f) => h('tr', null,
+    h('td', { class: 'mono' }, f.name), h('td', null, f.type), h('td', null, f.label),
+    h('td', null, [f.required ? 'required' : null, f.secret ? 'secret' : null,
+      f.options ? `options: ${f.options.join(', ')}` : null,
+      f.options_from ? `options from ${f.options_from}` : null,
+      f.show_when ? `shown when ${f.show_when}` : null].filter(Boolean).join('; '))))));
+  main.append(formLinks(form, orgs));
+  main.append(h('h2', null, 'Submissions'), subs.length
+    ? table(`Submissions of ${form.name}`, ['When', 'Organization', 'Values', 'Executions'], subs.map((x) => h('tr', null,
+      h('td', null, when(x.submitted_at)), h('td', null, x.org), h('td', null, jsonBlock(x.values, 'Values')),
+      h('td', null, x.execution_ids.length ? x.execution_ids.map((id) => h('a', { href: `#/executions/${enc(id)}`, class: 'mono' }, shortId(id), ' ')) : 'none'))))
+    : h('p', { class: 'muted' }, 'No submissions yet.'));
+}
+
+// One organization's link: show (issued on first use), copy, rotate, turn off or on.
+function formLinks(form, orgs) {
+  const org = select(orgs, '', { 'aria-label': `Organization of the link to ${form.name}`, 'data-testid': 'form-link-org' });
+  const url = h('input', { type: 'text', readOnly: true, value: '', class: 'mono', size: '60', 'aria-label': `Link to ${form.name}`, hidden: true, 'data-testid': 'form-link-url' });
+  const note = h('div', { class: 'muted', 'aria-live': 'polite', 'data-testid': 'form-link-note' });
+  const button = (text, id) => h('button', { type: 'button', class: 'secondary', 'data-testid': id }, text);
+  const show = button('Show link', 'form-link-show');
+  const copy = button('Copy', 'form-link-copy');
+  const rotate = button('Rotate', 'form-link-rotate');
+  const toggle = button('Turn off', 'form-link-toggle');
+  let current = null;
+  const put = (res) => {
+    if (!res) return;
+    current = res;
+    url.value = res.url;
+    url.hidden = false;
+    toggle.textContent = res.enabled ? 'Turn off' : 'Turn on';
+    note.textContent = `${res.state} link for ${res.org}${res.expires_at ? `, expires ${when(res.expires_at)}` : ''}${res.rotated_at ? `; rotated ${when(res.rotated_at)}` : ''}`;
+  };
+  const path = () => `/api/forms/${enc(form.name)}/links/${enc(org.value)}`;
+  const need = () => { if (!org.value) { say('Choose an organization', true); org.focus(); return false; } return true; };
+  show.addEventListener('click', async () => { if (need()) put(await act(show, () => api('GET', path()))); });
+  rotate.addEventListener('click', async () => { if (need()) put(await act(rotate, () => api('POST', `${path()}/rotate`))); });
+  toggle.addEventListener('click', async () => {
+    if (!need()) return;
+    const enabled = current ? !current.enabled : false;
+    put(await act(toggle, () => api('PATCH', path(), { enabled })));
+  });
+  copy.addEventListener('click', () => { if (url.value) copyText(url.value, url); });
+  org.addEventListener('change', () => { current = null; url.hidden = true; url.value = ''; note.textContent = ''; });
+  return h('section', { 'aria-labelledby': 'form-links-title' },
+    h('h2', { id: 'form-links-title' }, 'Links'),
+    h('p', { class: 'muted' }, 'Each organization has its own link; rotating it stops the old one at once.'),
+    h('div', { class: 'secrets' }, org, ' ', show, ' ', copy, ' ', rotate, ' ', toggle, url, note));
 }
 
 // ---------------------------------------------------------------------------------------
