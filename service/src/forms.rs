@@ -309,6 +309,15 @@ fn view(
     })
 }
 
+/// A new link token as it is stored: its hash (looked up by) and itself, sealed.
+fn fresh_token(engine: &Engine) -> (String, String) {
+    let token = weft_triggers::form::new_token();
+    (
+        weft_triggers::form::token_hash(&token),
+        engine.secrets().seal(&token),
+    )
+}
+
 /// An org's standing link to a form, issued now if it has none (`base`: the public URL).
 ///
 /// # Errors
@@ -320,15 +329,10 @@ pub async fn link(
     base: &str,
 ) -> Result<FormLinkView, ServiceError> {
     let org = target(engine.store().as_ref(), form, org).await?;
-    let token = weft_triggers::form::new_token();
+    let (hash, sealed) = fresh_token(engine);
     let (record, _) = engine
         .store()
-        .ensure_form_link(
-            form,
-            &org,
-            &weft_triggers::form::token_hash(&token),
-            &engine.secrets().seal(&token),
-        )
+        .ensure_form_link(form, &org, &hash, &sealed)
         .await?;
     view(engine, &record, base)
 }
@@ -345,15 +349,10 @@ pub async fn rotate(
     base: &str,
 ) -> Result<FormLinkView, ServiceError> {
     let org = target(engine.store().as_ref(), form, org).await?;
-    let token = weft_triggers::form::new_token();
+    let (hash, sealed) = fresh_token(engine);
     let record = engine
         .store()
-        .rotate_form_link(
-            form,
-            &org,
-            &weft_triggers::form::token_hash(&token),
-            &engine.secrets().seal(&token),
-        )
+        .rotate_form_link(form, &org, &hash, &sealed)
         .await?;
     view(engine, &record, base)
 }

@@ -1,11 +1,11 @@
-//! `weft form list|show`: the deployed forms (deploy them with `weft deploy FILE`).
+//! `weft form list|show|link|links|submissions`: the deployed forms (deploy them with
+//! `weft deploy FILE`), each org's link, the submissions. Every rule is `weft_service::forms`'.
 
 use std::process::ExitCode;
 
 use weft_service::forms;
 
 use super::engine::EngineArgs;
-use super::org::service_failure;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -88,168 +88,121 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command) -> miette::Result<ExitCode> {
-    super::engine::runtime()?.block_on(async {
-        match cmd {
-            Command::Link {
-                form,
-                org,
-                rotate,
-                disable,
-                enable,
-                expires,
-                json,
-                db,
-            } => {
-                let engine = super::engine::open(&db).await?;
-                let base = weft_service::triggers::public_url();
-                let mut view = None;
-                if rotate {
-                    view = match forms::rotate(&engine, &form, &org, &base).await {
-                        Ok(v) => Some(v),
-                        Err(e) => return Ok(service_failure(&e)),
-                    };
-                }
-                if disable || enable || expires.is_some() {
-                    let change = forms::LinkChange {
-                        enabled: (disable || enable).then_some(enable),
-                        expires,
-                    };
-                    view = match forms::change(&engine, &form, &org, &change, &base).await {
-                        Ok(v) => Some(v),
-                        Err(e) => return Ok(service_failure(&e)),
-                    };
-                }
-                let view = match view {
-                    Some(v) => v,
-                    None => match forms::link(&engine, &form, &org, &base).await {
-                        Ok(v) => v,
-                        Err(e) => return Ok(service_failure(&e)),
-                    },
-                };
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&view).expect("serializes")
-                    );
-                } else {
-                    print_link(&view);
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Submissions {
-                form,
-                org,
-                limit,
-                json,
-                db,
-            } => {
-                let engine = super::engine::open(&db).await?;
-                let store = engine.store();
-                let listed = match forms::submissions(
-                    store.as_ref(),
-                    form.as_deref(),
-                    org.as_deref(),
-                    limit,
-                )
-                .await
-                {
-                    Ok(l) => l,
-                    Err(e) => return Ok(service_failure(&e)),
-                };
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&listed).expect("serializes")
-                    );
-                } else if listed.is_empty() {
-                    println!("no submissions");
-                } else {
-                    for s in &listed {
-                        println!(
-                            "{}  {} for {}  {}  executions: {}",
-                            s.submitted_at,
-                            s.form,
-                            s.org,
-                            s.values,
-                            if s.execution_ids.is_empty() {
-                                "none".to_string()
-                            } else {
-                                s.execution_ids.join(", ")
-                            }
-                        );
-                    }
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Links {
-                form,
-                org,
-                json,
-                db,
-            } => {
-                let engine = super::engine::open(&db).await?;
-                let base = weft_service::triggers::public_url();
-                let listed =
-                    match forms::links(&engine, form.as_deref(), org.as_deref(), &base).await {
-                        Ok(l) => l,
-                        Err(e) => return Ok(service_failure(&e)),
-                    };
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&listed).expect("serializes")
-                    );
-                } else if listed.is_empty() {
-                    println!("no links issued (weft form link FORM --org ORG)");
-                } else {
-                    for l in &listed {
-                        print_link(l);
-                    }
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::List { json, db } => {
-                let engine = super::engine::open(&db).await?;
-                let listed = match forms::list(engine.store().as_ref()).await {
-                    Ok(l) => l,
-                    Err(e) => return Ok(service_failure(&e)),
-                };
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&listed).expect("serializes")
-                    );
-                } else if listed.is_empty() {
-                    println!("no forms deployed (weft deploy forms/FILE.yaml)");
-                } else {
-                    println!("{:<28} {:>7} {:>6}  TITLE", "FORM", "VERSION", "FIELDS");
-                    for f in &listed {
-                        println!(
-                            "{:<28} {:>7} {:>6}  {}",
-                            f.name, f.version, f.fields, f.title
-                        );
-                    }
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Show { name, json, db } => {
-                let engine = super::engine::open(&db).await?;
-                let view = match forms::show(engine.store().as_ref(), &name).await {
-                    Ok(v) => v,
-                    Err(e) => return Ok(service_failure(&e)),
-                };
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&view).expect("serializes")
-                    );
-                } else {
-                    print_form(&view);
-                }
-                Ok(ExitCode::SUCCESS)
-            }
+    super::engine::runtime()?.block_on(run_async(cmd))
+}
+
+/// Prints `value` as JSON, or for people with `text`.
+fn answer<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T)) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("serializes")
+        );
+    } else {
+        text(value);
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
+    let base = weft_service::triggers::public_url();
+    match cmd {
+        Command::List { json, db } => {
+            let engine = super::engine::open(&db).await?;
+            let listed = tri!(forms::list(engine.store().as_ref()).await);
+            Ok(answer(json, &listed, |listed| print_forms(listed)))
         }
-    })
+        Command::Show { name, json, db } => {
+            let engine = super::engine::open(&db).await?;
+            let view = tri!(forms::show(engine.store().as_ref(), &name).await);
+            Ok(answer(json, &view, print_form))
+        }
+        Command::Link {
+            form,
+            org,
+            rotate,
+            disable,
+            enable,
+            expires,
+            json,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            if rotate {
+                tri!(forms::rotate(&engine, &form, &org, &base).await);
+            }
+            let view = if disable || enable || expires.is_some() {
+                let change = forms::LinkChange {
+                    enabled: (disable || enable).then_some(enable),
+                    expires,
+                };
+                tri!(forms::change(&engine, &form, &org, &change, &base).await)
+            } else {
+                tri!(forms::link(&engine, &form, &org, &base).await)
+            };
+            Ok(answer(json, &view, print_link))
+        }
+        Command::Links {
+            form,
+            org,
+            json,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            let listed = tri!(forms::links(&engine, form.as_deref(), org.as_deref(), &base).await);
+            Ok(answer(json, &listed, |listed| {
+                if listed.is_empty() {
+                    println!("no links issued (weft form link FORM --org ORG)");
+                }
+                listed.iter().for_each(print_link);
+            }))
+        }
+        Command::Submissions {
+            form,
+            org,
+            limit,
+            json,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            let store = engine.store();
+            let listed = tri!(
+                forms::submissions(store.as_ref(), form.as_deref(), org.as_deref(), limit).await
+            );
+            Ok(answer(json, &listed, |listed| print_submissions(listed)))
+        }
+    }
+}
+
+fn print_forms(listed: &[forms::FormSummary]) {
+    if listed.is_empty() {
+        println!("no forms deployed (weft deploy forms/FILE.yaml)");
+        return;
+    }
+    println!("{:<28} {:>7} {:>6}  TITLE", "FORM", "VERSION", "FIELDS");
+    for f in listed {
+        println!(
+            "{:<28} {:>7} {:>6}  {}",
+            f.name, f.version, f.fields, f.title
+        );
+    }
+}
+
+fn print_submissions(listed: &[forms::SubmissionView]) {
+    if listed.is_empty() {
+        println!("no submissions");
+    }
+    for s in listed {
+        let executions = if s.execution_ids.is_empty() {
+            "none".to_string()
+        } else {
+            s.execution_ids.join(", ")
+        };
+        println!(
+            "{}  {} for {}  {}  executions: {executions}",
+            s.submitted_at, s.form, s.org, s.values
+        );
+    }
 }
 
 fn print_form(view: &forms::FormView) {

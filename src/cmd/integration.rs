@@ -90,15 +90,6 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(service_failure(&e)),
-        }
-    };
-}
-
 fn known_kind(kind: &str) -> Result<(), ExitCode> {
     weft_service::integrations::known_kind(kind).map_err(usage)
 }

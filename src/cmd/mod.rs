@@ -1,5 +1,16 @@
 //! One module per subcommand.
 
+/// A use case's answer, or (returned from the enclosing command) the exit code of its
+/// refusal: usage 2, anything else 1.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok($crate::cmd::org::service_failure(&e)),
+        }
+    };
+}
+
 pub mod actions;
 pub mod crate_cmd;
 pub mod deploy;

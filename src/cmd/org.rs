@@ -155,15 +155,6 @@ pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(service_failure(&e)),
-        }
-    };
-}
-
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
     match cmd {
         Command::Add {

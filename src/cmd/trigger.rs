@@ -10,7 +10,6 @@ use weft_engine::executor::Workers;
 use weft_service::triggers as service;
 
 use super::engine::EngineArgs;
-use super::org::service_failure;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -92,16 +91,6 @@ pub enum Command {
 
 pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
-}
-
-/// A use case's answer, or the exit code of its refusal.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(service_failure(&e)),
-        }
-    };
 }
 
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
