@@ -290,7 +290,6 @@ struct Inner {
     base_url: String,
     guards: guard::Guards,
     trusted_proxies: Vec<std::net::IpAddr>,
-    parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
     /// Webhook triggers by name, for the deployed versions whose ids it was built from.
     hooks: Mutex<Option<HookIndex>>,
     metrics: Arc<Metrics>,
@@ -329,7 +328,6 @@ impl AppState {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             guards: guard::Guards::default(),
             trusted_proxies: Vec::new(),
-            parsed: Mutex::default(),
             hooks: Mutex::default(),
             metrics: Arc::new(Metrics::new()),
             metrics_token_sha256: None,
@@ -469,33 +467,17 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// The parsed workflow of a stored version.
+    /// The parsed workflow of a stored version (the engine's one cache).
     pub(crate) fn parsed(&self, record: &WorkflowRecord) -> Result<Arc<Workflow>, ApiError> {
-        if let Some(wf) = self.0.parsed.lock().expect("not poisoned").get(&record.id) {
-            return Ok(wf.clone());
-        }
-        let loaded = weft_engine::load(&record.source, self.0.engine.registry());
-        let wf = loaded.workflow.map(Arc::new).ok_or_else(|| {
-            let why = loaded
-                .diagnostics
-                .iter()
-                .find(|d| d.severity == weft_engine::diagnostic::Severity::Error)
-                .map(|d| format!(": {}", d.message))
-                .unwrap_or_default();
+        self.0.engine.parsed(record).map_err(|e| {
             ApiError::Internal(
                 format!(
-                    "deployed workflow {} v{} no longer loads{why}",
+                    "deployed workflow {} v{} no longer loads: {e}",
                     record.name, record.version
                 )
                 .into(),
             )
-        })?;
-        self.0
-            .parsed
-            .lock()
-            .expect("not poisoned")
-            .insert(record.id, wf.clone());
-        Ok(wf)
+        })
     }
 
     /// The base of the webhook URLs shown (`weft_service::triggers::hook_url`).

@@ -164,7 +164,7 @@ pub async fn list(engine: &Engine, base_url: &str) -> Result<Vec<TriggerView>, S
     let switches = Switches::load(engine.store().as_ref()).await?;
     let mut out = Vec::new();
     for record in engine.store().list_workflows().await? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+        let Ok(wf) = engine.parsed(&record) else {
             continue;
         };
         for t in &wf.triggers {
@@ -194,15 +194,12 @@ pub async fn latest(
     workflow: &str,
 ) -> Result<(WorkflowRecord, Arc<Workflow>), ServiceError> {
     let record = crate::workflows::latest(engine.store().as_ref(), workflow).await?;
-    let wf = weft_engine::load(&record.source, engine.registry())
-        .workflow
-        .map(Arc::new)
-        .ok_or_else(|| {
-            ServiceError::conflict(format!(
-                "the deployed `{workflow}` v{} no longer loads; deploy it again",
-                record.version
-            ))
-        })?;
+    let wf = engine.parsed(&record).map_err(|_| {
+        ServiceError::conflict(format!(
+            "the deployed `{workflow}` v{} no longer loads; deploy it again",
+            record.version
+        ))
+    })?;
     Ok((record, wf))
 }
 

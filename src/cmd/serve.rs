@@ -239,7 +239,7 @@ async fn print_webhooks(
     deployed: &[weft_service::workflows::IssuedSecret],
 ) -> miette::Result<()> {
     for record in engine.store().list_workflows().await.into_diagnostic()? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+        let Ok(wf) = engine.parsed(&record) else {
             continue;
         };
         let mut issued = weft_triggers::webhook_access::issue_missing(engine, &wf)

@@ -145,8 +145,6 @@ pub fn next_slot(trigger: &Trigger, now: Timestamp) -> Option<jiff::Zoned> {
 pub struct Scheduler {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
-    /// Parsed workflow versions by record id (`None`: does not load).
-    workflows: Mutex<HashMap<i64, Option<Arc<Workflow>>>>,
     /// Parsed schedules by (record id, trigger).
     schedules: Mutex<HashMap<(i64, String), Parsed>>,
     /// Problems already logged, so that a broken trigger is reported once, not every second.
@@ -159,7 +157,6 @@ impl Scheduler {
         Scheduler {
             engine,
             clock,
-            workflows: Mutex::default(),
             schedules: Mutex::default(),
             warned: Mutex::default(),
         }
@@ -177,15 +174,7 @@ impl Scheduler {
     }
 
     fn workflow(&self, record: &WorkflowRecord) -> Option<Arc<Workflow>> {
-        let mut cache = self.workflows.lock().expect("not poisoned");
-        cache
-            .entry(record.id)
-            .or_insert_with(|| {
-                weft_engine::load(&record.source, self.engine.registry())
-                    .workflow
-                    .map(Arc::new)
-            })
-            .clone()
+        self.engine.parsed(record).ok()
     }
 
     fn schedule(&self, record: &WorkflowRecord, trigger: &Trigger) -> Parsed {

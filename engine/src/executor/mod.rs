@@ -143,7 +143,8 @@ pub struct Engine {
     pub(crate) secrets: Arc<dyn crate::secrets::SecretBox>,
     pub(crate) owner: String,
     pub(crate) lease: Duration,
-    parsed: Mutex<HashMap<i64, Arc<Workflow>>>,
+    /// Stored versions by row id, parsed once: the workflow, or why it no longer loads.
+    parsed: Mutex<HashMap<i64, Result<Arc<Workflow>, String>>>,
     running: Mutex<HashMap<String, Running>>,
     /// Woken once per execution this process queues.
     pub(crate) queued: tokio::sync::Notify,
@@ -335,7 +336,7 @@ impl Engine {
         self.parsed
             .lock()
             .expect("not poisoned")
-            .insert(record.id, Arc::new(wf));
+            .insert(record.id, Ok(Arc::new(wf)));
         Ok(record)
     }
 
@@ -345,20 +346,40 @@ impl Engine {
         id: i64,
     ) -> Result<(WorkflowRecord, Arc<Workflow>), EngineError> {
         let record = self.store.workflow_by_id(id).await?;
-        if let Some(wf) = self.parsed.lock().expect("not poisoned").get(&id) {
-            return Ok((record, wf.clone()));
-        }
-        let loaded = crate::load(&record.source, &self.registry);
-        let wf = Arc::new(
-            loaded
-                .workflow
-                .ok_or_else(|| invalid(record.name.clone(), &loaded.diagnostics))?,
-        );
-        self.parsed
+        let wf = self.parsed(&record)?;
+        Ok((record, wf))
+    }
+
+    /// A stored workflow version, parsed once per process (versions never change): the one
+    /// cache every caller — executions, triggers, the API, forms — reads through.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] when the stored source no longer loads (with its diagnostics).
+    pub fn parsed(&self, record: &WorkflowRecord) -> Result<Arc<Workflow>, EngineError> {
+        let known = self
+            .parsed
             .lock()
             .expect("not poisoned")
-            .insert(id, wf.clone());
-        Ok((record, wf))
+            .get(&record.id)
+            .cloned();
+        let parsed = known.unwrap_or_else(|| {
+            let loaded = crate::load(&record.source, &self.registry);
+            let parsed = loaded.workflow.map(Arc::new).ok_or_else(|| {
+                match invalid(record.name.clone(), &loaded.diagnostics) {
+                    EngineError::Invalid { summary, .. } => summary,
+                    other => other.to_string(),
+                }
+            });
+            self.parsed
+                .lock()
+                .expect("not poisoned")
+                .insert(record.id, parsed.clone());
+            parsed
+        });
+        parsed.map_err(|summary| EngineError::Invalid {
+            name: record.name.clone(),
+            summary,
+        })
     }
 
     /// Creates an execution of a deployed workflow; run it with [`Engine::run`].

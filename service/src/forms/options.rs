@@ -118,7 +118,7 @@ async fn generate(
     let Ok(record) = engine.store().workflow(workflow, None).await else {
         return Err(unavailable("the options workflow is not deployed"));
     };
-    let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+    let Ok(wf) = engine.parsed(&record) else {
         return Err(unavailable("the options workflow no longer loads"));
     };
     // Only the inputs the generator declares (it may not take every field it depends on).

@@ -118,7 +118,7 @@ pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(30)
 /// One workflow a submission starts.
 struct Target {
     record: weft_engine::store::WorkflowRecord,
-    workflow: weft_engine::Workflow,
+    workflow: std::sync::Arc<weft_engine::Workflow>,
     trigger: Trigger,
 }
 
@@ -132,7 +132,7 @@ async fn targets(
     let switches = Switches::load(store.as_ref()).await?;
     let mut out = Vec::new();
     for record in store.list_workflows().await? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+        let Ok(wf) = engine.parsed(&record) else {
             continue;
         };
         for t in &wf.triggers {

@@ -335,7 +335,7 @@ async fn wanted_webhooks(
         .map_or_else(|| DEFAULT_ORG.to_string(), |o| o.id);
     let mut unparsed: HashSet<String> = HashSet::new();
     for record in store.list_workflows().await? {
-        let Some(wf) = weft_engine::load(&record.source, engine.registry()).workflow else {
+        let Ok(wf) = engine.parsed(&record) else {
             unparsed.insert(record.name.clone());
             continue;
         };
