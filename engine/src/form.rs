@@ -227,6 +227,36 @@ impl Form {
             .collect()
     }
 
+    /// `values` without the secret fields: what may be shown back or handed on as data.
+    pub fn public_values(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        let secret = self.secret_fields();
+        values
+            .iter()
+            .filter(|(k, _)| !secret.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `values` with every secret field's value as `redacted`: what may be stored.
+    pub fn redacted_values(
+        &self,
+        values: &Map<String, Value>,
+        redacted: &str,
+    ) -> Map<String, Value> {
+        let secret = self.secret_fields();
+        values
+            .iter()
+            .map(|(k, v)| {
+                let v = if secret.contains(&k.as_str()) {
+                    Value::String(redacted.to_string())
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
     /// Checks a submission and returns the values the workflow gets.
     ///
     /// `submitted` holds what the page sent (strings from a browser, or typed JSON from an

@@ -21,8 +21,8 @@ const APP_CSS: &str = include_str!("../console/app.css");
 pub(crate) const PATHS: &[&str] = &["/", "/console/app.js", "/console/app.css"];
 
 /// Everything the page loads comes from this server; no inline script or style, no frames,
-/// no forms posted elsewhere.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+/// no forms posted elsewhere (the console's and the hosted form pages' policy).
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 

@@ -24,9 +24,6 @@ const RATE: u32 = 10;
 /// How long a served page may be submitted.
 const PAGE_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
 const FORM_CSS: &str = include_str!("../forms/form.css");
 const FORM_JS: &str = include_str!("../forms/form.js");
 
@@ -40,7 +37,7 @@ fn html(status: StatusCode, body: String) -> Response {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(crate::console::CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -310,12 +307,7 @@ fn thank_you(open: &OpenLink, values: &Map<String, Value>, waited: Option<&Waite
             _ => PLAIN.into(),
         };
     };
-    let secret = open.form.secret_fields();
-    let shown: Map<String, Value> = values
-        .iter()
-        .filter(|(k, _)| !secret.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let shown = open.form.public_values(values);
     let ctx =
         serde_json::json!({"form": {"name": open.form.name, "values": shown}, "output": output});
     let ctx = weft_engine::executor::scope::to_value(&ctx);
@@ -342,15 +334,15 @@ fn thank_you(open: &OpenLink, values: &Map<String, Value>, waited: Option<&Waite
 async fn state_of(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    body: axum::body::Bytes,
+    req: Request,
 ) -> Response {
     let open = match forms::open_link(state.engine(), &token).await {
         Ok(o) => o,
         Err(e) => return refusal(&e),
     };
-    if body.len() > MAX_SUBMISSION {
+    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_SUBMISSION).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    }
+    };
     // Each new combination of values may run an options generator: the same per-link budget
     // as submissions.
     if !state.guards().take_rate(

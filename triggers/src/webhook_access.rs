@@ -47,7 +47,10 @@ fn requires_secret(trigger: &Trigger) -> bool {
 }
 
 /// The owner org of a trigger: the first org of its `run_for` list, else the root org.
-async fn owner(store: &dyn Store, trigger: &Trigger) -> Result<Option<String>, TriggerError> {
+///
+/// # Errors
+/// Store failures.
+pub async fn owner(store: &dyn Store, trigger: &Trigger) -> Result<Option<String>, TriggerError> {
     if let RunFor::Orgs(list) = &trigger.run_for
         && let Some(first) = list.first()
     {
@@ -60,25 +63,14 @@ fn names(org: &OrgRecord, name: &str) -> bool {
     org.id == name || org.name == name
 }
 
-/// Does a trigger with this `run_for` run for `org` (`is_owner`: `org` is the trigger's
-/// owner)? The one rule for webhooks and forms.
-pub fn runs_for(run_for: &RunFor, is_owner: bool, org: &OrgRecord) -> bool {
+/// Does a trigger with this `run_for` and `owner` (see [`owner`]) run for `org`? The one rule
+/// for webhooks and forms.
+pub fn runs_for(run_for: &RunFor, owner: Option<&str>, org: &OrgRecord) -> bool {
     match run_for {
-        RunFor::Owner => is_owner,
+        RunFor::Owner => owner.is_some_and(|o| names(org, o)),
         RunFor::Orgs(list) => list.iter().any(|o| names(org, o)),
         RunFor::AllManaged => org.parent_id.is_some(),
     }
-}
-
-/// The owner org of a trigger: the first org of its `run_for` list, else the root org.
-///
-/// # Errors
-/// Store failures.
-pub async fn trigger_owner(
-    store: &dyn Store,
-    trigger: &Trigger,
-) -> Result<Option<String>, TriggerError> {
-    owner(store, trigger).await
 }
 
 /// Whether `trigger` runs for `org`, given its owner; the reason when it does not.
@@ -94,7 +86,7 @@ fn entitles(trigger: &Trigger, owner: Option<&str>, org: &OrgRecord) -> Result<(
             )
         ));
     }
-    if runs_for(&trigger.run_for, is_owner, org) {
+    if runs_for(&trigger.run_for, owner, org) {
         Ok(())
     } else {
         Err(format!(

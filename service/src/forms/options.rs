@@ -28,8 +28,8 @@ pub type Loaded = Result<Vec<Choice>, String>;
 
 type Key = (String, String, String, String);
 
-/// Answers of options generators, keyed by org, form, field and the values they were given
-/// (tenant data: the org is always part of the key).
+/// Answers of options generators, keyed by org, form, field and a digest of the values they
+/// were given (tenant data: the org is always part of the key).
 #[derive(Debug, Default)]
 pub struct OptionsCache(Mutex<HashMap<Key, (Instant, Loaded)>>);
 
@@ -80,11 +80,13 @@ pub async fn dynamic_options(
                 .iter()
                 .filter_map(|d| values.get(d).map(|v| (d.clone(), v.clone())))
                 .collect();
+            // The values are the caller's (up to a submission's size each): the key keeps
+            // their digest, so a full cache holds a bounded amount whatever is sent.
             let key = (
                 open.org.id.clone(),
                 open.form.name.clone(),
                 f.name.clone(),
-                Value::Object(given.clone()).to_string(),
+                weft_triggers::form::token_hash(&Value::Object(given.clone()).to_string()),
             );
             let loaded = match cache.get(&key) {
                 Some(l) => l,

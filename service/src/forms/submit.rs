@@ -142,11 +142,8 @@ async fn targets(
             if name != form || !switches.enabled(&wf.name, t) {
                 continue;
             }
-            let owner = webhook_access::trigger_owner(store.as_ref(), t).await?;
-            let is_owner = owner
-                .as_deref()
-                .is_some_and(|o| o == org.id || o == org.name);
-            if webhook_access::runs_for(&t.run_for, is_owner, org) {
+            let owner = webhook_access::owner(store.as_ref(), t).await?;
+            if webhook_access::runs_for(&t.run_for, owner.as_deref(), org) {
                 out.push(Target {
                     record: record.clone(),
                     workflow: wf.clone(),
@@ -161,12 +158,7 @@ async fn targets(
 /// The event a workflow sees as `TRIGGER`: `{type, form: {name, values, submitted_at, link},
 /// org}`. Secret fields are left out of it: they reach the workflow only as secret inputs.
 fn event(open: &OpenLink, values: &Map<String, Value>, now: &str) -> Value {
-    let secret = open.form.secret_fields();
-    let shown: Map<String, Value> = values
-        .iter()
-        .filter(|(k, _)| !secret.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let shown = open.form.public_values(values);
     json!({
         "type": "form",
         "form": {
@@ -254,7 +246,10 @@ pub async fn submit(
         form_version: open.record.version,
         org: open.org.id.clone(),
         link: "standing".into(),
-        values: Value::Object(redacted(&open.form, &values)),
+        values: Value::Object(
+            open.form
+                .redacted_values(&values, crate::variables::REDACTED),
+        ),
         execution_ids: Vec::new(),
         submitted_at: now.clone(),
     };
@@ -338,22 +333,6 @@ fn blank(v: &Value) -> bool {
         Value::Array(a) => a.is_empty(),
         _ => false,
     }
-}
-
-/// The values with every secret field's shown as `***`.
-fn redacted(form: &Form, values: &Map<String, Value>) -> Map<String, Value> {
-    let secret = form.secret_fields();
-    values
-        .iter()
-        .map(|(k, v)| {
-            let v = if secret.contains(&k.as_str()) {
-                Value::String(crate::variables::REDACTED.into())
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
 }
 
 #[cfg(test)]
