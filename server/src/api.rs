@@ -35,16 +35,20 @@ pub(crate) fn body_text(body: &Bytes) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
 }
 
+/// The diagnostics of a refused deploy, as the error answer carries them.
+pub(crate) fn diagnostics_json(diagnostics: &[Diagnostic]) -> Vec<Value> {
+    diagnostics
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+        .collect()
+}
+
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         match e {
             DeployError::Invalid(i) => ApiError::InvalidWorkflow {
+                diagnostics: diagnostics_json(&i.diagnostics),
                 message: i.message,
-                diagnostics: i
-                    .diagnostics
-                    .iter()
-                    .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-                    .collect(),
             },
             DeployError::Failed(e) => e.into(),
         }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,12 +20,8 @@ use crate::{ApiError, AppState};
 fn refused(e: DeployError) -> ApiError {
     match e {
         DeployError::Invalid(i) => ApiError::InvalidForm {
+            diagnostics: crate::api::diagnostics_json(&i.diagnostics),
             message: i.message,
-            diagnostics: i
-                .diagnostics
-                .iter()
-                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-                .collect(),
         },
         DeployError::Failed(e) => e.into(),
     }

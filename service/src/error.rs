@@ -121,3 +121,17 @@ impl From<weft_triggers::TriggerError> for ServiceError {
         }
     }
 }
+
+impl From<weft_engine::executor::EngineError> for ServiceError {
+    /// A stored workflow that cannot take the inputs or the state it is given is a conflict
+    /// (what is stored must change, not the request); the store's own kinds; else an internal
+    /// failure, the detail kept as the source.
+    fn from(e: weft_engine::executor::EngineError) -> Self {
+        use weft_engine::executor::EngineError as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::Input(m) | E::Conflict(m) => ServiceError::conflict(m),
+            other => ServiceError::internal("the engine failed", other),
+        }
+    }
+}

@@ -16,10 +16,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use weft_engine::Workflow;
-use weft_engine::executor::{Engine, EngineError};
+use weft_engine::executor::Engine;
 use weft_engine::model::{Trigger, TriggerKind, WebhookResponse, WebhookSecret};
 use weft_engine::store::{StoreErrorKind, WorkflowRecord};
-use weft_triggers::{Switches, TriggerError, webhook_access};
+use weft_triggers::{Switches, webhook_access};
 
 use crate::ServiceError;
 
@@ -287,21 +287,11 @@ pub async fn fire(engine: &Engine, workflow: &str, trigger: &str) -> Result<Fire
     let fired =
         weft_triggers::cron::fire_now(engine, &found.record, &found.workflow, &found.trigger)
             .await
-            .map_err(engine_error)?;
+            .map_err(ServiceError::from)?;
     Ok(Fired {
         outcome: fired.outcome,
         executions: fired.executions,
     })
-}
-
-/// An engine failure as a service error: a wrong input is a conflict (the stored trigger
-/// cannot fire), the store's own kinds, else an internal failure (the detail in the source).
-fn engine_error(e: EngineError) -> ServiceError {
-    match e {
-        EngineError::Store(s) => s.into(),
-        EngineError::Input(m) | EngineError::Conflict(m) => ServiceError::conflict(m),
-        other => TriggerError::Internal(other.to_string()).into(),
-    }
 }
 
 /// Something that reached a trigger (a webhook request, a cron slot, an Autotask callout)

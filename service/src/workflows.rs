@@ -199,10 +199,10 @@ pub async fn deploy(
         Err(e) if crate::triggers::is_not_found(&e) => None,
         Err(e) => return Err(ServiceError::from(e).into()),
     };
-    let record = engine.deploy(source, path).await.map_err(|e| match e {
-        weft_engine::executor::EngineError::Store(s) => ServiceError::from(s),
-        other => weft_triggers::TriggerError::Internal(other.to_string()).into(),
-    })?;
+    let record = engine
+        .deploy(source, path)
+        .await
+        .map_err(ServiceError::from)?;
     let secrets_issued = webhook_access::issue_missing(engine, &wf)
         .await
         .map_err(ServiceError::from)?;

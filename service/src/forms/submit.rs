@@ -287,8 +287,10 @@ pub async fn submit(
             .enqueue(&recorded, vec![start])
             .await
             .map_err(|e| match e {
-                weft_engine::executor::EngineError::Store(s) => ServiceError::from(s),
-                other => ServiceError::usage(other.to_string()),
+                // The form's values do not fit the workflow's inputs: the operator's to fix,
+                // not the person's (and not an expired link, which is the page's conflict).
+                weft_engine::executor::EngineError::Input(m) => ServiceError::usage(m),
+                other => ServiceError::from(other),
             })?
             .unwrap_or_default();
         if waiting.is_none()
