@@ -29,6 +29,7 @@ pub mod dag;
 pub mod diagnostic;
 pub mod executor;
 pub mod form;
+pub mod form_link;
 pub mod integration;
 pub mod model;
 pub mod org;

@@ -84,6 +84,10 @@ pub struct OrgContext {
     /// The org's active directory records from the PSA sync, per kind (`contact`,
     /// `configuration`, `location`): each record's data with `id` and `name`.
     pub directory: BTreeMap<String, Vec<Value>>,
+    /// `ORG.FORMS`: the deployed forms, the org's standing links, and what `form_link()`
+    /// signs with (set by [`crate::executor::Engine::org_context`], which knows the public
+    /// URL).
+    pub forms: Option<Arc<crate::form_link::OrgForms>>,
 }
 
 /// The directory kinds templates see, and their names under `ORG`.
@@ -163,6 +167,7 @@ impl OrgContext {
                     integrations: Vec::new(),
                     registered: false,
                     directory: BTreeMap::new(),
+                    forms: None,
                 });
             }
             Err(e) => return Err(e.into()),
@@ -241,6 +246,7 @@ impl OrgContext {
             integrations,
             registered: true,
             directory,
+            forms: None,
         })
     }
 
@@ -275,7 +281,7 @@ impl OrgContext {
     }
 
     /// `ORG` in templates: `id`, `name`, `parent`, `TAGS`, `VARIABLES`, `MAPPING`,
-    /// `ATTRIBUTES`, `CONTACTS`, `CONFIGURATIONS`, `LOCATIONS`, and `HAS_TAG(t)`.
+    /// `ATTRIBUTES`, `CONTACTS`, `CONFIGURATIONS`, `LOCATIONS`, `FORMS`, and `HAS_TAG(t)`.
     pub fn template_value(&self) -> minijinja::Value {
         let vars: Map<String, Value> = self
             .variables
@@ -316,6 +322,13 @@ impl OrgContext {
                 crate::executor::scope::to_value(&Value::Array(records)),
             );
         }
+        map.insert(
+            "FORMS".into(),
+            match &self.forms {
+                Some(forms) => minijinja::Value::from_dyn_object(forms.clone()),
+                None => minijinja::Value::from(BTreeMap::<String, minijinja::Value>::new()),
+            },
+        );
         let tags = self.org.tags.clone();
         map.insert(
             "HAS_TAG".into(),

@@ -1271,12 +1271,35 @@ async function pageForms(ctx, main, [name]) {
       f.options ? `options: ${f.options.join(', ')}` : null,
       f.options_from ? `options from ${f.options_from}` : null,
       f.show_when ? `shown when ${f.show_when}` : null].filter(Boolean).join('; '))))));
+  main.append(formPreview(form, orgs));
   main.append(formLinks(form, orgs));
   main.append(h('h2', null, 'Submissions'), subs.length
     ? table(`Submissions of ${form.name}`, ['When', 'Organization', 'Values', 'Executions'], subs.map((x) => h('tr', null,
       h('td', null, when(x.submitted_at)), h('td', null, x.org), h('td', null, jsonBlock(x.values, 'Values')),
       h('td', null, x.execution_ids.length ? x.execution_ids.map((id) => h('a', { href: `#/executions/${enc(id)}`, class: 'mono' }, shortId(id), ' ')) : 'none'))))
     : h('p', { class: 'muted' }, 'No submissions yet.'));
+}
+
+// The page as an organization's people see it (its dynamic options), live: conditional fields
+// appear and answers are checked, but a preview's submissions go nowhere.
+function formPreview(form, orgs) {
+  const org = select(orgs, '', { 'aria-label': `Organization to preview ${form.name} for`, 'data-testid': 'form-preview-org' });
+  const open = h('button', { type: 'button', class: 'secondary', 'data-testid': 'form-preview-open' }, 'Preview');
+  const frame = h('iframe', { title: `Preview of ${form.name}`, class: 'form-preview', hidden: true, 'data-testid': 'form-preview-frame' });
+  const note = h('div', { class: 'muted', 'aria-live': 'polite' });
+  const load = async () => {
+    if (!org.value) { say('Choose an organization', true); org.focus(); return; }
+    const res = await act(open, () => api('POST', `/api/forms/${enc(form.name)}/preview/${enc(org.value)}`));
+    if (!res) return;
+    frame.src = res.url.replace(/^https?:\/\/[^/]+/, '');
+    frame.hidden = false;
+    note.textContent = `Preview for ${res.org}: submissions are checked and go nowhere (until ${when(res.expires_at)}).`;
+  };
+  open.addEventListener('click', load);
+  org.addEventListener('change', () => { if (!frame.hidden) load(); });
+  return h('section', { 'aria-labelledby': 'form-preview-title' },
+    h('h2', { id: 'form-preview-title' }, 'Preview'),
+    h('div', { class: 'secrets' }, org, ' ', open, note), frame);
 }
 
 // One organization's link: show (issued on first use), copy, rotate, turn off or on.

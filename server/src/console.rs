@@ -20,11 +20,25 @@ const APP_CSS: &str = include_str!("../console/app.css");
 /// Where the assets are served; `index.html` refers to these paths.
 pub(crate) const PATHS: &[&str] = &["/", "/console/app.js", "/console/app.css"];
 
-/// Everything the page loads comes from this server; no inline script or style, no frames,
-/// no forms posted elsewhere (the console's and the hosted form pages' policy).
-pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
+/// Everything a page loads comes from this server; no inline script or style, no forms
+/// posted elsewhere (the console's and the hosted form pages' policy), and then who may frame
+/// what.
+macro_rules! policy {
+    ($frames:literal) => {
+        concat!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; ",
+            "img-src 'self' data:; base-uri 'none'; form-action 'self'; ",
+            $frames
+        )
+    };
+}
+
+/// The console's policy: it frames only this server's pages (a form's preview) and is
+/// framed by nobody.
+pub(crate) const CSP: &str = policy!("frame-src 'self'; frame-ancestors 'none'");
+
+/// The hosted form pages' policy: framed only by this server's console (the preview).
+pub(crate) const FORM_CSP: &str = policy!("frame-src 'none'; frame-ancestors 'self'");
 
 /// An embedded file with its content type.
 struct Asset {

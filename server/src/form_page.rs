@@ -23,6 +23,8 @@ pub struct PageState<'a> {
     pub options: &'a IndexMap<String, Result<Vec<Choice>, String>>,
     /// Fields whose value is fixed by a signed prefill (shown read-only).
     pub fixed: &'a Map<String, Value>,
+    /// An operator's preview: answers are checked, nothing is sent.
+    pub preview: bool,
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -68,6 +70,9 @@ pub fn message_page(title: &str, message: &str) -> String {
 /// The form page.
 pub fn form_page(form: &Form, state: &PageState<'_>) -> String {
     let mut body = String::new();
+    if state.preview {
+        body.push_str("<p class=\"preview\" role=\"note\">Preview — answers are checked as they would be, but nothing is sent and nothing starts.</p>\n");
+    }
     let _ = writeln!(body, "<h1>{}</h1>", escape(&form.title));
     if let Some(d) = &form.description {
         let _ = writeln!(body, "<p class=\"description\">{}</p>", escape(d));
@@ -138,7 +143,11 @@ fn text_of(v: Option<&Value>) -> String {
 
 fn field(out: &mut String, form: &Form, f: &Field, state: &PageState<'_>) {
     let id = format!("f-{}", f.name);
-    let value = state.values.get(&f.name).or(f.default.as_ref());
+    let value = state
+        .fixed
+        .get(&f.name)
+        .or_else(|| state.values.get(&f.name))
+        .or(f.default.as_ref());
     let fixed = state.fixed.contains_key(&f.name);
     if f.kind == FieldKind::Hidden {
         // Hidden values that were signed travel in the link, not in the form.
@@ -439,6 +448,7 @@ mod tests {
                 errors: &errors,
                 options: &options,
                 fixed: &Map::new(),
+                preview: false,
             },
         );
         assert!(
@@ -478,6 +488,7 @@ mod tests {
                 errors: &[],
                 options: &IndexMap::new(),
                 fixed: &fixed,
+                preview: false,
             },
         );
         assert!(

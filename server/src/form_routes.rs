@@ -37,7 +37,7 @@ fn html(status: StatusCode, body: String) -> Response {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::console::CSP),
+        HeaderValue::from_static(crate::console::FORM_CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -60,7 +60,11 @@ fn refusal(e: &weft_service::ServiceError) -> Response {
         ),
         ErrorKind::Conflict => html(
             StatusCode::GONE,
-            message_page("This link has expired", &e.to_string()),
+            message_page("This link can no longer be used", &e.to_string()),
+        ),
+        ErrorKind::Usage => html(
+            StatusCode::BAD_REQUEST,
+            message_page("This link is not valid", &e.to_string()),
         ),
         _ => {
             tracing::error!(error = %e, "a form page failed");
@@ -82,7 +86,7 @@ fn csrf(state: &AppState, open: &OpenLink) -> String {
     state
         .engine()
         .secrets()
-        .seal(&format!("{}|{now}", open.link.token_hash))
+        .seal(&format!("{}|{now}", open.token_hash))
 }
 
 fn csrf_ok(state: &AppState, open: &OpenLink, given: Option<&str>) -> bool {
@@ -93,7 +97,7 @@ fn csrf_ok(state: &AppState, open: &OpenLink, given: Option<&str>) -> bool {
         return false;
     };
     let age = state.engine().now().as_second() - at.parse::<i64>().unwrap_or(i64::MIN / 2);
-    hash == open.link.token_hash && (0..PAGE_LIFETIME_SECS).contains(&age)
+    hash == open.token_hash && (0..PAGE_LIFETIME_SECS).contains(&age)
 }
 
 /// The form's page with `values`, `errors` and `status` (dynamic options loaded for the
@@ -108,7 +112,10 @@ async fn page(
 ) -> Response {
     let action = format!("/forms/{token}");
     let csrf = csrf(state, open);
-    let options = forms::dynamic_options(state.engine(), state.form_options(), open, values).await;
+    let fixed = open.fixed();
+    let mut values = values.clone();
+    values.extend(fixed.clone());
+    let options = forms::dynamic_options(state.engine(), state.form_options(), open, &values).await;
     html(
         status,
         form_page(
@@ -116,10 +123,11 @@ async fn page(
             &PageState {
                 action: &action,
                 csrf: &csrf,
-                values,
+                values: &values,
                 errors,
                 options: &options,
-                fixed: &Map::new(),
+                fixed: &fixed,
+                preview: open.is_preview(),
             },
         ),
     )
@@ -127,17 +135,19 @@ async fn page(
 
 /// A hosted form: the page an org's people fill in.
 ///
-/// Unknown, disabled or malformed links answer a 404 page, expired ones a 410 page.
+/// Unknown, disabled or malformed links answer a 404 page; expired and used single-use links a
+/// 410 page; a signed link that was changed (a tampered prefill) a 400 page.
 #[utoipa::path(
     get,
     path = "/forms/{token}",
     tag = "forms",
     security(()),
-    params(("token" = String, Path, description = "The link's token (`wfl_…`)")),
+    params(("token" = String, Path, description = "The link's token (`wfl_…` standing, `wfs_…` signed)")),
     responses(
         (status = 200, description = "The form", body = String, content_type = "text/html"),
         (status = 404, description = "No such link, or turned off", body = String, content_type = "text/html"),
-        (status = 410, description = "The link expired", body = String, content_type = "text/html"),
+        (status = 400, description = "A signed link was changed or not made by this installation", body = String, content_type = "text/html"),
+        (status = 410, description = "The link expired, or a single-use link was used", body = String, content_type = "text/html"),
     ),
 )]
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -186,13 +196,13 @@ fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {
     path = "/forms/{token}",
     tag = "forms",
     security(()),
-    params(("token" = String, Path, description = "The link's token (`wfl_…`)")),
+    params(("token" = String, Path, description = "The link's token (`wfl_…` standing, `wfs_…` signed)")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "The fields, and `_csrf` from the page"),
     responses(
         (status = 200, description = "Thank you", body = String, content_type = "text/html"),
-        (status = 400, description = "The page is too old or was not served by weft: the form again", body = String, content_type = "text/html"),
+        (status = 400, description = "The page is too old or was not served by weft (the form again), or a signed link was changed", body = String, content_type = "text/html"),
         (status = 404, description = "No such link, or turned off", body = String, content_type = "text/html"),
-        (status = 410, description = "The link expired", body = String, content_type = "text/html"),
+        (status = 410, description = "The link expired, or a single-use link was used", body = String, content_type = "text/html"),
         (status = 413, description = "The submission is too large", body = String, content_type = "text/html"),
         (status = 422, description = "A field is wrong: the form again, with messages", body = String, content_type = "text/html"),
         (status = 429, description = "Too many submissions through this link", body = String, content_type = "text/html"),
@@ -206,10 +216,10 @@ async fn submit(
     let open = match forms::open_link(state.engine(), &token).await {
         Ok(o) => o,
         Err(e) => {
-            let outcome = if e.kind() == ErrorKind::Conflict {
-                "expired"
-            } else {
-                "not_found"
+            let outcome = match e.kind() {
+                ErrorKind::Conflict => "expired",
+                ErrorKind::Usage => "tampered",
+                _ => "not_found",
             };
             state.metrics().form("", outcome);
             return refusal(&e);
@@ -279,6 +289,16 @@ async fn submit(
             let message = thank_you(&open, &values, waited.as_ref());
             html(StatusCode::OK, message_page(&open.form.title, &message))
         }
+        Ok(Submitted::Previewed { .. }) => {
+            count("previewed");
+            html(
+                StatusCode::OK,
+                message_page(
+                    &open.form.title,
+                    "Preview — these answers pass every check. Nothing was sent and nothing started.",
+                ),
+            )
+        }
         Err(e) => refusal(&e),
     }
 }
@@ -324,7 +344,7 @@ fn thank_you(open: &OpenLink, values: &Map<String, Value>, waited: Option<&Waite
     path = "/forms/{token}/state",
     tag = "forms",
     security(()),
-    params(("token" = String, Path, description = "The link's token (`wfl_…`)")),
+    params(("token" = String, Path, description = "The link's token (`wfl_…` standing, `wfs_…` signed)")),
     request_body(content = Object, description = "The values entered so far"),
     responses(
         (status = 200, description = "The fields shown and the dynamic options for these values", body = FormState),
@@ -353,7 +373,8 @@ async fn state_of(
     ) {
         return StatusCode::TOO_MANY_REQUESTS.into_response();
     }
-    let values: Map<String, Value> = serde_json::from_slice(&body).unwrap_or_default();
+    let mut values: Map<String, Value> = serde_json::from_slice(&body).unwrap_or_default();
+    values.extend(open.fixed());
     let shown = open
         .form
         .fields()

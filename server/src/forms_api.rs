@@ -8,7 +8,10 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_service::forms::{self, FormLinkView, FormSummary, FormView, LinkChange, SubmissionView};
+use weft_service::forms::{
+    self, FormLinkView, FormSummary, FormView, LinkChange, NewSignedLink, SignedLinkView,
+    SubmissionView,
+};
 use weft_service::workflows::{DeployError, Diagnostic};
 
 use crate::api::body_text;
@@ -125,9 +128,7 @@ async fn get_link(
     State(state): State<AppState>,
     Path((name, org)): Path<(String, String)>,
 ) -> Result<Json<FormLinkView>, ApiError> {
-    Ok(Json(
-        forms::link(state.engine(), &name, &org, state.base_url()).await?,
-    ))
+    Ok(Json(forms::link(state.engine(), &name, &org).await?))
 }
 
 /// Rotate an org's link to a form.
@@ -151,9 +152,7 @@ async fn rotate_link(
     State(state): State<AppState>,
     Path((name, org)): Path<(String, String)>,
 ) -> Result<Json<FormLinkView>, ApiError> {
-    Ok(Json(
-        forms::rotate(state.engine(), &name, &org, state.base_url()).await?,
-    ))
+    Ok(Json(forms::rotate(state.engine(), &name, &org).await?))
 }
 
 /// Turn an org's link on or off, or set its expiry.
@@ -181,7 +180,60 @@ async fn change_link(
     Body(change): Body<LinkChange>,
 ) -> Result<Json<FormLinkView>, ApiError> {
     Ok(Json(
-        forms::change(state.engine(), &name, &org, &change, state.base_url()).await?,
+        forms::change(state.engine(), &name, &org, &change).await?,
+    ))
+}
+
+/// Make a signed link for an org's people: prefilled values they cannot change, optionally
+/// single-use (what `form_link(…)` makes in a workflow's templates).
+#[utoipa::path(
+    post,
+    path = "/api/forms/{name}/links/{org}/signed",
+    tag = "forms",
+    params(
+        ("name" = String, Path, description = "The form's name"),
+        ("org" = String, Path, description = "The org (id or name)"),
+    ),
+    request_body = NewSignedLink,
+    responses(
+        (status = 200, description = "The link", body = SignedLinkView),
+        (status = 400, description = "A prefill too large, a bad or past expiry", body = ErrorBody),
+        (status = 404, description = "No such form or org", body = ErrorBody),
+        (status = 409, description = "The org is inactive", body = ErrorBody),
+    ),
+)]
+async fn signed_link(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+    Body(new): Body<NewSignedLink>,
+) -> Result<Json<SignedLinkView>, ApiError> {
+    Ok(Json(
+        forms::signed_link(state.engine(), &name, &org, &new, false).await?,
+    ))
+}
+
+/// A preview of a form as an org's people see it (dynamic options from that org): a link
+/// for an hour whose submissions are checked and go nowhere.
+#[utoipa::path(
+    post,
+    path = "/api/forms/{name}/preview/{org}",
+    tag = "forms",
+    params(
+        ("name" = String, Path, description = "The form's name"),
+        ("org" = String, Path, description = "The org (id or name) whose context fills dynamic options"),
+    ),
+    responses(
+        (status = 200, description = "The preview link", body = SignedLinkView),
+        (status = 404, description = "No such form or org", body = ErrorBody),
+    ),
+)]
+async fn preview_link(
+    State(state): State<AppState>,
+    Path((name, org)): Path<(String, String)>,
+) -> Result<Json<SignedLinkView>, ApiError> {
+    let none = NewSignedLink::default();
+    Ok(Json(
+        forms::signed_link(state.engine(), &name, &org, &none, true).await?,
     ))
 }
 
@@ -211,7 +263,6 @@ async fn list_links(
             state.engine(),
             filter.form.as_deref(),
             filter.org.as_deref(),
-            state.base_url(),
         )
         .await?,
     ))
@@ -264,6 +315,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_form))
         .routes(routes!(get_link, change_link))
         .routes(routes!(rotate_link))
+        .routes(routes!(signed_link))
+        .routes(routes!(preview_link))
         .routes(routes!(list_links))
         .routes(routes!(list_submissions))
 }

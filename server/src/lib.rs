@@ -321,11 +321,14 @@ impl AppState {
         token_sha256: [u8; 32],
         base_url: impl Into<String>,
     ) -> Self {
+        let base_url = base_url.into().trim_end_matches('/').to_string();
+        // One public address: the form links templates make start with it too.
+        engine.set_public_url(&base_url);
         AppState(Arc::new(Inner {
             engine,
             workers,
             token_sha256,
-            base_url: base_url.into().trim_end_matches('/').to_string(),
+            base_url,
             guards: guard::Guards::default(),
             trusted_proxies: Vec::new(),
             hooks: Mutex::default(),

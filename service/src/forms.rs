@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use weft_engine::executor::Engine;
 use weft_engine::form::{Form, Item, Options};
@@ -276,7 +277,6 @@ async fn target(store: &dyn Store, form: &str, org: &str) -> Result<String, Serv
 fn view(
     engine: &Engine,
     link: &weft_engine::store::FormLinkRecord,
-    base: &str,
 ) -> Result<FormLinkView, ServiceError> {
     let token = engine.secrets().open(&link.token).map_err(|e| {
         ServiceError::internal(
@@ -299,7 +299,7 @@ fn view(
     Ok(FormLinkView {
         form: link.form.clone(),
         org: link.org.clone(),
-        url: weft_triggers::form::url(base, &token),
+        url: weft_engine::form_link::url(&engine.public_url(), &token),
         state: state.into(),
         enabled: link.enabled,
         expires_at: link.expires_at.clone(),
@@ -311,30 +311,25 @@ fn view(
 
 /// A new link token as it is stored: its hash (looked up by) and itself, sealed.
 fn fresh_token(engine: &Engine) -> (String, String) {
-    let token = weft_triggers::form::new_token();
+    let token = weft_engine::form_link::new_token();
     (
-        weft_triggers::form::token_hash(&token),
+        weft_engine::form_link::token_hash(&token),
         engine.secrets().seal(&token),
     )
 }
 
-/// An org's standing link to a form, issued now if it has none (`base`: the public URL).
+/// An org's standing link to a form, issued now if it has none.
 ///
 /// # Errors
 /// The form is not deployed; no such org, or it is inactive; store and key failures.
-pub async fn link(
-    engine: &Engine,
-    form: &str,
-    org: &str,
-    base: &str,
-) -> Result<FormLinkView, ServiceError> {
+pub async fn link(engine: &Engine, form: &str, org: &str) -> Result<FormLinkView, ServiceError> {
     let org = target(engine.store().as_ref(), form, org).await?;
     let (hash, sealed) = fresh_token(engine);
     let (record, _) = engine
         .store()
         .ensure_form_link(form, &org, &hash, &sealed)
         .await?;
-    view(engine, &record, base)
+    view(engine, &record)
 }
 
 /// A new token for an org's link: the old URL stops working at once (and so do single-use
@@ -342,53 +337,14 @@ pub async fn link(
 ///
 /// # Errors
 /// As [`link`].
-pub async fn rotate(
-    engine: &Engine,
-    form: &str,
-    org: &str,
-    base: &str,
-) -> Result<FormLinkView, ServiceError> {
+pub async fn rotate(engine: &Engine, form: &str, org: &str) -> Result<FormLinkView, ServiceError> {
     let org = target(engine.store().as_ref(), form, org).await?;
     let (hash, sealed) = fresh_token(engine);
     let record = engine
         .store()
         .rotate_form_link(form, &org, &hash, &sealed)
         .await?;
-    view(engine, &record, base)
-}
-
-/// When a link given `expires` stops working.
-///
-/// # Errors
-/// Usage: not `never`, a time, a date or a duration; a time already past.
-pub fn parse_expiry(expires: &str, now: jiff::Timestamp) -> Result<Option<String>, ServiceError> {
-    let e = expires.trim();
-    if e.eq_ignore_ascii_case("never") {
-        return Ok(None);
-    }
-    let at = if let Ok(t) = e.parse::<jiff::Timestamp>() {
-        t
-    } else if let Ok(d) = e.parse::<jiff::civil::Date>() {
-        d.tomorrow()
-            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
-            .map(|z| z.timestamp())
-            .map_err(|_| ServiceError::usage(format!("`{e}` is too far in the future")))?
-    } else if let Some(d) = weft_engine::model::parse_duration(e) {
-        jiff::SignedDuration::try_from(d)
-            .ok()
-            .and_then(|d| now.checked_add(d).ok())
-            .ok_or_else(|| ServiceError::usage(format!("`{e}` is too far in the future")))?
-    } else {
-        return Err(ServiceError::usage(format!(
-            "`{e}` is not an expiry: write `never`, a date (2027-01-31), a time (2027-01-31T18:00:00Z) or a duration from now (30d)"
-        )));
-    };
-    if at <= now {
-        return Err(ServiceError::usage(format!(
-            "`{e}` is already past: a link must expire in the future"
-        )));
-    }
-    Ok(Some(at.to_string()))
+    view(engine, &record)
 }
 
 /// Turns an org's link on or off, sets or clears its expiry (issuing the link first if it
@@ -401,11 +357,12 @@ pub async fn change(
     form: &str,
     org: &str,
     change: &LinkChange,
-    base: &str,
 ) -> Result<FormLinkView, ServiceError> {
-    let current = link(engine, form, org, base).await?;
+    let current = link(engine, form, org).await?;
     let expires_at = match &change.expires {
-        Some(e) => parse_expiry(e, engine.now())?,
+        Some(e) => weft_engine::form_link::parse_expiry(e, engine.now())
+            .map_err(|e| ServiceError::usage(e.to_string()))?
+            .map(|t| t.to_string()),
         None => current.expires_at.clone(),
     };
     let enabled = change.enabled.unwrap_or(current.enabled);
@@ -413,7 +370,94 @@ pub async fn change(
         .store()
         .set_form_link(form, &current.org, enabled, expires_at.as_deref())
         .await?;
-    view(engine, &record, base)
+    view(engine, &record)
+}
+
+/// What a signed link is made of (the same as `form_link(…)` in a template).
+#[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSignedLink {
+    /// Values fixed by the link: a form field's cannot be changed on the page; every key
+    /// reaches the workflow as `TRIGGER.form.prefill` (e.g. `{"ticket_id": 4711}`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub prefill: Map<String, Value>,
+    /// Accepted once.
+    #[serde(default)]
+    pub single_use: bool,
+    /// An RFC 3339 time, a date or a duration from now (`7d`); 30 days when not given.
+    pub expires: Option<String>,
+}
+
+/// A signed link made for an org's people.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SignedLinkView {
+    /// The form.
+    pub form: String,
+    /// The org.
+    pub org: String,
+    /// The link to send (`{public url}/forms/wfs_…`).
+    pub url: String,
+    /// `signed`, `single_use` or `preview`.
+    pub kind: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// A signed link to `form` for `org` — the rule `form_link(…)` in templates follows, for
+/// operators (`weft form link --prefill`, the API) and the console's preview (`preview`: a
+/// link whose submissions are checked and go nowhere, for an hour).
+///
+/// # Errors
+/// As [`link`]; usage: a prefill too large, a bad or past expiry, `never`.
+pub async fn signed_link(
+    engine: &Engine,
+    form: &str,
+    org: &str,
+    new: &NewSignedLink,
+    preview: bool,
+) -> Result<SignedLinkView, ServiceError> {
+    use weft_engine::form_link::{OrgForms, Use, parse_expiry};
+    let org = target(engine.store().as_ref(), form, org).await?;
+    let now = engine.now();
+    let expires_at = if preview {
+        now.checked_add(jiff::SignedDuration::from_hours(1)).ok()
+    } else {
+        match new.expires.as_deref().map(|e| parse_expiry(e, now)) {
+            None => None,
+            Some(Ok(Some(at))) => Some(at),
+            Some(Ok(None)) => {
+                return Err(ServiceError::usage(
+                    "a signed link must expire: give a date or a duration (e.g. 90d)",
+                ));
+            }
+            Some(Err(e)) => return Err(ServiceError::usage(e.to_string())),
+        }
+    };
+    let uses = match (preview, new.single_use) {
+        (true, _) => Use::Preview,
+        (false, true) => Use::SingleUse,
+        (false, false) => Use::Reusable,
+    };
+    let forms = OrgForms::load(
+        engine.store().as_ref(),
+        engine.secrets().clone(),
+        &engine.public_url(),
+        &org,
+    )
+    .await?;
+    let (url, signed) = forms
+        .sign(form, new.prefill.clone(), uses, now, expires_at)
+        .map_err(ServiceError::usage)?;
+    Ok(SignedLinkView {
+        form: form.to_string(),
+        org,
+        url,
+        kind: uses.as_str().to_string(),
+        expires_at: jiff::Timestamp::from_second(signed.expires_at)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    })
 }
 
 /// The links issued, of one form and/or one org.
@@ -424,14 +468,13 @@ pub async fn links(
     engine: &Engine,
     form: Option<&str>,
     org: Option<&str>,
-    base: &str,
 ) -> Result<Vec<FormLinkView>, ServiceError> {
     engine
         .store()
         .form_links(form, org)
         .await?
         .iter()
-        .map(|l| view(engine, l, base))
+        .map(|l| view(engine, l))
         .collect()
 }
 
@@ -569,23 +612,20 @@ mod tests {
     #[tokio::test]
     async fn a_link_is_issued_once_rotated_and_switched() {
         let engine = engine_with_org().await;
-        let first = link(&engine, "new-user", "acme", "https://weft.example")
-            .await
-            .unwrap();
+        engine.set_public_url("https://weft.example/");
+        let first = link(&engine, "new-user", "acme").await.unwrap();
         assert!(
             first.url.starts_with("https://weft.example/forms/wfl_"),
             "{}",
             first.url
         );
         assert_eq!((first.state.as_str(), first.generation), ("active", 1));
-        let again = link(&engine, "new-user", "Acme", "https://weft.example")
-            .await
-            .unwrap();
+        let again = link(&engine, "new-user", "Acme").await.unwrap();
         assert_eq!(again.url, first.url, "the standing link is kept");
         let token = first.url.rsplit('/').next().unwrap();
         let found = engine
             .store()
-            .form_link_by_hash(&weft_triggers::form::token_hash(token))
+            .form_link_by_hash(&weft_engine::form_link::token_hash(token))
             .await
             .unwrap()
             .unwrap();
@@ -594,9 +634,7 @@ mod tests {
             ("new-user", "acme")
         );
 
-        let rotated = rotate(&engine, "new-user", "acme", "https://weft.example")
-            .await
-            .unwrap();
+        let rotated = rotate(&engine, "new-user", "acme").await.unwrap();
         assert_ne!(rotated.url, first.url);
         assert_eq!(rotated.generation, 2);
 
@@ -608,48 +646,17 @@ mod tests {
                 enabled: Some(false),
                 expires: Some("30d".into()),
             },
-            "https://weft.example",
         )
         .await
         .unwrap();
         assert_eq!(off.state, "disabled");
         assert!(off.expires_at.is_some());
-        let listed = links(&engine, None, Some("acme"), "https://weft.example")
-            .await
-            .unwrap();
+        let listed = links(&engine, None, Some("acme")).await.unwrap();
         assert_eq!(listed, vec![off]);
 
-        let e = link(&engine, "new-user", "globex", "x").await.unwrap_err();
+        let e = link(&engine, "new-user", "globex").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        let e = link(&engine, "no-form", "acme", "x").await.unwrap_err();
+        let e = link(&engine, "no-form", "acme").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn expiries_read_as_people_write_them() {
-        let now: jiff::Timestamp = "2026-12-06T10:00:00Z".parse().unwrap();
-        assert_eq!(parse_expiry("never", now).unwrap(), None);
-        assert_eq!(
-            parse_expiry("2026-12-31", now).unwrap().as_deref(),
-            Some("2027-01-01T00:00:00Z")
-        );
-        assert_eq!(
-            parse_expiry("2d", now).unwrap().as_deref(),
-            Some("2026-12-08T10:00:00Z")
-        );
-        assert_eq!(
-            parse_expiry("2027-01-02T08:30:00Z", now)
-                .unwrap()
-                .as_deref(),
-            Some("2027-01-02T08:30:00Z")
-        );
-        assert_eq!(
-            parse_expiry("2026-01-01", now).unwrap_err().kind(),
-            ErrorKind::Usage
-        );
-        assert_eq!(
-            parse_expiry("soon", now).unwrap_err().kind(),
-            ErrorKind::Usage
-        );
     }
 }

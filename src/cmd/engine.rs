@@ -78,17 +78,18 @@ pub async fn open_with(
     if let Some(observer) = observer {
         engine = engine.with_observer(observer);
     }
-    if let Some(integrations) = integrations {
-        return Ok(engine.with_integrations(Arc::new(integrations)));
-    }
-    Ok(match &db.integrations {
-        Some(path) => {
+    let engine = match (integrations, &db.integrations) {
+        (Some(integrations), _) => engine.with_integrations(Arc::new(integrations)),
+        (None, Some(path)) => {
             let integrations =
                 StaticIntegrations::from_file(path).map_err(|e| miette::miette!("{e}"))?;
             engine.with_integrations(Arc::new(integrations))
         }
-        None => engine,
-    })
+        (None, None) => engine,
+    };
+    // Form links made outside `weft serve` (which sets its own address) use WEFT_PUBLIC_URL.
+    engine.set_public_url(&weft_service::triggers::public_url());
+    Ok(engine)
 }
 
 /// The key secrets are sealed with: `WEFT_SECRET_KEY` (a 32-byte key in hex or base64, or a

@@ -1,4 +1,4 @@
-//! `weft form list|show|link|links|submissions`: the deployed forms (deploy them with
+//! `weft form list|show|link|preview|links|submissions`: the deployed forms (deploy them with
 //! `weft deploy FILE`), each org's link, the submissions. Every rule is `weft_service::forms`'.
 
 use std::process::ExitCode;
@@ -28,7 +28,9 @@ pub enum Command {
         db: EngineArgs,
     },
     /// An org's standing link to a form (issued on first use): show it, rotate it (the old
-    /// URL stops working at once), turn it off or on, give it an expiry.
+    /// URL stops working at once, and so do the signed links made before), turn it off or
+    /// on, give it an expiry. With `--prefill` or `--single-use`: a signed link instead, as
+    /// `form_link(…)` makes in templates.
     Link {
         /// The form.
         form: String,
@@ -36,19 +38,40 @@ pub enum Command {
         #[arg(long)]
         org: String,
         /// Issue a new URL; the old one stops working at once.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["prefill", "single_use"])]
         rotate: bool,
         /// Turn the link off (it answers "not found").
-        #[arg(long, conflicts_with = "enable")]
+        #[arg(long, conflicts_with_all = ["enable", "prefill", "single_use"])]
         disable: bool,
         /// Turn the link back on.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["prefill", "single_use"])]
         enable: bool,
         /// `never`, a date (the link works through that day, UTC), a time, or a duration
-        /// from now (`30d`).
+        /// from now (`30d`). A signed link must expire (30 days when not given).
         #[arg(long)]
         expires: Option<String>,
+        /// A signed link with this value fixed: `ticket_id=4711` (JSON values are read as
+        /// JSON, anything else as text). Repeatable.
+        #[arg(long, value_name = "FIELD=VALUE")]
+        prefill: Vec<String>,
+        /// A signed link accepted once.
+        #[arg(long)]
+        single_use: bool,
         /// Print JSON (as `GET /api/forms/{name}/links/{org}` answers).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: EngineArgs,
+    },
+    /// A preview link: the form as an org's people see it (dynamic options from that org),
+    /// for an hour; submissions are checked and go nowhere.
+    Preview {
+        /// The form.
+        form: String,
+        /// The org whose context fills the dynamic options.
+        #[arg(long)]
+        org: String,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -87,6 +110,32 @@ pub enum Command {
     },
 }
 
+/// `FIELD=VALUE` pairs as a prefill: JSON values as JSON, anything else as text.
+fn parse_prefill(pairs: &[String]) -> miette::Result<serde_json::Map<String, serde_json::Value>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                miette::miette!("--prefill {p:?}: write FIELD=VALUE, e.g. --prefill ticket_id=4711")
+            })?;
+            let value = serde_json::from_str(v)
+                .unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+            Ok((k.trim().to_string(), value))
+        })
+        .collect()
+}
+
+fn print_signed(made: &forms::SignedLinkView) {
+    println!("{}", made.url);
+    println!(
+        "  {} link to form {} for {}, until {}",
+        made.kind.replace('_', "-"),
+        made.form,
+        made.org,
+        made.expires_at
+    );
+}
+
 pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
@@ -105,7 +154,6 @@ fn answer<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T)) -> 
 }
 
 async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
-    let base = weft_service::triggers::public_url();
     match cmd {
         Command::List { json, db } => {
             let engine = super::engine::open(&db).await?;
@@ -124,23 +172,45 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             disable,
             enable,
             expires,
+            prefill,
+            single_use,
             json,
             db,
         } => {
             let engine = super::engine::open(&db).await?;
+            if single_use || !prefill.is_empty() {
+                let new = forms::NewSignedLink {
+                    prefill: parse_prefill(&prefill)?,
+                    single_use,
+                    expires,
+                };
+                let made = tri!(forms::signed_link(&engine, &form, &org, &new, false).await);
+                return Ok(answer(json, &made, print_signed));
+            }
             if rotate {
-                tri!(forms::rotate(&engine, &form, &org, &base).await);
+                tri!(forms::rotate(&engine, &form, &org).await);
             }
             let view = if disable || enable || expires.is_some() {
                 let change = forms::LinkChange {
                     enabled: (disable || enable).then_some(enable),
                     expires,
                 };
-                tri!(forms::change(&engine, &form, &org, &change, &base).await)
+                tri!(forms::change(&engine, &form, &org, &change).await)
             } else {
-                tri!(forms::link(&engine, &form, &org, &base).await)
+                tri!(forms::link(&engine, &form, &org).await)
             };
             Ok(answer(json, &view, print_link))
+        }
+        Command::Preview {
+            form,
+            org,
+            json,
+            db,
+        } => {
+            let engine = super::engine::open(&db).await?;
+            let none = forms::NewSignedLink::default();
+            let made = tri!(forms::signed_link(&engine, &form, &org, &none, true).await);
+            Ok(answer(json, &made, print_signed))
         }
         Command::Links {
             form,
@@ -149,7 +219,7 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             db,
         } => {
             let engine = super::engine::open(&db).await?;
-            let listed = tri!(forms::links(&engine, form.as_deref(), org.as_deref(), &base).await);
+            let listed = tri!(forms::links(&engine, form.as_deref(), org.as_deref()).await);
             Ok(answer(json, &listed, |listed| {
                 if listed.is_empty() {
                     println!("no links issued (weft form link FORM --org ORG)");

@@ -281,3 +281,164 @@ async fn a_form_that_waits_shows_what_the_workflow_answered() {
     let done = res.text().await.unwrap();
     assert!(done.contains("Your request number is R-7-acme."), "{done}");
 }
+
+const OFFBOARDING: &str = "form: offboarding\ntitle: Leaver\nfields:\n  - name: ticket_id\n    type: integer\n    label: Ticket\n  - name: leaver\n    required: true\n";
+
+/// A ticket workflow's step: the link it would post into the ticket, and the org's standing
+/// link as templates see it.
+const SEND: &str = "name: send\ntasks:\n  a:\n    action: core.noop\noutput:\n  link: \"{{ form_link('offboarding', prefill={'ticket_id': 4711, 'queue': 'L2'}, single_use=true) }}\"\n  standing: \"{{ ORG.FORMS['offboarding'].url }}\"\n";
+
+const HANDLE: &str = "name: handle\ntriggers:\n  - type: form\n    form: offboarding\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
+
+/// The path of a link (`/forms/…`), whatever address it was made with.
+fn path_of(url: &str) -> String {
+    url[url.find("/forms/").expect("a form link")..].to_string()
+}
+
+#[tokio::test]
+async fn a_signed_single_use_link_fixes_its_prefill_and_works_once() {
+    let env = Env::new();
+    ok(&env.weft(&["org", "add", "BrightPath IT", "--id", "msp"]));
+    ok(&env.weft(&["org", "add", "Acme", "--parent", "msp"]));
+    let form = env.write("offboarding.yaml", OFFBOARDING);
+    let handle = env.write("handle.yaml", HANDLE);
+    ok(&env.weft(&["deploy", form.to_str().unwrap(), handle.to_str().unwrap()]));
+    let standing: Value = serde_json::from_str(&ok(&env.weft(&[
+        "form",
+        "link",
+        "offboarding",
+        "--org",
+        "acme",
+        "--json",
+    ])))
+    .unwrap();
+    env.write("send.yaml", SEND);
+    let sent = env.run("send.yaml", &["--org", "acme"]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let link = sent.json["output"]["link"].as_str().unwrap().to_string();
+    assert!(link.contains("/forms/wfs_"), "{link}");
+    assert_eq!(
+        sent.json["output"]["standing"], standing["url"],
+        "ORG.FORMS holds the org's standing link"
+    );
+
+    let s = serve(&env);
+    let http = reqwest::Client::new();
+    let url = format!("{}{}", s.url, path_of(&link));
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("value=\"4711\"") && page.contains("readonly"),
+        "the prefilled ticket is shown and cannot be changed: {page}"
+    );
+    let csrf_field = csrf(&page);
+    // Changing the fixed value in the post changes nothing.
+    let res = http
+        .post(&url)
+        .form(&[
+            ("_csrf", csrf_field.as_str()),
+            ("ticket_id", "1"),
+            ("leaver", "Bob"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (_, listed) = api(&s, "GET", "/api/executions?workflow=handle", Value::Null).await;
+    let exec_id = listed[0]["id"].as_str().unwrap().to_string();
+    let exec = env.show(&exec_id);
+    let form_event = &exec["trigger"]["form"];
+    assert_eq!(form_event["values"]["ticket_id"], 4711, "{exec}");
+    assert_eq!(form_event["prefill"]["queue"], "L2", "{exec}");
+    assert_eq!(form_event["link"], "single_use", "{exec}");
+    assert_eq!(exec["org"], "acme");
+
+    // Used: the page says so, on opening and on posting.
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 410);
+    assert!(res.text().await.unwrap().contains("already used"));
+    let res = http
+        .post(&url)
+        .form(&[("_csrf", csrf_field.as_str()), ("leaver", "Bob")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 410);
+
+    // A changed link (a tampered prefill) is refused.
+    let fresh = env.run("send.yaml", &["--org", "acme"]);
+    let fresh_url = format!(
+        "{}{}",
+        s.url,
+        path_of(fresh.json["output"]["link"].as_str().unwrap())
+    );
+    let mut bytes = fresh_url.clone().into_bytes();
+    let at = bytes.len() - 10;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let res = http.get(&tampered).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("not valid"));
+
+    // The operator's CLI makes the same links; rotating the org's link withdraws them all.
+    let made: Value = serde_json::from_str(&ok(&env.weft(&[
+        "form",
+        "link",
+        "offboarding",
+        "--org",
+        "acme",
+        "--prefill",
+        "ticket_id=12",
+        "--single-use",
+        "--expires",
+        "2d",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(made["kind"], "single_use", "{made}");
+    let made_url = format!("{}{}", s.url, path_of(made["url"].as_str().unwrap()));
+    let page = http
+        .get(&made_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("value=\"12\""), "{page}");
+    // Rotation is to the second: let the links be older than it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    ok(&env.weft(&["form", "link", "offboarding", "--org", "acme", "--rotate"]));
+    for withdrawn in [&made_url, &fresh_url] {
+        assert_eq!(http.get(withdrawn).send().await.unwrap().status(), 404);
+    }
+
+    // A preview checks the answers and starts nothing.
+    let (status, preview) = api(
+        &s,
+        "POST",
+        "/api/forms/offboarding/preview/acme",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let preview_url = format!("{}{}", s.url, path_of(preview["url"].as_str().unwrap()));
+    let page = http
+        .get(&preview_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Preview"), "{page}");
+    let res = http
+        .post(&preview_url)
+        .form(&[("_csrf", csrf(&page).as_str()), ("leaver", "Eve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Nothing was sent"));
+    let (_, listed) = api(&s, "GET", "/api/executions?workflow=handle", Value::Null).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}

@@ -19,7 +19,6 @@ pub mod autotask;
 pub mod cron;
 mod error;
 pub mod event;
-pub mod form;
 pub mod guard;
 pub mod webhook;
 pub mod webhook_access;

@@ -133,6 +133,9 @@ enum Slot {
     RunElsewhere,
 }
 
+/// Where people reach an installation nobody configured: `weft serve`'s default address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 /// Runs workflows against a store and a registry of actions.
 pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
@@ -143,6 +146,8 @@ pub struct Engine {
     pub(crate) secrets: Arc<dyn crate::secrets::SecretBox>,
     pub(crate) owner: String,
     pub(crate) lease: Duration,
+    /// Where people reach this installation: the base of form links templates make.
+    public_url: std::sync::RwLock<String>,
     /// Stored versions by row id, parsed once: the workflow, or why it no longer loads.
     parsed: Mutex<HashMap<i64, Result<Arc<Workflow>, String>>>,
     running: Mutex<HashMap<String, Running>>,
@@ -226,6 +231,7 @@ impl Engine {
             secrets: Arc::new(crate::secrets::KeyBox::new(crate::secrets::random_key())),
             owner: owner_id(),
             lease: Duration::from_secs(30),
+            public_url: std::sync::RwLock::new(DEFAULT_PUBLIC_URL.into()),
             parsed: Mutex::default(),
             running: Mutex::default(),
             queued: tokio::sync::Notify::new(),
@@ -291,6 +297,24 @@ impl Engine {
             me: me.clone(),
             ..engine
         })
+    }
+
+    /// Sets where people reach this installation (`weft serve`'s address or
+    /// `--public-url`): form links made in templates start with it.
+    pub fn set_public_url(&self, url: &str) {
+        let url = url.trim_end_matches('/').to_string();
+        *self
+            .public_url
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
+    }
+
+    /// Where people reach this installation.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// This process's owner id (`host:pid:random`), as leases record it.
@@ -609,12 +633,25 @@ impl Engine {
         &self,
         org: Option<&str>,
     ) -> Result<crate::org::OrgContext, EngineError> {
-        Ok(crate::org::OrgContext::load(
+        let mut ctx = crate::org::OrgContext::load(
             self.store.as_ref(),
             self.secrets.as_ref(),
             org.unwrap_or("default"),
         )
-        .await?)
+        .await?;
+        let forms = if ctx.registered {
+            crate::form_link::OrgForms::load(
+                self.store.as_ref(),
+                self.secrets.clone(),
+                &self.public_url(),
+                &ctx.org.id,
+            )
+            .await?
+        } else {
+            crate::form_link::OrgForms::none(&ctx.org.id, self.secrets.clone())
+        };
+        ctx.forms = Some(Arc::new(forms));
+        Ok(ctx)
     }
 
     /// The integration instance of `kind` a task in `org` would use (the named `instance`,

@@ -511,7 +511,8 @@ pub struct FormSubmission {
     pub form_version: i64,
     /// The org whose link it came through.
     pub org: String,
-    /// `standing` (the org's link) or the single-use link it used.
+    /// `standing` (the org's link), or `signed:NONCE` / `single_use:NONCE` (the signed link
+    /// it used).
     pub link: String,
     /// The values, secret fields as `***`.
     pub values: Value,
@@ -888,7 +889,11 @@ pub trait Store: Send + Sync + 'static {
         org: Option<&str>,
     ) -> Result<Vec<FormLinkRecord>>;
     /// Stores an accepted form submission (replacing its execution ids when stored again).
+    /// Conflict when a submission through the same single-use link (`single_use:…`) is
+    /// stored already.
     async fn save_form_submission(&self, submission: &FormSubmission) -> Result<()>;
+    /// The submission that came through `link` (a single-use link is used up by it).
+    async fn form_submission_by_link(&self, link: &str) -> Result<Option<FormSubmission>>;
     /// Accepted submissions, newest first, of one form and/or one org.
     async fn form_submissions(
         &self,

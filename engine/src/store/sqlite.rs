@@ -813,8 +813,23 @@ impl Store for SqliteStore {
             .bind(serde_json::json!(s.execution_ids).to_string())
             .bind(&s.submitted_at)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
+                    format!("form link `{}` was used already", s.link),
+                ),
+                other => other.into(),
+            })?;
         Ok(())
+    }
+
+    async fn form_submission_by_link(&self, link: &str) -> Result<Option<FormSubmission>> {
+        sqlx::query("SELECT * FROM form_submissions WHERE link = ?")
+            .bind(link)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| form_submission_from_row(&r))
+            .transpose()
     }
 
     async fn form_submissions(

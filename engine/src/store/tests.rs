@@ -1205,6 +1205,38 @@ async fn form_submissions_are_kept_newest_first(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(s1[0].execution_ids, ["e1", "e2"]);
     assert_eq!(s1[0].values["temp_password"], "***");
+
+    // A single-use link is used up by its first submission; signed links may be reused.
+    let mut once = sub("s4", "offboard", "acme", "2026-12-06T13:00:00Z");
+    once.link = "single_use:n1".into();
+    store.save_form_submission(&once).await.unwrap();
+    once.execution_ids = vec!["e4".into()];
+    store.save_form_submission(&once).await.unwrap();
+    let mut twice = sub("s5", "offboard", "acme", "2026-12-06T13:00:01Z");
+    twice.link = "single_use:n1".into();
+    let e = store.save_form_submission(&twice).await.unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Conflict, "{e}");
+    let used = store
+        .form_submission_by_link("single_use:n1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (used.id.as_str(), &used.execution_ids),
+        ("s4", &vec!["e4".to_string()])
+    );
+    for id in ["s6", "s7"] {
+        let mut signed = sub(id, "offboard", "acme", "2026-12-06T14:00:00Z");
+        signed.link = "signed:same".into();
+        store.save_form_submission(&signed).await.unwrap();
+    }
+    assert!(
+        store
+            .form_submission_by_link("single_use:n2")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 macro_rules! suite {

@@ -210,6 +210,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("debug", ""),
     ("dict", "a"),
     ("failed", ""),
+    ("form_link", "prefill single_use expires"),
     ("item", ""),
     ("joiner", ""),
     ("namespace", "a"),

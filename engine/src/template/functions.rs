@@ -1,11 +1,11 @@
 //! Functions available in every template: `item()`, `succeeded()`, `failed()`, `now()`,
-//! `uuid4()`.
+//! `uuid4()`, `form_link()`.
 //!
 //! The per-render facts they read (the current loop item, the finishing task's status, the
 //! clock) travel in the render context under hidden names, so the shared environment stays
 //! stateless and the executor controls the clock.
 
-use minijinja::value::Rest;
+use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 /// Context name holding the current `with.items` item.
@@ -22,6 +22,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add_function(env, "failed", failed);
     add_function(env, "now", now);
     add_function(env, "uuid4", uuid4);
+    add_function(env, "form_link", form_link);
 }
 
 fn item(state: &State, key: Option<String>) -> Result<Value, Error> {
@@ -61,15 +62,7 @@ fn failed(state: &State) -> Result<bool, Error> {
 /// zone; `now('UTC', '%Y-%m-%d')` formatted with strftime.
 fn now(state: &State, args: Rest<String>) -> Result<Value, Error> {
     let bad = |m: String| Error::new(ErrorKind::InvalidOperation, m);
-    let instant = match state
-        .lookup(HIDDEN_NOW)
-        .and_then(|v| v.as_str().map(str::to_string))
-    {
-        Some(s) => s
-            .parse::<jiff::Timestamp>()
-            .map_err(|e| bad(format!("invalid clock value {s:?}: {e}")))?,
-        None => jiff::Timestamp::now(),
-    };
+    let instant = clock(state)?;
     let tz = args.first().map_or("UTC", String::as_str);
     let zone = jiff::tz::TimeZone::get(tz)
         .map_err(|e| bad(format!("now(): unknown time zone {tz:?}: {e}")))?;
@@ -90,6 +83,91 @@ fn now(state: &State, args: Rest<String>) -> Result<Value, Error> {
             .display_with_offset(zoned.offset())
             .to_string(),
     }))
+}
+
+/// The execution clock's time, else the wall clock's.
+fn clock(state: &State) -> Result<jiff::Timestamp, Error> {
+    match state
+        .lookup(HIDDEN_NOW)
+        .and_then(|v| v.as_str().map(str::to_string))
+    {
+        Some(s) => s.parse::<jiff::Timestamp>().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("invalid clock value {s:?}: {e}"),
+            )
+        }),
+        None => Ok(jiff::Timestamp::now()),
+    }
+}
+
+/// `form_link('offboarding', prefill={'ticket_id': TRIGGER.id}, single_use=true,
+/// expires='7d')` → a signed link to a form for the org the template runs for (`ORG`): the
+/// prefilled values cannot be changed by whoever opens it. Without `prefill` and
+/// `single_use` it is the org's standing link when one was issued.
+fn form_link(state: &State, name: String, kwargs: Kwargs) -> Result<Value, Error> {
+    use crate::form_link::{OrgForms, Use, parse_expiry};
+    let bad = |m: String| Error::new(ErrorKind::InvalidOperation, m);
+    let prefill: Option<Value> = kwargs.get("prefill")?;
+    let single_use: Option<bool> = kwargs.get("single_use")?;
+    let expires: Option<String> = kwargs.get("expires")?;
+    kwargs.assert_all_used()?;
+    let forms_value = state
+        .lookup("ORG")
+        .and_then(|org| org.get_attr("FORMS").ok())
+        .unwrap_or(Value::UNDEFINED);
+    let Some(forms) = forms_value.downcast_object_ref::<OrgForms>() else {
+        return Err(bad(
+            "form_link() is only available in a workflow running for an organization".into(),
+        ));
+    };
+    let prefill = match prefill.filter(|p| !p.is_none() && !p.is_undefined()) {
+        None => serde_json::Map::new(),
+        Some(p) => match serde_json::to_value(&p) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => {
+                return Err(bad(format!(
+                    "form_link(): prefill must be a mapping of field names to values, got {}",
+                    p.kind()
+                )));
+            }
+        },
+    };
+    let single_use = single_use.unwrap_or(false);
+    if prefill.is_empty() && !single_use && expires.is_none() {
+        let standing = forms_value
+            .get_attr(&name)
+            .ok()
+            .and_then(|f| f.get_attr("url").ok())
+            .filter(|u| u.as_str().is_some());
+        if let Some(url) = standing {
+            return Ok(url);
+        }
+    }
+    let now = clock(state)?;
+    let expires_at = match expires.as_deref() {
+        None => None,
+        Some(e) => match parse_expiry(e, now) {
+            Ok(Some(at)) => Some(at),
+            // A signed link cannot be withdrawn on its own (only by rotating the org's
+            // standing link), so it always ends.
+            Ok(None) => {
+                return Err(bad(
+                    "form_link(): a signed link must expire: give a date or a duration (`expires='90d'`)".into(),
+                ));
+            }
+            Err(e) => return Err(bad(format!("form_link(): {e}"))),
+        },
+    };
+    let uses = if single_use {
+        Use::SingleUse
+    } else {
+        Use::Reusable
+    };
+    forms
+        .sign(&name, prefill, uses, now, expires_at)
+        .map(|(url, _)| Value::from(url))
+        .map_err(bad)
 }
 
 fn uuid4() -> String {

@@ -86,7 +86,7 @@ pub async fn dynamic_options(
                 open.org.id.clone(),
                 open.form.name.clone(),
                 f.name.clone(),
-                weft_triggers::form::token_hash(&Value::Object(given.clone()).to_string()),
+                weft_engine::form_link::token_hash(&Value::Object(given.clone()).to_string()),
             );
             let loaded = match cache.get(&key) {
                 Some(l) => l,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Engine, Start, StartOptions};
 use weft_engine::form::{FieldError, Form};
+use weft_engine::form_link::{self, Signed, Use};
 use weft_engine::model::{Trigger, TriggerKind};
 use weft_engine::store::{
     FormLinkRecord, FormRecord, FormSubmission, OrgRecord, StoreErrorKind, TriggerEvent,
@@ -20,8 +21,13 @@ use crate::ServiceError;
 /// A link that takes submissions: the link, the org, the form's latest version.
 #[derive(Debug, Clone)]
 pub struct OpenLink {
-    /// The link.
-    pub link: FormLinkRecord,
+    /// The org's standing link, when opened by it.
+    pub link: Option<FormLinkRecord>,
+    /// The facts of a signed link (`form_link(…)`, `weft form link --prefill`, a preview),
+    /// when opened by one.
+    pub signed: Option<Signed>,
+    /// SHA-256 of the token: what the page's anti-forgery token is bound to.
+    pub token_hash: String,
     /// The org whose people fill it in.
     pub org: OrgRecord,
     /// The stored form version.
@@ -30,43 +36,113 @@ pub struct OpenLink {
     pub form: Form,
 }
 
+impl OpenLink {
+    /// The values the link fixes: its signed prefill, of the fields the form has.
+    pub fn fixed(&self) -> Map<String, Value> {
+        self.signed
+            .iter()
+            .flat_map(|s| s.prefill.iter())
+            .filter(|(k, _)| self.form.field(k).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `standing`, `signed`, `single_use` or `preview` (what `TRIGGER.form.link` says).
+    pub fn kind(&self) -> &'static str {
+        self.signed.as_ref().map_or("standing", |s| s.uses.as_str())
+    }
+
+    /// A preview: answers are checked, nothing starts, nothing is stored.
+    pub fn is_preview(&self) -> bool {
+        self.signed.as_ref().is_some_and(|s| s.uses == Use::Preview)
+    }
+
+    /// What a submission through it is stored under.
+    fn submission_link(&self) -> String {
+        self.signed
+            .as_ref()
+            .map_or_else(|| "standing".to_string(), Signed::submission_link)
+    }
+}
+
 /// The message of a link that does not exist, was turned off, or belongs to an inactive org:
 /// one answer, so a caller cannot tell which.
 pub const NO_SUCH_LINK: &str =
     "this form link does not exist or was turned off: ask whoever sent it for a new one";
 
-/// The link a token opens.
+/// The link a token opens: an org's standing link (`wfl_…`) or a signed one (`wfs_…`).
 ///
 /// # Errors
-/// Not found ([`NO_SUCH_LINK`]) for an unknown, disabled or malformed token or an inactive
-/// org; conflict when the link expired (the message says when); store failures.
+/// Not found ([`NO_SUCH_LINK`]) for an unknown, disabled or malformed token, an inactive org,
+/// or a signed link withdrawn by rotating the org's standing link; conflict when the link
+/// expired or a single-use link was used (the message says when); usage when a signed link
+/// was changed or not made by this installation; store failures.
 pub async fn open_link(engine: &Engine, token: &str) -> Result<OpenLink, ServiceError> {
     let gone = || ServiceError::not_found(NO_SUCH_LINK);
-    if !weft_triggers::form::plausible_token(token) {
-        return Err(gone());
-    }
     let store = engine.store();
-    let link = store
-        .form_link_by_hash(&weft_triggers::form::token_hash(token))
-        .await?
-        .filter(|l| l.enabled)
-        .ok_or_else(gone)?;
-    if let Some(at) = link.expires_at.as_deref()
-        && at
-            .parse::<jiff::Timestamp>()
-            .is_ok_and(|t| t <= engine.now())
-    {
-        return Err(ServiceError::conflict(format!(
-            "this form link expired on {at}: ask whoever sent it for a new one"
-        )));
-    }
-    let org = match store.org(&link.org).await {
+    let (link, signed, form_name, org_id) = if token.starts_with(form_link::SIGNED_PREFIX) {
+        let signed = Signed::open(engine.secrets().as_ref(), token)
+            .map_err(|e| ServiceError::usage(e.to_string()))?;
+        if signed.expires_at <= engine.now().as_second() {
+            let at = jiff::Timestamp::from_second(signed.expires_at)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            return Err(ServiceError::conflict(format!(
+                "this form link expired on {at}: ask whoever sent it for a new one"
+            )));
+        }
+        if let Some(standing) = store.form_link(&signed.form, &signed.org).await? {
+            // Turning the org's link off closes the form to the org; rotating it withdraws
+            // every signed link made before.
+            let withdrawn = standing
+                .rotated_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() > signed.issued_at);
+            if !standing.enabled || withdrawn {
+                return Err(gone());
+            }
+        }
+        if signed.uses == Use::SingleUse
+            && let Some(used) = store
+                .form_submission_by_link(&signed.submission_link())
+                .await?
+        {
+            return Err(ServiceError::conflict(format!(
+                "this form link was already used on {}: ask whoever sent it for a new one",
+                used.submitted_at
+            )));
+        }
+        let (form, org) = (signed.form.clone(), signed.org.clone());
+        (None, Some(signed), form, org)
+    } else {
+        if !form_link::plausible_token(token) {
+            return Err(gone());
+        }
+        let link = store
+            .form_link_by_hash(&form_link::token_hash(token))
+            .await?
+            .filter(|l| l.enabled)
+            .ok_or_else(gone)?;
+        if let Some(at) = link.expires_at.as_deref()
+            && at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| t <= engine.now())
+        {
+            return Err(ServiceError::conflict(format!(
+                "this form link expired on {at}: ask whoever sent it for a new one"
+            )));
+        }
+        let (form, org) = (link.form.clone(), link.org.clone());
+        (Some(link), None, form, org)
+    };
+    let org = match store.org(&org_id).await {
         Ok(o) if o.active => o,
         Ok(_) => return Err(gone()),
         Err(e) if e.kind() == StoreErrorKind::NotFound => return Err(gone()),
         Err(e) => return Err(e.into()),
     };
-    let record = store.form(&link.form, None).await.map_err(|e| {
+    let record = store.form(&form_name, None).await.map_err(|e| {
         if e.kind() == StoreErrorKind::NotFound {
             gone()
         } else {
@@ -76,6 +152,8 @@ pub async fn open_link(engine: &Engine, token: &str) -> Result<OpenLink, Service
     let form = super::parse(&record)?;
     Ok(OpenLink {
         link,
+        signed,
+        token_hash: form_link::token_hash(token),
         org,
         record,
         form,
@@ -97,6 +175,11 @@ pub enum Submitted {
         /// Execution ids, in workflow order.
         executions: Vec<String>,
         /// The checked values (secret fields included: they went only to secret inputs).
+        values: Map<String, Value>,
+    },
+    /// A preview's answers passed every check; nothing started and nothing was stored.
+    Previewed {
+        /// The checked values.
         values: Map<String, Value>,
     },
 }
@@ -155,18 +238,25 @@ async fn targets(
     Ok(out)
 }
 
-/// The event a workflow sees as `TRIGGER`: `{type, form: {name, values, submitted_at, link},
-/// org}`. Secret fields are left out of it: they reach the workflow only as secret inputs.
+/// The event a workflow sees as `TRIGGER`: `{type, form: {name, version, values, prefill,
+/// submitted_at, link}, org}`. Secret fields are left out of it: they reach the workflow only
+/// as secret inputs.
 fn event(open: &OpenLink, values: &Map<String, Value>, now: &str) -> Value {
     let shown = open.form.public_values(values);
+    let prefill = open
+        .signed
+        .as_ref()
+        .map(|s| s.prefill.clone())
+        .unwrap_or_default();
     json!({
         "type": "form",
         "form": {
             "name": open.form.name,
             "version": open.record.version,
             "values": shown,
+            "prefill": prefill,
             "submitted_at": now,
-            "link": "standing",
+            "link": open.kind(),
         },
         "org": open.org.id,
     })
@@ -214,6 +304,10 @@ pub async fn submit(
     submitted: &Map<String, Value>,
 ) -> Result<Submitted, ServiceError> {
     let open = open_link(engine, token).await?;
+    let fixed = open.fixed();
+    let mut submitted = submitted.clone();
+    submitted.extend(fixed.clone());
+    let submitted = &submitted;
     // Dynamic choices are checked against what the generator answers for these values; a
     // generator that cannot answer refuses a value it could not vouch for.
     let mut known = IndexMap::new();
@@ -229,7 +323,7 @@ pub async fn submit(
             Err(_) => {}
         }
     }
-    let values = match open.form.check(submitted, &Map::new(), &known) {
+    let values = match open.form.check(submitted, &fixed, &known) {
         Ok(_) if !unavailable.is_empty() => return Ok(Submitted::Refused(unavailable)),
         Ok(v) => v,
         Err(mut errors) => {
@@ -237,6 +331,9 @@ pub async fn submit(
             return Ok(Submitted::Refused(errors));
         }
     };
+    if open.is_preview() {
+        return Ok(Submitted::Previewed { values });
+    }
     let now = engine.now().to_string();
     let event = event(&open, &values, &now);
     // Stored before anything starts, so an accepted submission is never lost.
@@ -245,7 +342,7 @@ pub async fn submit(
         form: open.form.name.clone(),
         form_version: open.record.version,
         org: open.org.id.clone(),
-        link: "standing".into(),
+        link: open.submission_link(),
         values: Value::Object(
             open.form
                 .redacted_values(&values, crate::variables::REDACTED),
@@ -253,7 +350,17 @@ pub async fn submit(
         execution_ids: Vec::new(),
         submitted_at: now.clone(),
     };
-    engine.store().save_form_submission(&stored).await?;
+    engine
+        .store()
+        .save_form_submission(&stored)
+        .await
+        .map_err(|e| match e.kind() {
+            // Two submissions through one single-use link at once: the store let one in.
+            StoreErrorKind::Conflict => ServiceError::conflict(
+                "this form link was already used: ask whoever sent it for a new one",
+            ),
+            _ => e.into(),
+        })?;
     let mut executions = Vec::new();
     let mut waiting = None;
     for target in targets(engine, &open.form.name, &open.org).await? {
@@ -373,7 +480,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let link = super::super::link(&engine, "new-user", "acme", "http://x")
+        let link = super::super::link(&engine, "new-user", "acme")
             .await
             .unwrap();
         let token = link.url.rsplit('/').next().unwrap().to_string();
@@ -465,7 +572,6 @@ mod tests {
                 enabled: Some(false),
                 expires: None,
             },
-            "http://x",
         )
         .await
         .unwrap();
@@ -496,9 +602,7 @@ mod tests {
             };
             crate::orgs::create(s.as_ref(), new).await.unwrap();
         }
-        let link = super::super::link(&engine, "pick", "acme", "http://x")
-            .await
-            .unwrap();
+        let link = super::super::link(&engine, "pick", "acme").await.unwrap();
         let token = link.url.rsplit('/').next().unwrap().to_string();
         let cache = OptionsCache::default();
 
