@@ -501,6 +501,191 @@ async fn console_in_a_browser() {
 }
 
 /// A minimal W3C WebDriver client over chromedriver: what the test needs and nothing more.
+/// A leaver form for a ticket: the contact from the org's Autotask company (dynamic options),
+/// a forwarding address shown only when the mailbox is forwarded.
+const LEAVER_FORM: &str = r#"
+form: leaver-request
+title: Leaver request
+fields:
+  - name: ticket_id
+    type: hidden
+  - name: contact
+    label: Who is leaving
+    type: select
+    required: true
+    options_from: company-contacts
+  - name: mailbox
+    type: radio
+    required: true
+    options: [{label: Convert to shared mailbox, value: shared}, {label: Forward to someone, value: forward}]
+  - name: forward_to
+    label: Forward to
+    type: email
+    required: true
+    show_when: "values.mailbox == 'forward'"
+thank_you: "Thanks — we will take it from here."
+"#;
+
+/// The options: the contacts of the org's Autotask company, from the PSA.
+const COMPANY_CONTACTS: &str = r#"
+name: company-contacts
+tasks:
+  contacts:
+    action: autotask.list_contacts
+    input:
+      company_id: "{{ ORG.MAPPING.autotask }}"
+      include_fields: [firstName, lastName]
+output:
+  options: >-
+    {{ TASKS.contacts.result | json_query("items[].{label: join(' ', [firstName, lastName]), value: id}") }}
+"#;
+
+/// The answers go into the ticket the link was made for.
+const LEAVER_NOTE: &str = r#"
+name: leaver-note
+triggers:
+  - type: form
+    form: leaver-request
+    run_for: all_managed
+tasks:
+  note:
+    action: autotask.create_ticket_note
+    input:
+      ticket_id: "{{ TRIGGER.form.prefill.ticket_id }}"
+      fields:
+        title: Leaver request
+        description: "Contact {{ TRIGGER.form.values.contact }}; mailbox {{ TRIGGER.form.values.mailbox }} {{ TRIGGER.form.values.forward_to | default('') }}"
+        noteType: 1
+        publish: 1
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_fills_in_a_signed_form_link_in_a_browser() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        println!(
+            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+    let lab = lab().await;
+    for (file, src) in [
+        ("leaver-request.yaml", LEAVER_FORM),
+        ("company-contacts.yaml", COMPANY_CONTACTS),
+        ("leaver-note.yaml", LEAVER_NOTE),
+    ] {
+        let path = lab.env.write(file, src);
+        ok(&lab.weft(&["deploy", path.to_str().unwrap()]).await);
+    }
+    let ticket = lab.ticket("Leaver: Emma Williams", "Emma leaves on Friday", 2);
+    let server = lab.serve();
+    let made = api(
+        &server,
+        "POST",
+        "/api/forms/leaver-request/links/acme-dental/signed",
+        Some(json!({"prefill": {"ticket_id": ticket}, "single_use": true})),
+    )
+    .await;
+    let link = made["url"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{}/forms/wfs_", server.url)),
+        "{link}"
+    );
+
+    let shots = screenshots_dir();
+    let b = Browser::start(CHROMEDRIVER, CHROMIUM, (420, 900)).await;
+    b.goto(&link).await;
+    b.wait_text("h1", "Leaver request").await;
+    // The contacts of Acme Dental's company (174), from the simulator.
+    b.wait("#f-contact option[value='30682120']").await;
+    assert!(b.text("#f-contact").await.contains("Williams"));
+    // The forwarding address appears only when the mailbox is forwarded.
+    assert!(
+        b.eval("return document.querySelector('[data-field=forward_to]').hidden")
+            .await
+            == json!(true)
+    );
+    b.select("#f-contact", "30682120").await;
+    b.click("input[name=mailbox][value=forward]").await;
+    b.wait("[data-field=forward_to]:not([hidden])").await;
+    b.fill("#f-forward_to", "not-an-address").await;
+    b.shot(&shots, "form-filled").await;
+    b.click("button[type=submit]").await;
+    // Refused: the message next to the field, the answers kept.
+    b.wait_text("[data-field=forward_to] .error", "e-mail address")
+        .await;
+    assert!(
+        !b.text("#summary").await.contains("is required"),
+        "one message per field"
+    );
+    b.wait("#summary").await;
+    b.shot(&shots, "form-refused").await;
+    assert_eq!(
+        b.eval("return document.querySelector('#f-contact').value")
+            .await,
+        json!("30682120")
+    );
+    b.fill("#f-forward_to", "olga.miller@acmedental.example")
+        .await;
+    b.click("button[type=submit]").await;
+    b.wait_text("main", "we will take it from here").await;
+    b.shot(&shots, "form-sent").await;
+
+    // The workflow ran for the client and wrote into the ticket the link was made for.
+    let runs = server.executions("leaver-note").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = server.finished(runs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["org"], "acme-dental");
+    let notes = lab.notes_titled(ticket, "Leaver request");
+    assert_eq!(notes.len(), 1);
+    let text = notes[0]["description"].as_str().unwrap();
+    assert!(
+        text.contains("30682120") && text.contains("olga.miller@acmedental.example"),
+        "{text}"
+    );
+
+    // Once only; and a link with a changed character is refused.
+    b.goto(&link).await;
+    b.wait_text("h1", "can no longer be used").await;
+    assert!(b.text("main").await.contains("already used"));
+    let mut bytes = link.clone().into_bytes();
+    let at = bytes.len() - 12;
+    bytes[at] = if bytes[at] == b'a' { b'b' } else { b'a' };
+    b.goto(&String::from_utf8(bytes).unwrap()).await;
+    b.wait_text("h1", "not valid").await;
+    b.shot(&shots, "form-tampered").await;
+    assert_eq!(lab.notes_titled(ticket, "Leaver request").len(), 1);
+
+    // The console's live preview: the page in a frame, nothing sent.
+    b.resize(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.fill("[data-testid=token]", API_TOKEN).await;
+    b.click("[data-testid=sign-in]").await;
+    b.wait("[data-testid=execution-row]").await;
+    b.goto(&format!("{}/#/forms/leaver-request", server.url))
+        .await;
+    b.select("[data-testid=form-preview-org]", "acme-dental")
+        .await;
+    b.click("[data-testid=form-preview-open]").await;
+    b.wait("[data-testid=form-preview-frame]:not([hidden])")
+        .await;
+    b.retry_until("the preview to show the form", || async {
+        b.eval(
+            "const d = document.querySelector('[data-testid=form-preview-frame]').contentDocument;
+             return !!d && !!d.querySelector('#f-contact option[value=\"30682120\"]');",
+        )
+        .await
+            == json!(true)
+    })
+    .await;
+    assert!(
+        !b.text("main").await.contains("null"),
+        "a form without a description shows none"
+    );
+    b.shot(&shots, "form-preview").await;
+    b.quit().await;
+}
+
 mod webdriver {
     use std::path::Path;
     use std::process::{Child, Command, Stdio};

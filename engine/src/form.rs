@@ -302,11 +302,14 @@ impl Form {
             }
         }
         let mut kept = Map::new();
+        // A value that could not be read already has its message: not also "required".
+        let unreadable: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
         for f in self.fields() {
             if !self.shown(f, &values) {
                 continue;
             }
             match values.get(&f.name) {
+                None if unreadable.contains(&f.name) => {}
                 None if f.required => {
                     errors.push(FieldError::new(&f.name, format!("{} is required", f.label)))
                 }
@@ -662,6 +665,13 @@ mod tests {
             by.contains(&("start", "Start must be a date, YYYY-MM-DD")),
             "{by:?}"
         );
+
+        // A required value that cannot be read gets that one message, not also "required".
+        let mut mail = field("mail", FieldKind::Email);
+        mail.required = true;
+        let errors = check(&form(vec![mail]), json!({"mail": "not-an-address"})).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("e-mail address"), "{errors:?}");
     }
 
     #[test]

@@ -1201,6 +1201,7 @@ function crateCard(c, orgs) {
   const card = h('article', { class: 'card', 'data-testid': `crate-${c.name}`, 'aria-labelledby': `crate-${c.name}-title` },
     h('h2', { id: `crate-${c.name}-title` }, c.name), h('span', { class: 'muted' }, `v${c.version}`),
     h('p', null, c.description), req.length ? h('p', { class: 'muted' }, `Needs: ${req.join(', ')}`) : null,
+    c.forms?.length ? h('p', { class: 'muted', 'data-testid': `forms-${c.name}` }, `Ships forms (shared by every org): ${c.forms.map((f) => f.name).join(', ')}`) : null,
     installed, h('div', null, open), slot);
   return card;
 }
@@ -1232,7 +1233,8 @@ function installForm(c, orgs, done) {
     try {
       const res = await api('POST', `/api/crates/${enc(c.name)}/install`, body);
       result.replaceChildren(h('p', { 'data-testid': 'install-done' }, `Installed ${c.name} for ${res.install?.org || org.value}.`),
-        h('ul', null, (res.workflows || []).map((w) => h('li', null, h('a', { href: `#/workflows/${enc(w.name)}` }, w.name), ` v${w.version}`))));
+        h('ul', null, (res.workflows || []).map((w) => h('li', null, h('a', { href: `#/workflows/${enc(w.name)}` }, w.name), ` v${w.version}`)),
+          (res.forms || []).map((f) => h('li', null, 'form ', h('a', { href: `#/forms/${enc(f.name)}` }, f.name), ` v${f.version} (${f.change})`))));
       say(`Installed ${c.name}`);
       done(res);
     } catch (e) {
@@ -1263,7 +1265,8 @@ async function pageForms(ctx, main, [name]) {
     orgOptions('Choose…'),
     api('GET', `/api/form-submissions?form=${enc(name)}&limit=50`),
   ]);
-  main.append(h('h2', null, form.title), form.description ? h('p', null, form.description) : null);
+  main.append(h('h2', null, form.title));
+  if (form.description) main.append(h('p', null, form.description));
   // What the person sees, field by field (the page itself is at the link).
   main.append(table(`Fields of ${form.name}`, ['Field', 'Type', 'Label', 'Rules'], form.field_list.map((f) => h('tr', null,
     h('td', { class: 'mono' }, f.name), h('td', null, f.type), h('td', null, f.label),
