@@ -1,12 +1,15 @@
 //! Crates: packaged workflows an MSP installs per organization.
 //!
 //! A crate is a folder with a `crate.yaml` manifest (name, semver version, description,
-//! required integrations and org variables, typed parameters, workflow files) and its
-//! workflow files. This module reads and checks manifests (errors carry file, line and
-//! column), compares versions, checks parameter values, and rewrites a crate workflow for one
-//! install: the name and webhook trigger names get `--{org}`, parameters become input
-//! defaults, and every trigger gets the install's `run_for` and `enabled`. Storing installs
-//! and deploying are the caller's business.
+//! required integrations and org variables, typed parameters, workflow files, form files) and
+//! those files. This module reads and checks manifests and form files (errors carry file,
+//! line and column), compares versions, checks parameter values, and rewrites a crate
+//! workflow for one install: the name and webhook trigger names get `--{org}`, parameters
+//! become input defaults, and every trigger gets the install's `run_for` and `enabled`.
+//! Forms, and the workflows their `options_from` names, are shared by every org (form names
+//! are global): [`shared_workflow`] prepares such a workflow and [`placement`] decides what
+//! to do with something of the crate already deployed. Storing installs and deploying are the
+//! caller's business.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -172,8 +175,11 @@ pub struct Manifest {
     pub variables: Vec<String>,
     /// Parameters, in file order.
     pub parameters: IndexMap<String, Param>,
-    /// Workflow files (relative to the folder); `None`: every `*.yaml` but the manifest.
+    /// Workflow files (relative to the folder); `None`: every `*.yaml` but the manifest and
+    /// the form files.
     pub workflows: Option<Vec<String>>,
+    /// Form files (relative to the folder), deployed under their own names for every org.
+    pub forms: Vec<String>,
 }
 
 /// A problem in a crate, with where it is.
@@ -284,7 +290,21 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
     let parameters = manifest_parameters(&root, &mut errs);
     let workflows = root
         .get("workflows")
-        .map(|n| manifest_workflows(n, &mut errs));
+        .map(|n| manifest_files(n, "workflow", &mut errs));
+    let forms = root
+        .get("forms")
+        .map(|n| manifest_files(n, "form", &mut errs))
+        .unwrap_or_default();
+    if let (Some(list), Some(Kind::Seq(items))) = (&workflows, root.get("forms").map(|n| &n.kind)) {
+        for (item, f) in items.iter().filter_map(|i| Some((i, i.as_str()?.trim()))) {
+            if list.iter().any(|w| w == f) {
+                errs.at(
+                    item.span,
+                    format!("`{f}` is listed under both `workflows` and `forms`: a file is one or the other"),
+                );
+            }
+        }
+    }
     if errs.out.is_empty() {
         Ok(Manifest {
             name,
@@ -294,6 +314,7 @@ pub fn parse_manifest(src: &str, file: &str) -> Result<Manifest, Vec<CrateError>
             variables,
             parameters,
             workflows,
+            forms,
         })
     } else {
         errs.out.sort_by_key(|e| (e.line, e.column));
@@ -310,6 +331,7 @@ fn unknown_manifest_keys(entries: &[(Node, Node)], errs: &mut Errs<'_>) {
         "requires",
         "parameters",
         "workflows",
+        "forms",
     ];
     for (k, _) in entries {
         let key = k.key_string();
@@ -463,16 +485,17 @@ fn manifest_parameters(root: &Node, errs: &mut Errs<'_>) -> IndexMap<String, Par
     parameters
 }
 
-/// `workflows`: the crate's workflow files, relative to its folder.
-fn manifest_workflows(n: &Node, errs: &mut Errs<'_>) -> Vec<String> {
-    let list = string_list(n, "workflows", errs);
+/// `workflows` or `forms` (`what`: `workflow` or `form`): files relative to the crate's
+/// folder.
+fn manifest_files(n: &Node, what: &str, errs: &mut Errs<'_>) -> Vec<String> {
+    let list = string_list(n, &format!("{what}s"), errs);
     if let Kind::Seq(items) = &n.kind {
         for item in items {
             let Some(s) = item.as_str() else { continue };
             if Path::new(s).is_absolute() || s.split(['/', '\\']).any(|c| c == "..") {
                 errs.at(
                     item.span,
-                    format!("workflow file `{s}` must be inside the crate folder"),
+                    format!("{what} file `{s}` must be inside the crate folder"),
                 );
             }
         }
@@ -816,6 +839,23 @@ pub struct CrateDir {
     pub readme: Option<String>,
     /// Workflow files: (path relative to the folder, text).
     pub workflows: Vec<(String, String)>,
+    /// Form files, checked.
+    pub forms: Vec<CrateForm>,
+}
+
+/// A form file of a crate (it validated when the crate was read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrateForm {
+    /// The file, relative to the crate's folder.
+    pub file: String,
+    /// The form's name (`form:`): global, the same for every org.
+    pub name: String,
+    /// Its page's heading.
+    pub title: String,
+    /// Its YAML.
+    pub source: String,
+    /// The workflows its `options_from` fields name.
+    pub generators: Vec<String>,
 }
 
 impl CrateDir {
@@ -831,6 +871,48 @@ impl CrateDir {
             .collect();
         (!para.is_empty()).then(|| para.join(" "))
     }
+
+    /// The names of the crate's workflows that its forms' `options_from` name: deployed
+    /// under their own names and shared by every org (see [`shared_workflow`]).
+    pub fn shared_workflows(&self) -> Vec<String> {
+        self.workflows
+            .iter()
+            .map(|(_, src)| workflow_name(src))
+            .filter(|n| self.forms.iter().any(|f| f.generators.contains(n)))
+            .collect()
+    }
+}
+
+/// Reads and checks one form file of a crate; `shown` names it in errors.
+fn read_form(file: &str, shown: &str, source: String) -> Result<CrateForm, Vec<CrateError>> {
+    let loaded = crate::load_form(&source);
+    let Some(form) = loaded.form else {
+        return Err(loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| CrateError {
+                file: shown.to_string(),
+                line: d.span.line,
+                column: d.span.column,
+                message: format!("{} [{}]", d.message, d.code),
+            })
+            .collect());
+    };
+    let generators = form
+        .fields()
+        .filter_map(|f| match &f.options {
+            crate::form::Options::Dynamic { workflow, .. } => Some(workflow.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok(CrateForm {
+        file: file.to_string(),
+        name: form.name.clone(),
+        title: form.title.clone(),
+        source,
+        generators,
+    })
 }
 
 /// Reads a crate folder: its manifest (checked) and workflow files.
@@ -862,6 +944,7 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != MANIFEST)
+                .filter(|n| !manifest.forms.contains(n))
                 .collect();
             found.sort();
             found
@@ -872,6 +955,10 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
     for n in names {
         let p = dir.join(&n);
         match std::fs::read_to_string(&p) {
+            Ok(s) if crate::is_form_source(&s) => problems.push(err(
+                &file,
+                format!("`{n}` is a form file (it has `form:`): list it under `forms:`"),
+            )),
             Ok(s) => workflows.push((n, s)),
             Err(e) => problems.push(err(
                 &file,
@@ -882,6 +969,7 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
     if workflows.is_empty() && problems.is_empty() {
         problems.push(err(&file, "the crate has no workflow files".into()));
     }
+    let forms = read_forms(dir, &file, &manifest, &workflows, &mut problems);
     let triggers: Vec<String> = workflows
         .iter()
         .flat_map(|(_, src)| trigger_names(src))
@@ -908,7 +996,69 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
         readme: std::fs::read_to_string(dir.join("README.md")).ok(),
         manifest,
         workflows,
+        forms,
     })
+}
+
+/// Reads and checks the crate's form files: each validates (its errors are the crate's,
+/// with their positions), no two share a name, and the crate's workflows their options come
+/// from have no triggers (they are shared by every org).
+fn read_forms(
+    dir: &Path,
+    manifest_file: &str,
+    manifest: &Manifest,
+    workflows: &[(String, String)],
+    problems: &mut Vec<CrateError>,
+) -> Vec<CrateForm> {
+    let mut forms: Vec<CrateForm> = Vec::new();
+    for n in &manifest.forms {
+        let p = dir.join(n);
+        let source = match std::fs::read_to_string(&p) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(CrateError {
+                    file: manifest_file.to_string(),
+                    line: 0,
+                    column: 0,
+                    message: format!("form file `{n}` cannot be read ({}): {e}", p.display()),
+                });
+                continue;
+            }
+        };
+        match read_form(n, &p.display().to_string(), source) {
+            Ok(f) => match forms.iter().find(|o| o.name == f.name) {
+                Some(other) => problems.push(CrateError {
+                    file: manifest_file.to_string(),
+                    line: 0,
+                    column: 0,
+                    message: format!(
+                        "form files `{}` and `{n}` are both form `{}`: a form name is used once",
+                        other.file, f.name
+                    ),
+                }),
+                None => forms.push(f),
+            },
+            Err(errs) => problems.extend(errs),
+        }
+    }
+    for (wf_file, src) in workflows {
+        let name = workflow_name(src);
+        let Some(form) = forms.iter().find(|f| f.generators.contains(&name)) else {
+            continue;
+        };
+        if !trigger_names(src).is_empty() {
+            problems.push(CrateError {
+                file: dir.join(wf_file).display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "workflow `{name}` gives the options of form `{}`: it is shared by every org the crate is installed for, so it cannot have triggers",
+                    form.name
+                ),
+            });
+        }
+    }
+    forms
 }
 
 /// The names of a workflow's triggers (none when it does not parse).
@@ -1067,6 +1217,73 @@ pub fn rewrite_workflow(
         source,
         triggers,
     })
+}
+
+/// Prepares a workflow the crate's forms take their options from: shared by every org the
+/// crate is installed for (a form is global, and its options run in the org of the link), so
+/// it keeps its name and gets no parameters; the header says where it came from.
+///
+/// # Errors
+/// The workflow is not valid; each message names `file` with line and column.
+pub fn shared_workflow(
+    file: &str,
+    src: &str,
+    manifest: &Manifest,
+    registry: &Registry,
+) -> Result<Rewritten, Vec<CrateError>> {
+    let shipped = crate::load(src, registry);
+    if shipped.has_errors() {
+        return Err(load_errors(&shipped, file.to_string(), true));
+    }
+    let name = workflow_name(src);
+    let (crate_name, version) = (&manifest.name, &manifest.version);
+    let source = format!(
+        "# Installed from crate {crate_name} {version} ({file}) by `weft crate`: shared by every org the crate is installed for\n# (a form's options run it in the org of the link).\n{src}"
+    );
+    Ok(Rewritten {
+        file: file.to_string(),
+        original_name: name.clone(),
+        name,
+        source,
+        triggers: Vec::new(),
+    })
+}
+
+/// What a crate's shared files (its forms, their options workflows) are recorded as deployed
+/// from: `crate:CRATE/FILE`.
+pub fn shipped_path(crate_name: &str, file: &str) -> String {
+    format!("crate:{crate_name}/{file}")
+}
+
+/// What installing a crate does with one of its shared files, given what is deployed under
+/// the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Nothing is deployed under the name: deploy it.
+    New,
+    /// The latest version has the same source: nothing to do.
+    Unchanged,
+    /// The latest version came from this crate: deploy a new version.
+    Upgrade,
+    /// Something else of that name is deployed (from this path, if known): refuse.
+    Foreign(Option<String>),
+}
+
+/// Decides what [`Placement`] a shared file of crate `crate_name` gets: `deployed` is the
+/// latest version's source and path under its name, if any.
+pub fn placement(
+    deployed: Option<(&str, Option<&str>)>,
+    source: &str,
+    crate_name: &str,
+) -> Placement {
+    match deployed {
+        None => Placement::New,
+        Some((current, _)) if current == source => Placement::Unchanged,
+        Some((_, Some(path))) if path.starts_with(&format!("crate:{crate_name}/")) => {
+            Placement::Upgrade
+        }
+        Some((_, path)) => Placement::Foreign(path.map(str::to_string)),
+    }
 }
 
 /// The errors of a loaded workflow as crate errors of `file` (without line numbers unless
@@ -1454,6 +1671,194 @@ mod tests {
         assert!(
             errs[0].to_string().starts_with("lib/hello/hello.yaml:4:"),
             "{errs:?}"
+        );
+    }
+
+    /// A crate folder with these files (name, text).
+    fn crate_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const FORM_MANIFEST: &str = "name: intake\nversion: 1.0.0\ndescription: Intake\nworkflows: [go.yaml, people.yaml]\nforms: [intake-form.yaml]\n";
+    const GO: &str = "name: go\ntriggers:\n  - type: form\n    form: intake\ntasks:\n  a:\n    action: core.noop\n";
+    const PEOPLE: &str =
+        "name: intake-people\ntasks:\n  a:\n    action: core.noop\noutput:\n  options: []\n";
+    const INTAKE: &str = "form: intake\ntitle: Intake\nfields:\n  - name: who\n    type: select\n    options_from: {workflow: intake-people}\n";
+
+    /// The `intake` crate: its manifest, `go.yaml`, `people.yaml` (its form's options) and
+    /// the form `intake-form.yaml`.
+    fn intake_dir(people: &str, form: &str) -> tempfile::TempDir {
+        crate_dir(&[
+            ("crate.yaml", FORM_MANIFEST),
+            ("go.yaml", GO),
+            ("people.yaml", people),
+            ("intake-form.yaml", form),
+        ])
+    }
+
+    #[test]
+    fn manifests_list_form_files() {
+        let m = parse_manifest(FORM_MANIFEST, "crate.yaml").unwrap();
+        assert_eq!(m.forms, ["intake-form.yaml"]);
+        assert!(hello_manifest("").forms.is_empty(), "forms are optional");
+        let errs = parse_manifest(
+            "name: x\nversion: 1.0.0\ndescription: X\nworkflows: [a.yaml]\nforms: [a.yaml, ../f.yaml, 3]\n",
+            "c/crate.yaml",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|e| e
+                == "c/crate.yaml:5:9: `a.yaml` is listed under both `workflows` and `forms`: a file is one or the other"),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e
+                    == "c/crate.yaml:5:17: form file `../f.yaml` must be inside the crate folder"),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.starts_with("c/crate.yaml:5:28: forms: expected a name")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_crate_reads_its_forms_and_knows_their_options_workflows() {
+        let dir = intake_dir(PEOPLE, INTAKE);
+        let c = read_dir(dir.path()).unwrap();
+        assert_eq!(c.workflows.len(), 2);
+        assert_eq!(c.forms.len(), 1);
+        let f = &c.forms[0];
+        assert_eq!(
+            (f.file.as_str(), f.name.as_str(), f.title.as_str()),
+            ("intake-form.yaml", "intake", "Intake")
+        );
+        assert_eq!(f.source, INTAKE);
+        assert_eq!(f.generators, ["intake-people"]);
+        assert_eq!(c.shared_workflows(), ["intake-people"]);
+
+        // Without a `workflows` list, every other *.yaml is a workflow: not the forms.
+        std::fs::write(
+            dir.path().join("crate.yaml"),
+            "name: intake\nversion: 1.0.0\ndescription: Intake\nforms: [intake-form.yaml]\n",
+        )
+        .unwrap();
+        let c = read_dir(dir.path()).unwrap();
+        let files: Vec<&str> = c.workflows.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(files, ["go.yaml", "people.yaml"]);
+        // … and a form file nobody listed is named, not read as a broken workflow.
+        std::fs::write(
+            dir.path().join("crate.yaml"),
+            "name: intake\nversion: 1.0.0\ndescription: Intake\n",
+        )
+        .unwrap();
+        let errs = read_dir(dir.path()).unwrap_err();
+        assert!(
+            errs[0].message.contains(
+                "`intake-form.yaml` is a form file (it has `form:`): list it under `forms:`"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_form_file_that_does_not_validate_is_a_crate_error_with_its_position() {
+        let bad = "form: intake\nfields:\n  - name: who\n    type: dropdown\n";
+        let dir = intake_dir(PEOPLE, bad);
+        let errs = read_dir(dir.path()).unwrap_err();
+        let shown = dir.path().join("intake-form.yaml").display().to_string();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].file, shown);
+        assert_eq!((errs[0].line, errs[0].column), (4, 11), "{errs:?}");
+        assert!(
+            errs[0].to_string().starts_with(&format!("{shown}:4:11: ")),
+            "{}",
+            errs[0]
+        );
+
+        std::fs::remove_file(dir.path().join("intake-form.yaml")).unwrap();
+        let errs = read_dir(dir.path()).unwrap_err();
+        assert!(
+            errs[0]
+                .message
+                .starts_with("form file `intake-form.yaml` cannot be read"),
+            "{errs:?}"
+        );
+        assert!(errs[0].file.ends_with("crate.yaml"), "{errs:?}");
+    }
+
+    #[test]
+    fn an_options_workflow_is_shared_so_it_has_no_triggers() {
+        let triggered = "name: intake-people\ntriggers:\n  - name: nightly\n    type: cron\n    schedule: \"@daily\"\ntasks:\n  a:\n    action: core.noop\n";
+        let dir = intake_dir(triggered, INTAKE);
+        let errs = read_dir(dir.path()).unwrap_err();
+        assert!(
+            errs[0].message.contains(
+                "workflow `intake-people` gives the options of form `intake`: it is shared by every org"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn shared_workflows_keep_their_name_and_deployed_files_are_placed() {
+        let mut registry = Registry::new();
+        registry.register_spec(crate::ActionSpec {
+            name: "core.noop".into(),
+            description: "noop".into(),
+            params: json!({"type": "object"}),
+        });
+        let m = parse_manifest(FORM_MANIFEST, "crate.yaml").unwrap();
+        let r = shared_workflow("people.yaml", PEOPLE, &m, &registry).unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.original_name.as_str()),
+            ("intake-people", "intake-people")
+        );
+        assert!(r.triggers.is_empty());
+        assert!(
+            r.source
+                .starts_with("# Installed from crate intake 1.0.0 (people.yaml)")
+        );
+        assert!(r.source.ends_with(PEOPLE));
+        let errs = shared_workflow(
+            "people.yaml",
+            "name: p\ntasks:\n  a:\n    action: core.nope\n",
+            &m,
+            &registry,
+        )
+        .unwrap_err();
+        assert_eq!((errs[0].file.as_str(), errs[0].line), ("people.yaml", 4));
+
+        let path = shipped_path("intake", "intake-form.yaml");
+        assert_eq!(path, "crate:intake/intake-form.yaml");
+        assert_eq!(placement(None, "a", "intake"), Placement::New);
+        assert_eq!(
+            placement(Some(("a", Some("x.yaml"))), "a", "intake"),
+            Placement::Unchanged
+        );
+        assert_eq!(
+            placement(Some(("old", Some(&path))), "a", "intake"),
+            Placement::Upgrade
+        );
+        assert_eq!(
+            placement(
+                Some(("old", Some("crate:intake-extra/f.yaml"))),
+                "a",
+                "intake"
+            ),
+            Placement::Foreign(Some("crate:intake-extra/f.yaml".into())),
+            "another crate whose name starts the same"
+        );
+        assert_eq!(
+            placement(Some(("old", None)), "a", "intake"),
+            Placement::Foreign(None)
         );
     }
 

@@ -13,7 +13,7 @@ use weft_engine::executor::Engine;
 use weft_engine::store::CrateInstall;
 use weft_service::ErrorKind;
 use weft_service::crates::{
-    self, InstallError, InstalledFor, NewInstall, Report, UpgradeRequest, Upgraded,
+    self, FormChange, InstallError, InstalledFor, NewInstall, Report, UpgradeRequest, Upgraded,
 };
 
 use super::engine::EngineArgs;
@@ -30,7 +30,7 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
-    /// Describe a crate: requirements, parameters, workflows and triggers.
+    /// Describe a crate: requirements, parameters, workflows and triggers, forms.
     Show {
         /// A library crate's name, or a crate folder.
         name: String,
@@ -85,7 +85,8 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
-    /// Disable an install's triggers and remove its record (deployed versions stay).
+    /// Disable an install's triggers and remove its record (deployed versions and the
+    /// crate's forms stay).
     Uninstall {
         /// The crate's name.
         name: String,
@@ -450,7 +451,7 @@ async fn uninstall(engine: &Engine, name: &str, org: &str) -> miette::Result<Exi
     match crates::uninstall(engine.store().as_ref(), name, org).await {
         Ok(u) => {
             println!(
-                "uninstalled crate {name} {} for {}: {} trigger(s) disabled; its workflow versions stay for history",
+                "uninstalled crate {name} {} for {}: {} trigger(s) disabled; its workflow versions stay for history, its forms stay deployed",
                 u.install.version, u.install.org, u.disabled
             );
             Ok(ExitCode::SUCCESS)
@@ -666,6 +667,7 @@ fn show(found: &Found, installs: &[CrateInstall]) {
         println!("  {name} ({}){desc}", bits.join(", "));
     }
     println!("\nWorkflows:");
+    let shared = c.shared_workflows();
     for (file, src) in &c.workflows {
         let doc: serde_yaml::Value = serde_yaml::from_str(src).unwrap_or_default();
         let name = doc["name"].as_str().unwrap_or("?");
@@ -673,6 +675,12 @@ fn show(found: &Found, installs: &[CrateInstall]) {
             .as_str()
             .map(|d| format!(" — {d}"))
             .unwrap_or_default();
+        if shared.iter().any(|s| s == name) {
+            println!(
+                "  {name} ({file}){desc}, a form's options: installed once as {name}, for every org"
+            );
+            continue;
+        }
         println!("  {name} ({file}){desc}, installed as {name}--ORG");
         for t in doc["triggers"].as_sequence().into_iter().flatten() {
             let tname = t["name"].as_str().unwrap_or("?");
@@ -683,6 +691,18 @@ fn show(found: &Found, installs: &[CrateInstall]) {
                 println!("    trigger {tname} ({ty})");
             }
         }
+    }
+    println!(
+        "\nForms (installed once under their own names, for every org; uninstalling leaves them):"
+    );
+    if c.forms.is_empty() {
+        println!("  (none)");
+    }
+    for f in &c.forms {
+        println!(
+            "  {} ({}) — {}; its link for an org: weft form link {} --org ORG",
+            f.name, f.file, f.title, f.name
+        );
     }
     let mine: Vec<String> = installs
         .iter()
@@ -867,7 +887,22 @@ fn report(dir: &CrateDir, from: Option<&str>, r: &Report) -> ExitCode {
     } else {
         "disabled"
     };
+    for f in &r.forms {
+        let what = match f.change {
+            FormChange::Deployed => "deployed",
+            FormChange::Unchanged => "already deployed",
+            FormChange::Upgraded => "upgraded",
+        };
+        println!("  form {} v{} ({what})", f.name, f.version);
+    }
     for d in &r.deployed {
+        if d.shared {
+            println!(
+                "  workflow {} v{} (a form's options, for every org)",
+                d.name, d.version
+            );
+            continue;
+        }
         println!("  workflow {} v{}", d.name, d.version);
         for (t, kind) in &d.triggers {
             if kind == "webhook" {

@@ -22,6 +22,7 @@ async fn every_library_crate_validates_and_is_listed() {
         "openai-ticket-sentiment",
         "openai-suggest-ticket-response",
         "rmm-alert-to-ticket",
+        "browse-forms-attach-to-ticket",
     ] {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
@@ -76,14 +77,8 @@ async fn assign_configuration_item_by_contact_attaches_the_only_device() {
 #[tokio::test]
 async fn offboarding_and_new_user_requests_get_one_note_and_wait() {
     let lab = lab().await;
-    lab.install(
-        "user-offboarding-request",
-        &[
-            "form_url=https://forms.example/offboard",
-            "ticket_category=2",
-        ],
-    )
-    .await;
+    lab.install("user-offboarding-request", &["ticket_category=2"])
+        .await;
     for _ in 0..2 {
         let exec = lab
             .run(
@@ -103,15 +98,12 @@ async fn offboarding_and_new_user_requests_get_one_note_and_wait() {
         notes[0]["description"]
             .as_str()
             .unwrap()
-            .contains("https://forms.example/offboard")
+            .contains("/forms/wfs_"),
+        "a single-use link to the crate's form: {notes:?}"
     );
     assert_eq!(lab.record("Tickets", 7801)["status"], 7);
 
-    lab.install(
-        "new-user-request-form-link",
-        &["form_url=https://forms.example/new"],
-    )
-    .await;
+    lab.install("new-user-request-form-link", &[]).await;
     // Ticket 7800 ("Replace failing hard drive") is not a new-user request.
     let exec = lab
         .run(

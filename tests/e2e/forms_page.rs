@@ -14,7 +14,7 @@ const MANAGERS: &str = "name: managers\ntasks:\n  a:\n    action: core.noop\nout
 const ONBOARD: &str = "name: onboard\ninput:\n  first_name: { type: string, required: true }\ntriggers:\n  - type: form\n    form: new-user\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
 
 /// The value of the page's `_csrf` field.
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let at = page
         .find("name=\"_csrf\" value=\"")
         .expect("the page has a _csrf field")
@@ -291,7 +291,7 @@ const SEND: &str = "name: send\ntasks:\n  a:\n    action: core.noop\noutput:\n  
 const HANDLE: &str = "name: handle\ntriggers:\n  - type: form\n    form: offboarding\n    run_for: all_managed\ntasks:\n  a:\n    action: core.noop\n";
 
 /// The path of a link (`/forms/…`), whatever address it was made with.
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     url[url.find("/forms/").expect("a form link")..].to_string()
 }
 

@@ -17,6 +17,7 @@ mod autotask;
 mod autotask_events;
 mod cluster_pg;
 mod crates_cli;
+mod crates_forms;
 mod crates_library;
 mod crates_library_ai;
 mod crates_triggers;

@@ -1,6 +1,7 @@
 //! Installing and upgrading a crate for an org: every check first (nothing is deployed
-//! unless all pass), then each workflow rewritten for the org, its trigger switches and the
-//! install record.
+//! unless all pass), then the crate's forms and the workflows their options come from
+//! (shared by every org), each other workflow rewritten for the org, its trigger switches and
+//! the install record.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use weft_engine::org::{OrgContext, OrgIntegrations};
 use weft_engine::store::{CrateInstall, OrgRecord, StoreError, StoreErrorKind};
 
 use super::install_triggers;
+use super::shared::{self, PlacedForm};
 use crate::{ErrorKind, ServiceError};
 
 /// Why an install or upgrade did not happen. [`InstallError::kind`] says how callers map
@@ -117,6 +119,8 @@ pub struct Deployed {
     pub version: i64,
     /// (trigger, type); webhook triggers carry `--{org}`.
     pub triggers: Vec<(String, String)>,
+    /// A form's options come from it: it keeps its name and serves every org.
+    pub shared: bool,
 }
 
 /// What an install or upgrade did.
@@ -126,6 +130,8 @@ pub struct Report {
     pub install: CrateInstall,
     /// The workflows deployed.
     pub deployed: Vec<Deployed>,
+    /// The crate's forms, deployed or found deployed.
+    pub forms: Vec<PlacedForm>,
     /// (workflow, trigger) an upgrade dropped (their triggers were disabled).
     pub dropped: Vec<(String, String)>,
 }
@@ -281,8 +287,9 @@ fn internal(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> In
     InstallError::Refused(ServiceError::internal(format!("{what}: {e}"), e))
 }
 
-/// Checks everything, then deploys each workflow of the crate rewritten for the org, sets
-/// the trigger switches and saves the install record.
+/// Checks everything, then deploys the crate's forms and shared workflows, each other
+/// workflow of the crate rewritten for the org, sets the trigger switches and saves the
+/// install record.
 async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallError> {
     let store = engine.store();
     let m = &plan.dir.manifest;
@@ -293,12 +300,15 @@ async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallError> 
     } = check(engine, &plan).await?;
     let params = bundle::effective(m, &explicit);
     let mut rewritten = Vec::new();
+    let mut shared_workflows = Vec::new();
     let mut errors = Vec::new();
+    let shared_names = plan.dir.shared_workflows();
     let siblings: Vec<String> = plan
         .dir
         .workflows
         .iter()
         .map(|(_, src)| bundle::workflow_name(src))
+        .filter(|n| !shared_names.contains(n))
         .collect();
     let target = bundle::Install {
         manifest: m,
@@ -310,6 +320,16 @@ async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallError> 
     };
     for (file, src) in &plan.dir.workflows {
         let shown = plan.dir.dir.join(file).display().to_string();
+        if shared_names.contains(&bundle::workflow_name(src)) {
+            match bundle::shared_workflow(file, src, m, engine.registry()) {
+                Ok(r) => shared_workflows.push((file.clone(), r)),
+                Err(e) => errors.extend(e.into_iter().map(|e| CrateError {
+                    file: shown.clone(),
+                    ..e
+                })),
+            }
+            continue;
+        }
         match bundle::rewrite_workflow(&shown, src, &target, engine.registry()) {
             Ok(r) => rewritten.push((file.clone(), r)),
             Err(e) => errors.extend(e),
@@ -318,7 +338,12 @@ async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallError> 
     if !errors.is_empty() {
         return Err(InstallError::Invalid(errors));
     }
-    let (workflows, deployed) = deploy(engine, &plan, &rewritten).await?;
+    let placements = shared::check(store.as_ref(), plan.dir, &shared_workflows).await?;
+    let forms = shared::deploy_forms(store.as_ref(), plan.dir, &placements).await?;
+    let (mut workflows, mut deployed) = deploy(engine, &plan, &shared_workflows, true).await?;
+    let (own, own_deployed) = deploy(engine, &plan, &rewritten, false).await?;
+    workflows.extend(own);
+    deployed.extend(own_deployed);
     // Workflows an upgrade dropped: their triggers go quiet.
     let mut dropped = Vec::new();
     if let Some(prev) = &plan.previous {
@@ -350,6 +375,7 @@ async fn apply(engine: &Engine, plan: Plan<'_>) -> Result<Report, InstallError> 
     Ok(Report {
         install,
         deployed,
+        forms,
         dropped,
     })
 }
@@ -434,19 +460,25 @@ fn deploy_failure(name: &str, e: EngineError) -> InstallError {
     }
 }
 
-/// Deploys the rewritten workflows and sets the switches of their triggers; returns what
-/// the install record lists and what the report shows.
+/// Deploys the rewritten workflows (`shared`: the ones a form's options come from, recorded
+/// as from `crate:CRATE/FILE`) and sets the switches of their triggers; returns what the
+/// install record lists and what the report shows.
 async fn deploy(
     engine: &Engine,
     plan: &Plan<'_>,
     rewritten: &[(String, bundle::Rewritten)],
+    shared: bool,
 ) -> Result<(Vec<Value>, Vec<Deployed>), InstallError> {
     let store = engine.store();
     let switches = store.trigger_switches().await.unwrap_or_default();
     let mut workflows = Vec::new();
     let mut deployed = Vec::new();
     for (file, r) in rewritten {
-        let path = format!("{}/{file}", plan.source);
+        let path = if shared {
+            bundle::shipped_path(&plan.dir.manifest.name, file)
+        } else {
+            format!("{}/{file}", plan.source)
+        };
         let record = engine
             .deploy(&r.source, Some(&path))
             .await
@@ -462,17 +494,22 @@ async fn deploy(
                     .await?;
             }
         }
-        workflows.push(json!({
+        let mut entry = json!({
             "file": file,
             "name": record.name,
             "crate_workflow": r.original_name,
             "version": record.version,
             "triggers": r.triggers.iter().map(|(n, k)| json!({"name": n, "type": k})).collect::<Vec<_>>(),
-        }));
+        });
+        if shared {
+            entry["shared"] = json!(true);
+        }
+        workflows.push(entry);
         deployed.push(Deployed {
             name: record.name.clone(),
             version: record.version,
             triggers: r.triggers.clone(),
+            shared,
         });
     }
     Ok((workflows, deployed))

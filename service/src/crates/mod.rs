@@ -2,11 +2,13 @@
 //! finding a crate in it, the installs of an org, installing (checks of the org, the
 //! parameters and the requirements; deploying each workflow rewritten for the org with the
 //! parameters as input defaults, `sets:` parameters in their triggers and sub-workflow calls
-//! renamed; trigger switches; the install record), upgrading, detaching and uninstalling.
+//! renamed; the crate's forms and the workflows their options come from, shared by every
+//! org; trigger switches; the install record), upgrading, detaching and uninstalling.
 //! The manifest and the per-install rewrite are `weft_engine::bundle`'s; where a crate comes
 //! from besides the library (a folder, an archive) is the caller's.
 
 mod install;
+mod shared;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -20,9 +22,10 @@ pub use install::{
     Deployed, InstallError, NewInstall, Report, UpgradeRequest, Upgraded, install, upgradable,
     upgrade,
 };
+pub use shared::{FormChange, PlacedForm};
 pub use views::{
-    CrateView, CratesView, DeployedView, InstallReport, InstallRequest, InstallView, InstalledFor,
-    OneOrMany, ParameterView, Requires, TriggerView,
+    CrateFormView, CrateView, CratesView, DeployedView, InstallReport, InstallRequest, InstallView,
+    InstalledFor, OneOrMany, ParameterView, Requires, TriggerView,
 };
 
 /// The library folder: `WEFT_CRATES_DIR`, else `crates-library/` in the current folder, else
@@ -224,7 +227,8 @@ pub struct Uninstalled {
 }
 
 /// Turns an install's triggers off and forgets the install (its workflow versions stay for
-/// history).
+/// history; its forms and the workflows their options come from stay deployed: other orgs
+/// may use them).
 ///
 /// # Errors
 /// As [`find_install`].
@@ -296,8 +300,173 @@ mod tests {
                    "description": "The word the answer starts with", "sets": []})
         );
         assert_eq!(hello["workflows"], json!(["hello.yaml"]));
+        assert_eq!(hello["forms"], json!([]));
+        let new_user = v["library"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "new-user-request-form-link")
+            .unwrap();
+        assert_eq!(
+            new_user["forms"][0]["name"], "new-user-request",
+            "{new_user}"
+        );
         assert_eq!(hello["installed"], json!([]));
         assert_eq!(v["installs"], json!([]));
+    }
+
+    const INTAKE_MANIFEST: &str = "name: intake\nversion: 1.0.0\ndescription: Intake\nworkflows: [go.yaml, people.yaml]\nforms: [intake-form.yaml]\n";
+    const INTAKE_GO: &str = "name: go\ntriggers:\n  - name: submitted\n    type: form\n    form: intake\ntasks:\n  a:\n    action: core.noop\n";
+    const INTAKE_PEOPLE: &str =
+        "name: intake-people\ntasks:\n  a:\n    action: core.noop\noutput:\n  options: []\n";
+    const INTAKE_FORM: &str = "form: intake\ntitle: Intake\nfields:\n  - name: who\n    type: select\n    options_from: {workflow: intake-people}\n";
+
+    /// A crate folder shipping the form `intake` (`form` is its text) and its options
+    /// workflow.
+    fn intake_crate(version: &str, form: &str) -> (tempfile::TempDir, CrateDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = INTAKE_MANIFEST.replace("1.0.0", version);
+        for (name, text) in [
+            ("crate.yaml", manifest.as_str()),
+            ("go.yaml", INTAKE_GO),
+            ("people.yaml", INTAKE_PEOPLE),
+            ("intake-form.yaml", form),
+        ] {
+            std::fs::write(tmp.path().join(name), text).unwrap();
+        }
+        let dir = bundle::read_dir(tmp.path()).unwrap();
+        (tmp, dir)
+    }
+
+    async fn engine_with_orgs(names: &[&str]) -> Arc<Engine> {
+        let store = weft_engine::store::open("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(store.clone(), Arc::new(weft_actions::registry()));
+        for name in names {
+            crate::orgs::create(
+                store.as_ref(),
+                crate::orgs::NewOrg {
+                    name: (*name).into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        engine
+    }
+
+    fn new_install<'a>(dir: &'a CrateDir, org: &str) -> NewInstall<'a> {
+        NewInstall {
+            dir,
+            source: "lib".into(),
+            org: org.into(),
+            given: Vec::new(),
+            run_for: Vec::new(),
+            enabled: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crates_forms_are_deployed_once_for_every_org_and_upgraded_by_it() {
+        let engine = engine_with_orgs(&["Acme", "Beta"]).await;
+        let store = engine.store().clone();
+        let (_tmp, dir) = intake_crate("1.0.0", INTAKE_FORM);
+        let first = install(&engine, new_install(&dir, "acme")).await.unwrap();
+        assert_eq!(
+            first.forms,
+            vec![PlacedForm {
+                name: "intake".into(),
+                file: "intake-form.yaml".into(),
+                version: 1,
+                change: FormChange::Deployed,
+            }]
+        );
+        let form = store.form("intake", None).await.unwrap();
+        assert_eq!(form.path.as_deref(), Some("crate:intake/intake-form.yaml"));
+        assert_eq!(form.source, INTAKE_FORM);
+        let names: Vec<(&str, bool)> = first
+            .deployed
+            .iter()
+            .map(|d| (d.name.as_str(), d.shared))
+            .collect();
+        assert_eq!(
+            names,
+            [("intake-people", true), ("go--acme", false)],
+            "the options workflow keeps the name the form knows it by"
+        );
+        let people = store.workflow("intake-people", None).await.unwrap();
+        assert_eq!(people.path.as_deref(), Some("crate:intake/people.yaml"));
+        let view = serde_json::to_value(first.view()).unwrap();
+        assert_eq!(view["forms"][0]["change"], "deployed", "{view}");
+        assert_eq!(view["workflows"][0]["shared"], true, "{view}");
+
+        // Another org: the same form and options workflow, nothing new deployed.
+        let second = install(&engine, new_install(&dir, "beta")).await.unwrap();
+        assert_eq!(second.forms[0].change, FormChange::Unchanged);
+        assert_eq!(second.forms[0].version, 1);
+        assert_eq!(second.deployed[0].version, people.version);
+        assert!(store.workflow("go--beta", None).await.is_ok());
+
+        // A newer version of the crate brings a new version of its form.
+        let changed = INTAKE_FORM.replace("title: Intake", "title: Intake (v2)");
+        let (_tmp2, newer) = intake_crate("1.1.0", &changed);
+        let current = find_install(store.as_ref(), "intake", "acme")
+            .await
+            .unwrap();
+        let Upgraded::Done { report, .. } = upgrade(
+            &engine,
+            UpgradeRequest {
+                install: current,
+                dir: &newer,
+                source: "lib".into(),
+                given: Vec::new(),
+            },
+        )
+        .await
+        .unwrap() else {
+            panic!("not upgraded")
+        };
+        assert_eq!(report.forms[0].change, FormChange::Upgraded);
+        assert_eq!(report.forms[0].version, 2);
+
+        // Uninstalling leaves the form: other orgs use it.
+        uninstall(store.as_ref(), "intake", "acme").await.unwrap();
+        uninstall(store.as_ref(), "intake", "beta").await.unwrap();
+        assert_eq!(store.form("intake", None).await.unwrap().version, 2);
+    }
+
+    #[tokio::test]
+    async fn a_form_deployed_from_elsewhere_is_not_replaced_and_nothing_is_deployed() {
+        let engine = engine_with_orgs(&["Acme"]).await;
+        let store = engine.store().clone();
+        let mine = INTAKE_FORM.replace("title: Intake", "title: Our own intake");
+        crate::forms::deploy(store.as_ref(), &mine, Some("forms/intake.yaml"))
+            .await
+            .unwrap();
+        let (_tmp, dir) = intake_crate("1.0.0", INTAKE_FORM);
+        let e = install(&engine, new_install(&dir, "acme"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "form `intake` is already deployed (from forms/intake.yaml) and differs from the one crate intake ships"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("deploy it yourself (`weft deploy "), "{text}");
+        assert_eq!(store.form("intake", None).await.unwrap().source, mine);
+        assert!(store.workflow("intake-people", None).await.is_err());
+        assert!(store.workflow("go--acme", None).await.is_err());
+        assert!(store.crate_installs(None).await.unwrap().is_empty());
+
+        // The same text deployed by hand is the crate's form: nothing to replace.
+        crate::forms::deploy(store.as_ref(), INTAKE_FORM, Some("forms/intake.yaml"))
+            .await
+            .unwrap();
+        let r = install(&engine, new_install(&dir, "acme")).await.unwrap();
+        assert_eq!(r.forms[0].change, FormChange::Unchanged);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use weft_engine::store::CrateInstall;
 
 use super::Library;
 use super::install::{NewInstall, Report};
+use super::shared::PlacedForm;
 
 /// The library and the installs.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -55,6 +56,8 @@ pub struct CrateView {
     pub parameters: Vec<(String, ParameterView)>,
     /// Its workflow files.
     pub workflows: Vec<String>,
+    /// Its forms (deployed for every org, under their own names).
+    pub forms: Vec<CrateFormView>,
     /// The orgs it is installed for.
     pub installed: Vec<InstalledFor>,
 }
@@ -94,9 +97,29 @@ impl CrateView {
                 })
                 .collect(),
             workflows: c.workflows.iter().map(|(f, _)| f.clone()).collect(),
+            forms: c
+                .forms
+                .iter()
+                .map(|f| CrateFormView {
+                    name: f.name.clone(),
+                    title: f.title.clone(),
+                    file: f.file.clone(),
+                })
+                .collect(),
             installed: InstalledFor::of(&m.name, installs),
         }
     }
+}
+
+/// A form a crate ships.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CrateFormView {
+    /// Its name (`form:`), the same for every org.
+    pub name: String,
+    /// Its page's heading.
+    pub title: String,
+    /// Its file in the crate.
+    pub file: String,
 }
 
 /// What a crate's installing org must resolve.
@@ -211,6 +234,8 @@ pub struct InstallReport {
     pub install: InstallView,
     /// The workflows deployed.
     pub workflows: Vec<DeployedView>,
+    /// The crate's forms: deployed, upgraded or found deployed already.
+    pub forms: Vec<PlacedForm>,
 }
 
 /// A workflow an install deployed.
@@ -222,6 +247,9 @@ pub struct DeployedView {
     pub version: i64,
     /// Its triggers.
     pub triggers: Vec<TriggerView>,
+    /// A form's options come from it: it keeps its name and serves every org.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// A trigger an install deployed.
@@ -260,8 +288,10 @@ impl Report {
                             url: (k == "webhook").then(|| self.hook_url(t)),
                         })
                         .collect(),
+                    shared: d.shared,
                 })
                 .collect(),
+            forms: self.forms.clone(),
         }
     }
 }
