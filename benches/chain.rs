@@ -157,6 +157,14 @@ async fn latency(
         pct(&commits, 0.95),
         step.as_secs_f64() / commit_med.as_secs_f64()
     );
+    if let Some(mut raw) = bare.raw_commits(2000) {
+        let raw_med = median(&mut raw);
+        println!(
+            "  {name:<12} raw commit (rusqlite, same INSERT) median {raw_med:>9.2?} p95 {:>9.2?}; per step / raw commit = {:.1}x",
+            pct(&raw, 0.95),
+            step.as_secs_f64() / raw_med.as_secs_f64()
+        );
+    }
     commit_med
 }
 

@@ -137,6 +137,36 @@ impl BenchStore {
     }
 }
 
+impl BenchStore {
+    /// `n` single-row commits (the same 200-byte INSERT) through rusqlite, the lowest-overhead
+    /// client (C SQLite behind a thin wrapper), on a second table of the same SQLite file: the
+    /// physical floor. `None` for PostgreSQL.
+    pub fn raw_commits(&self, n: usize) -> Option<Vec<Duration>> {
+        let path = self.url.strip_prefix("sqlite://")?;
+        let conn = rusqlite::Connection::open(path).expect("opens");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+        )
+        .expect("creates");
+        let payload = "x".repeat(200);
+        let mut insert = conn
+            .prepare("INSERT INTO bench_raw_commit (payload) VALUES (?1)")
+            .expect("prepares");
+        Some(
+            (0..n)
+                .map(|_| {
+                    let t = Instant::now();
+                    insert.execute([&payload]).expect("inserts");
+                    t.elapsed()
+                })
+                .collect(),
+        )
+    }
+}
+
 /// A comma-separated list of counts after `flag` (`--workers 1,2,4`), else `default`.
 pub fn counts(flag: &str, default: &[usize]) -> Vec<usize> {
     std::env::args()

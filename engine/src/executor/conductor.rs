@@ -530,8 +530,35 @@ struct Conductor {
     cancel: CancellationToken,
     inflight: JoinSet<Finished>,
     inflight_ids: HashMap<tokio::task::Id, usize>,
+    /// A task run on the conductor itself instead of a spawned one: when it is the only one
+    /// running (a chain's next step), handing it to another worker and back would cost two
+    /// thread wake-ups per step.
+    inline: Option<(usize, Inline)>,
     first_attempt: HashMap<usize, u32>,
     done_items: HashMap<usize, BTreeMap<usize, ItemOutcome>>,
+}
+
+/// A task run on the conductor: its future, with a panic in it caught as a spawned task's
+/// would be.
+struct Inline(std::pin::Pin<Box<dyn std::future::Future<Output = Finished> + Send>>);
+
+impl Inline {
+    /// Polls the task to its end; a panic becomes its message.
+    fn catch(&mut self) -> impl std::future::Future<Output = Result<Finished, String>> + '_ {
+        std::future::poll_fn(move |cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.0.as_mut().poll(cx)
+            })) {
+                Ok(std::task::Poll::Ready(f)) => std::task::Poll::Ready(Ok(f)),
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Err(p) => std::task::Poll::Ready(Err(p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into()))),
+            }
+        })
+    }
 }
 
 /// Runs an execution until it ends.
@@ -676,6 +703,7 @@ impl Conductor {
             cancel,
             inflight: JoinSet::new(),
             inflight_ids: HashMap::new(),
+            inline: None,
             first_attempt: HashMap::new(),
             done_items: HashMap::new(),
             exec,
@@ -943,8 +971,28 @@ impl Conductor {
         };
         let task = &self.wf.tasks[t];
         let span = tracing::info_span!("task", execution_id = %self.exec.id, task = %task.name, action = %task.action.value);
+        if self.inflight.is_empty() && self.inline.is_none() {
+            self.inline = Some((t, Inline(Box::pin(job.run().instrument(span)))));
+            return;
+        }
         let handle = self.inflight.spawn(job.run().instrument(span));
         self.inflight_ids.insert(handle.id(), t);
+    }
+
+    /// The outcome of a task whose action panicked.
+    fn panicked(&self, t: usize, why: &str) -> Finished {
+        let now = self.now();
+        Finished {
+            index: t,
+            status: TaskStatus::Failed,
+            result: Value::Null,
+            error: Some(ActionError::failed(format!("the action panicked: {why}"))),
+            input: None,
+            attempt: 1,
+            started_at: now.clone(),
+            finished_at: now,
+            duration_ms: 0,
+        }
     }
 
     /// Evaluates the routes of a finished task: which fire, and what they publish.
@@ -1100,7 +1148,7 @@ impl Conductor {
         });
         let started = Instant::now();
         let mut timed_out = false;
-        while !self.inflight.is_empty() {
+        while !self.inflight.is_empty() || self.inline.is_some() {
             let sleep = async {
                 match deadline {
                     Some((at, _)) if !timed_out => tokio::time::sleep_until(at).await,
@@ -1108,16 +1156,20 @@ impl Conductor {
                 }
             };
             tokio::select! {
-                joined = self.inflight.join_next_with_id() => {
+                joined = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
                     let finished = match joined {
                         Some(Ok((id, f))) => { self.inflight_ids.remove(&id); f }
                         Some(Err(e)) => {
                             let t = self.inflight_ids.remove(&e.id()).expect("every spawned task is known");
-                            let now = self.now();
-                            Finished { index: t, status: TaskStatus::Failed, result: Value::Null, error: Some(ActionError::failed(format!("the action panicked: {e}"))), input: None, attempt: 1, started_at: now.clone(), finished_at: now, duration_ms: 0 }
+                            self.panicked(t, &e.to_string())
                         }
-                        None => break,
+                        None => continue,
                     };
+                    self.on_finished(finished).await?;
+                }
+                ran = async { self.inline.as_mut().expect("guarded").1.catch().await }, if self.inline.is_some() => {
+                    let (t, _) = self.inline.take().expect("guarded");
+                    let finished = ran.unwrap_or_else(|why| self.panicked(t, &why));
                     self.on_finished(finished).await?;
                 }
                 () = self.cancel.cancelled(), if !self.cancel.is_cancelled() => {}

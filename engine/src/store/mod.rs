@@ -5,6 +5,7 @@
 
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 
 use std::fmt;
 use std::time::Duration;

@@ -21,6 +21,9 @@ use super::*;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Step outcomes and execution ends, group-committed on their own connection (none for
+    /// an in-memory database, which exists only on the pool's one connection).
+    writer: Option<super::sqlite_writer::Writer>,
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
@@ -152,6 +155,7 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let mut lock_path: Option<String> = None;
+        let mut file: Option<String> = None;
         if !memory {
             let path = url
                 .trim_start_matches("sqlite://")
@@ -166,6 +170,7 @@ impl SqliteStore {
             }
             owner_only_database(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             lock_path = Some(format!("{path}.migrate-lock"));
+            file = Some(path.to_string());
         }
         // Two processes opening a new database at once must not both create its tables (nor
         // race to switch it to WAL, which SQLite may refuse without waiting).
@@ -205,7 +210,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(SqliteStore { pool })
+        let writer = file
+            .as_deref()
+            .map(super::sqlite_writer::Writer::start)
+            .transpose()?;
+        Ok(SqliteStore { pool, writer })
     }
 }
 
@@ -474,6 +483,11 @@ impl Store for SqliteStore {
         if runs.is_empty() {
             return Ok(());
         }
+        if let Some(w) = &self.writer {
+            return w
+                .write(super::sqlite_writer::Work::TaskRuns(runs.to_vec()))
+                .await;
+        }
         let mut qb = QueryBuilder::new("");
         push_task_runs(&mut qb, runs);
         qb.build().execute(&self.pool).await?;
@@ -488,6 +502,17 @@ impl Store for SqliteStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
+        if let Some(w) = &self.writer {
+            return w
+                .write(super::sqlite_writer::Work::Finish {
+                    id: id.to_string(),
+                    status,
+                    output: output.map(Value::to_string),
+                    error: error.map(str::to_string),
+                    finished_at: finished_at.to_string(),
+                })
+                .await;
+        }
         sqlx::query("UPDATE executions SET status = ?, output = ?, error = ?, finished_at = ?, lease_until_ms = NULL WHERE id = ?")
             .bind(status.as_str())
             .bind(output.map(Value::to_string))
