@@ -11,10 +11,13 @@ use sqlx::Connection;
 
 use super::*;
 
+/// A SQLite file (the backend as weft runs it: pool and step writer), in a folder kept for
+/// the test's life.
 async fn sqlite() -> Arc<dyn Store> {
-    open("sqlite::memory:")
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    open(&format!("sqlite://{}", dir.join("weft.db").display()))
         .await
-        .expect("in-memory SQLite opens")
+        .expect("a SQLite file opens")
 }
 
 /// The PostgreSQL URL to test against, or `None` (saying so) when there is none.
@@ -181,6 +184,57 @@ async fn task_runs_upsert_and_never_go_back_to_running(store: Arc<dyn Store>) {
         "start time is kept"
     );
     assert!(a.is_outcome());
+}
+
+/// Outcomes recorded at once by many executions share commits; one that cannot be stored
+/// (its execution does not exist) fails alone; every stored one is read back at once.
+async fn step_writes_arriving_together_commit_together(store: Arc<dyn Store>) {
+    for i in 0..20 {
+        new_execution(&*store, &format!("g{i}"), None).await;
+    }
+    let writes = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut done = run(&format!("g{i}"), "a", -1, 1, TaskStatus::Succeeded);
+            done.seq = Some(1);
+            store.record_task_runs(&[done]).await
+        })
+    });
+    let orphan = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .record_task_runs(&[run("nobody", "a", -1, 1, TaskStatus::Succeeded)])
+                .await
+        })
+    };
+    for w in writes.collect::<Vec<_>>() {
+        w.await.unwrap().expect("stored");
+    }
+    assert!(
+        orphan.await.unwrap().is_err(),
+        "a task run of no execution is refused"
+    );
+    for i in 0..20 {
+        let runs = store.task_runs(&format!("g{i}")).await.unwrap();
+        assert_eq!(runs.len(), 1, "g{i}");
+        assert_eq!(runs[0].status, TaskStatus::Succeeded);
+    }
+    store
+        .finish_execution(
+            "g3",
+            ExecStatus::Succeeded,
+            Some(&json!({"n": 3})),
+            None,
+            "2026-01-01T00:00:09Z",
+        )
+        .await
+        .unwrap();
+    let e = store.execution("g3").await.unwrap();
+    assert_eq!(
+        (e.status, e.output),
+        (ExecStatus::Succeeded, Some(json!({"n": 3})))
+    );
 }
 
 async fn claims_respect_leases(store: Arc<dyn Store>) {
@@ -1277,6 +1331,7 @@ suite!(
     form_links_are_issued_once_rotated_and_switched,
     form_submissions_are_kept_newest_first,
     task_runs_upsert_and_never_go_back_to_running,
+    step_writes_arriving_together_commit_together,
     claims_respect_leases,
     cancel_reaches_children_and_finished_ones_refuse,
     list_filter_and_purge,
