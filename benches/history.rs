@@ -5,6 +5,10 @@
 //! (p50 and p99). The baseline in the same run is the same lists on the same rows with the
 //! indexes weft had before issue 17.
 //!
+//! Then retention: the oldest 100,000 executions (five task runs each) are purged while a
+//! probe records a step every 5 ms, and the probe's worst waits are reported beside the same
+//! probe against one `DELETE` of the next 100,000 (how purge worked before issue 17).
+//!
 //! `cargo bench --bench history` (`-- --rows 1000000 --repeat 200 --postgres
 //! postgres://postgres@127.0.0.1:5432/test`).
 
@@ -185,7 +189,138 @@ async fn run(bench: common::BenchStore, rows: i64, repeat: usize) {
             ms(*b99)
         );
     }
+    purge_while_running(store, url, postgres, wf.id).await;
     bench.close().await;
+}
+
+/// The time of second `n` of the seed, as `finished_at` holds it.
+fn seed_time(n: i64) -> String {
+    jiff::Timestamp::from_second(1_767_225_600 + n)
+        .expect("in range")
+        .to_string()
+}
+
+/// Purges the oldest 100,000 executions through the store (batched) and the next 100,000
+/// with one statement, each while a probe records a step every 5 ms: how long each took and
+/// how long the probe's writes waited.
+async fn purge_while_running(store: &dyn Store, url: &str, postgres: bool, workflow_id: i64) {
+    const SLICE: i64 = 100_000;
+    let runs = |from: i64, to: i64| {
+        let series = if postgres {
+            format!("generate_series({from}, {to}) AS s(n)")
+        } else {
+            format!(
+                "(WITH RECURSIVE c(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM c WHERE n < {to}) SELECT n FROM c)"
+            )
+        };
+        let cast = if postgres {
+            "n::text"
+        } else {
+            "CAST(n AS TEXT)"
+        };
+        let k = if postgres {
+            "k::text"
+        } else {
+            "CAST(k AS TEXT)"
+        };
+        let ks = if postgres {
+            "generate_series(1, 5) AS t(k)".to_string()
+        } else {
+            "(WITH RECURSIVE d(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM d WHERE k < 5) SELECT k FROM d)".to_string()
+        };
+        format!(
+            "INSERT INTO task_runs (execution_id, task, item, attempt, status, seq) \
+             SELECT 'x' || {cast}, 't' || {k}, -1, 1, 'succeeded', k FROM {series} CROSS JOIN {ks}"
+        )
+    };
+    exec(url, &runs(1, 2 * SLICE)).await;
+    // The probe's execution: running, so no purge touches it.
+    exec(
+        url,
+        &format!(
+            "INSERT INTO executions (id, workflow_id, workflow_name, workflow_version, status, org, input, trigger, created_at) \
+             VALUES ('probe', {workflow_id}, 'seeded', 1, 'running', 'org-0', '{{}}', '{{}}', '2100-01-01T00:00:00Z')"
+        ),
+    )
+    .await;
+    for (how, batched) in [
+        ("batched purge (weft)", true),
+        ("one DELETE (before)", false),
+    ] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = {
+            let stop = stop.clone();
+            let mut waits = Vec::new();
+            let store_probe = async move |waits: &mut Vec<Duration>| {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let row = weft_engine::store::TaskRun {
+                        execution_id: "probe".into(),
+                        task: format!("p{i}"),
+                        item: -1,
+                        attempt: 1,
+                        status: weft_engine::store::TaskStatus::Succeeded,
+                        seq: Some(i),
+                        input: None,
+                        result: None,
+                        error: None,
+                        routes: None,
+                        publish: None,
+                        reused: false,
+                        started_at: None,
+                        finished_at: None,
+                        duration_ms: None,
+                    };
+                    let t = Instant::now();
+                    store.record_task_runs(&[row]).await.expect("probe step");
+                    waits.push(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            async move {
+                store_probe(&mut waits).await;
+                waits
+            }
+        };
+        let purge = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let t = Instant::now();
+            let n = if batched {
+                store
+                    .purge(
+                        &seed_time(SLICE + 1),
+                        &weft_engine::store::PurgeScope::default(),
+                    )
+                    .await
+                    .expect("purge")
+            } else {
+                exec(
+                    url,
+                    &format!(
+                        "DELETE FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < '{}'",
+                        seed_time(2 * SLICE + 1)
+                    ),
+                )
+                .await;
+                SLICE as u64
+            };
+            let took = t.elapsed();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (n, took)
+        };
+        let (mut waits, (n, took)) = tokio::join!(probe, purge);
+        waits.sort();
+        println!(
+            "  {how:<22} {n} executions in {:>7.2} s; a step meanwhile: p50 {:>7.2}ms p99 {:>8.2}ms max {:>8.2}ms ({} steps)",
+            took.as_secs_f64(),
+            ms(pct(&waits, 0.5)),
+            ms(pct(&waits, 0.99)),
+            ms(*waits.last().expect("probed")),
+            waits.len()
+        );
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -110,6 +110,10 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// How many executions one purge transaction deletes (with their task runs): small enough
+/// that running executions barely wait for the write lock between batches.
+pub(crate) const PURGE_BATCH: i64 = 200;
+
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -608,18 +608,30 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, finished_before: &str, scope: &PurgeScope) -> Result<u64> {
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "DELETE FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ",
-        );
-        qb.push_bind(finished_before.to_string());
-        if let Some(org) = &scope.only {
-            qb.push(" AND org = ").push_bind(org.clone());
+        // In batches, oldest first: each holds the write lock briefly, so running executions
+        // keep committing their steps between them.
+        let mut total = 0;
+        loop {
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ",
+            );
+            qb.push_bind(finished_before.to_string());
+            if let Some(org) = &scope.only {
+                qb.push(" AND org = ").push_bind(org.clone());
+            }
+            for org in &scope.except {
+                qb.push(" AND org <> ").push_bind(org.clone());
+            }
+            qb.push(" ORDER BY finished_at LIMIT ")
+                .push_bind(PURGE_BATCH)
+                .push(")");
+            let done = qb.build().execute(&self.pool).await?.rows_affected();
+            total += done;
+            if done < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
         }
-        for org in &scope.except {
-            qb.push(" AND org <> ").push_bind(org.clone());
-        }
-        let done = qb.build().execute(&self.pool).await?;
-        Ok(done.rows_affected())
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {

@@ -237,6 +237,47 @@ async fn step_writes_arriving_together_commit_together(store: Arc<dyn Store>) {
     );
 }
 
+/// A purge larger than one batch deletes everything old (and only that), batch after batch.
+async fn purge_goes_batch_by_batch(store: Arc<dyn Store>) {
+    let n = usize::try_from(PURGE_BATCH).unwrap() * 2 + 7;
+    for i in 0..n {
+        let id = format!("old{i}");
+        new_execution(&*store, &id, None).await;
+        store
+            .finish_execution(
+                &id,
+                ExecStatus::Succeeded,
+                None,
+                None,
+                "2026-01-01T00:00:00Z",
+            )
+            .await
+            .unwrap();
+    }
+    new_execution(&*store, "new", None).await;
+    store
+        .finish_execution(
+            "new",
+            ExecStatus::Succeeded,
+            None,
+            None,
+            "2026-06-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let gone = store
+        .purge("2026-03-01T00:00:00Z", &PurgeScope::default())
+        .await
+        .unwrap();
+    assert_eq!(gone, n as u64);
+    assert!(store.execution("old0").await.is_err());
+    assert!(
+        store.task_runs("old3").await.unwrap().is_empty(),
+        "task runs go too"
+    );
+    assert!(store.execution("new").await.is_ok());
+}
+
 async fn claims_respect_leases(store: Arc<dyn Store>) {
     new_execution(&*store, "e2", None).await;
     assert!(
@@ -1332,6 +1373,7 @@ suite!(
     form_submissions_are_kept_newest_first,
     task_runs_upsert_and_never_go_back_to_running,
     step_writes_arriving_together_commit_together,
+    purge_goes_batch_by_batch,
     claims_respect_leases,
     cancel_reaches_children_and_finished_ones_refuse,
     list_filter_and_purge,
