@@ -1768,3 +1768,52 @@ async fn sqlite_waits_for_work_by_sleeping() {
     store.wait_for_work(Duration::from_millis(50)).await;
     assert!(started.elapsed() >= Duration::from_millis(50));
 }
+
+/// The step writer under contention: steps of many executions while the pool writes too
+/// (each side meets the other's write lock) — every write ends, none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_writes_finish_while_the_pool_writes_too() {
+    let store = sqlite().await;
+    for i in 0..8 {
+        new_execution(&*store, &format!("c{i}"), None).await;
+    }
+    let stepping = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..150 {
+                let mut r = run(
+                    &format!("c{i}"),
+                    &format!("t{n}"),
+                    -1,
+                    1,
+                    TaskStatus::Succeeded,
+                );
+                r.seq = Some(n);
+                store.record_task_runs(&[r]).await.expect("stored");
+            }
+        })
+    });
+    let pool = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..300 {
+                store
+                    .set_setting("contended", &n.to_string())
+                    .await
+                    .expect("set");
+            }
+        })
+    };
+    let all = async {
+        for s in stepping.collect::<Vec<_>>() {
+            s.await.unwrap();
+        }
+        pool.await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("no write waits forever");
+    for i in 0..8 {
+        assert_eq!(store.task_runs(&format!("c{i}")).await.unwrap().len(), 151);
+    }
+}
