@@ -114,6 +114,32 @@ impl From<sqlx::Error> for StoreError {
 /// that running executions barely wait for the write lock between batches.
 pub(crate) const PURGE_BATCH: i64 = 200;
 
+/// One purge batch: the oldest [`PURGE_BATCH`] finished executions before `finished_before`
+/// in `scope` — the same statement for every backend.
+pub(crate) fn purge_batch<'a, DB: sqlx::Database>(
+    finished_before: &str,
+    scope: &PurgeScope,
+) -> sqlx::QueryBuilder<'a, DB>
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut qb = sqlx::QueryBuilder::new(
+        "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ",
+    );
+    qb.push_bind(finished_before.to_string());
+    if let Some(org) = &scope.only {
+        qb.push(" AND org = ").push_bind(org.clone());
+    }
+    for org in &scope.except {
+        qb.push(" AND org <> ").push_bind(org.clone());
+    }
+    qb.push(" ORDER BY finished_at LIMIT ")
+        .push_bind(PURGE_BATCH)
+        .push(")");
+    qb
+}
+
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

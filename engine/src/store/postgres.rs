@@ -787,19 +787,7 @@ impl Store for PostgresStore {
         // keep committing their steps between them.
         let mut total = 0;
         loop {
-            let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
-                "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ",
-            );
-            qb.push_bind(finished_before.to_string());
-            if let Some(org) = &scope.only {
-                qb.push(" AND org = ").push_bind(org.clone());
-            }
-            for org in &scope.except {
-                qb.push(" AND org <> ").push_bind(org.clone());
-            }
-            qb.push(" ORDER BY finished_at LIMIT ")
-                .push_bind(PURGE_BATCH)
-                .push(")");
+            let mut qb = purge_batch::<Postgres>(finished_before, scope);
             let done = qb.build().execute(&self.pool).await?.rows_affected();
             total += done;
             if done < PURGE_BATCH as u64 {
