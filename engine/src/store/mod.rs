@@ -4,6 +4,7 @@
 //! migrations and is chosen from the database URL by [`open`].
 
 mod postgres;
+mod rows;
 mod sqlite;
 mod sqlite_writer;
 

@@ -23,6 +23,7 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::rows::{execution_from_row, json_col, task_run_from_row};
 use super::*;
 use crate::action::now_rfc3339;
 
@@ -73,68 +74,6 @@ const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_versio
 const WEBHOOK_SECRET_COLUMNS: &str =
     "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
 const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
-
-fn json_col(row: &PgRow, col: &str) -> Result<Option<Value>> {
-    json_from_text(col, row.try_get(col)?)
-}
-
-fn execution_from_row(row: &PgRow) -> Result<ExecutionRecord> {
-    let status: String = row.try_get("status")?;
-    Ok(ExecutionRecord {
-        id: row.try_get("id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        workflow_name: row.try_get("workflow_name")?,
-        workflow_version: row.try_get("workflow_version")?,
-        status: parse_exec_status(&status)?,
-        org: row.try_get("org")?,
-        input: json_col(row, "input")?.unwrap_or(Value::Null),
-        vars: json_col(row, "vars")?,
-        trigger: json_col(row, "trigger")?.unwrap_or(Value::Null),
-        output: json_col(row, "output")?,
-        error: row.try_get("error")?,
-        parent_id: row.try_get("parent_id")?,
-        parent_task: row.try_get("parent_task")?,
-        rerun_of: row.try_get("rerun_of")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        owner: row.try_get("owner")?,
-        lease_until_ms: row.try_get("lease_until_ms")?,
-        concurrency_key: row.try_get("concurrency_key")?,
-        concurrency_limit: row.try_get("concurrency_limit")?,
-        sealed: row.try_get("sealed")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-fn task_run_from_row(row: &PgRow) -> Result<TaskRun> {
-    let status: String = row.try_get("status")?;
-    let routes = json_col(row, "routes")?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("routes: {e}")))?;
-    let publish = json_col(row, "publish")?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("publish: {e}")))?;
-    Ok(TaskRun {
-        execution_id: row.try_get("execution_id")?,
-        task: row.try_get("task")?,
-        item: row.try_get("item")?,
-        attempt: row.try_get("attempt")?,
-        status: parse_task_status(&status)?,
-        seq: row.try_get("seq")?,
-        input: json_col(row, "input")?,
-        result: json_col(row, "result")?,
-        error: json_col(row, "error")?,
-        routes,
-        publish,
-        reused: row.try_get("reused")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        duration_ms: row.try_get("duration_ms")?,
-    })
-}
 
 /// Upserts `runs` (in statements of at most [`ROWS_PER_INSERT`] rows) on `conn`.
 async fn upsert_task_runs(conn: &mut PgConnection, runs: &[TaskRun]) -> Result<()> {

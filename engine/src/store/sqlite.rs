@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::rows::{execution_from_row, json_col, task_run_from_row};
 use super::*;
 
 /// The SQLite store.
@@ -33,68 +34,6 @@ const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, 
 
 use super::json_to_text as to_text;
 use crate::action::now_rfc3339;
-
-fn json_col(row: &SqliteRow, col: &str) -> Result<Option<Value>> {
-    json_from_text(col, row.try_get(col)?)
-}
-
-fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
-    let status: String = row.try_get("status")?;
-    Ok(ExecutionRecord {
-        id: row.try_get("id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        workflow_name: row.try_get("workflow_name")?,
-        workflow_version: row.try_get("workflow_version")?,
-        status: parse_exec_status(&status)?,
-        org: row.try_get("org")?,
-        input: json_col(row, "input")?.unwrap_or(Value::Null),
-        vars: json_col(row, "vars")?,
-        trigger: json_col(row, "trigger")?.unwrap_or(Value::Null),
-        output: json_col(row, "output")?,
-        error: row.try_get("error")?,
-        parent_id: row.try_get("parent_id")?,
-        parent_task: row.try_get("parent_task")?,
-        rerun_of: row.try_get("rerun_of")?,
-        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        owner: row.try_get("owner")?,
-        lease_until_ms: row.try_get("lease_until_ms")?,
-        concurrency_key: row.try_get("concurrency_key")?,
-        concurrency_limit: row.try_get("concurrency_limit")?,
-        sealed: row.try_get("sealed")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-fn task_run_from_row(row: &SqliteRow) -> Result<TaskRun> {
-    let status: String = row.try_get("status")?;
-    let routes = json_col(row, "routes")?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("routes: {e}")))?;
-    let publish = json_col(row, "publish")?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("publish: {e}")))?;
-    Ok(TaskRun {
-        execution_id: row.try_get("execution_id")?,
-        task: row.try_get("task")?,
-        item: row.try_get("item")?,
-        attempt: row.try_get("attempt")?,
-        status: parse_task_status(&status)?,
-        seq: row.try_get("seq")?,
-        input: json_col(row, "input")?,
-        result: json_col(row, "result")?,
-        error: json_col(row, "error")?,
-        routes,
-        publish,
-        reused: row.try_get::<i64, _>("reused")? != 0,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        duration_ms: row.try_get("duration_ms")?,
-    })
-}
 
 /// Appends an upsert of `runs` (one statement, however many rows).
 fn push_task_runs(qb: &mut QueryBuilder<'_, Sqlite>, runs: &[TaskRun]) {
