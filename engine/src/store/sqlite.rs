@@ -10,12 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::rows::{execution_from_row, json_col, task_run_from_row};
+use super::rows::{
+    execution_from_row, form_link_from_row, form_submission_from_row, json_col, org_from_row,
+    task_run_from_row, trigger_event_from_row, webhook_secret_from_row, workflow_from_row,
+};
 use super::*;
 
 /// The SQLite store.
@@ -1454,20 +1456,6 @@ async fn insert_execution(
 
 const ORG_COLUMNS: &str = "orgs.id, orgs.name, orgs.parent_id, orgs.tags, orgs.attributes, orgs.active, orgs.created_at, orgs.updated_at";
 
-fn org_from_row(r: &SqliteRow) -> Result<OrgRecord> {
-    let tags: String = r.try_get("tags")?;
-    Ok(OrgRecord {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        parent_id: r.try_get("parent_id")?,
-        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
-        attributes: json_col(r, "attributes")?.unwrap_or(Value::Null),
-        active: r.try_get::<i64, _>("active")? != 0,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
 /// A foreign-key failure on `what` as "not found".
 fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
     match e {
@@ -1476,75 +1464,4 @@ fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
         }
         other => other.into(),
     }
-}
-
-fn webhook_secret_from_row(r: &SqliteRow) -> Result<WebhookSecretRecord> {
-    Ok(WebhookSecretRecord {
-        workflow: r.try_get("workflow")?,
-        trigger: r.try_get("trigger")?,
-        org: r.try_get("org")?,
-        secret: r.try_get("secret")?,
-        previous: r.try_get("previous")?,
-        previous_until: r.try_get("previous_until")?,
-        created_at: r.try_get("created_at")?,
-        rotated_at: r.try_get("rotated_at")?,
-    })
-}
-
-fn trigger_event_from_row(r: &SqliteRow) -> Result<TriggerEvent> {
-    Ok(TriggerEvent {
-        id: r.try_get("id")?,
-        workflow: r.try_get("workflow")?,
-        trigger: r.try_get("trigger")?,
-        kind: r.try_get("kind")?,
-        org: r.try_get("org")?,
-        outcome: r.try_get("outcome")?,
-        reason: r.try_get("reason")?,
-        status: r.try_get("status")?,
-        execution_id: r.try_get("execution_id")?,
-        dedupe_key: r.try_get("dedupe_key")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn workflow_from_row(row: &SqliteRow) -> Result<WorkflowRecord> {
-    Ok(WorkflowRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        version: row.try_get("version")?,
-        source: row.try_get("source")?,
-        path: row.try_get("path")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn form_link_from_row(r: &SqliteRow) -> Result<FormLinkRecord> {
-    Ok(FormLinkRecord {
-        form: r.try_get("form")?,
-        org: r.try_get("org")?,
-        token_hash: r.try_get("token_hash")?,
-        token: r.try_get("token")?,
-        generation: r.try_get("generation")?,
-        enabled: r.try_get("enabled")?,
-        expires_at: r.try_get("expires_at")?,
-        created_at: r.try_get("created_at")?,
-        rotated_at: r.try_get("rotated_at")?,
-    })
-}
-
-fn form_submission_from_row(r: &SqliteRow) -> Result<FormSubmission> {
-    let data: String = r.try_get("data")?;
-    let ids: String = r.try_get("execution_ids")?;
-    Ok(FormSubmission {
-        id: r.try_get("id")?,
-        form: r.try_get("form")?,
-        form_version: r.try_get("form_version")?,
-        org: r.try_get("org")?,
-        link: r.try_get("link")?,
-        values: serde_json::from_str(&data)
-            .map_err(|e| StoreError::Corrupt(format!("form submission values: {e}")))?,
-        execution_ids: serde_json::from_str(&ids)
-            .map_err(|e| StoreError::Corrupt(format!("form submission executions: {e}")))?,
-        submitted_at: r.try_get("submitted_at")?,
-    })
 }
