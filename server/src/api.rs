@@ -209,7 +209,7 @@ async fn deploy_workflow(
     let done = workflow_service::deploy(state.engine(), source, None).await?;
     crate::autotask::sync_in_background(&state);
     let triggers =
-        trigger_service::of_workflow(state.engine(), &done.workflow, state.base_url()).await?;
+        trigger_service::of_workflow(state.engine(), &done.workflow, &state.base_url()).await?;
     Ok(Json(Deployed {
         name: done.record.name,
         version: done.record.version,
@@ -288,7 +288,7 @@ async fn get_workflow(
         }
     };
     let wf = state.parsed(&record)?;
-    let triggers = trigger_service::of_workflow(state.engine(), &wf, state.base_url()).await?;
+    let triggers = trigger_service::of_workflow(state.engine(), &wf, &state.base_url()).await?;
     Ok(Json(WorkflowDetail {
         name: record.name,
         version: record.version,
@@ -1105,7 +1105,7 @@ async fn get_action(
 )]
 async fn list_triggers(State(state): State<AppState>) -> Result<Json<Vec<TriggerView>>, ApiError> {
     Ok(Json(
-        trigger_service::list(state.engine(), state.base_url()).await?,
+        trigger_service::list(state.engine(), &state.base_url()).await?,
     ))
 }
 
@@ -1164,7 +1164,7 @@ async fn enable_trigger(
     State(state): State<AppState>,
     Path((workflow, trigger)): Path<(String, String)>,
 ) -> Result<Json<TriggerView>, ApiError> {
-    let t = trigger_service::switch(state.engine(), &workflow, &trigger, true, state.base_url())
+    let t = trigger_service::switch(state.engine(), &workflow, &trigger, true, &state.base_url())
         .await?;
     Ok(Json(t))
 }
@@ -1189,8 +1189,14 @@ async fn disable_trigger(
     State(state): State<AppState>,
     Path((workflow, trigger)): Path<(String, String)>,
 ) -> Result<Json<TriggerView>, ApiError> {
-    let t = trigger_service::switch(state.engine(), &workflow, &trigger, false, state.base_url())
-        .await?;
+    let t = trigger_service::switch(
+        state.engine(),
+        &workflow,
+        &trigger,
+        false,
+        &state.base_url(),
+    )
+    .await?;
     Ok(Json(t))
 }
 
@@ -1247,7 +1253,7 @@ async fn webhook_secret(
     State(state): State<AppState>,
     Path((workflow, trigger, org)): Path<(String, String, String)>,
 ) -> Result<Json<WebhookSecretView>, ApiError> {
-    let s = trigger_service::secret(state.engine(), &workflow, &trigger, &org, state.base_url())
+    let s = trigger_service::secret(state.engine(), &workflow, &trigger, &org, &state.base_url())
         .await?;
     Ok(Json(s))
 }
@@ -1300,7 +1306,7 @@ async fn rotate_webhook_secret(
         &trigger,
         &org,
         grace,
-        state.base_url(),
+        &state.base_url(),
     )
     .await?;
     Ok(Json(s))

@@ -55,7 +55,7 @@ pub enum CalloutNoted {
 /// deploy); the outcome is logged.
 pub(crate) fn sync_in_background(state: &AppState) {
     let engine = state.engine().clone();
-    let base = state.0.base_url.clone();
+    let base = state.base_url();
     tokio::spawn(async move {
         match at::sync_webhooks(&engine, &base).await {
             Ok(report) => {

@@ -113,8 +113,7 @@ async fn page(
     let action = format!("/forms/{token}");
     let csrf = csrf(state, open);
     let fixed = open.fixed();
-    let mut values = values.clone();
-    values.extend(fixed.clone());
+    let values = open.with_fixed(values);
     let options = forms::dynamic_options(state.engine(), state.form_options(), open, &values).await;
     html(
         status,
@@ -373,8 +372,7 @@ async fn state_of(
     ) {
         return StatusCode::TOO_MANY_REQUESTS.into_response();
     }
-    let mut values: Map<String, Value> = serde_json::from_slice(&body).unwrap_or_default();
-    values.extend(open.fixed());
+    let values = open.with_fixed(&serde_json::from_slice(&body).unwrap_or_default());
     let shown = open
         .form
         .fields()

@@ -287,7 +287,6 @@ struct Inner {
     engine: Arc<Engine>,
     workers: Workers,
     token_sha256: [u8; 32],
-    base_url: String,
     guards: guard::Guards,
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Webhook triggers by name, for the deployed versions whose ids it was built from.
@@ -321,14 +320,12 @@ impl AppState {
         token_sha256: [u8; 32],
         base_url: impl Into<String>,
     ) -> Self {
-        let base_url = base_url.into().trim_end_matches('/').to_string();
-        // One public address: the form links templates make start with it too.
-        engine.set_public_url(&base_url);
+        // One public address, the engine's: webhook URLs and the form links templates make.
+        engine.set_public_url(&base_url.into());
         AppState(Arc::new(Inner {
             engine,
             workers,
             token_sha256,
-            base_url,
             guards: guard::Guards::default(),
             trusted_proxies: Vec::new(),
             hooks: Mutex::default(),
@@ -483,9 +480,10 @@ impl AppState {
         })
     }
 
-    /// The base of the webhook URLs shown (`weft_service::triggers::hook_url`).
-    pub(crate) fn base_url(&self) -> &str {
-        &self.0.base_url
+    /// The base of the webhook URLs shown (`weft_service::triggers::hook_url`): the engine's
+    /// public URL.
+    pub(crate) fn base_url(&self) -> String {
+        self.0.engine.public_url()
     }
 
     /// The answers of form options generators kept briefly.

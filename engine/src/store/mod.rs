@@ -111,6 +111,19 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The columns of `task_runs`, in the order every backend writes and reads them.
+pub(crate) const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
+
+/// What storing a task run again changes, after `INSERT INTO task_runs (…) VALUES …` on every
+/// backend: a finished row is never turned back into a running one.
+pub(crate) const TASK_RUN_UPSERT: &str = " ON CONFLICT (execution_id, task, item, attempt) DO UPDATE SET \
+     status = excluded.status, seq = COALESCE(excluded.seq, task_runs.seq), \
+     input = COALESCE(excluded.input, task_runs.input), result = excluded.result, \
+     error = excluded.error, routes = excluded.routes, publish = excluded.publish, \
+     reused = excluded.reused, started_at = COALESCE(excluded.started_at, task_runs.started_at), \
+     finished_at = excluded.finished_at, duration_ms = excluded.duration_ms \
+     WHERE task_runs.status = 'running' OR excluded.status <> 'running'";
+
 /// How many executions one purge transaction deletes (with their task runs): small enough
 /// that running executions barely wait for the write lock between batches.
 pub(crate) const PURGE_BATCH: i64 = 200;

@@ -74,7 +74,6 @@ impl Drop for Wake {
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
 const WEBHOOK_SECRET_COLUMNS: &str =
     "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
-const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 /// Upserts `runs` (in statements of at most [`ROWS_PER_INSERT`] rows) on `conn`.
 async fn upsert_task_runs(conn: &mut PgConnection, runs: &[TaskRun]) -> Result<()> {
@@ -99,15 +98,7 @@ async fn upsert_task_runs(conn: &mut PgConnection, runs: &[TaskRun]) -> Result<(
                 .push_bind(r.duration_ms);
         });
         // A finished row is never turned back into a running one.
-        qb.push(
-            " ON CONFLICT (execution_id, task, item, attempt) DO UPDATE SET \
-             status = EXCLUDED.status, seq = COALESCE(EXCLUDED.seq, task_runs.seq), \
-             input = COALESCE(EXCLUDED.input, task_runs.input), result = EXCLUDED.result, \
-             error = EXCLUDED.error, routes = EXCLUDED.routes, publish = EXCLUDED.publish, \
-             reused = EXCLUDED.reused, started_at = COALESCE(EXCLUDED.started_at, task_runs.started_at), \
-             finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms \
-             WHERE task_runs.status = 'running' OR EXCLUDED.status <> 'running'",
-        );
+        qb.push(TASK_RUN_UPSERT);
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())

@@ -29,10 +29,13 @@ pub struct SqliteStore {
     writer: Option<super::sqlite_writer::Writer>,
 }
 
+/// An execution's end (status, output, error, finished_at, id): the pool's and the step
+/// writer's statement.
+pub(super) const FINISH_EXECUTION: &str = "UPDATE executions SET status = ?1, output = ?2, error = ?3, finished_at = ?4, lease_until_ms = NULL WHERE id = ?5";
+
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
 const WEBHOOK_SECRET_COLUMNS: &str =
     "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
-const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 
 use super::json_to_text as to_text;
 use crate::action::now_rfc3339;
@@ -58,15 +61,7 @@ fn push_task_runs(qb: &mut QueryBuilder<'_, Sqlite>, runs: &[TaskRun]) {
             .push_bind(r.duration_ms);
     });
     // A finished row is never turned back into a running one.
-    qb.push(
-        " ON CONFLICT (execution_id, task, item, attempt) DO UPDATE SET \
-         status = excluded.status, seq = COALESCE(excluded.seq, task_runs.seq), \
-         input = COALESCE(excluded.input, task_runs.input), result = excluded.result, \
-         error = excluded.error, routes = excluded.routes, publish = excluded.publish, \
-         reused = excluded.reused, started_at = COALESCE(excluded.started_at, task_runs.started_at), \
-         finished_at = excluded.finished_at, duration_ms = excluded.duration_ms \
-         WHERE task_runs.status = 'running' OR excluded.status <> 'running'",
-    );
+    qb.push(TASK_RUN_UPSERT);
 }
 
 impl SqliteStore {
@@ -454,7 +449,7 @@ impl Store for SqliteStore {
                 })
                 .await;
         }
-        sqlx::query("UPDATE executions SET status = ?, output = ?, error = ?, finished_at = ?, lease_until_ms = NULL WHERE id = ?")
+        sqlx::query(FINISH_EXECUTION)
             .bind(status.as_str())
             .bind(output.map(Value::to_string))
             .bind(error)

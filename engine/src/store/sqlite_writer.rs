@@ -79,12 +79,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Why a batch was not committed by the leader on its own thread.
-enum Busy {
-    /// Another connection holds the write lock: wait for it elsewhere.
-    Locked(Vec<Job>),
-}
-
 impl Writer {
     /// Opens the write connection to `path` (the database exists and is migrated).
     pub(super) fn start(path: &str) -> Result<Writer> {
@@ -111,11 +105,11 @@ impl Writer {
             q.jobs.push(Job { work, done });
             !std::mem::replace(&mut q.leading, true)
         };
-        if lead && let Err(Busy::Locked(batch)) = self.0.lead(Duration::ZERO, Vec::new()) {
+        if lead && let Err(batch) = self.0.lead(Duration::ZERO, Vec::new()) {
             let inner = self.0.clone();
             // The waiting happens on a blocking thread; it leads until the queue is empty.
             tokio::task::spawn_blocking(move || {
-                if let Err(Busy::Locked(mut jobs)) = inner.lead(BUSY_TIMEOUT, batch) {
+                if let Err(mut jobs) = inner.lead(BUSY_TIMEOUT, batch) {
                     let mut q = lock(&inner.queue);
                     q.leading = false;
                     jobs.append(&mut q.jobs);
@@ -141,8 +135,12 @@ impl Writer {
 impl Inner {
     /// Commits `first` and then whatever is queued, batch after batch, until the queue is
     /// empty (then stops leading). Waits at most `busy` for the write lock; past it, the
-    /// batch in hand comes back (still leading).
-    fn lead(self: &Arc<Self>, busy: Duration, first: Vec<Job>) -> std::result::Result<(), Busy> {
+    /// batch in hand comes back, unwritten (still leading).
+    fn lead(
+        self: &Arc<Self>,
+        busy: Duration,
+        first: Vec<Job>,
+    ) -> std::result::Result<(), Vec<Job>> {
         let mut batch = first;
         loop {
             if batch.is_empty() {
@@ -157,11 +155,11 @@ impl Inner {
             let outcomes = {
                 let mut conn = lock(&self.conn);
                 if conn.busy_timeout(busy).is_err() {
-                    return Err(Busy::Locked(batch));
+                    return Err(batch);
                 }
                 match commit(&mut conn, &batch) {
                     Ok(outcomes) => outcomes,
-                    Err(Locked) => return Err(Busy::Locked(batch)),
+                    Err(Locked) => return Err(batch),
                 }
             };
             for (job, outcome) in batch.drain(..).zip(outcomes) {
@@ -250,7 +248,7 @@ fn commit(
 fn write(conn: &Connection, work: &Work) -> rusqlite::Result<()> {
     match work {
         Work::TaskRuns(runs) => {
-            let mut stmt = conn.prepare_cached(INSERT_TASK_RUN)?;
+            let mut stmt = conn.prepare_cached(&INSERT_TASK_RUN)?;
             for r in runs {
                 stmt.execute(params![
                     r.execution_id,
@@ -279,28 +277,18 @@ fn write(conn: &Connection, work: &Work) -> rusqlite::Result<()> {
             error,
             finished_at,
         } => {
-            conn.prepare_cached(FINISH_EXECUTION)?.execute(params![
-                status.as_str(),
-                output,
-                error,
-                finished_at,
-                id
-            ])?;
+            conn.prepare_cached(super::sqlite::FINISH_EXECUTION)?
+                .execute(params![status.as_str(), output, error, finished_at, id])?;
             Ok(())
         }
     }
 }
 
-/// The same statement as the pool's `record_task_runs`: a finished row is never turned back
-/// into a running one.
-const INSERT_TASK_RUN: &str = "INSERT INTO task_runs (execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-     ON CONFLICT (execution_id, task, item, attempt) DO UPDATE SET \
-     status = excluded.status, seq = COALESCE(excluded.seq, task_runs.seq), \
-     input = COALESCE(excluded.input, task_runs.input), result = excluded.result, \
-     error = excluded.error, routes = excluded.routes, publish = excluded.publish, \
-     reused = excluded.reused, started_at = COALESCE(excluded.started_at, task_runs.started_at), \
-     finished_at = excluded.finished_at, duration_ms = excluded.duration_ms \
-     WHERE task_runs.status = 'running' OR excluded.status <> 'running'";
-
-const FINISH_EXECUTION: &str = "UPDATE executions SET status = ?1, output = ?2, error = ?3, finished_at = ?4, lease_until_ms = NULL WHERE id = ?5";
+/// One task run, stored as the pool's `record_task_runs` stores it.
+static INSERT_TASK_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO task_runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15){}",
+        super::TASK_RUN_COLUMNS,
+        super::TASK_RUN_UPSERT
+    )
+});

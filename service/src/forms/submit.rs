@@ -47,6 +47,14 @@ impl OpenLink {
             .collect()
     }
 
+    /// `values` with the link's fixed values laid over them: what conditions, dynamic options
+    /// and checks see, whatever was posted for a fixed field.
+    pub fn with_fixed(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        let mut all = values.clone();
+        all.extend(self.fixed());
+        all
+    }
+
     /// `standing`, `signed`, `single_use` or `preview` (what `TRIGGER.form.link` says).
     pub fn kind(&self) -> &'static str {
         self.signed.as_ref().map_or("standing", |s| s.uses.as_str())
@@ -305,9 +313,7 @@ pub async fn submit(
 ) -> Result<Submitted, ServiceError> {
     let open = open_link(engine, token).await?;
     let fixed = open.fixed();
-    let mut submitted = submitted.clone();
-    submitted.extend(fixed.clone());
-    let submitted = &submitted;
+    let submitted = &open.with_fixed(submitted);
     // Dynamic choices are checked against what the generator answers for these values; a
     // generator that cannot answer refuses a value it could not vouch for.
     let mut known = IndexMap::new();
