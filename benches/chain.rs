@@ -21,14 +21,18 @@ use weft_engine::store::{ExecStatus, TriggerEvent};
 
 const STEPS: usize = 50;
 
-fn chain_workflow() -> String {
-    let mut y =
-        String::from("name: bench-chain\ninput:\n  i: { type: integer, default: 0 }\ntasks:\n");
-    for n in 0..STEPS {
+/// How many steps the long chain of the latency measurement has (the issue's: 300).
+const LONG: usize = 300;
+
+fn chain_workflow(steps: usize) -> String {
+    let mut y = format!(
+        "name: bench-chain-{steps}\ninput:\n  i: {{ type: integer, default: 0 }}\n  label: {{ type: string, default: start }}\ntasks:\n"
+    );
+    for n in 0..steps {
         y.push_str(&format!("  s{n}:\n    action: core.noop\n"));
-        if n + 1 < STEPS {
+        if n + 1 < steps {
             y.push_str(&format!(
-                "    next:\n      - when: \"{{{{ CTX.i < 1000 }}}}\"\n        publish: {{ i: \"{{{{ CTX.i + 1 }}}}\", label: \"step {{{{ CTX.i }}}} of {STEPS}\" }}\n        do: s{}\n",
+                "    next:\n      - when: \"{{{{ CTX.i < 1000 }}}}\"\n        publish: {{ i: \"{{{{ CTX.i + 1 }}}}\", label: \"step {{{{ CTX.i }}}} of {steps}\" }}\n        do: s{}\n",
                 n + 1
             ));
         }
@@ -108,44 +112,61 @@ fn main() {
     });
 }
 
+/// Runs `executions` chains of `steps` steps one after another: the time of each.
+async fn chains(engine: &Arc<Engine>, steps: usize, executions: usize) -> Vec<Duration> {
+    let record = engine
+        .deploy(&chain_workflow(steps), None)
+        .await
+        .expect("valid benchmark workflow");
+    let mut times = Vec::with_capacity(executions);
+    // The first five warm up caches and the pool.
+    for n in 0..executions + 5 {
+        let t = Instant::now();
+        let e = engine
+            .execute(&record, Default::default(), StartOptions::default())
+            .await
+            .expect("runs");
+        if n >= 5 {
+            times.push(t.elapsed());
+        }
+        assert_eq!(
+            e.output.as_ref().and_then(|o| o["i"].as_i64()),
+            Some(steps as i64 - 1),
+            "{:?}",
+            e.error
+        );
+    }
+    times
+}
+
 /// Chains one after another; prints per execution and per step beside bare commits (when
-/// `bare` is given). Returns the bare commit median.
+/// `bare` is given). A step's cost is measured as the issue states it: the median
+/// {LONG}-step chain minus the median 1-step chain, over {LONG} − 1 steps, so what an
+/// execution costs once (creating, claiming, finishing it) is not counted as steps.
+/// Returns the bare commit median.
 async fn latency(
     name: &str,
     engine: Arc<Engine>,
     executions: usize,
     bare: Option<&common::BenchStore>,
 ) -> Duration {
-    let record = engine
-        .deploy(&chain_workflow(), None)
-        .await
-        .expect("valid benchmark workflow");
-    // Warm up caches and the pool.
-    for _ in 0..5 {
-        let e = engine
-            .execute(&record, Default::default(), StartOptions::default())
-            .await
-            .expect("runs");
-        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
-    }
-    let mut per_exec = Vec::with_capacity(executions);
-    for _ in 0..executions {
-        let t = Instant::now();
-        let e = engine
-            .execute(&record, Default::default(), StartOptions::default())
-            .await
-            .expect("runs");
-        per_exec.push(t.elapsed());
-        assert_eq!(
-            e.output.as_ref().and_then(|o| o["i"].as_i64()),
-            Some(STEPS as i64 - 1)
-        );
-    }
+    let mut short = chains(&engine, 1, executions).await;
+    let mut per_exec = chains(&engine, STEPS, executions).await;
+    let mut long = chains(&engine, LONG, executions.div_ceil(4)).await;
+    let (short_med, long_med) = (median(&mut short), median(&mut long));
     let exec_med = median(&mut per_exec);
-    let step = exec_med / STEPS as u32;
+    let step = long_med.saturating_sub(short_med) / (LONG as u32 - 1);
+    // The run-to-run spread of the step: quartiles of the long chains against the short median.
+    let (q1, q3) = (
+        pct(&long, 0.25).saturating_sub(short_med) / (LONG as u32 - 1),
+        pct(&long, 0.75).saturating_sub(short_med) / (LONG as u32 - 1),
+    );
     println!(
-        "  {name:<12} one at a time ({executions}): execution median {exec_med:>9.2?} p95 {:>9.2?}, per step {step:>9.2?}",
+        "  {name:<12} {STEPS}-step chain ({executions}): median {exec_med:>9.2?} p95 {:>9.2?}; 1-step chain median {short_med:>9.2?}; {LONG}-step chain median {long_med:>9.2?}",
         pct(&per_exec, 0.95)
+    );
+    println!(
+        "  {name:<12} durable step ({LONG}-step chain minus 1-step chain, per step): median {step:>9.2?} (interquartile {q1:.2?} – {q3:.2?})"
     );
     let Some(bare) = bare else {
         return Duration::ZERO;
@@ -171,7 +192,7 @@ async fn latency(
 /// Queues `n` chains at once and runs them with `workers` workers: executions per second.
 async fn run_queued(engine: &Arc<Engine>, n: usize, workers: usize) -> (f64, Duration) {
     let record = engine
-        .deploy(&chain_workflow(), None)
+        .deploy(&chain_workflow(STEPS), None)
         .await
         .expect("valid benchmark workflow");
     let starts = (0..n)

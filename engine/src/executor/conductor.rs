@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::redact::Redactor;
-use super::scope::{self, Extra, to_value};
+use super::scope::{self, Extra, Names, to_value};
 use super::task::{Finished, ItemOutcome, Job, human};
 use super::{Engine, EngineError, RerunOptions, StartOptions, now_ms};
 use crate::action::{ActionContext, ActionError};
@@ -521,8 +521,9 @@ struct Conductor {
     decided: HashMap<(usize, usize), bool>,
     state: Vec<State>,
     /// CTX, each value converted for templates once, when it is set.
-    ctx: indexmap::IndexMap<String, minijinja::Value>,
-    tasks_view: BTreeMap<String, minijinja::Value>,
+    ctx: Arc<Names<indexmap::IndexMap<String, minijinja::Value>>>,
+    /// TASKS, likewise.
+    tasks_view: Arc<Names<BTreeMap<String, minijinja::Value>>>,
     base: Vec<(&'static str, minijinja::Value)>,
     base_dirty: bool,
     seq: i64,
@@ -676,12 +677,14 @@ impl Conductor {
                 }
             }
         }
-        let ctx = handoff
-            .input
-            .iter()
-            .chain(handoff.vars.iter())
-            .map(|(k, v)| (k.clone(), to_value(v)))
-            .collect();
+        let ctx = Arc::new(Names(
+            handoff
+                .input
+                .iter()
+                .chain(handoff.vars.iter())
+                .map(|(k, v)| (k.clone(), to_value(v)))
+                .collect(),
+        ));
         let integrations: Arc<dyn Integrations> =
             Arc::new(OrgIntegrations::new(org_ctx, engine.integrations.clone()));
         Conductor {
@@ -695,7 +698,7 @@ impl Conductor {
             decided: HashMap::new(),
             state: vec![State::NotStarted; n],
             ctx,
-            tasks_view: BTreeMap::new(),
+            tasks_view: Arc::default(),
             base: Vec::new(),
             base_dirty: true,
             seq: 0,
@@ -739,9 +742,8 @@ impl Conductor {
             ];
         }
         if self.base_dirty {
-            self.base[0].1 =
-                minijinja::Value::from_pairs(self.ctx.iter().map(|(k, v)| (k.as_str(), v.clone())));
-            self.base[1].1 = minijinja::Value::from(self.tasks_view.clone());
+            self.base[0].1 = self.ctx.value();
+            self.base[1].1 = self.tasks_view.value();
             self.base_dirty = false;
         }
         &self.base
@@ -798,12 +800,20 @@ impl Conductor {
     ) {
         self.state[idx] = State::Done(status);
         let task = &self.wf.tasks[idx];
-        self.tasks_view.insert(
+        // The base's references go first, so that only a running task's can make a copy.
+        if let Some(names) = self.base.get_mut(..2) {
+            names[0].1 = minijinja::Value::UNDEFINED;
+            names[1].1 = minijinja::Value::UNDEFINED;
+        }
+        Arc::make_mut(&mut self.tasks_view).0.insert(
             task.name.clone(),
             to_value(&json!({"status": status.as_str(), "result": result, "error": error})),
         );
-        for (k, v) in publish {
-            self.ctx.insert(k, to_value(&v));
+        if !publish.is_empty() {
+            let ctx = &mut Arc::make_mut(&mut self.ctx).0;
+            for (k, v) in publish {
+                ctx.insert(k, to_value(&v));
+            }
         }
         self.base_dirty = true;
         for ri in 0..task.next.len() {

@@ -37,3 +37,92 @@ pub fn context(base: &[(&'static str, Value)], now: &str, extra: Extra<'_>) -> V
 pub fn to_value(v: &serde_json::Value) -> Value {
     Value::from(Serde(v))
 }
+
+/// CTX or TASKS as templates see them: a map of names shared by the conductor and the
+/// renders of the tasks it started. A step that changes it copies the map only while a task
+/// started before still holds the old one, so a chain's step does not copy every name it
+/// has so far (which made a long chain's steps ever slower).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names<M>(pub M);
+
+/// The maps [`Names`] wraps: CTX keeps the order names were set, TASKS sorts by name.
+pub(crate) trait NameMap: Clone + Default + std::fmt::Debug + Send + Sync + 'static {
+    fn lookup(&self, name: &str) -> Option<&Value>;
+    fn names(&self) -> Vec<Value>;
+    fn count(&self) -> usize;
+}
+
+impl NameMap for indexmap::IndexMap<String, Value> {
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+    fn names(&self) -> Vec<Value> {
+        self.keys().map(|k| Value::from(k.as_str())).collect()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl NameMap for std::collections::BTreeMap<String, Value> {
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+    fn names(&self) -> Vec<Value> {
+        self.keys().map(|k| Value::from(k.as_str())).collect()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<M: NameMap> minijinja::value::Object for Names<M> {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.lookup(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.0.names())
+    }
+
+    fn enumerator_len(self: &std::sync::Arc<Self>) -> Option<usize> {
+        Some(self.0.count())
+    }
+}
+
+impl<M: NameMap> Names<M> {
+    /// The map as a template value (sharing it).
+    pub(crate) fn value(self: &std::sync::Arc<Self>) -> Value {
+        Value::from_dyn_object(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_like_a_map_in_templates() {
+        let mut ctx = indexmap::IndexMap::new();
+        ctx.insert("b".to_string(), Value::from(2));
+        ctx.insert("a".to_string(), Value::from("x"));
+        let names = std::sync::Arc::new(Names(ctx));
+        let env = minijinja::Environment::new();
+        let out = env
+            .render_str(
+                "{{ CTX.b }} {{ CTX['a'] }} {{ CTX.missing is undefined }} {{ CTX | length }} \
+                 {% for k in CTX %}{{ k }}{% endfor %} {{ CTX is mapping }} {{ 'a' in CTX }} \
+                 {{ CTX | tojson }} {% for k, v in CTX | items %}{{ k }}={{ v }};{% endfor %}",
+                minijinja::context! { CTX => names.value() },
+            )
+            .expect("renders");
+        assert_eq!(
+            out,
+            "2 x True 2 ba True True {\"b\": 2, \"a\": \"x\"} b=2;a=x;"
+        );
+    }
+}
