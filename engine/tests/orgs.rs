@@ -432,3 +432,84 @@ async fn retention_follows_each_orgs_own_period_then_the_default() {
         .unwrap();
     assert!(exists("msp-ancient").await);
 }
+
+#[tokio::test]
+async fn a_change_made_by_another_process_reaches_the_next_execution() {
+    let w = world().await;
+    let yaml = r#"
+name: queue-of
+tasks:
+  show:
+    action: test.whoami
+    input:
+      text: "q={{ ORG.VARIABLES.queue }} parent={{ ORG.parent }}"
+output:
+  text: "{{ TASKS.show.result.text }}"
+  who: "{{ TASKS.show.result.user }}"
+"#;
+    let text = |e: &weft_engine::store::ExecutionRecord| {
+        assert_eq!(e.status, ExecStatus::Succeeded, "{:?}", e.error);
+        (
+            e.output.as_ref().unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            e.output.as_ref().unwrap()["who"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let first = run(&w, yaml, "acme").await;
+    assert_eq!(text(&first).0, "q=8 parent=msp");
+    // Another process (its own connection to the same file) changes the org's variable, its
+    // integration and its parent; the engine's kept context must not be used any more.
+    let other = weft_engine::store::open(&format!("sqlite://{}", w.db.display()))
+        .await
+        .unwrap();
+    other
+        .set_org_var(&OrgVar {
+            org_id: "acme".into(),
+            key: "queue".into(),
+            value: "9".into(),
+            secret: false,
+        })
+        .await
+        .unwrap();
+    let second = run(&w, yaml, "acme").await;
+    assert_eq!(text(&second).0, "q=9 parent=msp");
+    assert!(
+        other
+            .delete_integration("acme", "autotask", "default")
+            .await
+            .unwrap()
+    );
+    let third = run(&w, yaml, "acme").await;
+    assert_eq!(
+        text(&third).1,
+        "msp-api",
+        "the parent's instance once its own is gone"
+    );
+    assert!(other.delete_org_var("acme", "queue").await.unwrap());
+    let fourth = run(&w, yaml, "acme").await;
+    assert_eq!(
+        text(&fourth).0,
+        "q=5 parent=msp",
+        "the parent's value once its own is gone"
+    );
+    // Detached from its parent, it inherits nothing any more.
+    let mut moved = other.org("acme").await.unwrap();
+    moved.parent_id = None;
+    other.save_org(&moved).await.unwrap();
+    let fifth = run(&w, yaml, "acme").await;
+    assert_eq!(fifth.status, ExecStatus::Failed);
+    assert!(
+        fifth
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("`ORG.VARIABLES.queue` is undefined"),
+        "{:?}",
+        fifth.error
+    );
+}

@@ -213,7 +213,7 @@ async fn create_inner(
         Some((old, rows)) => (Some(old), rows),
         None => (None, Vec::new()),
     };
-    let org = Arc::new(engine.org_context(opts.org.as_deref()).await?);
+    let org = engine.org_context(opts.org.as_deref()).await?;
     let new = build(
         engine,
         Launch {
@@ -601,7 +601,7 @@ pub(crate) async fn drive(
                 .cloned()
                 .unwrap_or_default();
             let redactor = execution_redactor(&engine);
-            let org = Arc::new(engine.org_context(Some(&exec.org)).await?);
+            let org = engine.org_context(Some(&exec.org)).await?;
             redactor.add_org(&org);
             match exec.sealed.as_deref().map(|s| open_secrets(&engine, s)) {
                 Some(Some((secret_input, secret_vars))) => {
@@ -634,7 +634,7 @@ pub(crate) async fn drive(
     // Created in this process: the org loaded then is reused rather than read again.
     let org = match &handoff.org {
         Some(o) => o.clone(),
-        None => Arc::new(engine.org_context(Some(&exec.org)).await?),
+        None => engine.org_context(Some(&exec.org)).await?,
     };
     let runs = engine.store.task_runs(&exec.id).await?;
     let real_trigger = exec

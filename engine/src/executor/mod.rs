@@ -9,10 +9,17 @@
 
 mod conductor;
 pub mod observe;
+mod org_cache;
 pub mod redact;
 pub mod scope;
 mod task;
 mod workers;
+
+use org_cache::OrgCache;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 pub use workers::Workers;
 
@@ -150,6 +157,9 @@ pub struct Engine {
     public_url: std::sync::RwLock<String>,
     /// Stored versions by row id, parsed once: the workflow, or why it no longer loads.
     parsed: Mutex<HashMap<i64, Result<Arc<Workflow>, String>>>,
+    /// Org contexts as loaded, by the name or id asked for (each tenant its own entry), valid
+    /// while the store's configuration generation stays where it was when they were loaded.
+    orgs: Mutex<OrgCache>,
     running: Mutex<HashMap<String, Running>>,
     /// Woken once per execution this process queues.
     pub(crate) queued: tokio::sync::Notify,
@@ -233,6 +243,7 @@ impl Engine {
             lease: Duration::from_secs(30),
             public_url: std::sync::RwLock::new(DEFAULT_PUBLIC_URL.into()),
             parsed: Mutex::default(),
+            orgs: Mutex::default(),
             running: Mutex::default(),
             queued: tokio::sync::Notify::new(),
             adopted: Mutex::default(),
@@ -307,6 +318,8 @@ impl Engine {
             .public_url
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
+        // Contexts carry form links made with the old address.
+        lock(&self.orgs).clear();
     }
 
     /// Where people reach this installation.
@@ -584,7 +597,7 @@ impl Engine {
         for s in starts {
             let (record, wf) = self.workflow(s.workflow.id).await?;
             let input = prepare_input(&wf, s.input)?;
-            let org = Arc::new(self.org_context(s.opts.org.as_deref()).await?);
+            let org = self.org_context(s.opts.org.as_deref()).await?;
             prepared.push((record, wf, input, s.opts, org));
         }
         let news: Vec<_> = prepared
@@ -632,13 +645,14 @@ impl Engine {
     pub async fn org_context(
         &self,
         org: Option<&str>,
-    ) -> Result<crate::org::OrgContext, EngineError> {
-        let mut ctx = crate::org::OrgContext::load(
-            self.store.as_ref(),
-            self.secrets.as_ref(),
-            org.unwrap_or("default"),
-        )
-        .await?;
+    ) -> Result<Arc<crate::org::OrgContext>, EngineError> {
+        let name = org.unwrap_or("default");
+        let generation = self.store.config_generation().await?;
+        if let Some(ctx) = lock(&self.orgs).get(name, generation) {
+            return Ok(ctx);
+        }
+        let mut ctx =
+            crate::org::OrgContext::load(self.store.as_ref(), self.secrets.as_ref(), name).await?;
         let forms = if ctx.registered {
             crate::form_link::OrgForms::load(
                 self.store.as_ref(),
@@ -651,6 +665,8 @@ impl Engine {
             crate::form_link::OrgForms::none(&ctx.org.id, self.secrets.clone())
         };
         ctx.forms = Some(Arc::new(forms));
+        let ctx = Arc::new(ctx);
+        lock(&self.orgs).put(name, generation, ctx.clone());
         Ok(ctx)
     }
 

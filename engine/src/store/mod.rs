@@ -820,6 +820,12 @@ pub trait Store: Send + Sync + 'static {
             .unwrap_or(0))
     }
 
+    /// A number that moves whenever configuration changes — orgs, their variables,
+    /// integrations, mappings, directory, forms and form links, trigger switches, webhook
+    /// secrets — by any process (the database raises it): what was derived from them may be
+    /// kept until it moves.
+    async fn config_generation(&self) -> Result<i64>;
+
     /// Creates an execution (status running, held by `owner`) with its first task runs.
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()>;
     /// Takes over an execution whose lease expired or whose owner is `stale_owner` (or one

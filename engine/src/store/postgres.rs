@@ -506,6 +506,14 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn config_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT n FROM config_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_execution(&mut tx, e, None).await?;

@@ -910,6 +910,71 @@ async fn orgs_form_a_tree_with_variables_integrations_and_mappings(store: Arc<dy
     assert!(store.mappings("autotask").await.unwrap().is_empty());
 }
 
+async fn configuration_changes_move_the_generation(store: Arc<dyn Store>) {
+    let mut last = store.config_generation().await.unwrap();
+    let mut moved = |now: i64, what: &str| {
+        assert!(
+            now > last,
+            "{what} did not move the configuration generation"
+        );
+        last = now;
+    };
+    store.save_org(&org("msp", None)).await.unwrap();
+    moved(store.config_generation().await.unwrap(), "an org");
+    store
+        .set_org_var(&OrgVar {
+            org_id: "msp".into(),
+            key: "k".into(),
+            value: "1".into(),
+            secret: false,
+        })
+        .await
+        .unwrap();
+    moved(store.config_generation().await.unwrap(), "a variable");
+    store.delete_org_var("msp", "k").await.unwrap();
+    moved(
+        store.config_generation().await.unwrap(),
+        "a deleted variable",
+    );
+    store
+        .set_mapping(&OrgMapping {
+            org_id: "msp".into(),
+            kind: "autotask.company".into(),
+            external_id: "42".into(),
+            external_name: Some("MSP".into()),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        })
+        .await
+        .unwrap();
+    moved(store.config_generation().await.unwrap(), "a mapping");
+    store
+        .save_directory(&[DirectoryRecord {
+            source: "autotask".into(),
+            kind: "contact".into(),
+            external_id: "1".into(),
+            org_id: Some("msp".into()),
+            name: "N".into(),
+            data: json!({}),
+            active: true,
+            state: "created".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        }])
+        .await
+        .unwrap();
+    moved(
+        store.config_generation().await.unwrap(),
+        "a directory record",
+    );
+    store
+        .set_trigger_enabled("wf", "hook", false)
+        .await
+        .unwrap();
+    moved(store.config_generation().await.unwrap(), "a trigger switch");
+    // What executions do is not configuration.
+    new_execution(store.as_ref(), "e1", None).await;
+    assert_eq!(store.config_generation().await.unwrap(), last);
+}
+
 async fn directory_records_and_sync_runs_are_kept(store: Arc<dyn Store>) {
     let rec = |id: &str, name: &str, active| DirectoryRecord {
         source: "autotask".into(),
@@ -1361,6 +1426,7 @@ macro_rules! suite {
 }
 
 suite!(
+    configuration_changes_move_the_generation,
     concurrency_groups_run_at_most_their_limit,
     orgs_form_a_tree_with_variables_integrations_and_mappings,
     directory_records_and_sync_runs_are_kept,
