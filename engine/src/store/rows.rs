@@ -1,9 +1,10 @@
-//! Rows back into records, once for every backend: a backend's row type only has to decode
-//! text, integers and booleans (SQLite keeps booleans as integers, which sqlx reads as
-//! booleans).
+//! Rows back into records, once for every backend: a backend's row only has to read a
+//! column by name as text, an integer or a boolean ([`Columns`]): sqlx's SQLite and
+//! PostgreSQL rows and rusqlite's (the SQLite step writer and readers) alike. SQLite keeps
+//! booleans as integers; both drivers read them as booleans.
 
 use serde_json::Value;
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::Row;
 
 use super::{
     ExecutionRecord, FormLinkRecord, FormSubmission, OrgRecord, Result, StoreError, TaskRun,
@@ -11,26 +12,99 @@ use super::{
     parse_task_status,
 };
 
-/// A JSON text column as a value.
-pub(crate) fn json_col<'r, R: Row>(row: &'r R, col: &str) -> Result<Option<Value>>
-where
-    for<'c> &'c str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
-    json_from_text(col, row.try_get(col)?)
+/// A row of any backend, read by column name.
+pub(crate) trait Columns {
+    fn text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<Option<i64>>;
+    fn flag(&self, col: &str) -> Result<Option<bool>>;
+
+    /// Column `col` as `T` (text, integer or boolean, optional or not).
+    fn try_get<T: Column>(&self, col: &str) -> Result<T>
+    where
+        Self: Sized,
+    {
+        T::read(self, col)
+    }
 }
 
-/// A row mapper generic over the backend's row type (which must decode text, integers and
-/// booleans by column name).
+/// What a column can be read as.
+pub(crate) trait Column: Sized {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self>;
+}
+
+fn required<T>(col: &str, v: Option<T>) -> Result<T> {
+    v.ok_or_else(|| StoreError::Corrupt(format!("{col}: unexpected NULL")))
+}
+
+impl Column for String {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self> {
+        required(col, row.text(col)?)
+    }
+}
+impl Column for Option<String> {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self> {
+        row.text(col)
+    }
+}
+impl Column for i64 {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self> {
+        required(col, row.int(col)?)
+    }
+}
+impl Column for Option<i64> {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self> {
+        row.int(col)
+    }
+}
+impl Column for bool {
+    fn read<C: Columns>(row: &C, col: &str) -> Result<Self> {
+        required(col, row.flag(col)?)
+    }
+}
+
+macro_rules! sqlx_columns {
+    ($($row:ty),*) => {$(
+        impl Columns for $row {
+            fn text(&self, col: &str) -> Result<Option<String>> {
+                Ok(Row::try_get(self, col)?)
+            }
+            fn int(&self, col: &str) -> Result<Option<i64>> {
+                Ok(Row::try_get(self, col)?)
+            }
+            fn flag(&self, col: &str) -> Result<Option<bool>> {
+                Ok(Row::try_get(self, col)?)
+            }
+        }
+    )*};
+}
+sqlx_columns!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
+
+fn lite(col: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(format!("{col}: {e}"))
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<Option<String>> {
+        self.get(col).map_err(|e| lite(col, e))
+    }
+    fn int(&self, col: &str) -> Result<Option<i64>> {
+        self.get(col).map_err(|e| lite(col, e))
+    }
+    fn flag(&self, col: &str) -> Result<Option<bool>> {
+        self.get(col).map_err(|e| lite(col, e))
+    }
+}
+
+/// A JSON text column as a value.
+pub(crate) fn json_col<R: Columns>(row: &R, col: &str) -> Result<Option<Value>> {
+    json_from_text(col, row.text(col)?)
+}
+
+/// A row mapper for every backend's rows.
 macro_rules! row_mapper {
     ($(#[$doc:meta])* $name:ident($row:ident) -> $ty:ty $body:block) => {
         $(#[$doc])*
-        pub(crate) fn $name<'r, R: Row>($row: &'r R) -> Result<$ty>
-        where
-            for<'c> &'c str: ColumnIndex<R>,
-            String: Decode<'r, R::Database> + Type<R::Database>,
-            i64: Decode<'r, R::Database> + Type<R::Database>,
-            bool: Decode<'r, R::Database> + Type<R::Database>,
+        pub(crate) fn $name<R: Columns>($row: &R) -> Result<$ty>
         $body
     };
 }
