@@ -6,6 +6,7 @@
 mod postgres;
 mod rows;
 mod sqlite;
+mod sqlite_read;
 mod sqlite_writer;
 
 use std::fmt;

@@ -18,53 +18,131 @@ use super::rows::{
     execution_from_row, form_link_from_row, form_submission_from_row, json_col, org_from_row,
     task_run_from_row, trigger_event_from_row, webhook_secret_from_row, workflow_from_row,
 };
+use super::sqlite_writer::{Work, Written};
 use super::*;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Step outcomes and execution ends, group-committed on their own connection (none for
-    /// an in-memory database, which exists only on the pool's one connection).
-    writer: Option<super::sqlite_writer::Writer>,
+    /// The execution path's writes, group-committed on their own connection.
+    writer: super::sqlite_writer::Writer,
+    /// The execution path's reads, on connections of their own.
+    readers: std::sync::Arc<super::sqlite_read::Readers>,
+    /// The file behind a `sqlite::memory:` store, removed with its last handle.
+    _scratch: Option<std::sync::Arc<Scratch>>,
 }
 
-/// An execution's end (status, output, error, finished_at, id): the pool's and the step
-/// writer's statement.
+/// A database file that lives as long as the store: what `sqlite::memory:` opens, so that an
+/// ephemeral store works exactly as a file does (its writer and readers have their own
+/// connections, which an in-memory database cannot share).
+#[derive(Debug)]
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", ".migrate-lock"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+/// An execution's end (status, output, error, finished_at, id).
 pub(super) const FINISH_EXECUTION: &str = "UPDATE executions SET status = ?1, output = ?2, error = ?3, finished_at = ?4, lease_until_ms = NULL WHERE id = ?5";
+
+/// A trigger event (workflow, trigger, kind, org, outcome, reason, status, execution_id,
+/// dedupe_key, created_at); nothing for a dedupe key seen before.
+pub(super) const INSERT_EVENT: &str = "INSERT INTO trigger_events (workflow, trigger, kind, org, outcome, reason, status, execution_id, dedupe_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+
+/// A new execution (the columns of `EXECUTION_COLUMNS` but output and cancel_requested, then
+/// event_id).
+pub(super) static INSERT_EXECUTION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+    )
+});
+
+/// The next execution from the queue (owner, lease_until_ms, now, now_ms): queued first,
+/// oldest first, passing over those whose concurrency group is full and those held by a live
+/// owner; then running ones whose owner stopped renewing. One statement under SQLite's single
+/// writer: no other claim comes between the count and this one.
+pub(super) static CLAIM_NEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE executions SET owner = ?1, lease_until_ms = ?2, status = 'running', started_at = COALESCE(started_at, ?3) \
+         WHERE id = COALESCE( \
+           (SELECT id FROM executions e WHERE e.status = 'pending' AND e.parent_id IS NULL \
+            AND (e.owner IS NULL OR e.lease_until_ms < ?4) \
+            AND (e.concurrency_limit IS NULL OR {GROUP_RUNNING} < e.concurrency_limit) \
+            ORDER BY e.created_at LIMIT 1), \
+           (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < ?4 ORDER BY created_at LIMIT 1)) \
+         RETURNING id",
+        GROUP_RUNNING = group_running("e"),
+    )
+});
+
+/// One execution (owner, lease_until_ms, now, id, now_ms, stale_owner): SQLite has one writer
+/// at a time, so the count and the claim cannot be interleaved with another claim.
+pub(super) static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE executions SET owner = ?1, lease_until_ms = ?2, status = 'running', started_at = COALESCE(started_at, ?3) \
+         WHERE id = ?4 AND status IN ('pending', 'running') \
+         AND (owner IS NULL OR owner = ?1 OR lease_until_ms < ?5 OR owner = ?6) \
+         AND (status = 'running' OR concurrency_limit IS NULL OR {GROUP_RUNNING} < concurrency_limit)",
+        GROUP_RUNNING = group_running("executions"),
+    )
+});
 
 const EXECUTION_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, status, org, input, vars, trigger, output, error, parent_id, parent_task, rerun_of, cancel_requested, owner, lease_until_ms, created_at, started_at, finished_at, concurrency_key, concurrency_limit, sealed";
 const WEBHOOK_SECRET_COLUMNS: &str =
     "workflow, trigger, org, secret, previous, previous_until, created_at, rotated_at";
 
-use super::json_to_text as to_text;
 use crate::action::now_rfc3339;
 
-/// Appends an upsert of `runs` (one statement, however many rows).
-fn push_task_runs(qb: &mut QueryBuilder<'_, Sqlite>, runs: &[TaskRun]) {
-    qb.push(format!("INSERT INTO task_runs ({TASK_RUN_COLUMNS}) "));
-    qb.push_values(runs, |mut b, r| {
-        b.push_bind(r.execution_id.clone())
-            .push_bind(r.task.clone())
-            .push_bind(r.item)
-            .push_bind(r.attempt)
-            .push_bind(r.status.as_str())
-            .push_bind(r.seq)
-            .push_bind(to_text(&r.input))
-            .push_bind(to_text(&r.result))
-            .push_bind(to_text(&r.error))
-            .push_bind(to_text(&r.routes))
-            .push_bind(to_text(&r.publish))
-            .push_bind(i64::from(r.reused))
-            .push_bind(r.started_at.clone())
-            .push_bind(r.finished_at.clone())
-            .push_bind(r.duration_ms);
-    });
-    // A finished row is never turned back into a running one.
-    qb.push(TASK_RUN_UPSERT);
-}
+/// An execution by its whole id, and by the first characters of it.
+static FIND_EXECUTION: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    (
+        format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
+        format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id LIKE ?1 || '%' LIMIT 2"),
+    )
+});
+
+/// An execution's task runs, in the order they happened.
+static TASK_RUNS_OF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {TASK_RUN_COLUMNS} FROM task_runs WHERE execution_id = ?1 \
+         ORDER BY COALESCE(started_at, finished_at), attempt, task, item"
+    )
+});
+
+/// An org by id, or else by name (any case).
+static ORG_BY_ID_OR_NAME: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1 OR lower(name) = lower(?2) ORDER BY id = ?1 DESC LIMIT 1"
+    )
+});
+
+/// Every org, parents before their children, then by name.
+static ORG_TREE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH RECURSIVE tree(id, depth) AS (SELECT id, 0 FROM orgs WHERE parent_id IS NULL \
+         UNION ALL SELECT o.id, t.depth + 1 FROM orgs o JOIN tree t ON o.parent_id = t.id) \
+         SELECT {ORG_COLUMNS} FROM orgs JOIN tree USING (id) ORDER BY tree.depth, lower(orgs.name)"
+    )
+});
 
 impl SqliteStore {
+    /// One integer.
+    fn scalar(&self, sql: &str) -> Result<i64> {
+        self.readers
+            .row(sql, [], |r| {
+                r.get::<_, i64>(0)
+                    .map_err(|e| super::sqlite_read::lite("reading", &e))
+            })?
+            .ok_or_else(|| StoreError::not_found("row"))
+    }
+
     /// Mappings whose `column` (`kind` or `org_id`) is `value`.
     async fn mappings_where(&self, column: &str, value: &str) -> Result<Vec<OrgMapping>> {
         let rows = sqlx::query(&format!("SELECT org_id, kind, external_id, external_name, created_at FROM org_mappings WHERE {column} = ? ORDER BY org_id, kind"))
@@ -90,9 +168,21 @@ impl SqliteStore {
     /// The file cannot be created or opened, or migration fails.
     pub async fn open(url: &str) -> Result<SqliteStore> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut lock_path: Option<String> = None;
-        let mut file: Option<String> = None;
-        if !memory {
+        let scratch = memory.then(|| {
+            std::sync::Arc::new(Scratch(std::env::temp_dir().join(format!(
+                "weft-memory-{}-{}.db",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ))))
+        });
+        let url = match &scratch {
+            Some(s) => format!("sqlite://{}", s.0.display()),
+            None => url.to_string(),
+        };
+        let url = url.as_str();
+        let lock_path: Option<String>;
+        let file: String;
+        {
             let path = url
                 .trim_start_matches("sqlite://")
                 .trim_start_matches("sqlite:");
@@ -106,7 +196,7 @@ impl SqliteStore {
             }
             owner_only_database(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             lock_path = Some(format!("{path}.migrate-lock"));
-            file = Some(path.to_string());
+            file = path.to_string();
         }
         // Two processes opening a new database at once must not both create its tables (nor
         // race to switch it to WAL, which SQLite may refuse without waiting).
@@ -137,8 +227,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 4 })
+            .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
@@ -146,11 +235,14 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        let writer = file
-            .as_deref()
-            .map(super::sqlite_writer::Writer::start)
-            .transpose()?;
-        Ok(SqliteStore { pool, writer })
+        let writer = super::sqlite_writer::Writer::start(&file)?;
+        let readers = std::sync::Arc::new(super::sqlite_read::Readers::new(&file));
+        Ok(SqliteStore {
+            pool,
+            writer,
+            readers,
+            _scratch: scratch,
+        })
     }
 }
 
@@ -305,32 +397,27 @@ impl Store for SqliteStore {
     }
 
     async fn workflow(&self, name: &str, version: Option<i64>) -> Result<WorkflowRecord> {
-        let row = match version {
-            Some(v) => {
-                sqlx::query("SELECT * FROM workflows WHERE name = ? AND version = ?")
-                    .bind(name)
-                    .bind(v)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM workflows WHERE name = ? ORDER BY version DESC LIMIT 1")
-                    .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
+        let found = match version {
+            Some(v) => self.readers.row(
+                "SELECT * FROM workflows WHERE name = ?1 AND version = ?2",
+                rusqlite::params![name, v],
+                |r| workflow_from_row(r),
+            )?,
+            None => self.readers.row(
+                "SELECT * FROM workflows WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                [name],
+                |r| workflow_from_row(r),
+            )?,
         };
-        let row = row.ok_or_else(|| StoreError::not_found(format!("workflow `{name}`")))?;
-        workflow_from_row(&row)
+        found.ok_or_else(|| StoreError::not_found(format!("workflow `{name}`")))
     }
 
     async fn workflow_by_id(&self, id: i64) -> Result<WorkflowRecord> {
-        let row = sqlx::query("SELECT * FROM workflows WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("workflow version {id}")))?;
-        workflow_from_row(&row)
+        self.readers
+            .row("SELECT * FROM workflows WHERE id = ?1", [id], |r| {
+                workflow_from_row(r)
+            })?
+            .ok_or_else(|| StoreError::not_found(format!("workflow version {id}")))
     }
 
     async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>> {
@@ -341,30 +428,20 @@ impl Store for SqliteStore {
     }
 
     async fn last_deploy_id(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM workflows")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.scalar("SELECT COALESCE(MAX(id), 0) FROM workflows")
     }
 
     async fn config_generation(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT n FROM config_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.scalar("SELECT n FROM config_generation WHERE id = 1")
     }
 
     async fn create_execution(&self, e: &NewExecution, runs: &[TaskRun]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        insert_execution(&mut tx, e, None).await?;
-        if !runs.is_empty() {
-            let mut qb = QueryBuilder::new("");
-            push_task_runs(&mut qb, runs);
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        self.writer
+            .write(Work::Execution {
+                execution: Box::new(e.clone()),
+                runs: runs.to_vec(),
+            })
+            .await?;
         Ok(())
     }
 
@@ -376,25 +453,21 @@ impl Store for SqliteStore {
         now_ms: i64,
         stale_owner: Option<&str>,
     ) -> Result<bool> {
-        // SQLite has one writer at a time: the count and the claim cannot be interleaved
-        // with another claim.
-        let done = sqlx::query(&format!(
-            "UPDATE executions SET owner = ?, lease_until_ms = ?, status = 'running', started_at = COALESCE(started_at, ?) \
-             WHERE id = ? AND status IN ('pending', 'running') \
-             AND (owner IS NULL OR owner = ? OR lease_until_ms < ? OR owner = ?) \
-             AND (status = 'running' OR concurrency_limit IS NULL OR {GROUP_RUNNING} < concurrency_limit)",
-            GROUP_RUNNING = group_running("executions"),
-        ))
-        .bind(owner)
-        .bind(lease_until_ms)
-        .bind(now_rfc3339())
-        .bind(id)
-        .bind(owner)
-        .bind(now_ms)
-        .bind(stale_owner.unwrap_or(""))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        match self
+            .writer
+            .write(Work::Claim {
+                id: id.to_string(),
+                owner: owner.to_string(),
+                lease_until_ms,
+                now_ms,
+                stale_owner: stale_owner.map(str::to_string),
+                now: now_rfc3339(),
+            })
+            .await?
+        {
+            Written::Taken(taken) => Ok(taken),
+            other => Err(unexpected(&other)),
+        }
     }
 
     async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> Result<u64> {
@@ -427,14 +500,7 @@ impl Store for SqliteStore {
         if runs.is_empty() {
             return Ok(());
         }
-        if let Some(w) = &self.writer {
-            return w
-                .write(super::sqlite_writer::Work::TaskRuns(runs.to_vec()))
-                .await;
-        }
-        let mut qb = QueryBuilder::new("");
-        push_task_runs(&mut qb, runs);
-        qb.build().execute(&self.pool).await?;
+        self.writer.write(Work::TaskRuns(runs.to_vec())).await?;
         Ok(())
     }
 
@@ -446,24 +512,14 @@ impl Store for SqliteStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        if let Some(w) = &self.writer {
-            return w
-                .write(super::sqlite_writer::Work::Finish {
-                    id: id.to_string(),
-                    status,
-                    output: output.map(Value::to_string),
-                    error: error.map(str::to_string),
-                    finished_at: finished_at.to_string(),
-                })
-                .await;
-        }
-        sqlx::query(FINISH_EXECUTION)
-            .bind(status.as_str())
-            .bind(output.map(Value::to_string))
-            .bind(error)
-            .bind(finished_at)
-            .bind(id)
-            .execute(&self.pool)
+        self.writer
+            .write(Work::Finish {
+                id: id.to_string(),
+                status,
+                output: output.map(Value::to_string),
+                error: error.map(str::to_string),
+                finished_at: finished_at.to_string(),
+            })
             .await?;
         Ok(())
     }
@@ -471,29 +527,25 @@ impl Store for SqliteStore {
     async fn execution(&self, id: &str) -> Result<ExecutionRecord> {
         // Users may type the first characters of an id, as with git commits.
         let sql = if id.len() >= 36 {
-            format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?")
+            FIND_EXECUTION.0.as_str()
         } else {
-            format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id LIKE ? || '%' LIMIT 2")
+            FIND_EXECUTION.1.as_str()
         };
-        let row = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?;
-        match row.as_slice() {
-            [one] => execution_from_row(one),
-            [] => Err(StoreError::not_found(format!("execution `{id}`"))),
-            _ => Err(StoreError::Conflict(format!(
+        let found = self.readers.rows(sql, [id], |r| execution_from_row(r))?;
+        match <[ExecutionRecord; 1]>::try_from(found) {
+            Ok([one]) => Ok(one),
+            Err(found) if found.is_empty() => {
+                Err(StoreError::not_found(format!("execution `{id}`")))
+            }
+            Err(_) => Err(StoreError::Conflict(format!(
                 "`{id}` matches several executions; give more of the id"
             ))),
         }
     }
 
     async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_RUN_COLUMNS} FROM task_runs WHERE execution_id = ? \
-             ORDER BY COALESCE(started_at, finished_at), attempt, task, item"
-        ))
-        .bind(execution_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(task_run_from_row).collect()
+        self.readers
+            .rows(&TASK_RUNS_OF, [execution_id], |r| task_run_from_row(r))
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
@@ -838,29 +890,17 @@ impl Store for SqliteStore {
         event: &TriggerEvent,
         executions: &[NewExecution],
     ) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query("INSERT INTO trigger_events (workflow, trigger, kind, org, outcome, reason, status, execution_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(&event.workflow)
-            .bind(&event.trigger)
-            .bind(&event.kind)
-            .bind(&event.org)
-            .bind(&event.outcome)
-            .bind(&event.reason)
-            .bind(event.status)
-            .bind(executions.first().map(|e| &e.id).or(event.execution_id.as_ref()))
-            .bind(&event.dedupe_key)
-            .bind(&event.created_at)
-            .execute(&mut *tx)
-            .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(None);
+        match self
+            .writer
+            .write(Work::Event {
+                event: Box::new(event.clone()),
+                executions: executions.to_vec(),
+            })
+            .await?
+        {
+            Written::Event(id) => Ok(id),
+            other => Err(unexpected(&other)),
         }
-        let event_id = inserted.last_insert_rowid();
-        for e in executions {
-            insert_execution(&mut tx, e, Some(event_id)).await?;
-        }
-        tx.commit().await?;
-        Ok(Some(event_id))
     }
 
     async fn trigger_events(
@@ -899,28 +939,19 @@ impl Store for SqliteStore {
         lease_until_ms: i64,
         now_ms: i64,
     ) -> Result<Option<String>> {
-        // Queued first, oldest first, passing over those whose concurrency group is full and
-        // those held by a live owner; then running ones whose owner stopped renewing. One
-        // statement under SQLite's single writer: no other claim comes between the count and
-        // this one.
-        Ok(sqlx::query_scalar(&format!(
-            "UPDATE executions SET owner = ?, lease_until_ms = ?, status = 'running', started_at = COALESCE(started_at, ?) \
-             WHERE id = COALESCE( \
-               (SELECT id FROM executions e WHERE e.status = 'pending' AND e.parent_id IS NULL \
-                AND (e.owner IS NULL OR e.lease_until_ms < ?) \
-                AND (e.concurrency_limit IS NULL OR {GROUP_RUNNING} < e.concurrency_limit) \
-                ORDER BY e.created_at LIMIT 1), \
-               (SELECT id FROM executions WHERE status = 'running' AND parent_id IS NULL AND lease_until_ms < ? ORDER BY created_at LIMIT 1)) \
-             RETURNING id",
-            GROUP_RUNNING = group_running("e"),
-        ))
-        .bind(owner)
-        .bind(lease_until_ms)
-        .bind(now_rfc3339())
-        .bind(now_ms)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?)
+        match self
+            .writer
+            .write(Work::ClaimNext {
+                owner: owner.to_string(),
+                lease_until_ms,
+                now_ms,
+                now: now_rfc3339(),
+            })
+            .await?
+        {
+            Written::Claimed(id) => Ok(id),
+            other => Err(unexpected(&other)),
+        }
     }
 
     async fn queue_depth(&self) -> Result<i64> {
@@ -948,18 +979,18 @@ impl Store for SqliteStore {
     }
 
     async fn trigger_switches(&self) -> Result<Vec<(String, String, bool)>> {
-        let rows = sqlx::query("SELECT workflow, trigger, enabled FROM trigger_switches")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
+        self.readers.rows(
+            "SELECT workflow, trigger, enabled FROM trigger_switches",
+            [],
+            |r| {
+                use super::rows::Columns;
                 Ok((
                     r.try_get("workflow")?,
                     r.try_get("trigger")?,
-                    r.try_get::<i64, _>("enabled")? != 0,
+                    r.try_get("enabled")?,
                 ))
-            })
-            .collect()
+            },
+        )
     }
 
     async fn save_autotask_webhook(&self, w: &AutotaskWebhook) -> Result<()> {
@@ -1046,27 +1077,17 @@ impl Store for SqliteStore {
     }
 
     async fn org(&self, id_or_name: &str) -> Result<OrgRecord> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM orgs WHERE id = ? OR lower(name) = lower(?) ORDER BY id = ? DESC LIMIT 1"
-        ))
-        .bind(id_or_name)
-        .bind(id_or_name.trim())
-        .bind(id_or_name)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("organization `{id_or_name}`")))?;
-        org_from_row(&row)
+        self.readers
+            .row(
+                &ORG_BY_ID_OR_NAME,
+                rusqlite::params![id_or_name, id_or_name.trim()],
+                |r| org_from_row(r),
+            )?
+            .ok_or_else(|| StoreError::not_found(format!("organization `{id_or_name}`")))
     }
 
     async fn list_orgs(&self) -> Result<Vec<OrgRecord>> {
-        let rows = sqlx::query(&format!(
-            "WITH RECURSIVE tree(id, depth) AS (SELECT id, 0 FROM orgs WHERE parent_id IS NULL \
-             UNION ALL SELECT o.id, t.depth + 1 FROM orgs o JOIN tree t ON o.parent_id = t.id) \
-             SELECT {ORG_COLUMNS} FROM orgs JOIN tree USING (id) ORDER BY tree.depth, lower(orgs.name)"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(org_from_row).collect()
+        self.readers.rows(&ORG_TREE, [], |r| org_from_row(r))
     }
 
     async fn delete_org(&self, id: &str) -> Result<()> {
@@ -1418,45 +1439,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Inserts an execution: running when it has an owner, else queued (pending).
-async fn insert_execution(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    e: &NewExecution,
-    event_id: Option<i64>,
-) -> Result<()> {
-    let status = e.initial_status();
-    let (owner, lease) = match &e.error {
-        Some(_) => (None, None),
-        None => (e.owner.as_ref(), e.lease_until_ms),
-    };
-    sqlx::query(&format!("INSERT INTO executions ({EXECUTION_COLUMNS}, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-        .bind(&e.id)
-        .bind(e.workflow.id)
-        .bind(&e.workflow.name)
-        .bind(e.workflow.version)
-        .bind(status.as_str())
-        .bind(&e.org)
-        .bind(e.input.to_string())
-        .bind(e.vars.to_string())
-        .bind(e.trigger.to_string())
-        .bind(&e.error)
-        .bind(&e.parent_id)
-        .bind(&e.parent_task)
-        .bind(&e.rerun_of)
-        .bind(owner)
-        .bind(lease)
-        .bind(&e.created_at)
-        .bind((status != ExecStatus::Pending).then_some(&e.created_at))
-        .bind(e.error.as_ref().map(|_| &e.created_at))
-        .bind(&e.concurrency_key)
-        .bind(e.concurrency_limit)
-        .bind(&e.sealed)
-        .bind(event_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 const ORG_COLUMNS: &str = "orgs.id, orgs.name, orgs.parent_id, orgs.tags, orgs.attributes, orgs.active, orgs.created_at, orgs.updated_at";
 
 /// A foreign-key failure on `what` as "not found".
@@ -1467,4 +1449,9 @@ fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
         }
         other => other.into(),
     }
+}
+
+/// A writer's answer of another kind than its work's (a bug).
+fn unexpected(written: &Written) -> StoreError {
+    StoreError::Corrupt(format!("the writer answered {written:?}"))
 }

@@ -1,5 +1,6 @@
-//! The SQLite step writer: one write connection commits what executions record as their
-//! steps end — task outcomes and execution ends — in **group commits**.
+//! The SQLite writer: one write connection commits the writes of the execution path — trigger
+//! events with the executions they queue, claims from the queue, new executions, task
+//! outcomes and execution ends — in **group commits**.
 //!
 //! The first caller to find no commit in progress leads: it commits everything queued (its
 //! own write and whatever arrives meanwhile) right on its own thread, batch after batch, until
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, params};
 
-use super::{ExecStatus, Result, StoreError, TaskRun, json_to_text};
+use super::{ExecStatus, NewExecution, Result, StoreError, TaskRun, TriggerEvent, json_to_text};
 
 /// How many jobs one transaction takes at most (a burst is committed in slices).
 const MAX_BATCH: usize = 512;
@@ -33,6 +34,33 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One write.
 pub(super) enum Work {
+    /// A trigger event and the executions it queues (as `record_event`): nothing when its
+    /// dedupe key was seen before.
+    Event {
+        event: Box<TriggerEvent>,
+        executions: Vec<NewExecution>,
+    },
+    /// An execution with its first task runs (as `create_execution`).
+    Execution {
+        execution: Box<NewExecution>,
+        runs: Vec<TaskRun>,
+    },
+    /// The next execution from the queue (as `claim_next`).
+    ClaimNext {
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+        now: String,
+    },
+    /// One execution (as `claim_execution`).
+    Claim {
+        id: String,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+        stale_owner: Option<String>,
+        now: String,
+    },
     /// Task runs inserted or brought up to date (as `record_task_runs`).
     TaskRuns(Vec<TaskRun>),
     /// An execution's end (as `finish_execution`).
@@ -45,9 +73,89 @@ pub(super) enum Work {
     },
 }
 
+impl Work {
+    /// What is being stored, for errors.
+    fn what(&self) -> &'static str {
+        match self {
+            Work::Event { .. } => "storing a trigger event",
+            Work::Execution { .. } => "storing an execution",
+            Work::ClaimNext { .. } | Work::Claim { .. } => "claiming an execution",
+            Work::TaskRuns(_) => "storing a step",
+            Work::Finish { .. } => "storing an execution's end",
+        }
+    }
+}
+
+/// What a write answers.
+#[derive(Debug)]
+pub(super) enum Written {
+    Done,
+    /// The event's id, `None` for a duplicate.
+    Event(Option<i64>),
+    /// The execution claimed from the queue.
+    Claimed(Option<String>),
+    /// Whether the execution was claimed.
+    Taken(bool),
+}
+
+/// Why a write failed, as the caller's store error will say.
+#[derive(Debug, Clone)]
+struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FailureKind {
+    /// A constraint refused it (a duplicate, a missing parent).
+    Conflict,
+    /// The database could not be written at all (I/O, full disk, locked for too long).
+    Unavailable,
+    Other,
+}
+
+impl Failure {
+    fn new(what: &str, e: &rusqlite::Error) -> Failure {
+        let kind = match e.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation) => FailureKind::Conflict,
+            Some(
+                ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked,
+            ) => FailureKind::Unavailable,
+            _ => FailureKind::Other,
+        };
+        Failure {
+            kind,
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    fn unavailable(message: &str) -> Failure {
+        Failure {
+            kind: FailureKind::Unavailable,
+            message: message.to_string(),
+        }
+    }
+
+    fn into_error(self) -> StoreError {
+        match self.kind {
+            FailureKind::Conflict => StoreError::Conflict(self.message),
+            FailureKind::Unavailable => {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::other(self.message)))
+            }
+            FailureKind::Other => StoreError::Corrupt(self.message),
+        }
+    }
+}
+
+type Outcome = std::result::Result<Written, Failure>;
+
 struct Job {
     work: Work,
-    done: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+    done: tokio::sync::oneshot::Sender<Outcome>,
 }
 
 #[derive(Default)]
@@ -98,7 +206,7 @@ impl Writer {
     }
 
     /// Writes `work` and waits until it is committed.
-    pub(super) async fn write(&self, work: Work) -> Result<()> {
+    pub(super) async fn write(&self, work: Work) -> Result<Written> {
         let (done, answer) = tokio::sync::oneshot::channel();
         let lead = {
             let mut q = lock(&self.0.queue);
@@ -115,18 +223,18 @@ impl Writer {
                     jobs.append(&mut q.jobs);
                     drop(q);
                     for job in jobs {
-                        let _ = job
-                            .done
-                            .send(Err("the database stayed locked by another writer".into()));
+                        let _ = job.done.send(Err(Failure::unavailable(
+                            "the database stayed locked by another writer",
+                        )));
                     }
                 }
             });
         }
         match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StoreError::Corrupt(message)),
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(failure)) => Err(failure.into_error()),
             Err(_) => Err(StoreError::Corrupt(
-                "the step writer stopped before committing".into(),
+                "the writer stopped before committing".into(),
             )),
         }
     }
@@ -206,27 +314,28 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// One transaction for `batch`: a lone job is the transaction, several each get a
 /// savepoint; every job's outcome. [`Locked`] when the write lock cannot be had (nothing was
 /// written).
-fn commit(
-    conn: &mut Connection,
-    batch: &[Job],
-) -> std::result::Result<Vec<std::result::Result<(), String>>, Locked> {
+fn commit(conn: &mut Connection, batch: &[Job]) -> std::result::Result<Vec<Outcome>, Locked> {
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) if is_busy(&e) => return Err(Locked),
-        Err(e) => return Ok(batch.iter().map(|_| Err(format!("begin: {e}"))).collect()),
+        Err(e) => {
+            let failure = Failure::new("begin", &e);
+            return Ok(batch.iter().map(|_| Err(failure.clone())).collect());
+        }
     };
-    let outcomes: Vec<std::result::Result<(), String>> = if let [job] = batch {
-        vec![write(&tx, &job.work).map_err(|e| format!("storing a step: {e}"))]
+    let outcomes: Vec<Outcome> = if let [job] = batch {
+        vec![write(&tx, &job.work).map_err(|e| Failure::new(job.work.what(), &e))]
     } else {
         batch
             .iter()
             .map(|job| {
-                (|| -> rusqlite::Result<()> {
+                (|| -> rusqlite::Result<Written> {
                     let sp = tx.savepoint()?;
-                    write(&sp, &job.work)?;
-                    sp.commit()
+                    let written = write(&sp, &job.work)?;
+                    sp.commit()?;
+                    Ok(written)
                 })()
-                .map_err(|e| format!("storing a step: {e}"))
+                .map_err(|e| Failure::new(job.work.what(), &e))
             })
             .collect()
     };
@@ -239,36 +348,85 @@ fn commit(
         Ok(()) => Ok(outcomes),
         Err(e) if is_busy(&e) => Err(Locked),
         Err(e) => {
-            let message = format!("commit: {e}");
-            Ok(batch.iter().map(|_| Err(message.clone())).collect())
+            let failure = Failure::new("commit", &e);
+            Ok(batch.iter().map(|_| Err(failure.clone())).collect())
         }
     }
 }
 
-fn write(conn: &Connection, work: &Work) -> rusqlite::Result<()> {
+fn write(conn: &Connection, work: &Work) -> rusqlite::Result<Written> {
     match work {
-        Work::TaskRuns(runs) => {
-            let mut stmt = conn.prepare_cached(&INSERT_TASK_RUN)?;
-            for r in runs {
-                stmt.execute(params![
-                    r.execution_id,
-                    r.task,
-                    r.item,
-                    r.attempt,
-                    r.status.as_str(),
-                    r.seq,
-                    json_to_text(&r.input),
-                    json_to_text(&r.result),
-                    json_to_text(&r.error),
-                    json_to_text(&r.routes),
-                    json_to_text(&r.publish),
-                    i64::from(r.reused),
-                    r.started_at,
-                    r.finished_at,
-                    r.duration_ms,
+        Work::Event { event, executions } => {
+            let inserted = conn
+                .prepare_cached(super::sqlite::INSERT_EVENT)?
+                .execute(params![
+                    event.workflow,
+                    event.trigger,
+                    event.kind,
+                    event.org,
+                    event.outcome,
+                    event.reason,
+                    event.status,
+                    executions
+                        .first()
+                        .map(|e| &e.id)
+                        .or(event.execution_id.as_ref()),
+                    event.dedupe_key,
+                    event.created_at,
                 ])?;
+            if inserted == 0 {
+                return Ok(Written::Event(None));
             }
-            Ok(())
+            let id = conn.last_insert_rowid();
+            for e in executions {
+                insert_execution(conn, e, Some(id))?;
+            }
+            Ok(Written::Event(Some(id)))
+        }
+        Work::Execution { execution, runs } => {
+            insert_execution(conn, execution, None)?;
+            insert_task_runs(conn, runs)?;
+            Ok(Written::Done)
+        }
+        Work::ClaimNext {
+            owner,
+            lease_until_ms,
+            now_ms,
+            now,
+        } => {
+            let id = conn
+                .prepare_cached(&super::sqlite::CLAIM_NEXT)?
+                .query_row(params![owner, lease_until_ms, now, now_ms], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            Ok(Written::Claimed(id))
+        }
+        Work::Claim {
+            id,
+            owner,
+            lease_until_ms,
+            now_ms,
+            stale_owner,
+            now,
+        } => {
+            let n = conn
+                .prepare_cached(&super::sqlite::CLAIM)?
+                .execute(params![
+                    owner,
+                    lease_until_ms,
+                    now,
+                    id,
+                    now_ms,
+                    stale_owner.as_deref().unwrap_or(""),
+                ])?;
+            Ok(Written::Taken(n == 1))
+        }
+        Work::TaskRuns(runs) => {
+            insert_task_runs(conn, runs)?;
+            Ok(Written::Done)
         }
         Work::Finish {
             id,
@@ -279,9 +437,72 @@ fn write(conn: &Connection, work: &Work) -> rusqlite::Result<()> {
         } => {
             conn.prepare_cached(super::sqlite::FINISH_EXECUTION)?
                 .execute(params![status.as_str(), output, error, finished_at, id])?;
-            Ok(())
+            Ok(Written::Done)
         }
     }
+}
+
+fn insert_task_runs(conn: &Connection, runs: &[TaskRun]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&INSERT_TASK_RUN)?;
+    for r in runs {
+        stmt.execute(params![
+            r.execution_id,
+            r.task,
+            r.item,
+            r.attempt,
+            r.status.as_str(),
+            r.seq,
+            json_to_text(&r.input),
+            json_to_text(&r.result),
+            json_to_text(&r.error),
+            json_to_text(&r.routes),
+            json_to_text(&r.publish),
+            i64::from(r.reused),
+            r.started_at,
+            r.finished_at,
+            r.duration_ms,
+        ])?;
+    }
+    Ok(())
+}
+
+/// A new execution row (queued, held, running or failed before it started).
+fn insert_execution(
+    conn: &Connection,
+    e: &NewExecution,
+    event_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    let status = e.initial_status();
+    let (owner, lease) = match &e.error {
+        Some(_) => (None, None),
+        None => (e.owner.as_ref(), e.lease_until_ms),
+    };
+    conn.prepare_cached(&super::sqlite::INSERT_EXECUTION)?
+        .execute(params![
+            e.id,
+            e.workflow.id,
+            e.workflow.name,
+            e.workflow.version,
+            status.as_str(),
+            e.org,
+            e.input.to_string(),
+            e.vars.to_string(),
+            e.trigger.to_string(),
+            e.error,
+            e.parent_id,
+            e.parent_task,
+            e.rerun_of,
+            owner,
+            lease,
+            e.created_at,
+            (status != ExecStatus::Pending).then_some(&e.created_at),
+            e.error.as_ref().map(|_| &e.created_at),
+            e.concurrency_key,
+            e.concurrency_limit,
+            e.sealed,
+            event_id,
+        ])?;
+    Ok(())
 }
 
 /// One task run, stored as the pool's `record_task_runs` stores it.
