@@ -394,6 +394,7 @@ impl SecretBox for KeyBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
 
     const PASS: &str = "correct horse battery staple";
 

@@ -275,3 +275,10 @@ row_mapper! {
     })
 }
 }
+
+row_mapper! {
+    /// A `trigger_switches` row: workflow, trigger, enabled.
+    switch_from_row(r) -> (String, String, bool) {
+    Ok((r.try_get("workflow")?, r.try_get("trigger")?, r.try_get("enabled")?))
+}
+}

@@ -109,23 +109,4 @@ impl Readers {
             Ok(out)
         })
     }
-
-    /// The first row of `sql`, mapped; `None` without one.
-    pub(super) fn row<T>(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(sql)
-                .map_err(|e| lite("preparing a read", &e))?;
-            let mut rows = stmt.query(params).map_err(|e| lite("reading", &e))?;
-            match rows.next().map_err(|e| lite("reading", &e))? {
-                Some(row) => Ok(Some(map(row)?)),
-                None => Ok(None),
-            }
-        })
-    }
 }

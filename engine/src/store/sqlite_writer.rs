@@ -357,27 +357,27 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> std::result::Result<Vec<Outco
 fn write(conn: &Connection, work: &Work) -> rusqlite::Result<Written> {
     match work {
         Work::Event { event, executions } => {
-            let inserted = conn
-                .prepare_cached(super::sqlite::INSERT_EVENT)?
-                .execute(params![
-                    event.workflow,
-                    event.trigger,
-                    event.kind,
-                    event.org,
-                    event.outcome,
-                    event.reason,
-                    event.status,
-                    executions
-                        .first()
-                        .map(|e| &e.id)
-                        .or(event.execution_id.as_ref()),
-                    event.dedupe_key,
-                    event.created_at,
-                ])?;
-            if inserted == 0 {
+            let mut insert = conn.prepare_cached(super::shared::INSERT_EVENT)?;
+            let mut rows = insert.query(params![
+                event.workflow,
+                event.trigger,
+                event.kind,
+                event.org,
+                event.outcome,
+                event.reason,
+                event.status,
+                executions
+                    .first()
+                    .map(|e| &e.id)
+                    .or(event.execution_id.as_ref()),
+                event.dedupe_key,
+                event.created_at,
+            ])?;
+            // No row back: its dedupe key was seen before, and nothing was stored.
+            let Some(id) = rows.next()?.map(|row| row.get::<_, i64>(0)).transpose()? else {
                 return Ok(Written::Event(None));
-            }
-            let id = conn.last_insert_rowid();
+            };
+            drop(rows);
             for e in executions {
                 insert_execution(conn, e, Some(id))?;
             }
@@ -477,7 +477,7 @@ fn insert_execution(
         Some(_) => (None, None),
         None => (e.owner.as_ref(), e.lease_until_ms),
     };
-    conn.prepare_cached(&super::sqlite::INSERT_EXECUTION)?
+    conn.prepare_cached(&super::shared::INSERT_EXECUTION)?
         .execute(params![
             e.id,
             e.workflow.id,
