@@ -5,6 +5,7 @@
 //! database URL by [`open`]. What the backends share — statements, method bodies, row
 //! mapping — is written once in `shared.rs` and `rows.rs`.
 
+mod pg_steps;
 mod postgres;
 mod rows;
 mod shared;

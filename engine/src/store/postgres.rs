@@ -23,13 +23,14 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::pg_steps::{Step, Steps, upsert_task_runs};
 use super::rows::{
     execution_from_row, form_link_from_row, form_submission_from_row, json_col, org_from_row,
     task_run_from_row, trigger_event_from_row, webhook_secret_from_row, workflow_from_row,
 };
 use super::shared::{
     self, Arg, EXECUTION_COLUMNS, INSERT_EXECUTION, ORG_COLUMNS, Versioned, WEBHOOK_SECRET_COLUMNS,
-    fk_not_found, push_task_runs,
+    fk_not_found,
 };
 use super::*;
 use crate::action::now_rfc3339;
@@ -45,9 +46,6 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// hanging them.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Rows per multi-row insert: PostgreSQL takes at most 65535 parameters per statement.
-const ROWS_PER_INSERT: usize = 1000;
-
 /// The PostgreSQL store.
 ///
 /// It uses the schema the connection's `search_path` selects (`public` by default). To keep
@@ -57,6 +55,8 @@ const ROWS_PER_INSERT: usize = 1000;
 pub struct PostgresStore {
     pool: PgPool,
     wake: Arc<Wake>,
+    /// Task runs and execution ends, batched across executions.
+    steps: Steps,
 }
 
 /// Wake-ups for idle workers, fed by one listener task per store (started by the first
@@ -130,16 +130,6 @@ async fn insert_execution(
             .bind(WORK_CHANNEL)
             .execute(&mut *conn)
             .await?;
-    }
-    Ok(())
-}
-
-/// Upserts `runs` (in statements of at most [`ROWS_PER_INSERT`] rows) on `conn`.
-async fn upsert_task_runs(conn: &mut PgConnection, runs: &[TaskRun]) -> Result<()> {
-    for chunk in runs.chunks(ROWS_PER_INSERT) {
-        let mut qb = QueryBuilder::new("");
-        push_task_runs(&mut qb, chunk);
-        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -238,6 +228,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(PostgresStore {
+            steps: Steps::new(pool.clone(), WORK_CHANNEL),
             pool,
             wake: Arc::new(Wake {
                 notify: Arc::new(Notify::new()),
@@ -443,14 +434,7 @@ shared::execution_store!(PostgresStore {
         if runs.is_empty() {
             return Ok(());
         }
-        if runs.len() <= ROWS_PER_INSERT {
-            let mut conn = self.pool.acquire().await?;
-            return upsert_task_runs(&mut conn, runs).await;
-        }
-        let mut tx = self.pool.begin().await?;
-        upsert_task_runs(&mut tx, runs).await?;
-        tx.commit().await?;
-        Ok(())
+        self.steps.write(Step::TaskRuns(runs.to_vec())).await
     }
 
     async fn finish_execution(
@@ -461,21 +445,15 @@ shared::execution_store!(PostgresStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        // An execution under a concurrency limit frees a slot: idle workers of every process
-        // look at the queue again (the notification is sent when the update commits).
-        sqlx::query(
-            "WITH done AS (UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, lease_until_ms = NULL WHERE id = $5 RETURNING concurrency_limit) \
-             SELECT pg_notify($6, current_schema()) FROM done WHERE concurrency_limit IS NOT NULL",
-        )
-        .bind(status.as_str())
-        .bind(output.map(Value::to_string))
-        .bind(stored_text(error))
-        .bind(finished_at)
-        .bind(id)
-        .bind(WORK_CHANNEL)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.steps
+            .write(Step::Finish {
+                id: id.to_string(),
+                status,
+                output: output.map(Value::to_string),
+                error: stored_text(error),
+                finished_at: finished_at.to_string(),
+            })
+            .await
     }
 });
 

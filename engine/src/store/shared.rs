@@ -110,8 +110,10 @@ pub(super) fn fk_not_found(e: sqlx::Error, what: &str, id: &str) -> StoreError {
 }
 
 /// Appends an upsert of `runs` (one statement, however many rows) to an empty builder.
-pub(super) fn push_task_runs<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, runs: &[TaskRun])
-where
+pub(super) fn push_task_runs<'a, 'r, DB: Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    runs: impl IntoIterator<Item = &'r TaskRun>,
+) where
     String: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
