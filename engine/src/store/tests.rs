@@ -1883,3 +1883,34 @@ async fn step_writes_finish_while_the_pool_writes_too() {
         assert_eq!(store.task_runs(&format!("c{i}")).await.unwrap().len(), 151);
     }
 }
+
+/// The migration that rebuilds `task_runs` in its key's order keeps every row as it was
+/// (run here once more over a store that has rows, as it runs over an older database).
+#[tokio::test]
+async fn rebuilding_task_runs_in_key_order_keeps_every_row() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("weft.db");
+    let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
+    new_execution(store.as_ref(), "e1", None).await;
+    let mut done = run("e1", "a", -1, 1, TaskStatus::Succeeded);
+    done.seq = Some(1);
+    done.result = Some(json!({"x": [1, 2]}));
+    done.publish = Some(vec![("k".into(), json!("v"))]);
+    let rows = [done, run("e1", "b", -1, 1, TaskStatus::Running)];
+    store.record_task_runs(&rows).await.unwrap();
+    let before = store.task_runs("e1").await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(include_str!(
+        "../../migrations/sqlite/0015_task_runs_clustered.sql"
+    ))
+    .unwrap();
+    drop(conn);
+    let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let after = store.task_runs("e1").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap()
+    );
+    assert_eq!(after.len(), 2);
+}
