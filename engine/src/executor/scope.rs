@@ -52,29 +52,25 @@ pub(crate) trait NameMap: Clone + Default + std::fmt::Debug + Send + Sync + 'sta
     fn count(&self) -> usize;
 }
 
-impl NameMap for indexmap::IndexMap<String, Value> {
-    fn lookup(&self, name: &str) -> Option<&Value> {
-        self.get(name)
-    }
-    fn names(&self) -> Vec<Value> {
-        self.keys().map(|k| Value::from(k.as_str())).collect()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
+macro_rules! name_map {
+    ($($map:ty),*) => {$(
+        impl NameMap for $map {
+            fn lookup(&self, name: &str) -> Option<&Value> {
+                self.get(name)
+            }
+            fn names(&self) -> Vec<Value> {
+                self.keys().map(|k| Value::from(k.as_str())).collect()
+            }
+            fn count(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
-
-impl NameMap for std::collections::BTreeMap<String, Value> {
-    fn lookup(&self, name: &str) -> Option<&Value> {
-        self.get(name)
-    }
-    fn names(&self) -> Vec<Value> {
-        self.keys().map(|k| Value::from(k.as_str())).collect()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-}
+name_map!(
+    indexmap::IndexMap<String, Value>,
+    std::collections::BTreeMap<String, Value>
+);
 
 impl<M: NameMap> minijinja::value::Object for Names<M> {
     fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {

@@ -119,6 +119,35 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// An execution's end, as the backends' step writers store it (`finish_execution`).
+#[derive(Debug)]
+pub(crate) struct Ending {
+    pub id: String,
+    pub status: ExecStatus,
+    /// The output, as JSON text.
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: String,
+}
+
+impl Ending {
+    pub(crate) fn new(
+        id: &str,
+        status: ExecStatus,
+        output: Option<&Value>,
+        error: Option<&str>,
+        finished_at: &str,
+    ) -> Ending {
+        Ending {
+            id: id.to_string(),
+            status,
+            output: output.map(Value::to_string),
+            error: error.map(str::to_string),
+            finished_at: finished_at.to_string(),
+        }
+    }
+}
+
 /// The columns of `task_runs`, in the order every backend writes and reads them.
 pub(crate) const TASK_RUN_COLUMNS: &str = "execution_id, task, item, attempt, status, seq, input, result, error, routes, publish, reused, started_at, finished_at, duration_ms";
 

@@ -16,7 +16,7 @@ use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnection, PgPool};
 
 use super::shared::push_task_runs;
-use super::{ExecStatus, Result, StoreError, TaskRun};
+use super::{Ending, Result, StoreError, TaskRun};
 
 /// How many jobs one batch takes at most.
 const MAX_BATCH: usize = 256;
@@ -31,13 +31,7 @@ pub(super) const ROWS_PER_INSERT: usize = 1000;
 /// One step write.
 pub(super) enum Step {
     TaskRuns(Vec<TaskRun>),
-    Finish {
-        id: String,
-        status: ExecStatus,
-        output: Option<String>,
-        error: Option<String>,
-        finished_at: String,
-    },
+    Finish(Ending),
 }
 
 struct Job {
@@ -146,7 +140,7 @@ impl Inner {
             .iter()
             .flat_map(|j| match &j.step {
                 Step::TaskRuns(runs) => runs.as_slice(),
-                Step::Finish { .. } => &[],
+                Step::Finish(_) => &[],
             })
             .collect();
         let mut keys = std::collections::HashSet::with_capacity(runs.len());
@@ -180,13 +174,13 @@ impl Inner {
     async fn write(&self, conn: &mut PgConnection, step: &Step) -> Result<()> {
         match step {
             Step::TaskRuns(runs) => upsert_task_runs(conn, runs).await,
-            Step::Finish {
+            Step::Finish(Ending {
                 id,
                 status,
                 output,
                 error,
                 finished_at,
-            } => {
+            }) => {
                 // An execution under a concurrency limit frees a slot: idle workers of every
                 // process look at the queue again (the notification is sent when the update
                 // commits).

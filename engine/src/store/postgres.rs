@@ -445,15 +445,11 @@ shared::execution_store!(PostgresStore {
         error: Option<&str>,
         finished_at: &str,
     ) -> Result<()> {
-        self.steps
-            .write(Step::Finish {
-                id: id.to_string(),
-                status,
-                output: output.map(Value::to_string),
-                error: stored_text(error),
-                finished_at: finished_at.to_string(),
-            })
-            .await
+        let ending = Ending {
+            error: stored_text(error),
+            ..Ending::new(id, status, output, None, finished_at)
+        };
+        self.steps.write(Step::Finish(ending)).await
     }
 });
 

@@ -316,13 +316,13 @@ shared::execution_store!(SqliteStore {
         finished_at: &str,
     ) -> Result<()> {
         self.writer
-            .write(Work::Finish {
-                id: id.to_string(),
+            .write(Work::Finish(Ending::new(
+                id,
                 status,
-                output: output.map(Value::to_string),
-                error: error.map(str::to_string),
-                finished_at: finished_at.to_string(),
-            })
+                output,
+                error,
+                finished_at,
+            )))
             .await?;
         Ok(())
     }

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, params};
 
-use super::{ExecStatus, NewExecution, Result, StoreError, TaskRun, TriggerEvent, json_to_text};
+use super::{
+    Ending, ExecStatus, NewExecution, Result, StoreError, TaskRun, TriggerEvent, json_to_text,
+};
 
 /// How many jobs one transaction takes at most (a burst is committed in slices).
 const MAX_BATCH: usize = 512;
@@ -64,13 +66,7 @@ pub(super) enum Work {
     /// Task runs inserted or brought up to date (as `record_task_runs`).
     TaskRuns(Vec<TaskRun>),
     /// An execution's end (as `finish_execution`).
-    Finish {
-        id: String,
-        status: ExecStatus,
-        output: Option<String>,
-        error: Option<String>,
-        finished_at: String,
-    },
+    Finish(Ending),
 }
 
 impl Work {
@@ -81,7 +77,7 @@ impl Work {
             Work::Execution { .. } => "storing an execution",
             Work::ClaimNext { .. } | Work::Claim { .. } => "claiming an execution",
             Work::TaskRuns(_) => "storing a step",
-            Work::Finish { .. } => "storing an execution's end",
+            Work::Finish(_) => "storing an execution's end",
         }
     }
 }
@@ -428,13 +424,13 @@ fn write(conn: &Connection, work: &Work) -> rusqlite::Result<Written> {
             insert_task_runs(conn, runs)?;
             Ok(Written::Done)
         }
-        Work::Finish {
+        Work::Finish(Ending {
             id,
             status,
             output,
             error,
             finished_at,
-        } => {
+        }) => {
             conn.prepare_cached(super::sqlite::FINISH_EXECUTION)?
                 .execute(params![status.as_str(), output, error, finished_at, id])?;
             Ok(Written::Done)
