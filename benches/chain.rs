@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench chain` (`-- --executions 100 --throughput 200 --workers 1,2,4
 //! --postgres postgres://postgres@127.0.0.1:5432/test`; `-- --database sqlite::memory:`
-//! measures the engine without durable commits).
+//! measures the engine without durable commits; `--plain` drops the routes' templates).
 
 mod common;
 
@@ -24,20 +24,33 @@ const STEPS: usize = 50;
 /// How many steps the long chain of the latency measurement has (the issue's: 300).
 const LONG: usize = 300;
 
+/// `--plain`: routes with neither a `when` nor `publish` (each step only its durable commit and
+/// its no-op action), to compare with the floor without template work.
+fn plain() -> bool {
+    std::env::args().any(|a| a == "--plain")
+}
+
 fn chain_workflow(steps: usize) -> String {
+    let plain = plain();
     let mut y = format!(
         "name: bench-chain-{steps}\ninput:\n  i: {{ type: integer, default: 0 }}\n  label: {{ type: string, default: start }}\ntasks:\n"
     );
     for n in 0..steps {
         y.push_str(&format!("  s{n}:\n    action: core.noop\n"));
-        if n + 1 < steps {
+        if n + 1 < steps && plain {
+            y.push_str(&format!("    next: [s{}]\n", n + 1));
+        } else if n + 1 < steps {
             y.push_str(&format!(
                 "    next:\n      - when: \"{{{{ CTX.i < 1000 }}}}\"\n        publish: {{ i: \"{{{{ CTX.i + 1 }}}}\", label: \"step {{{{ CTX.i }}}} of {steps}\" }}\n        do: s{}\n",
                 n + 1
             ));
         }
     }
-    y.push_str("output:\n  i: \"{{ CTX.i }}\"\n  label: \"{{ CTX.label }}\"\n");
+    if plain {
+        y.push_str("output:\n  i: \"{{ (TASKS | length) - 1 }}\"\n");
+    } else {
+        y.push_str("output:\n  i: \"{{ CTX.i }}\"\n  label: \"{{ CTX.label }}\"\n");
+    }
     y
 }
 
