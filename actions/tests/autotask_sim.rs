@@ -229,22 +229,77 @@ async fn recovers_from_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn creates_are_not_retried() {
+async fn creates_are_repeated_after_a_429_but_not_after_a_server_error() {
     let sim = Simulator::start_local(SimConfig::default()).await;
     let cx = context(integration(&sim));
+    // A 429 means Autotask did nothing: the create goes again after Retry-After.
     sim.set_failures(FailureConfig {
         rate_limit_first: 1,
+        retry_after_secs: 1,
         ..FailureConfig::default()
     });
-    let err = call(
-        &cx,
-        "autotask.create_company",
-        json!({"fields": {"companyName": "X", "companyType": 1, "phone": "1", "ownerResourceID": 1}}),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.data.as_ref().unwrap()["status"], 429, "{err:?}");
-    assert_eq!(api_calls(&sim, "Companies").len(), 1);
+    let owner = sim.records("Resources")[0]["id"].clone();
+    let fields = |name: &str| json!({"fields": {"companyName": name, "companyType": 1, "phone": "1", "ownerResourceID": owner}});
+    let before = sim.records("Companies").len();
+    call(&cx, "autotask.create_company", fields("Refused Once"))
+        .await
+        .unwrap();
+    let posts = |sim: &Simulator| -> Vec<u16> {
+        api_calls(sim, "Companies")
+            .iter()
+            .filter(|e| e.method == "POST")
+            .map(|e| e.status)
+            .collect()
+    };
+    assert_eq!(posts(&sim), vec![429, 200]);
+    let made = sim
+        .records("Companies")
+        .iter()
+        .filter(|c| c["companyName"] == "Refused Once")
+        .count();
+    assert_eq!((made, sim.records("Companies").len()), (1, before + 1));
+    // A 500 may hide a made record: not repeated, and the error says what to do.
+    sim.set_failures(FailureConfig {
+        error_500_first: 1,
+        ..FailureConfig::default()
+    });
+    let err = call(&cx, "autotask.create_company", fields("Failed Once"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.data.as_ref().unwrap()["status"], 500, "{err:?}");
+    assert!(
+        err.message.contains("the create was not repeated"),
+        "{}",
+        err.message
+    );
+    assert_eq!(posts(&sim), vec![429, 200, 500], "sent once");
+}
+
+#[tokio::test]
+async fn every_note_of_a_fan_out_survives_a_429() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let cx = context(integration(&sim));
+    let ticket = sim.records("Tickets")[0]["id"].as_i64().unwrap();
+    sim.set_failures(FailureConfig {
+        rate_limit_every: 5,
+        retry_after_secs: 1,
+        ..FailureConfig::default()
+    });
+    let before = sim.records("TicketNotes").len();
+    for n in 0..12 {
+        call(
+            &cx,
+            "autotask.create_ticket_note",
+            json!({"ticket_id": ticket, "fields": {"title": format!("note {n}"), "description": "d", "noteType": 1, "publish": 1}}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("note {n}: {e:?}"));
+    }
+    assert_eq!(sim.records("TicketNotes").len(), before + 12);
+    assert!(
+        sim.request_log().iter().any(|e| e.status == 429),
+        "a 429 was met and the note sent again"
+    );
 }
 
 #[tokio::test]

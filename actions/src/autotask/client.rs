@@ -11,12 +11,15 @@
 //! Redirects are followed only within the same origin (see [`crate::redirect`]): the
 //! credentials never go to another host, and a redirect elsewhere is an error.
 //!
-//! Retry policy: GET, query and count POSTs, PATCH, PUT and DELETE are retried on 429, the
-//! thread-threshold error, 5xx answers, timeouts and transport errors (PATCH and PUT send
-//! absolute values, so repeating one leaves the record as one call would; a repeated DELETE
-//! at worst answers "not found"). A create (`POST /{Entity}`) is never retried: a lost answer
-//! could hide a created record. Any call is repeated once after re-discovering the zone on a
-//! 401, since the request was refused before doing anything.
+//! Retry policy: every call, creates included, is repeated after a refusal that means
+//! Autotask did nothing with it — 429 and the thread-threshold error — honouring
+//! `Retry-After`. GET, query and count POSTs, PATCH, PUT and DELETE are also retried on 5xx
+//! answers, timeouts and transport errors (PATCH and PUT send absolute values, so repeating
+//! one leaves the record as one call would; a repeated DELETE at worst answers "not found").
+//! A create (`POST /{Entity}`, `POST /{Parent}/{id}/{Child}`) is not repeated after those: a
+//! lost answer could hide a created record, and the error says so and how to make the step
+//! safe to repeat. Any call is repeated once after re-discovering the zone on a 401, since the
+//! request was refused before doing anything.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -551,7 +554,9 @@ impl Client {
                 self.forget_zone();
                 continue;
             }
-            if req.idempotent && err.is_retryable() && retries < self.config.max_retries {
+            let may_repeat =
+                err.refused_before_processing() || (req.idempotent && err.is_retryable());
+            if may_repeat && retries < self.config.max_retries {
                 let backoff = self
                     .config
                     .backoff_base
@@ -565,6 +570,17 @@ impl Client {
                 tracing::info!(target: "weft::autotask", error_kind = ?err.kind, status = ?err.status, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Autotask request");
                 tokio::time::sleep(wait).await;
                 continue;
+            }
+            if !req.idempotent && err.is_retryable() && !err.refused_before_processing() {
+                let mut err = err;
+                err.message = format!(
+                    "{}; the create was not repeated: Autotask may have made the record before \
+                     the answer was lost. Check for it before running the step again, or make \
+                     the step safe to repeat (look the record up first, e.g. by a reference you \
+                     set on it, and create it only when it is missing)",
+                    err.message
+                );
+                return Err(err);
             }
             return Err(err);
         }
