@@ -58,13 +58,13 @@ impl AutotaskError {
         }
     }
 
-    /// Whether an idempotent call may be retried after this error.
     /// Autotask refused the request before doing anything with it (429, the thread limit):
     /// repeating it — a create too — cannot make a second record.
     pub fn refused_before_processing(&self) -> bool {
         matches!(self.kind, ErrorKind::RateLimited | ErrorKind::ThreadLimit)
     }
 
+    /// Whether an idempotent call may be retried after this error.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
