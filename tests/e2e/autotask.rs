@@ -116,3 +116,90 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
     );
     assert!(!String::from_utf8_lossy(&shown.stdout).contains(&creds.secret));
 }
+
+/// Issue 18: a `with.items` of 12 notes loses none to 429s — Autotask did nothing with a
+/// refused create, so the client sends it again after `Retry-After`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_out_of_notes_loses_none_to_rate_limits() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    sim.set_failures(weft_sim::FailureConfig {
+        rate_limit_every: 4,
+        retry_after_secs: 1,
+        ..weft_sim::FailureConfig::default()
+    });
+    let creds = SimConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        format!(
+            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
+            creds.username, creds.integration_code, sim.base_url, creds.secret
+        ),
+    )
+    .unwrap();
+    let ticket = sim.records("Tickets")[0]["id"].as_i64().unwrap();
+    std::fs::write(
+        dir.path().join("notes.yaml"),
+        format!(
+            r#"name: twelve-notes
+tasks:
+  note:
+    action: autotask.create_ticket_note
+    with:
+      items: "{{{{ range(12) | list }}}}"
+      concurrency: 3
+    input:
+      ticket_id: {ticket}
+      fields:
+        title: "note {{{{ item() }}}}"
+        description: "fan-out"
+        noteType: 1
+        publish: 1
+output:
+  made: "{{{{ TASKS.note.result | length }}}}"
+"#
+        ),
+    )
+    .unwrap();
+    let before = sim.records("TicketNotes").len();
+    let dir_path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        weft(
+            &dir_path,
+            &[
+                "run",
+                "notes.yaml",
+                "--json",
+                "--integrations",
+                "integrations.yaml",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["output"]["made"], 12, "{result}");
+    let notes = sim.records("TicketNotes");
+    assert_eq!(notes.len(), before + 12);
+    for n in 0..12 {
+        let title = format!("note {n}");
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|x| x["title"] == title.as_str())
+                .count(),
+            1,
+            "{title} made exactly once"
+        );
+    }
+    assert!(
+        sim.request_log().iter().any(|e| e.status == 429),
+        "429s were met"
+    );
+}
