@@ -1153,3 +1153,33 @@ async fn cached_fields_expire_after_the_ttl() {
         );
     }
 }
+
+/// Issue 18: concurrent first calls of one tenant (a sync reads five record kinds at once)
+/// discover its zone once.
+#[tokio::test]
+async fn concurrent_first_calls_discover_the_zone_once() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let cx = context(integration(&sim));
+    let mut calls = Vec::new();
+    for action in [
+        "autotask.list_companies",
+        "autotask.list_contacts",
+        "autotask.list_tickets",
+        "autotask.list_configuration_items",
+        "autotask.list_contracts",
+    ] {
+        let cx = cx.clone();
+        calls.push(tokio::spawn(async move {
+            call(&cx, action, json!({"max_records": 1})).await
+        }));
+    }
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let lookups = sim
+        .request_log()
+        .iter()
+        .filter(|e| e.endpoint.eq_ignore_ascii_case("ZoneInformation"))
+        .count();
+    assert_eq!(lookups, 1, "{:#?}", sim.request_log());
+}

@@ -5,7 +5,9 @@
 //! picklists: queues, statuses…) are kept process-wide, keyed by [`TenantKey`] (integration
 //! code, API user and base URL: two integrations on the same zone never share an entry),
 //! for [`Config::cache_ttl`] (the integration setting `cache_ttl_minutes`, default
-//! [`DEFAULT_CACHE_TTL`]). A picklist label that is not in the cached fields
+//! [`DEFAULT_CACHE_TTL`]). A tenant's zone is discovered by one caller at a time: those
+//! that arrive meanwhile (a sync's record kinds, a fan-out) wait and take its answer. A
+//! picklist label that is not in the cached fields
 //! ([`Client::lookup`]) makes the client read them again once before failing.
 //!
 //! Redirects are followed only within the same origin (see [`crate::redirect`]): the
@@ -322,6 +324,15 @@ fn zone_cache() -> &'static TenantCache<String> {
     CACHE.get_or_init(TenantCache::new)
 }
 
+/// The lock a tenant's zone discovery holds (one discovery at a time per tenant). One per
+/// configured tenant: the map grows with integrations, never with requests.
+fn discovery_flight(key: &(TenantKey, String)) -> Arc<tokio::sync::Mutex<()>> {
+    type Flights = Mutex<HashMap<(TenantKey, String), Arc<tokio::sync::Mutex<()>>>>;
+    static FLIGHTS: OnceLock<Flights> = OnceLock::new();
+    let mut map = FLIGHTS.get_or_init(Default::default).lock().unwrap();
+    map.entry(key.clone()).or_default().clone()
+}
+
 /// Semaphores by (tenant at its zone, lower-case endpoint).
 type Semaphores = Mutex<HashMap<(TenantKey, String), Arc<Semaphore>>>;
 fn semaphore(tenant: TenantKey, endpoint: &str) -> Arc<Semaphore> {
@@ -411,6 +422,14 @@ impl Client {
             return Ok(z);
         }
         let key = self.zone_key();
+        if let Some((z, _)) = zone_cache().get(&key, self.config.cache_ttl) {
+            *self.zone.lock().unwrap() = Some(z.clone());
+            return Ok(z);
+        }
+        // One discovery per tenant at a time: callers that arrive meanwhile (a sync's record
+        // kinds, a with.items fan-out) wait for it and take its answer from the cache.
+        let flight = discovery_flight(&key);
+        let _one = flight.lock().await;
         if let Some((z, _)) = zone_cache().get(&key, self.config.cache_ttl) {
             *self.zone.lock().unwrap() = Some(z.clone());
             return Ok(z);
