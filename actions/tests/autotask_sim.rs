@@ -1183,3 +1183,25 @@ async fn concurrent_first_calls_discover_the_zone_once() {
         .count();
     assert_eq!(lookups, 1, "{:#?}", sim.request_log());
 }
+
+/// Issue 18: a path that is not ASCII is refused with a clear error (never a panic), and
+/// nothing is sent.
+#[tokio::test]
+async fn a_request_path_that_is_not_ascii_is_refused() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let cx = context(integration(&sim));
+    for path in ["Tîckets/1", "Tickets/é", "Companies/١٢٣", "Tickets/1\u{0}"] {
+        let err = call(&cx, "autotask.request", json!({"path": path}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ActionErrorKind::InvalidParams, "{path}: {err:?}");
+        assert!(err.message.contains("path"), "{path}: {}", err.message);
+    }
+    assert!(
+        !sim.request_log()
+            .iter()
+            .any(|e| !e.endpoint.eq_ignore_ascii_case("ZoneInformation")),
+        "{:#?}",
+        sim.request_log()
+    );
+}

@@ -709,7 +709,8 @@ pub enum AtMethod {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestParams {
-    /// HTTP method. POSTs other than queries are not retried.
+    /// HTTP method. POSTs other than queries are sent again after a 429 or the thread limit
+    /// only, never after a 5xx or a timeout.
     #[serde(default)]
     pub method: AtMethod,
     /// Path under the zone's `V1.0/`, e.g. `Tickets/123`, `Companies/entityInformation/fields`
@@ -737,6 +738,16 @@ impl TypedAction for Request {
             return Err(invalid_params(
                 Self::NAME,
                 "`path` is relative to the zone (e.g. `Tickets/1`), not a URL",
+            ));
+        }
+        // Autotask's routes are ASCII: anything else is a mistake (or an attempt), not a route.
+        if let Some(bad) = p.path.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(invalid_params(
+                Self::NAME,
+                format!(
+                    "`path` may only hold ASCII letters, digits and URL punctuation (e.g. \
+                     `Tickets/1`); it has {bad:?}"
+                ),
             ));
         }
         let method = match p.method {
