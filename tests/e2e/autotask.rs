@@ -18,19 +18,51 @@ fn weft(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("weft runs")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
-    let sim = Simulator::start_local(SimConfig::default()).await;
+/// Writes `integrations.yaml` in `dir`: the simulator's tenant as the Autotask integration.
+fn write_integrations(dir: &std::path::Path, sim: &weft_sim::RunningSim) {
     let creds = SimConfig::default();
-    let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join("integrations.yaml"),
+        dir.join("integrations.yaml"),
         format!(
             "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
             creds.username, creds.integration_code, sim.base_url, creds.secret
         ),
     )
     .unwrap();
+}
+
+/// `weft run WORKFLOW --json --integrations integrations.yaml` in `dir`, which must succeed:
+/// its JSON answer.
+async fn run_json(dir: &std::path::Path, workflow: &str) -> Value {
+    let (dir, workflow) = (dir.to_path_buf(), workflow.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        weft(
+            &dir,
+            &[
+                "run",
+                &workflow,
+                "--json",
+                "--integrations",
+                "integrations.yaml",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_integrations(dir.path(), &sim);
     let waiting: Vec<Value> = sim
         .records("Tickets")
         .into_iter()
@@ -46,28 +78,7 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
         env!("CARGO_MANIFEST_DIR"),
         "/workflows/autotask-waiting-ticket-followup.yaml"
     );
-    let dir_path = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        weft(
-            &dir_path,
-            &[
-                "run",
-                workflow,
-                "--json",
-                "--integrations",
-                "integrations.yaml",
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let result = run_json(dir.path(), workflow).await;
     assert_eq!(result["output"]["noted"], waiting.len());
 
     // Every waiting ticket got exactly one follow-up note, as an internal note.
@@ -114,7 +125,7 @@ async fn waiting_tickets_get_a_note_each_and_the_oldest_is_escalated() {
             "--json",
         ],
     );
-    assert!(!String::from_utf8_lossy(&shown.stdout).contains(&creds.secret));
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains(&SimConfig::default().secret));
 }
 
 /// Issue 18: a `with.items` of 12 notes loses none to 429s — Autotask did nothing with a
@@ -127,16 +138,8 @@ async fn a_fan_out_of_notes_loses_none_to_rate_limits() {
         retry_after_secs: 1,
         ..weft_sim::FailureConfig::default()
     });
-    let creds = SimConfig::default();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("integrations.yaml"),
-        format!(
-            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
-            creds.username, creds.integration_code, sim.base_url, creds.secret
-        ),
-    )
-    .unwrap();
+    write_integrations(dir.path(), &sim);
     let ticket = sim.records("Tickets")[0]["id"].as_i64().unwrap();
     std::fs::write(
         dir.path().join("notes.yaml"),
@@ -162,28 +165,7 @@ output:
     )
     .unwrap();
     let before = sim.records("TicketNotes").len();
-    let dir_path = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        weft(
-            &dir_path,
-            &[
-                "run",
-                "notes.yaml",
-                "--json",
-                "--integrations",
-                "integrations.yaml",
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let result = run_json(dir.path(), "notes.yaml").await;
     assert_eq!(result["output"]["made"], 12, "{result}");
     let notes = sim.records("TicketNotes");
     assert_eq!(notes.len(), before + 12);

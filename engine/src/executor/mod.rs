@@ -666,7 +666,11 @@ impl Engine {
         };
         ctx.forms = Some(Arc::new(forms));
         let ctx = Arc::new(ctx);
-        lock(&self.orgs).put(name, generation, ctx.clone());
+        // Only registered orgs are kept: a name that is no org (which a caller may spell any
+        // way) costs one lookup and takes no room.
+        if ctx.registered {
+            lock(&self.orgs).put(name, generation, ctx.clone());
+        }
         Ok(ctx)
     }
 
