@@ -205,7 +205,8 @@ async fn invalid_filters_fail_before_any_request() {
 #[tokio::test]
 async fn recovers_from_429_with_retry_after() {
     let sim = Simulator::start_local(SimConfig::default()).await;
-    let cx = context(integration(&sim));
+    // Every call counted below is the action's own (no ThresholdInformation read).
+    let cx = context(integration(&sim).with_setting("threshold_check", 0));
     sim.set_failures(FailureConfig {
         rate_limit_first: 2,
         retry_after_secs: 1,
@@ -231,7 +232,8 @@ async fn recovers_from_429_with_retry_after() {
 #[tokio::test]
 async fn creates_are_repeated_after_a_429_but_not_after_a_server_error() {
     let sim = Simulator::start_local(SimConfig::default()).await;
-    let cx = context(integration(&sim));
+    // Every call counted below is the action's own (no ThresholdInformation read).
+    let cx = context(integration(&sim).with_setting("threshold_check", 0));
     // A 429 means Autotask did nothing: the create goes again after Retry-After.
     sim.set_failures(FailureConfig {
         rate_limit_first: 1,

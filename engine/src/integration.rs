@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::action::{ActionError, OrgRef};
+use crate::store::LimitStore;
 
 /// One configured integration instance.
 #[derive(Clone, Deserialize)]
@@ -28,6 +30,10 @@ pub struct Integration {
     /// Secret settings; never logged, stored or shown.
     #[serde(default)]
     secrets: BTreeMap<String, String>,
+    /// Where limits shared with the other processes on the same database are kept (the
+    /// store), when the instance was resolved by an engine.
+    #[serde(skip)]
+    shared_limits: Option<Arc<dyn LimitStore>>,
 }
 
 fn default_name() -> String {
@@ -60,7 +66,22 @@ impl Integration {
             name: name.into(),
             settings: Map::new(),
             secrets: BTreeMap::new(),
+            shared_limits: None,
         }
+    }
+
+    /// The same instance, its API limits (requests in flight, requests per hour) shared
+    /// through `limits` with every process on the same database.
+    #[must_use]
+    pub fn sharing_limits(mut self, limits: Arc<dyn LimitStore>) -> Self {
+        self.shared_limits = Some(limits);
+        self
+    }
+
+    /// Where this instance's API limits are shared across processes (none: this process
+    /// only).
+    pub fn shared_limits(&self) -> Option<&Arc<dyn LimitStore>> {
+        self.shared_limits.as_ref()
     }
 
     /// Sets a non-secret setting.

@@ -347,6 +347,7 @@ pub struct OrgIntegrations {
     org: OrgRef,
     chain: Vec<(String, Integration)>,
     fallback: Arc<dyn Integrations>,
+    limits: Option<Arc<dyn crate::store::LimitStore>>,
 }
 
 impl OrgIntegrations {
@@ -356,6 +357,22 @@ impl OrgIntegrations {
             org: ctx.org_ref(),
             chain: ctx.integrations.clone(),
             fallback,
+            limits: None,
+        }
+    }
+
+    /// The instances it resolves share their API limits through `limits` (the store) with
+    /// every process on the same database.
+    #[must_use]
+    pub fn sharing_limits(mut self, limits: Arc<dyn crate::store::LimitStore>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    fn shared(&self, i: Integration) -> Integration {
+        match &self.limits {
+            Some(l) => i.sharing_limits(l.clone()),
+            None => i,
         }
     }
 }
@@ -384,10 +401,10 @@ impl Integrations for OrgIntegrations {
             }
         };
         if let Some((_, i)) = found {
-            return Ok(i.clone());
+            return Ok(self.shared(i.clone()));
         }
         let _ = org;
-        self.fallback.resolve(kind, &self.org, instance).map_err(|e| {
+        self.fallback.resolve(kind, &self.org, instance).map(|i| self.shared(i)).map_err(|e| {
             if self.chain.is_empty() {
                 e
             } else {

@@ -128,12 +128,15 @@ pub async fn run(engine: &Engine, mode: Mode, options: &Options) -> Result<SyncR
         .integration_for(&org.id, "autotask", options.integration.as_deref())
         .await
         .map_err(engine_error)?;
-    let client = Client::from_integration(&integration).map_err(|e| {
-        ServiceError::conflict(format!(
-            "the Autotask integration `{}` cannot be used: {}",
-            integration.name, e.message
-        ))
-    })?;
+    // A sync is background work: paced when the tenant's hourly budget runs low.
+    let client = Client::from_integration(&integration)
+        .map_err(|e| {
+            ServiceError::conflict(format!(
+                "the Autotask integration `{}` cannot be used: {}",
+                integration.name, e.message
+            ))
+        })?
+        .background();
     let run_id = store.start_sync_run(SOURCE, &org.id, mode.as_str()).await?;
     match plan::sync(store, &client, &org, mode, run_id).await {
         Ok(report) => {

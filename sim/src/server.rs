@@ -362,7 +362,15 @@ async fn handle(
             return r.into_response();
         }
     };
-    let endpoint = shared.endpoint_key(rest[0]);
+    // A child route (`Tickets/5/Notes`) counts against its child entity (`TicketNotes`), as
+    // the thread limit does in the real API.
+    let child = match rest {
+        [parent, id, segment, ..] if id.bytes().all(|b| b.is_ascii_digit()) => {
+            schema::child_route(parent, segment).map(|c| c.child)
+        }
+        _ => None,
+    };
+    let endpoint = shared.endpoint_key(child.unwrap_or(rest[0]));
     // Concurrency accounting (per integration code and endpoint).
     let key = (code.clone().unwrap_or_default(), endpoint.clone());
     let in_flight = {

@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use weft_engine::integration::{Integration, Integrations};
-use weft_engine::org::{OrgContext, OrgIntegrations};
+use weft_engine::org::OrgContext;
 use weft_service::integrations::{IntegrationView, NewIntegration, instance_url, valid_url};
 use weft_service::variables::REDACTED;
 
@@ -284,7 +283,7 @@ async fn test(
             "warning: no organization `{org}` is registered: only --integrations instances apply"
         );
     }
-    let resolver = OrgIntegrations::new(&ctx, Arc::clone(engine.integrations()));
+    let resolver = engine.org_integrations(&ctx);
     let instance = match resolver.resolve(&kind, &ctx.org_ref(), name.as_deref()) {
         Ok(i) => i,
         Err(e) => {
@@ -425,7 +424,10 @@ async fn test_autotask(i: &Integration) -> bool {
     // A test answers quickly: one retry, a short time limit.
     config.max_retries = config.max_retries.min(1);
     config.timeout = config.timeout.min(Duration::from_secs(20));
-    let client = weft_actions::autotask::Client::new(config);
+    let mut client = weft_actions::autotask::Client::new(config);
+    if let Some(limits) = i.shared_limits() {
+        client = client.sharing_limits(limits.clone());
+    }
     match client.zone().await {
         Ok(zone) => println!("zone: {zone}"),
         Err(e) => {
@@ -458,6 +460,18 @@ async fn test_autotask(i: &Integration) -> bool {
     {
         Ok(n) => {
             println!("credentials: ok ({n} companies visible)");
+            match client.threshold_information().await {
+                Ok(t) => println!(
+                    "requests this hour: {} of {} ({}%; every integration of this Autotask database counts)",
+                    t.count,
+                    t.limit,
+                    t.count
+                        .saturating_mul(100)
+                        .checked_div(t.limit)
+                        .unwrap_or(0)
+                ),
+                Err(e) => println!("requests this hour: unknown ({e})"),
+            }
             true
         }
         Err(e) => {

@@ -21,7 +21,11 @@ where
     Fut: std::future::Future<Output = Result<Value, ActionError>>,
 {
     let integration = cx.integration("autotask")?;
-    let client = Client::from_integration(&integration)?;
+    let mut client = Client::from_integration(&integration)?;
+    if cx.item_index.is_some() {
+        // One item of a `with.items` fan-out: paced when the hourly budget runs low.
+        client = client.background();
+    }
     tokio::select! {
         biased;
         () = cx.cancel.cancelled() => Err(cancelled(format!("{action} cancelled"))),

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 use weft_engine::ActionError;
 
@@ -40,15 +39,16 @@ use super::error::field;
 use super::error::field as field_of;
 use weft_engine::integration::Integration;
 
+use super::endpoint::endpoint;
 use super::error::{AutotaskError, ErrorKind, classify, parse_retry_after};
 use super::filter::Filter;
+use super::limits::{self, BudgetConfig, Threshold, Urgency};
 use crate::redirect::{self, FollowRedirects, Outgoing, SendError};
+use weft_engine::store::LimitStore;
 
 /// Where zone lookups go when the integration has no `discovery_url`.
 pub const DEFAULT_DISCOVERY_URL: &str = "https://webservices2.autotask.net/atservicesrest/";
-/// Requests in flight per tenant ([`TenantKey`]) and endpoint, process-wide (Autotask's
-/// thread limit).
-pub const MAX_IN_FLIGHT: usize = 3;
+pub use super::limits::MAX_IN_FLIGHT;
 /// How long discovered zones and entity fields (picklists) are kept when the integration
 /// sets no `cache_ttl_minutes`.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -82,6 +82,8 @@ pub struct Config {
     /// How long a discovered zone and an entity's fields (its picklists) are kept before
     /// they are read again (zero: not kept).
     pub cache_ttl: Duration,
+    /// The hourly request budget's settings.
+    pub budget: BudgetConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +97,7 @@ impl std::fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("cache_ttl", &self.cache_ttl)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +116,7 @@ impl Config {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             cache_ttl: DEFAULT_CACHE_TTL,
+            budget: BudgetConfig::default(),
         }
     }
 
@@ -121,7 +125,11 @@ impl Config {
     /// `backoff_base_ms`, `backoff_max` (`60s` or seconds), `cache_ttl_minutes` (how long
     /// the discovered zone and the entities' fields and picklists are kept before being
     /// read again: a number of minutes, fractions allowed, `0` to read them every time;
-    /// default 15).
+    /// default 15); the hourly budget's `request_budget` (requests per rolling hour; default:
+    /// what `ThresholdInformation` reports, else 10,000), `budget_pace_percent` (past it,
+    /// background work is paced; default 80), `budget_pace_max_delay` (the longest pause
+    /// before one background request; default `30s`) and `threshold_check` (how often
+    /// `ThresholdInformation` is read; default `5m`, `0` never).
     ///
     /// # Errors
     /// A missing required key, or a malformed optional one.
@@ -164,6 +172,32 @@ impl Config {
         if let Some(n) = i.settings.get("backoff_base_ms").and_then(Value::as_u64) {
             c.backoff_base = Duration::from_millis(n);
         }
+        if let Some(t) = duration("budget_pace_max_delay")? {
+            c.budget.pace_max_delay = t;
+        }
+        if let Some(t) = duration("threshold_check")? {
+            c.budget.threshold_check = t;
+        }
+        let whole = |key: &str, max: u64| -> Result<Option<u64>, ActionError> {
+            match i.settings.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .filter(|n| *n <= max)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ActionError::failed(format!(
+                            "the `autotask` integration `{}` has an invalid `{key}` ({v}): give a whole number from 0 to {max}",
+                            i.name
+                        ))
+                    }),
+            }
+        };
+        c.budget.request_budget = whole("request_budget", u64::from(u32::MAX))?;
+        if let Some(p) = whole("budget_pace_percent", 100)? {
+            c.budget.pace_percent = u8::try_from(p).unwrap_or(100);
+        }
         match i.settings.get("cache_ttl_minutes") {
             None | Some(Value::Null) => {}
             Some(v) => {
@@ -189,10 +223,21 @@ impl Config {
 /// An Autotask API client for one integration. Cheap to create: the HTTP connection pool,
 /// the zone cache, the concurrency limits and the picklist cache are process-wide (the
 /// caches and limits keyed by [`TenantKey`]).
-#[derive(Debug)]
 pub struct Client {
     config: Config,
     zone: Mutex<Option<String>>,
+    /// Where the thread limit's slots and the budget's counts are shared.
+    limits: Arc<dyn LimitStore>,
+    urgency: Urgency,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .field("urgency", &self.urgency)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a request is sent.
@@ -203,9 +248,9 @@ struct Req {
     target: String,
     query: Vec<(String, String)>,
     body: Option<Value>,
-    /// The endpoint (entity) for concurrency limiting.
-    endpoint: String,
     idempotent: bool,
+    /// How soon it must go (the budget paces background work).
+    urgency: Urgency,
 }
 
 fn http() -> &'static reqwest::Client {
@@ -333,16 +378,6 @@ fn discovery_flight(key: &(TenantKey, String)) -> Arc<tokio::sync::Mutex<()>> {
     map.entry(key.clone()).or_default().clone()
 }
 
-/// Semaphores by (tenant at its zone, lower-case endpoint).
-type Semaphores = Mutex<HashMap<(TenantKey, String), Arc<Semaphore>>>;
-fn semaphore(tenant: TenantKey, endpoint: &str) -> Arc<Semaphore> {
-    static SEMS: OnceLock<Semaphores> = OnceLock::new();
-    let mut map = SEMS.get_or_init(Default::default).lock().unwrap();
-    map.entry((tenant, endpoint.to_ascii_lowercase()))
-        .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT)))
-        .clone()
-}
-
 /// The `fields` of `entityInformation/fields` (picklists included) by (tenant at its zone,
 /// lower-case entity).
 fn fields_cache() -> &'static TenantCache<Arc<Vec<Value>>> {
@@ -359,12 +394,28 @@ fn with_slash(url: &str) -> String {
     }
 }
 
-fn jitter(max: Duration) -> Duration {
+pub(crate) fn jitter(max: Duration) -> Duration {
     let r = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
     let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
     Duration::from_millis(r % ms)
+}
+
+impl limits::Probe for Client {
+    fn threshold(&self) -> limits::ProbeFuture<'_> {
+        // One attempt: a refusal here must not hold up the request waiting on it.
+        let once = Client {
+            config: Config {
+                max_retries: 0,
+                ..self.config.clone()
+            },
+            zone: Mutex::new(self.zone.lock().unwrap().clone()),
+            limits: self.limits.clone(),
+            urgency: Urgency::Probe,
+        };
+        Box::pin(async move { once.threshold_information().await })
+    }
 }
 
 /// One page of a query.
@@ -380,15 +431,38 @@ impl Client {
         Client {
             config,
             zone: Mutex::new(zone),
+            limits: limits::process_limits(),
+            urgency: Urgency::Normal,
         }
     }
 
-    /// A client for an `autotask` integration (see [`Config::from_integration`]).
+    /// A client for an `autotask` integration (see [`Config::from_integration`]), sharing
+    /// its limits with the processes on the same database when an engine resolved it.
     ///
     /// # Errors
     /// Missing or malformed settings.
     pub fn from_integration(i: &Integration) -> Result<Client, ActionError> {
-        Ok(Client::new(Config::from_integration(i)?))
+        let client = Client::new(Config::from_integration(i)?);
+        Ok(match i.shared_limits() {
+            Some(l) => client.sharing_limits(l.clone()),
+            None => client,
+        })
+    }
+
+    /// The same client, its thread limit and hourly budget shared through `limits` (the
+    /// store) with every process on the same database.
+    #[must_use]
+    pub fn sharing_limits(mut self, limits: Arc<dyn LimitStore>) -> Client {
+        self.limits = limits;
+        self
+    }
+
+    /// The same client for background work (a sync, a fan-out): paced when the tenant's
+    /// hourly budget runs low.
+    #[must_use]
+    pub fn background(mut self) -> Client {
+        self.urgency = Urgency::Background;
+        self
     }
 
     /// The settings.
@@ -608,12 +682,22 @@ impl Client {
     async fn send_once(&self, zone: &str, req: &Req) -> Result<Value, AutotaskError> {
         let url = self.url(zone, req)?;
         let label = format!("{} {}", req.method, url.path());
-        let sem = semaphore(self.tenant(zone), &req.endpoint);
-        let _permit = sem
-            .acquire_owned()
-            .await
-            .map_err(|_| AutotaskError::new(ErrorKind::Protocol, "concurrency limiter closed"))?;
-        let span = tracing::info_span!("autotask.request", method = %req.method, entity = %req.endpoint, status = tracing::field::Empty, duration_ms = tracing::field::Empty);
+        let endpoint = endpoint(&req.target);
+        let tenant = limits::tenant(&self.config.username, &self.config.integration_code, zone);
+        limits::admit(
+            &self.limits,
+            &tenant,
+            &self.config.budget,
+            req.urgency,
+            self,
+        )
+        .await?;
+        // Held until the answer is read; beyond the time limit the slot lapses (a process
+        // that died holding it).
+        let hold = self.config.timeout + Duration::from_secs(15);
+        let _in_flight = limits::in_flight(&self.limits, &tenant, &endpoint, hold).await?;
+        limits::spent(&self.limits, &tenant).await;
+        let span = tracing::info_span!("autotask.request", method = %req.method, entity = %endpoint, status = tracing::field::Empty, duration_ms = tracing::field::Empty);
         let start = Instant::now();
         let out = async {
             let mut out = Outgoing::new(req.method.clone(), url);
@@ -695,14 +779,6 @@ impl Client {
         } else {
             format!("V1.0/{path}")
         };
-        let endpoint = target
-            .split('/')
-            .nth(1)
-            .unwrap_or(&target)
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_string();
         let idempotent =
             method != reqwest::Method::POST || target.to_ascii_lowercase().contains("/query");
         self.send(Req {
@@ -710,8 +786,8 @@ impl Client {
             target,
             query,
             body,
-            endpoint,
             idempotent,
+            urgency: self.urgency,
         })
         .await
     }
@@ -745,6 +821,39 @@ impl Client {
         }
     }
 
+    /// The tenant's hourly usage as Autotask counts it (every integration of the database):
+    /// `GET /V1.0/ThresholdInformation`. It counts as a request itself.
+    ///
+    /// # Errors
+    /// See [`AutotaskError`].
+    pub async fn threshold_information(&self) -> Result<Threshold, AutotaskError> {
+        let v = self
+            .send(Req {
+                method: reqwest::Method::GET,
+                target: "V1.0/ThresholdInformation".into(),
+                query: vec![],
+                body: None,
+                idempotent: true,
+                urgency: Urgency::Probe,
+            })
+            .await?;
+        let number = |k: &str| field(&v, k).and_then(Value::as_u64);
+        match (
+            number("externalRequestThreshold"),
+            number("currentTimeframeRequestCount"),
+        ) {
+            (Some(limit), Some(count)) => Ok(Threshold {
+                limit,
+                timeframe_minutes: number("requestThresholdTimeframe").unwrap_or(60),
+                count,
+            }),
+            _ => Err(AutotaskError::new(
+                ErrorKind::Protocol,
+                "Autotask ThresholdInformation answered without `externalRequestThreshold` and `currentTimeframeRequestCount`",
+            )),
+        }
+    }
+
     /// One record: `GET /{path}/{id}` (path is `Tickets` or `Tickets/5/Notes`).
     ///
     /// # Errors
@@ -756,8 +865,8 @@ impl Client {
                 target: format!("V1.0/{path}/{id}"),
                 query: vec![],
                 body: None,
-                endpoint: endpoint_of(path),
                 idempotent: true,
+                urgency: self.urgency,
             })
             .await?;
         match field(&body, "item") {
@@ -783,8 +892,8 @@ impl Client {
                 target: format!("V1.0/{path}"),
                 query: vec![],
                 body: Some(fields),
-                endpoint: endpoint_of(path),
                 idempotent: false,
+                urgency: self.urgency,
             })
             .await?;
         item_id(&body, path)
@@ -806,8 +915,8 @@ impl Client {
                 target: format!("V1.0/{path}"),
                 query: vec![],
                 body: Some(Value::Object(fields)),
-                endpoint: endpoint_of(path),
                 idempotent: true,
+                urgency: self.urgency,
             })
             .await?;
         item_id(&body, path).or(Ok(id))
@@ -823,8 +932,8 @@ impl Client {
             target: format!("V1.0/{path}/{id}"),
             query: vec![],
             body: None,
-            endpoint: endpoint_of(path),
             idempotent: true,
+            urgency: self.urgency,
         })
         .await
     }
@@ -879,13 +988,19 @@ impl Client {
     }
 
     async fn page(&self, entity: &str, target: &str, body: &Value) -> Result<Page, AutotaskError> {
+        // The pages after the first are a large query's: background work near the budget.
+        let urgency = if target.starts_with("http") {
+            Urgency::Background
+        } else {
+            self.urgency
+        };
         let post = Req {
             method: reqwest::Method::POST,
             target: target.to_string(),
             query: vec![],
             body: Some(body.clone()),
-            endpoint: entity.to_string(),
             idempotent: true,
+            urgency,
         };
         let v = match self.send(post).await {
             // Services that expect the next page to be fetched with GET (the older
@@ -896,8 +1011,8 @@ impl Client {
                     target: target.to_string(),
                     query: vec![],
                     body: None,
-                    endpoint: entity.to_string(),
                     idempotent: true,
+                    urgency,
                 })
                 .await?
             }
@@ -931,8 +1046,8 @@ impl Client {
                 target: format!("V1.0/{entity}/query/count"),
                 query: vec![],
                 body: Some(Value::Object(query_body(filters))),
-                endpoint: entity.to_string(),
                 idempotent: true,
+                urgency: self.urgency,
             })
             .await?;
         field(&v, "queryCount")
@@ -984,8 +1099,8 @@ impl Client {
                 target: format!("V1.0/{entity}/entityInformation/fields"),
                 query: vec![],
                 body: None,
-                endpoint: entity.to_string(),
                 idempotent: true,
+                urgency: self.urgency,
             })
             .await?;
         let fields = Arc::new(
@@ -1092,16 +1207,6 @@ fn query_body(filters: &[Filter]) -> Map<String, Value> {
     m
 }
 
-/// `Tickets/5/Notes` → `Notes`… the endpoint Autotask limits is the child entity; we key on
-/// the last entity segment.
-fn endpoint_of(path: &str) -> String {
-    path.split('/')
-        .rev()
-        .find(|s| !s.is_empty() && s.parse::<i64>().is_err())
-        .unwrap_or(path)
-        .to_string()
-}
-
 fn item_id(body: &Value, path: &str) -> Result<i64, AutotaskError> {
     field(body, "itemId")
         .and_then(Value::as_i64)
@@ -1169,9 +1274,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_endpoints() {
-        assert_eq!(endpoint_of("Tickets"), "Tickets");
-        assert_eq!(endpoint_of("Tickets/5/Notes"), "Notes");
+    fn zone_urls_end_with_a_slash() {
         assert_eq!(
             with_slash("http://x/ATServicesRest"),
             "http://x/ATServicesRest/"
@@ -1186,8 +1289,8 @@ mod tests {
             target: t.into(),
             query: vec![],
             body: None,
-            endpoint: "Tickets".into(),
             idempotent: true,
+            urgency: Urgency::Normal,
         };
         let zone = "https://webservices15.autotask.net/ATServicesRest/";
         let ok = c

@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Server,
     /// An answer the client does not understand (wrong method, not JSON, missing keys…).
     Protocol,
+    /// The tenant's hourly request budget is used up (weft's estimate, or Autotask's
+    /// "request threshold … exceeded" suspension).
+    BudgetExhausted,
 }
 
 /// A failed Autotask call. Its message and data never contain credentials.
@@ -163,11 +166,22 @@ pub(crate) fn is_thread_limit(errors: &[String]) -> bool {
     })
 }
 
+/// Whether an error message is the hourly request threshold's suspension ("The API request
+/// threshold of 10000 requests per hour has been exceeded").
+pub(crate) fn is_budget_suspension(errors: &[String]) -> bool {
+    errors.iter().any(|e| {
+        let l = e.to_ascii_lowercase();
+        l.contains("request threshold") && l.contains("exceeded")
+    })
+}
+
 /// Classifies a non-success answer (or a 2xx with `errors`).
 pub(crate) fn classify(status: u16, body: &Value, label: &str) -> AutotaskError {
     let errors = body_errors(body);
     let kind = if is_thread_limit(&errors) {
         ErrorKind::ThreadLimit
+    } else if is_budget_suspension(&errors) {
+        ErrorKind::BudgetExhausted
     } else {
         match status {
             401 | 403 => ErrorKind::Auth,

@@ -20,7 +20,7 @@ use super::{Engine, EngineError, RerunOptions, StartOptions, now_ms};
 use crate::action::{ActionContext, ActionError};
 use crate::integration::Integrations;
 use crate::model::{Join, On, TransitionMode, Workflow};
-use crate::org::{OrgContext, OrgIntegrations};
+use crate::org::OrgContext;
 use crate::store::{
     ExecStatus, ExecutionRecord, NewExecution, StoreError, TaskRun, TaskStatus, WorkflowRecord,
 };
@@ -685,8 +685,7 @@ impl Conductor {
                 .map(|(k, v)| (k.clone(), to_value(v)))
                 .collect(),
         ));
-        let integrations: Arc<dyn Integrations> =
-            Arc::new(OrgIntegrations::new(org_ctx, engine.integrations.clone()));
+        let integrations: Arc<dyn Integrations> = Arc::new(engine.org_integrations(org_ctx));
         Conductor {
             engine,
             wf,

@@ -674,6 +674,14 @@ impl Engine {
         Ok(ctx)
     }
 
+    /// How `ctx`'s tasks find their integrations: the org's, its parents', then
+    /// `--integrations`; each sharing its API limits through the store with every process on
+    /// the same database.
+    pub fn org_integrations(&self, ctx: &crate::org::OrgContext) -> crate::org::OrgIntegrations {
+        crate::org::OrgIntegrations::new(ctx, self.integrations.clone())
+            .sharing_limits(self.store.clone())
+    }
+
     /// The integration instance of `kind` a task in `org` would use (the named `instance`,
     /// else the default), found the way tasks find it: the org, its parents, then the
     /// instances configured for every org.
@@ -687,7 +695,7 @@ impl Engine {
         instance: Option<&str>,
     ) -> Result<crate::integration::Integration, EngineError> {
         let ctx = self.org_context(Some(org)).await?;
-        crate::org::OrgIntegrations::new(&ctx, self.integrations.clone())
+        self.org_integrations(&ctx)
             .resolve(kind, &ctx.org_ref(), instance)
             .map_err(|e| EngineError::Input(e.message))
     }

@@ -152,10 +152,7 @@ impl Job {
             )));
         }
         self.redactor.add_org(&org);
-        self.integrations = Arc::new(crate::org::OrgIntegrations::new(
-            &org,
-            self.engine.integrations.clone(),
-        ));
+        self.integrations = Arc::new(self.engine.org_integrations(&org));
         self.org = org.org_ref();
         if let Some(slot) = self.base.iter_mut().find(|(n, _)| *n == "ORG") {
             slot.1 = org.template_value();

@@ -22,8 +22,8 @@ use serde_json::Value;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
-    CrateStore, ExecutionStore, OrgStore, QueueStore, SettingsStore, Store, TriggerStore,
-    WorkflowStore,
+    CrateStore, ExecutionStore, LimitStore, OrgStore, QueueStore, SettingsStore, Store,
+    TriggerStore, WorkflowStore,
 };
 
 /// A store failure.
@@ -824,8 +824,8 @@ pub struct CrateInstall {
 /// `dyn Store` answers them without).
 pub mod prelude {
     pub use super::traits::{
-        CrateStore, ExecutionStore, OrgStore, QueueStore, SettingsStore, Store, TriggerStore,
-        WorkflowStore,
+        CrateStore, ExecutionStore, LimitStore, OrgStore, QueueStore, SettingsStore, Store,
+        TriggerStore, WorkflowStore,
     };
 }
 

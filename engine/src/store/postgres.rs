@@ -575,3 +575,4 @@ shared::org_store!(PostgresStore {});
 shared::crate_store!(PostgresStore {});
 
 shared::settings_store!(PostgresStore {});
+shared::limit_store!(PostgresStore);

@@ -1350,3 +1350,101 @@ macro_rules! settings_store {
     };
 }
 pub(super) use settings_store;
+
+/// [`LimitStore`](super::LimitStore) for `$store`: entirely shared.
+macro_rules! limit_store {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::store::LimitStore for $store {
+            async fn take_slot(
+                &self,
+                key: &str,
+                limit: u32,
+                holder: &str,
+                now_ms: i64,
+                until_ms: i64,
+            ) -> Result<Option<u32>> {
+                let held: Vec<i64> = sqlx::query_scalar(
+                    "SELECT slot FROM limit_slots WHERE key = $1 AND until_ms > $2",
+                )
+                .bind(key)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                for slot in 0..limit {
+                    if held.contains(&i64::from(slot)) {
+                        continue;
+                    }
+                    // Taken only when free or lapsed at the moment of writing: another
+                    // process may have taken it since the read above.
+                    let taken = sqlx::query(
+                        "INSERT INTO limit_slots (key, slot, holder, until_ms) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (key, slot) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms \
+                         WHERE limit_slots.until_ms <= $5",
+                    )
+                    .bind(key)
+                    .bind(i64::from(slot))
+                    .bind(holder)
+                    .bind(until_ms)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if taken {
+                        return Ok(Some(slot));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn free_slot(&self, key: &str, slot: u32, holder: &str) -> Result<()> {
+                sqlx::query("DELETE FROM limit_slots WHERE key = $1 AND slot = $2 AND holder = $3")
+                    .bind(key)
+                    .bind(i64::from(slot))
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn add_count(
+                &self,
+                key: &str,
+                minute: i64,
+                n: i64,
+                forget_before: i64,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO limit_counts (key, minute, n) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key, minute) DO UPDATE SET n = limit_counts.n + EXCLUDED.n",
+                )
+                .bind(key)
+                .bind(minute)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM limit_counts WHERE key = $1 AND minute < $2")
+                    .bind(key)
+                    .bind(forget_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn count_since(&self, key: &str, from_minute: i64) -> Result<i64> {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(n) AS BIGINT) FROM limit_counts WHERE key = $1 AND minute >= $2",
+                )
+                .bind(key)
+                .bind(from_minute)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n.unwrap_or(0))
+            }
+        }
+    };
+}
+pub(super) use limit_store;

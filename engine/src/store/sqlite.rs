@@ -376,6 +376,7 @@ shared::org_store!(SqliteStore {});
 shared::crate_store!(SqliteStore {});
 
 shared::settings_store!(SqliteStore {});
+shared::limit_store!(SqliteStore);
 
 /// A writer's answer of another kind than its work's (a bug).
 fn unexpected(written: &Written) -> StoreError {

@@ -910,6 +910,77 @@ async fn orgs_form_a_tree_with_variables_integrations_and_mappings(store: Arc<dy
     assert!(store.mappings("autotask").await.unwrap().is_empty());
 }
 
+async fn shared_slots_are_held_until_freed_or_lapsed_and_counts_add_up(store: Arc<dyn Store>) {
+    let key = "autotask:slots:t1:ticketnotes";
+    let mut taken = Vec::new();
+    for holder in ["a", "b", "c"] {
+        taken.push(
+            store
+                .take_slot(key, 3, holder, 1_000, 61_000)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(taken, [Some(0), Some(1), Some(2)]);
+    assert_eq!(
+        store.take_slot(key, 3, "d", 1_000, 61_000).await.unwrap(),
+        None,
+        "a fourth holder waits while three hold the slots"
+    );
+    // Another key (another endpoint or tenant) has its own slots.
+    assert_eq!(
+        store
+            .take_slot("autotask:slots:t1:tickets", 3, "d", 1_000, 61_000)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    // Freeing by someone else's name frees nothing; by the holder's, the slot.
+    store.free_slot(key, 1, "a").await.unwrap();
+    assert_eq!(
+        store.take_slot(key, 3, "d", 2_000, 62_000).await.unwrap(),
+        None
+    );
+    store.free_slot(key, 1, "b").await.unwrap();
+    assert_eq!(
+        store.take_slot(key, 3, "d", 2_000, 62_000).await.unwrap(),
+        Some(1)
+    );
+    // A holder that died (its time ended) loses its slot to the next caller.
+    assert_eq!(
+        store.take_slot(key, 3, "e", 61_000, 121_000).await.unwrap(),
+        Some(0)
+    );
+    // "b" took slot 1 and lost it to "d": b's late free must not release d's slot.
+    store.free_slot(key, 1, "b").await.unwrap();
+    assert_eq!(
+        store.take_slot(key, 3, "f", 61_500, 121_000).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store.take_slot(key, 3, "g", 61_500, 121_000).await.unwrap(),
+        None
+    );
+
+    let budget = "autotask:budget:t1";
+    store.add_count(budget, 100, 5, 40).await.unwrap();
+    store.add_count(budget, 100, 2, 40).await.unwrap();
+    store.add_count(budget, 130, 1, 70).await.unwrap();
+    store
+        .add_count("autotask:budget:t2", 130, 50, 70)
+        .await
+        .unwrap();
+    assert_eq!(store.count_since(budget, 100).await.unwrap(), 8);
+    assert_eq!(store.count_since(budget, 101).await.unwrap(), 1);
+    // Minutes older than `forget_before` are gone.
+    store.add_count(budget, 200, 1, 150).await.unwrap();
+    assert_eq!(store.count_since(budget, 0).await.unwrap(), 1);
+    assert_eq!(
+        store.count_since("autotask:budget:none", 0).await.unwrap(),
+        0
+    );
+}
+
 async fn configuration_changes_move_the_generation(store: Arc<dyn Store>) {
     let mut last = store.config_generation().await.unwrap();
     let mut moved = |now: i64, what: &str| {
@@ -1426,6 +1497,7 @@ macro_rules! suite {
 }
 
 suite!(
+    shared_slots_are_held_until_freed_or_lapsed_and_counts_add_up,
     configuration_changes_move_the_generation,
     concurrency_groups_run_at_most_their_limit,
     orgs_form_a_tree_with_variables_integrations_and_mappings,

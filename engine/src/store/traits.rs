@@ -334,6 +334,32 @@ pub trait SettingsStore: Send + Sync {
     async fn config_generation(&self) -> Result<i64>;
 }
 
+/// Limits every process on one database shares: numbered slots a holder keeps until a time
+/// (at most `limit` requests in flight to an API, whichever process sends them), and counters
+/// per minute (requests sent in a rolling hour). Keys are the caller's; they never come from
+/// network input.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Takes one of the slots `0..limit` of `key` for `holder` until `until_ms` (ms since the
+    /// epoch): a slot nobody holds, or one whose holder's time ended by `now_ms`. The slot
+    /// taken, or `None` while all are held.
+    async fn take_slot(
+        &self,
+        key: &str,
+        limit: u32,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<u32>>;
+    /// Gives back a slot `holder` took (nothing when another holder has it since).
+    async fn free_slot(&self, key: &str, slot: u32, holder: &str) -> Result<()>;
+    /// Adds `n` to `key`'s counter of `minute` (minutes since the epoch) and forgets its
+    /// counters older than `forget_before`.
+    async fn add_count(&self, key: &str, minute: i64, n: i64, forget_before: i64) -> Result<()>;
+    /// The sum of `key`'s counters from `from_minute` on.
+    async fn count_since(&self, key: &str, from_minute: i64) -> Result<i64>;
+}
+
 /// The storage seam: every concern's store in one (see the sub-traits for the methods).
 pub trait Store:
     WorkflowStore
@@ -343,6 +369,7 @@ pub trait Store:
     + OrgStore
     + CrateStore
     + SettingsStore
+    + LimitStore
     + Send
     + Sync
     + 'static
@@ -357,6 +384,7 @@ impl<T> Store for T where
         + OrgStore
         + CrateStore
         + SettingsStore
+        + LimitStore
         + Send
         + Sync
         + 'static
