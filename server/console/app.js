@@ -79,6 +79,16 @@ function jsonBlock(value, label) {
   return h('pre', { tabindex: '0', 'aria-label': label }, text);
 }
 
+// An API's hourly budget and its use, e.g. "8,123 of 10,000 (81%), 2 in flight".
+function usageText(u) {
+  if (!u) return '—';
+  const pct = u.budget ? Math.floor((u.used * 100) / u.budget) : 0;
+  const parts = [`${u.used.toLocaleString('en')} of ${u.budget.toLocaleString('en')} (${pct}%)`];
+  if (u.in_flight) parts.push(`${u.in_flight} in flight`);
+  if (u.paced) parts.push(`${u.paced} paced`);
+  return parts.join(', ');
+}
+
 function table(caption, headers, rows, attrs) {
   return h('div', { class: 'table-wrap' },
     h('table', attrs,
@@ -963,11 +973,12 @@ async function orgDetail(el, orgId) {
       : h('p', { class: 'muted' }, 'No variables.'),
     h('h3', null, 'Integrations'),
     o.integrations.length
-      ? table('Integrations', ['Kind', 'Name', 'Settings', 'Secrets', 'From'], o.integrations.map((i) => h('tr', null,
+      ? table('Integrations', ['Kind', 'Name', 'Settings', 'Secrets', 'From', 'Requests this hour'], o.integrations.map((i) => h('tr', null,
         h('td', null, i.kind), h('td', null, i.name),
         h('td', { class: 'mono' }, Object.entries(i.settings || {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ') || '—'),
         h('td', { class: 'mono' }, Object.keys(i.secrets || {}).map((k) => `${k}=••••`).join(', ') || '—'),
-        h('td', null, i.inherited ? `${i.org} (inherited)` : 'this org'))))
+        h('td', null, i.inherited ? `${i.org} (inherited)` : 'this org'),
+        h('td', { 'data-testid': 'integration-usage' }, usageText(i.usage)))))
       : h('p', { class: 'muted' }, 'No integrations of its own or inherited.'));
   const id = h('input', { type: 'number', name: 'company_id', min: '0', step: '1', value: company?.external_id || '' });
   const map = h('button', { type: 'submit' }, 'Map');

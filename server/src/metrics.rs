@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use weft_actions::autotask::limits::TenantUsage;
 use weft_engine::executor::observe::Observer;
 use weft_engine::store::{ExecStatus, TaskStatus};
 
@@ -239,7 +240,64 @@ impl Metrics {
                 &n.to_string(),
             );
         }
+        autotask_families(&mut out, &weft_actions::autotask::limits::usage());
         out
+    }
+}
+
+/// Autotask's limits as this process sees them, by API user (`tenant`): requests in flight
+/// per endpoint, the hourly budget and its use, what was sent and what was paced.
+fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
+    if usage.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "weft_autotask_requests_in_flight",
+        "gauge",
+        "Autotask requests this process has in flight, by tenant (API user) and endpoint (3 are allowed per endpoint across every process on the database).",
+    );
+    for u in usage {
+        for (endpoint, n) in &u.in_flight {
+            sample(
+                out,
+                "weft_autotask_requests_in_flight",
+                &[("tenant", &u.tenant), ("endpoint", endpoint)],
+                &n.to_string(),
+            );
+        }
+    }
+    let gauges: [(&str, &str, fn(&TenantUsage) -> u64); 2] = [
+        (
+            "weft_autotask_hourly_requests",
+            "Requests to the tenant's Autotask database in the rolling hour, as last estimated (Autotask's ThresholdInformation or weft's own count, the larger).",
+            |u| u.used,
+        ),
+        (
+            "weft_autotask_hourly_budget",
+            "Requests the tenant's Autotask database allows per rolling hour.",
+            |u| u.budget,
+        ),
+    ];
+    let counters: [(&str, &str, fn(&TenantUsage) -> u64); 2] = [
+        (
+            "weft_autotask_requests_total",
+            "Autotask requests this process sent, by tenant.",
+            |u| u.sent,
+        ),
+        (
+            "weft_autotask_paced_total",
+            "Background Autotask requests (sync, later query pages, with.items fan-out) this process delayed because the hourly budget ran low.",
+            |u| u.paced,
+        ),
+    ];
+    for (kind, list) in [("gauge", &gauges), ("counter", &counters)] {
+        for (name, help, value) in list {
+            family(out, name, kind, help);
+            for u in usage {
+                sample(out, name, &[("tenant", &u.tenant)], &value(u).to_string());
+            }
+        }
     }
 }
 
@@ -348,6 +406,52 @@ mod tests {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
             .map(|v| v.parse().unwrap())
+    }
+
+    #[test]
+    fn autotask_limits_are_shown_per_tenant_and_endpoint() {
+        let mut out = String::new();
+        autotask_families(&mut out, &[]);
+        assert!(out.is_empty(), "nothing before the first Autotask request");
+        let usage = TenantUsage {
+            tenant: "api@acme.example".into(),
+            used: 8123,
+            budget: 10_000,
+            sent: 420,
+            paced: 7,
+            in_flight: [("TicketNotes".to_string(), 3), ("Tickets".to_string(), 1)].into(),
+        };
+        autotask_families(&mut out, &[usage]);
+        for (series, value) in [
+            (
+                "weft_autotask_requests_in_flight{tenant=\"api@acme.example\",endpoint=\"TicketNotes\"}",
+                3.0,
+            ),
+            (
+                "weft_autotask_requests_in_flight{tenant=\"api@acme.example\",endpoint=\"Tickets\"}",
+                1.0,
+            ),
+            (
+                "weft_autotask_hourly_requests{tenant=\"api@acme.example\"}",
+                8123.0,
+            ),
+            (
+                "weft_autotask_hourly_budget{tenant=\"api@acme.example\"}",
+                10_000.0,
+            ),
+            (
+                "weft_autotask_requests_total{tenant=\"api@acme.example\"}",
+                420.0,
+            ),
+            (
+                "weft_autotask_paced_total{tenant=\"api@acme.example\"}",
+                7.0,
+            ),
+        ] {
+            assert_eq!(value_of(&out, series), Some(value), "{series} in\n{out}");
+        }
+        assert!(out.contains("# TYPE weft_autotask_paced_total counter"));
+        assert!(out.contains("# TYPE weft_autotask_hourly_budget gauge"));
     }
 
     #[test]

@@ -236,6 +236,10 @@ pub struct IntegrationView {
     /// On creation: it replaced an instance of the same kind and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<bool>,
+    /// An Autotask instance's hourly request budget and its use, as this process last saw
+    /// them (absent before its first request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ApiUsage>,
 }
 
 /// The names of an integration's secret settings (opening them in memory only); `None`
@@ -249,6 +253,34 @@ pub fn secret_keys(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Optio
             Some(map.into_keys().collect())
         }
     }
+}
+
+/// An API's request budget and its use (Autotask: per rolling hour, every integration of the
+/// tenant's database counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiUsage {
+    /// Requests in the rolling hour, estimated (the API's own count or weft's, the larger).
+    pub used: u64,
+    /// Requests allowed per rolling hour.
+    pub budget: u64,
+    /// Requests this process has in flight.
+    pub in_flight: u64,
+    /// Background requests this process delayed because the budget ran low.
+    pub paced: u64,
+}
+
+fn api_usage(record: &IntegrationRecord) -> Option<ApiUsage> {
+    if record.kind != "autotask" {
+        return None;
+    }
+    let user = record.settings.get("username")?.as_str()?;
+    let u = weft_actions::autotask::limits::usage_of(user)?;
+    Some(ApiUsage {
+        used: u.used,
+        budget: u.budget,
+        in_flight: u.in_flight.values().map(|n| *n as u64).sum(),
+        paced: u.paced,
+    })
 }
 
 /// An instance as shown: its secrets as `{key: "***"}`, never the values.
@@ -269,6 +301,7 @@ pub fn view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> IntegrationV
         inherited: None,
         warnings: None,
         replaced: None,
+        usage: api_usage(record),
     }
 }
 

@@ -409,16 +409,34 @@ pub(crate) fn tenant(username: &str, integration_code: &str, zone: &str) -> Arc<
         .clone()
 }
 
-/// Every tenant this process has sent requests to, with its usage.
+/// Every tenant (API user) this process has sent requests to, with its usage; one entry per
+/// API user (its integration codes and zones together).
 pub fn usage() -> Vec<TenantUsage> {
-    let mut out: Vec<TenantUsage> = tenants()
-        .lock()
-        .unwrap()
-        .values()
-        .map(|t| t.usage())
-        .collect();
-    out.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-    out
+    let mut by_user: BTreeMap<String, TenantUsage> = BTreeMap::new();
+    for u in tenants().lock().unwrap().values().map(|t| t.usage()) {
+        match by_user.get_mut(&u.tenant) {
+            None => {
+                by_user.insert(u.tenant.clone(), u);
+            }
+            Some(m) => {
+                m.used = m.used.max(u.used);
+                m.budget = m.budget.max(u.budget);
+                m.sent += u.sent;
+                m.paced += u.paced;
+                for (e, n) in u.in_flight {
+                    *m.in_flight.entry(e).or_default() += n;
+                }
+            }
+        }
+    }
+    by_user.into_values().collect()
+}
+
+/// The usage of one API user, when this process has sent it requests.
+pub fn usage_of(username: &str) -> Option<TenantUsage> {
+    usage()
+        .into_iter()
+        .find(|u| u.tenant.eq_ignore_ascii_case(username.trim()))
 }
 
 /// What reads `ThresholdInformation` for [`admit`].
