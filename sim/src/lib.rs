@@ -32,6 +32,11 @@
 //!   `{"errors":[...]}`; business and validation errors are HTTP 500 as in the real API.
 //! - `GET /V1.0/EntityInformation` lists every entity's `info`; GET URLs longer than 2,100
 //!   characters → 404 (as reported against the real service).
+//! - Models follow the Swagger's field names: attachments (`TicketAttachments`,
+//!   `DocumentAttachments`) hang off `parentID` (read-only `parentType`), `CompanyNotes` carry
+//!   `note`, `Roles` have `hourlyFactor`/`roleType`…, `WebhookEventErrorLogs` name a company
+//!   webhook `accountWebhookID`. A webhook's read-only `isReady` is false until it has a field
+//!   or UDF field (tests can set it again with [`Simulator::insert`]).
 //! - Webhook callouts: see [`WebhookConfig`] (signed `X-Hook-Signature` POSTs on API changes to
 //!   Companies, Contacts, ConfigurationItems, Tickets, TicketNotes).
 //! - String comparisons in filters are case-insensitive (SQL Server default collation).
