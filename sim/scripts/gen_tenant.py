@@ -389,7 +389,7 @@ for i in range(40):
     cid = customers[i % len(customers)][0]
     records["CompanyNotes"].append({"id": 29692000 + i, "companyID": cid, "actionType": 1 + i % 4,
                                     "assignedResourceID": resources[i % 6], "name": R.choice(["QBR", "Renewal call", "Site visit", "Security review"]),
-                                    "description": "Discussed roadmap and open items.", "startDateTime": ts(days(-i * 3), 10),
+                                    "note": "Discussed roadmap and open items.", "startDateTime": ts(days(-i * 3), 10),
                                     "endDateTime": ts(days(-i * 3), 11), "completedDateTime": None,
                                     "createDateTime": ts(days(-i * 3), 9), "lastModifiedDate": ts(days(-i * 3), 11)})
 
@@ -461,7 +461,7 @@ for i in range(10):
     records["Documents"].append({"id": 100 + i, "title": f"{customers[i][2]} network overview", "documentCategoryID": 1 + i % 2,
                                  "companyID": customers[i][0], "publish": 1, "referenceLink": None, "errorCodes": None,
                                  "keywords": "network", "createdDateTime": ts(days(-100 + i)), "lastModifiedDateTime": ts(days(-i))})
-records["DocumentAttachments"].append({"id": 500, "documentID": 100, "attachDate": ts(days(-50)), "attachmentType": "FILE_ATTACHMENT",
+records["DocumentAttachments"].append({"id": 500, "parentID": 100, "attachDate": ts(days(-50)), "attachmentType": "FILE_ATTACHMENT",
                                        "contentType": "application/pdf", "fileSize": 10240.0, "fullPath": "diagram.pdf", "publish": 1, "title": "diagram.pdf"})
 
 # A webhook an earlier integration left behind; Autotask deactivated it after its endpoint

@@ -1,9 +1,18 @@
-//! The simulated entities: fields (types, read-only, references, picklists), required fields,
-//! allowed operations and parent/child routes. Field lists follow the Swagger models
-//! (`appendix_models.md`), trimmed to the fields an MSP workflow uses; required fields follow
-//! autotask.md §7.
+//! The simulated entities: fields (types, read-only, references, picklists), required fields
+//! and parent/child routes. Field lists follow the Swagger models (`appendix_models.md`),
+//! trimmed to the fields an MSP workflow uses; required fields follow autotask.md §7. Which
+//! methods each entity and child route has is not decided here but by the published routes
+//! ([`crate::routes`]).
+//!
+//! Models newer than the April 2024 Swagger are assumed to follow their siblings there:
+//! `DocumentAttachments` has the shape of every other attachment model (`parentID`, read-only
+//! `parentType`); `WebhookEventErrorLogs` has the Swagger's `accountWebhookID` (Company
+//! webhooks) and `contactWebhookID`, plus `configurationItemWebhookID`, `ticketWebhookID` and
+//! `ticketNoteWebhookID` for the webhook entities that Swagger predates.
 
 use std::sync::OnceLock;
+
+use crate::routes;
 
 #[derive(Debug, Clone)]
 pub struct FieldDef {
@@ -24,7 +33,7 @@ pub struct Spec {
     pub name: &'static str,
     pub fields: Vec<FieldDef>,
     pub required: &'static [&'static str],
-    /// Top-level POST/PUT/PATCH/DELETE.
+    /// Top-level POST, PATCH/PUT and DELETE, as the published routes have them.
     pub create: bool,
     pub update: bool,
     pub delete: bool,
@@ -68,40 +77,40 @@ const WH_UDF: &str =
     "id:l:ro udfFieldID:i:pk isDisplayAlwaysField:b isSubscribedField:b webhookID:i";
 const WH_EXCL: &str = "id:l:ro resourceID:i:ref=Resources webhookID:i";
 
-/// (name, fields, required, ops "c u d", udfs, webhooks)
+/// (name, fields, required, udfs, webhooks). Which methods an entity has comes from the
+/// published routes ([`crate::routes`]), not from this table.
 type Raw = (
     &'static str,
     &'static str,
     &'static [&'static str],
-    &'static str,
     bool,
     bool,
 );
 
 #[rustfmt::skip]
 fn raw() -> Vec<Raw> {
-    // (name, fields, required, ops "c u d", udfs, webhooks)
+    // (name, fields, required, udfs, webhooks)
     vec![
         ("Companies",
          "id:l:ro companyName:s100 companyNumber:s50 companyType:i:pk classification:i:pk isActive:b \
           ownerResourceID:i:ref=Resources parentCompanyID:i:ref=Companies phone:s25 fax:s25 webAddress:s255 \
           address1:s150 address2:s150 city:s50 state:s25 postalCode:s20 countryID:i:pk territoryID:i:pk \
           marketSegmentID:i:pk createDate:t:ro lastActivityDate:t:ro lastTrackedModifiedDateTime:t:ro",
-         &["companyName", "companyType", "phone", "ownerResourceID"], "c u", true, true),
+         &["companyName", "companyType", "phone", "ownerResourceID"], true, true),
         ("CompanyLocations",
          "id:l:ro companyID:i:ref=Companies name:s100 description:s500 address1:s100 address2:s100 city:s50 \
           state:s25 postalCode:s20 countryID:i:pk phone:s25 fax:s25 isActive:b isPrimary:b",
-         &["companyID", "name"], "", true, false),
+         &["companyID", "name"], true, false),
         ("CompanyNotes",
-         "id:l:ro companyID:i:ref=Companies actionType:i:pk assignedResourceID:i:ref=Resources \
-          name:s250 description:s8000 startDateTime:t endDateTime:t completedDateTime:t createDateTime:t:ro \
-          lastModifiedDate:t:ro",
-         &["companyID", "actionType", "assignedResourceID", "startDateTime", "endDateTime"], "", false, false),
+         "id:l:ro companyID:i:ref=Companies contactID:i:ref=Contacts opportunityID:i actionType:i:pk \
+          assignedResourceID:i:ref=Resources name:s250 note:s32000 startDateTime:t endDateTime:t \
+          completedDateTime:t createDateTime:t:ro lastModifiedDate:t:ro",
+         &["companyID", "actionType", "assignedResourceID", "startDateTime", "endDateTime"], false, false),
         ("Contacts",
          "id:l:ro companyID:i:ref=Companies companyLocationID:i:ref=CompanyLocations firstName:s50 lastName:s50 \
           emailAddress:s254 emailAddress2:s254 emailAddress3:s254 phone:s25 mobilePhone:s25 title:s50 \
           isActive:i primaryContact:b externalID:s50 createDate:t:ro lastActivityDate:t:ro lastModifiedDate:t:ro",
-         &["companyID", "firstName", "lastName", "isActive"], "", true, true),
+         &["companyID", "firstName", "lastName", "isActive"], true, true),
         ("Tickets",
          "id:l:ro ticketNumber:s50:ro title:s255 description:s8000 companyID:i:ref=Companies \
           companyLocationID:i:ref=CompanyLocations contactID:i:ref=Contacts status:i:pk priority:i:pk \
@@ -110,108 +119,110 @@ fn raw() -> Vec<Raw> {
           configurationItemID:i:ref=ConfigurationItems contractID:i:ref=Contracts projectID:i:ref=Projects \
           createDate:t:ro completedDate:t:ro lastActivityDate:t:ro externalID:s50 \
           creatorType:i:ro:nq lastActivityPersonType:i:ro:nq",
-         &["companyID", "title", "status", "priority"], "c u", true, true),
+         &["companyID", "title", "status", "priority"], true, true),
         ("TicketNotes",
          "id:l:ro ticketID:i:ref=Tickets title:s250 description:s32000 noteType:i:pk publish:i:pk \
           createDateTime:t:ro creatorResourceID:i:ro lastActivityDate:t:ro",
-         &["ticketID", "description", "noteType", "publish"], "", false, true),
+         &["ticketID", "description", "noteType", "publish"], false, true),
         ("TicketAttachments",
-         "id:l:ro parentID:l:ref=Tickets parentType:i attachDate:t:ro attachedByResourceID:l:ro \
+         "id:l:ro parentID:l:ref=Tickets parentType:i:ro attachDate:t:ro attachedByContactID:l:ro attachedByResourceID:l:ro \
           attachmentType:s32 contentType:s100 fileSize:d:ro fullPath:s2000 publish:i:pk title:s255 data:s:nq",
-         &["title", "attachmentType", "publish"], "", false, false),
+         &["title", "attachmentType", "publish"], false, false),
         ("TicketCategories",
          "id:l:ro name:s30 nickname:s3 isActive:b isApiOnly:b isGlobalDefault:b displayColorRGB:i:pk",
-         &["name"], "u", false, false),
+         &["name"], false, false),
         ("ConfigurationItems",
          "id:l:ro companyID:i:ref=Companies companyLocationID:i:ref=CompanyLocations contactID:i:ref=Contacts \
           productID:i:ref=Products isActive:b referenceTitle:s200 referenceNumber:s50 serialNumber:s100 \
           configurationItemType:i:pk configurationItemCategoryID:i:pk contractID:i:ref=Contracts \
           installDate:t warrantyExpirationDate:t location:s100 notes:s5000 rmmDeviceUID:s100 \
           rmmDeviceAuditHostname:s255:ro rmmDeviceAuditOperatingSystem:s255:ro createDate:t:ro lastModifiedTime:t:ro",
-         &["companyID", "productID", "isActive"], "c u", true, true),
+         &["companyID", "productID", "isActive"], true, true),
         ("ConfigurationItemTypes",
          "id:l:ro name:s50 isActive:b",
-         &["name"], "c u d", false, false),
+         &["name"], false, false),
         ("Contracts",
          "id:l:ro contractName:s100 contractNumber:s50 companyID:i:ref=Companies contactID:i:ref=Contacts \
           contractType:i:pk contractCategory:i:pk status:i:pk startDate:t endDate:t description:s2000 \
           isDefaultContract:b estimatedRevenue:d timeReportingRequiresStartAndStopTimes:i serviceLevelAgreementID:i:pk",
          &["companyID", "contractName", "contractType", "startDate", "endDate", "status",
-           "timeReportingRequiresStartAndStopTimes"], "c u", true, false),
+           "timeReportingRequiresStartAndStopTimes"], true, false),
         ("Projects",
          "id:l:ro projectName:s100 projectNumber:s50:ro companyID:i:ref=Companies projectType:i:pk status:i:pk \
           startDateTime:t endDateTime:t projectLeadResourceID:i:ref=Resources department:i:pk description:s2000 \
           contractID:i:ref=Contracts completedPercentage:i createDateTime:t:ro lastActivityDateTime:t:ro",
-         &["projectName", "companyID", "projectType", "startDateTime", "endDateTime", "status"], "c u", true, false),
+         &["projectName", "companyID", "projectType", "startDateTime", "endDateTime", "status"], true, false),
         ("Phases",
          "id:l:ro projectID:i:ref=Projects parentPhaseID:i:ref=Phases title:s255 description:s8000 \
           startDate:t dueDate:t estimatedHours:d isScheduled:b phaseNumber:s50:ro createDate:t:ro",
-         &["projectID", "title"], "", false, false),
+         &["projectID", "title"], false, false),
         ("Tasks",
          "id:l:ro projectID:i:ref=Projects phaseID:i:ref=Phases title:s255 description:s8000 status:i:pk \
           taskType:i:pk priority:i assignedResourceID:i:ref=Resources assignedResourceRoleID:i:ref=Roles \
           startDateTime:t endDateTime:t estimatedHours:d taskNumber:s50:ro createDateTime:t:ro \
           lastActivityDateTime:t:ro",
-         &["projectID", "title", "taskType", "status"], "", true, false),
+         &["projectID", "title", "taskType", "status"], true, false),
         ("Resources",
          "id:l:ro firstName:s50 lastName:s50 email:s254 userName:s32 title:s50 isActive:b resourceType:s15 \
           licenseType:i:pk locationID:i officePhone:s25 mobilePhone:s25 hireDate:t",
-         &["firstName", "lastName", "email", "userName"], "u", true, false),
+         &["firstName", "lastName", "email", "userName"], true, false),
         ("Roles",
-         "id:l:ro name:s200 description:s200 hourlyRate:d isActive:b",
-         &["name"], "", false, false),
+         "id:l:ro name:s200 description:s200 hourlyFactor:d hourlyRate:d isActive:b \
+          isExcludedFromNewContracts:b isSystemRole:b:ro roleType:i quoteItemDefaultTaxCategoryId:i",
+         &["name"], false, false),
         ("Products",
          "id:l:ro name:s100 description:s2000 sku:s50 manufacturerName:s100 manufacturerProductName:s100 \
           productCategory:i:pk unitCost:d unitPrice:d isActive:b isSerialized:b",
-         &["name", "isActive"], "c u", true, false),
+         &["name", "isActive"], true, false),
         ("Surveys",
          "id:l:ro name:s100 displayName:s100 description:s500",
-         &[], "", false, false),
+         &[], false, false),
         ("SurveyResults",
          "id:l:ro surveyID:i:ref=Surveys companyID:i:ref=Companies contactID:i:ref=Contacts ticketID:i:ref=Tickets \
           sendDate:t completeDate:t surveyRating:d companyRating:d contactRating:d resourceRating:d",
-         &[], "", false, false),
+         &[], false, false),
         ("TimeEntries",
          "id:l:ro resourceID:i:ref=Resources roleID:i:ref=Roles ticketID:i:ref=Tickets taskID:i:ref=Tasks \
           contractID:i:ref=Contracts dateWorked:t startDateTime:t endDateTime:t hoursWorked:d hoursToBill:d:ro \
           summaryNotes:s32000 internalNotes:s32000 billingCodeID:i:pk isNonBillable:b timeEntryType:i:ro \
           createDateTime:t:ro lastModifiedDateTime:t:ro",
-         &["resourceID", "dateWorked"], "c u d", false, false),
+         &["resourceID", "dateWorked"], false, false),
         ("DocumentCategories",
          "id:l:ro name:s100 description:s1000 isActive:b",
-         &["name"], "c u d", false, false),
+         &["name"], false, false),
         ("Documents",
          "id:l:ro title:s255 documentCategoryID:i:ref=DocumentCategories companyID:i:ref=Companies \
           publish:i:pk referenceLink:s2000 errorCodes:s1000 keywords:s1000 createdDateTime:t:ro \
           lastModifiedDateTime:t:ro",
-         &["title", "documentCategoryID", "publish"], "", false, false),
+         &["title", "documentCategoryID", "publish"], false, false),
         ("DocumentAttachments",
-         "id:l:ro documentID:l:ref=Documents attachDate:t:ro attachmentType:s32 contentType:s100 fileSize:d:ro \
-          fullPath:s2000 publish:i:pk title:s255 data:s:nq",
-         &["title", "attachmentType", "publish"], "", false, false),
+         "id:l:ro parentID:l:ref=Documents parentType:i:ro attachDate:t:ro attachedByContactID:l:ro \
+          attachedByResourceID:l:ro attachmentType:s32 contentType:s100 fileSize:d:ro fullPath:s2000 \
+          publish:i:pk title:s255 data:s:nq",
+         &["title", "attachmentType", "publish"], false, false),
         ("WebhookEventErrorLogs",
-         "id:l:ro companyWebhookID:i contactWebhookID:i configurationItemWebhookID:i ticketWebhookID:i \
+         "id:l:ro accountWebhookID:i contactWebhookID:i configurationItemWebhookID:i ticketWebhookID:i \
           ticketNoteWebhookID:i createDateTime:t:ro errorMessage:s8000 payload:s32000 sequenceNumber:i",
-         &[], "d", false, false),
-        ("CompanyWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], "c u d", false, false),
-        ("CompanyWebhookFields", WH_FIELD, &["fieldID", "webhookID"], "", false, false),
-        ("CompanyWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], "", false, false),
-        ("CompanyWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], "", false, false),
-        ("ContactWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], "c u d", false, false),
-        ("ContactWebhookFields", WH_FIELD, &["fieldID", "webhookID"], "", false, false),
-        ("ContactWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], "", false, false),
-        ("ContactWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], "", false, false),
-        ("ConfigurationItemWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], "c u d", false, false),
-        ("ConfigurationItemWebhookFields", WH_FIELD, &["fieldID", "webhookID"], "", false, false),
-        ("ConfigurationItemWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], "", false, false),
-        ("ConfigurationItemWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], "", false, false),
-        ("TicketWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], "c u d", false, false),
-        ("TicketWebhookFields", WH_FIELD, &["fieldID", "webhookID"], "", false, false),
-        ("TicketWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], "", false, false),
-        ("TicketWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], "", false, false),
-        ("TicketNoteWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], "c u d", false, false),
-        ("TicketNoteWebhookFields", WH_FIELD, &["fieldID", "webhookID"], "", false, false),
-        ("TicketNoteWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], "", false, false),
+         &[], false, false),
+        ("CompanyWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], false, false),
+        ("CompanyWebhookFields", WH_FIELD, &["fieldID", "webhookID"], false, false),
+        ("CompanyWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], false, false),
+        ("CompanyWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], false, false),
+        ("ContactWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], false, false),
+        ("ContactWebhookFields", WH_FIELD, &["fieldID", "webhookID"], false, false),
+        ("ContactWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], false, false),
+        ("ContactWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], false, false),
+        ("ConfigurationItemWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], false, false),
+        ("ConfigurationItemWebhookFields", WH_FIELD, &["fieldID", "webhookID"], false, false),
+        ("ConfigurationItemWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], false, false),
+        ("ConfigurationItemWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], false, false),
+        ("TicketWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], false, false),
+        ("TicketWebhookFields", WH_FIELD, &["fieldID", "webhookID"], false, false),
+        ("TicketWebhookUdfFields", WH_UDF, &["udfFieldID", "webhookID"], false, false),
+        ("TicketWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], false, false),
+        ("TicketNoteWebhooks", WEBHOOK, &["name", "webhookUrl", "deactivationUrl", "isActive"], false, false),
+        ("TicketNoteWebhookFields", WH_FIELD, &["fieldID", "webhookID"], false, false),
+        ("TicketNoteWebhookExcludedResources", WH_EXCL, &["resourceID", "webhookID"], false, false),
     ]
 }
 
@@ -264,13 +275,13 @@ pub fn specs() -> &'static [Spec] {
     SPECS.get_or_init(|| {
         raw()
             .into_iter()
-            .map(|(name, dsl, required, ops, udfs, webhooks)| Spec {
+            .map(|(name, dsl, required, udfs, webhooks)| Spec {
                 name,
                 fields: parse_fields(dsl, name.contains("Webhook")),
                 required,
-                create: ops.contains('c'),
-                update: ops.contains('u'),
-                delete: ops.contains('d'),
+                create: routes::allows("POST", &format!("/V1.0/{name}")),
+                update: routes::allows("PATCH", &format!("/V1.0/{name}")),
+                delete: routes::allows("DELETE", &format!("/V1.0/{name}/1")),
                 udfs,
                 webhooks,
                 webhook_fields: webhooks,
@@ -286,150 +297,56 @@ pub fn spec(name: &str) -> Option<&'static Spec> {
 pub fn children() -> &'static [ChildRoute] {
     static CHILDREN: OnceLock<Vec<ChildRoute>> = OnceLock::new();
     CHILDREN.get_or_init(|| {
-        let c =
-            |parent, segment, child, parent_field, create, update, get_one, delete| ChildRoute {
+        // Which methods each child route has comes from the published routes.
+        let c = |parent: &'static str, segment: &'static str, child, parent_field| {
+            let base = format!("/V1.0/{parent}/1/{segment}");
+            ChildRoute {
                 parent,
                 segment,
                 child,
                 parent_field,
-                create,
-                update,
-                get_one,
-                delete,
-            };
+                create: routes::allows("POST", &base),
+                update: routes::allows("PATCH", &base),
+                get_one: routes::allows("GET", &format!("{base}/1")),
+                delete: routes::allows("DELETE", &format!("{base}/1")),
+            }
+        };
         let mut v = vec![
-            c(
-                "Companies",
-                "Contacts",
-                "Contacts",
-                "companyID",
-                true,
-                true,
-                true,
-                true,
-            ),
-            c(
-                "Companies",
-                "Locations",
-                "CompanyLocations",
-                "companyID",
-                true,
-                true,
-                true,
-                true,
-            ),
-            c(
-                "Companies",
-                "Notes",
-                "CompanyNotes",
-                "companyID",
-                true,
-                true,
-                true,
-                false,
-            ),
-            c(
-                "Tickets",
-                "Notes",
-                "TicketNotes",
-                "ticketID",
-                true,
-                true,
-                true,
-                false,
-            ),
-            c(
-                "Tickets",
-                "Attachments",
-                "TicketAttachments",
-                "parentID",
-                true,
-                false,
-                true,
-                true,
-            ),
-            c(
-                "Projects",
-                "Tasks",
-                "Tasks",
-                "projectID",
-                true,
-                true,
-                true,
-                false,
-            ),
-            c(
-                "Projects",
-                "Phases",
-                "Phases",
-                "projectID",
-                true,
-                true,
-                true,
-                false,
-            ),
+            c("Companies", "Contacts", "Contacts", "companyID"),
+            c("Companies", "Locations", "CompanyLocations", "companyID"),
+            c("Companies", "Notes", "CompanyNotes", "companyID"),
+            c("Tickets", "Notes", "TicketNotes", "ticketID"),
+            c("Tickets", "Attachments", "TicketAttachments", "parentID"),
+            c("Projects", "Tasks", "Tasks", "projectID"),
+            c("Projects", "Phases", "Phases", "projectID"),
             c(
                 "Documents",
                 "Attachments",
                 "DocumentAttachments",
-                "documentID",
-                true,
-                false,
-                true,
-                true,
+                "parentID",
             ),
             c(
                 "DocumentCategories",
                 "Documents",
                 "Documents",
                 "documentCategoryID",
-                true,
-                true,
-                true,
-                true,
             ),
         ];
-        for (wh, udf) in [
-            ("CompanyWebhooks", true),
-            ("ContactWebhooks", true),
-            ("ConfigurationItemWebhooks", true),
-            ("TicketWebhooks", true),
-            ("TicketNoteWebhooks", false),
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        for wh in [
+            "CompanyWebhooks",
+            "ContactWebhooks",
+            "ConfigurationItemWebhooks",
+            "TicketWebhooks",
+            "TicketNoteWebhooks",
         ] {
             let base = wh.trim_end_matches('s');
-            let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-            v.push(c(
-                wh,
-                "Fields",
-                leak(format!("{base}Fields")),
-                "webhookID",
-                true,
-                true,
-                true,
-                true,
-            ));
-            if udf {
-                v.push(c(
-                    wh,
-                    "UdfFields",
-                    leak(format!("{base}UdfFields")),
-                    "webhookID",
-                    true,
-                    true,
-                    true,
-                    true,
-                ));
+            for segment in ["Fields", "UdfFields", "ExcludedResources"] {
+                let child = leak(format!("{base}{segment}"));
+                if spec(child).is_some() {
+                    v.push(c(wh, segment, child, "webhookID"));
+                }
             }
-            v.push(c(
-                wh,
-                "ExcludedResources",
-                leak(format!("{base}ExcludedResources")),
-                "webhookID",
-                true,
-                false,
-                true,
-                true,
-            ));
         }
         v
     })
@@ -439,4 +356,35 @@ pub fn child_route(parent: &str, segment: &str) -> Option<&'static ChildRoute> {
     children()
         .iter()
         .find(|c| c.parent.eq_ignore_ascii_case(parent) && c.segment.eq_ignore_ascii_case(segment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every simulated entity and child route is one the published API has, so the simulator
+    /// models nothing the real service lacks.
+    #[test]
+    fn every_simulated_route_is_published() {
+        for s in specs() {
+            assert!(
+                routes::allows("POST", &format!("/V1.0/{}/query", s.name)),
+                "{} is not a published entity",
+                s.name
+            );
+        }
+        for c in children() {
+            assert!(
+                routes::allows("GET", &format!("/V1.0/{}/1/{}", c.parent, c.segment)),
+                "{}/{{id}}/{} is not published",
+                c.parent,
+                c.segment
+            );
+            assert!(spec(c.child).is_some(), "{} has no spec", c.child);
+        }
+        let roles = spec("Roles").unwrap();
+        assert!(roles.create && roles.update && !roles.delete);
+        let companies = spec("Companies").unwrap();
+        assert!(companies.create && companies.update && !companies.delete);
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::data::UdfDefinition;
 use crate::query::{self, get_ci};
+use crate::routes::{self, RouteMatch};
 use crate::schema::{self, ChildRoute, Spec};
 use crate::{FailureConfig, RequestLogEntry, SimConfig, SimError, Simulator};
 
@@ -267,6 +268,14 @@ fn not_found(uri: &Uri) -> Reply {
         None,
     )
 }
+/// A published route the simulator does not model (the API has it; see [`routes`]).
+fn not_simulated(uri: &Uri) -> Reply {
+    Reply(
+        StatusCode::NOT_FOUND,
+        json!({"Message": format!("weft-sim does not simulate '{}' (the Autotask API has this route).", uri.path())}),
+        None,
+    )
+}
 fn not_allowed(method: &Method) -> Reply {
     Reply(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -457,6 +466,13 @@ fn unauthenticated<'s>(
 ) -> Result<&'s [&'s str], (&'static str, Reply)> {
     if segs.is_empty() || !segs[0].eq_ignore_ascii_case("atservicesrest") {
         return Err(("", not_found(uri)));
+    }
+    // The published API decides which paths and methods exist (before credentials, as
+    // ASP.NET routes before it runs the action).
+    match routes::match_route(method.as_str(), &format!("/{}", segs[1..].join("/"))) {
+        RouteMatch::Allowed(_) => {}
+        RouteMatch::NotFound => return Err(("", not_found(uri))),
+        RouteMatch::MethodNotAllowed(_) => return Err(("", not_allowed(method))),
     }
     if segs.len() == 2 && segs[1].eq_ignore_ascii_case("versioninformation") {
         let r = if method == Method::GET {
@@ -711,7 +727,7 @@ fn entity_route(shared: &Shared, call: Call<'_>) -> Reply {
     let is = |i: usize, s: &str| call.is(i, s);
     let get_only = |f: &dyn Fn() -> Reply| get_only(method, f);
     let Some(spec) = schema::spec(rest[0]) else {
-        return not_found(uri);
+        return not_simulated(uri);
     };
     match rest.len() {
         1 => match *method {
@@ -804,7 +820,7 @@ fn child_route(shared: &Shared, spec: &'static Spec, call: Call<'_>) -> Reply {
         return not_found(uri);
     };
     let Some(child) = schema::child_route(spec.name, rest[2]) else {
-        return not_found(uri);
+        return not_simulated(uri);
     };
     let cspec = schema::spec(child.child).expect("child spec");
     if rest.len() == 3 {

@@ -447,7 +447,11 @@ async fn worker(
             }
         }
         if !delivered && let Some(s) = shared.upgrade() {
-            let id_field = {
+            // The Swagger's model names the Company webhook's column after Autotask's old
+            // name for companies ("Account").
+            let id_field = if ev.webhook_entity == "CompanyWebhooks" {
+                "accountWebhookID".to_string()
+            } else {
                 let base = ev.webhook_entity.trim_end_matches('s');
                 let mut c = base.chars();
                 let first = c

@@ -101,6 +101,7 @@ async fn wrong_routes_404_and_405() {
         (Method::GET, "V1.0/NoSuchEntity/query", 404),
         (Method::GET, "V2.0/Companies/0", 404),
         (Method::DELETE, "V1.0/Tickets/7800/Notes/1", 405),
+        (Method::DELETE, "V1.0/WebhookEventErrorLogs/999", 500),
     ] {
         let (s, v) = send(t.req(m.clone(), p).json(&json!({}))).await;
         assert_eq!(s, code, "{m} {p} -> {v}");
@@ -110,6 +111,73 @@ async fn wrong_routes_404_and_405() {
     }
     let (s, v) = send(t.req(Method::GET, "V1.0/Companies/999999")).await;
     assert_eq!((s, v), (200, json!({"item": null})));
+}
+
+/// The published route list decides 404 and 405, and what it has the simulator answers.
+#[tokio::test]
+async fn routes_follow_the_published_api() {
+    use weft_sim::routes::{RouteMatch, match_route};
+    let t = start().await;
+    // The list itself: Companies cannot be deleted or PUT by id; Roles can be created.
+    assert!(matches!(
+        match_route(
+            "DELETE",
+            "/V1.0/Companies/{id}".replace("{id}", "1").as_str()
+        ),
+        RouteMatch::MethodNotAllowed(_)
+    ));
+    assert_eq!(
+        match_route("PATCH", "/V1.0/Roles"),
+        RouteMatch::Allowed("/V1.0/Roles")
+    );
+    for (m, p, code) in [
+        // 404: no published path.
+        (Method::GET, "V1.0/Companies/0/Nothing", 404),
+        (Method::GET, "V1.0/Companies/0/Notes/1/Attachments", 404),
+        (Method::GET, "V1.0/Companies/abc", 404),
+        (Method::GET, "V1.0/Roles/0/Resources", 404),
+        // 405: a published path without this method.
+        (Method::PUT, "V1.0/Companies/0", 405),
+        (Method::POST, "V1.0/TicketCategories", 405),
+        (Method::PATCH, "V1.0/Documents/100/Attachments", 405),
+        (Method::DELETE, "V1.0/Companies/0/Notes/29692000", 405),
+        (Method::GET, "V1.0/Companies", 405),
+        (Method::POST, "VersionInformation", 405),
+    ] {
+        let (s, v) = send(t.req(m.clone(), p).json(&json!({}))).await;
+        assert_eq!(s, code, "{m} {p} -> {v}");
+    }
+    // Published and simulated: Roles are created and updated (POST/PATCH/PUT /Roles).
+    let (s, v) = send(t.req(Method::POST, "V1.0/Roles").json(
+        &json!({"name": "Dispatcher", "hourlyRate": 90.0, "hourlyFactor": 1.0, "isActive": true}),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["itemId"].as_i64().unwrap();
+    let (s, v) = send(
+        t.req(Method::PATCH, "V1.0/Roles")
+            .json(&json!({"id": id, "description": "Routes tickets"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = send(t.req(Method::GET, &format!("V1.0/Roles/{id}"))).await;
+    assert_eq!(v["item"]["description"], "Routes tickets");
+    assert_eq!(v["item"]["hourlyFactor"], 1.0);
+    // Published but not modelled: a 404 that says so.
+    let (s, v) = send(t.req(Method::GET, "V1.0/Modules")).await;
+    assert_eq!(s, 404);
+    assert!(
+        v["Message"].as_str().unwrap().contains("does not simulate"),
+        "{v}"
+    );
+    // The simulator's own endpoints are outside the API and unaffected.
+    let (s, _) = send(
+        t.http
+            .post(t.sim.teams_url("ops"))
+            .json(&json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]
@@ -528,4 +596,52 @@ async fn long_get_urls_404_and_request_threshold() {
         last = send(t.req(Method::GET, "V1.0/Companies/0")).await.0;
     }
     assert_eq!(last, 500, "over the hourly threshold");
+}
+
+/// Field names follow the Swagger models: attachments hang off `parentID`, company notes
+/// carry `note`.
+#[tokio::test]
+async fn models_follow_the_swagger() {
+    let t = start().await;
+    let (s, v) = send(
+        t.req(Method::POST, "V1.0/Documents/100/Attachments")
+            .json(&json!({
+                "title": "runbook.txt", "attachmentType": "FILE_ATTACHMENT", "publish": 1,
+                "fullPath": "runbook.txt", "data": "aGVsbG8="
+            })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["itemId"].as_i64().unwrap();
+    let (_, v) = send(t.req(Method::GET, &format!("V1.0/Documents/100/Attachments/{id}"))).await;
+    assert_eq!(v["item"]["parentID"], 100, "{v}");
+    assert!(v["item"].get("documentID").is_none(), "{v}");
+    let (s, v) = send(
+        t.req(Method::POST, "V1.0/Companies/174/Notes")
+            .json(&json!({
+                "actionType": 1, "assignedResourceID": 29682885, "name": "Call",
+                "note": "Talked about backups.", "startDateTime": "2026-11-23T10:00:00Z",
+                "endDateTime": "2026-11-23T10:30:00Z"
+            })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = send(t.req(
+        Method::GET,
+        &format!("V1.0/Companies/174/Notes/{}", v["itemId"]),
+    ))
+    .await;
+    assert_eq!(v["item"]["note"], "Talked about backups.");
+    let (s, v) = send(t.req(Method::GET, "V1.0/WebhookEventErrorLogs/1")).await;
+    assert_eq!(s, 200);
+    let fields: Vec<&str> = v["item"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        fields.contains(&"accountWebhookID") && !fields.contains(&"companyWebhookID"),
+        "{fields:?}"
+    );
 }

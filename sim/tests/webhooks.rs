@@ -211,7 +211,7 @@ async fn failed_callouts_retry_log_and_deactivate() {
     }
     let logs = t.sim.records("WebhookEventErrorLogs");
     assert_eq!(logs.len(), 2, "seeded + new");
-    assert_eq!(logs[1]["companyWebhookID"], wid);
+    assert_eq!(logs[1]["accountWebhookID"], wid);
     assert!(logs[1]["errorMessage"].as_str().unwrap().contains("503"));
     assert_eq!(t.sim.webhook_deliveries().len(), 3);
 }

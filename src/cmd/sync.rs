@@ -134,6 +134,14 @@ enum Action {
         /// The schedule's IANA time zone (`Europe/London`).
         #[arg(long)]
         timezone: Option<String>,
+        /// User names or emails of other API-only resources that are not people, separated
+        /// by commas, or `none` (the integration's own API user is always left out).
+        #[arg(long, value_name = "NAMES")]
+        skip_resources: Option<String>,
+        /// `licenseType` values whose resources are not people (e.g. the API-user license),
+        /// separated by commas, or `none`.
+        #[arg(long, value_name = "TYPES")]
+        skip_license_types: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -262,6 +270,8 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
             company_types,
             schedule,
             timezone,
+            skip_resources,
+            skip_license_types,
             json,
         } => {
             let flags = SettingsFlags {
@@ -271,6 +281,8 @@ async fn autotask(args: AutotaskArgs) -> miette::Result<ExitCode> {
                 company_types,
                 schedule,
                 timezone,
+                skip_resources,
+                skip_license_types,
             };
             return settings(store, flags, json).await;
         }
@@ -349,6 +361,8 @@ struct SettingsFlags {
     company_types: Option<String>,
     schedule: Option<String>,
     timezone: Option<String>,
+    skip_resources: Option<String>,
+    skip_license_types: Option<String>,
 }
 
 /// `weft sync autotask settings`: applies the changes asked for (the service validates and
@@ -389,6 +403,34 @@ fn settings_change(f: SettingsFlags) -> Result<SettingsChange, String> {
     let schedule = f
         .schedule
         .map(|expr| (!expr.trim().eq_ignore_ascii_case("off")).then_some(expr));
+    // `none` (or nothing) clears a list.
+    let list = |v: Option<String>| {
+        v.map(|v| {
+            if v.trim().eq_ignore_ascii_case("none") {
+                Vec::new()
+            } else {
+                v.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            }
+        })
+    };
+    let skip_license_types = match list(f.skip_license_types) {
+        None => None,
+        Some(types) => Some(
+            types
+                .iter()
+                .map(|t| t.parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    format!(
+                        "--skip-license-types takes licenseType numbers separated by commas, or `none`, not `{}`",
+                        types.join(",")
+                    )
+                })?,
+        ),
+    };
     Ok(SettingsChange {
         auto_create_clients: on(f.auto_create_clients),
         auto_create_users: on(f.auto_create_users),
@@ -396,6 +438,8 @@ fn settings_change(f: SettingsFlags) -> Result<SettingsChange, String> {
         company_types,
         schedule,
         timezone: f.timezone,
+        skip_resource_user_names: list(f.skip_resources),
+        skip_license_types,
     })
 }
 
@@ -434,6 +478,21 @@ fn print_settings(s: &sync::Settings, json: bool) {
             }
             (None, _) => println!("schedule:                   off"),
         }
+        let or_none = |v: Vec<String>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        println!(
+            "skipped resources:          {} (and the integration's own API user)",
+            or_none(s.skip_resource_user_names.clone())
+        );
+        println!(
+            "skipped license types:      {}",
+            or_none(s.skip_license_types.iter().map(i64::to_string).collect())
+        );
     }
 }
 

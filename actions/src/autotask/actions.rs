@@ -444,7 +444,7 @@ get_action!(
     "Documents",
     "document"
 );
-create_action!(CreateDocumentAttachment, CreateDocumentAttachmentParams, "autotask.create_document_attachment", "DocumentAttachments", "document attachment", "`title`, `attachmentType` (`FILE_ATTACHMENT`, `URL`…), `fullPath`, `data` (base64)", child "Documents" / document_id: "documentID" / "Attachments", "document");
+create_action!(CreateDocumentAttachment, CreateDocumentAttachmentParams, "autotask.create_document_attachment", "DocumentAttachments", "document attachment", "`title`, `attachmentType` (`FILE_ATTACHMENT`, `URL`…), `fullPath`, `data` (base64)", child "Documents" / document_id: "parentID" / "Attachments", "document");
 // Projects, phases, tasks
 list_action!(
     ListProjects,

@@ -251,6 +251,8 @@ pub(super) struct Context<'a> {
     pub(super) root: &'a OrgRecord,
     /// The sync settings.
     pub(super) settings: Settings,
+    /// The integration's API user name (its `username` setting): that resource is no person.
+    pub(super) api_user: String,
     /// No apply has run for this org yet: everything the preview lists is created.
     pub(super) first: bool,
     /// Records a reviewer approved for creation.
@@ -258,7 +260,11 @@ pub(super) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    async fn load(store: &'a dyn Store, root: &'a OrgRecord) -> Result<Context<'a>> {
+    async fn load(
+        store: &'a dyn Store,
+        root: &'a OrgRecord,
+        api_user: &str,
+    ) -> Result<Context<'a>> {
         let settings = settings(store).await?;
         let first = store
             .get_setting(&initialized_key(&root.id))
@@ -269,6 +275,7 @@ impl<'a> Context<'a> {
             store,
             root,
             settings,
+            api_user: api_user.to_string(),
             first,
             approved,
         })
@@ -324,7 +331,7 @@ pub(super) async fn sync(
     run_id: i64,
 ) -> Result<SyncReport> {
     let fetched = Fetched::read(client).await?;
-    let cx = Context::load(store, root).await?;
+    let cx = Context::load(store, root, &client.config().username).await?;
     let manual_users = user_matches(store).await?;
     let mut changes = Changes::default();
     let mut kinds: BTreeMap<String, KindReport> = BTreeMap::new();

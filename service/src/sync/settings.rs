@@ -1,5 +1,5 @@
-//! The sync settings: the auto-create toggles, the company types orgs are created for and
-//! the nightly schedule — read, changed (validated once, for the CLI and the API) and saved.
+//! The sync settings: the auto-create toggles, the company types orgs are created for, the
+//! API-only resources that are not people and the nightly schedule — read, changed (validated once, for the CLI and the API) and saved.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -27,6 +27,12 @@ pub struct Settings {
     pub schedule: Option<String>,
     /// The schedule's IANA time zone.
     pub timezone: String,
+    /// User names or emails of API-only resources (other integrations) that are not people:
+    /// no user is made for them. The integration's own API user is always left out.
+    pub skip_resource_user_names: Vec<String>,
+    /// `licenseType` values whose resources are not people (e.g. the tenant's API-user
+    /// license; its value is in `Resources/entityInformation/fields`).
+    pub skip_license_types: Vec<i64>,
 }
 
 impl Default for Settings {
@@ -38,6 +44,8 @@ impl Default for Settings {
             company_types: Vec::new(),
             schedule: Some("0 2 * * *".into()),
             timezone: "UTC".into(),
+            skip_resource_user_names: Vec::new(),
+            skip_license_types: Vec::new(),
         }
     }
 }
@@ -61,6 +69,10 @@ pub struct SettingsChange {
     pub schedule: Option<Option<String>>,
     /// The schedule's IANA time zone (`Europe/London`).
     pub timezone: Option<String>,
+    /// User names or emails of API-only resources that are not people.
+    pub skip_resource_user_names: Option<Vec<String>>,
+    /// `licenseType` values whose resources are not people.
+    pub skip_license_types: Option<Vec<i64>>,
 }
 
 /// A field that is present, even as null (`Some(None)`); absent is `None` (by `default`).
@@ -87,6 +99,16 @@ impl SettingsChange {
         }
         if let Some(types) = self.company_types {
             s.company_types = types;
+        }
+        if let Some(names) = self.skip_resource_user_names {
+            s.skip_resource_user_names = names
+                .into_iter()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+        }
+        if let Some(types) = self.skip_license_types {
+            s.skip_license_types = types;
         }
         if let Some(schedule) = self.schedule {
             s.schedule = match schedule {

@@ -13,6 +13,7 @@ use super::plan::{
     str_field,
 };
 use super::report::KindReport;
+use super::settings::Settings;
 use super::{EXCLUDE_USER, LOCAL_USERS};
 
 /// The resource fields read and kept.
@@ -24,7 +25,29 @@ pub(super) const RESOURCE_FIELDS: &[&str] = &[
     "title",
     "isActive",
     "resourceType",
+    "licenseType",
 ];
+
+/// Is resource `r` a person weft should have a user for? Not the integration's own API user
+/// (`api_user`, the `username` setting, matched against the resource's `userName` and
+/// `email`: Autotask has no field that marks API users), nor a resource the settings name by
+/// user name or email (`skip_resource_user_names`) or by `licenseType`
+/// (`skip_license_types`, e.g. the tenant's API-user license).
+pub(super) fn is_person(r: &Value, api_user: &str, settings: &Settings) -> bool {
+    let names = [str_field(r, "userName"), str_field(r, "email")];
+    let named = |n: &str| {
+        let n = n.trim();
+        !n.is_empty() && names.iter().any(|x| x.trim().eq_ignore_ascii_case(n))
+    };
+    if named(api_user) || settings.skip_resource_user_names.iter().any(|n| named(n)) {
+        return false;
+    }
+    let license = r.get("licenseType").and_then(|v| match v {
+        Value::String(s) => s.trim().parse().ok(),
+        v => v.as_i64(),
+    });
+    !license.is_some_and(|l| settings.skip_license_types.contains(&l))
+}
 
 /// Plans resources ↔ users: each resource is linked to a weft user (by hand, kept from an
 /// earlier run, or by identical name) or recorded for one to be created.
@@ -93,9 +116,13 @@ impl<'c, 'a> UserPlanner<'c, 'a> {
             self.plan.exclude(&id, &name, old.as_ref());
             return;
         }
-        if old.is_none() && str_field(r, "resourceType").eq_ignore_ascii_case("api") {
-            // API-only users (integrations like this one) are not people.
-            self.plan.skip(&id);
+        if !is_person(r, &self.cx.api_user, &self.cx.settings) {
+            // API users (this integration's own, and those the settings name) are not people:
+            // none is created for them, and one synced before is excluded now.
+            match old.as_ref() {
+                Some(o) => self.plan.exclude(&id, &name, Some(o)),
+                None => self.plan.skip(&id),
+            }
             return;
         }
         let mut data = data_of(r, RESOURCE_FIELDS);
@@ -186,5 +213,46 @@ impl<'c, 'a> UserPlanner<'c, 'a> {
     pub(super) fn finish(mut self, changes: &mut Changes) -> (KindReport, HashSet<String>) {
         changes.directory.append(&mut self.plan.save);
         (self.plan.report, self.unnamed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_integrations_own_api_user_is_never_a_person() {
+        let s = Settings::default();
+        let api = json!({"userName": "weftapi", "email": "API@weft.test", "licenseType": 7});
+        assert!(!is_person(&api, "api@weft.test", &s), "by email");
+        assert!(!is_person(&api, "WeftAPI", &s), "by user name");
+        let person = json!({"userName": "jdoe", "email": "jdoe@msp.test", "licenseType": 1});
+        assert!(is_person(&person, "api@weft.test", &s));
+        assert!(
+            is_person(&person, "", &s),
+            "an empty username matches nobody"
+        );
+        // The guessed `resourceType` no longer decides anything.
+        let typed = json!({"userName": "x", "resourceType": "API"});
+        assert!(is_person(&typed, "api@weft.test", &s));
+    }
+
+    #[test]
+    fn other_api_resources_are_left_out_as_the_settings_say() {
+        let s = Settings {
+            skip_resource_user_names: vec!["rmm-sync@msp.test".into()],
+            skip_license_types: vec![7],
+            ..Settings::default()
+        };
+        let rmm = json!({"userName": "rmm", "email": "RMM-sync@msp.test", "licenseType": 1});
+        assert!(!is_person(&rmm, "api@weft.test", &s), "by name");
+        let licensed = json!({"userName": "psa-bot", "email": "bot@msp.test", "licenseType": "7"});
+        assert!(
+            !is_person(&licensed, "api@weft.test", &s),
+            "by license type"
+        );
+        let person = json!({"userName": "jdoe", "email": "jdoe@msp.test", "licenseType": 1});
+        assert!(is_person(&person, "api@weft.test", &s));
+        assert!(is_person(&licensed, "api@weft.test", &Settings::default()));
     }
 }

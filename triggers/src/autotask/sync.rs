@@ -436,8 +436,31 @@ async fn reconcile(
     Ok(registered)
 }
 
+/// What Autotask says of a webhook it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebhookState {
+    /// `isActive` and `isReady`: callouts are sent.
+    Working,
+    /// Active but `isReady` false: Autotask sends nothing (yet).
+    NotReady,
+    /// `isActive` false, e.g. deactivated by Autotask after failed callouts.
+    Inactive,
+}
+
+/// A webhook sends callouts only when both `isActive` and the read-only `isReady` are true;
+/// a missing flag counts as true (older answers without it).
+fn webhook_state(item: &Value) -> WebhookState {
+    let flag = |name: &str| item.get(name).and_then(Value::as_bool) != Some(false);
+    match (flag("isActive"), flag("isReady")) {
+        (false, _) => WebhookState::Inactive,
+        (true, false) => WebhookState::NotReady,
+        (true, true) => WebhookState::Working,
+    }
+}
+
 /// Decides one registered webhook's fate in Autotask: `Ok(true)` when it is still wanted as
-/// registered and still active there (counted unchanged); else it is deleted there (unless
+/// registered and still active and ready there (counted unchanged); `Err` naming it when it
+/// is active but not ready (kept); else it is deleted there (unless
 /// already gone) and `Ok(false)` says its registration goes too. `Err` when Autotask could
 /// not be asked.
 async fn retire(
@@ -451,13 +474,24 @@ async fn retire(
         && w.hash == existing.config_hash
         && w.org == existing.org
     {
-        // Still wanted as registered: check that Autotask still has it, active.
+        // Still wanted as registered: check that Autotask still has it, working.
         match client.get(&existing.entity, existing.webhook_id).await {
-            Ok(item) if item["isActive"].as_bool() != Some(false) => {
-                report.unchanged += 1;
-                return Ok(true);
-            }
-            Ok(_) => {} // deactivated by Autotask: delete and create again
+            Ok(item) => match webhook_state(&item) {
+                WebhookState::Working => {
+                    report.unchanged += 1;
+                    return Ok(true);
+                }
+                // Not ready: Autotask sends nothing yet. Said so, and kept (it is not ours to
+                // fix by recreating it; the next sync asks again).
+                WebhookState::NotReady => {
+                    return Err(format!(
+                        "Autotask reports {} {} as not ready (isReady is false): it sends no \
+                         callouts",
+                        existing.entity, existing.webhook_id
+                    ));
+                }
+                WebhookState::Inactive => {} // deactivated by Autotask: delete and create again
+            },
             Err(e) if gone(&e) => delete = false,
             Err(e) => return Err(e.to_string()),
         }
@@ -661,4 +695,31 @@ async fn create(client: &Client, w: &Wanted) -> Result<AutotaskWebhook, String> 
         config_hash: w.hash.clone(),
         created_at: jiff::Timestamp::now().to_string(),
     })
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_works_only_when_active_and_ready() {
+        let state = |v: Value| webhook_state(&v);
+        assert_eq!(
+            state(json!({"isActive": true, "isReady": true})),
+            WebhookState::Working
+        );
+        assert_eq!(
+            state(json!({"isActive": true, "isReady": false})),
+            WebhookState::NotReady
+        );
+        assert_eq!(
+            state(json!({"isActive": false, "isReady": true})),
+            WebhookState::Inactive
+        );
+        assert_eq!(
+            state(json!({"isActive": false, "isReady": false})),
+            WebhookState::Inactive
+        );
+        assert_eq!(state(json!({"isActive": true})), WebhookState::Working);
+    }
 }
