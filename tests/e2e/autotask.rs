@@ -20,11 +20,16 @@ fn weft(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 /// Writes `integrations.yaml` in `dir`: the simulator's tenant as the Autotask integration.
 fn write_integrations(dir: &std::path::Path, sim: &weft_sim::RunningSim) {
+    write_integrations_with(dir, sim, "");
+}
+
+/// As [`write_integrations`], with more settings (`"      key: value\n"` lines).
+fn write_integrations_with(dir: &std::path::Path, sim: &weft_sim::RunningSim, settings: &str) {
     let creds = SimConfig::default();
     std::fs::write(
         dir.join("integrations.yaml"),
         format!(
-            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n    secrets:\n      secret: {}\n",
+            "integrations:\n  - kind: autotask\n    settings:\n      username: {}\n      integration_code: {}\n      discovery_url: {}\n{settings}    secrets:\n      secret: {}\n",
             creds.username, creds.integration_code, sim.base_url, creds.secret
         ),
     )
@@ -183,5 +188,137 @@ output:
     assert!(
         sim.request_log().iter().any(|e| e.status == 429),
         "429s were met"
+    );
+}
+
+/// A workflow making `n` notes on `ticket`, all at once.
+fn notes_workflow(name: &str, ticket: i64, n: usize) -> String {
+    format!(
+        r#"name: {name}
+tasks:
+  note:
+    action: autotask.create_ticket_note
+    with:
+      items: "{{{{ range({n}) | list }}}}"
+      concurrency: {n}
+    input:
+      ticket_id: {ticket}
+      fields:
+        title: "{name} {{{{ item() }}}}"
+        description: "fan-out"
+        noteType: 1
+        publish: 1
+output:
+  made: "{{{{ TASKS.note.result | length }}}}"
+"#
+    )
+}
+
+/// Issue 18: Autotask's 3 requests per endpoint hold across processes. Two `weft run`s on one
+/// database, each making 6 notes at once, never have more than 3 requests to `TicketNotes` in
+/// flight together (the simulator refuses a 4th with the thread-limit error).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_share_one_thread_limit() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    sim.set_failures(weft_sim::FailureConfig {
+        enforce_thread_limit: true,
+        latency: Some(std::time::Duration::from_millis(150)),
+        ..weft_sim::FailureConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_integrations(dir.path(), &sim);
+    let ticket = sim.records("Tickets")[0]["id"].as_i64().unwrap();
+    for name in ["first", "second"] {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            notes_workflow(name, ticket, 6),
+        )
+        .unwrap();
+    }
+    // Migrate once, so both processes start sending at about the same time.
+    assert!(weft(dir.path(), &["executions", "list"]).status.success());
+    let (a, b) = tokio::join!(
+        run_json(dir.path(), "first.yaml"),
+        run_json(dir.path(), "second.yaml")
+    );
+    assert_eq!(
+        (a["output"]["made"].clone(), b["output"]["made"].clone()),
+        (6.into(), 6.into())
+    );
+    let log = sim.request_log();
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|e| e.endpoint == "TicketNotes" && e.status == 500)
+        .collect();
+    assert!(refused.is_empty(), "thread-limit refusals: {refused:#?}");
+    assert!(
+        sim.max_concurrency("TicketNotes") <= 3,
+        "{}",
+        sim.max_concurrency("TicketNotes")
+    );
+    let notes = sim.records("TicketNotes");
+    for name in ["first", "second"] {
+        for n in 0..6 {
+            let title = format!("{name} {n}");
+            assert_eq!(
+                notes
+                    .iter()
+                    .filter(|x| x["title"] == title.as_str())
+                    .count(),
+                1,
+                "{title}"
+            );
+        }
+    }
+}
+
+/// Issue 18: at the tenant's hourly budget (read from `ThresholdInformation`) a run fails with
+/// an error naming the budget, before Autotask suspends the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stops_at_the_hourly_budget_with_an_error_naming_it() {
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    sim.set_failures(weft_sim::FailureConfig {
+        request_threshold: 8,
+        ..weft_sim::FailureConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // The fan-out is background work, paced near the budget: short pauses keep the test quick.
+    write_integrations_with(dir.path(), &sim, "      budget_pace_max_delay: 50ms\n");
+    let ticket = sim.records("Tickets")[0]["id"].as_i64().unwrap();
+    std::fs::write(
+        dir.path().join("many.yaml"),
+        notes_workflow("many", ticket, 12),
+    )
+    .unwrap();
+    let out = weft(
+        dir.path(),
+        &[
+            "run",
+            "many.yaml",
+            "--json",
+            "--integrations",
+            "integrations.yaml",
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("hourly request budget") && text.contains("of 8 requests"),
+        "{text}"
+    );
+    let log = sim.request_log();
+    assert!(
+        log.iter().all(|e| e.status != 500),
+        "weft stopped before Autotask refused anything: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|e| e.endpoint == "TicketNotes" && e.status == 200)
+            .count()
+            < 8
     );
 }

@@ -696,7 +696,7 @@ impl Client {
         // that died holding it).
         let hold = self.config.timeout + Duration::from_secs(15);
         let _in_flight = limits::in_flight(&self.limits, &tenant, &endpoint, hold).await?;
-        limits::spent(&self.limits, &tenant).await;
+        limits::spent(&self.limits, &tenant);
         let span = tracing::info_span!("autotask.request", method = %req.method, entity = %endpoint, status = tracing::field::Empty, duration_ms = tracing::field::Empty);
         let start = Instant::now();
         let out = async {

@@ -324,6 +324,14 @@ impl Tenant {
         observed.max(shared)
     }
 
+    /// One more request, in this process's counters.
+    fn count_one(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.since_observed.fetch_add(1, Ordering::Relaxed);
+        self.since_shared.fetch_add(1, Ordering::Relaxed);
+        self.used.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn gauge(&self, endpoint: &str) -> Arc<AtomicUsize> {
         self.in_flight
             .lock()
@@ -466,6 +474,7 @@ pub(crate) async fn admit(
     probe: &impl Probe,
 ) -> Result<(), AutotaskError> {
     if urgency == Urgency::Probe {
+        tenant.count_one();
         return Ok(());
     }
     let mut st = tenant.budget.lock().await;
@@ -529,6 +538,9 @@ pub(crate) async fn admit(
                 ),
             ));
         }
+        // Counted as it is let through, so the requests admitted together cannot overrun
+        // what is left between them.
+        tenant.count_one();
         if urgency == Urgency::Background && used >= pace_from {
             // Spread what is left over the hour it has to last.
             let left = limit - used;
@@ -543,19 +555,18 @@ pub(crate) async fn admit(
     }
 }
 
-/// Counts a request that was sent against the tenant's budget, here and in the store.
-pub(crate) async fn spent(store: &Arc<dyn LimitStore>, tenant: &Tenant) {
-    // Counters only: the budget's lock may be held by the `ThresholdInformation` read that
-    // sent this request.
-    tenant.sent.fetch_add(1, Ordering::Relaxed);
-    tenant.since_observed.fetch_add(1, Ordering::Relaxed);
-    tenant.since_shared.fetch_add(1, Ordering::Relaxed);
-    tenant.used.fetch_add(1, Ordering::Relaxed);
+/// Counts a request that was sent in the store's budget of the tenant (the process's own
+/// counters moved when it was admitted).
+pub(crate) fn spent(store: &Arc<dyn LimitStore>, tenant: &Tenant) {
+    let (store, key) = (store.clone(), tenant.budget_key.clone());
     let minute = minute_of(now_ms());
-    if let Err(e) = store
-        .add_count(&tenant.budget_key, minute, 1, minute - 2 * WINDOW_MINUTES)
-        .await
-    {
-        tracing::warn!(target: "weft::autotask", error = %e, "an Autotask request could not be counted in the shared budget");
-    }
+    // Spawned: a cancelled request was still sent, and still counts.
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .add_count(&key, minute, 1, minute - 2 * WINDOW_MINUTES)
+            .await
+        {
+            tracing::warn!(target: "weft::autotask", error = %e, "an Autotask request could not be counted in the shared budget");
+        }
+    });
 }

@@ -1415,7 +1415,9 @@ macro_rules! limit_store {
                 n: i64,
                 forget_before: i64,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                // Two statements, each its own commit, no transaction around them: a caller
+                // cancelled between them leaves nothing open (a transaction dropped half-way
+                // would keep SQLite's write lock on an idle pooled connection).
                 sqlx::query(
                     "INSERT INTO limit_counts (key, minute, n) VALUES ($1, $2, $3) \
                      ON CONFLICT (key, minute) DO UPDATE SET n = limit_counts.n + EXCLUDED.n",
@@ -1423,14 +1425,13 @@ macro_rules! limit_store {
                 .bind(key)
                 .bind(minute)
                 .bind(n)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?;
                 sqlx::query("DELETE FROM limit_counts WHERE key = $1 AND minute < $2")
                     .bind(key)
                     .bind(forget_before)
-                    .execute(&mut *tx)
+                    .execute(&self.pool)
                     .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
