@@ -245,6 +245,9 @@ impl Metrics {
     }
 }
 
+/// A series of one value per tenant: name, help, and how to read the value.
+type Series = (&'static str, &'static str, fn(&TenantUsage) -> u64);
+
 /// Autotask's limits as this process sees them, by API user (`tenant`): requests in flight
 /// per endpoint, the hourly budget and its use, what was sent and what was paced.
 fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
@@ -267,7 +270,7 @@ fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
             );
         }
     }
-    let gauges: [(&str, &str, fn(&TenantUsage) -> u64); 2] = [
+    let gauges: [Series; 2] = [
         (
             "weft_autotask_hourly_requests",
             "Requests to the tenant's Autotask database in the rolling hour, as last estimated (Autotask's ThresholdInformation or weft's own count, the larger).",
@@ -279,7 +282,7 @@ fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
             |u| u.budget,
         ),
     ];
-    let counters: [(&str, &str, fn(&TenantUsage) -> u64); 2] = [
+    let counters: [Series; 2] = [
         (
             "weft_autotask_requests_total",
             "Autotask requests this process sent, by tenant.",
