@@ -5,51 +5,16 @@
 //! with the action's name and the path.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use weft_engine::action::{BoxFuture, OrgRef, SubWorkflows, SystemClock};
-use weft_engine::integration::{Integration, StaticIntegrations};
 use weft_engine::{ActionContext, ActionError};
 use weft_sim::routes::{RouteMatch, match_route};
 use weft_sim::{RequestLogEntry, RunningSim, SimConfig, Simulator};
 
-struct NoWorkflows;
-
-impl SubWorkflows for NoWorkflows {
-    fn run_child<'a>(
-        &'a self,
-        _parent: &'a ActionContext,
-        _workflow: &'a str,
-        _input: Value,
-    ) -> BoxFuture<'a, Result<Value, ActionError>> {
-        Box::pin(async { Err(ActionError::failed("no sub-workflows here")) })
-    }
-}
+mod common;
 
 fn context(sim: &RunningSim) -> ActionContext {
-    let (user, secret, code) = sim.credentials();
-    let integration = Integration::new("autotask", "default")
-        .with_setting("username", user)
-        .with_setting("integration_code", code)
-        .with_setting("discovery_url", sim.base_url.trim_end_matches('/'))
-        .with_secret("secret", secret);
-    ActionContext {
-        execution_id: "exec-contract".into(),
-        task: "task".into(),
-        item_index: None,
-        attempt: 1,
-        org: OrgRef {
-            id: "org-1".into(),
-            name: "Test MSP".into(),
-        },
-        cancel: CancellationToken::new(),
-        clock: Arc::new(SystemClock),
-        workflows: Arc::new(NoWorkflows),
-        integrations: Arc::new(StaticIntegrations::new(vec![integration])),
-        integration_override: None,
-    }
+    common::context(common::sim_integration(sim))
 }
 
 /// Why a request the simulator received is not one the published API has, if it is not.

@@ -11,16 +11,8 @@ use weft_engine::integration::Integration;
 use weft_engine::store::LimitStore;
 use weft_sim::{FailureConfig, RunningSim, SimConfig, Simulator};
 
-fn integration(sim: &RunningSim) -> Integration {
-    let (user, secret, code) = sim.credentials();
-    Integration::new("autotask", "default")
-        .with_setting("username", user)
-        .with_setting("integration_code", code)
-        .with_setting("discovery_url", sim.base_url.trim_end_matches('/'))
-        .with_setting("backoff_base_ms", 20)
-        .with_setting("max_retries", 8)
-        .with_secret("secret", secret)
-}
+mod common;
+use common::sim_integration as integration;
 
 /// Requests the simulator refused for the thread limit.
 fn thread_refusals(sim: &RunningSim) -> usize {

@@ -6,54 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use weft_engine::action::{BoxFuture, OrgRef, SubWorkflows, SystemClock};
-use weft_engine::integration::{Integration, StaticIntegrations};
+use weft_engine::integration::Integration;
 use weft_engine::{ActionContext, ActionError, ActionErrorKind};
 use weft_sim::{FailureConfig, RunningSim, SimConfig, Simulator};
 
-struct NoWorkflows;
-
-impl SubWorkflows for NoWorkflows {
-    fn run_child<'a>(
-        &'a self,
-        _parent: &'a ActionContext,
-        _workflow: &'a str,
-        _input: Value,
-    ) -> BoxFuture<'a, Result<Value, ActionError>> {
-        Box::pin(async { Err(ActionError::failed("no sub-workflows here")) })
-    }
-}
-
-/// An integration pointing at the simulator's discovery URL, with fast retries.
-fn integration(sim: &RunningSim) -> Integration {
-    let (user, secret, code) = sim.credentials();
-    Integration::new("autotask", "default")
-        .with_setting("username", user)
-        .with_setting("integration_code", code)
-        .with_setting("discovery_url", sim.base_url.trim_end_matches('/'))
-        .with_setting("backoff_base_ms", 20)
-        .with_setting("max_retries", 8)
-        .with_secret("secret", secret)
-}
-
-fn context(integration: Integration) -> ActionContext {
-    ActionContext {
-        execution_id: "exec-autotask".into(),
-        task: "task".into(),
-        item_index: None,
-        attempt: 1,
-        org: OrgRef {
-            id: "org-1".into(),
-            name: "Test MSP".into(),
-        },
-        cancel: CancellationToken::new(),
-        clock: Arc::new(SystemClock),
-        workflows: Arc::new(NoWorkflows),
-        integrations: Arc::new(StaticIntegrations::new(vec![integration])),
-        integration_override: None,
-    }
-}
+mod common;
+use common::{context, sim_integration as integration};
 
 async fn call(cx: &ActionContext, name: &str, params: Value) -> Result<Value, ActionError> {
     let r = weft_actions::registry();

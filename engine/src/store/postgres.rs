@@ -101,6 +101,11 @@ fn stored_text(s: Option<&str>) -> Option<String> {
 
 /// Two processes deploying the same name at once take turns (else both would pick the same
 /// next version).
+/// A transaction that reads before it writes (row locks and advisory locks order them).
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin().await?)
+}
+
 async fn lock_versions(conn: &mut PgConnection, kind: Versioned, name: &str) -> Result<()> {
     let lock = match kind {
         Versioned::Workflows => "weft.deploy:",

@@ -160,7 +160,7 @@ macro_rules! store_helpers {
                 use sha2::Digest;
                 let table = kind.table();
                 let hash = hex::encode(sha2::Sha256::digest(source.as_bytes()));
-                let mut tx = self.pool.begin().await?;
+                let mut tx = begin_write(&self.pool).await?;
                 lock_versions(&mut tx, kind, name).await?;
                 let latest = sqlx::query(&format!("SELECT id, version, source_hash FROM {table} WHERE name = $1 ORDER BY version DESC LIMIT 1"))
                     .bind(name)
@@ -936,7 +936,7 @@ macro_rules! org_store {
             }
 
             async fn delete_org(&self, id: &str) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = begin_write(&self.pool).await?;
                 let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs WHERE parent_id = $1")
                     .bind(id)
                     .fetch_one(&mut *tx)

@@ -111,6 +111,14 @@ async fn lock_versions(_: &mut SqliteConnection, _: Versioned, _: &str) -> Resul
     Ok(())
 }
 
+/// A transaction that reads before it writes. It takes the write lock at `BEGIN`: a deferred
+/// one that read first could not take it later once another process wrote (SQLite answers
+/// "database is locked" at once, without waiting), and it serialises deploys as PostgreSQL's
+/// advisory lock does.
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 impl SqliteStore {
     /// The rows `sql` reads with `args`, mapped (the store core's reads go through here): on
     /// a reader, right on this thread.

@@ -1,0 +1,57 @@
+//! What the Autotask test files share: the simulator's tenant as an integration, and a task
+//! context that uses it.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use weft_engine::action::{BoxFuture, OrgRef, SubWorkflows, SystemClock};
+use weft_engine::integration::{Integration, StaticIntegrations};
+use weft_engine::{ActionContext, ActionError};
+use weft_sim::RunningSim;
+
+/// Runs no sub-workflow.
+pub struct NoWorkflows;
+
+impl SubWorkflows for NoWorkflows {
+    fn run_child<'a>(
+        &'a self,
+        _parent: &'a ActionContext,
+        _workflow: &'a str,
+        _input: Value,
+    ) -> BoxFuture<'a, Result<Value, ActionError>> {
+        Box::pin(async { Err(ActionError::failed("no sub-workflows here")) })
+    }
+}
+
+/// An integration pointing at the simulator's discovery URL, with fast retries.
+pub fn sim_integration(sim: &RunningSim) -> Integration {
+    let (user, secret, code) = sim.credentials();
+    Integration::new("autotask", "default")
+        .with_setting("username", user)
+        .with_setting("integration_code", code)
+        .with_setting("discovery_url", sim.base_url.trim_end_matches('/'))
+        .with_setting("backoff_base_ms", 20)
+        .with_setting("max_retries", 8)
+        .with_secret("secret", secret)
+}
+
+/// A task's context whose integration is `integration`.
+pub fn context(integration: Integration) -> ActionContext {
+    ActionContext {
+        execution_id: "exec-autotask".into(),
+        task: "task".into(),
+        item_index: None,
+        attempt: 1,
+        org: OrgRef {
+            id: "org-1".into(),
+            name: "Test MSP".into(),
+        },
+        cancel: CancellationToken::new(),
+        clock: Arc::new(SystemClock),
+        workflows: Arc::new(NoWorkflows),
+        integrations: Arc::new(StaticIntegrations::new(vec![integration])),
+        integration_override: None,
+    }
+}
