@@ -742,17 +742,16 @@ async fn install(
         run_for: run_for.to_vec(),
         enabled: enable,
     };
-    Ok(
-        match report_error(
-            "install",
-            &found.dir,
-            org,
-            crates::install(engine, new).await,
-        ) {
-            Ok(r) => report(&found.dir, None, &r),
-            Err(code) => code,
-        },
-    )
+    let spin = super::progress::Progress::spinner(
+        super::progress::wanted(false, false),
+        &format!("installing {} for {org}", found.dir.manifest.name),
+    );
+    let done = crates::install(engine, new).await;
+    spin.finish();
+    Ok(match report_error("install", &found.dir, org, done) {
+        Ok(r) => report(&found.dir, None, &r),
+        Err(code) => code,
+    })
 }
 
 /// Where the newer version of an install comes from: `--from`, else where it was installed
@@ -814,7 +813,12 @@ async fn upgrade(
         source: found.source.clone(),
         given,
     };
+    let spin = super::progress::Progress::spinner(
+        super::progress::wanted(false, false),
+        &format!("upgrading {name} for {org_id}"),
+    );
     let done = crates::upgrade(engine, req).await;
+    spin.finish();
     Ok(match report_error("upgrade", &found.dir, &org_id, done) {
         Ok(Upgraded::Current(i)) => {
             println!("crate {name} for {} is already at {}", i.org, i.version);

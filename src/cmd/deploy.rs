@@ -11,12 +11,16 @@ use weft_engine::executor::Engine;
 use weft_service::workflows::{self as service, DeployError, IssuedSecret};
 
 use super::engine::EngineArgs;
+use super::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Workflow and form files, or folders searched for *.yaml / *.yml files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// No progress bar (it is drawn only at a terminal anyway).
+    #[arg(long, short = 'q')]
+    quiet: bool,
     #[command(flatten)]
     db: EngineArgs,
 }
@@ -35,30 +39,36 @@ pub struct Deployed {
 /// Validates and deploys every workflow file under `paths`, reporting each on stderr:
 /// `deployed NAME vN from FILE`, `unchanged …`, or every error of an invalid file. Invalid
 /// files are skipped; the others are deployed.
-pub async fn deploy_paths(engine: &Engine, paths: &[PathBuf], verbose_errors: bool) -> Deployed {
+/// With `shown`, a progress bar over the files (at a terminal).
+pub async fn deploy_paths(
+    engine: &Engine,
+    paths: &[PathBuf],
+    verbose_errors: bool,
+    shown: bool,
+) -> Deployed {
     let mut out = Deployed::default();
+    let mut found = Vec::new();
     for p in paths {
-        let files = match super::validate::workflow_files(p) {
-            Ok(f) if !f.is_empty() => f,
-            Ok(_) => {
-                eprintln!("skipped {}: no *.yaml or *.yml files", p.display());
-                continue;
-            }
+        match super::validate::workflow_files(p) {
+            Ok(f) if !f.is_empty() => found.extend(f),
+            Ok(_) => eprintln!("skipped {}: no *.yaml or *.yml files", p.display()),
             Err(e) => {
                 eprintln!("skipped {}: cannot read it: {e}", p.display());
                 out.failed += 1;
-                continue;
-            }
-        };
-        for file in files {
-            match deploy_file(engine, &file, verbose_errors).await {
-                Some(issued) => {
-                    out.ok += 1;
-                    out.issued.extend(issued);
-                }
-                None => out.failed += 1,
             }
         }
+    }
+    let say = Progress::new(shown, Some(found.len() as u64), "files");
+    for file in found {
+        say.message(file.display().to_string());
+        match deploy_file(engine, &file, verbose_errors, &say).await {
+            Some(issued) => {
+                out.ok += 1;
+                out.issued.extend(issued);
+            }
+            None => out.failed += 1,
+        }
+        say.inc(1);
     }
     out
 }
@@ -68,17 +78,18 @@ async fn deploy_file(
     engine: &Engine,
     file: &Path,
     verbose_errors: bool,
+    say: &Progress,
 ) -> Option<Vec<IssuedSecret>> {
     let source = match std::fs::read_to_string(file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("skipped {}: cannot read it: {e}", file.display());
+            say.println(format!("skipped {}: cannot read it: {e}", file.display()));
             return None;
         }
     };
     let label = file.display().to_string();
     if weft_engine::is_form_source(&source) {
-        return deploy_form(engine, file, &source, verbose_errors).await;
+        return deploy_form(engine, file, &source, verbose_errors, say).await;
     }
     match service::deploy(engine, &source, Some(&label)).await {
         Ok(done) => {
@@ -88,11 +99,16 @@ async fn deploy_file(
             } else {
                 "deployed"
             };
-            eprintln!("{verb} {} v{} from {}", r.name, r.version, file.display());
+            say.println(format!(
+                "{verb} {} v{} from {}",
+                r.name,
+                r.version,
+                file.display()
+            ));
             Some(done.secrets_issued)
         }
         Err(e) => {
-            refused(engine, file, &e, verbose_errors);
+            refused(engine, file, &e, verbose_errors, say);
             None
         }
     }
@@ -104,6 +120,7 @@ async fn deploy_form(
     file: &Path,
     source: &str,
     verbose_errors: bool,
+    say: &Progress,
 ) -> Option<Vec<IssuedSecret>> {
     let label = file.display().to_string();
     match weft_service::forms::deploy(engine.store().as_ref(), source, Some(&label)).await {
@@ -114,16 +131,16 @@ async fn deploy_form(
             } else {
                 "deployed"
             };
-            eprintln!(
+            say.println(format!(
                 "{verb} form {} v{} from {}",
                 r.name,
                 r.version,
                 file.display()
-            );
+            ));
             Some(Vec::new())
         }
         Err(e) => {
-            refused(engine, file, &e, verbose_errors);
+            refused(engine, file, &e, verbose_errors, say);
             None
         }
     }
@@ -131,12 +148,12 @@ async fn deploy_form(
 
 /// Reports why a file was not deployed: every finding (with `verbose_errors`) and a summary
 /// line naming the first error.
-fn refused(engine: &Engine, file: &Path, e: &DeployError, verbose_errors: bool) {
+fn refused(engine: &Engine, file: &Path, e: &DeployError, verbose_errors: bool, say: &Progress) {
     match e {
         DeployError::Invalid(invalid) => {
             if verbose_errors && let Ok(diags) = weft_engine::check_file(file, engine.registry()) {
                 for d in &diags {
-                    eprint!("{}", super::render_report(d));
+                    say.println(super::render_report(d).trim_end().to_string());
                 }
             }
             let first = invalid
@@ -145,9 +162,9 @@ fn refused(engine: &Engine, file: &Path, e: &DeployError, verbose_errors: bool) 
                 .find(|d| d.is_error())
                 .map(|d| format!(": line {}:{}: {} [{}]", d.line, d.column, d.message, d.code))
                 .unwrap_or_default();
-            eprintln!("skipped {}: invalid{first}", file.display());
+            say.println(format!("skipped {}: invalid{first}", file.display()));
         }
-        DeployError::Failed(e) => eprintln!("skipped {}: {e}", file.display()),
+        DeployError::Failed(e) => say.println(format!("skipped {}: {e}", file.display())),
     }
 }
 
@@ -172,7 +189,8 @@ pub fn print_issued(issued: &[IssuedSecret], public: &str) {
 pub fn run(args: Args) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(async {
         let engine = super::engine::open(&args.db).await?;
-        let done = deploy_paths(&engine, &args.paths, true).await;
+        let shown = super::progress::wanted(false, args.quiet);
+        let done = deploy_paths(&engine, &args.paths, true, shown).await;
         print_issued(&done.issued, &weft_service::triggers::public_url());
         Ok(if done.failed == 0 {
             ExitCode::SUCCESS

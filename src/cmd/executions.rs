@@ -265,9 +265,14 @@ async fn purge(older_than: &str, org: Option<&str>, db: &EngineArgs) -> miette::
         only: only.clone(),
         ..Default::default()
     };
+    let spin = super::progress::Progress::spinner(
+        super::progress::wanted(false, false),
+        &format!("purging executions finished before {cutoff}"),
+    );
     let (n, events) = weft_engine::retention::purge(&engine, cutoff, &scope)
         .await
         .into_diagnostic()?;
+    spin.finish();
     match only {
         Some(o) => println!(
             "purged {n} execution(s) of {o} finished before {cutoff}, and {events} trigger event(s)"

@@ -21,6 +21,7 @@ pub mod form;
 pub mod integration;
 pub mod mapping;
 pub mod org;
+pub mod progress;
 pub mod run;
 pub mod schema;
 pub mod serve;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use miette::IntoDiagnostic;
 use serde_json::{Map, Value};
@@ -27,6 +28,10 @@ pub struct Args {
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
+    /// Print nothing but errors (no live view of the tasks, no summary): the exit code tells
+    /// how it ended (0 succeeded, 1 failed, 2 usage or validation error).
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    quiet: bool,
     #[command(flatten)]
     db: EngineArgs,
 }
@@ -82,7 +87,15 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
-    let engine = super::engine::open(&args.db).await?;
+    // At a terminal, each task is shown as it starts and ends.
+    let live = super::progress::wanted(args.json, args.quiet)
+        .then(|| Arc::new(super::progress::LiveTasks::new(&args.workflow)));
+    let engine = super::engine::open_observed(
+        &args.db,
+        live.clone()
+            .map(|l| l as Arc<dyn weft_engine::executor::observe::Observer>),
+    )
+    .await?;
     for resumed in engine.resume_orphans().await.into_diagnostic()? {
         eprintln!(
             "resumed interrupted execution {} ({}): {}",
@@ -107,6 +120,9 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
             }
         }
     };
+    if let Some(live) = &live {
+        live.run_of(&record.name);
+    }
     let wf = weft_engine::load(&record.source, engine.registry())
         .workflow
         .expect("deployed workflows are valid");
@@ -142,7 +158,19 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
         }
         Err(e) => return Err(e).into_diagnostic(),
     };
+    if args.quiet {
+        return Ok(exit_code(&exec));
+    }
     report(&engine, &exec, args.json).await
+}
+
+/// 0 when the execution succeeded, else 1.
+fn exit_code(exec: &ExecutionRecord) -> ExitCode {
+    if exec.status == ExecStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Prints an execution (summary or JSON) and returns the exit code for its status.
@@ -161,9 +189,5 @@ pub async fn report(
     } else {
         print!("{}", super::executions::summary(exec, &runs));
     }
-    Ok(if exec.status == ExecStatus::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(exec))
 }

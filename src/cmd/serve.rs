@@ -98,7 +98,7 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     }
     let mut issued = Vec::new();
     if let Some(dir) = &args.workflows {
-        issued = super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false)
+        issued = super::deploy::deploy_paths(&engine, std::slice::from_ref(dir), false, false)
             .await
             .issued;
     }

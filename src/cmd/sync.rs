@@ -307,7 +307,24 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
         org: args.org.clone(),
         integration: args.integration.clone(),
     };
-    match sync::run(engine, mode, &options).await {
+    let spin = super::progress::Progress::spinner(
+        super::progress::wanted(args.json, false),
+        if args.apply {
+            "syncing with Autotask"
+        } else {
+            "reading Autotask"
+        },
+    );
+    let before = autotask_requests();
+    spin.follow(move || {
+        format!(
+            "{} request(s) sent",
+            autotask_requests().saturating_sub(before)
+        )
+    });
+    let ran = sync::run(engine, mode, &options).await;
+    spin.finish();
+    match ran {
         Ok(report) => {
             if args.json {
                 println!(
@@ -321,6 +338,14 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
         }
         Err(e) => Ok(service_failure(&e)),
     }
+}
+
+/// Autotask requests this process has sent.
+fn autotask_requests() -> u64 {
+    weft_actions::autotask::limits::usage()
+        .iter()
+        .map(|u| u.sent)
+        .sum()
 }
 
 /// `weft sync autotask excluded`: the excluded companies and resources.

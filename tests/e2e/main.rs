@@ -36,6 +36,7 @@ mod parity_forms;
 mod parity_mapping;
 mod parity_sync;
 mod parity_triggers;
+mod progress;
 mod redaction;
 mod run;
 mod serve;

@@ -979,6 +979,9 @@ impl Conductor {
             done_items: self.done_items.remove(&t).unwrap_or_default(),
         };
         let task = &self.wf.tasks[t];
+        self.engine
+            .observer
+            .task_started(&self.exec.workflow_name, &task.name);
         let span = tracing::info_span!("task", execution_id = %self.exec.id, task = %task.name, action = %task.action.value);
         if self.inflight.is_empty() && self.inline.is_none() {
             self.inline = Some((t, Inline(Box::pin(job.run().instrument(span)))));

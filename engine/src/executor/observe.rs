@@ -12,6 +12,8 @@ pub trait Observer: Send + Sync + 'static {
     fn execution_started(&self, _workflow: &str) {}
     /// An execution ended.
     fn execution_finished(&self, _workflow: &str, _status: ExecStatus, _duration: Duration) {}
+    /// A task began (its first attempt, or its items).
+    fn task_started(&self, _workflow: &str, _task: &str) {}
     /// A task reached its outcome (after retries; a with.items task once for all items).
     fn task_finished(
         &self,
