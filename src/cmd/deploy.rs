@@ -153,7 +153,7 @@ fn refused(engine: &Engine, file: &Path, e: &DeployError, verbose_errors: bool, 
         DeployError::Invalid(invalid) => {
             if verbose_errors && let Ok(diags) = weft_engine::check_file(file, engine.registry()) {
                 for d in &diags {
-                    say.println(super::render_report(d).trim_end().to_string());
+                    say.println(super::render_report(d).trim_end());
                 }
             }
             let first = invalid
