@@ -158,12 +158,14 @@ impl LimitStore for ProcessLimits {
         key: &str,
         minute: i64,
         n: i64,
-        forget_before: i64,
+        forget_before: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut counts = self.counts.lock().unwrap();
         let minutes = counts.entry(key.to_string()).or_default();
         *minutes.entry(minute).or_default() += n;
-        minutes.retain(|m, _| *m >= forget_before);
+        if let Some(before) = forget_before {
+            minutes.retain(|m, _| *m >= before);
+        }
         Ok(())
     }
 
@@ -292,6 +294,8 @@ pub(crate) struct Tenant {
     since_observed: AtomicU64,
     /// Requests this process sent since the store's count was last read.
     since_shared: AtomicU64,
+    /// The minute this process last forgot old counts in.
+    pruned: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Default)]
@@ -412,6 +416,7 @@ pub(crate) fn tenant(username: &str, integration_code: &str, zone: &str) -> Arc<
                 paced: AtomicU64::new(0),
                 since_observed: AtomicU64::new(0),
                 since_shared: AtomicU64::new(0),
+                pruned: std::sync::atomic::AtomicI64::new(0),
             })
         })
         .clone()
@@ -560,12 +565,12 @@ pub(crate) async fn admit(
 pub(crate) fn spent(store: &Arc<dyn LimitStore>, tenant: &Tenant) {
     let (store, key) = (store.clone(), tenant.budget_key.clone());
     let minute = minute_of(now_ms());
+    // Old minutes are forgotten by the first request of each minute (of this process).
+    let forget = (tenant.pruned.swap(minute, Ordering::Relaxed) != minute)
+        .then_some(minute - 2 * WINDOW_MINUTES);
     // Spawned: a cancelled request was still sent, and still counts.
     tokio::spawn(async move {
-        if let Err(e) = store
-            .add_count(&key, minute, 1, minute - 2 * WINDOW_MINUTES)
-            .await
-        {
+        if let Err(e) = store.add_count(&key, minute, 1, forget).await {
             tracing::warn!(target: "weft::autotask", error = %e, "an Autotask request could not be counted in the shared budget");
         }
     });

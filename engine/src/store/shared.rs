@@ -1364,38 +1364,29 @@ macro_rules! limit_store {
                 now_ms: i64,
                 until_ms: i64,
             ) -> Result<Option<u32>> {
-                let held: Vec<i64> = sqlx::query_scalar(
-                    "SELECT slot FROM limit_slots WHERE key = $1 AND until_ms > $2",
+                // One round trip: the lowest slot nobody holds, taken only if it is still
+                // free or lapsed when written (another process may take it first: then no
+                // row comes back and the caller tries again).
+                let slot: Option<i64> = sqlx::query_scalar(
+                    "WITH RECURSIVE slots (slot) AS ( \
+                         SELECT CAST(0 AS BIGINT) UNION ALL SELECT slot + 1 FROM slots WHERE slot + 1 < $2 \
+                     ) \
+                     INSERT INTO limit_slots (key, slot, holder, until_ms) \
+                     SELECT $1, slot, $3, $4 FROM slots WHERE NOT EXISTS ( \
+                         SELECT 1 FROM limit_slots l WHERE l.key = $1 AND l.slot = slots.slot AND l.until_ms > $5 \
+                     ) ORDER BY slot LIMIT 1 \
+                     ON CONFLICT (key, slot) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms \
+                     WHERE limit_slots.until_ms <= $5 \
+                     RETURNING slot",
                 )
                 .bind(key)
+                .bind(i64::from(limit))
+                .bind(holder)
+                .bind(until_ms)
                 .bind(now_ms)
-                .fetch_all(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                for slot in 0..limit {
-                    if held.contains(&i64::from(slot)) {
-                        continue;
-                    }
-                    // Taken only when free or lapsed at the moment of writing: another
-                    // process may have taken it since the read above.
-                    let taken = sqlx::query(
-                        "INSERT INTO limit_slots (key, slot, holder, until_ms) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (key, slot) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms \
-                         WHERE limit_slots.until_ms <= $5",
-                    )
-                    .bind(key)
-                    .bind(i64::from(slot))
-                    .bind(holder)
-                    .bind(until_ms)
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    if taken {
-                        return Ok(Some(slot));
-                    }
-                }
-                Ok(None)
+                Ok(slot.and_then(|s| u32::try_from(s).ok()))
             }
 
             async fn free_slot(&self, key: &str, slot: u32, holder: &str) -> Result<()> {
@@ -1413,7 +1404,7 @@ macro_rules! limit_store {
                 key: &str,
                 minute: i64,
                 n: i64,
-                forget_before: i64,
+                forget_before: Option<i64>,
             ) -> Result<()> {
                 // Two statements, each its own commit, no transaction around them: a caller
                 // cancelled between them leaves nothing open (a transaction dropped half-way
@@ -1427,11 +1418,13 @@ macro_rules! limit_store {
                 .bind(n)
                 .execute(&self.pool)
                 .await?;
-                sqlx::query("DELETE FROM limit_counts WHERE key = $1 AND minute < $2")
-                    .bind(key)
-                    .bind(forget_before)
-                    .execute(&self.pool)
-                    .await?;
+                if let Some(before) = forget_before {
+                    sqlx::query("DELETE FROM limit_counts WHERE key = $1 AND minute < $2")
+                        .bind(key)
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await?;
+                }
                 Ok(())
             }
 

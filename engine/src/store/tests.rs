@@ -963,17 +963,17 @@ async fn shared_slots_are_held_until_freed_or_lapsed_and_counts_add_up(store: Ar
     );
 
     let budget = "autotask:budget:t1";
-    store.add_count(budget, 100, 5, 40).await.unwrap();
-    store.add_count(budget, 100, 2, 40).await.unwrap();
-    store.add_count(budget, 130, 1, 70).await.unwrap();
+    store.add_count(budget, 100, 5, Some(40)).await.unwrap();
+    store.add_count(budget, 100, 2, None).await.unwrap();
+    store.add_count(budget, 130, 1, Some(70)).await.unwrap();
     store
-        .add_count("autotask:budget:t2", 130, 50, 70)
+        .add_count("autotask:budget:t2", 130, 50, Some(70))
         .await
         .unwrap();
     assert_eq!(store.count_since(budget, 100).await.unwrap(), 8);
     assert_eq!(store.count_since(budget, 101).await.unwrap(), 1);
     // Minutes older than `forget_before` are gone.
-    store.add_count(budget, 200, 1, 150).await.unwrap();
+    store.add_count(budget, 200, 1, Some(150)).await.unwrap();
     assert_eq!(store.count_since(budget, 0).await.unwrap(), 1);
     assert_eq!(
         store.count_since("autotask:budget:none", 0).await.unwrap(),

@@ -353,9 +353,15 @@ pub trait LimitStore: Send + Sync {
     ) -> Result<Option<u32>>;
     /// Gives back a slot `holder` took (nothing when another holder has it since).
     async fn free_slot(&self, key: &str, slot: u32, holder: &str) -> Result<()>;
-    /// Adds `n` to `key`'s counter of `minute` (minutes since the epoch) and forgets its
-    /// counters older than `forget_before`.
-    async fn add_count(&self, key: &str, minute: i64, n: i64, forget_before: i64) -> Result<()>;
+    /// Adds `n` to `key`'s counter of `minute` (minutes since the epoch) and, when given,
+    /// forgets its counters older than `forget_before`.
+    async fn add_count(
+        &self,
+        key: &str,
+        minute: i64,
+        n: i64,
+        forget_before: Option<i64>,
+    ) -> Result<()>;
     /// The sum of `key`'s counters from `from_minute` on.
     async fn count_since(&self, key: &str, from_minute: i64) -> Result<i64>;
 }
