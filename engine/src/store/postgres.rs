@@ -54,6 +54,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// For the shared limits' slots and counts: commits that do not wait for the WAL flush
+    /// (`synchronous_commit = off`). A crash may lose the last of them, which costs nothing:
+    /// a slot lapses at its time limit and a count is an estimate.
+    limits: PgPool,
     wake: Arc<Wake>,
     /// Task runs and execution ends, batched across executions.
     steps: Steps,
@@ -104,6 +108,13 @@ fn stored_text(s: Option<&str>) -> Option<String> {
 /// A transaction that reads before it writes (row locks and advisory locks order them).
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>> {
     Ok(pool.begin().await?)
+}
+
+impl PostgresStore {
+    /// The pool the shared limits are written through.
+    fn limits_pool(&self) -> &PgPool {
+        &self.limits
+    }
 }
 
 async fn lock_versions(conn: &mut PgConnection, kind: Versioned, name: &str) -> Result<()> {
@@ -226,6 +237,11 @@ impl PostgresStore {
             .await
             .map_err(StoreError::Migrate)?;
         conn.close().await?;
+        let limits = PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections())
             .min_connections(0)
@@ -233,6 +249,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(PostgresStore {
+            limits,
             steps: Steps::new(pool.clone(), WORK_CHANNEL),
             pool,
             wake: Arc::new(Wake {

@@ -1384,7 +1384,7 @@ macro_rules! limit_store {
                 .bind(holder)
                 .bind(until_ms)
                 .bind(now_ms)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.limits_pool())
                 .await?;
                 Ok(slot.and_then(|s| u32::try_from(s).ok()))
             }
@@ -1394,7 +1394,7 @@ macro_rules! limit_store {
                     .bind(key)
                     .bind(i64::from(slot))
                     .bind(holder)
-                    .execute(&self.pool)
+                    .execute(self.limits_pool())
                     .await?;
                 Ok(())
             }
@@ -1416,13 +1416,13 @@ macro_rules! limit_store {
                 .bind(key)
                 .bind(minute)
                 .bind(n)
-                .execute(&self.pool)
+                .execute(self.limits_pool())
                 .await?;
                 if let Some(before) = forget_before {
                     sqlx::query("DELETE FROM limit_counts WHERE key = $1 AND minute < $2")
                         .bind(key)
                         .bind(before)
-                        .execute(&self.pool)
+                        .execute(self.limits_pool())
                         .await?;
                 }
                 Ok(())
@@ -1434,7 +1434,7 @@ macro_rules! limit_store {
                 )
                 .bind(key)
                 .bind(from_minute)
-                .fetch_one(&self.pool)
+                .fetch_one(self.limits_pool())
                 .await?;
                 Ok(n.unwrap_or(0))
             }

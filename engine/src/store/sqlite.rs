@@ -115,6 +115,14 @@ async fn lock_versions(_: &mut SqliteConnection, _: Versioned, _: &str) -> Resul
 /// one that read first could not take it later once another process wrote (SQLite answers
 /// "database is locked" at once, without waiting), and it serialises deploys as PostgreSQL's
 /// advisory lock does.
+impl SqliteStore {
+    /// The pool the shared limits are written through (WAL with `synchronous = NORMAL`
+    /// already commits without waiting for the disk).
+    fn limits_pool(&self) -> &sqlx::Pool<Db> {
+        &self.pool
+    }
+}
+
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
