@@ -686,22 +686,25 @@ async fn a_client_fills_in_a_signed_form_link_in_a_browser() {
     b.quit().await;
 }
 
+/// The browser the tests drive: chromedriver, spoken to through fantoccini, plus the waits
+/// and retries a page that renders as data arrives needs.
 mod webdriver {
     use std::path::Path;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use base64::Engine as _;
+    use fantoccini::elements::Element;
+    use fantoccini::wd::WebDriverCompatibleCommand;
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use hyper_util::client::legacy::connect::HttpConnector;
     use serde_json::{Value, json};
 
-    const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
     const WAIT: Duration = Duration::from_secs(15);
 
     /// chromedriver (killed when dropped) and one headless Chromium session.
     pub struct Browser {
         driver: Child,
-        http: reqwest::Client,
-        session: String,
+        client: Client,
         _profile: tempfile::TempDir,
     }
 
@@ -720,6 +723,28 @@ mod webdriver {
             .port()
     }
 
+    /// Chromium's DevTools passthrough (`/goog/cdp/execute`), which the WebDriver standard
+    /// (and so fantoccini) has no command for.
+    #[derive(Debug)]
+    struct Cdp(Value);
+
+    impl WebDriverCompatibleCommand for Cdp {
+        fn endpoint(
+            &self,
+            base: &url::Url,
+            session: Option<&str>,
+        ) -> Result<url::Url, url::ParseError> {
+            base.join(&format!(
+                "session/{}/goog/cdp/execute",
+                session.unwrap_or("")
+            ))
+        }
+
+        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+            (http::Method::POST, Some(self.0.to_string()))
+        }
+    }
+
     impl Browser {
         pub async fn start(chromedriver: &str, chromium: &str, size: (u32, u32)) -> Browser {
             let port = free_port();
@@ -730,19 +755,7 @@ mod webdriver {
                 .spawn()
                 .expect("chromedriver starts");
             let profile = tempfile::tempdir().unwrap();
-            let http = reqwest::Client::new();
-            let base = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Ok(r) = http.get(format!("{base}/status")).send().await
-                    && r.status().is_success()
-                {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "chromedriver never answered");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let caps = json!({"capabilities": {"alwaysMatch": {
+            let caps = json!({
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": chromium,
@@ -753,85 +766,49 @@ mod webdriver {
                         format!("--user-data-dir={}", profile.path().display()),
                     ],
                 },
-            }}});
-            let res: Value = http
-                .post(format!("{base}/session"))
-                .json(&caps)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let session = res["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no session: {res}"))
-                .to_string();
+            });
+            let Value::Object(caps) = caps else {
+                unreachable!("capabilities are an object")
+            };
+            // chromedriver takes a moment to listen: retry the session until it answers.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let client = loop {
+                match ClientBuilder::new(HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+                {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "no WebDriver session: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            };
             Browser {
                 driver,
-                http,
-                session: format!("{base}/session/{session}"),
+                client,
                 _profile: profile,
             }
         }
 
-        /// A WebDriver command; the `value` of the answer, or the error's message.
-        async fn cmd(
-            &self,
-            method: &str,
-            path: &str,
-            body: Option<Value>,
-        ) -> Result<Value, String> {
-            let mut req = self
-                .http
-                .request(method.parse().unwrap(), format!("{}{path}", self.session));
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let res = req.send().await.map_err(|e| e.to_string())?;
-            let ok = res.status().is_success();
-            let v: Value = res.json().await.map_err(|e| e.to_string())?;
-            if ok {
-                Ok(v["value"].clone())
-            } else {
-                Err(format!(
-                    "{}: {}",
-                    v["value"]["error"], v["value"]["message"]
-                ))
-            }
-        }
-
         pub async fn goto(&self, url: &str) {
-            self.cmd("POST", "/url", Some(json!({"url": url})))
-                .await
-                .unwrap();
+            self.client.goto(url).await.unwrap();
         }
 
         pub async fn url(&self) -> String {
-            self.cmd("GET", "/url", None)
-                .await
-                .unwrap()
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
+            self.client.current_url().await.unwrap().to_string()
         }
 
-        async fn find(&self, css: &str) -> Result<String, String> {
-            let v = self
-                .cmd(
-                    "POST",
-                    "/element",
-                    Some(json!({"using": "css selector", "value": css})),
-                )
-                .await?;
-            v[ELEMENT]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("no element id in {v}"))
+        async fn find(&self, css: &str) -> Result<Element, String> {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .map_err(|e| e.to_string())
         }
 
         /// Retries `step` until it succeeds or [`WAIT`] passes (the page renders as data
-        /// arrives).
+        /// arrives), then fails with the page's text.
         async fn retry<T, F, Fut>(&self, what: &str, mut step: F) -> T
         where
             F: FnMut() -> Fut,
@@ -850,8 +827,8 @@ mod webdriver {
             }
         }
 
-        /// Waits for an element; its id.
-        pub async fn wait(&self, css: &str) -> String {
+        /// Waits for an element.
+        pub async fn wait(&self, css: &str) -> Element {
             self.retry(&format!("waiting for {css}"), || self.find(css))
                 .await
         }
@@ -862,21 +839,20 @@ mod webdriver {
             F: FnMut() -> Fut,
             Fut: std::future::Future<Output = bool>,
         {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            let deadline = Instant::now() + WAIT;
             while !check().await {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "timed out waiting for {what}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                assert!(Instant::now() < deadline, "timed out waiting for {what}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
 
         pub async fn click(&self, css: &str) {
             self.retry(&format!("clicking {css}"), || async {
-                let id = self.find(css).await?;
-                self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
+                self.find(css)
+                    .await?
+                    .click()
                     .await
+                    .map_err(|e| e.to_string())
             })
             .await;
         }
@@ -884,15 +860,9 @@ mod webdriver {
         /// Replaces an input's text.
         pub async fn fill(&self, css: &str, text: &str) {
             self.retry(&format!("typing into {css}"), || async {
-                let id = self.find(css).await?;
-                self.cmd("POST", &format!("/element/{id}/clear"), Some(json!({})))
-                    .await?;
-                self.cmd(
-                    "POST",
-                    &format!("/element/{id}/value"),
-                    Some(json!({"text": text})),
-                )
-                .await
+                let el = self.find(css).await?;
+                el.clear().await.map_err(|e| e.to_string())?;
+                el.send_keys(text).await.map_err(|e| e.to_string())
             })
             .await;
         }
@@ -906,20 +876,18 @@ mod webdriver {
                      el.value = arguments[1];
                      el.dispatchEvent(new Event('change', {bubbles: true}));
                      return el.value === arguments[1];",
-                    json!([css, value]),
+                    vec![json!(css), json!(value)],
                 )
                 .await;
             assert_eq!(done, json!(true), "{css} has no option {value}");
         }
 
         async fn text_now(&self, css: &str) -> Result<String, String> {
-            let id = self.find(css).await?;
-            Ok(self
-                .cmd("GET", &format!("/element/{id}/text"), None)
+            self.find(css)
                 .await?
-                .as_str()
-                .unwrap_or_default()
-                .to_string())
+                .text()
+                .await
+                .map_err(|e| e.to_string())
         }
 
         pub async fn text(&self, css: &str) -> String {
@@ -943,11 +911,13 @@ mod webdriver {
         /// Waits until an element's attribute contains `needle`.
         pub async fn wait_attr(&self, css: &str, attr: &str, needle: &str) {
             self.retry(&format!("{css} [{attr}] to contain {needle:?}"), || async {
-                let id = self.find(css).await?;
                 let v = self
-                    .cmd("GET", &format!("/element/{id}/attribute/{attr}"), None)
-                    .await?;
-                let v = v.as_str().unwrap_or_default();
+                    .find(css)
+                    .await?
+                    .attr(attr)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default();
                 if v.split_whitespace().any(|c| c == needle) {
                     Ok(())
                 } else {
@@ -957,18 +927,12 @@ mod webdriver {
             .await;
         }
 
-        async fn eval_args(&self, script: &str, args: Value) -> Value {
-            self.cmd(
-                "POST",
-                "/execute/sync",
-                Some(json!({"script": script, "args": args})),
-            )
-            .await
-            .unwrap()
+        async fn eval_args(&self, script: &str, args: Vec<Value>) -> Value {
+            self.client.execute(script, args).await.unwrap()
         }
 
         pub async fn eval(&self, script: &str) -> Value {
-            self.eval_args(script, json!([])).await
+            self.eval_args(script, Vec::new()).await
         }
 
         /// Scrolls an element into the middle of the viewport (for screenshots).
@@ -976,47 +940,35 @@ mod webdriver {
             self.wait(css).await;
             self.eval_args(
                 "document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return true;",
-                json!([css]),
+                vec![json!(css)],
             )
             .await;
         }
 
         /// Emulates `prefers-color-scheme: dark` (a Chromium DevTools command).
         pub async fn dark(&self) {
-            self.cmd(
-                "POST",
-                "/goog/cdp/execute",
-                Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+            self.client
+                .issue_cmd(Cdp(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
                     "features": [{"name": "prefers-color-scheme", "value": "dark"}],
-                }})),
-            )
-            .await
-            .unwrap();
+                }})))
+                .await
+                .unwrap();
         }
 
         pub async fn resize(&self, width: u32, height: u32) {
-            self.cmd(
-                "POST",
-                "/window/rect",
-                Some(json!({"width": width, "height": height})),
-            )
-            .await
-            .unwrap();
+            self.client.set_window_size(width, height).await.unwrap();
         }
 
         /// Saves a PNG of the viewport as `dir/name.png`.
         pub async fn shot(&self, dir: &Path, name: &str) {
             // Let the last render and the live region settle.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let b64 = self.cmd("GET", "/screenshot", None).await.unwrap();
-            let png = base64::engine::general_purpose::STANDARD
-                .decode(b64.as_str().unwrap_or_default())
-                .expect("a base64 screenshot");
+            let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         }
 
         pub async fn quit(self) {
-            let _ = self.cmd("DELETE", "", None).await;
+            let _ = self.client.clone().close().await;
         }
     }
 }

@@ -1,6 +1,27 @@
 //! Cron schedules: five fields (minute hour day-of-month month day-of-week) or an
 //! `@`-nickname, evaluated in an IANA time zone. The validator and the scheduler share this
 //! parser, so a schedule that validates is one that fires.
+//!
+//! Why hand-written and not a cron crate: croner 4.0.3 (the most complete maintained one,
+//! with a jiff backend; tried for issue 19) parses and matches every field form weft
+//! documents, but it cannot express weft's documented DST rules nor its error messages:
+//!
+//! - Spring forward: croner carries only "fixed-time" schedules (one minute, one hour)
+//!   across the gap. `0,30 2 * * *` and `*/15 2 * * *` in Europe/Amsterdam, next after
+//!   2026-03-28T23:00Z: croner skips 2026-03-29 (next 2026-03-30T00:00Z); weft fires once
+//!   at the end of the gap, 2026-03-29T01:00Z (03:00 CEST).
+//! - Fall back: croner runs "interval" schedules on both occurrences of a repeated time.
+//!   `*/30 * * * *` in Europe/Amsterdam on 2026-10-25: croner 00:00Z, 00:30Z, 01:00Z,
+//!   01:30Z, 02:00Z; weft fires 02:00 and 02:30 once (their first occurrence, CEST), so
+//!   00:00Z, 00:30Z, 02:00Z. `30 * * * *`: croner 00:30Z, 01:30Z, 02:30Z; weft 00:30Z, 02:30Z.
+//! - Errors name neither the field nor the value: `99 * * * *` gives "Component error:
+//!   Number out of bounds."; weft says "minute `99` is out of range 0-59".
+//! - `@midnight` is not a croner nickname, `5/15` (from 5, every 15) needs its
+//!   `sloppy_ranges`, and a schedule that never fires (`0 0 31 2 *`) is an error after a
+//!   search limit rather than "no next slot".
+//!
+//! Using croner for matching alone would still leave the DST walk and the messages here, and
+//! would widen the accepted language (`W`, `+`, `#L`, seconds) beyond what is documented.
 
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};

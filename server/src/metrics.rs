@@ -1,18 +1,32 @@
-//! Prometheus metrics for `GET /metrics`: a small in-process registry fed by the executor
-//! (through [`Observer`]) and by the webhook handler, rendered in the text exposition format
-//! 0.0.4. Every update takes one short, uncontended-in-practice lock per metric family.
+//! Prometheus metrics for `GET /metrics`, kept in a `prometheus-client` registry fed by the
+//! executor (through [`Observer`]) and by the webhook and form handlers, and rendered in the
+//! Prometheus text format 0.0.4 (not OpenMetrics: scrapers and tests read the classic form,
+//! with `_total` in counters' `# TYPE` lines and no `# EOF`). A family with no series yet is
+//! left out of the text (prometheus-client skips empty families).
+//!
+//! What is only known at scrape time is encoded then: the queue depth (passed to
+//! [`Metrics::render`]) and the Autotask limits (a [`Collector`] over
+//! `weft_actions::autotask::limits::usage()`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::fmt;
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, prometheus_text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use weft_actions::autotask::limits::TenantUsage;
 use weft_engine::executor::observe::Observer;
 use weft_engine::store::{ExecStatus, TaskStatus};
 
 /// The content type of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the duration histograms' buckets; `+Inf` is implied.
 pub const BUCKETS: &[f64] = &[
@@ -22,252 +36,240 @@ pub const BUCKETS: &[f64] = &[
 /// The webhook outcomes counted by [`Metrics::webhook`].
 pub const WEBHOOK_OUTCOMES: &[&str] = &["accepted", "rejected", "filtered", "duplicate"];
 
-/// One histogram series: per-bucket counts (not cumulative; the last is `+Inf`).
-#[derive(Debug, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len() + 1],
-    sum: f64,
-    count: u64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
 }
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            counts: [0; BUCKETS.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WorkflowLabels {
+    workflow: String,
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|le| seconds <= *le)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum += seconds;
-        self.count += 1;
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FinishedLabels {
+    workflow: String,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TaskLabels {
+    workflow: String,
+    task: String,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabels {
+    workflow: String,
+    trigger: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RejectionLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FormLabels {
+    form: String,
+    outcome: &'static str,
+}
+
+/// A histogram family whose series all have [`BUCKETS`].
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(BUCKETS.iter().copied())
+}
+
+/// prometheus-client ends every registered help text with a period; ours already have one.
+fn help(text: &'static str) -> &'static str {
+    text.strip_suffix('.').unwrap_or(text)
 }
 
 /// weft's metrics. Share it as an `Arc<Metrics>`: install it in the engine with
 /// `Engine::with_observer` and in the server state with `AppState::with_metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    started: Mutex<BTreeMap<String, u64>>,
-    finished: Mutex<BTreeMap<(String, &'static str), u64>>,
-    execution_duration: Mutex<BTreeMap<String, Histogram>>,
-    task_duration: Mutex<BTreeMap<(String, String, &'static str), Histogram>>,
-    webhooks: Mutex<BTreeMap<(String, String, String), u64>>,
-    rejections: Mutex<BTreeMap<&'static str, u64>>,
-    forms: Mutex<BTreeMap<(String, &'static str), u64>>,
+    registry: Registry,
+    started: Family<WorkflowLabels, Counter>,
+    finished: Family<FinishedLabels, Counter>,
+    execution_duration: Histograms<WorkflowLabels>,
+    task_duration: Histograms<TaskLabels>,
+    webhooks: Family<WebhookLabels, Counter>,
+    rejections: Family<RejectionLabels, Counter>,
+    forms: Family<FormLabels, Counter>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave a counter half-updated: keep counting.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
     /// Empty metrics.
     pub fn new() -> Self {
-        Metrics::default()
+        let m = Metrics {
+            registry: Registry::default(),
+            started: Family::default(),
+            finished: Family::default(),
+            execution_duration: Family::new_with_constructor(duration_histogram),
+            task_duration: Family::new_with_constructor(duration_histogram),
+            webhooks: Family::default(),
+            rejections: Family::default(),
+            forms: Family::default(),
+        };
+        let mut registry = Registry::default();
+        registry.register(
+            "weft_up",
+            help("1 when the server is up."),
+            ConstGauge::new(1),
+        );
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "weft_build_info",
+            help("The running weft version (always 1)."),
+            build_info,
+        );
+        // Counters are registered without `_total`: the encoder appends it.
+        registry.register(
+            "weft_executions_started",
+            help("Executions that began running in this process (new or resumed)."),
+            m.started.clone(),
+        );
+        registry.register(
+            "weft_executions_finished",
+            help("Executions that ended, by final status."),
+            m.finished.clone(),
+        );
+        registry.register(
+            "weft_execution_duration_seconds",
+            help("How long executions ran, from start to end."),
+            m.execution_duration.clone(),
+        );
+        registry.register(
+            "weft_task_duration_seconds",
+            help("How long tasks took to reach their outcome (retries included), by status."),
+            m.task_duration.clone(),
+        );
+        registry.register(
+            "weft_webhook_requests",
+            help("Webhook requests, by outcome (accepted, rejected, filtered, duplicate)."),
+            m.webhooks.clone(),
+        );
+        registry.register(
+            "weft_form_submissions",
+            help(
+                "Form submissions, by outcome (accepted; refused: invalid, forged, too_large, rate_limited, not_found, expired). Refused submissions are only counted, never stored.",
+            ),
+            m.forms.clone(),
+        );
+        registry.register(
+            "weft_webhook_rejections",
+            help(
+                "Refused requests to /hooks/*, by reason (bad_path, unknown_trigger, disabled, not_entitled — an org that is unknown or not one the trigger runs for —, unauthorized, source_limited, rate_limited, too_large, bad_request, invalid_input, unavailable, internal).",
+            ),
+            m.rejections.clone(),
+        );
+        registry.register_collector(Box::new(AutotaskLimits));
+        Metrics { registry, ..m }
     }
 
     /// Counts a webhook request: `outcome` is one of [`WEBHOOK_OUTCOMES`] (accepted,
     /// rejected, filtered, duplicate).
     pub fn webhook(&self, workflow: &str, trigger: &str, outcome: &str) {
-        let mut m = lock(&self.webhooks);
-        *m.entry((
-            workflow.to_string(),
-            trigger.to_string(),
-            outcome.to_string(),
-        ))
-        .or_default() += 1;
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                workflow: workflow.to_string(),
+                trigger: trigger.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a refused request to `/hooks/*` by why it was refused (one of a fixed set of
     /// reasons, so that no caller can add series): also those that named no trigger.
     pub fn rejection(&self, reason: &'static str) {
-        *lock(&self.rejections).entry(reason).or_default() += 1;
+        self.rejections
+            .get_or_create(&RejectionLabels { reason })
+            .inc();
     }
 
     /// Counts a form submission by its outcome (one of a fixed set); `form` is empty when the
     /// link named none (unknown, turned off or expired), so no caller can add series.
     pub fn form(&self, form: &str, outcome: &'static str) {
-        *lock(&self.forms)
-            .entry((form.to_string(), outcome))
-            .or_default() += 1;
+        self.forms
+            .get_or_create(&FormLabels {
+                form: form.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition (format 0.0.4). `queue_depth` is the number of
     /// executions waiting to run, when known (`weft_queue_depth` is left out otherwise).
     pub fn render(&self, queue_depth: Option<i64>) -> String {
         let mut out = String::with_capacity(4096);
-
-        family(&mut out, "weft_up", "gauge", "1 when the server is up.");
-        out.push_str("weft_up 1\n");
-        family(
-            &mut out,
-            "weft_build_info",
-            "gauge",
-            "The running weft version (always 1).",
-        );
-        sample(
-            &mut out,
-            "weft_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            "1",
-        );
-
+        // The queue depth is read by the caller for each scrape, so it lives in a registry
+        // of its own, made per scrape.
+        let mut scrape = Registry::default();
         if let Some(depth) = queue_depth {
-            family(
-                &mut out,
+            scrape.register(
                 "weft_queue_depth",
-                "gauge",
-                "Executions waiting to run.",
-            );
-            sample(&mut out, "weft_queue_depth", &[], &depth.to_string());
-        }
-
-        family(
-            &mut out,
-            "weft_executions_started_total",
-            "counter",
-            "Executions that began running in this process (new or resumed).",
-        );
-        for (workflow, n) in lock(&self.started).iter() {
-            sample(
-                &mut out,
-                "weft_executions_started_total",
-                &[("workflow", workflow)],
-                &n.to_string(),
+                help("Executions waiting to run."),
+                ConstGauge::new(depth),
             );
         }
-
-        family(
-            &mut out,
-            "weft_executions_finished_total",
-            "counter",
-            "Executions that ended, by final status.",
-        );
-        for ((workflow, status), n) in lock(&self.finished).iter() {
-            sample(
-                &mut out,
-                "weft_executions_finished_total",
-                &[("workflow", workflow), ("status", status)],
-                &n.to_string(),
-            );
-        }
-
-        family(
-            &mut out,
-            "weft_execution_duration_seconds",
-            "histogram",
-            "How long executions ran, from start to end.",
-        );
-        for (workflow, h) in lock(&self.execution_duration).iter() {
-            histogram(
-                &mut out,
-                "weft_execution_duration_seconds",
-                &[("workflow", workflow)],
-                h,
-            );
-        }
-
-        family(
-            &mut out,
-            "weft_task_duration_seconds",
-            "histogram",
-            "How long tasks took to reach their outcome (retries included), by status.",
-        );
-        for ((workflow, task, status), h) in lock(&self.task_duration).iter() {
-            histogram(
-                &mut out,
-                "weft_task_duration_seconds",
-                &[("workflow", workflow), ("task", task), ("status", status)],
-                h,
-            );
-        }
-
-        family(
-            &mut out,
-            "weft_webhook_requests_total",
-            "counter",
-            "Webhook requests, by outcome (accepted, rejected, filtered, duplicate).",
-        );
-        for ((workflow, trigger, outcome), n) in lock(&self.webhooks).iter() {
-            sample(
-                &mut out,
-                "weft_webhook_requests_total",
-                &[
-                    ("workflow", workflow),
-                    ("trigger", trigger),
-                    ("outcome", outcome),
-                ],
-                &n.to_string(),
-            );
-        }
-
-        family(
-            &mut out,
-            "weft_form_submissions_total",
-            "counter",
-            "Form submissions, by outcome (accepted; refused: invalid, forged, too_large, rate_limited, not_found, expired). Refused submissions are only counted, never stored.",
-        );
-        for ((form, outcome), n) in lock(&self.forms).iter() {
-            sample(
-                &mut out,
-                "weft_form_submissions_total",
-                &[("form", form), ("outcome", outcome)],
-                &n.to_string(),
-            );
-        }
-
-        family(
-            &mut out,
-            "weft_webhook_rejections_total",
-            "counter",
-            "Refused requests to /hooks/*, by reason (bad_path, unknown_trigger, disabled, not_entitled — an org that is unknown or not one the trigger runs for —, unauthorized, source_limited, rate_limited, too_large, bad_request, invalid_input, unavailable, internal).",
-        );
-        for (reason, n) in lock(&self.rejections).iter() {
-            sample(
-                &mut out,
-                "weft_webhook_rejections_total",
-                &[("reason", reason)],
-                &n.to_string(),
-            );
-        }
-        autotask_families(&mut out, &weft_actions::autotask::limits::usage());
+        // Writing into a String cannot fail, and every metric here encodes without error.
+        let _ = prometheus_text::encode(&mut out, &scrape);
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
 
-/// A series of one value per tenant: name, help, and how to read the value.
+/// Autotask's limits as this process sees them, by API user (`tenant`): requests in flight
+/// per endpoint, the hourly budget and its use, what was sent and what was paced. Read from
+/// the process-wide limiter at each scrape.
+#[derive(Debug)]
+struct AutotaskLimits;
+
+impl Collector for AutotaskLimits {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        autotask_families(encoder, &weft_actions::autotask::limits::usage())
+    }
+}
+
+/// A series of one value per tenant: name (without a counter's `_total`), help, and how to
+/// read the value.
 type Series = (&'static str, &'static str, fn(&TenantUsage) -> u64);
 
-/// Autotask's limits as this process sees them, by API user (`tenant`): requests in flight
-/// per endpoint, the hourly budget and its use, what was sent and what was paced.
-fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
+fn autotask_families(mut encoder: DescriptorEncoder, usage: &[TenantUsage]) -> fmt::Result {
     if usage.is_empty() {
-        return;
+        return Ok(());
     }
-    family(
-        out,
-        "weft_autotask_requests_in_flight",
-        "gauge",
-        "Autotask requests this process has in flight, by tenant (API user) and endpoint (3 are allowed per endpoint across every process on the database).",
-    );
-    for u in usage {
-        for (endpoint, n) in &u.in_flight {
-            sample(
-                out,
-                "weft_autotask_requests_in_flight",
-                &[("tenant", &u.tenant), ("endpoint", endpoint)],
-                &n.to_string(),
-            );
+    {
+        let mut family = encoder.encode_descriptor(
+            "weft_autotask_requests_in_flight",
+            "Autotask requests this process has in flight, by tenant (API user) and endpoint (3 are allowed per endpoint across every process on the database).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for u in usage {
+            for (endpoint, n) in &u.in_flight {
+                let labels = [
+                    ("tenant", u.tenant.as_str()),
+                    ("endpoint", endpoint.as_str()),
+                ];
+                ConstGauge::new(*n as u64).encode(family.encode_family(&labels)?)?;
+            }
         }
     }
     let gauges: [Series; 2] = [
@@ -284,117 +286,68 @@ fn autotask_families(out: &mut String, usage: &[TenantUsage]) {
     ];
     let counters: [Series; 2] = [
         (
-            "weft_autotask_requests_total",
+            "weft_autotask_requests",
             "Autotask requests this process sent, by tenant.",
             |u| u.sent,
         ),
         (
-            "weft_autotask_paced_total",
+            "weft_autotask_paced",
             "Background Autotask requests (sync, later query pages, with.items fan-out) this process delayed because the hourly budget ran low.",
             |u| u.paced,
         ),
     ];
-    for (kind, list) in [("gauge", &gauges), ("counter", &counters)] {
+    for (kind, list) in [
+        (MetricType::Gauge, &gauges),
+        (MetricType::Counter, &counters),
+    ] {
         for (name, help, value) in list {
-            family(out, name, kind, help);
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
             for u in usage {
-                sample(out, name, &[("tenant", &u.tenant)], &value(u).to_string());
+                let labels = [("tenant", u.tenant.as_str())];
+                let family = family.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(value(u)).encode(family)?,
+                    _ => ConstGauge::new(value(u)).encode(family)?,
+                }
             }
         }
     }
+    Ok(())
 }
 
 impl Observer for Metrics {
     fn execution_started(&self, workflow: &str) {
-        let mut m = lock(&self.started);
-        match m.get_mut(workflow) {
-            Some(n) => *n += 1,
-            None => {
-                m.insert(workflow.to_string(), 1);
-            }
-        }
+        self.started
+            .get_or_create(&WorkflowLabels {
+                workflow: workflow.to_string(),
+            })
+            .inc();
     }
 
     fn execution_finished(&self, workflow: &str, status: ExecStatus, duration: Duration) {
-        *lock(&self.finished)
-            .entry((workflow.to_string(), status.as_str()))
-            .or_default() += 1;
-        let mut m = lock(&self.execution_duration);
-        match m.get_mut(workflow) {
-            Some(h) => h.observe(duration.as_secs_f64()),
-            None => m
-                .entry(workflow.to_string())
-                .or_default()
-                .observe(duration.as_secs_f64()),
-        }
+        let labels = WorkflowLabels {
+            workflow: workflow.to_string(),
+        };
+        self.finished
+            .get_or_create(&FinishedLabels {
+                workflow: labels.workflow.clone(),
+                status: status.as_str(),
+            })
+            .inc();
+        self.execution_duration
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
     }
 
     fn task_finished(&self, workflow: &str, task: &str, status: TaskStatus, duration: Duration) {
-        lock(&self.task_duration)
-            .entry((workflow.to_string(), task.to_string(), status.as_str()))
-            .or_default()
+        self.task_duration
+            .get_or_create(&TaskLabels {
+                workflow: workflow.to_string(),
+                task: task.to_string(),
+                status: status.as_str(),
+            })
             .observe(duration.as_secs_f64());
     }
-}
-
-/// `# HELP` and `# TYPE` lines.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    let mut s = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn labels(out: &mut String, labels: &[(&str, &str)]) {
-    if labels.is_empty() {
-        return;
-    }
-    out.push('{');
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{k}=\"{}\"", escape(v));
-    }
-    out.push('}');
-}
-
-fn sample(out: &mut String, name: &str, l: &[(&str, &str)], value: &str) {
-    out.push_str(name);
-    labels(out, l);
-    out.push(' ');
-    out.push_str(value);
-    out.push('\n');
-}
-
-/// `_bucket` lines (cumulative), `_sum` and `_count`.
-fn histogram(out: &mut String, name: &str, l: &[(&str, &str)], h: &Histogram) {
-    let bucket = format!("{name}_bucket");
-    let mut cumulative = 0;
-    for (i, n) in h.counts.iter().enumerate() {
-        cumulative += n;
-        let le = BUCKETS
-            .get(i)
-            .map_or_else(|| "+Inf".to_string(), |b| format!("{b}"));
-        let mut with_le = l.to_vec();
-        with_le.push(("le", &le));
-        sample(out, &bucket, &with_le, &cumulative.to_string());
-    }
-    sample(out, &format!("{name}_sum"), l, &format!("{}", h.sum));
-    sample(out, &format!("{name}_count"), l, &h.count.to_string());
 }
 
 #[cfg(test)]
@@ -411,10 +364,27 @@ mod tests {
             .map(|v| v.parse().unwrap())
     }
 
+    /// A fixed usage snapshot in place of the process-wide limiter's.
+    #[derive(Debug)]
+    struct Fixed(Vec<TenantUsage>);
+
+    impl Collector for Fixed {
+        fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+            autotask_families(encoder, &self.0)
+        }
+    }
+
+    fn autotask_text(usage: Vec<TenantUsage>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Fixed(usage)));
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
     #[test]
     fn autotask_limits_are_shown_per_tenant_and_endpoint() {
-        let mut out = String::new();
-        autotask_families(&mut out, &[]);
+        let out = autotask_text(Vec::new());
         assert!(out.is_empty(), "nothing before the first Autotask request");
         let usage = TenantUsage {
             tenant: "api@acme.example".into(),
@@ -424,7 +394,7 @@ mod tests {
             paced: 7,
             in_flight: [("TicketNotes".to_string(), 3), ("Tickets".to_string(), 1)].into(),
         };
-        autotask_families(&mut out, &[usage]);
+        let out = autotask_text(vec![usage]);
         for (series, value) in [
             (
                 "weft_autotask_requests_in_flight{tenant=\"api@acme.example\",endpoint=\"TicketNotes\"}",
@@ -455,24 +425,43 @@ mod tests {
         }
         assert!(out.contains("# TYPE weft_autotask_paced_total counter"));
         assert!(out.contains("# TYPE weft_autotask_hourly_budget gauge"));
+        assert!(out.contains("# TYPE weft_autotask_requests_in_flight gauge"));
+        assert!(out.contains(
+            "# HELP weft_autotask_requests_total Autotask requests this process sent, by tenant.\n"
+        ));
     }
 
     #[test]
     fn renders_up_build_info_and_help_lines() {
-        let text = Metrics::new().render(None);
-        assert!(text.contains("# HELP weft_up "));
+        let m = Metrics::new();
+        let text = m.render(None);
+        assert!(text.contains("# HELP weft_up 1 when the server is up.\n"));
         assert!(text.contains("# TYPE weft_up gauge\nweft_up 1\n"));
         assert!(text.contains(&format!(
             "weft_build_info{{version=\"{}\"}} 1\n",
             env!("CARGO_PKG_VERSION")
         )));
         assert!(!text.contains("weft_queue_depth"));
+        // A family shows once it has a series (prometheus-client leaves out empty ones).
+        assert!(!text.contains("weft_executions_started_total"), "{text}");
+        m.execution_started("wf");
+        m.execution_finished("wf", ExecStatus::Succeeded, Duration::from_millis(3));
+        m.task_finished("wf", "t", TaskStatus::Succeeded, Duration::from_millis(1));
+        m.webhook("wf", "hook", "accepted");
+        m.form("new-user", "accepted");
+        m.rejection("bad_path");
+        let text = m.render(None);
+        assert!(text.contains(
+            "# HELP weft_executions_finished_total Executions that ended, by final status.\n"
+        ));
         for name in [
             "weft_executions_started_total counter",
             "weft_executions_finished_total counter",
             "weft_execution_duration_seconds histogram",
             "weft_task_duration_seconds histogram",
             "weft_webhook_requests_total counter",
+            "weft_form_submissions_total counter",
+            "weft_webhook_rejections_total counter",
         ] {
             assert!(text.contains(&format!("# TYPE {name}\n")), "{name}");
         }
@@ -488,8 +477,6 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape(r#"a\b"c"#), r#"a\\b\"c"#);
-        assert_eq!(escape("x\ny"), "x\\ny");
         let m = Metrics::new();
         m.webhook("w\"f", "t\\r", "a\nb");
         let text = m.render(None);

@@ -851,6 +851,41 @@ mod tests {
     }
 
     /// Ticks every minute from `from` to `to` and returns the accepted slots.
+    /// The DST rules hold for schedules that repeat within the hour too (croner, tried in
+    /// their place, differs here: see `weft_engine::cron`).
+    #[test]
+    fn dst_rules_hold_for_interval_schedules() {
+        let ams = TimeZone::get("Europe/Amsterdam").unwrap();
+        let slots = |expr: &str, from: &str, n: usize| {
+            let s = Schedule::parse(expr).unwrap();
+            let mut t = ts(from);
+            let mut out = Vec::new();
+            for _ in 0..n {
+                t = s.next_after(t, &ams).unwrap();
+                out.push(t);
+            }
+            out
+        };
+        // Every skipped 02:xx collapses into one slot at the end of the gap.
+        assert_eq!(
+            slots("0,30 2 * * *", "2026-03-28T23:00:00Z", 2),
+            [ts("2026-03-29T01:00:00Z"), ts("2026-03-30T00:00:00Z")]
+        );
+        // Repeated 02:00 and 02:30 fire at their first occurrence only.
+        assert_eq!(
+            slots("*/30 * * * *", "2026-10-24T23:45:00Z", 3),
+            [
+                ts("2026-10-25T00:00:00Z"),
+                ts("2026-10-25T00:30:00Z"),
+                ts("2026-10-25T02:00:00Z")
+            ]
+        );
+        assert_eq!(
+            slots("30 * * * *", "2026-10-24T23:45:00Z", 2),
+            [ts("2026-10-25T00:30:00Z"), ts("2026-10-25T02:30:00Z")]
+        );
+    }
+
     async fn sweep(env: &Env, from: &str, to: &str) -> Vec<Timestamp> {
         let mut t = ts(from);
         let end = ts(to);
