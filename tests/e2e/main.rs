@@ -15,6 +15,7 @@ mod support;
 
 mod autotask;
 mod autotask_events;
+mod config;
 mod cluster_pg;
 mod crates_cli;
 mod crates_forms;
@@ -29,6 +30,7 @@ mod mapping;
 mod memory;
 mod ops;
 mod org_integrations_serve;
+mod packaging;
 mod orgs_cli;
 mod parity;
 mod parity_crates;
