@@ -172,7 +172,7 @@ fn json_logs_are_one_object_per_line_with_the_execution_and_task_of_each() {
         "none of {} lines carries {id}",
         lines.len()
     );
-    assert!(in_execution.iter().all(|e| e["span"]["workflow"] == "logged"));
+    assert!(in_execution.iter().all(|e| e["spans"][0]["workflow"] == "logged"));
     assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
 }
 
