@@ -511,7 +511,9 @@ pub fn resolve(loaded: &Loaded, matches: &clap::ArgMatches) -> Vec<Resolved> {
                     return (setting.default.map(String::from), Source::Default);
                 }
                 match loaded.value(setting) {
-                    Some(f) if loaded.applied.contains(&setting.env) => (value, Source::File(f.line)),
+                    Some(f) if loaded.applied.contains(&setting.env) => {
+                        (value, Source::File(f.line))
+                    }
                     _ => (value, Source::Env),
                 }
             };
@@ -665,7 +667,10 @@ mod tests {
         let e = err("log_format = \"xml\"\n");
         assert!(e.contains("one of \"text\", \"json\""), "{e}");
         let e = err("listen = 8080\n");
-        assert!(e.contains("`listen` must be a string, not the integer 8080"), "{e}");
+        assert!(
+            e.contains("`listen` must be a string, not the integer 8080"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -702,12 +707,13 @@ mod tests {
             .and_then(|c| c.find_subcommand("show"))
             .expect("weft config show");
         for (i, s) in SETTINGS.iter().enumerate() {
-            assert!(SETTINGS[..i].iter().all(|o| o.key != s.key && o.env != s.env));
+            assert!(
+                SETTINGS[..i]
+                    .iter()
+                    .all(|o| o.key != s.key && o.env != s.env)
+            );
             if let Some(flag) = s.flag {
-                assert!(
-                    show.get_arguments().any(|a| a.get_id() == flag),
-                    "{flag}"
-                );
+                assert!(show.get_arguments().any(|a| a.get_id() == flag), "{flag}");
             }
         }
     }

@@ -99,12 +99,13 @@ fn main() -> ExitCode {
     // The configuration file fills in the environment before the command line is read for
     // good (see `config`): a first parse finds `--config` / `WEFT_CONFIG`.
     let first = Cli::command().get_matches();
-    let explicit = first
-        .get_one::<std::path::PathBuf>("config")
-        .map(|p| match first.value_source("config") {
-            Some(clap::parser::ValueSource::EnvVariable) => (p.clone(), "WEFT_CONFIG"),
-            _ => (p.clone(), "--config"),
-        });
+    let explicit =
+        first
+            .get_one::<std::path::PathBuf>("config")
+            .map(|p| match first.value_source("config") {
+                Some(clap::parser::ValueSource::EnvVariable) => (p.clone(), "WEFT_CONFIG"),
+                _ => (p.clone(), "--config"),
+            });
     let mut loaded = match config::find(explicit) {
         Ok(l) => l,
         Err(e) => {

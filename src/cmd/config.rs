@@ -20,7 +20,11 @@ pub enum Command {
     },
 }
 
-pub fn run(command: Command, loaded: &Loaded, matches: &clap::ArgMatches) -> miette::Result<ExitCode> {
+pub fn run(
+    command: Command,
+    loaded: &Loaded,
+    matches: &clap::ArgMatches,
+) -> miette::Result<ExitCode> {
     match command {
         Command::Show { json, settings: _ } => {
             let resolved = config::resolve(loaded, matches);

@@ -53,7 +53,12 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
-    let retention = match args.settings.retention.as_deref().filter(|r| !r.trim().is_empty()) {
+    let retention = match args
+        .settings
+        .retention
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+    {
         None => None,
         Some(r) => Some(weft_engine::model::parse_duration(r).ok_or_else(|| {
             miette::miette!("--retention `{r}` is not a duration (like 90d or 12h)")
@@ -67,10 +72,10 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     } else {
         (None, None)
     };
-    let engine = args
-        .settings
-        .cluster
-        .apply(super::engine::open_with(&args.settings.db, Some(metrics.clone()), sim_integrations).await?);
+    let engine = args.settings.cluster.apply(
+        super::engine::open_with(&args.settings.db, Some(metrics.clone()), sim_integrations)
+            .await?,
+    );
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
         weft_server::api_token(engine.store().as_ref(), env_token.as_deref())
@@ -95,7 +100,11 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let retention_job = spawn_retention(engine.clone(), retention, cron_stop.clone());
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
     let psa_sync = tokio::spawn(weft_service::sync::nightly(engine.clone()));
-    let public = args.settings.public_url.clone().unwrap_or_else(|| base.clone());
+    let public = args
+        .settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base.clone());
     let state =
         AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())
             .with_trusted_proxies(trusted_proxies()?)

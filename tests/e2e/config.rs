@@ -10,7 +10,9 @@ use serde_json::Value;
 /// some) and `envs` added.
 fn weft(env: &Env, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.current_dir(env.dir.path()).args(args).stdin(Stdio::null());
+    c.current_dir(env.dir.path())
+        .args(args)
+        .stdin(Stdio::null());
     for (k, _) in std::env::vars() {
         if k.starts_with("WEFT_") {
             c.env_remove(k);
@@ -62,14 +64,20 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
     let s = setting(&shown, "lease_secs");
     assert_eq!((&s["value"], &s["source"]), (&"60".into(), &"flag".into()));
     let s = setting(&shown, "log_format");
-    assert_eq!((&s["value"], &s["source"]), (&"text".into(), &"default".into()));
+    assert_eq!(
+        (&s["value"], &s["source"]),
+        (&"text".into(), &"default".into())
+    );
     // Secrets are masked wherever they come from.
     let s = setting(&shown, "api_token");
     assert_eq!((&s["value"], &s["source"]), (&"***".into(), &"file".into()));
     let s = setting(&shown, "database");
     assert_eq!(s["value"], "postgres://weft:***@db:5432/weft");
     let text = String::from_utf8_lossy(&weft(&env, &["config", "show"], &[]).stdout).into_owned();
-    assert!(!text.contains("hunter2") && !text.contains("wft_from_the_file"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("wft_from_the_file"),
+        "{text}"
+    );
     assert!(text.contains("workers = 3  # file weft.toml:3"), "{text}");
 }
 
@@ -137,7 +145,11 @@ fn logged_run(env: &Env, envs: &[(&str, &str)]) -> (String, Vec<String>) {
     let mut all = vec![("WEFT_LOG", "debug"), ("WEFT_DATABASE_URL", db.as_str())];
     all.extend_from_slice(envs);
     let out = weft(env, &["run", file.to_str().unwrap(), "--json"], &all);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run: Value = serde_json::from_slice(&out.stdout).expect("JSON execution");
     let id = run["id"].as_str().expect("execution id").to_string();
     let lines = String::from_utf8_lossy(&out.stderr)
@@ -172,14 +184,25 @@ fn json_logs_are_one_object_per_line_with_the_execution_and_task_of_each() {
         "none of {} lines carries {id}",
         lines.len()
     );
-    assert!(in_execution.iter().all(|e| e["spans"][0]["workflow"] == "logged"));
-    assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
+    assert!(
+        in_execution
+            .iter()
+            .all(|e| e["spans"][0]["workflow"] == "logged")
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["level"].is_string() && e["timestamp"].is_string())
+    );
 }
 
 #[test]
 fn the_log_format_comes_from_the_file_too_and_a_wrong_one_is_refused() {
     let env = Env::fresh();
-    env.write("weft.toml", "log_format = \"json\"\nlog_level = \"debug\"\n");
+    env.write(
+        "weft.toml",
+        "log_format = \"json\"\nlog_level = \"debug\"\n",
+    );
     let (id, lines) = logged_run(&env, &[]);
     assert!(
         lines
