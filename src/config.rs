@@ -338,8 +338,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<FileValue>, ConfigError> {
             message: e.message().trim().to_string(),
         }
     })?;
+    // The parser's table is sorted by key; file order reports the first problem first.
+    let mut entries: Vec<_> = table.get_ref().iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
     let mut values = Vec::new();
-    for (key, value) in table.get_ref() {
+    for (key, value) in entries {
         let (line, column) = at(key.span().start);
         let name = key.get_ref().as_ref();
         let Some(setting) = SETTINGS.iter().find(|s| s.key == name) else {
