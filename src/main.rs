@@ -1,10 +1,11 @@
 //! The `weft` command line: parses arguments and calls the library crates.
 
 mod cmd;
+mod config;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// weft — workflow automation for managed service providers.
 ///
@@ -13,6 +14,11 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// The configuration file of `weft serve` and `weft worker` (and the database of every
+    /// command); default: `./weft.toml` when there is one. Flags and environment variables
+    /// override it. `weft config show` prints what is in effect.
+    #[arg(long, global = true, env = "WEFT_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,8 +58,9 @@ enum Command {
     /// Environment: WEFT_API_TOKEN (the API token), WEFT_METRICS_TOKEN (guards /metrics),
     /// WEFT_SECRET_KEY (the key secrets are sealed with), WEFT_TRUSTED_PROXIES (reverse
     /// proxies whose X-Forwarded-For names a webhook's sender), WEFT_REDACT_HEADERS (extra
-    /// credential header names never stored). Webhook secrets are per org: `weft trigger
-    /// secret`. See SECURITY.md for the threat model and safe deployment.
+    /// credential header names never stored), WEFT_LOG and WEFT_LOG_FORMAT (text or json).
+    /// Each setting is also a `weft.toml` key: `weft config show`. Webhook secrets are per
+    /// org: `weft trigger secret`. See SECURITY.md for the threat model and safe deployment.
     Serve(cmd::serve::Args),
     /// Triggers of the deployed workflows: list, enable, disable, fire a cron trigger now,
     /// each org's webhook secret (show, rotate), recent events.
@@ -79,10 +86,45 @@ enum Command {
     /// detach, uninstall, installed).
     #[command(subcommand)]
     Crate(cmd::crate_cmd::Command),
+    /// The settings of `weft serve` and `weft worker` (`weft.toml`, environment, flags):
+    /// `weft config show [--json]` prints each with where it came from.
+    #[command(subcommand)]
+    Config(cmd::config::Command),
+    /// Ask a running `weft serve` whether it is healthy (`/healthz`): exit 0 if it is, 1 if
+    /// not — for container health checks.
+    Healthcheck(cmd::healthcheck::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The configuration file fills in the environment before the command line is read for
+    // good (see `config`): a first parse finds `--config` / `WEFT_CONFIG`.
+    let first = Cli::command().get_matches();
+    let explicit =
+        first
+            .get_one::<std::path::PathBuf>("config")
+            .map(|p| match first.value_source("config") {
+                Some(clap::parser::ValueSource::EnvVariable) => (p.clone(), "WEFT_CONFIG"),
+                _ => (p.clone(), "--config"),
+            });
+    let mut loaded = match config::find(explicit) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // SAFETY: no other thread has been started yet.
+    unsafe { config::apply(&mut loaded) };
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `weft config show` reports where each flag's value came from.
+    let mut leaf = &matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
     // `weft … | head` should end quietly, as other command-line tools do. Servers keep Rust's
     // default (SIGPIPE ignored): a client hanging up must not kill them.
     #[cfg(unix)]
@@ -95,14 +137,10 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    // Logs go to stderr; WEFT_LOG=info (or debug, or an env-filter) shows executions and tasks.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Executions(c) => cmd::executions::run(c),
@@ -121,6 +159,8 @@ fn main() -> ExitCode {
         Command::Integration(c) => cmd::integration::run(c),
         Command::Mapping(args) => cmd::mapping::run(args),
         Command::Crate(c) => cmd::crate_cmd::run(c),
+        Command::Config(c) => cmd::config::run(c, &loaded, leaf),
+        Command::Healthcheck(args) => cmd::healthcheck::run(args),
     };
     match result {
         Ok(code) => code,
@@ -129,4 +169,34 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to stderr; `WEFT_LOG=info` (or debug, or an env-filter) shows executions and
+/// tasks. `WEFT_LOG_FORMAT=json` writes one JSON object per line for log collectors, with the
+/// fields of the spans the event happened in (an execution's `execution_id` and `workflow`, a
+/// task's `task` and `action`), so every line of a run can be found by its execution.
+fn init_logging() -> Result<(), String> {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| "warn".into())
+    };
+    let format = std::env::var("WEFT_LOG_FORMAT").unwrap_or_default();
+    match format.trim() {
+        "" | "text" => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        other => {
+            return Err(format!(
+                "WEFT_LOG_FORMAT (or log_format in weft.toml) is `{other}`: use `text` or `json`"
+            ));
+        }
+    }
+    Ok(())
 }

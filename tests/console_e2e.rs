@@ -76,8 +76,8 @@ async fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_a_browser() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        println!(
-            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        weft_engine::testing::skip_for_missing_service(
+            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
         );
         return;
     }
@@ -562,8 +562,8 @@ tasks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_fills_in_a_signed_form_link_in_a_browser() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        println!(
-            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        weft_engine::testing::skip_for_missing_service(
+            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
         );
         return;
     }

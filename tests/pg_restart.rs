@@ -46,7 +46,9 @@ async fn a_postgres_restart_loses_no_accepted_webhook() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: pg_ctlcluster is not available to restart PostgreSQL");
+        weft_engine::testing::skip_for_missing_service(
+            "skipped: pg_ctlcluster is not available to restart PostgreSQL",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -40,6 +40,7 @@ pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod template;
+pub mod testing;
 mod validate;
 pub mod yaml;
 

@@ -12,12 +12,14 @@ macro_rules! tri {
 }
 
 pub mod actions;
+pub mod config;
 pub mod crate_cmd;
 pub mod deploy;
 pub mod engine;
 pub mod eval;
 pub mod executions;
 pub mod form;
+pub mod healthcheck;
 pub mod integration;
 pub mod mapping;
 pub mod org;

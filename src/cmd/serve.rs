@@ -14,14 +14,13 @@ use super::engine::EngineArgs;
 /// How long running executions may finish after a shutdown signal.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
+/// The flags `weft serve` shares with `weft config show` (each also an environment variable
+/// and a `weft.toml` key: see `crate::config::SETTINGS`).
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Settings {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8080", env = "WEFT_LISTEN")]
     listen: String,
-    /// A folder of workflow files deployed at start (invalid ones are reported and skipped).
-    #[arg(long, value_name = "DIR")]
-    workflows: Option<PathBuf>,
     /// The base URL Autotask reaches this server at, for its webhook callouts
     /// (default: `http://` and the bound address).
     #[arg(long, value_name = "URL", env = "WEFT_PUBLIC_URL")]
@@ -32,12 +31,21 @@ pub struct Args {
     /// variable (inherited; `365d`, `forever`) overrides it for that org. Default: keep all.
     #[arg(long, value_name = "DURATION", env = "WEFT_RETENTION")]
     retention: Option<String>,
+    #[command(flatten)]
+    db: EngineArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    settings: Settings,
+    /// A folder of workflow files deployed at start (invalid ones are reported and skipped).
+    #[arg(long, value_name = "DIR")]
+    workflows: Option<PathBuf>,
     /// Also serve the bundled Autotask simulator (seeded MSP tenant, on a free port) and use
     /// it as the `autotask` integration — unless `--integrations` names real ones.
     #[arg(long)]
     sim: bool,
-    #[command(flatten)]
-    db: EngineArgs,
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
@@ -45,7 +53,12 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> miette::Result<ExitCode> {
-    let retention = match args.retention.as_deref().filter(|r| !r.trim().is_empty()) {
+    let retention = match args
+        .settings
+        .retention
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+    {
         None => None,
         Some(r) => Some(weft_engine::model::parse_duration(r).ok_or_else(|| {
             miette::miette!("--retention `{r}` is not a duration (like 90d or 12h)")
@@ -59,22 +72,23 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     } else {
         (None, None)
     };
-    let engine = args
-        .cluster
-        .apply(super::engine::open_with(&args.db, Some(metrics.clone()), sim_integrations).await?);
+    let engine = args.settings.cluster.apply(
+        super::engine::open_with(&args.settings.db, Some(metrics.clone()), sim_integrations)
+            .await?,
+    );
     let env_token = std::env::var("WEFT_API_TOKEN").ok();
     let (token_hash, generated) =
         weft_server::api_token(engine.store().as_ref(), env_token.as_deref())
             .await
             .into_diagnostic()
             .wrap_err("cannot set up the API token")?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = tokio::net::TcpListener::bind(&args.settings.listen)
         .await
         .into_diagnostic()
-        .wrap_err_with(|| format!("cannot listen on {}", args.listen))?;
+        .wrap_err_with(|| format!("cannot listen on {}", args.settings.listen))?;
     let addr = listener.local_addr().into_diagnostic()?;
     let base = format!("http://{addr}");
-    let workers = Workers::new(engine.clone(), args.cluster.workers);
+    let workers = Workers::new(engine.clone(), args.settings.cluster.workers);
     // Cron triggers: each slot fires once across workers (see weft_triggers::cron).
     let cron_stop = weft_triggers::cron::CancellationToken::new();
     let cron = weft_triggers::cron::Scheduler::new(
@@ -86,7 +100,11 @@ async fn run_async(args: Args) -> miette::Result<ExitCode> {
     let retention_job = spawn_retention(engine.clone(), retention, cron_stop.clone());
     // The nightly Autotask directory sync (`weft sync autotask settings --schedule`).
     let psa_sync = tokio::spawn(weft_service::sync::nightly(engine.clone()));
-    let public = args.public_url.clone().unwrap_or_else(|| base.clone());
+    let public = args
+        .settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base.clone());
     let state =
         AppState::with_token_hash(engine.clone(), workers.clone(), token_hash, public.clone())
             .with_trusted_proxies(trusted_proxies()?)
@@ -198,7 +216,7 @@ async fn start_sim(
         running.teams_url("weft"),
         running.slack_url("weft")
     );
-    let integrations = match &args.db.integrations {
+    let integrations = match &args.settings.db.integrations {
         Some(_) => None,
         None => Some(weft_engine::integration::StaticIntegrations::new(vec![
             autotask, openai, teams, slack,

@@ -489,7 +489,7 @@ pub async fn pg_schema() -> Option<(String, std::sync::Arc<dyn weft_engine::stor
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        eprintln!("skipped: WEFT_TEST_DATABASE_URL not set");
+        weft_engine::testing::skip_for_missing_service("skipped: WEFT_TEST_DATABASE_URL not set");
         return None;
     };
     let schema = format!(

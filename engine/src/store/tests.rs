@@ -25,7 +25,7 @@ fn pg_url() -> Option<String> {
     match std::env::var("WEFT_TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
-            eprintln!("skipped: WEFT_TEST_DATABASE_URL not set");
+            crate::testing::skip_for_missing_service("skipped: WEFT_TEST_DATABASE_URL not set");
             None
         }
     }
