@@ -14,6 +14,7 @@ macro_rules! tri {
 pub mod actions;
 pub mod crate_cmd;
 pub mod deploy;
+pub mod docs;
 pub mod engine;
 pub mod eval;
 pub mod executions;
