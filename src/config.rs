@@ -428,25 +428,28 @@ fn describe(value: &toml::de::DeValue<'_>) -> String {
 /// `; did you mean `listen`?` for a misspelt key (or its environment variable's name), then
 /// the known keys.
 fn hint(key: &str) -> String {
-    let lower = key.to_ascii_lowercase();
-    let best = SETTINGS
+    // A key may also be mistyped as its environment variable's name (`WEFT_LISTEN`).
+    let envs: Vec<(String, &str)> = SETTINGS
         .iter()
-        .map(|s| {
-            let by_key = strsim::levenshtein(&lower, s.key);
-            let by_env = strsim::levenshtein(&lower, &s.env.to_ascii_lowercase());
-            (by_key.min(by_env), s.key)
-        })
-        .min();
+        .map(|s| (s.env.to_ascii_lowercase(), s.key))
+        .collect();
+    let candidates = SETTINGS
+        .iter()
+        .map(|s| s.key)
+        .chain(envs.iter().map(|(e, _)| e.as_str()));
+    let best = weft_engine::suggest::closest(key, candidates)
+        .map(|c| envs.iter().find(|(e, _)| e == c).map_or(c, |(_, k)| *k));
     let known = SETTINGS
         .iter()
         .map(|s| s.key)
         .collect::<Vec<_>>()
         .join(", ");
     match best {
-        Some((d, k)) if d <= 3 || d * 3 <= key.len() => {
-            format!("; did you mean `{k}`? (known keys: {known})")
-        }
-        _ => format!(" (known keys: {known})"),
+        Some(k) => format!(
+            "; {} (known keys: {known})",
+            weft_engine::suggest::question(k)
+        ),
+        None => format!(" (known keys: {known})"),
     }
 }
 

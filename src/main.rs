@@ -7,12 +7,21 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// `weft --version`: the package version and the commit it was built from (build.rs), so a
+/// bug report names the exact build.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("WEFT_GIT_COMMIT"),
+    ")"
+);
+
 /// weft — workflow automation for managed service providers.
 ///
 /// Workflows are YAML files: tasks call actions (Autotask, HTTP, notifications…), routes
 /// connect them, Jinja templates wire data between them.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about, long_about = None, propagate_version = true)]
+#[command(name = "weft", version = VERSION, about, long_about = None, propagate_version = true)]
 struct Cli {
     /// The configuration file of `weft serve` and `weft worker` (and the database of every
     /// command); default: `./weft.toml` when there is one. Flags and environment variables
@@ -93,6 +102,21 @@ enum Command {
     /// Ask a running `weft serve` whether it is healthy (`/healthz`): exit 0 if it is, 1 if
     /// not — for container health checks.
     Healthcheck(cmd::healthcheck::Args),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish (README:
+    /// "Shell completions and man pages" says where to put it).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print weft's man page (roff), or with --dir write one page per command and subcommand
+    /// (weft.1, weft-run.1, weft-executions-show.1, …).
+    Man {
+        /// Write every page into this folder (created if missing) instead of printing the
+        /// main page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,6 +185,8 @@ fn main() -> ExitCode {
         Command::Crate(c) => cmd::crate_cmd::run(c),
         Command::Config(c) => cmd::config::run(c, &loaded, leaf),
         Command::Healthcheck(args) => cmd::healthcheck::run(args),
+        Command::Completions { shell } => cmd::docs::completions(shell),
+        Command::Man { dir } => cmd::docs::man(dir.as_deref()),
     };
     match result {
         Ok(code) => code,

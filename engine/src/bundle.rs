@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::diagnostic::closest;
 use crate::model::InputType;
 use crate::registry::Registry;
+use crate::suggest::did_you_mean;
 use crate::yaml::{self, Kind, Node, Span};
 
 /// The manifest's file name.
@@ -340,8 +340,8 @@ fn unknown_manifest_keys(entries: &[(Node, Node)], errs: &mut Errs<'_>) {
                 k.span,
                 format!(
                     "unknown key `{key}`{} (expected one of: {})",
-                    closest(&key, KEYS.iter().copied())
-                        .map(|s| format!(", did you mean `{s}`?"))
+                    did_you_mean(&key, KEYS.iter().copied())
+                        .map(|h| format!(", {h}"))
                         .unwrap_or_default(),
                     KEYS.join(", ")
                 ),
@@ -759,8 +759,8 @@ pub fn resolve_params(
     }
     for (k, g) in given {
         let Some(p) = m.parameters.get(k) else {
-            let hint = closest(k, m.parameters.keys().map(String::as_str))
-                .map(|s| format!(" (did you mean `{s}`?)"))
+            let hint = did_you_mean(k, m.parameters.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             let known = if m.parameters.is_empty() {
                 "has no parameters".to_string()

@@ -85,28 +85,6 @@ impl Diagnostic {
     }
 }
 
-/// "did you mean `x`?" for the closest candidate, if one is close enough.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
-}
-
-/// The candidate closest to `word`, if it is plausibly a typo of it.
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let lower = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| {
-            let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
-            (c, score)
-        })
-        .filter(|(c, score)| *score >= 0.8 || c.eq_ignore_ascii_case(word))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-}
-
 /// A diagnostic attached to its file, for display (miette) and JSON output.
 #[derive(Debug, Clone)]
 pub struct FileDiagnostic {
@@ -201,17 +179,138 @@ impl FileDiagnostic {
     }
 }
 
+/// The SARIF 2.1.0 log of `weft validate --format sarif` (code scanning, editors): one rule
+/// per diagnostic code that occurs, one result per diagnostic, located by its span.
+pub fn sarif(diags: &[FileDiagnostic], tool_version: &str) -> serde_json::Value {
+    use serde_json::json;
+    let mut rules: Vec<serde_json::Value> = Vec::new();
+    let mut rule_index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut results = Vec::new();
+    for fd in diags {
+        let d = &fd.diagnostic;
+        let index = *rule_index.entry(d.code).or_insert_with(|| {
+            // A code's help differs by occurrence ("did you mean `x`?"), so the rule carries
+            // the first one and each result's message carries its own.
+            let help = d.help.clone().unwrap_or_else(|| {
+                "see the Diagnostics section of weft's README for this code".to_string()
+            });
+            rules.push(json!({
+                "id": d.code,
+                "name": d.code,
+                "shortDescription": { "text": d.code },
+                "help": { "text": help },
+                "defaultConfiguration": { "level": sarif_level(d.severity) },
+            }));
+            rules.len() - 1
+        });
+        let text = match &d.help {
+            Some(h) => format!("{}\nhelp: {h}", d.message),
+            None => d.message.clone(),
+        };
+        let (end_line, end_column) = end_of(&fd.source, d.span);
+        results.push(json!({
+            "ruleId": d.code,
+            "ruleIndex": index,
+            "level": sarif_level(d.severity),
+            "message": { "text": text },
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": { "uri": sarif_uri(&fd.file) },
+                    "region": {
+                        "startLine": d.span.line,
+                        "startColumn": d.span.column,
+                        "endLine": end_line,
+                        "endColumn": end_column,
+                    },
+                },
+            }],
+        }));
+    }
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "weft",
+                    "version": tool_version,
+                    "informationUri": "https://github.com/weft-dev/weft",
+                    "rules": rules,
+                },
+            },
+            // Span columns count characters, not SARIF's default UTF-16 code units.
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    })
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// SARIF's end of a region: the line and the (exclusive) column just past the span, both
+/// 1-based, columns in characters.
+fn end_of(source: &str, span: Span) -> (usize, usize) {
+    let mut end = (span.offset + span.len).min(source.len());
+    // A span is in bytes; never cut a character (a bad span must not panic here).
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &source[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    if line < span.line || (line == span.line && column <= span.column) {
+        // An empty span (an end of file, say) still covers its first character.
+        return (span.line, span.column + 1);
+    }
+    (line, column)
+}
+
+/// A relative URI reference for a path as the user gave it: `/` separators, and the
+/// characters a URI reserves escaped.
+fn sarif_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '\\' => out.push('/'),
+            ' ' | '%' | '#' | '?' | '[' | ']' => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn suggestions_find_typos_only() {
-        assert_eq!(
-            closest("actoin", ["action", "input", "next"]),
-            Some("action")
-        );
-        assert_eq!(closest("zzz", ["action", "input", "next"]), None);
-        assert_eq!(closest("CTX", ["ctx"]), Some("ctx"));
+    fn sarif_regions_end_after_the_span() {
+        let source = "a: 1\nbé: x\n";
+        let span = Span {
+            offset: 5,
+            len: 3,
+            line: 2,
+            column: 1,
+        };
+        assert_eq!(end_of(source, span), (2, 3), "é is one column");
+        let empty = Span {
+            offset: 12,
+            len: 0,
+            line: 3,
+            column: 1,
+        };
+        assert_eq!(end_of(source, empty), (3, 2));
+        assert_eq!(sarif_uri("my flows\\a#1.yaml"), "my%20flows/a%231.yaml");
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod action;
 pub mod bundle;
+pub mod chart;
 pub mod cron;
 pub mod dag;
 pub mod diagnostic;
@@ -39,6 +40,7 @@ pub mod retention;
 pub mod schema;
 pub mod secrets;
 pub mod store;
+pub mod suggest;
 pub mod template;
 pub mod testing;
 mod validate;

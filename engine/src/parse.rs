@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::Diagnostic;
 use crate::model::*;
+use crate::suggest::did_you_mean;
 use crate::template::{self, Template};
 use crate::yaml::{Kind, Node, Span, Style, duplicate_keys};
 

@@ -4,10 +4,11 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::dag::Dag;
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::Diagnostic;
 use crate::model::{Join, On, TransitionMode, TriggerKind, Workflow};
 use crate::parse::{Scope, TemplateSite, template_span};
 use crate::registry::Registry;
+use crate::suggest::did_you_mean;
 use crate::yaml::Span;
 
 /// Names a template may start with.
@@ -413,7 +414,7 @@ impl<'a> Checker<'a> {
                         format!("{}: unknown {} `{}`", site.path, unknown.what, unknown.name),
                     )
                     .with_help(match unknown.suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
+                        Some(s) => crate::suggest::question(s),
                         None => "docs/templates.md lists every filter and test".to_string(),
                     }),
                 );

@@ -179,10 +179,9 @@ pub async fn show(store: &dyn Store, name: &str) -> Result<FormView, ServiceErro
                 .into_iter()
                 .map(|f| f.name)
                 .collect();
-            let hint =
-                weft_engine::diagnostic::did_you_mean(name, names.iter().map(String::as_str))
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_else(|| "; deploy one with `weft deploy FILE`".into());
+            let hint = weft_engine::suggest::did_you_mean(name, names.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_else(|| "; deploy one with `weft deploy FILE`".into());
             return Err(ServiceError::not_found(format!(
                 "no form named `{name}` is deployed{hint}"
             )));

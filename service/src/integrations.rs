@@ -20,7 +20,7 @@ pub const KINDS: &[&str] = &["autotask", "openai", "teams", "slack", "email", "h
 
 /// The closest known kind to `kind`, for "did you mean".
 pub fn suggest_kind(kind: &str) -> Option<&'static str> {
-    weft_engine::diagnostic::closest(kind, KINDS.iter().copied())
+    weft_engine::suggest::closest(kind, KINDS.iter().copied())
 }
 
 /// Is `kind` a known integration kind? The message says which are, and the closest one.
@@ -31,8 +31,8 @@ pub fn known_kind(kind: &str) -> Result<(), String> {
     if KINDS.contains(&kind) {
         return Ok(());
     }
-    let hint = suggest_kind(kind)
-        .map(|k| format!("; did you mean `{k}`?"))
+    let hint = weft_engine::suggest::did_you_mean(kind, KINDS.iter().copied())
+        .map(|h| format!("; {h}"))
         .unwrap_or_default();
     Err(format!(
         "unknown integration kind `{kind}` (known: {}){hint}",

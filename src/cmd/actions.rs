@@ -43,7 +43,7 @@ pub fn run(cmd: Command) -> miette::Result<ExitCode> {
         }
         Command::Show { name, json } => {
             let Some(spec) = registry.get(&name) else {
-                let hint = weft_engine::diagnostic::did_you_mean(&name, registry.names())
+                let hint = weft_engine::suggest::did_you_mean(&name, registry.names())
                     .unwrap_or_else(|| "`weft actions list` shows every action".into());
                 eprintln!("error: unknown action `{name}`; {hint}");
                 return Ok(ExitCode::from(2));

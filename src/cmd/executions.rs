@@ -30,13 +30,17 @@ pub enum Command {
         #[command(flatten)]
         db: EngineArgs,
     },
-    /// Show an execution and its tasks (an id prefix is enough).
+    /// Show an execution and its tasks (an id prefix is enough), or draw its task graph.
     Show {
         /// Execution id.
         id: String,
-        /// Print JSON, with every attempt and item.
-        #[arg(long)]
+        /// Print JSON, with every attempt and item (the same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format: `text` (default), `json`, or the task graph with each task's status
+        /// and each route's condition as `mermaid` (a flowchart) or `dot` (Graphviz).
+        #[arg(long, value_enum)]
+        format: Option<ShowFormat>,
         #[command(flatten)]
         db: EngineArgs,
     },
@@ -82,6 +86,19 @@ pub enum Command {
     },
 }
 
+/// What `weft executions show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// A summary line and one line per task.
+    Text,
+    /// The execution and every task run.
+    Json,
+    /// A Mermaid flowchart of the task graph.
+    Mermaid,
+    /// A Graphviz digraph of the task graph.
+    Dot,
+}
+
 pub fn run(cmd: Command) -> miette::Result<ExitCode> {
     super::engine::runtime()?.block_on(run_async(cmd))
 }
@@ -120,7 +137,16 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
             print_list(&list, json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { id, json, db } => {
+        Command::Show {
+            id,
+            json,
+            format,
+            db,
+        } => {
+            let format = match (json, format) {
+                (true, _) => ShowFormat::Json,
+                (false, f) => f.unwrap_or(ShowFormat::Text),
+            };
             let engine = super::engine::open(&db).await?;
             let exec = match engine.store().execution(&id).await {
                 Ok(e) => e,
@@ -130,12 +156,37 @@ async fn run_async(cmd: Command) -> miette::Result<ExitCode> {
                 }
             };
             let runs = engine.store().task_runs(&exec.id).await.into_diagnostic()?;
-            if json {
-                let mut v = execution_json(&exec, &runs);
-                v["task_runs"] = serde_json::to_value(&runs).expect("serializes");
-                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
-            } else {
-                print!("{}", summary(&exec, &runs));
+            match format {
+                ShowFormat::Json => {
+                    let mut v = execution_json(&exec, &runs);
+                    v["task_runs"] = serde_json::to_value(&runs).expect("serializes");
+                    println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+                }
+                ShowFormat::Text => print!("{}", summary(&exec, &runs)),
+                ShowFormat::Mermaid | ShowFormat::Dot => {
+                    // The graph of the version this execution ran, not the latest deploy.
+                    let record = engine
+                        .store()
+                        .workflow_by_id(exec.workflow_id)
+                        .await
+                        .into_diagnostic()?;
+                    let wf = match engine.parsed(&record) {
+                        Ok(wf) => wf,
+                        Err(e) => {
+                            eprintln!(
+                                "error: cannot draw execution {}: its workflow no longer loads: {e}",
+                                exec.id
+                            );
+                            return Ok(ExitCode::from(1));
+                        }
+                    };
+                    let states = weft_engine::chart::states(&runs);
+                    if format == ShowFormat::Mermaid {
+                        print!("{}", weft_engine::chart::mermaid(&wf, &states));
+                    } else {
+                        print!("{}", weft_engine::chart::dot(&wf, &states));
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

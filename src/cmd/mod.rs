@@ -15,6 +15,7 @@ pub mod actions;
 pub mod config;
 pub mod crate_cmd;
 pub mod deploy;
+pub mod docs;
 pub mod engine;
 pub mod eval;
 pub mod executions;

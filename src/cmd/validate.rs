@@ -10,7 +10,8 @@ pub struct Args {
     /// Workflow and form files, or folders searched for *.yaml / *.yml files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Output format.
+    /// Output format: `text` (for people), `json` (a list of diagnostics) or `sarif` (SARIF
+    /// 2.1.0, for code scanning and editors).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Treat warnings as errors.
@@ -22,6 +23,7 @@ pub struct Args {
 enum Format {
     Text,
     Json,
+    Sarif,
 }
 
 /// Workflow files under `path` (itself if it is a file), sorted.
@@ -64,6 +66,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     }
     let mut failed = false;
     let mut json_out = Vec::new();
+    let mut all = Vec::new();
     for file in &files {
         let diags = weft_engine::check_file(file, &registry).into_diagnostic()?;
         let errors = diags
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         failed |= errors > 0;
         match args.format {
             Format::Json => json_out.extend(diags.iter().map(|d| d.to_json())),
+            Format::Sarif => all.extend(diags),
             Format::Text => {
                 for d in &diags {
                     eprint!("{}", super::render_report(d));
@@ -94,11 +98,17 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             }
         }
     }
-    if let Format::Json = args.format {
-        println!(
+    match args.format {
+        Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json_out).expect("diagnostics serialize")
-        );
+        ),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&weft_engine::diagnostic::sarif(&all, crate::VERSION))
+                .expect("diagnostics serialize")
+        ),
+        Format::Text => {}
     }
     Ok(if failed {
         ExitCode::from(1)

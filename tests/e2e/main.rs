@@ -15,6 +15,7 @@ mod support;
 
 mod autotask;
 mod autotask_events;
+mod binary_tools;
 mod cluster_pg;
 mod config;
 mod crates_cli;

@@ -36,7 +36,6 @@ use tokio_util::sync::CancellationToken;
 use crate::action::{
     ActionContext, ActionError, ActionErrorKind, BoxFuture, Clock, SubWorkflows, SystemClock,
 };
-use crate::diagnostic::did_you_mean;
 use crate::integration::{Integrations, StaticIntegrations};
 use crate::model::{InputType, Workflow};
 use crate::registry::Registry;
@@ -44,6 +43,7 @@ use crate::store::{
     ExecStatus, ExecutionRecord, Store, StoreError, TaskRun, TaskStatus, TriggerEvent,
     WorkflowRecord,
 };
+use crate::suggest::did_you_mean;
 
 /// An executor failure (not a task failure: those are part of the execution's outcome).
 #[derive(Debug, thiserror::Error)]

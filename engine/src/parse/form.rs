@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::{Reader, Scope, is_identifier, is_workflow_name};
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::Diagnostic;
 use crate::form::{Choice, Field, FieldKind, Form, Item, Options, Pattern, humanise};
+use crate::suggest::did_you_mean;
 use crate::template::Template;
 use crate::yaml::{Kind, Node};
 

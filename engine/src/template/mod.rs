@@ -306,7 +306,7 @@ pub fn unknown_filters_and_tests(source: &str) -> Vec<UnknownName> {
                             what: "filter",
                             name: word.to_string(),
                             offset: start,
-                            suggestion: crate::diagnostic::closest(
+                            suggestion: crate::suggest::closest(
                                 word,
                                 FILTER_CANDIDATES
                                     .iter()
@@ -322,7 +322,7 @@ pub fn unknown_filters_and_tests(source: &str) -> Vec<UnknownName> {
                             what: "test",
                             name: word.to_string(),
                             offset: start,
-                            suggestion: crate::diagnostic::closest(
+                            suggestion: crate::suggest::closest(
                                 word,
                                 TEST_CANDIDATES.iter().copied().filter(|c| exists(c, true)),
                             ),

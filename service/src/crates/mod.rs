@@ -107,11 +107,11 @@ impl Library {
                 "no crate `{name}`: there is no crate library (a crates-library/ folder, or set WEFT_CRATES_DIR)"
             )));
         }
-        let hint = weft_engine::diagnostic::closest(
+        let hint = weft_engine::suggest::did_you_mean(
             name,
             self.crates.iter().map(|c| c.manifest.name.as_str()),
         )
-        .map(|s| format!(" (did you mean `{s}`?)"))
+        .map(|h| format!(" ({h})"))
         .unwrap_or_default();
         Err(ServiceError::not_found(format!(
             "no crate `{name}` in the library{hint}"
