@@ -122,6 +122,25 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
 /// one missing its settings. Upstream: the PSA cannot be read. Store failures. Failures
 /// after the run started are recorded in the run.
 pub async fn run(engine: &Engine, mode: Mode, options: &Options) -> Result<SyncReport> {
+    run_watched(engine, mode, options, None).await
+}
+
+/// Told how a run gets on, for a person watching it (the CLI's progress).
+pub trait Progress: Send + Sync {
+    /// Every record of `kind` (an Autotask entity) was read: `records` of them.
+    fn read(&self, kind: &str, records: usize);
+}
+
+/// As [`run`], telling `progress` how it gets on.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_watched(
+    engine: &Engine,
+    mode: Mode,
+    options: &Options,
+    progress: Option<&dyn Progress>,
+) -> Result<SyncReport> {
     let store = engine.store().as_ref();
     let org = synced_org(engine, options.org.as_deref()).await?;
     let integration = engine
@@ -138,7 +157,7 @@ pub async fn run(engine: &Engine, mode: Mode, options: &Options) -> Result<SyncR
         })?
         .background();
     let run_id = store.start_sync_run(SOURCE, &org.id, mode.as_str()).await?;
-    match plan::sync(store, &client, &org, mode, run_id).await {
+    match plan::sync(store, &client, &org, mode, run_id, progress).await {
         Ok(report) => {
             store
                 .finish_sync_run(run_id, &report.counts(), &json!(report.errors))

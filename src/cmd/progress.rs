@@ -85,10 +85,29 @@ impl Progress {
         }
     }
 
+    /// Prints lines above the bar from elsewhere (another task, a callback); prints nothing
+    /// when no bar is shown.
+    pub fn printer(&self) -> Printer {
+        Printer(self.bar.clone())
+    }
+
     /// Removes the bar (what was printed stays).
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+    }
+}
+
+/// Lines above a [`Progress`] bar, only while one is drawn (see [`Progress::printer`]).
+#[derive(Clone)]
+pub struct Printer(Option<ProgressBar>);
+
+impl Printer {
+    /// Prints `line` above the bar, when there is one.
+    pub fn println(&self, line: impl AsRef<str>) {
+        if let Some(b) = &self.0 {
+            b.println(line.as_ref());
         }
     }
 }

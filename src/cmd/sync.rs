@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use miette::IntoDiagnostic;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use weft_engine::executor::Engine;
 use weft_engine::store::Store;
@@ -315,14 +317,20 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
             "reading Autotask"
         },
     );
+    let read = Arc::new(RecordsRead {
+        kinds: Default::default(),
+        say: spin.printer(),
+    });
     let before = autotask_requests();
+    let shown = read.clone();
     spin.follow(move || {
         format!(
-            "{} request(s) sent",
+            "{}{} request(s)",
+            shown.line(),
             autotask_requests().saturating_sub(before)
         )
     });
-    let ran = sync::run(engine, mode, &options).await;
+    let ran = sync::run_watched(engine, mode, &options, Some(read.as_ref())).await;
     spin.finish();
     match ran {
         Ok(report) => {
@@ -337,6 +345,32 @@ async fn preview_or_apply(engine: &Engine, args: &AutotaskArgs) -> miette::Resul
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Ok(service_failure(&e)),
+    }
+}
+
+/// Records read so far, per Autotask entity: a line per kind as its reading ends, and the
+/// spinner's running total.
+struct RecordsRead {
+    kinds: std::sync::Mutex<Vec<(String, usize)>>,
+    say: super::progress::Printer,
+}
+
+impl RecordsRead {
+    /// `Companies 120 · Resources 15 · ` (each kind as its reading ends).
+    fn line(&self) -> String {
+        self.kinds
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| format!("{k} {n} · "))
+            .collect()
+    }
+}
+
+impl sync::Progress for RecordsRead {
+    fn read(&self, kind: &str, records: usize) {
+        self.say.println(format!("read {records} {kind}"));
+        self.kinds.lock().unwrap().push((kind.to_string(), records));
     }
 }
 

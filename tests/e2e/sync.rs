@@ -527,3 +527,51 @@ fn sync_json_from(out: &Output) -> Value {
     let stdout = ok(out);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stdout}"))
 }
+
+/// Issue 19: at a terminal (a pseudo-terminal made by util-linux's `script`) the sync says
+/// each kind's records as their reading ends; through a pipe its output is only the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_at_a_terminal_says_what_it_read() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let sim = Simulator::start_local(SimConfig::default()).await;
+    let env = Env::new();
+    let file = integrations(&env, &sim);
+    ok(&weft(&env, &file, &["org", "add", "BrightPath MSP"]).await);
+    let line = format!(
+        "{} sync autotask --preview --integrations {file} --database {}",
+        env!("CARGO_BIN_EXE_weft"),
+        env.db
+    );
+    let dir = env.dir.path().to_path_buf();
+    let shown = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("WEFT_DATABASE_URL")
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let companies = sim.simulator.records("Companies").len();
+    for kind in [
+        format!("read {companies} Companies"),
+        "Resources".to_string(),
+        "Contacts".to_string(),
+        "ConfigurationItems".to_string(),
+        "CompanyLocations".to_string(),
+    ] {
+        assert!(shown.contains(&kind), "`{kind}` in:\n{shown}");
+    }
+    let piped = ok(&weft(&env, &file, &["sync", "autotask", "--preview"]).await);
+    assert!(!piped.contains("read "), "{piped}");
+}

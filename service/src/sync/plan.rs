@@ -55,12 +55,21 @@ pub(super) fn data_of(v: &Value, fields: &[&str]) -> Value {
     Value::Object(m)
 }
 
-async fn fetch(client: &Client, entity: &str, fields: &[&str]) -> Result<Vec<Value>> {
+async fn fetch(
+    client: &Client,
+    entity: &str,
+    fields: &[&str],
+    progress: Option<&dyn super::Progress>,
+) -> Result<Vec<Value>> {
     let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-    client
+    let records = client
         .query(entity, &[], &fields, None)
         .await
-        .map_err(|e| ServiceError::upstream(format!("cannot read Autotask {entity}: {e}"), e))
+        .map_err(|e| ServiceError::upstream(format!("cannot read Autotask {entity}: {e}"), e))?;
+    if let Some(p) = progress {
+        p.read(entity, records.len());
+    }
+    Ok(records)
 }
 
 /// The plan of one record.
@@ -225,13 +234,13 @@ struct Fetched {
 }
 
 impl Fetched {
-    async fn read(client: &Client) -> Result<Fetched> {
+    async fn read(client: &Client, progress: Option<&dyn super::Progress>) -> Result<Fetched> {
         let (companies, resources, contacts, cis, locations) = tokio::try_join!(
-            fetch(client, "Companies", COMPANY_FIELDS),
-            fetch(client, "Resources", RESOURCE_FIELDS),
-            fetch(client, "Contacts", CONTACT_FIELDS),
-            fetch(client, "ConfigurationItems", CI_FIELDS),
-            fetch(client, "CompanyLocations", LOCATION_FIELDS),
+            fetch(client, "Companies", COMPANY_FIELDS, progress),
+            fetch(client, "Resources", RESOURCE_FIELDS, progress),
+            fetch(client, "Contacts", CONTACT_FIELDS, progress),
+            fetch(client, "ConfigurationItems", CI_FIELDS, progress),
+            fetch(client, "CompanyLocations", LOCATION_FIELDS, progress),
         )?;
         Ok(Fetched {
             companies,
@@ -329,8 +338,9 @@ pub(super) async fn sync(
     root: &OrgRecord,
     mode: Mode,
     run_id: i64,
+    progress: Option<&dyn super::Progress>,
 ) -> Result<SyncReport> {
-    let fetched = Fetched::read(client).await?;
+    let fetched = Fetched::read(client, progress).await?;
     let cx = Context::load(store, root, &client.config().username).await?;
     let manual_users = user_matches(store).await?;
     let mut changes = Changes::default();
