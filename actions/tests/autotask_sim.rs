@@ -7,19 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use weft_engine::integration::Integration;
-use weft_engine::{ActionContext, ActionError, ActionErrorKind};
+use weft_engine::{ActionError, ActionErrorKind};
 use weft_sim::{FailureConfig, RunningSim, SimConfig, Simulator};
 
 mod common;
-use common::{context, sim_integration as integration};
-
-async fn call(cx: &ActionContext, name: &str, params: Value) -> Result<Value, ActionError> {
-    let r = weft_actions::registry();
-    let action = r
-        .action(name)
-        .unwrap_or_else(|| panic!("{name} is registered"));
-    action.call(cx.clone(), params).await
-}
+use common::{call, context, sim_integration as integration};
 
 fn ids(items: &Value) -> Vec<i64> {
     items["items"]

@@ -1,53 +1,13 @@
 //! `openai.chat`, `notify.teams`, `notify.slack` and `email.send` against the simulator's
 //! fakes over real sockets on 127.0.0.1.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use weft_engine::action::{BoxFuture, OrgRef, SubWorkflows, SystemClock};
-use weft_engine::integration::{Integration, StaticIntegrations};
-use weft_engine::{ActionContext, ActionError, ActionErrorKind};
+use weft_engine::ActionErrorKind;
+use weft_engine::integration::Integration;
 use weft_sim::{DEFAULT_OPENAI_KEY, RunningSim, SimConfig, Simulator, SmtpSink};
 
-struct NoWorkflows;
-
-impl SubWorkflows for NoWorkflows {
-    fn run_child<'a>(
-        &'a self,
-        _parent: &'a ActionContext,
-        _workflow: &'a str,
-        _input: Value,
-    ) -> BoxFuture<'a, Result<Value, ActionError>> {
-        Box::pin(async { Err(ActionError::failed("no sub-workflows here")) })
-    }
-}
-
-fn context(integrations: Vec<Integration>) -> ActionContext {
-    ActionContext {
-        execution_id: "exec-notify".into(),
-        task: "task".into(),
-        item_index: None,
-        attempt: 1,
-        org: OrgRef {
-            id: "org-1".into(),
-            name: "Test MSP".into(),
-        },
-        cancel: CancellationToken::new(),
-        clock: Arc::new(SystemClock),
-        workflows: Arc::new(NoWorkflows),
-        integrations: Arc::new(StaticIntegrations::new(integrations)),
-        integration_override: None,
-    }
-}
-
-async fn call(cx: &ActionContext, name: &str, params: Value) -> Result<Value, ActionError> {
-    let r = weft_actions::registry();
-    let action = r
-        .action(name)
-        .unwrap_or_else(|| panic!("{name} is registered"));
-    action.call(cx.clone(), params).await
-}
+mod common;
+use common::{call, context_with as context};
 
 fn openai(sim: &RunningSim, key: &str) -> Integration {
     Integration::new("openai", "default")

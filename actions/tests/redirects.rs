@@ -11,10 +11,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use weft_engine::action::{BoxFuture, OrgRef, SubWorkflows, SystemClock};
-use weft_engine::integration::{Integration, StaticIntegrations};
-use weft_engine::{ActionContext, ActionError, ActionErrorKind};
+use weft_engine::integration::Integration;
+use weft_engine::{ActionError, ActionErrorKind};
+
+mod common;
+use common::{call, context_with as context};
 
 const API_KEY: &str = "key-5e1f0c2b9a";
 const TOKEN: &str = "tok-77c1d2e3f4";
@@ -128,45 +129,6 @@ impl Server {
 
 // ---------------------------------------------------------------------------------------------
 // Calling actions
-
-struct NoWorkflows;
-
-impl SubWorkflows for NoWorkflows {
-    fn run_child<'a>(
-        &'a self,
-        _parent: &'a ActionContext,
-        _workflow: &'a str,
-        _input: Value,
-    ) -> BoxFuture<'a, Result<Value, ActionError>> {
-        Box::pin(async { Err(ActionError::failed("no sub-workflows here")) })
-    }
-}
-
-fn context(integrations: Vec<Integration>) -> ActionContext {
-    ActionContext {
-        execution_id: "exec-redirects".into(),
-        task: "task".into(),
-        item_index: None,
-        attempt: 1,
-        org: OrgRef {
-            id: "org-1".into(),
-            name: "Test MSP".into(),
-        },
-        cancel: CancellationToken::new(),
-        clock: Arc::new(SystemClock),
-        workflows: Arc::new(NoWorkflows),
-        integrations: Arc::new(StaticIntegrations::new(integrations)),
-        integration_override: None,
-    }
-}
-
-async fn call(cx: &ActionContext, name: &str, params: Value) -> Result<Value, ActionError> {
-    let r = weft_actions::registry();
-    let action = r
-        .action(name)
-        .unwrap_or_else(|| panic!("{name} is registered"));
-    action.call(cx.clone(), params).await
-}
 
 async fn request(params: Value) -> Result<Value, ActionError> {
     call(&context(vec![]), "http.request", params).await

@@ -1,5 +1,5 @@
-//! What the Autotask test files share: the simulator's tenant as an integration, and a task
-//! context that uses it.
+//! What the action test files share: a task context with given integrations (the
+//! simulator's tenant, for the Autotask ones) and calling an action by name.
 #![allow(dead_code)] // each test file uses its own part
 
 use std::sync::Arc;
@@ -39,6 +39,11 @@ pub fn sim_integration(sim: &RunningSim) -> Integration {
 
 /// A task's context whose integration is `integration`.
 pub fn context(integration: Integration) -> ActionContext {
+    context_with(vec![integration])
+}
+
+/// A task's context with these integration instances.
+pub fn context_with(integrations: Vec<Integration>) -> ActionContext {
     ActionContext {
         execution_id: "exec-autotask".into(),
         task: "task".into(),
@@ -51,7 +56,16 @@ pub fn context(integration: Integration) -> ActionContext {
         cancel: CancellationToken::new(),
         clock: Arc::new(SystemClock),
         workflows: Arc::new(NoWorkflows),
-        integrations: Arc::new(StaticIntegrations::new(vec![integration])),
+        integrations: Arc::new(StaticIntegrations::new(integrations)),
         integration_override: None,
     }
+}
+
+/// Calls the registered action `name` with `params`.
+pub async fn call(cx: &ActionContext, name: &str, params: Value) -> Result<Value, ActionError> {
+    let r = weft_actions::registry();
+    let action = r
+        .action(name)
+        .unwrap_or_else(|| panic!("{name} is registered"));
+    action.call(cx.clone(), params).await
 }
