@@ -414,20 +414,17 @@ async fn add(
 }
 
 async fn test_autotask(i: &Integration) -> bool {
-    let mut config = match weft_actions::autotask::Config::from_integration(i) {
+    // A test answers quickly: one retry, a short time limit.
+    let client = match weft_actions::autotask::Client::from_integration_with(i, |config| {
+        config.max_retries = config.max_retries.min(1);
+        config.timeout = config.timeout.min(Duration::from_secs(20));
+    }) {
         Ok(c) => c,
         Err(e) => {
             println!("FAILED: {}", e.message);
             return false;
         }
     };
-    // A test answers quickly: one retry, a short time limit.
-    config.max_retries = config.max_retries.min(1);
-    config.timeout = config.timeout.min(Duration::from_secs(20));
-    let mut client = weft_actions::autotask::Client::new(config);
-    if let Some(limits) = i.shared_limits() {
-        client = client.sharing_limits(limits.clone());
-    }
     match client.zone().await {
         Ok(zone) => println!("zone: {zone}"),
         Err(e) => {

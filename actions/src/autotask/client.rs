@@ -228,6 +228,9 @@ pub struct Client {
     zone: Mutex<Option<String>>,
     /// Where the thread limit's slots and the budget's counts are shared.
     limits: Arc<dyn LimitStore>,
+    /// The limits' tenant at the zone it was looked up for (its keys are hashes: made once
+    /// per client and zone, not per request).
+    limits_tenant: Mutex<Option<(String, Arc<limits::Tenant>)>>,
     urgency: Urgency,
 }
 
@@ -412,6 +415,7 @@ impl limits::Probe for Client {
             },
             zone: Mutex::new(self.zone.lock().unwrap().clone()),
             limits: self.limits.clone(),
+            limits_tenant: Mutex::new(self.limits_tenant.lock().unwrap().clone()),
             urgency: Urgency::Probe,
         };
         Box::pin(async move { once.threshold_information().await })
@@ -432,6 +436,7 @@ impl Client {
             config,
             zone: Mutex::new(zone),
             limits: limits::process_limits(),
+            limits_tenant: Mutex::new(None),
             urgency: Urgency::Normal,
         }
     }
@@ -442,7 +447,21 @@ impl Client {
     /// # Errors
     /// Missing or malformed settings.
     pub fn from_integration(i: &Integration) -> Result<Client, ActionError> {
-        let client = Client::new(Config::from_integration(i)?);
+        Client::from_integration_with(i, |_| {})
+    }
+
+    /// As [`Client::from_integration`], its settings changed by `adjust` first (a connection
+    /// test's shorter time limit, say).
+    ///
+    /// # Errors
+    /// Missing or malformed settings.
+    pub fn from_integration_with(
+        i: &Integration,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<Client, ActionError> {
+        let mut config = Config::from_integration(i)?;
+        adjust(&mut config);
+        let client = Client::new(config);
         Ok(match i.shared_limits() {
             Some(l) => client.sharing_limits(l.clone()),
             None => client,
@@ -481,6 +500,19 @@ impl Client {
     /// This integration's tenant at `base_url` (the zone, or the discovery URL).
     pub fn tenant(&self, base_url: &str) -> TenantKey {
         TenantKey::new(&self.config, base_url)
+    }
+
+    /// The limits' tenant of this integration at `zone`.
+    fn limits_tenant(&self, zone: &str) -> Arc<limits::Tenant> {
+        let mut cached = self.limits_tenant.lock().unwrap();
+        match &*cached {
+            Some((z, t)) if z == zone => t.clone(),
+            _ => {
+                let t = limits::tenant(&self.config.username, &self.config.integration_code, zone);
+                *cached = Some((zone.to_string(), t.clone()));
+                t
+            }
+        }
     }
 
     fn zone_key(&self) -> (TenantKey, String) {
@@ -683,7 +715,7 @@ impl Client {
         let url = self.url(zone, req)?;
         let label = format!("{} {}", req.method, url.path());
         let endpoint = endpoint(&req.target);
-        let tenant = limits::tenant(&self.config.username, &self.config.integration_code, zone);
+        let tenant = self.limits_tenant(zone);
         limits::admit(
             &self.limits,
             &tenant,
