@@ -43,6 +43,10 @@ enum Command {
     /// Check workflow and form files (or folders of them) and report every problem with its
     /// location.
     Validate(cmd::validate::Args),
+    /// Run workflow test files (`NAME.test.yaml`): cases with inputs, an org, an event and
+    /// mocked actions, on a virtual clock (exit 0 all passed, 1 a case failed, 2 a file could
+    /// not run).
+    Test(cmd::test::Args),
     /// Render a template against sample data and print the result as JSON.
     Eval(cmd::eval::Args),
     /// Print the JSON Schema of workflow files, or of form files (for editor autocompletion).
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Executions(c) => cmd::executions::run(c),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Test(args) => cmd::test::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Schema { kind } => cmd::schema::run(kind),
         Command::Form(c) => cmd::form::run(c),

@@ -41,6 +41,7 @@ pub struct Noop;
 
 impl TypedAction for Noop {
     const NAME: &'static str = "core.noop";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str = "Does nothing and succeeds; a start, end or junction point.";
     type Params = NoopParams;
 
@@ -66,6 +67,7 @@ pub struct Echo;
 
 impl TypedAction for Echo {
     const NAME: &'static str = "core.echo";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str = "Returns its input as its result.";
     type Params = EchoParams;
 
@@ -96,6 +98,7 @@ pub struct Fail;
 
 impl TypedAction for Fail {
     const NAME: &'static str = "core.fail";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str = "Fails with the given message.";
     type Params = FailParams;
 
@@ -121,6 +124,7 @@ pub struct Sleep;
 
 impl TypedAction for Sleep {
     const NAME: &'static str = "core.sleep";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str = "Waits for a duration, then succeeds.";
     type Params = SleepParams;
 
@@ -156,6 +160,7 @@ pub struct Mock;
 
 impl TypedAction for Mock {
     const NAME: &'static str = "core.mock";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str =
         "Returns a configured result (or error) without touching any real system.";
     type Params = MockParams;
@@ -192,6 +197,7 @@ pub struct RunWorkflow;
 
 impl TypedAction for RunWorkflow {
     const NAME: &'static str = "core.workflow";
+    const LOCAL: bool = true;
     const DESCRIPTION: &'static str = "Runs another workflow; its output is this task's result.";
     type Params = WorkflowParams;
 

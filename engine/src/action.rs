@@ -182,6 +182,8 @@ pub trait TypedAction: Send + Sync + 'static {
     const NAME: &'static str;
     /// One-line summary for `weft actions list`.
     const DESCRIPTION: &'static str;
+    /// The action reaches nothing outside weft (see [`ActionSpec::local`]).
+    const LOCAL: bool = false;
     /// The parameters; doc comments become the schema.
     type Params: DeserializeOwned + JsonSchema + Send;
     /// Does the work.
@@ -206,6 +208,7 @@ impl<T: TypedAction> Action for T {
             name: T::NAME.to_string(),
             description: T::DESCRIPTION.to_string(),
             params: params_schema::<T::Params>(),
+            local: T::LOCAL,
         }
     }
 

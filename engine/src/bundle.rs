@@ -1465,6 +1465,7 @@ mod tests {
             name: "core.workflow".into(),
             description: "child".into(),
             params: json!({"type": "object"}),
+            local: true,
         });
         let m = hello_manifest(
             "parameters:\n  schedule: {type: string, default: \"0 6 * * *\", sets: nightly.schedule}\n  tz: {type: string, default: UTC, sets: [nightly.timezone]}\n",
@@ -1627,6 +1628,7 @@ mod tests {
             name: "core.echo".into(),
             description: "echo".into(),
             params: json!({"type": "object"}),
+            local: true,
         });
         let src = "name: hello\ninput:\n  greeting: {type: string}\ntasks:\n  say:\n    action: core.echo\n    input: {text: \"{{ CTX.greeting }}\"}\ntriggers:\n  - name: hook\n    type: webhook\n  - name: manual\n    type: manual\n";
         let mut params = Map::new();
@@ -1814,6 +1816,7 @@ mod tests {
             name: "core.noop".into(),
             description: "noop".into(),
             params: json!({"type": "object"}),
+            local: true,
         });
         let m = parse_manifest(FORM_MANIFEST, "crate.yaml").unwrap();
         let r = shared_workflow("people.yaml", PEOPLE, &m, &registry).unwrap();
@@ -1869,6 +1872,7 @@ mod tests {
             name: "core.echo".into(),
             description: "echo".into(),
             params: json!({"type": "object"}),
+            local: true,
         });
         let src = "name: hello\ninput:\n  who: {type: string, required: true}\n  n: integer\ntasks:\n  say:\n    action: core.echo\n    input: {text: \"{{ CTX.who }}\"}\ntriggers:\n  - name: every-day\n    type: cron\n    schedule: \"@daily\"\n";
         let mut params = Map::new();

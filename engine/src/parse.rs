@@ -1882,6 +1882,7 @@ mod tests {
             name: "x.y".into(),
             description: "does nothing".into(),
             params: serde_json::json!({"type": "object"}),
+            local: false,
         });
         let loaded = crate::load(&src, &registry);
         let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();

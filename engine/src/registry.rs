@@ -19,6 +19,10 @@ pub struct ActionSpec {
     pub description: String,
     /// JSON Schema (an object schema) of the parameters.
     pub params: serde_json::Value,
+    /// The action reaches nothing outside weft (no network, no files, no mail): `weft test`
+    /// runs it as it is unless a case mocks it, where any other action must be mocked or
+    /// allowed.
+    pub local: bool,
 }
 
 impl ActionSpec {

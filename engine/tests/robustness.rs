@@ -12,6 +12,7 @@ fn registry() -> Registry {
             name: name.into(),
             description: "test".into(),
             params: serde_json::json!({"type": "object"}),
+            local: false,
         });
     }
     r

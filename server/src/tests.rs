@@ -87,6 +87,7 @@ impl weft_engine::Action for Succeeds {
             name: "test.ok".into(),
             description: "succeeds".into(),
             params: serde_json::json!({"type": "object", "properties": {}}),
+            local: true,
         }
     }
 

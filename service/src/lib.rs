@@ -28,6 +28,7 @@ pub mod orgs;
 pub mod sync;
 pub mod triggers;
 pub mod variables;
+pub mod workflow_tests;
 pub mod workflows;
 
 pub use error::{ErrorKind, ServiceError};

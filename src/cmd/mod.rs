@@ -30,6 +30,7 @@ pub mod schema;
 pub mod serve;
 pub mod sim;
 pub mod sync;
+pub mod test;
 pub mod trigger;
 pub mod validate;
 pub mod worker;

@@ -38,9 +38,7 @@ pub fn workflow_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             let p = entry?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                && p.file_name().and_then(|n| n.to_str()) != Some("crate.yaml")
-            {
+            } else if weft_service::workflow_tests::is_workflow_like(&p) {
                 out.push(p);
             }
         }

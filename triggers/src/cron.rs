@@ -60,7 +60,8 @@ pub const ON_TIME: Duration = Duration::from_secs(60);
 
 /// The org of [`RunFor::Owner`] before any org is registered (then: the root org; with
 /// several root orgs the slot is rejected, naming them).
-const OWNER_ORG: &str = "default";
+/// The org an event without one runs for (the engine's default org).
+pub const OWNER_ORG: &str = "default";
 
 /// The prefix of cron de-duplication keys.
 const KEY_PREFIX: &str = "cron:";
@@ -329,6 +330,48 @@ impl Scheduler {
     }
 }
 
+/// `TRIGGER` of cron trigger `trigger` firing for `slot` (in the schedule's zone `tz`) at
+/// `now`, by hand when `manual`.
+fn slot_event(
+    trigger: &Trigger,
+    slot: Timestamp,
+    tz: &TimeZone,
+    now: Timestamp,
+    manual: bool,
+) -> Value {
+    let (schedule, timezone) = match &trigger.kind {
+        TriggerKind::Cron {
+            schedule, timezone, ..
+        } => (schedule.as_str(), timezone.as_deref()),
+        _ => ("", None),
+    };
+    json!({
+        "type": "cron",
+        "name": trigger.name,
+        "schedule": schedule,
+        "timezone": timezone.unwrap_or("UTC"),
+        "scheduled_at": slot.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        "fired_at": now.to_string(),
+        "manual": manual,
+    })
+}
+
+/// `TRIGGER` of cron trigger `trigger` for `slot`, fired on schedule at `now` (what `weft
+/// test` hands a case that starts from a cron slot).
+///
+/// # Errors
+/// The trigger is not a cron trigger, or its schedule or time zone does not parse.
+pub fn event(trigger: &Trigger, slot: Timestamp, now: Timestamp) -> Result<Value, String> {
+    let TriggerKind::Cron {
+        schedule, timezone, ..
+    } = &trigger.kind
+    else {
+        return Err(format!("trigger `{}` is not a cron trigger", trigger.name));
+    };
+    let (_, tz) = parse_schedule(schedule, timezone.as_deref())?;
+    Ok(slot_event(trigger, slot, &tz, now, false))
+}
+
 /// Fires a cron trigger now, outside its schedule ("run now"): the same criteria, input
 /// and `run_for` as a scheduled slot, recorded as an event of its own (it does not count as
 /// the schedule's slot, so the next scheduled one still fires). A disabled trigger fires too:
@@ -428,21 +471,7 @@ impl Fire<'_> {
 
     /// `TRIGGER` for the slot.
     fn trigger_value(&self) -> Value {
-        let TriggerKind::Cron {
-            schedule, timezone, ..
-        } = &self.trigger.kind
-        else {
-            unreachable!("cron triggers only")
-        };
-        json!({
-            "type": "cron",
-            "name": self.trigger.name,
-            "schedule": schedule,
-            "timezone": timezone.as_deref().unwrap_or("UTC"),
-            "scheduled_at": self.slot.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
-            "fired_at": self.now.to_string(),
-            "manual": self.manual,
-        })
+        slot_event(self.trigger, self.slot, self.tz, self.now, self.manual)
     }
 
     async fn fire(&self) -> Result<Option<Fired>, EngineError> {
@@ -553,6 +582,7 @@ mod tests {
                 name: "test.ok".into(),
                 description: "succeeds".into(),
                 params: json!({"type": "object", "properties": {}}),
+                local: false,
             }
         }
 

@@ -397,6 +397,32 @@ fn callout_event(
     })
 }
 
+/// `TRIGGER` of a callout with `payload` (Autotask's body: `Id`, `Action`, `Fields`…) for
+/// `trigger`, run for `org` — what `weft test` hands a case that starts from a callout. The
+/// company is the payload's `Fields.companyID`.
+pub fn event_for(
+    trigger: &Trigger,
+    payload: &Value,
+    headers: &HeaderMap,
+    action: AutotaskEvent,
+    org: &str,
+) -> Value {
+    let c = Callout {
+        headers,
+        payload: payload.clone(),
+        guid: payload["Guid"].as_str().unwrap_or_default().to_string(),
+        action: payload["Action"].as_str().unwrap_or_default().to_string(),
+        dedupe: String::new(),
+    };
+    let routing = Routing {
+        company_id: payload["Fields"]["companyID"].as_i64(),
+        mapped_org: None,
+        scoped: Some(org.to_string()),
+        run_org: org.to_string(),
+    };
+    callout_event(&c, trigger, entity(trigger), action, &routing)
+}
+
 /// The one org an event about company `company` runs for when the trigger lists orgs
 /// (`listed`) or runs for `all_managed` (`None`): the company's mapped org when it is one of
 /// them or below one; an unmapped company runs for a listed root org (the MSP).

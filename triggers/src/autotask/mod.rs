@@ -23,7 +23,7 @@ mod callout;
 mod sync;
 
 pub use callout::{
-    Callout, Routing, Stop, authenticate, company_of, deactivation_registration, entity,
+    Callout, Routing, Stop, authenticate, company_of, deactivation_registration, entity, event_for,
     registrations, starts, subscribed,
 };
 pub use sync::{

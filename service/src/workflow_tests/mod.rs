@@ -1,0 +1,142 @@
+//! `weft test`: workflow unit tests with mocked actions, run on a virtual clock.
+//!
+//! A test file (`NAME.test.yaml`, beside the workflow) holds cases: inputs, an org, an event,
+//! mocks standing in for the actions, and expectations. Each case runs the real executor on a
+//! scratch SQLite store, with every action behind a double ([`mocks`]): a mocked call answers
+//! from the mock, a local action (`core.*` but `core.http`…, see `ActionSpec::local`) runs as
+//! it is, an allowed one (`allow:`) really runs, and anything else fails the case, so nothing
+//! reaches a real service by default. Time is Tokio's paused clock: delays, retry back-off and
+//! timeouts pass at once, in order.
+
+pub mod expect;
+pub mod file;
+mod held_store;
+pub mod mocks;
+pub mod report;
+pub mod run;
+pub mod update;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use file::{SUFFIX, TestFile, is_test_file};
+pub use run::{CaseOutcome, FileError, FileOutcome, Options, run_files};
+
+/// The workflow and form files of a folder (not its subfolders), which a test file beside
+/// them may run: every `*.yaml`/`*.yml` but test files and crate manifests.
+pub fn folder_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_workflow_like(p))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A YAML file that is neither a test file nor a crate manifest.
+pub fn is_workflow_like(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) && !is_test_file(path)
+        && path.file_name().and_then(|n| n.to_str()) != Some("crate.yaml")
+}
+
+/// The test files under `paths` (a file is taken as it is; folders are searched, skipping
+/// hidden ones, `target` and `node_modules`), sorted.
+pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = BTreeSet::new();
+    for path in paths {
+        if path.is_file() {
+            out.insert(path.clone());
+            continue;
+        }
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let p = entry?.path();
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if p.is_dir() {
+                    if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                        stack.push(p);
+                    }
+                } else if is_test_file(&p) {
+                    out.insert(p);
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Which tasks and routes of one workflow the cases exercised.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Coverage {
+    /// The workflow.
+    pub workflow: String,
+    /// Tasks in the workflow.
+    pub tasks: usize,
+    /// Tasks that ran in some case.
+    pub tasks_run: usize,
+    /// Routes in the workflow.
+    pub routes: usize,
+    /// Routes followed in some case.
+    pub routes_taken: usize,
+    /// Tasks that never ran.
+    pub tasks_never: Vec<String>,
+    /// Routes never followed (`task → on failure → notify`).
+    pub routes_never: Vec<String>,
+}
+
+/// Coverage of every workflow the files' cases ran, by workflow name.
+pub fn coverage(files: &[FileOutcome]) -> Vec<Coverage> {
+    let mut workflows = BTreeMap::new();
+    let mut ran: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut taken: BTreeMap<&str, BTreeSet<(&str, usize)>> = BTreeMap::new();
+    for f in files {
+        for wf in &f.workflows {
+            workflows
+                .entry(wf.name.clone())
+                .or_insert_with(|| wf.clone());
+        }
+        for case in &f.cases {
+            let Some(seen) = &case.observed else { continue };
+            for (wf, task, routes) in &seen.covered {
+                ran.entry(wf).or_default().insert(task);
+                for r in routes {
+                    taken.entry(wf).or_default().insert((task, *r));
+                }
+            }
+        }
+    }
+    workflows
+        .values()
+        .map(|wf| {
+            let ran = ran.get(wf.name.as_str());
+            let taken = taken.get(wf.name.as_str());
+            let mut c = Coverage {
+                workflow: wf.name.clone(),
+                ..Coverage::default()
+            };
+            for (name, task) in &wf.tasks {
+                c.tasks += 1;
+                if ran.is_some_and(|r| r.contains(name.as_str())) {
+                    c.tasks_run += 1;
+                } else {
+                    c.tasks_never.push(name.clone());
+                }
+                for i in 0..task.next.len() {
+                    c.routes += 1;
+                    if taken.is_some_and(|t| t.contains(&(name.as_str(), i))) {
+                        c.routes_taken += 1;
+                    } else {
+                        c.routes_never.push(expect::describe_route(wf, name, i));
+                    }
+                }
+            }
+            c
+        })
+        .collect()
+}

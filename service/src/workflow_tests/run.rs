@@ -1,0 +1,678 @@
+//! Running a test file's cases: the workflows beside it deployed into a scratch store, each
+//! case's org, event and mocks set up, the execution run on a paused clock and what it did
+//! gathered for the expectations.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use weft_engine::action::Clock;
+use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_engine::executor::{Engine, StartOptions};
+use weft_engine::integration::Integrations;
+use weft_engine::model::{AutotaskEvent, Trigger, TriggerKind};
+use weft_engine::store::{ExecutionRecord, Store, TaskRun, TaskStatus, WorkflowRecord};
+use weft_engine::{Registry, Workflow};
+
+use super::expect::{self, Failure};
+use super::file::{Case, OrgSpec, TestFile, TriggerSpec};
+use super::held_store::{Held, holding};
+use super::mocks::{self, Call, CaseActions};
+use crate::orgs::{self, NewOrg};
+
+/// Where the virtual clock starts when a case does not say (`now:`): a fixed time, so that
+/// templates reading the time give the same answer on every run.
+pub const DEFAULT_NOW: &str = "2026-01-05T09:00:00Z";
+
+/// What the runner is given besides the files.
+#[derive(Clone)]
+pub struct Options {
+    /// Every action, as registered for real.
+    pub registry: Arc<Registry>,
+    /// Integration instances for actions a case lets run for real (`--integrations`).
+    pub integrations: Option<Arc<dyn Integrations>>,
+    /// Only the cases whose name contains this.
+    pub filter: Option<String>,
+}
+
+/// How one case went.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    /// The case's name.
+    pub name: String,
+    /// The case's line in the test file.
+    pub line: usize,
+    /// What did not hold (empty: passed).
+    pub failures: Vec<Failure>,
+    /// What the execution did (`None` when it could not start).
+    pub observed: Option<Observed>,
+    /// Real time the case took.
+    pub elapsed: Duration,
+}
+
+impl CaseOutcome {
+    /// Did every expectation hold?
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// How one test file went.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    /// The test file.
+    pub path: PathBuf,
+    /// The workflow it tests.
+    pub workflow: String,
+    /// Its cases (none when the file could not be run).
+    pub cases: Vec<CaseOutcome>,
+    /// Why the file could not be run at all.
+    pub error: Option<FileError>,
+    /// The workflows its cases ran (the tested one and its sub-workflows), for coverage.
+    pub workflows: Vec<Arc<Workflow>>,
+}
+
+/// Why a test file could not be run.
+#[derive(Debug, Clone)]
+pub enum FileError {
+    /// The test file itself is wrong.
+    Invalid(Vec<weft_engine::Diagnostic>),
+    /// Anything else (no such workflow, the workflow does not validate…).
+    Other(String),
+}
+
+/// What one execution did, as expectations see it.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// `succeeded`, `failed`, `cancelled`, or `filtered` (the trigger's criteria kept it
+    /// from starting).
+    pub status: String,
+    /// The output.
+    pub output: Value,
+    /// The execution's error.
+    pub error: Option<String>,
+    /// Why the trigger started nothing (`filtered`).
+    pub filtered: Option<String>,
+    /// Each task of the tested workflow, in file order.
+    pub tasks: IndexMap<String, TaskSeen>,
+    /// Routes followed in the tested workflow: (task, route index).
+    pub routes: Vec<(String, usize)>,
+    /// Tasks and routes of every execution (the case's and its sub-workflows'), per
+    /// workflow: what coverage counts.
+    pub covered: Vec<(String, String, Vec<usize>)>,
+    /// Every action call.
+    pub calls: Vec<Call>,
+    /// Why the case fails whatever it expects (an unmocked call).
+    pub problems: Vec<String>,
+}
+
+/// One task as a case saw it.
+#[derive(Debug, Clone, Default)]
+pub struct TaskSeen {
+    /// `succeeded`, `failed`, `skipped`, `cancelled`, or `not run`.
+    pub status: String,
+    /// Attempts made (0 when it never ran).
+    pub attempts: u32,
+    /// Its result.
+    pub result: Value,
+    /// Its error (`{message, kind, data}`).
+    pub error: Option<Value>,
+}
+
+/// The execution's clock: the case's `now`, moved on by the paused runtime's time.
+struct VirtualClock {
+    start: jiff::Timestamp,
+    origin: tokio::time::Instant,
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> jiff::Timestamp {
+        let passed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        jiff::SignedDuration::try_from(passed)
+            .ok()
+            .and_then(|d| self.start.checked_add(d).ok())
+            .unwrap_or(self.start)
+    }
+}
+
+/// The case whose mocks the actions answer from: cases run one after another.
+#[derive(Default)]
+struct CurrentCase(Mutex<Option<Arc<CaseActions>>>);
+
+/// Runs every file, one after another, on one paused runtime.
+pub fn run_files(files: &[PathBuf], opts: &Options) -> Vec<FileOutcome> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return files
+                .iter()
+                .map(|p| failed_file(p, String::new(), format!("cannot start a runtime: {e}")))
+                .collect();
+        }
+    };
+    runtime.block_on(async {
+        let mut out = Vec::new();
+        for path in files {
+            out.push(run_file(path, opts).await);
+        }
+        out
+    })
+}
+
+fn failed_file(path: &Path, workflow: String, why: String) -> FileOutcome {
+    FileOutcome {
+        path: path.to_path_buf(),
+        workflow,
+        cases: Vec::new(),
+        error: Some(FileError::Other(why)),
+        workflows: Vec::new(),
+    }
+}
+
+/// Runs one test file's cases.
+pub async fn run_file(path: &Path, opts: &Options) -> FileOutcome {
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => return failed_file(path, String::new(), format!("cannot read it: {e}")),
+    };
+    let file = match super::file::parse(path, &source) {
+        Ok(f) => f,
+        Err(diags) => {
+            return FileOutcome {
+                path: path.to_path_buf(),
+                workflow: String::new(),
+                cases: Vec::new(),
+                error: Some(FileError::Invalid(diags)),
+                workflows: Vec::new(),
+            };
+        }
+    };
+    match Bench::open(&file, opts).await {
+        Ok(bench) => bench.run(&file, opts).await,
+        Err(why) => failed_file(path, file.workflow.clone(), why),
+    }
+}
+
+/// A scratch store with the folder's workflows deployed, and an engine whose actions answer
+/// from the current case.
+struct Bench {
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    current: Arc<CurrentCase>,
+    record: WorkflowRecord,
+    workflow: Arc<Workflow>,
+    clock: Arc<Mutex<Arc<VirtualClock>>>,
+}
+
+/// The clock the engine reads: the current case's.
+struct CaseClock(Arc<Mutex<Arc<VirtualClock>>>);
+
+impl Clock for CaseClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).now()
+    }
+}
+
+impl Bench {
+    async fn open(file: &TestFile, opts: &Options) -> Result<Bench, String> {
+        let scratch = holding(weft_engine::store::open("sqlite::memory:"))
+            .await
+            .map_err(|e| format!("cannot open a scratch store: {e}"))?;
+        let store: Arc<dyn Store> = Arc::new(Held::new(scratch));
+        let current = Arc::new(CurrentCase::default());
+        let registry = mocks::registry(&opts.registry, {
+            let current = current.clone();
+            move || current.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        });
+        let clock = Arc::new(Mutex::new(Arc::new(VirtualClock {
+            start: DEFAULT_NOW.parse().expect("a valid time"),
+            origin: tokio::time::Instant::now(),
+        })));
+        let mut engine = Engine::with_clock(
+            store.clone(),
+            Arc::new(registry),
+            Arc::new(CaseClock(clock.clone())),
+        )
+        .alone();
+        if let Some(i) = &opts.integrations {
+            engine = engine.with_integrations(i.clone());
+        }
+        let dir = file
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        for sibling in super::folder_files(dir) {
+            let Ok(text) = std::fs::read_to_string(&sibling) else {
+                continue;
+            };
+            let label = sibling.display().to_string();
+            let deployed = if weft_engine::is_form_source(&text) {
+                crate::forms::deploy(store.as_ref(), &text, Some(&label))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            } else {
+                engine
+                    .deploy(&text, Some(&label))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(e) = deployed {
+                problems.push(format!("{label}: {e}"));
+            }
+        }
+        let record = store.workflow(&file.workflow, None).await.map_err(|_| {
+            let mut why = format!(
+                "no valid workflow named `{}` in {}",
+                file.workflow,
+                dir.display()
+            );
+            if !problems.is_empty() {
+                why.push_str(&format!(" ({})", problems.join("; ")));
+            } else {
+                why.push_str(": name it with `workflow:` at the top of the test file");
+            }
+            why
+        })?;
+        let workflow = engine.parsed(&record).map_err(|e| e.to_string())?;
+        Ok(Bench {
+            store,
+            engine,
+            current,
+            record,
+            workflow,
+            clock,
+        })
+    }
+
+    async fn run(&self, file: &TestFile, opts: &Options) -> FileOutcome {
+        let mut cases = Vec::new();
+        let mut seen_workflows: IndexMap<String, Arc<Workflow>> = IndexMap::new();
+        seen_workflows.insert(self.workflow.name.clone(), self.workflow.clone());
+        for case in &file.cases {
+            if opts
+                .filter
+                .as_ref()
+                .is_some_and(|f| !case.name.contains(f.as_str()))
+            {
+                continue;
+            }
+            let started = Instant::now();
+            let (failures, observed) = match self.case(case).await {
+                Ok(observed) => (
+                    expect::check(case, &self.workflow, &observed),
+                    Some(observed),
+                ),
+                Err(why) => (
+                    vec![Failure {
+                        line: case.span.line,
+                        column: case.span.column,
+                        what: why,
+                        expected: None,
+                        got: None,
+                    }],
+                    None,
+                ),
+            };
+            if let Some(o) = &observed {
+                for (wf, _, _) in &o.covered {
+                    if !seen_workflows.contains_key(wf)
+                        && let Ok(r) = self.store.workflow(wf, None).await
+                        && let Ok(parsed) = self.engine.parsed(&r)
+                    {
+                        seen_workflows.insert(wf.clone(), parsed);
+                    }
+                }
+            }
+            cases.push(CaseOutcome {
+                name: case.name.clone(),
+                line: case.span.line,
+                failures,
+                observed,
+                elapsed: started.elapsed(),
+            });
+        }
+        FileOutcome {
+            path: file.path.clone(),
+            workflow: file.workflow.clone(),
+            cases,
+            error: None,
+            workflows: seen_workflows.into_values().collect(),
+        }
+    }
+
+    /// Runs one case; `Err` when it could not be set up.
+    async fn case(&self, case: &Case) -> Result<Observed, String> {
+        let actions = CaseActions::new(case.mocks.clone(), case.allow.clone(), self.store.clone());
+        *self.current.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(actions.clone());
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(VirtualClock {
+            start: case
+                .now
+                .unwrap_or_else(|| DEFAULT_NOW.parse().expect("a valid time")),
+            origin: tokio::time::Instant::now(),
+        });
+        let orgs = self.orgs(case).await?;
+        let org = case.org.as_ref().map(|o| o.name.clone());
+        let ran = self.start(case, org).await;
+        let observed = match ran {
+            Ok(Started::Ran(exec)) => self.observe(&exec, &actions).await,
+            Ok(Started::Filtered(reason)) => Ok(Observed {
+                status: "filtered".into(),
+                output: Value::Null,
+                error: None,
+                filtered: Some(reason),
+                tasks: IndexMap::new(),
+                routes: Vec::new(),
+                covered: Vec::new(),
+                calls: actions.calls(),
+                problems: actions.problems(),
+            }),
+            Err(e) => Err(e),
+        };
+        // Children first: a parent with children cannot be removed.
+        for id in orgs.iter().rev() {
+            let _ = self.store.delete_org(id).await;
+        }
+        observed
+    }
+
+    /// The case's MSP and org, created fresh; their ids, the MSP first.
+    async fn orgs(&self, case: &Case) -> Result<Vec<String>, String> {
+        let mut made = Vec::new();
+        if case.org.is_none() && case.msp.is_none() {
+            return Ok(made);
+        }
+        let msp = case.msp.clone().unwrap_or_else(|| OrgSpec {
+            name: "MSP".into(),
+            ..OrgSpec::default()
+        });
+        let root = self.org(&msp, None).await?;
+        made.push(root.clone());
+        if let Some(org) = &case.org
+            && org.name.to_lowercase() != msp.name.to_lowercase()
+        {
+            made.push(self.org(org, Some(root)).await?);
+        }
+        Ok(made)
+    }
+
+    async fn org(&self, spec: &OrgSpec, parent: Option<String>) -> Result<String, String> {
+        let store = self.store.as_ref();
+        let created = orgs::create(
+            store,
+            NewOrg {
+                name: spec.name.clone(),
+                id: None,
+                parent,
+                tags: spec.tags.clone(),
+            },
+        )
+        .await
+        .map_err(|e| format!("cannot create the org `{}`: {e}", spec.name))?;
+        let id = created.org.id;
+        let sealer = self.engine.secrets().as_ref();
+        for (vars, secret) in [(&spec.variables, false), (&spec.secrets, true)] {
+            for (k, v) in vars {
+                orgs::set_variable(store, sealer, &id, k, v, secret)
+                    .await
+                    .map_err(|e| format!("org `{}`: {e}", spec.name))?;
+            }
+        }
+        for (kind, external) in &spec.mapping {
+            let external = match external {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            weft_engine::org::link_external(store, &id, kind, &external, None)
+                .await
+                .map_err(|e| format!("org `{}`: {e}", spec.name))?;
+        }
+        Ok(id)
+    }
+
+    async fn start(&self, case: &Case, org: Option<String>) -> Result<Started, String> {
+        let (input, trigger) = match &case.trigger {
+            None => (case.input.clone(), None),
+            Some(t) => {
+                let now = self.engine.now();
+                match event(&self.workflow, t, org.as_deref(), now)? {
+                    Fired::Filtered(reason) => return Ok(Started::Filtered(reason)),
+                    Fired::Event { input, event } => {
+                        let mut all = case.input.clone();
+                        all.extend(input);
+                        (all, Some(event))
+                    }
+                }
+            }
+        };
+        let opts = StartOptions { org, trigger };
+        self.engine
+            .execute(&self.record, input, opts)
+            .await
+            .map(Started::Ran)
+            .map_err(|e| format!("the execution could not start: {e}"))
+    }
+
+    async fn observe(
+        &self,
+        exec: &ExecutionRecord,
+        actions: &CaseActions,
+    ) -> Result<Observed, String> {
+        let runs = self
+            .store
+            .task_runs(&exec.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut tasks = IndexMap::new();
+        for name in self.workflow.tasks.keys() {
+            tasks.insert(name.clone(), seen(name, &runs));
+        }
+        let routes = runs
+            .iter()
+            .filter(|r| r.is_outcome())
+            .flat_map(|r| {
+                r.routes
+                    .iter()
+                    .flatten()
+                    .map(|i| (r.task.clone(), *i))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut covered = Vec::new();
+        let mut pending = vec![(exec.workflow_name.clone(), runs)];
+        let mut children = vec![exec.id.clone()];
+        while let Some(id) = children.pop() {
+            for child in self.store.children(&id).await.unwrap_or_default() {
+                let runs = self.store.task_runs(&child.id).await.unwrap_or_default();
+                pending.push((child.workflow_name.clone(), runs));
+                children.push(child.id);
+            }
+        }
+        for (wf, runs) in pending {
+            for r in runs.iter().filter(|r| r.is_outcome()) {
+                if r.status != TaskStatus::Skipped {
+                    covered.push((
+                        wf.clone(),
+                        r.task.clone(),
+                        r.routes.clone().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        Ok(Observed {
+            status: exec.status.as_str().to_string(),
+            output: exec.output.clone().unwrap_or(Value::Null),
+            error: exec.error.clone(),
+            filtered: None,
+            tasks,
+            routes,
+            covered,
+            calls: actions.calls(),
+            problems: actions.problems(),
+        })
+    }
+}
+
+enum Started {
+    Ran(ExecutionRecord),
+    Filtered(String),
+}
+
+/// A task as its rows tell it.
+fn seen(name: &str, runs: &[TaskRun]) -> TaskSeen {
+    let mine: Vec<&TaskRun> = runs.iter().filter(|r| r.task == name).collect();
+    let Some(outcome) = mine.iter().find(|r| r.is_outcome()) else {
+        return TaskSeen {
+            status: "not run".into(),
+            ..TaskSeen::default()
+        };
+    };
+    let attempts = mine
+        .iter()
+        .filter(|r| r.status != TaskStatus::Skipped)
+        .map(|r| r.attempt)
+        .max()
+        .unwrap_or(0)
+        .max(0) as u32;
+    TaskSeen {
+        status: outcome.status.as_str().to_string(),
+        attempts,
+        result: outcome.result.clone().unwrap_or(Value::Null),
+        error: outcome.error.clone(),
+    }
+}
+
+enum Fired {
+    Filtered(String),
+    Event {
+        input: Map<String, Value>,
+        event: Value,
+    },
+}
+
+/// The event `spec` describes, as the trigger it names would hand it to the executor: the
+/// same `TRIGGER`, criteria and inputs as a real request.
+fn event(
+    wf: &Workflow,
+    spec: &TriggerSpec,
+    org: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<Fired, String> {
+    let trigger = pick_trigger(wf, spec)?;
+    let org_name = org.unwrap_or(weft_triggers::cron::OWNER_ORG);
+    let headers = header_map(&spec.headers)?;
+    let event = match &trigger.kind {
+        TriggerKind::Webhook { .. } | TriggerKind::AlwaysPass => {
+            let query = serde_urlencoded_pairs(&spec.params);
+            weft_triggers::webhook::event(
+                trigger,
+                org_name,
+                spec.body.clone(),
+                &headers,
+                Some(&query),
+            )
+        }
+        TriggerKind::Cron { .. } => {
+            weft_triggers::cron::event(trigger, spec.slot.unwrap_or(now), now)?
+        }
+        TriggerKind::Autotask { events, .. } => {
+            let action = spec.body["Action"].as_str().map(str::to_ascii_lowercase);
+            let kind = match action.as_deref() {
+                Some("create") => AutotaskEvent::Create,
+                Some("update") => AutotaskEvent::Update,
+                Some("delete") => AutotaskEvent::Delete,
+                None => *events.first().unwrap_or(&AutotaskEvent::Create),
+                Some(other) => {
+                    return Err(format!(
+                        "the callout's `Action` is `{other}`; Autotask sends Create, Update or Delete"
+                    ));
+                }
+            };
+            if !events.contains(&kind) {
+                return Ok(Fired::Filtered(format!(
+                    "trigger `{}` does not subscribe to {kind:?} events",
+                    trigger.name
+                )));
+            }
+            weft_triggers::autotask::event_for(trigger, &spec.body, &headers, kind, org_name)
+        }
+        TriggerKind::Form { .. } => {
+            return Err(format!(
+                "trigger `{}` is a form trigger: test it with `input:` (the form's values as the workflow's inputs)",
+                trigger.name
+            ));
+        }
+    };
+    let now = now.to_string();
+    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+    if let Some(reason) = weft_triggers::webhook::unmet_criteria(trigger, &ctx) {
+        return Ok(Fired::Filtered(reason));
+    }
+    let input =
+        weft_triggers::event::inputs(wf, trigger, &event, &ctx).map_err(|e| e.to_string())?;
+    let event = weft_triggers::event::with_integration(trigger, &event);
+    Ok(Fired::Event { input, event })
+}
+
+fn pick_trigger<'w>(wf: &'w Workflow, spec: &TriggerSpec) -> Result<&'w Trigger, String> {
+    let names: Vec<&str> = wf.triggers.iter().map(|t| t.name.as_str()).collect();
+    match &spec.name {
+        Some(name) => wf.triggers.iter().find(|t| t.name == *name).ok_or_else(|| {
+            let hint = weft_engine::suggest::did_you_mean(name, names.iter().copied())
+                .unwrap_or_else(|| format!("its triggers: {}", names.join(", ")));
+            format!("workflow `{}` has no trigger `{name}`; {hint}", wf.name)
+        }),
+        None => match wf.triggers.as_slice() {
+            [only] => Ok(only),
+            [] => Err(format!(
+                "workflow `{}` has no triggers; test it with `input:` instead",
+                wf.name
+            )),
+            _ => Err(format!(
+                "workflow `{}` has several triggers; say which with `trigger: {{name: …}}` ({})",
+                wf.name,
+                names.join(", ")
+            )),
+        },
+    }
+}
+
+fn header_map(headers: &Map<String, Value>) -> Result<http::HeaderMap, String> {
+    let mut out = http::HeaderMap::new();
+    for (k, v) in headers {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("`{k}` is not a header name"))?;
+        let value = http::HeaderValue::from_str(&text)
+            .map_err(|_| format!("header `{k}`: the value is not valid in a header"))?;
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// `params` as a query string (`TRIGGER.params` reads it back).
+fn serde_urlencoded_pairs(params: &Map<String, Value>) -> String {
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
