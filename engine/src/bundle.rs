@@ -944,6 +944,7 @@ pub fn read_dir(dir: &Path) -> Result<CrateDir, Vec<CrateError>> {
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != MANIFEST)
+                .filter(|n| !crate::is_test_file_name(n))
                 .filter(|n| !manifest.forms.contains(n))
                 .collect();
             found.sort();

@@ -54,6 +54,16 @@ pub use model::Workflow;
 pub use registry::{ActionSpec, Registry};
 pub use validate::ROOT_NAMES;
 
+/// The suffix of workflow test files (`ticket-triage.test.yaml`, run by `weft test`), which
+/// sit beside workflows but are none.
+pub const TEST_FILE_SUFFIX: &str = ".test.yaml";
+
+/// Is the file named `name` (or a path ending in it) a workflow test file (`*.test.yaml` or
+/// `*.test.yml`)?
+pub fn is_test_file_name(name: &str) -> bool {
+    name.ends_with(TEST_FILE_SUFFIX) || name.ends_with(".test.yml")
+}
+
 /// The result of loading a workflow file: the workflow if it has no errors, and every
 /// diagnostic (errors and warnings) in file order.
 #[derive(Debug)]

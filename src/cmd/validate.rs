@@ -7,7 +7,8 @@ use miette::IntoDiagnostic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Workflow and form files, or folders searched for *.yaml / *.yml files.
+    /// Workflow, form and test files (`*.test.yaml`), or folders searched for workflow and
+    /// form files (*.yaml / *.yml).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format: `text` (for people), `json` (a list of diagnostics) or `sarif` (SARIF
@@ -66,7 +67,14 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     let mut json_out = Vec::new();
     let mut all = Vec::new();
     for file in &files {
-        let diags = weft_engine::check_file(file, &registry).into_diagnostic()?;
+        // A test file named on the command line is checked as one (`weft test` runs it).
+        let diags = if weft_service::workflow_tests::is_test_file(file) {
+            weft_service::workflow_tests::check_file(file)
+                .into_diagnostic()
+                .map_err(|e| e.wrap_err(format!("cannot read {}", file.display())))?
+        } else {
+            weft_engine::check_file(file, &registry).into_diagnostic()?
+        };
         let errors = diags
             .iter()
             .filter(|d| d.diagnostic.is_error() || args.deny_warnings)

@@ -45,6 +45,7 @@ mod run;
 mod serve;
 mod sync;
 mod tenant_walls;
+mod test_cmd;
 mod trigger_cli;
 mod validate_cli;
 mod worker;

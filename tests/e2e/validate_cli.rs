@@ -39,13 +39,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Files with a `.yaml`/`.yml` extension directly in `dir` (relative to the repo root), sorted.
+/// Files with a `.yaml`/`.yml` extension directly in `dir` (relative to the repo root), sorted;
+/// not the workflow test files beside them (`*.test.yaml`, run by `weft test`).
 fn yaml_files(dir: &str) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(root().join(dir))
         .unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
         .map(|e| e.expect("dir entry").path())
         .filter(|p| {
-            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            p.is_file()
+                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                && !weft_engine::is_test_file_name(&p.to_string_lossy())
         })
         .map(|p| {
             format!(

@@ -116,7 +116,13 @@ pub fn check(case: &Case, wf: &Workflow, seen: &Observed) -> Vec<Failure> {
             got: None,
         })
         .collect();
-    if let Some(want) = &x.status
+    // A case that says nothing expects the execution to succeed.
+    let implied = At {
+        value: "succeeded".to_string(),
+        span: case.span,
+    };
+    let status = x.status.as_ref().or(x.is_empty().then_some(&implied));
+    if let Some(want) = status
         && want.value != seen.status
     {
         let mut what = format!("the execution {}, not {}", seen.status, want.value);

@@ -9,14 +9,13 @@ use weft_engine::Diagnostic;
 use weft_engine::model::parse_duration;
 use weft_engine::yaml::{self, Kind, Node, Span};
 
-/// The suffix that makes a YAML file a test file rather than a workflow.
-pub const SUFFIX: &str = ".test.yaml";
+pub use weft_engine::TEST_FILE_SUFFIX as SUFFIX;
 
 /// Is `path` a workflow test file (`*.test.yaml` or `*.test.yml`)?
 pub fn is_test_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(SUFFIX) || n.ends_with(".test.yml"))
+        .is_some_and(weft_engine::is_test_file_name)
 }
 
 /// A parsed test file.
@@ -188,7 +187,7 @@ pub struct Expect {
 }
 
 impl Expect {
-    /// Does it expect nothing at all? (A case must expect something.)
+    /// Does it expect nothing at all? (Then it expects the execution to succeed.)
     pub fn is_empty(&self) -> bool {
         self.status.is_none()
             && self.output.is_none()
@@ -525,14 +524,6 @@ impl Reader {
             Some(v) => self.expect(v),
             None => Expect::default(),
         };
-        if expect.is_empty() {
-            self.error(
-                "test.no_expectation",
-                node.span,
-                format!("case `{name}` expects nothing"),
-                Some("add `expect:` with at least `status: succeeded` (or run `weft test --update` to record the output)".into()),
-            );
-        }
         Some(Case {
             name,
             span: node.span,
@@ -968,7 +959,6 @@ mod tests {
         let unknown = diags.iter().find(|d| d.code == "test.unknown_key").unwrap();
         assert_eq!(unknown.span.line, 3);
         assert_eq!(unknown.help.as_deref(), Some("did you mean `expect`?"));
-        assert!(diags.iter().any(|d| d.code == "test.no_expectation"));
         let diags = read("cases:\n  - name: a\n    expect: {status: done}\n").unwrap_err();
         assert_eq!(diags[0].code, "test.status");
         let diags = read("cases: []\n").unwrap_err();

@@ -63,12 +63,37 @@ pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
                         stack.push(p);
                     }
                 } else if is_test_file(&p) {
-                    out.insert(p);
+                    // `weft test` in a folder names its files as `ticket-triage.test.yaml`,
+                    // not `./ticket-triage.test.yaml`.
+                    out.insert(p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p));
                 }
             }
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// The problems of a test file's text (what `weft validate` and the editor show for it).
+pub fn diagnostics(path: &Path, source: &str) -> Vec<weft_engine::Diagnostic> {
+    file::parse(path, source).err().unwrap_or_default()
+}
+
+/// [`diagnostics`] of the file at `path`, attached to it for display.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn check_file(path: &Path) -> std::io::Result<Vec<weft_engine::FileDiagnostic>> {
+    let source = std::fs::read_to_string(path)?;
+    let shared: std::sync::Arc<str> = source.as_str().into();
+    let name: std::sync::Arc<str> = path.display().to_string().into();
+    Ok(diagnostics(path, &source)
+        .into_iter()
+        .map(|d| weft_engine::FileDiagnostic {
+            diagnostic: d,
+            file: name.clone(),
+            source: shared.clone(),
+        })
+        .collect())
 }
 
 /// Which tasks and routes of one workflow the cases exercised.
