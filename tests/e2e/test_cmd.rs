@@ -121,7 +121,10 @@ fn a_failed_expectation_names_its_line_and_shows_a_diff() {
     let out = weft(dir.path(), &["test", "ticket-alert.test.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("ticket-alert.test.yaml:8: the output differs"), "{t}");
+    assert!(
+        t.contains("ticket-alert.test.yaml:8: the output differs"),
+        "{t}"
+    );
     assert!(t.contains("-   \"title\": \"Server down\""), "{t}");
     assert!(t.contains("+   \"title\": \"Printer jam\""), "{t}");
     assert!(t.contains("0 passed, 1 failed"), "{t}");
@@ -213,9 +216,18 @@ fn junit_update_and_coverage_serve_ci_and_authors() {
     let t = text(&out);
     assert!(t.contains("ticket-alert: 3/3 tasks, 2/3 routes"), "{t}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuites name=\"weft test\" tests=\"2\" failures=\"1\""), "{xml}");
-    assert!(xml.contains("<testcase name=\"snapshot me\" classname=\"ticket-alert\""), "{xml}");
-    assert!(xml.contains("<failure message=\"the execution failed, not succeeded"), "{xml}");
+    assert!(
+        xml.contains("<testsuites name=\"weft test\" tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"snapshot me\" classname=\"ticket-alert\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"the execution failed, not succeeded"),
+        "{xml}"
+    );
 
     let out = weft(dir.path(), &["test", "--update"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -95,7 +95,14 @@ fn names_route(wf: &Workflow, want: &str, task: &str, index: usize) -> bool {
         return false;
     };
     let label = route_label(route);
+    // `task → on success` names any success route, with a `when:` or without.
+    let on = match route.on {
+        weft_engine::model::On::Success => "on success",
+        weft_engine::model::On::Failure => "on failure",
+        weft_engine::model::On::Always => "always",
+    };
     want == format!("{task} → {label}")
+        || want == format!("{task} → {on}")
         || route
             .targets
             .iter()
@@ -210,7 +217,7 @@ pub fn check(case: &Case, wf: &Workflow, seen: &Observed) -> Vec<Failure> {
     for name in &x.ran {
         match task(&name.value) {
             None => out.push(unknown(name)),
-            Some(t) if t.attempts == 0 => out.push(Failure::at(
+            Some(t) if !t.ran() => out.push(Failure::at(
                 name,
                 format!("task `{}` did not run ({})", name.value, t.status),
                 None,
@@ -222,7 +229,7 @@ pub fn check(case: &Case, wf: &Workflow, seen: &Observed) -> Vec<Failure> {
     for name in &x.not_ran {
         match task(&name.value) {
             None => out.push(unknown(name)),
-            Some(t) if t.attempts > 0 => out.push(Failure::at(
+            Some(t) if t.ran() => out.push(Failure::at(
                 name,
                 format!("task `{}` ran ({})", name.value, t.status),
                 None,

@@ -160,7 +160,7 @@ pub struct At<T> {
 /// What a case expects.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
-    /// `succeeded`, `failed` or `cancelled`.
+    /// `succeeded`, `failed`, `cancelled`, `filtered` or `rejected`.
     pub status: Option<At<String>>,
     /// The output, exactly.
     pub output: Option<At<Value>>,
@@ -229,7 +229,7 @@ const EXPECT_KEYS: &[&str] = &[
     "results",
     "error",
 ];
-const STATUSES: &[&str] = &["succeeded", "failed", "cancelled", "filtered"];
+const STATUSES: &[&str] = &["succeeded", "failed", "cancelled", "filtered", "rejected"];
 
 /// Reads a test file; every problem is a diagnostic with its place.
 ///

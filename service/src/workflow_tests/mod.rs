@@ -115,46 +115,65 @@ pub struct Coverage {
     pub routes_never: Vec<String>,
 }
 
-/// Coverage of every workflow the files' cases ran, by workflow name.
+/// Coverage of every workflow the files' cases ran: one entry per workflow file (two files
+/// may name their workflows alike; then each is shown with its file).
 pub fn coverage(files: &[FileOutcome]) -> Vec<Coverage> {
-    let mut workflows = BTreeMap::new();
-    let mut ran: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut taken: BTreeMap<&str, BTreeSet<(&str, usize)>> = BTreeMap::new();
+    type Key = (String, String);
+    let mut workflows: BTreeMap<Key, std::sync::Arc<weft_engine::Workflow>> = BTreeMap::new();
+    let mut ran: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    let mut taken: BTreeMap<Key, BTreeSet<(String, usize)>> = BTreeMap::new();
     for f in files {
-        for wf in &f.workflows {
+        for (wf, path) in &f.workflows {
             workflows
-                .entry(wf.name.clone())
+                .entry((wf.name.clone(), path.clone()))
                 .or_insert_with(|| wf.clone());
         }
+        // Within one file's store, a name is one workflow.
+        let key_of = |name: &str| {
+            f.workflows
+                .iter()
+                .find(|(wf, _)| wf.name == name)
+                .map(|(wf, path)| (wf.name.clone(), path.clone()))
+        };
         for case in &f.cases {
             let Some(seen) = &case.observed else { continue };
             for (wf, task, routes) in &seen.covered {
-                ran.entry(wf).or_default().insert(task);
+                let Some(key) = key_of(wf) else { continue };
+                ran.entry(key.clone()).or_default().insert(task.clone());
                 for r in routes {
-                    taken.entry(wf).or_default().insert((task, *r));
+                    taken
+                        .entry(key.clone())
+                        .or_default()
+                        .insert((task.clone(), *r));
                 }
             }
         }
     }
+    let names: Vec<&String> = workflows.keys().map(|(n, _)| n).collect();
+    let shared = |n: &String| names.iter().filter(|m| **m == n).count() > 1;
     workflows
-        .values()
-        .map(|wf| {
-            let ran = ran.get(wf.name.as_str());
-            let taken = taken.get(wf.name.as_str());
+        .iter()
+        .map(|(key, wf)| {
+            let ran = ran.get(key);
+            let taken = taken.get(key);
             let mut c = Coverage {
-                workflow: wf.name.clone(),
+                workflow: if shared(&key.0) {
+                    format!("{} ({})", key.0, key.1)
+                } else {
+                    key.0.clone()
+                },
                 ..Coverage::default()
             };
             for (name, task) in &wf.tasks {
                 c.tasks += 1;
-                if ran.is_some_and(|r| r.contains(name.as_str())) {
+                if ran.is_some_and(|r| r.contains(name)) {
                     c.tasks_run += 1;
                 } else {
                     c.tasks_never.push(name.clone());
                 }
                 for i in 0..task.next.len() {
                     c.routes += 1;
-                    if taken.is_some_and(|t| t.contains(&(name.as_str(), i))) {
+                    if taken.is_some_and(|t| t.contains(&(name.clone(), i))) {
                         c.routes_taken += 1;
                     } else {
                         c.routes_never.push(expect::describe_route(wf, name, i));

@@ -70,8 +70,9 @@ pub struct FileOutcome {
     pub cases: Vec<CaseOutcome>,
     /// Why the file could not be run at all.
     pub error: Option<FileError>,
-    /// The workflows its cases ran (the tested one and its sub-workflows), for coverage.
-    pub workflows: Vec<Arc<Workflow>>,
+    /// The workflows its cases ran (the tested one and its sub-workflows) with the file
+    /// each was deployed from, for coverage.
+    pub workflows: Vec<(Arc<Workflow>, String)>,
 }
 
 /// Why a test file could not be run.
@@ -86,8 +87,8 @@ pub enum FileError {
 /// What one execution did, as expectations see it.
 #[derive(Debug, Clone)]
 pub struct Observed {
-    /// `succeeded`, `failed`, `cancelled`, or `filtered` (the trigger's criteria kept it
-    /// from starting).
+    /// `succeeded`, `failed`, `cancelled`; `filtered` (the trigger's criteria kept it from
+    /// starting) or `rejected` (its inputs do not fit the workflow).
     pub status: String,
     /// The output.
     pub output: Value,
@@ -106,6 +107,14 @@ pub struct Observed {
     pub calls: Vec<Call>,
     /// Why the case fails whatever it expects (an unmocked call).
     pub problems: Vec<String>,
+}
+
+impl TaskSeen {
+    /// Did it run (succeed, fail or get cancelled), as opposed to being skipped or never
+    /// reached? A `with.items` task over no items ran, with no attempts.
+    pub fn ran(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+    }
 }
 
 /// One task as a case saw it.
@@ -296,8 +305,12 @@ impl Bench {
 
     async fn run(&self, file: &TestFile, opts: &Options) -> FileOutcome {
         let mut cases = Vec::new();
-        let mut seen_workflows: IndexMap<String, Arc<Workflow>> = IndexMap::new();
-        seen_workflows.insert(self.workflow.name.clone(), self.workflow.clone());
+        let source = |r: &WorkflowRecord| r.path.clone().unwrap_or_else(|| r.name.clone());
+        let mut seen_workflows: IndexMap<String, (Arc<Workflow>, String)> = IndexMap::new();
+        seen_workflows.insert(
+            self.workflow.name.clone(),
+            (self.workflow.clone(), source(&self.record)),
+        );
         for case in &file.cases {
             if opts
                 .filter
@@ -329,7 +342,7 @@ impl Bench {
                         && let Ok(r) = self.store.workflow(wf, None).await
                         && let Ok(parsed) = self.engine.parsed(&r)
                     {
-                        seen_workflows.insert(wf.clone(), parsed);
+                        seen_workflows.insert(wf.clone(), (parsed, source(&r)));
                     }
                 }
             }
@@ -376,6 +389,17 @@ impl Bench {
                 calls: actions.calls(),
                 problems: actions.problems(),
             }),
+            Ok(Started::Rejected(why)) => Ok(Observed {
+                status: "rejected".into(),
+                output: Value::Null,
+                error: Some(why),
+                filtered: None,
+                tasks: IndexMap::new(),
+                routes: Vec::new(),
+                covered: Vec::new(),
+                calls: actions.calls(),
+                problems: actions.problems(),
+            }),
             Err(e) => Err(e),
         };
         // Children first: a parent with children cannot be removed.
@@ -391,16 +415,23 @@ impl Bench {
         if case.org.is_none() && case.msp.is_none() {
             return Ok(made);
         }
-        let msp = case.msp.clone().unwrap_or_else(|| OrgSpec {
+        let mut msp = case.msp.clone().unwrap_or_else(|| OrgSpec {
             name: "MSP".into(),
             ..OrgSpec::default()
         });
+        let org = case.org.as_ref();
+        // A case that runs for the MSP itself names it twice: one org, both specs.
+        let same = org.is_some_and(|o| o.name.to_lowercase() == msp.name.to_lowercase());
+        if let (true, Some(o)) = (same, org) {
+            msp.tags.extend(o.tags.iter().cloned());
+            msp.variables.extend(o.variables.clone());
+            msp.secrets.extend(o.secrets.clone());
+            msp.mapping.extend(o.mapping.clone());
+        }
         let root = self.org(&msp, None).await?;
         made.push(root.clone());
-        if let Some(org) = &case.org
-            && org.name.to_lowercase() != msp.name.to_lowercase()
-        {
-            made.push(self.org(org, Some(root)).await?);
+        if let (false, Some(o)) = (same, org) {
+            made.push(self.org(o, Some(root)).await?);
         }
         Ok(made)
     }
@@ -446,6 +477,7 @@ impl Bench {
                 let now = self.engine.now();
                 match event(&self.workflow, t, org.as_deref(), now)? {
                     Fired::Filtered(reason) => return Ok(Started::Filtered(reason)),
+                    Fired::Rejected(why) => return Ok(Started::Rejected(why)),
                     Fired::Event { input, event } => {
                         let mut all = case.input.clone();
                         all.extend(input);
@@ -455,11 +487,14 @@ impl Bench {
             }
         };
         let opts = StartOptions { org, trigger };
-        self.engine
-            .execute(&self.record, input, opts)
-            .await
-            .map(Started::Ran)
-            .map_err(|e| format!("the execution could not start: {e}"))
+        match self.engine.execute(&self.record, input, opts).await {
+            Ok(exec) => Ok(Started::Ran(exec)),
+            // Inputs the workflow refuses are an outcome a case may expect.
+            Err(e) if e.kind() == weft_engine::executor::EngineErrorKind::Usage => {
+                Ok(Started::Rejected(e.to_string()))
+            }
+            Err(e) => Err(format!("the execution could not start: {e}")),
+        }
     }
 
     async fn observe(
@@ -525,6 +560,8 @@ impl Bench {
 enum Started {
     Ran(ExecutionRecord),
     Filtered(String),
+    /// The inputs (given, or rendered from the event) do not fit the workflow.
+    Rejected(String),
 }
 
 /// A task as its rows tell it.
@@ -553,6 +590,7 @@ fn seen(name: &str, runs: &[TaskRun]) -> TaskSeen {
 
 enum Fired {
     Filtered(String),
+    Rejected(String),
     Event {
         input: Map<String, Value>,
         event: Value,
@@ -617,8 +655,10 @@ fn event(
     if let Some(reason) = weft_triggers::webhook::unmet_criteria(trigger, &ctx) {
         return Ok(Fired::Filtered(reason));
     }
-    let input =
-        weft_triggers::event::inputs(wf, trigger, &event, &ctx).map_err(|e| e.to_string())?;
+    let input = match weft_triggers::event::inputs(wf, trigger, &event, &ctx) {
+        Ok(input) => input,
+        Err(e) => return Ok(Fired::Rejected(e.to_string())),
+    };
     let event = weft_triggers::event::with_integration(trigger, &event);
     Ok(Fired::Event { input, event })
 }

@@ -399,7 +399,7 @@ fn callout_event(
 
 /// `TRIGGER` of a callout with `payload` (Autotask's body: `Id`, `Action`, `Fields`…) for
 /// `trigger`, run for `org` — what `weft test` hands a case that starts from a callout. The
-/// company is the payload's `Fields.companyID`.
+/// company is the one the payload names ([`company_in`]).
 pub fn event_for(
     trigger: &Trigger,
     payload: &Value,
@@ -415,7 +415,7 @@ pub fn event_for(
         dedupe: String::new(),
     };
     let routing = Routing {
-        company_id: payload["Fields"]["companyID"].as_i64(),
+        company_id: company_in(entity(trigger), payload),
         mapped_org: None,
         scoped: Some(org.to_string()),
         run_org: org.to_string(),
@@ -491,36 +491,48 @@ pub async fn company_of(
     entity: &str,
     payload: &Value,
 ) -> Option<i64> {
-    let int = |v: &Value| match v {
+    if entity != "ticket_note" {
+        return company_in(entity, payload);
+    }
+    let ticket = payload_int(payload, "TicketID")?;
+    // Read in the tenant the webhook was registered with.
+    let client = autotask_client(engine, registered_with, instance_of(trigger).as_deref())
+        .await
+        .ok()?;
+    match client.get("Tickets", ticket).await {
+        Ok(t) => int(&t["companyID"]),
+        Err(e) => {
+            tracing::warn!(ticket, error = %e, "cannot read the ticket of a note; its org is the owner");
+            None
+        }
+    }
+}
+
+/// The company a callout names itself: `Id` of a company event, else `Fields.CompanyID`
+/// (a ticket note names only its ticket: `None`).
+pub fn company_in(entity: &str, payload: &Value) -> Option<i64> {
+    match entity {
+        "company" => int(&payload["Id"]),
+        _ => payload_int(payload, "CompanyID"),
+    }
+}
+
+/// Autotask sends ids as numbers or as strings.
+fn int(v: &Value) -> Option<i64> {
+    match v {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    };
-    let field = |name: &str| {
-        payload
-            .get("Fields")
-            .and_then(Value::as_object)
-            .and_then(|f| f.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-            .and_then(|(_, v)| int(v))
-    };
-    match entity {
-        "company" => int(&payload["Id"]),
-        "ticket_note" => {
-            let ticket = field("TicketID")?;
-            // Read in the tenant the webhook was registered with.
-            let client = autotask_client(engine, registered_with, instance_of(trigger).as_deref())
-                .await
-                .ok()?;
-            match client.get("Tickets", ticket).await {
-                Ok(t) => int(&t["companyID"]),
-                Err(e) => {
-                    tracing::warn!(ticket, error = %e, "cannot read the ticket of a note; its org is the owner");
-                    None
-                }
-            }
-        }
-        _ => field("CompanyID"),
     }
+}
+
+/// `Fields.<name>` (any case) as an id.
+fn payload_int(payload: &Value, name: &str) -> Option<i64> {
+    payload
+        .get("Fields")
+        .and_then(Value::as_object)
+        .and_then(|f| f.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+        .and_then(|(_, v)| int(v))
 }
 
 #[cfg(test)]
