@@ -152,6 +152,48 @@ tasks:
     assert_eq!(count.calls("two"), 1);
 }
 
+/// `join: 2` where only one route can fire ends the same way whichever branch finishes
+/// first: the join is partially satisfied and unreachable (Orquesta's rule), never skipped
+/// because the silent branches happened to finish before the one that fires.
+#[tokio::test]
+async fn an_unreachable_join_n_ends_alike_whatever_order_branches_finish_in() {
+    for (fires_ms, silent_ms) in [(0, 60), (60, 0)] {
+        let (engine, count) = engine().await;
+        let src = format!(
+            r#"
+name: join-order
+tasks:
+  start:
+    action: test.count
+    next: [a, b, c]
+  a:
+    action: test.count
+    input: {{ sleep_ms: {fires_ms} }}
+    next: [two]
+  b:
+    action: test.count
+    input: {{ sleep_ms: {silent_ms} }}
+    next:
+      - when: "{{{{ false }}}}"
+        do: two
+  c:
+    action: test.count
+    input: {{ sleep_ms: {silent_ms} }}
+    next:
+      - when: "{{{{ false }}}}"
+        do: two
+  two:
+    join: 2
+    action: test.count
+"#
+        );
+        let exec = run(&engine, &src, json!({})).await;
+        assert_eq!(exec.status, ExecStatus::Failed, "firing branch after {fires_ms} ms");
+        assert!(exec.error.unwrap().contains("unreachable"));
+        assert_eq!(count.calls("two"), 0);
+    }
+}
+
 #[tokio::test]
 async fn a_partially_satisfied_join_fails_naming_the_missing_branch() {
     let (engine, _) = engine().await;

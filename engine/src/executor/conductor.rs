@@ -868,14 +868,12 @@ impl Conductor {
             Some(Join::All) if fired == 0 => Readiness::Skip,
             Some(Join::All) => unreachable(&missing),
             Some(Join::Count(n)) if fired >= n as usize => Readiness::Start,
-            Some(Join::Count(n)) if fired + undecided < n as usize => {
-                if fired == 0 {
-                    Readiness::Skip
-                } else {
-                    unreachable(&missing)
-                }
-            }
-            Some(Join::Count(_)) => Readiness::Wait,
+            // Out of reach: whether it is skipped or an error depends on whether any route
+            // fires, so wait until every route is decided — the outcome must not depend on
+            // the order the branches finish in.
+            Some(Join::Count(_)) if undecided > 0 => Readiness::Wait,
+            Some(Join::Count(_)) if fired == 0 => Readiness::Skip,
+            Some(Join::Count(_)) => unreachable(&missing),
         }
     }
 

@@ -42,6 +42,7 @@ pub(crate) struct Attempted {
 }
 
 /// Everything a spawned task needs.
+#[derive(Clone)]
 pub(crate) struct Job {
     pub engine: Arc<Engine>,
     pub wf: Arc<Workflow>,
@@ -113,8 +114,15 @@ impl Job {
 
     /// `run_as_org`: the task runs in a child org's context (its ORG, variables and
     /// integrations). Only an org below the execution's org may be named.
-    async fn switch_org(&mut self, target: &Templated) -> Result<(), ActionError> {
-        let ctx = self.render_ctx(Extra::default());
+    async fn switch_org(
+        &mut self,
+        target: &Templated,
+        item: Option<&Value>,
+    ) -> Result<(), ActionError> {
+        let ctx = self.render_ctx(Extra {
+            item,
+            ..Extra::default()
+        });
         let name = match target.render(&ctx) {
             Ok(Value::String(s)) => s,
             Ok(Value::Number(n)) => n.to_string(),
@@ -166,8 +174,10 @@ impl Job {
         let started_at = self.now();
         let wf = self.wf.clone();
         let task = &wf.tasks[self.index];
+        // A with.items task decides its org per item (it may name the item's org).
         if let Some(target) = &task.run_as_org
-            && let Err(e) = self.switch_org(target).await
+            && task.with.is_none()
+            && let Err(e) = self.switch_org(target, None).await
         {
             return self.finish(
                 Attempted {
@@ -553,10 +563,25 @@ impl Job {
     }
 
     async fn run_item(&self, i: usize, item: &Value) -> ItemOutcome {
-        let (input, stored, a) = match self.render_input(Some(item)) {
+        let switched = match &self.task().run_as_org {
+            Some(target) => {
+                let mut own = self.clone();
+                own.switch_org(target, Some(item)).await.map(|()| Some(own))
+            }
+            None => Ok(None),
+        };
+        let job = match &switched {
+            Ok(Some(own)) => own,
+            _ => self,
+        };
+        let prepared = match &switched {
+            Ok(_) => job.render_input(Some(item)),
+            Err(e) => Err(e.clone()),
+        };
+        let (input, stored, a) = match prepared {
             Ok(input) => {
-                let stored = self.stored_input(&input);
-                let a = self.attempts(&input, &stored, Some(i)).await;
+                let stored = job.stored_input(&input);
+                let a = job.attempts(&input, &stored, Some(i)).await;
                 (Some(input), Some(stored), a)
             }
             Err(e) => (
@@ -575,7 +600,7 @@ impl Job {
         let (status, result, error, attempt) = (a.status, a.result, a.error, a.attempt);
         let (started, started_at) = (a.started, a.started_at);
         drop(input);
-        let error = error.map(|e| self.redactor.redact(&e.to_json()));
+        let error = error.map(|e| job.redactor.redact(&e.to_json()));
         let row = TaskRun {
             execution_id: self.exec_id.clone(),
             task: self.task().name.clone(),
