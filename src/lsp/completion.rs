@@ -434,10 +434,10 @@ mod tests {
         Catalog::new(weft_actions::registry())
     }
 
-    /// The labels offered at `|` in `src`.
+    /// The labels offered at `‸` in `src`.
     fn labels(catalog: &Catalog, src: &str) -> Vec<String> {
-        let offset = src.find('|').expect("a cursor");
-        let text = src.replacen('|', "", 1);
+        let offset = src.find('‸').expect("a cursor");
+        let text = src.replacen('‸', "", 1);
         let doc = Document::new(None, text);
         complete(&doc, catalog, offset)
             .into_iter()
@@ -450,19 +450,19 @@ mod tests {
     #[test]
     fn actions_by_namespace() {
         let c = catalog();
-        let got = labels(&c, &format!("{HEAD}tasks:\n  a:\n    action: autotask.|\n"));
+        let got = labels(&c, &format!("{HEAD}tasks:\n  a:\n    action: autotask.‸\n"));
         assert!(got.iter().any(|l| l == "autotask.create_ticket"), "{got:?}");
         assert!(got.iter().all(|l| l.starts_with("autotask.")), "{got:?}");
-        let got = labels(&c, &format!("{HEAD}tasks:\n  a:\n    action: |\n"));
+        let got = labels(&c, &format!("{HEAD}tasks:\n  a:\n    action: ‸\n"));
         assert!(got.iter().any(|l| l == "core.noop"));
     }
 
     #[test]
     fn the_edit_replaces_the_whole_dotted_name() {
         let c = catalog();
-        let src = "tasks:\n  a:\n    action: autotask.cre|\n";
-        let offset = src.find('|').unwrap();
-        let doc = Document::new(None, src.replacen('|', "", 1));
+        let src = "tasks:\n  a:\n    action: autotask.cre‸\n";
+        let offset = src.find('‸').unwrap();
+        let doc = Document::new(None, src.replacen('‸', "", 1));
         let items = complete(&doc, &c, offset);
         let Some(CompletionTextEdit::Edit(edit)) = &items[0].text_edit else {
             panic!("no edit");
@@ -474,19 +474,19 @@ mod tests {
     #[test]
     fn parameters_of_the_tasks_action() {
         let c = catalog();
-        let src = "tasks:\n  a:\n    action: core.echo\n    input:\n      |\n";
+        let src = "tasks:\n  a:\n    action: core.fail\n    input:\n      ‸\n";
         let got = labels(&c, src);
         assert!(got.iter().any(|l| l == "message"), "{got:?}");
-        let src = "tasks:\n  a:\n    input:\n      |\n    action: core.fail\n";
+        let src = "tasks:\n  a:\n    input:\n      ‸\n    action: core.fail\n";
         assert!(labels(&c, src).iter().any(|l| l == "message"));
     }
 
     #[test]
     fn route_targets_are_the_other_tasks() {
         let c = catalog();
-        let src = "tasks:\n  a:\n    action: core.noop\n    next:\n      - do: |\n  b:\n    action: core.noop\n  c:\n    action: core.noop\n";
+        let src = "tasks:\n  a:\n    action: core.noop\n    next:\n      - do: ‸\n  b:\n    action: core.noop\n  c:\n    action: core.noop\n";
         assert_eq!(labels(&c, src), ["b", "c"]);
-        let src = "tasks:\n  a:\n    action: core.noop\n    next: [|]\n  b:\n    action: core.noop\n";
+        let src = "tasks:\n  a:\n    action: core.noop\n    next: [‸]\n  b:\n    action: core.noop\n";
         assert_eq!(labels(&c, src), ["b"]);
     }
 
@@ -498,36 +498,36 @@ mod tests {
                 "{HEAD}tasks:\n  a:\n    action: core.echo\n    input:\n      message: \"{t}\"\n    next:\n      - publish: {{ ticket: 1 }}\n        do: b\n  b:\n    action: core.noop\n"
             )
         };
-        assert_eq!(labels(&c, &wf("{{ CTX.|")), ["alert", "summary", "ticket"]);
-        assert_eq!(labels(&c, &wf("{{ TASKS.|")), ["a", "b"]);
-        let filters = labels(&c, &wf("{{ CTX.alert | tru|"));
+        assert_eq!(labels(&c, &wf("{{ CTX.‸")), ["alert", "summary", "ticket"]);
+        assert_eq!(labels(&c, &wf("{{ TASKS.‸")), ["a", "b"]);
+        let filters = labels(&c, &wf("{{ CTX.alert | tru‸"));
         assert!(filters.iter().any(|l| l == "truncate"));
         assert!(filters.iter().any(|l| l == "from_json"));
-        let tests = labels(&c, &wf("{{ CTX.alert is not |"));
+        let tests = labels(&c, &wf("{{ CTX.alert is not ‸"));
         assert!(tests.iter().any(|l| l == "defined"));
-        assert!(labels(&c, &wf("{{ |")).iter().any(|l| l == "CTX"));
+        assert!(labels(&c, &wf("{{ ‸")).iter().any(|l| l == "CTX"));
     }
 
     #[test]
     fn keys_from_the_schema_and_trigger_types() {
         let c = catalog();
-        let got = labels(&c, "name: x\n|");
+        let got = labels(&c, "name: x\n‸\ntasks: {}\n");
         assert!(got.iter().any(|l| l == "tasks"), "{got:?}");
-        let got = labels(&c, "tasks:\n  a:\n    action: core.noop\n    |\n");
+        let got = labels(&c, "tasks:\n  a:\n    action: core.noop\n    ‸\n");
         assert!(got.iter().any(|l| l == "retry"), "{got:?}");
-        let got = labels(&c, "triggers:\n  - type: |\n");
+        let got = labels(&c, "triggers:\n  - type: ‸\ntasks: {}\n");
         assert!(got.iter().any(|l| l == "cron"), "{got:?}");
-        let got = labels(&c, "triggers:\n  - type: cron\n    |\n");
+        let got = labels(&c, "triggers:\n  - type: cron\n    ‸\ntasks: {}\n");
         assert!(got.iter().any(|l| l == "schedule"), "{got:?}");
         assert!(!got.iter().any(|l| l == "secret"), "{got:?}");
-        let got = labels(&c, "tasks:\n  a:\n    next:\n      - on: |\n");
+        let got = labels(&c, "tasks:\n  a:\n    next:\n      - on: ‸\n");
         assert_eq!(got, ["success", "failure", "always"]);
     }
 
     #[test]
     fn form_files_complete_their_keys() {
         let c = catalog();
-        let got = labels(&c, "form: f\n|\nfields: []\n");
+        let got = labels(&c, "form: f\n‸\nfields: []\n");
         assert!(got.iter().any(|l| l == "thank_you"), "{got:?}");
     }
 }

@@ -305,17 +305,17 @@ fn unquote(s: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// The cursor at `|` in `src`.
+    /// The cursor at `‸` in `src`.
     fn at(src: &str) -> (String, Cursor) {
-        let offset = src.find('|').expect("a cursor");
-        let text = src.replacen('|', "", 1);
+        let offset = src.find('‸').expect("a cursor");
+        let text = src.replacen('‸', "", 1);
         let c = cursor(&text, offset);
         (text, c)
     }
 
     #[test]
     fn action_values_and_input_keys() {
-        let (_, c) = at("name: x\ntasks:\n  fetch:\n    action: autotask.|\n");
+        let (_, c) = at("name: x\ntasks:\n  fetch:\n    action: autotask.‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch"]);
         assert_eq!(
             c.spot,
@@ -326,19 +326,19 @@ mod tests {
         );
         assert_eq!(c.word_start, "name: x\ntasks:\n  fetch:\n    action: ".len());
 
-        let (text, c) = at("tasks:\n  fetch:\n    action: core.echo\n    input:\n      mes|\n");
+        let (text, c) = at("tasks:\n  fetch:\n    action: core.echo\n    input:\n      mes‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch", "input"]);
         assert_eq!(c.spot, Spot::Key { partial: "mes".into() });
         assert_eq!(child_value(&text, c.path[1].line, "action"), Some("core.echo"));
 
-        let (_, c) = at("tasks:\n  fetch:\n    input: { message: hi, |\n");
+        let (_, c) = at("tasks:\n  fetch:\n    input: { message: hi, ‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch", "input"]);
         assert_eq!(c.spot, Spot::Key { partial: "".into() });
     }
 
     #[test]
     fn routes_and_sequence_items() {
-        let (_, c) = at("tasks:\n  a:\n    next:\n      - when: x\n        do: [b, c|\n");
+        let (_, c) = at("tasks:\n  a:\n    next:\n      - when: x\n        do: [b, c‸\n");
         assert_eq!(c.keys(), ["tasks", "a", "next", "-"]);
         assert_eq!(
             c.spot,
@@ -347,27 +347,27 @@ mod tests {
                 partial: "c".into()
             }
         );
-        let (_, c) = at("tasks:\n  a:\n    next:\n      - do:\n          - |\n");
+        let (_, c) = at("tasks:\n  a:\n    next:\n      - do:\n          - ‸\n");
         assert_eq!(c.keys(), ["tasks", "a", "next", "-", "do", "-"]);
         assert_eq!(c.spot, Spot::Item { partial: "".into() });
 
-        let (text, c) = at("triggers:\n  - name: n\n    type: cron\n    sch|\n");
+        let (text, c) = at("triggers:\n  - name: n\n    type: cron\n    sch‸\n");
         assert_eq!(c.keys(), ["triggers", "-"]);
         assert_eq!(child_value(&text, c.path[1].line, "type"), Some("cron"));
     }
 
     #[test]
     fn templates_are_found_across_quotes_and_lines() {
-        let (_, c) = at("vars:\n  a: \"{{ CTX.x | trunc|\"\n");
+        let (_, c) = at("vars:\n  a: \"{{ CTX.x | trunc‸\"\n");
         assert_eq!(
             c.spot,
             Spot::Template {
                 expr: " CTX.x | trunc".into()
             }
         );
-        let (_, c) = at("vars:\n  a: |\n    {% if x is def|\n");
+        let (_, c) = at("vars:\n  a: |\n    {% if x is def‸\n");
         assert!(matches!(c.spot, Spot::Template { .. }));
-        let (_, c) = at("vars:\n  a: \"{{ x }} |\"\n");
+        let (_, c) = at("vars:\n  a: \"{{ x }} ‸\"\n");
         assert!(matches!(c.spot, Spot::Value { .. }));
     }
 

@@ -161,15 +161,15 @@ mod tests {
         })
     }
 
-    const WF: &str = "name: x\ninput:\n  alert: { type: object, description: The RMM alert }\ntasks:\n  a:\n    action: core.echo\n    input:\n      message: \"{{ CTX.alert | to_json }} {{ CTX.ticket is defined }}\"\n    next:\n      - publish: { ticket: 1 }\n        do: b\n  b:\n    action: core.noop\n";
+    const WF: &str = "name: x\ninput:\n  alert: { type: object, description: The RMM alert }\ntasks:\n  a:\n    action: core.fail\n    input:\n      message: \"{{ CTX.alert | to_json }} {{ CTX.ticket is defined }}\"\n    next:\n      - publish: { ticket: 1 }\n        do: b\n  b:\n    action: core.noop\n";
 
     #[test]
     fn actions_parameters_filters_and_ctx() {
-        let action = hover_at(WF, "core.echo").unwrap();
-        assert!(action.starts_with("**core.echo**"), "{action}");
+        let action = hover_at(WF, "core.fail").unwrap();
+        assert!(action.starts_with("**core.fail**"), "{action}");
         assert!(action.contains("| `message` |"), "{action}");
         let param = hover_at(WF, "message:").unwrap();
-        assert!(param.contains("parameter of `core.echo`"), "{param}");
+        assert!(param.contains("parameter of `core.fail`"), "{param}");
         let filter = hover_at(WF, "to_json").unwrap();
         assert!(filter.starts_with("filter **to_json**"), "{filter}");
         let test = hover_at(WF, "defined").unwrap();

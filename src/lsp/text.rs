@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(lines.offset(Position::new(0, 6)), x);
         assert_eq!(lines.line(1), "b: 1");
         assert_eq!(lines.position(text.len()), Position::new(2, 1));
-        assert_eq!(lines.line_column(1, 7), Position::new(0, 6));
+        assert_eq!(lines.line_column(1, 6), Position::new(0, 6));
     }
 
     #[test]
