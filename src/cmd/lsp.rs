@@ -391,8 +391,18 @@ impl State<'_> {
                 };
                 let uri = p.text_document.uri;
                 let path = path_of(&uri);
+                // A change to a document never opened here (a client that only tells us
+                // once a file looks like weft's) opens it, when the change is the whole text.
+                if !self.docs.contains_key(&uri) {
+                    if p.content_changes.iter().any(|c| c.range.is_none()) {
+                        self.docs
+                            .insert(uri.clone(), (Document::new(path.as_deref(), String::new()), 0));
+                    } else {
+                        tracing::warn!("weft lsp: edit to {} which is not open", uri.as_str());
+                        return;
+                    }
+                }
                 let Some((doc, version)) = self.docs.get_mut(&uri) else {
-                    tracing::warn!("weft lsp: change to {} which is not open", uri.as_str());
                     return;
                 };
                 let mut text = std::mem::take(&mut doc.text);
