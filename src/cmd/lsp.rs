@@ -288,65 +288,67 @@ fn send(conn: &Connection, msg: Message) {
     let _ = conn.sender.send(msg);
 }
 
-/// A request's parameters, or the error response for them.
-fn params<P: serde::de::DeserializeOwned>(req: &Request) -> Result<P, Response> {
-    serde_json::from_value(req.params.clone()).map_err(|e| {
-        Response::new_err(
-            req.id.clone(),
-            ErrorCode::InvalidParams as i32,
-            format!("invalid {} parameters: {e}", req.method),
-        )
+/// Why a request gets an error response.
+struct Failure {
+    code: ErrorCode,
+    message: String,
+}
+
+/// A request's parameters.
+fn params<P: serde::de::DeserializeOwned>(req: &Request) -> Result<P, Failure> {
+    serde_json::from_value(req.params.clone()).map_err(|e| Failure {
+        code: ErrorCode::InvalidParams,
+        message: format!("invalid {} parameters: {e}", req.method),
     })
 }
 
 impl State<'_> {
     fn request(&mut self, req: Request) -> Response {
-        let id = req.id.clone();
-        let result = match req.method.as_str() {
-            Completion::METHOD => {
-                self.at::<lsp_types::CompletionParams, _>(&req, |p| &p.text_document_position, |doc, offset, _| {
+        match self.answer(&req) {
+            Ok(value) => Response::new_ok(req.id, value),
+            Err(Failure { code, message }) => Response::new_err(req.id, code as i32, message),
+        }
+    }
+
+    fn answer(&self, req: &Request) -> Result<serde_json::Value, Failure> {
+        match req.method.as_str() {
+            Completion::METHOD => self.at::<lsp_types::CompletionParams, _>(
+                req,
+                |p| &p.text_document_position,
+                |doc, offset, _| {
                     Some(CompletionResponse::Array(completion::complete(
                         doc,
                         self.catalog,
                         offset,
                     )))
-                })
-            }
+                },
+            ),
             HoverRequest::METHOD => self.at::<lsp_types::HoverParams, _>(
-                &req,
+                req,
                 |p| &p.text_document_position_params,
                 |doc, offset, _| hover::hover(doc, self.catalog, offset),
             ),
             GotoDefinition::METHOD => self.at::<lsp_types::GotoDefinitionParams, _>(
-                &req,
+                req,
                 |p| &p.text_document_position_params,
-                |doc, offset, uri| goto(doc, offset, uri),
+                goto,
             ),
             DocumentSymbolRequest::METHOD => {
-                match params::<lsp_types::DocumentSymbolParams>(&req) {
-                    Ok(p) => Ok(serde_json::to_value(
-                        self.docs
-                            .get(&p.text_document.uri)
-                            .map(|(doc, _)| DocumentSymbolResponse::Nested(symbols::symbols(doc))),
-                    )
-                    .unwrap_or_default()),
-                    Err(e) => Err(e),
-                }
+                let p: lsp_types::DocumentSymbolParams = params(req)?;
+                let found = self
+                    .docs
+                    .get(&p.text_document.uri)
+                    .map(|(doc, _)| DocumentSymbolResponse::Nested(symbols::symbols(doc)));
+                Ok(serde_json::to_value(found).unwrap_or_default())
             }
-            INVALID => Err(Response::new_err(
-                id.clone(),
-                ErrorCode::InvalidRequest as i32,
-                "not a valid request".into(),
-            )),
-            _ => Err(Response::new_err(
-                id.clone(),
-                ErrorCode::MethodNotFound as i32,
-                format!("weft lsp does not handle {}", req.method),
-            )),
-        };
-        match result {
-            Ok(value) => Response::new_ok(id, value),
-            Err(response) => response,
+            INVALID => Err(Failure {
+                code: ErrorCode::InvalidRequest,
+                message: "not a valid request".into(),
+            }),
+            _ => Err(Failure {
+                code: ErrorCode::MethodNotFound,
+                message: format!("weft lsp does not handle {}", req.method),
+            }),
         }
     }
 
@@ -356,7 +358,7 @@ impl State<'_> {
         req: &Request,
         position: impl Fn(&P) -> &lsp_types::TextDocumentPositionParams,
         answer: impl Fn(&Document, usize, &Uri) -> Option<R>,
-    ) -> Result<serde_json::Value, Response>
+    ) -> Result<serde_json::Value, Failure>
     where
         P: serde::de::DeserializeOwned,
         R: serde::Serialize,
@@ -395,8 +397,10 @@ impl State<'_> {
                 // once a file looks like weft's) opens it, when the change is the whole text.
                 if !self.docs.contains_key(&uri) {
                     if p.content_changes.iter().any(|c| c.range.is_none()) {
-                        self.docs
-                            .insert(uri.clone(), (Document::new(path.as_deref(), String::new()), 0));
+                        self.docs.insert(
+                            uri.clone(),
+                            (Document::new(path.as_deref(), String::new()), 0),
+                        );
                     } else {
                         tracing::warn!("weft lsp: edit to {} which is not open", uri.as_str());
                         return;
@@ -444,7 +448,12 @@ impl State<'_> {
     }
 }
 
-fn publish(conn: &Connection, uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>, version: Option<i32>) {
+fn publish(
+    conn: &Connection,
+    uri: Uri,
+    diagnostics: Vec<lsp_types::Diagnostic>,
+    version: Option<i32>,
+) {
     let params = PublishDiagnosticsParams {
         uri,
         diagnostics,
@@ -484,7 +493,10 @@ fn goto(doc: &Document, offset: usize, uri: &Uri) -> Option<GotoDefinitionRespon
         .collect();
     match locations.len() {
         0 => None,
-        1 => locations.into_iter().next().map(GotoDefinitionResponse::Scalar),
+        1 => locations
+            .into_iter()
+            .next()
+            .map(GotoDefinitionResponse::Scalar),
         _ => Some(GotoDefinitionResponse::Array(locations)),
     }
 }
@@ -511,7 +523,9 @@ mod tests {
         );
         let mut input = std::io::BufReader::new(stream.as_bytes());
         let first = read_message(&mut input).unwrap().unwrap();
-        assert!(matches!(decode(&first), Some(Message::Notification(n)) if n.method == "initialized"));
+        assert!(
+            matches!(decode(&first), Some(Message::Notification(n)) if n.method == "initialized")
+        );
         let second = read_message(&mut input).unwrap().unwrap();
         assert!(decode(&second).is_none());
         assert!(read_message(&mut input).unwrap().is_none());
@@ -525,6 +539,9 @@ mod tests {
         let uri = Uri::from_str("file:///tmp/a%20b/x.yaml").unwrap();
         assert_eq!(path_of(&uri), Some(PathBuf::from("/tmp/a b/x.yaml")));
         assert_eq!(uri_of(std::path::Path::new("/tmp/a b/x.yaml")), Some(uri));
-        assert_eq!(path_of(&Uri::from_str("untitled:Untitled-1").unwrap()), None);
+        assert_eq!(
+            path_of(&Uri::from_str("untitled:Untitled-1").unwrap()),
+            None
+        );
     }
 }

@@ -298,8 +298,8 @@ fn schema_items(schema: &Value, cursor: &Cursor) -> Vec<Candidate> {
                     .flatten()
                 {
                     if !out.iter().any(|c| &c.label == name) {
-                        let mut c =
-                            Candidate::new(name, CompletionItemKind::PROPERTY).doc(description(prop));
+                        let mut c = Candidate::new(name, CompletionItemKind::PROPERTY)
+                            .doc(description(prop));
                         c.insert = Some(format!("{name}: "));
                         out.push(c);
                     }
@@ -343,10 +343,10 @@ fn template(expr: &str, outline: &Outline) -> Vec<Candidate> {
             })
             .collect();
     }
-    if let Some(q) = word
-        .strip_suffix('.')
-        .map(|b| &b[b.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.').len()..])
-    {
+    if let Some(q) = word.strip_suffix('.').map(|b| {
+        &b[b.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+            .len()..]
+    }) {
         return match q.split('.').collect::<Vec<_>>().as_slice() {
             ["CTX"] => ctx(outline),
             ["TASKS"] => outline
@@ -408,22 +408,37 @@ const ORG_FIELDS: &[(&str, &str)] = &[
     ("parent", "The parent org"),
     ("TAGS", "The org's tags"),
     ("VARIABLES", "Variables, inherited down the org tree"),
-    ("MAPPING", "External ids per integration (`ORG.MAPPING.autotask`)"),
+    (
+        "MAPPING",
+        "External ids per integration (`ORG.MAPPING.autotask`)",
+    ),
     ("ATTRIBUTES", "The company's fields from the PSA sync"),
     ("CONTACTS", "Active contacts from the directory sync"),
-    ("CONFIGURATIONS", "Active configuration items from the directory sync"),
+    (
+        "CONFIGURATIONS",
+        "Active configuration items from the directory sync",
+    ),
     ("LOCATIONS", "Active locations from the directory sync"),
     ("FORMS", "Deployed forms with the org's standing link"),
-    ("HAS_TAG", "`ORG.HAS_TAG('vip')`: does the org have the tag?"),
+    (
+        "HAS_TAG",
+        "`ORG.HAS_TAG('vip')`: does the org have the tag?",
+    ),
 ];
 
 const FUNCTIONS: &[(&str, &str)] = &[
     ("item", "The current item of a `with.items` task"),
     ("succeeded", "Did the task succeed? (routes, retry.when)"),
     ("failed", "Did the task fail? (routes, retry.when)"),
-    ("now", "The execution clock: `now('Europe/Paris', '%Y-%m-%d')`"),
+    (
+        "now",
+        "The execution clock: `now('Europe/Paris', '%Y-%m-%d')`",
+    ),
     ("uuid4", "A random UUID"),
-    ("form_link", "A signed link to a form: `form_link('name', prefill={…})`"),
+    (
+        "form_link",
+        "A signed link to a form: `form_link('name', prefill={…})`",
+    ),
 ];
 
 #[cfg(test)]
@@ -468,7 +483,10 @@ mod tests {
             panic!("no edit");
         };
         assert_eq!(edit.range.start.character, "    action: ".len() as u32);
-        assert_eq!(edit.range.end.character, "    action: autotask.cre".len() as u32);
+        assert_eq!(
+            edit.range.end.character,
+            "    action: autotask.cre".len() as u32
+        );
     }
 
     #[test]
@@ -486,7 +504,8 @@ mod tests {
         let c = catalog();
         let src = "tasks:\n  a:\n    action: core.noop\n    next:\n      - do: ‸\n  b:\n    action: core.noop\n  c:\n    action: core.noop\n";
         assert_eq!(labels(&c, src), ["b", "c"]);
-        let src = "tasks:\n  a:\n    action: core.noop\n    next: [‸]\n  b:\n    action: core.noop\n";
+        let src =
+            "tasks:\n  a:\n    action: core.noop\n    next: [‸]\n  b:\n    action: core.noop\n";
         assert_eq!(labels(&c, src), ["b"]);
     }
 

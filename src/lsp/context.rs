@@ -46,9 +46,14 @@ fn read_line(text: &str) -> Line<'_> {
     let key_end = key_end(content);
     let (key, value_col) = match key_end {
         Some(end) => {
-            let key = content[..end].trim().trim_matches(|c| c == '"' || c == '\'');
+            let key = content[..end]
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
             let after = &content[end + 1..];
-            (Some(key), col + end + 1 + (after.len() - after.trim_start().len()))
+            (
+                Some(key),
+                col + end + 1 + (after.len() - after.trim_start().len()),
+            )
         }
         None => (None, col),
     };
@@ -64,7 +69,8 @@ fn read_line(text: &str) -> Line<'_> {
 
 /// Where the `:` ending a mapping key is, if the content starts with a key.
 fn key_end(content: &str) -> Option<usize> {
-    if content.starts_with(['{', '[', '"', '\'', '#', '|', '>']) && !content.starts_with(['"', '\''])
+    if content.starts_with(['{', '[', '"', '\'', '#', '|', '>'])
+        && !content.starts_with(['"', '\''])
     {
         return None;
     }
@@ -236,8 +242,7 @@ fn ancestors(lines: &Lines<'_>, line_no: usize, here: &Line<'_>) -> Vec<Ancestor
                 if line.first_dash().is_some_and(|d| d < limit) {
                     items(&line, limit, at, &mut out);
                     limit = line.first_dash().unwrap_or(limit);
-                } else if line.key.is_none() && line.indent < limit && line.first_dash().is_none()
-                {
+                } else if line.key.is_none() && line.indent < limit && line.first_dash().is_none() {
                     // A scalar continuation less indented than us: the structure above it
                     // is not ours to guess.
                     break;
@@ -324,12 +329,23 @@ mod tests {
                 partial: "autotask.".into()
             }
         );
-        assert_eq!(c.word_start, "name: x\ntasks:\n  fetch:\n    action: ".len());
+        assert_eq!(
+            c.word_start,
+            "name: x\ntasks:\n  fetch:\n    action: ".len()
+        );
 
         let (text, c) = at("tasks:\n  fetch:\n    action: core.echo\n    input:\n      mes‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch", "input"]);
-        assert_eq!(c.spot, Spot::Key { partial: "mes".into() });
-        assert_eq!(child_value(&text, c.path[1].line, "action"), Some("core.echo"));
+        assert_eq!(
+            c.spot,
+            Spot::Key {
+                partial: "mes".into()
+            }
+        );
+        assert_eq!(
+            child_value(&text, c.path[1].line, "action"),
+            Some("core.echo")
+        );
 
         let (_, c) = at("tasks:\n  fetch:\n    input: { message: hi, ‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch", "input"]);
@@ -373,7 +389,15 @@ mod tests {
 
     #[test]
     fn any_text_and_offset_is_read_without_panicking() {
-        let texts = ["", "\n\n", "é:\n  - - x: [", "{{", "- - - - - - a", ":\n:", "a: '\n"];
+        let texts = [
+            "",
+            "\n\n",
+            "é:\n  - - x: [",
+            "{{",
+            "- - - - - - a",
+            ":\n:",
+            "a: '\n",
+        ];
         for text in texts {
             for offset in 0..=text.len() + 2 {
                 let c = cursor(text, offset);

@@ -48,7 +48,10 @@ pub fn definition(doc: &Document, offset: usize) -> Vec<Target> {
     };
     let name = &doc.text[word.clone()];
     match qualifier(&doc.text, word.start) {
-        Some("CTX") => outline.ctx_defs(name).map(|d| Target::Here(d.span)).collect(),
+        Some("CTX") => outline
+            .ctx_defs(name)
+            .map(|d| Target::Here(d.span))
+            .collect(),
         Some("TASKS") => outline
             .task(name)
             .map(|t| Target::Here(t.key))
@@ -90,7 +93,12 @@ fn subfolders(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     out.sort();
     out
@@ -107,7 +115,10 @@ fn workflow_in(dir: &Path, name: &str) -> Option<(PathBuf, Span)> {
     files.into_iter().find_map(|path| {
         let text = std::fs::read_to_string(&path).ok()?;
         // Parse only the files that can be it.
-        if !text.lines().any(|l| l.starts_with("name:") && l.contains(name)) {
+        if !text
+            .lines()
+            .any(|l| l.starts_with("name:") && l.contains(name))
+        {
             return None;
         }
         let root = weft_engine::yaml::parse(&text).ok()?;
@@ -137,7 +148,11 @@ mod tests {
     #[test]
     fn targets_ctx_tasks_and_sub_workflows() {
         assert_eq!(at("b]", 0), [key_of("b")]);
-        assert_eq!(at("- b", 0), Vec::<Target>::new(), "the dash is not the name");
+        assert_eq!(
+            at("- b", 0),
+            Vec::<Target>::new(),
+            "the dash is not the name"
+        );
         assert_eq!(at("b\n  b:", 0), [key_of("b")]);
         assert_eq!(at("a.result", 0), [key_of("a")]);
         let ctx = at("alert }}", 0);
@@ -159,7 +174,10 @@ mod tests {
         let (path, span) = find_workflow(&flows, "child").unwrap();
         assert_eq!(path, flows.join("child.yaml"));
         assert_eq!(&child[span.range()], "child");
-        assert_eq!(find_workflow(&tests, "child").unwrap().0, flows.join("child.yaml"));
+        assert_eq!(
+            find_workflow(&tests, "child").unwrap().0,
+            flows.join("child.yaml")
+        );
         assert!(find_workflow(&flows, "nope").is_none());
     }
 }

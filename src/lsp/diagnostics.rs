@@ -125,9 +125,15 @@ mod tests {
         let line = "    input: { message: \"😀 {{ CTX.nope }}\" }";
         let src = format!("name: x\ntasks:\n  a:\n    action: core.echo\n{line}\n");
         let d = diags(None, &src);
-        let unknown = d.iter().find(|d| code(d) == "template.unknown_ctx").expect("found");
+        let unknown = d
+            .iter()
+            .find(|d| code(d) == "template.unknown_ctx")
+            .expect("found");
         let before = &line[..line.find("CTX").unwrap()];
-        assert_eq!(unknown.range.start, Position::new(4, before.encode_utf16().count() as u32));
+        assert_eq!(
+            unknown.range.start,
+            Position::new(4, before.encode_utf16().count() as u32)
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<Hover> 
             };
             return Some(markdown(text, lines.range(*span)));
         }
-        let action = task.action.as_ref().and_then(|(a, _)| catalog.registry.get(a));
+        let action = task
+            .action
+            .as_ref()
+            .and_then(|(a, _)| catalog.registry.get(a));
         if let Some(((name, span, _), spec)) = task
             .input
             .iter()
@@ -73,7 +76,10 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<Hover> 
     } else {
         return None;
     };
-    Some(markdown(format!("{what} **{}**\n\n{}", entry.name, entry.doc), range))
+    Some(markdown(
+        format!("{what} **{}**\n\n{}", entry.name, entry.doc),
+        range,
+    ))
 }
 
 fn markdown(value: String, range: Range) -> Hover {
@@ -107,7 +113,11 @@ pub fn action_doc(spec: &ActionSpec) -> String {
                     .unwrap_or("")
                     .replace('\n', " ")
                     .replace('|', "\\|");
-                let _ = writeln!(out, "| `{name}` | {} | {req} | {desc} |", ty.replace('|', "\\|"));
+                let _ = writeln!(
+                    out,
+                    "| `{name}` | {} | {req} | {desc} |",
+                    ty.replace('|', "\\|")
+                );
             }
         }
         _ if spec.allows_extra_params() => out.push_str("\nAny parameters.\n"),
@@ -175,7 +185,10 @@ mod tests {
         let test = hover_at(WF, "defined").unwrap();
         assert!(test.starts_with("test **defined**"), "{test}");
         let input = hover_at(WF, "alert |").unwrap();
-        assert!(input.contains("workflow input (object): The RMM alert"), "{input}");
+        assert!(
+            input.contains("workflow input (object): The RMM alert"),
+            "{input}"
+        );
         let published = hover_at(WF, "ticket is").unwrap();
         assert!(published.contains("published by task `a`"), "{published}");
         assert_eq!(hover_at(WF, "name: x"), None);

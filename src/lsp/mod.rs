@@ -33,7 +33,10 @@ impl FileKind {
     /// What `text`, saved as `path`, is. A file that does not parse yet is judged by its
     /// lines, so a workflow with a syntax error still gets its diagnostics.
     pub fn of(path: Option<&Path>, text: &str) -> FileKind {
-        if path.and_then(Path::file_name).is_some_and(|n| n == "crate.yaml") {
+        if path
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "crate.yaml")
+        {
             return FileKind::Manifest;
         }
         let top_key = |key: &str| {

@@ -170,7 +170,9 @@ fn task(key: &Node, value: &Node) -> TaskInfo {
             _ => route.get("do"),
         };
         match named.map(|n| &n.kind) {
-            Some(Kind::Str(s, _)) => targets.push((s.clone(), named.map_or(route.span, |n| n.span))),
+            Some(Kind::Str(s, _)) => {
+                targets.push((s.clone(), named.map_or(route.span, |n| n.span)))
+            }
             Some(Kind::Seq(items)) => targets.extend(
                 items
                     .iter()
@@ -263,7 +265,13 @@ mod tests {
 
     #[test]
     fn odd_shapes_yield_nothing_rather_than_failing() {
-        for src in ["", "- a\n- b\n", "tasks: 3\n", "tasks:\n  a: core.noop\n", "triggers: {}\n"] {
+        for src in [
+            "",
+            "- a\n- b\n",
+            "tasks: 3\n",
+            "tasks:\n  a: core.noop\n",
+            "triggers: {}\n",
+        ] {
             let o = outline(src);
             assert!(o.ctx.is_empty(), "{src}");
         }

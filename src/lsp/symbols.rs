@@ -19,7 +19,11 @@ pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
         let range = lsp_types::Range::new(range.start.min(lines.range(name_span).start), range.end);
         #[allow(deprecated)] // `deprecated` is a required field the protocol replaced with tags
         DocumentSymbol {
-            name: if name.is_empty() { "(empty)".into() } else { name.to_string() },
+            name: if name.is_empty() {
+                "(empty)".into()
+            } else {
+                name.to_string()
+            },
             detail,
             kind,
             tags: None,
@@ -35,7 +39,13 @@ pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
     };
     let section = |name: &str, children: Vec<DocumentSymbol>| {
         let s = outline.section(name)?;
-        let mut sym = symbol(name, None, SymbolKind::NAMESPACE, through(s.key, s.value), s.key);
+        let mut sym = symbol(
+            name,
+            None,
+            SymbolKind::NAMESPACE,
+            through(s.key, s.value),
+            s.key,
+        );
         sym.children = Some(children);
         Some(sym)
     };
@@ -54,13 +64,27 @@ pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
         .iter()
         .map(|t| {
             let action = t.action.as_ref().map(|a| a.0.clone());
-            symbol(&t.name, action, SymbolKind::FUNCTION, through(t.key, t.value), t.key)
+            symbol(
+                &t.name,
+                action,
+                SymbolKind::FUNCTION,
+                through(t.key, t.value),
+                t.key,
+            )
         })
         .collect();
     let triggers = outline
         .triggers
         .iter()
-        .map(|t| symbol(&t.name, t.ty.clone(), SymbolKind::EVENT, t.span, t.name_span))
+        .map(|t| {
+            symbol(
+                &t.name,
+                t.ty.clone(),
+                SymbolKind::EVENT,
+                t.span,
+                t.name_span,
+            )
+        })
         .collect();
     [
         section("input", inputs),

@@ -105,7 +105,9 @@ impl<'a> Lines<'a> {
         } else {
             self.line_column(span.line, span.column)
         };
-        let end = self.position(span.offset.saturating_add(span.len)).max(start);
+        let end = self
+            .position(span.offset.saturating_add(span.len))
+            .max(start);
         Range::new(start, end)
     }
 

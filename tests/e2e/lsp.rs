@@ -107,13 +107,19 @@ impl Client {
         };
         if let Some(i) = self.held.iter().position(is_ours) {
             let msg = self.held.remove(i);
-            return msg["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+            return msg["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
         }
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
             let msg = self.recv();
             if is_ours(&msg) {
-                return msg["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+                return msg["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
             }
             self.held.push(msg);
         }
@@ -160,7 +166,9 @@ fn read_frame(out: &mut impl BufRead) -> Option<Value> {
 
 /// The 0-based line and UTF-16 column of the first `needle` in `text` (ASCII lines here).
 fn pos(text: &str, needle: &str) -> Value {
-    let at = text.find(needle).unwrap_or_else(|| panic!("{needle} not in the text"));
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in the text"));
     let line = text[..at].matches('\n').count();
     let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
     json!({"line": line, "character": column})
@@ -208,7 +216,10 @@ fn an_editor_session_from_initialize_to_exit() {
         "initialize",
         json!({"processId": null, "rootUri": null, "capabilities": {}}),
     );
-    assert_eq!(init["capabilities"]["textDocumentSync"], 1, "full sync: {init}");
+    assert_eq!(
+        init["capabilities"]["textDocumentSync"], 1,
+        "full sync: {init}"
+    );
     client.notify("initialized", json!({}));
 
     // A malformed message costs that message, not the connection; a request without a
@@ -228,12 +239,18 @@ fn an_editor_session_from_initialize_to_exit() {
     assert_eq!(d["code"], want["code"]);
     assert_eq!(d["message"], want["message"]);
     assert_eq!(d["severity"], 1);
-    assert_eq!(d["range"]["start"]["line"], want["line"].as_u64().unwrap() - 1);
+    assert_eq!(
+        d["range"]["start"]["line"],
+        want["line"].as_u64().unwrap() - 1
+    );
     assert_eq!(
         d["range"]["start"]["character"],
         want["column"].as_u64().unwrap() - 1
     );
-    assert_eq!(d["range"]["end"]["character"], pos(BROKEN, "notfy")["character"].as_u64().unwrap() + 5);
+    assert_eq!(
+        d["range"]["end"]["character"],
+        pos(BROKEN, "notfy")["character"].as_u64().unwrap() + 5
+    );
 
     let fixed = BROKEN.replace("notfy", "notify");
     client.change(&uri, 2, &fixed);
@@ -244,10 +261,14 @@ fn an_editor_session_from_initialize_to_exit() {
         json!({"textDocument": {"uri": uri}, "position": pos(&fixed, "core.echo")}),
     );
     let text = hover["contents"]["value"].as_str().expect("markdown");
-    assert!(text.contains("core.echo") && text.contains("Returns its input"), "{text}");
+    assert!(
+        text.contains("core.echo") && text.contains("Returns its input"),
+        "{text}"
+    );
 
     let target = pos(&fixed, "do: notify");
-    let target = json!({"line": target["line"], "character": target["character"].as_u64().unwrap() + 5});
+    let target =
+        json!({"line": target["line"], "character": target["character"].as_u64().unwrap() + 5});
     let def = client.request(
         "textDocument/definition",
         json!({"textDocument": {"uri": uri}, "position": target}),
@@ -282,8 +303,14 @@ fn an_editor_session_from_initialize_to_exit() {
         "textDocument/completion",
         json!({"textDocument": {"uri": uri}, "position": at}),
     ));
-    assert!(items.iter().any(|l| l == "autotask.create_ticket"), "{items:?}");
-    assert!(items.iter().all(|l| l.starts_with("autotask.")), "{items:?}");
+    assert!(
+        items.iter().any(|l| l == "autotask.create_ticket"),
+        "{items:?}"
+    );
+    assert!(
+        items.iter().all(|l| l.starts_with("autotask.")),
+        "{items:?}"
+    );
 
     let typing = fixed.replace(
         "action: core.noop\n",
@@ -310,8 +337,15 @@ fn an_editor_session_from_initialize_to_exit() {
     );
     assert!(unknown.is_null());
 
-    client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
-    assert_eq!(client.diagnostics(&uri), Vec::<Value>::new(), "cleared on close");
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(
+        client.diagnostics(&uri),
+        Vec::<Value>::new(),
+        "cleared on close"
+    );
 
     assert!(client.request("shutdown", Value::Null).is_null());
     client.notify("exit", Value::Null);
@@ -326,7 +360,11 @@ fn exit_without_shutdown_and_a_closed_stdin_end_the_server() {
     client.request("initialize", json!({"capabilities": {}}));
     client.notify("exit", Value::Null);
     let status = wait_child(&mut client.child, WAIT).expect("exits");
-    assert_eq!(status.code(), Some(1), "exit before shutdown is an error exit");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "exit before shutdown is an error exit"
+    );
 
     let mut client = Client::start(dir.path());
     client.request("initialize", json!({"capabilities": {}}));

@@ -44,8 +44,14 @@ const FILTERS: &[Entry] = &[
         "bool",
         "Converts to a boolean the Ansible way (`'yes'`, `'on'`, `'1'`, `'true'` are true).",
     ),
-    e("capitalize", "The first character upper case, the rest lower case."),
-    e("center", "Centers text in a field of N characters: `center(40)`."),
+    e(
+        "capitalize",
+        "The first character upper case, the rest lower case.",
+    ),
+    e(
+        "center",
+        "Centers text in a field of N characters: `center(40)`.",
+    ),
     e(
         "chain",
         "Chains lists (or maps, strings) into one iterable: `a | chain(b, c)`.",
@@ -145,7 +151,10 @@ const FILTERS: &[Entry] = &[
         "hmac",
         "Hex HMAC: `body | hmac(secret, 'sha256')`; `hmac(secret, 'sha1', 'base64')` for base64.",
     ),
-    e("indent", "Indents every line but the first by N spaces: `indent(4)`."),
+    e(
+        "indent",
+        "Indents every line but the first by N spaces: `indent(4)`.",
+    ),
     e(
         "int",
         "Converts to an integer; `0` (or the default given) for text that is not a number; `int(base=16)`.",
@@ -181,10 +190,19 @@ const FILTERS: &[Entry] = &[
         "jsonpath",
         "The list of matches of an RFC 9535 JSONPath: `jsonpath('$.items[*].id')`.",
     ),
-    e("last", "The last item of a list or the last character of text."),
-    e("length", "The number of items of a list or map, or characters of text."),
+    e(
+        "last",
+        "The last item of a list or the last character of text.",
+    ),
+    e(
+        "length",
+        "The number of items of a list or map, or characters of text.",
+    ),
     e("lines", "Splits text into a list of lines."),
-    e("list", "Converts to a list (a map's keys, a text's characters)."),
+    e(
+        "list",
+        "Converts to a list (a map's keys, a text's characters).",
+    ),
     e("lower", "Lower case."),
     e(
         "mandatory",
@@ -194,10 +212,7 @@ const FILTERS: &[Entry] = &[
         "map",
         "Applies a filter to each item, or takes an attribute: `map(attribute='id')`, `map('upper')`.",
     ),
-    e(
-        "max",
-        "The largest item (`attribute=`, `case_sensitive=`).",
-    ),
+    e("max", "The largest item (`attribute=`, `case_sensitive=`)."),
     e(
         "min",
         "The smallest item (`attribute=`, `case_sensitive=`).",
@@ -214,7 +229,10 @@ const FILTERS: &[Entry] = &[
         "pluralize",
         "A plural suffix for a count: `n | pluralize` is `s` unless n is 1 (`pluralize('y', 'ies')`).",
     ),
-    e("pprint", "A readable representation of a value, for debugging."),
+    e(
+        "pprint",
+        "A readable representation of a value, for debugging.",
+    ),
     e(
         "regex_escape",
         "Escapes the characters regular expressions treat specially.",
@@ -252,7 +270,10 @@ const FILTERS: &[Entry] = &[
         "round",
         "Rounds a number: `round(2)`, `round(0, 'floor')` / `'ceil'`.",
     ),
-    e("safe", "Marks text as safe (weft does not auto-escape; kept for Jinja2 compatibility)."),
+    e(
+        "safe",
+        "Marks text as safe (weft does not auto-escape; kept for Jinja2 compatibility).",
+    ),
     e(
         "select",
         "The items a test accepts: `select('odd')`, `select('gt', 3)`; without a test, the truthy ones.",
@@ -286,7 +307,10 @@ const FILTERS: &[Entry] = &[
         "Formats a time: `timeformat(format='%H:%M', tz='UTC')` (minijinja-contrib).",
     ),
     e("title", "Title Case: each word capitalized."),
-    e("to_epoch", "A date to whole Unix seconds (alias of `convert_to_epoch`)."),
+    e(
+        "to_epoch",
+        "A date to whole Unix seconds (alias of `convert_to_epoch`).",
+    ),
     e(
         "to_human_time_from_seconds",
         "A number of seconds as `1d 2h 3m 4s`.",
@@ -296,7 +320,10 @@ const FILTERS: &[Entry] = &[
         "Serializes to JSON text: `to_json(indent=2)`, `to_json(sort_keys=true)`.",
     ),
     e("to_json_string", "Alias of `to_json`."),
-    e("to_nice_json", "Serializes to JSON indented by 4 with keys sorted."),
+    e(
+        "to_nice_json",
+        "Serializes to JSON indented by 4 with keys sorted.",
+    ),
     e("to_nice_yaml", "Serializes to YAML with keys sorted."),
     e(
         "to_yaml",
@@ -307,7 +334,10 @@ const FILTERS: &[Entry] = &[
         "tojson",
         "Serializes to JSON text (minijinja's; `to_json` takes more options).",
     ),
-    e("trim", "Removes leading and trailing whitespace (or the characters given)."),
+    e(
+        "trim",
+        "Removes leading and trailing whitespace (or the characters given).",
+    ),
     e(
         "truncate",
         "Shortens text to N characters: `truncate(200)`, `truncate(20, true)`, `truncate(20, end=' [more]')`.",
@@ -340,10 +370,7 @@ const FILTERS: &[Entry] = &[
         "All but the last component of a Windows `\\` path.",
     ),
     e("wordcount", "The number of words."),
-    e(
-        "wordwrap",
-        "Wraps text at N characters: `wordwrap(72)`.",
-    ),
+    e("wordwrap", "Wraps text at N characters: `wordwrap(72)`."),
     e("yaml_dump", "Alias of `to_yaml`."),
     e("yaml_parse", "Alias of `from_yaml`."),
     e(
@@ -358,13 +385,16 @@ const TESTS: &[Entry] = &[
         "contains",
         "Does a list contain the value? `ids is contains(7)`.",
     ),
+    e("defined", "Is the value defined? (`CTX.owner is defined`)"),
     e(
-        "defined",
-        "Is the value defined? (`CTX.owner is defined`)",
+        "divisibleby",
+        "Is the number divisible by N? `n is divisibleby(3)`.",
     ),
-    e("divisibleby", "Is the number divisible by N? `n is divisibleby(3)`."),
     e("endingwith", "Does the text end with the given text?"),
-    e("eq", "Is the value equal to the argument? (alias `equalto`, `==`)"),
+    e(
+        "eq",
+        "Is the value equal to the argument? (alias `equalto`, `==`)",
+    ),
     e("equalto", "Alias of `eq`."),
     e("even", "Is the number even?"),
     e("false", "Is the value `false`?"),
@@ -373,10 +403,16 @@ const TESTS: &[Entry] = &[
     e("ge", "Is the value greater than or equal to the argument?"),
     e("greaterthan", "Alias of `gt`."),
     e("gt", "Is the value greater than the argument?"),
-    e("in", "Is the value in the list, map or text given? `x is in([1, 2])`."),
+    e(
+        "in",
+        "Is the value in the list, map or text given? `x is in([1, 2])`.",
+    ),
     e("int", "Alias of `integer`."),
     e("integer", "Is the value an integer?"),
-    e("iterable", "Can the value be iterated (a list, map or text)?"),
+    e(
+        "iterable",
+        "Can the value be iterated (a list, map or text)?",
+    ),
     e("le", "Is the value less than or equal to the argument?"),
     e("lessthan", "Alias of `lt`."),
     e("lower", "Is the text all lower case?"),
@@ -450,10 +486,19 @@ mod tests {
     fn every_listed_name_exists_once_and_in_order() {
         for (list, test) in [(FILTERS, false), (TESTS, true)] {
             for pair in list.windows(2) {
-                assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+                assert!(
+                    pair[0].name < pair[1].name,
+                    "{} before {}",
+                    pair[0].name,
+                    pair[1].name
+                );
             }
             for entry in list {
-                assert!(super::super::exists(entry.name, test), "{} is not registered", entry.name);
+                assert!(
+                    super::super::exists(entry.name, test),
+                    "{} is not registered",
+                    entry.name
+                );
                 assert!(!entry.doc.is_empty() && !entry.doc.contains('\n'));
             }
         }
