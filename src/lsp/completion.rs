@@ -8,7 +8,7 @@ use lsp_types::{
 use serde_json::Value;
 use weft_engine::template::catalog;
 
-use super::context::{self, Cursor, Spot};
+use super::context::{self, Cursor, NameKind, Spot};
 use super::outline::{Origin, Outline};
 use super::text::Lines;
 use super::{Catalog, Document, FileKind};
@@ -151,7 +151,8 @@ fn actions(catalog: &Catalog, partial: &str) -> Vec<Candidate> {
         .collect()
 }
 
-/// The tasks a route of `from` may start (all but `from`: a task cannot follow itself).
+/// The tasks a route of `from` may start (all but `from`: a task cannot follow itself); with
+/// `from` empty, every task.
 fn tasks(outline: &Outline, from: &str) -> Vec<Candidate> {
     outline
         .tasks
@@ -322,41 +323,21 @@ fn schema_items(schema: &Value, cursor: &Cursor) -> Vec<Candidate> {
 /// Completions inside a template expression: filters after `|`, tests after `is`, the names
 /// under `CTX.`, `TASKS.` and `ORG.`, else the names and functions in scope.
 fn template(expr: &str, outline: &Outline) -> Vec<Candidate> {
-    let word = expr.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_');
-    let before = word.trim_end();
-    if before.ends_with('|') {
-        return catalog::filters()
-            .map(|e| {
-                Candidate::new(e.name, CompletionItemKind::FUNCTION)
-                    .detail("filter")
-                    .doc(Some(e.doc.to_string()))
-            })
-            .collect();
-    }
-    let last_words: Vec<&str> = before.rsplit(char::is_whitespace).take(2).collect();
-    if matches!(last_words.as_slice(), ["is", ..] | ["not", "is"]) {
-        return catalog::tests()
-            .map(|e| {
-                Candidate::new(e.name, CompletionItemKind::FUNCTION)
-                    .detail("test")
-                    .doc(Some(e.doc.to_string()))
-            })
-            .collect();
-    }
-    if let Some(q) = word.strip_suffix('.').map(|b| {
-        &b[b.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
-            .len()..]
-    }) {
-        return match q.split('.').collect::<Vec<_>>().as_slice() {
+    let before = expr.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_');
+    let entries = |list: &mut dyn Iterator<Item = &'static catalog::Entry>, what: &str| {
+        list.map(|e| {
+            Candidate::new(e.name, CompletionItemKind::FUNCTION)
+                .detail(what)
+                .doc(Some(e.doc.to_string()))
+        })
+        .collect()
+    };
+    match context::name_kind(before) {
+        NameKind::Filter => entries(&mut catalog::filters(), "filter"),
+        NameKind::Test => entries(&mut catalog::tests(), "test"),
+        NameKind::Member(q) => match q.split('.').collect::<Vec<_>>().as_slice() {
             ["CTX"] => ctx(outline),
-            ["TASKS"] => outline
-                .tasks
-                .iter()
-                .map(|t| {
-                    let action = t.action.as_ref().map_or("", |a| a.0.as_str());
-                    Candidate::new(&t.name, CompletionItemKind::REFERENCE).detail(action)
-                })
-                .collect(),
+            ["TASKS"] => tasks(outline, ""),
             ["TASKS", _] => [
                 ("status", "`succeeded`, `failed`, `skipped`…"),
                 ("result", "The task's result"),
@@ -370,17 +351,17 @@ fn template(expr: &str, outline: &Outline) -> Vec<Candidate> {
                 .map(|(n, d)| Candidate::new(*n, CompletionItemKind::FIELD).detail(*d))
                 .collect(),
             _ => Vec::new(),
-        };
+        },
+        NameKind::Root => weft_engine::ROOT_NAMES
+            .iter()
+            .map(|n| Candidate::new(*n, CompletionItemKind::VARIABLE))
+            .chain(FUNCTIONS.iter().map(|(n, d)| {
+                let mut c = Candidate::new(*n, CompletionItemKind::FUNCTION).detail(*d);
+                c.insert = Some(format!("{n}()"));
+                c
+            }))
+            .collect(),
     }
-    weft_engine::ROOT_NAMES
-        .iter()
-        .map(|n| Candidate::new(*n, CompletionItemKind::VARIABLE))
-        .chain(FUNCTIONS.iter().map(|(n, d)| {
-            let mut c = Candidate::new(*n, CompletionItemKind::FUNCTION).detail(*d);
-            c.insert = Some(format!("{n}()"));
-            c
-        }))
-        .collect()
 }
 
 /// The `CTX.` names, each once, with where it comes from.

@@ -267,6 +267,43 @@ fn open_template(before: &str) -> Option<&str> {
     (!expr.contains("}}") && !expr.contains("%}")).then_some(expr)
 }
 
+/// What a name written in a template expression after `before` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind<'a> {
+    /// After `|`.
+    Filter,
+    /// After `is` or `is not`.
+    Test,
+    /// After a dotted name and `.`: that name (`CTX`, `TASKS.fetch`).
+    Member(&'a str),
+    /// Anything else: a name in scope.
+    Root,
+}
+
+pub fn name_kind(before: &str) -> NameKind<'_> {
+    if let Some(q) = qualifier(before) {
+        return NameKind::Member(q);
+    }
+    let before = before.trim_end();
+    if before.ends_with('|') {
+        return NameKind::Filter;
+    }
+    let mut words = before.rsplit(char::is_whitespace);
+    match (words.next(), words.next()) {
+        (Some("is"), _) | (Some("not"), Some("is")) => NameKind::Test,
+        _ => NameKind::Root,
+    }
+}
+
+/// The dotted name `before` ends with, followed by a `.`: for `{{ CTX.ticket.`,
+/// `Some("CTX.ticket")`.
+pub fn qualifier(before: &str) -> Option<&str> {
+    let before = before.strip_suffix('.')?;
+    let is_part = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let q = &before[before.trim_end_matches(is_part).len()..];
+    (!q.is_empty()).then_some(q)
+}
+
 /// The value of `key` directly inside the block that starts at line `parent` (a task's
 /// `action`, a trigger's `type`), read from the text; for a `-` item, the item's own line
 /// counts too.
@@ -385,6 +422,17 @@ mod tests {
         assert!(matches!(c.spot, Spot::Template { .. }));
         let (_, c) = at("vars:\n  a: \"{{ x }} ‸\"\n");
         assert!(matches!(c.spot, Spot::Value { .. }));
+    }
+
+    #[test]
+    fn what_a_name_in_a_template_is() {
+        assert_eq!(name_kind(" x | "), NameKind::Filter);
+        assert_eq!(name_kind(" x|"), NameKind::Filter);
+        assert_eq!(name_kind(" x is not "), NameKind::Test);
+        assert_eq!(name_kind(" x is "), NameKind::Test);
+        assert_eq!(name_kind(" CTX.a."), NameKind::Member("CTX.a"));
+        assert_eq!(name_kind(" this "), NameKind::Root);
+        assert_eq!(name_kind(""), NameKind::Root);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Range};
 use weft_engine::ActionSpec;
 use weft_engine::template::catalog;
 
+use super::context::NameKind;
 use super::outline::{Origin, Outline};
 use super::text::Lines;
 use super::{Catalog, Document, qualifier, word_at};
@@ -61,7 +62,6 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<Hover> 
         }
         _ => {}
     }
-    let before = doc.text[..word.start].trim_end();
     let in_template = matches!(
         super::context::cursor(&doc.text, word.start).spot,
         super::context::Spot::Template { .. }
@@ -69,12 +69,10 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<Hover> 
     if !in_template {
         return None;
     }
-    let (entry, what) = if before.ends_with('|') {
-        (catalog::filter(name)?, "filter")
-    } else if before.ends_with(" is") || before.ends_with(" is not") {
-        (catalog::test(name)?, "test")
-    } else {
-        return None;
+    let (entry, what) = match super::context::name_kind(&doc.text[..word.start]) {
+        NameKind::Filter => (catalog::filter(name)?, "filter"),
+        NameKind::Test => (catalog::test(name)?, "test"),
+        _ => return None,
     };
     Some(markdown(
         format!("{what} **{}**\n\n{}", entry.name, entry.doc),

@@ -135,10 +135,7 @@ pub fn word_at(text: &str, offset: usize) -> Option<std::ops::Range<usize>> {
 /// The dotted name a word at `start` is the last part of: for `CTX.ticket.id` with the word
 /// `ticket`, `Some("CTX")`.
 pub fn qualifier(text: &str, start: usize) -> Option<&str> {
-    let before = text[..start].strip_suffix('.')?;
-    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
-    let q = &before[before.trim_end_matches(is_word).len()..];
-    (!q.is_empty()).then_some(q)
+    context::qualifier(&text[..start])
 }
 
 #[cfg(test)]
