@@ -372,3 +372,79 @@ fn exit_without_shutdown_and_a_closed_stdin_end_the_server() {
     let status = wait_child(&mut client.child, WAIT).expect("exits when the editor goes away");
     assert_eq!(status.code(), Some(1));
 }
+
+/// Every file of the diagnostics corpus: the server's diagnostics are `weft validate`'s, one
+/// for one, in order (columns converted from characters to UTF-16 units).
+#[test]
+fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = ["tests/corpus/invalid", "tests/corpus/warnings", "workflows"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).expect("corpus dir"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 20, "the corpus is there");
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["validate", "--format", "json"])
+        .args(&files)
+        .output()
+        .expect("weft validate");
+    let expected: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json diagnostics");
+
+    let mut client = Client::start(root);
+    client.request("initialize", json!({"capabilities": {}}));
+    client.notify("initialized", json!({}));
+    for (n, file) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(file).expect("read");
+        // Nothing but comments is no kind of weft file yet: an editor opening any such YAML
+        // must not be told "the file is empty".
+        if text.lines().all(|l| l.trim().is_empty() || l.starts_with('#')) {
+            continue;
+        }
+        let uri = url::Url::from_file_path(file).expect("uri").to_string();
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": n, "text": text}}),
+        );
+        let got = client.diagnostics(&uri);
+        let want: Vec<&Value> = expected
+            .iter()
+            .filter(|d| Path::new(d["file"].as_str().unwrap_or_default()) == file)
+            .collect();
+        let got: Vec<(String, String, u64, u64)> = got
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or_default().to_string(),
+                    d["message"].as_str().unwrap_or_default().to_string(),
+                    d["range"]["start"]["line"].as_u64().unwrap_or_default(),
+                    d["range"]["start"]["character"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String, u64, u64)> = want
+            .iter()
+            .map(|d| {
+                let line = d["line"].as_u64().unwrap_or_default().saturating_sub(1);
+                let column = d["column"].as_u64().unwrap_or(1).saturating_sub(1);
+                let text_line = text.lines().nth(line as usize).unwrap_or_default();
+                let units: usize = text_line
+                    .chars()
+                    .take(column as usize)
+                    .map(char::len_utf16)
+                    .sum();
+                (
+                    d["code"].as_str().unwrap_or_default().to_string(),
+                    d["message"].as_str().unwrap_or_default().to_string(),
+                    line,
+                    units as u64,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{}", file.display());
+        client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        assert!(client.diagnostics(&uri).is_empty());
+    }
+}
