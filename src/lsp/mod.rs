@@ -170,4 +170,36 @@ mod tests {
         assert_eq!(word_at("a é", 3), None);
         assert_eq!(word_at("", 5), None);
     }
+
+    /// Every feature at every place of every corpus and example file, and of each of their
+    /// prefixes (a file being typed), answers without panicking.
+    #[test]
+    fn no_text_or_position_makes_a_feature_panic() {
+        let catalog = Catalog::new(weft_actions::registry());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let uri: lsp_types::Uri = "file:///w/x.yaml".parse().expect("uri");
+        let mut texts: Vec<String> = ["tests/corpus/invalid", "tests/corpus/warnings", "workflows"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root.join(d)).expect("dir"))
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        texts.push("tasks:\n  é😀: {action: \"{{ CTX.é | \", input: [\n".to_string());
+        for text in &texts {
+            let prefixes = (0..text.len())
+                .step_by(97)
+                .filter(|i| text.is_char_boundary(*i));
+            for cut in prefixes.chain([text.len()]) {
+                let doc = Document::new(None, text[..cut].to_string());
+                let _ = completion::complete(&doc, &catalog, cut);
+                let _ = diagnostics::diagnostics(&doc, &catalog, &uri);
+                let _ = symbols::symbols(&doc);
+            }
+            let doc = Document::new(None, text.clone());
+            for offset in (0..text.len() + 3).step_by(5) {
+                let _ = completion::complete(&doc, &catalog, offset);
+                let _ = hover::hover(&doc, &catalog, offset);
+                let _ = definition::definition(&doc, offset);
+            }
+        }
+    }
 }

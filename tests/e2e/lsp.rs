@@ -400,7 +400,10 @@ fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
         let text = std::fs::read_to_string(file).expect("read");
         // Nothing but comments is no kind of weft file yet: an editor opening any such YAML
         // must not be told "the file is empty".
-        if text.lines().all(|l| l.trim().is_empty() || l.starts_with('#')) {
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('#'))
+        {
             continue;
         }
         let uri = url::Url::from_file_path(file).expect("uri").to_string();
@@ -420,7 +423,9 @@ fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
                     d["code"].as_str().unwrap_or_default().to_string(),
                     d["message"].as_str().unwrap_or_default().to_string(),
                     d["range"]["start"]["line"].as_u64().unwrap_or_default(),
-                    d["range"]["start"]["character"].as_u64().unwrap_or_default(),
+                    d["range"]["start"]["character"]
+                        .as_u64()
+                        .unwrap_or_default(),
                 )
             })
             .collect();
@@ -444,7 +449,37 @@ fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
             })
             .collect();
         assert_eq!(got, want, "{}", file.display());
-        client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        client.notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri}}),
+        );
         assert!(client.diagnostics(&uri).is_empty());
     }
+}
+
+#[test]
+fn a_sub_workflow_call_leads_to_the_child_workflow_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flows = dir.path().join("workflows");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    let child = "name: notify-child\ntasks:\n  a:\n    action: core.noop\n";
+    std::fs::write(flows.join("child.yaml"), child).expect("write");
+    let parent = "name: parent\ntasks:\n  call:\n    action: core.workflow\n    input:\n      workflow: notify-child\n";
+    let file = flows.join("parent.yaml");
+    std::fs::write(&file, parent).expect("write");
+    let uri = url::Url::from_file_path(&file).expect("uri").to_string();
+
+    let mut client = Client::start(dir.path());
+    client.request("initialize", json!({"capabilities": {}}));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": parent}}),
+    );
+    let def = client.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri}, "position": pos(parent, "notify-child")}),
+    );
+    let child_uri = url::Url::from_file_path(flows.join("child.yaml")).expect("uri");
+    assert_eq!(def["uri"], child_uri.as_str(), "{def}");
+    assert_eq!(def["range"]["start"], json!({"line": 0, "character": 6}));
 }
