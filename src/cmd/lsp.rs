@@ -45,6 +45,9 @@ const MAX_MESSAGE: usize = 64 << 20;
 /// valid request, so the loop answers the client instead of leaving it waiting.
 const INVALID: &str = "$/weft/invalidRequest";
 
+/// Serves until `exit`. The stdio threads are ours rather than `Connection::stdio`'s: its
+/// reader gives up on the first malformed message, ending the session; ours drops that
+/// message and reads on.
 pub fn run(_args: Args) -> miette::Result<ExitCode> {
     let (server, client) = Connection::memory();
     let Connection {
@@ -103,7 +106,9 @@ fn read_message(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        // A header line is short; a client sending endless bytes without a line break
+        // must not fill memory.
+        if input.by_ref().take(8192).read_until(b'\n', &mut line)? == 0 {
             return Ok(None);
         }
         let text = String::from_utf8_lossy(&line);

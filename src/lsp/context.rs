@@ -310,11 +310,9 @@ pub fn qualifier(before: &str) -> Option<&str> {
 pub fn child_value<'a>(text: &'a str, parent: usize, key: &str) -> Option<&'a str> {
     let lines = Lines::new(text);
     let head = read_line(lines.line(parent));
-    if head.key.is_none() || head.first_dash().is_some() {
-        // `- type: cron` opens the item: its own key is a child.
-        if head.key == Some(key) {
-            return Some(unquote(head.value));
-        }
+    // `- type: cron` opens the item: its own key is one of the item's.
+    if head.first_dash().is_some() && head.key == Some(key) {
+        return Some(unquote(head.value));
     }
     let parent_indent = head.first_dash().unwrap_or(head.indent);
     let mut child_indent = None;
