@@ -126,6 +126,13 @@ impl Client {
         panic!("no diagnostics for {uri}");
     }
 
+    fn open(&mut self, uri: &str, version: usize, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": version, "text": text}}),
+        );
+    }
+
     fn change(&mut self, uri: &str, version: i64, text: &str) {
         self.notify(
             "textDocument/didChange",
@@ -184,6 +191,16 @@ fn labels(result: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What `weft validate --format json` reports for `files`.
+fn validate(files: &[std::path::PathBuf]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["validate", "--format", "json"])
+        .args(files)
+        .output()
+        .expect("weft validate");
+    serde_json::from_slice(&out.stdout).expect("json diagnostics")
+}
+
 const BROKEN: &str = "name: lsp-e2e
 tasks:
   fetch:
@@ -203,12 +220,7 @@ fn an_editor_session_from_initialize_to_exit() {
     let uri = url::Url::from_file_path(&file).expect("uri").to_string();
 
     // What `weft validate` says about the file is what the editor must show.
-    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(["validate", "--format", "json"])
-        .arg(&file)
-        .output()
-        .expect("weft validate");
-    let expected: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json diagnostics");
+    let expected = validate(&[file.clone()]);
     assert_eq!(expected.len(), 1, "{expected:?}");
 
     let mut client = Client::start(dir.path());
@@ -229,10 +241,7 @@ fn an_editor_session_from_initialize_to_exit() {
     let invalid = client.response(99);
     assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
 
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": BROKEN}}),
-    );
+    client.open(&uri, 1, BROKEN);
     let diags = client.diagnostics(&uri);
     assert_eq!(diags.len(), 1, "{diags:?}");
     let (d, want) = (&diags[0], &expected[0]);
@@ -386,12 +395,7 @@ fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
         .collect();
     files.sort();
     assert!(files.len() > 20, "the corpus is there");
-    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(["validate", "--format", "json"])
-        .args(&files)
-        .output()
-        .expect("weft validate");
-    let expected: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json diagnostics");
+    let expected = validate(&files);
 
     let mut client = Client::start(root);
     client.request("initialize", json!({"capabilities": {}}));
@@ -407,10 +411,7 @@ fn every_corpus_file_gets_the_diagnostics_weft_validate_reports() {
             continue;
         }
         let uri = url::Url::from_file_path(file).expect("uri").to_string();
-        client.notify(
-            "textDocument/didOpen",
-            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": n, "text": text}}),
-        );
+        client.open(&uri, n, &text);
         let got = client.diagnostics(&uri);
         let want: Vec<&Value> = expected
             .iter()
@@ -471,10 +472,7 @@ fn a_sub_workflow_call_leads_to_the_child_workflow_file() {
 
     let mut client = Client::start(dir.path());
     client.request("initialize", json!({"capabilities": {}}));
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": parent}}),
-    );
+    client.open(&uri, 1, parent);
     let def = client.request(
         "textDocument/definition",
         json!({"textDocument": {"uri": uri}, "position": pos(parent, "notify-child")}),
