@@ -220,7 +220,7 @@ fn an_editor_session_from_initialize_to_exit() {
     let uri = url::Url::from_file_path(&file).expect("uri").to_string();
 
     // What `weft validate` says about the file is what the editor must show.
-    let expected = validate(&[file.clone()]);
+    let expected = validate(std::slice::from_ref(&file));
     assert_eq!(expected.len(), 1, "{expected:?}");
 
     let mut client = Client::start(dir.path());
