@@ -2,6 +2,7 @@
 
 mod cmd;
 mod config;
+mod lsp;
 
 use std::process::ExitCode;
 
@@ -106,6 +107,13 @@ enum Command {
     /// Ask a running `weft serve` whether it is healthy (`/healthz`): exit 0 if it is, 1 if
     /// not — for container health checks.
     Healthcheck(cmd::healthcheck::Args),
+    /// Serve the Language Server Protocol over stdin/stdout, for editors (README: "Editor
+    /// support").
+    ///
+    /// For workflow, form and crate files: the diagnostics of `weft validate` as you type;
+    /// completion of actions, their parameters, task names, `CTX.`/`TASKS.` names, filters,
+    /// tests and trigger keys; hover; go to definition; the outline.
+    Lsp(cmd::lsp::Args),
     /// Print the shell completion script for bash, zsh, fish, powershell or elvish (README:
     /// "Shell completions and man pages" says where to put it).
     Completions {
@@ -190,6 +198,7 @@ fn main() -> ExitCode {
         Command::Crate(c) => cmd::crate_cmd::run(c),
         Command::Config(c) => cmd::config::run(c, &loaded, leaf),
         Command::Healthcheck(args) => cmd::healthcheck::run(args),
+        Command::Lsp(args) => cmd::lsp::run(args),
         Command::Completions { shell } => cmd::docs::completions(shell),
         Command::Man { dir } => cmd::docs::man(dir.as_deref()),
     };

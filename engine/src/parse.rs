@@ -128,6 +128,27 @@ const CRON_KEYS: &[&str] = &["schedule", "timezone", "catch_up"];
 const AUTOTASK_KEYS: &[&str] = &["events", "fields"];
 const FORM_KEYS: &[&str] = &["form", "response", "timeout"];
 
+/// The keys only a trigger of type `ty` takes (besides the common ones).
+fn own_trigger_keys(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "webhook" => WEBHOOK_KEYS,
+        "cron" => CRON_KEYS,
+        "form" => FORM_KEYS,
+        t if t.starts_with("autotask.") => AUTOTASK_KEYS,
+        _ => &[],
+    }
+}
+
+/// Every key a trigger of type `ty` takes: the common ones, then its own (an editor offers
+/// these; `weft validate` reports the others as `trigger.wrong_key`).
+pub fn trigger_keys(ty: &str) -> impl Iterator<Item = &'static str> {
+    let ty = if ty == "manual" { "always_pass" } else { ty };
+    TRIGGER_COMMON_KEYS
+        .iter()
+        .chain(own_trigger_keys(ty))
+        .copied()
+}
+
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -1320,13 +1341,7 @@ impl<'s> Reader<'s> {
 
     /// Reports keys that belong to another trigger type than `ty`.
     fn foreign_trigger_keys(&mut self, node: &Node, ty: &str, all_keys: &[&str]) {
-        let own: &[&str] = match ty {
-            "webhook" => WEBHOOK_KEYS,
-            "cron" => CRON_KEYS,
-            "form" => FORM_KEYS,
-            t if t.starts_with("autotask.") => AUTOTASK_KEYS,
-            _ => &[],
-        };
+        let own = own_trigger_keys(ty);
         for (k, _) in node.as_map().unwrap_or_default() {
             let key = k.key_string();
             if !TRIGGER_COMMON_KEYS.contains(&key.as_str())

@@ -94,7 +94,7 @@ fn describe(spec: &weft_engine::ActionSpec) -> String {
     out
 }
 
-fn type_of(prop: &serde_json::Value, root: &serde_json::Value) -> String {
+pub(crate) fn type_of(prop: &serde_json::Value, root: &serde_json::Value) -> String {
     if let Some(r) = prop.get("$ref").and_then(|r| r.as_str()) {
         let name = r.rsplit('/').next().unwrap_or(r);
         let target = root.pointer(r.trim_start_matches('#'));

@@ -22,6 +22,7 @@ pub mod executions;
 pub mod form;
 pub mod healthcheck;
 pub mod integration;
+pub mod lsp;
 pub mod mapping;
 pub mod org;
 pub mod progress;

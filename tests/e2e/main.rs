@@ -26,6 +26,7 @@ mod crates_triggers;
 mod forms_page;
 mod http;
 mod keys_files;
+mod lsp;
 mod main_job;
 mod mapping;
 mod memory;

@@ -15,6 +15,7 @@
 #[cfg(test)]
 mod abuse;
 mod builtins;
+pub mod catalog;
 mod filters;
 mod functions;
 pub mod limits;
@@ -52,169 +53,6 @@ fn build_environment() -> Environment<'static> {
     filters::register(&mut env);
     env
 }
-
-/// Names worth suggesting when a filter or test is misspelled; only those that exist in the
-/// environment are offered.
-const FILTER_CANDIDATES: &[&str] = &[
-    "abs",
-    "as_timezone",
-    "attr",
-    "b64decode",
-    "b64encode",
-    "base64",
-    "basename",
-    "batch",
-    "bool",
-    "capitalize",
-    "center",
-    "chain",
-    "combine",
-    "convert_from_epoch",
-    "convert_to_epoch",
-    "count",
-    "d",
-    "dateformat",
-    "datetimeformat",
-    "decode_base64",
-    "default",
-    "dict2items",
-    "dictsort",
-    "difference",
-    "dirname",
-    "e",
-    "escape",
-    "filesizeformat",
-    "first",
-    "flatten",
-    "float",
-    "format",
-    "format_datetime",
-    "from_json",
-    "from_json_string",
-    "from_yaml",
-    "from_yaml_all",
-    "from_yaml_string",
-    "groupby",
-    "hash",
-    "hmac",
-    "indent",
-    "int",
-    "intersect",
-    "items",
-    "items2dict",
-    "join",
-    "json_dump",
-    "json_escape",
-    "json_parse",
-    "json_query",
-    "json_stringify",
-    "jsonpath",
-    "last",
-    "length",
-    "lines",
-    "list",
-    "lower",
-    "mandatory",
-    "map",
-    "max",
-    "min",
-    "parse_csv",
-    "parse_datetime",
-    "pluralize",
-    "regex_escape",
-    "regex_findall",
-    "regex_match",
-    "regex_replace",
-    "regex_search",
-    "reject",
-    "rejectattr",
-    "replace",
-    "reverse",
-    "round",
-    "safe",
-    "select",
-    "selectattr",
-    "slice",
-    "sort",
-    "split",
-    "string",
-    "striptags",
-    "sum",
-    "symmetric_difference",
-    "ternary",
-    "timeformat",
-    "title",
-    "to_epoch",
-    "to_human_time_from_seconds",
-    "to_json",
-    "to_json_string",
-    "to_nice_json",
-    "to_nice_yaml",
-    "to_yaml",
-    "to_yaml_string",
-    "tojson",
-    "trim",
-    "truncate",
-    "type_debug",
-    "union",
-    "unique",
-    "upper",
-    "urldecode",
-    "urlencode",
-    "version_compare",
-    "win_basename",
-    "win_dirname",
-    "wordcount",
-    "wordwrap",
-    "yaml_dump",
-    "yaml_parse",
-    "zip",
-];
-const TEST_CANDIDATES: &[&str] = &[
-    "boolean",
-    "contains",
-    "defined",
-    "divisibleby",
-    "endingwith",
-    "eq",
-    "equalto",
-    "even",
-    "false",
-    "filter",
-    "float",
-    "ge",
-    "greaterthan",
-    "gt",
-    "in",
-    "int",
-    "integer",
-    "iterable",
-    "le",
-    "lessthan",
-    "lower",
-    "lt",
-    "mapping",
-    "match",
-    "ne",
-    "none",
-    "number",
-    "odd",
-    "regex",
-    "safe",
-    "sameas",
-    "search",
-    "sequence",
-    "startingwith",
-    "string",
-    "subset",
-    "superset",
-    "test",
-    "true",
-    "undefined",
-    "upper",
-    "version",
-    "version_compare",
-];
 
 /// Is `name` a filter (or, with `test`, a test) known to the environment?
 fn exists(name: &str, test: bool) -> bool {
@@ -308,10 +146,7 @@ pub fn unknown_filters_and_tests(source: &str) -> Vec<UnknownName> {
                             offset: start,
                             suggestion: crate::suggest::closest(
                                 word,
-                                FILTER_CANDIDATES
-                                    .iter()
-                                    .copied()
-                                    .filter(|c| exists(c, false)),
+                                catalog::filters().map(|e| e.name),
                             ),
                         });
                     }
@@ -324,7 +159,7 @@ pub fn unknown_filters_and_tests(source: &str) -> Vec<UnknownName> {
                             offset: start,
                             suggestion: crate::suggest::closest(
                                 word,
-                                TEST_CANDIDATES.iter().copied().filter(|c| exists(c, true)),
+                                catalog::tests().map(|e| e.name),
                             ),
                         });
                     }
@@ -875,22 +710,6 @@ mod tests {
         );
         assert_eq!(found[0].offset, 13);
         assert!(unknown_filters_and_tests("{{ x is not none and x | length > 0 }}").is_empty());
-    }
-
-    #[test]
-    fn candidate_lists_only_name_real_filters() {
-        let missing: Vec<&str> = FILTER_CANDIDATES
-            .iter()
-            .copied()
-            .filter(|f| !exists(f, false))
-            .collect();
-        assert!(missing.is_empty(), "{missing:?}");
-        let missing: Vec<&str> = TEST_CANDIDATES
-            .iter()
-            .copied()
-            .filter(|t| !exists(t, true))
-            .collect();
-        assert!(missing.is_empty(), "{missing:?}");
     }
 
     #[test]
