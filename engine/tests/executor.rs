@@ -188,7 +188,11 @@ tasks:
 "#
         );
         let exec = run(&engine, &src, json!({})).await;
-        assert_eq!(exec.status, ExecStatus::Failed, "firing branch after {fires_ms} ms");
+        assert_eq!(
+            exec.status,
+            ExecStatus::Failed,
+            "firing branch after {fires_ms} ms"
+        );
         assert!(exec.error.unwrap().contains("unreachable"));
         assert_eq!(count.calls("two"), 0);
     }

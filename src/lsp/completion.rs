@@ -18,7 +18,7 @@ pub fn complete(doc: &Document, catalog: &Catalog, offset: usize) -> Vec<Complet
     let schema = match doc.kind {
         FileKind::Workflow => &catalog.workflow_schema,
         FileKind::Form => &catalog.form_schema,
-        FileKind::Manifest | FileKind::Other => return Vec::new(),
+        FileKind::Manifest | FileKind::Test | FileKind::Other => return Vec::new(),
     };
     let offset = offset.min(doc.text.len());
     let cursor = context::cursor(&doc.text, offset);

@@ -17,6 +17,10 @@ pub fn diagnostics(doc: &Document, catalog: &Catalog, uri: &Uri) -> Vec<Diagnost
         FileKind::Workflow => weft_engine::load(&doc.text, &catalog.registry).diagnostics,
         FileKind::Form => weft_engine::load_form(&doc.text).diagnostics,
         FileKind::Manifest => return manifest(doc, &lines),
+        // The file's name only picks the default workflow, which the checks do not need.
+        FileKind::Test => {
+            weft_service::workflow_tests::diagnostics(std::path::Path::new(""), &doc.text)
+        }
         FileKind::Other => return Vec::new(),
     };
     found

@@ -25,6 +25,8 @@ pub enum FileKind {
     Form,
     /// A crate's `crate.yaml`.
     Manifest,
+    /// A workflow test file (`*.test.yaml`, run by `weft test`).
+    Test,
     /// Any other YAML (the editor may send us every YAML file): left alone.
     Other,
 }
@@ -38,6 +40,13 @@ impl FileKind {
             .is_some_and(|n| n == "crate.yaml")
         {
             return FileKind::Manifest;
+        }
+        if path
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .is_some_and(weft_engine::is_test_file_name)
+        {
+            return FileKind::Test;
         }
         let top_key = |key: &str| {
             text.lines()

@@ -481,3 +481,31 @@ fn a_sub_workflow_call_leads_to_the_child_workflow_file() {
     assert_eq!(def["uri"], child_uri.as_str(), "{def}");
     assert_eq!(def["range"]["start"], json!({"line": 0, "character": 6}));
 }
+
+/// A workflow test file gets `weft test`'s own checks as the author types.
+#[test]
+fn a_test_file_gets_the_checks_weft_test_makes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut client = Client::start(dir.path());
+    client.request("initialize", json!({"capabilities": {}}));
+    client.notify("initialized", json!({}));
+    let uri = format!("file://{}/triage.test.yaml", dir.path().display());
+    client.open(
+        &uri,
+        1,
+        "cases:\n  - name: a\n    expcet: {status: succeeded}\n",
+    );
+    let diags = client.diagnostics(&uri);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0]["code"], "test.unknown_key");
+    assert_eq!(
+        diags[0]["range"]["start"],
+        json!({"line": 2, "character": 4})
+    );
+    client.change(
+        &uri,
+        2,
+        "cases:\n  - name: a\n    expect: {status: succeeded}\n",
+    );
+    assert_eq!(client.diagnostics(&uri), Vec::<Value>::new());
+}
