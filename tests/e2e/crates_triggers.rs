@@ -106,12 +106,18 @@ async fn ticket_crates_act_on_their_orgs_tickets_from_autotask_callouts() {
 
     for (name, _) in TICKET_CRATES {
         let list = ended(&server, &format!("{name}--acme-dental"), 3).await;
+        all_succeeded(&list);
+        // Sentiment also scores the notes other crates write (a checklist is a note too);
+        // one execution per ticket is what the tickets' own events start.
+        let list: Vec<Value> = list
+            .into_iter()
+            .filter(|e| e["trigger"]["type"] != "autotask.ticket_note")
+            .collect();
         assert_eq!(
             list.len(),
             3,
             "{name}: one execution per Acme Dental ticket"
         );
-        all_succeeded(&list);
         for e in &list {
             assert_eq!(e["org"], "acme-dental", "{e:#}");
         }
