@@ -395,16 +395,18 @@ impl Reader {
 
     fn file(&mut self, path: &Path, source: &str, root: &Node) -> Option<TestFile> {
         let entries = self.keys(root, "a test file", FILE_KEYS)?;
-        let get = |k: &str| entries.iter().find(|(n, _)| n.as_str() == Some(k));
+        let get = |k: &str| value_of(entries, k);
         let workflow = match get("workflow") {
-            Some((_, v)) => self.string(v, "`workflow`")?,
+            Some(v) => self.string(v, "`workflow`")?,
             None => default_workflow(path),
         };
         let defaults = match get("defaults") {
-            Some((_, v)) => self.defaults(v),
+            Some(v) => self.defaults(v),
             None => Defaults::default(),
         };
-        let Some((cases_key, cases_node)) = get("cases") else {
+        let Some((cases_key, cases_node)) =
+            entries.iter().find(|(n, _)| n.as_str() == Some("cases"))
+        else {
             self.error(
                 "test.no_cases",
                 root.span,
@@ -482,12 +484,7 @@ impl Reader {
 
     fn case(&mut self, node: &Node, defaults: &Defaults) -> Option<Case> {
         let entries = self.keys(node, "a case", CASE_KEYS)?;
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(n, _)| n.as_str() == Some(k))
-                .map(|(_, v)| v)
-        };
+        let get = |k: &str| value_of(entries, k);
         let Some(name) = get("name").and_then(|n| self.string(n, "a case's `name`")) else {
             self.error(
                 "test.case_name",
@@ -648,12 +645,7 @@ impl Reader {
 
     fn mock(&mut self, node: &Node, target: Option<MockTarget>) -> Option<Mock> {
         let entries = self.keys(node, "a mock", MOCK_KEYS)?;
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(n, _)| n.as_str() == Some(k))
-                .map(|(_, v)| v)
-        };
+        let get = |k: &str| value_of(entries, k);
         let named = match (get("task"), get("action")) {
             (Some(t), None) => self.string(t, "`task`").map(MockTarget::Task),
             (None, Some(a)) => self.string(a, "`action`").map(MockTarget::Action),
@@ -723,12 +715,7 @@ impl Reader {
 
     /// The answers written in a mock's mapping: `result`, `error` (+ `data`), or `results`.
     fn reply(&mut self, node: &Node, entries: &[(Node, Node)]) -> Reply {
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(n, _)| n.as_str() == Some(k))
-                .map(|(_, v)| v)
-        };
+        let get = |k: &str| value_of(entries, k);
         let delay = get("delay").and_then(|d| self.duration(d, "`delay`"));
         let mut steps = Vec::new();
         match (get("result"), get("error"), get("results")) {
@@ -742,11 +729,7 @@ impl Reader {
                 Kind::Seq(items) => {
                     for i in items {
                         if let Some(e) = self.keys(i, "an answer", STEP_KEYS) {
-                            let g = |k: &str| {
-                                e.iter()
-                                    .find(|(n, _)| n.as_str() == Some(k))
-                                    .map(|(_, v)| v)
-                            };
+                            let g = |k: &str| value_of(e, k);
                             match (g("result"), g("error")) {
                                 (Some(r), None) => steps.push(Step::Result(r.to_json())),
                                 (None, Some(err)) => {
@@ -911,6 +894,14 @@ struct Defaults {
     now: Option<jiff::Timestamp>,
     allow: Vec<String>,
     mocks: Vec<Mock>,
+}
+
+/// The value of `key` in a mapping's entries.
+fn value_of<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
 }
 
 /// `ticket-triage.test.yaml` tests `ticket-triage`.
