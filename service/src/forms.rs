@@ -14,7 +14,7 @@ use weft_engine::form::{Form, Item, Options};
 use weft_engine::store::{FormRecord, Store, StoreErrorKind};
 
 mod options;
-mod submit;
+pub(crate) mod submit;
 
 pub use options::{Loaded, OptionsCache, dynamic_options};
 pub use submit::{DEFAULT_WAIT, NO_SUCH_LINK, OpenLink, Submitted, Waited, open_link, submit};

@@ -262,3 +262,64 @@ fn the_shipped_workflows_and_crates_pass_their_tests() {
     let out = weft(root, &["test", "workflows", "crates-library"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_form_submission_starts_a_case_through_the_forms_own_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("starter.yaml"),
+        "version: 1\nform: starter\ntitle: New starter\nfields:\n  - name: first_name\n    required: true\n  - name: pin\n    secret: true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("onboard.yaml"),
+        r#"version: 1
+name: onboard
+input:
+  first_name: {type: string, required: true}
+tasks:
+  greet:
+    action: core.echo
+    input: {hello: "{{ CTX.first_name }}", values: "{{ TRIGGER.form.values }}"}
+output: {greeting: "{{ TASKS.greet.result.hello }}", seen: "{{ TASKS.greet.result['values'] }}"}
+triggers:
+  - name: submitted
+    type: form
+    form: starter
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("onboard.test.yaml"),
+        r#"cases:
+  - name: a submission's values are the inputs; a secret field stays out of TRIGGER
+    org: Acme
+    trigger:
+      body: {first_name: Sam, pin: "1234"}
+    expect:
+      output: {greeting: Sam, seen: {first_name: Sam}}
+  - name: the form refuses a submission without the required name
+    trigger:
+      body: {pin: "1234"}
+    expect:
+      status: rejected
+      error: "first_name"
+  - name: a mistyped mock is named
+    mocks:
+      gret: {result: 1}
+    input: {first_name: Sam}
+"#,
+    )
+    .unwrap();
+    let out = weft(dir.path(), &["test"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("✓ a submission's values are the inputs"), "{t}");
+    assert!(t.contains("✓ the form refuses a submission"), "{t}");
+    assert!(
+        t.contains(
+            "the mock stands in for task `gret`, which no workflow here has; did you mean `greet`?"
+        ),
+        "{t}"
+    );
+}

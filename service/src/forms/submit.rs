@@ -250,23 +250,55 @@ async fn targets(
 /// submitted_at, link}, org}`. Secret fields are left out of it: they reach the workflow only
 /// as secret inputs.
 fn event(open: &OpenLink, values: &Map<String, Value>, now: &str) -> Value {
-    let shown = open.form.public_values(values);
     let prefill = open
         .signed
         .as_ref()
         .map(|s| s.prefill.clone())
         .unwrap_or_default();
+    form_event(
+        &open.form,
+        open.record.version,
+        values,
+        FormEventFacts {
+            prefill,
+            now,
+            link: open.kind(),
+            org: &open.org.id,
+        },
+    )
+}
+
+/// What a form event says besides the form and its values.
+pub(crate) struct FormEventFacts<'a> {
+    /// The link's signed prefill.
+    pub prefill: Map<String, Value>,
+    /// When it was submitted (RFC 3339).
+    pub now: &'a str,
+    /// The kind of link (`standing`, `single`…).
+    pub link: &'a str,
+    /// The org it was submitted for.
+    pub org: &'a str,
+}
+
+/// `TRIGGER` of a submission of `form` (version `version`) with `values` (what `weft test`
+/// hands a case that starts from a form, too).
+pub(crate) fn form_event(
+    form: &Form,
+    version: i64,
+    values: &Map<String, Value>,
+    facts: FormEventFacts<'_>,
+) -> Value {
     json!({
         "type": "form",
         "form": {
-            "name": open.form.name,
-            "version": open.record.version,
-            "values": shown,
-            "prefill": prefill,
-            "submitted_at": now,
-            "link": open.kind(),
+            "name": form.name,
+            "version": version,
+            "values": form.public_values(values),
+            "prefill": facts.prefill,
+            "submitted_at": facts.now,
+            "link": facts.link,
         },
-        "org": open.org.id,
+        "org": facts.org,
     })
 }
 
@@ -279,22 +311,41 @@ fn inputs(
     event: &Value,
     now: &str,
 ) -> Result<Map<String, Value>, ServiceError> {
-    let secret = open.form.secret_fields();
-    let mut out = if target.trigger.input.is_empty() {
+    form_inputs(
+        &target.workflow,
+        &target.trigger,
+        &open.form,
+        values,
+        event,
+        now,
+    )
+}
+
+/// [`inputs`] of `wf` started by its form trigger `trigger` for a submission of `form`.
+pub(crate) fn form_inputs(
+    wf: &weft_engine::Workflow,
+    trigger: &Trigger,
+    form: &Form,
+    values: &Map<String, Value>,
+    event: &Value,
+    now: &str,
+) -> Result<Map<String, Value>, ServiceError> {
+    let secret = form.secret_fields();
+    let mut out = if trigger.input.is_empty() {
         Map::new()
     } else {
         let ctx = context(&[("TRIGGER", to_value(event))], now, Extra::default());
-        weft_triggers::event::inputs(&target.workflow, &target.trigger, event, &ctx)
+        weft_triggers::event::inputs(wf, trigger, event, &ctx)
             .map_err(|e| ServiceError::usage(e.to_string()))?
     };
     for (k, v) in values {
-        let Some(declared) = target.workflow.input.get(k) else {
+        let Some(declared) = wf.input.get(k) else {
             continue;
         };
         if secret.contains(&k.as_str()) && !declared.secret {
             continue;
         }
-        if target.trigger.input.is_empty() || secret.contains(&k.as_str()) {
+        if trigger.input.is_empty() || secret.contains(&k.as_str()) {
             out.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }

@@ -2,6 +2,7 @@
 //! case's org, event and mocks set up, the execution run on a paused clock and what it did
 //! gathered for the expectations.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,13 +12,14 @@ use serde_json::{Map, Value};
 use weft_engine::action::Clock;
 use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Engine, StartOptions};
+use weft_engine::form::Form;
 use weft_engine::integration::Integrations;
 use weft_engine::model::{AutotaskEvent, Trigger, TriggerKind};
 use weft_engine::store::{ExecutionRecord, Store, TaskRun, TaskStatus, WorkflowRecord};
 use weft_engine::{Registry, Workflow};
 
 use super::expect::{self, Failure};
-use super::file::{Case, OrgSpec, TestFile, TriggerSpec};
+use super::file::{Case, MockTarget, OrgSpec, TestFile, TriggerSpec};
 use super::held_store::{Held, holding};
 use super::mocks::{self, Call, CaseActions};
 use crate::orgs::{self, NewOrg};
@@ -217,6 +219,11 @@ struct Bench {
     record: WorkflowRecord,
     workflow: Arc<Workflow>,
     clock: Arc<Mutex<Arc<VirtualClock>>>,
+    /// The folder's forms by name: version and form.
+    forms: HashMap<String, (i64, Form)>,
+    /// Every task name of the folder's workflows, and every action name: what mocks may
+    /// stand in for.
+    known_tasks: BTreeSet<String>,
 }
 
 /// The clock the engine reads: the current case's.
@@ -293,6 +300,18 @@ impl Bench {
             why
         })?;
         let workflow = engine.parsed(&record).map_err(|e| e.to_string())?;
+        let mut forms = HashMap::new();
+        for f in store.list_forms().await.unwrap_or_default() {
+            if let Some(form) = weft_engine::load_form(&f.source).form {
+                forms.insert(f.name.clone(), (f.version, form));
+            }
+        }
+        let mut known_tasks = BTreeSet::new();
+        for r in store.list_workflows().await.unwrap_or_default() {
+            if let Ok(wf) = engine.parsed(&r) {
+                known_tasks.extend(wf.tasks.keys().cloned());
+            }
+        }
         Ok(Bench {
             store,
             engine,
@@ -300,6 +319,8 @@ impl Bench {
             record,
             workflow,
             clock,
+            forms,
+            known_tasks,
         })
     }
 
@@ -365,6 +386,7 @@ impl Bench {
 
     /// Runs one case; `Err` when it could not be set up.
     async fn case(&self, case: &Case) -> Result<Observed, String> {
+        self.check_mocks(case)?;
         let actions = CaseActions::new(case.mocks.clone(), case.allow.clone(), self.store.clone());
         *self.current.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(actions.clone());
         *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(VirtualClock {
@@ -407,6 +429,31 @@ impl Bench {
             let _ = self.store.delete_org(id).await;
         }
         observed
+    }
+
+    /// A mock for a task no workflow of the folder has, or an action no one registered,
+    /// would silently never answer: refuse it, naming the likely one.
+    fn check_mocks(&self, case: &Case) -> Result<(), String> {
+        for m in &case.mocks {
+            let (name, what, known): (&str, &str, Vec<&str>) = match &m.target {
+                MockTarget::Task(t) => (
+                    t,
+                    "task",
+                    self.known_tasks.iter().map(String::as_str).collect(),
+                ),
+                MockTarget::Action(a) => (a, "action", self.engine.registry().names().collect()),
+            };
+            if !known.contains(&name) {
+                let hint = weft_engine::suggest::did_you_mean(name, known.iter().copied())
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "line {}: the mock stands in for {what} `{name}`, which no workflow here has{hint}",
+                    m.span.line
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The case's MSP and org, created fresh; their ids, the MSP first.
@@ -475,7 +522,7 @@ impl Bench {
             None => (case.input.clone(), None),
             Some(t) => {
                 let now = self.engine.now();
-                match event(&self.workflow, t, org.as_deref(), now)? {
+                match event(&self.workflow, t, org.as_deref(), now, &self.forms)? {
                     Fired::Filtered(reason) => return Ok(Started::Filtered(reason)),
                     Fired::Rejected(why) => return Ok(Started::Rejected(why)),
                     Fired::Event { input, event } => {
@@ -488,7 +535,7 @@ impl Bench {
         };
         let opts = StartOptions { org, trigger };
         match self.engine.execute(&self.record, input, opts).await {
-            Ok(exec) => Ok(Started::Ran(exec)),
+            Ok(exec) => Ok(Started::Ran(Box::new(exec))),
             // Inputs the workflow refuses are an outcome a case may expect.
             Err(e) if e.kind() == weft_engine::executor::EngineErrorKind::Usage => {
                 Ok(Started::Rejected(e.to_string()))
@@ -558,7 +605,7 @@ impl Bench {
 }
 
 enum Started {
-    Ran(ExecutionRecord),
+    Ran(Box<ExecutionRecord>),
     Filtered(String),
     /// The inputs (given, or rendered from the event) do not fit the workflow.
     Rejected(String),
@@ -604,6 +651,7 @@ fn event(
     spec: &TriggerSpec,
     org: Option<&str>,
     now: jiff::Timestamp,
+    forms: &HashMap<String, (i64, Form)>,
 ) -> Result<Fired, String> {
     let trigger = pick_trigger(wf, spec)?;
     let org_name = org.unwrap_or(weft_triggers::cron::OWNER_ORG);
@@ -643,11 +691,8 @@ fn event(
             }
             weft_triggers::autotask::event_for(trigger, &spec.body, &headers, kind, org_name)
         }
-        TriggerKind::Form { .. } => {
-            return Err(format!(
-                "trigger `{}` is a form trigger: test it with `input:` (the form's values as the workflow's inputs)",
-                trigger.name
-            ));
+        TriggerKind::Form { form, .. } => {
+            return form_event(wf, trigger, spec, forms.get(form.as_str()), org_name, now);
         }
     };
     let now = now.to_string();
@@ -661,6 +706,65 @@ fn event(
     };
     let event = weft_triggers::event::with_integration(trigger, &event);
     Ok(Fired::Event { input, event })
+}
+
+/// A submission of the trigger's form with the case's `body` as its values: checked as the
+/// form page checks it, then the same `TRIGGER`, criteria and inputs as a real submission.
+fn form_event(
+    wf: &Workflow,
+    trigger: &Trigger,
+    spec: &TriggerSpec,
+    form: Option<&(i64, Form)>,
+    org: &str,
+    now: jiff::Timestamp,
+) -> Result<Fired, String> {
+    let Some((version, form)) = form else {
+        return Err(format!(
+            "trigger `{}` takes a form that is not in this folder: add its form file beside the workflow",
+            trigger.name
+        ));
+    };
+    let submitted = match &spec.body {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        _ => return Err("a form trigger's `body` is the form's values, a mapping".into()),
+    };
+    let values = match form.check(&submitted, &Map::new(), &IndexMap::new()) {
+        Ok(v) => v,
+        Err(errors) => {
+            let why = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Ok(Fired::Rejected(format!(
+                "the form refuses the values: {why}"
+            )));
+        }
+    };
+    let now = now.to_string();
+    let event = crate::forms::submit::form_event(
+        form,
+        *version,
+        &values,
+        crate::forms::submit::FormEventFacts {
+            prefill: Map::new(),
+            now: &now,
+            link: "standing",
+            org,
+        },
+    );
+    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
+    if let Some(reason) = weft_triggers::webhook::unmet_criteria(trigger, &ctx) {
+        return Ok(Fired::Filtered(reason));
+    }
+    match crate::forms::submit::form_inputs(wf, trigger, form, &values, &event, &now) {
+        Ok(input) => Ok(Fired::Event {
+            input,
+            event: weft_triggers::event::with_integration(trigger, &event),
+        }),
+        Err(e) => Ok(Fired::Rejected(e.to_string())),
+    }
 }
 
 fn pick_trigger<'w>(wf: &'w Workflow, spec: &TriggerSpec) -> Result<&'w Trigger, String> {
