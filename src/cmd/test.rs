@@ -103,6 +103,13 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         }
     }
     let t = report::totals(&outcomes);
+    if let Some(text) = &args.case
+        && t.passed + t.failed == 0
+        && t.errors == 0
+    {
+        eprintln!("error: no case's name contains `{text}`");
+        return Ok(ExitCode::from(2));
+    }
     Ok(if t.errors > 0 {
         ExitCode::from(2)
     } else if t.failed > 0 {

@@ -323,3 +323,28 @@ triggers:
         "{t}"
     );
 }
+
+#[test]
+fn a_report_never_shows_a_secret_variable() {
+    let (dir, _) = project(
+        r#"cases:
+  - name: the hook url is built from a secret
+    input: {ticket_id: 7}
+    org: {name: Acme, secrets: {channel: s3cr3t-chan-9876}}
+    mocks:
+      fetch: {result: {id: 7, title: T}}
+      post: {result: {status: 200}}
+    expect:
+      inputs: {post: {url: "https://hooks.example/general"}}
+"#,
+    );
+    for args in [&["test"][..], &["test", "--json"][..]] {
+        let out = weft(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("received another input"), "{t}");
+        assert!(!t.contains("s3cr3t-chan-9876"), "{t}");
+    }
+    let out = weft(dir.path(), &["test", "--case", "no such case"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -343,7 +343,7 @@ impl Bench {
             let started = Instant::now();
             let (failures, observed) = match self.case(case).await {
                 Ok(observed) => (
-                    expect::check(case, &self.workflow, &observed),
+                    masked(case, expect::check(case, &self.workflow, &observed)),
                     Some(observed),
                 ),
                 Err(why) => (
@@ -602,6 +602,26 @@ impl Bench {
             problems: actions.problems(),
         })
     }
+}
+
+/// `failures` with the case's secret variables masked, in any encoding the engine's own
+/// redaction knows: a report may be pasted into a ticket or kept by CI.
+fn masked(case: &Case, failures: Vec<Failure>) -> Vec<Failure> {
+    let redactor = weft_engine::executor::redact::Redactor::default();
+    for spec in [&case.org, &case.msp].into_iter().flatten() {
+        for v in spec.secrets.values() {
+            redactor.add_value(v);
+        }
+    }
+    failures
+        .into_iter()
+        .map(|f| Failure {
+            what: redactor.redact_str(&f.what),
+            expected: f.expected.map(|v| redactor.redact(&v)),
+            got: f.got.map(|v| redactor.redact(&v)),
+            ..f
+        })
+        .collect()
 }
 
 enum Started {
