@@ -348,3 +348,26 @@ fn a_report_never_shows_a_secret_variable() {
     let out = weft(dir.path(), &["test", "--case", "no such case"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn tests_kept_apart_from_the_workflow_name_its_file() {
+    let (dir, _) = project("cases: []\n");
+    std::fs::remove_file(dir.path().join("ticket-alert.test.yaml")).unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/alert.test.yaml"),
+        r#"workflow: ../ticket-alert.yaml
+cases:
+  - name: runs from another folder
+    input: {ticket_id: 7}
+    mocks:
+      fetch: {result: {id: 7, title: Apart}}
+      post: {result: {status: 200}}
+    expect:
+      output_includes: {title: Apart}
+"#,
+    )
+    .unwrap();
+    let out = weft(dir.path(), &["test", "tests"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

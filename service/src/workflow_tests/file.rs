@@ -25,7 +25,8 @@ pub struct TestFile {
     pub path: PathBuf,
     /// Its text (for `--update` and for messages).
     pub source: String,
-    /// The workflow under test (`workflow:`, else the file name without `.test.yaml`).
+    /// The workflow under test (`workflow:`, else the file name without `.test.yaml`): its
+    /// name, or its file relative to the test file.
     pub workflow: String,
     /// Its cases, with the file's `defaults:` applied.
     pub cases: Vec<Case>,

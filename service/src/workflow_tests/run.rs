@@ -148,6 +148,18 @@ impl Clock for VirtualClock {
     }
 }
 
+/// Does `workflow:` give a file rather than a name?
+fn is_workflow_path(workflow: &str) -> bool {
+    workflow.ends_with(".yaml") || workflow.ends_with(".yml")
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// The case whose mocks the actions answer from: cases run one after another.
 #[derive(Default)]
 struct CurrentCase(Mutex<Option<Arc<CaseActions>>>);
@@ -259,13 +271,30 @@ impl Bench {
         if let Some(i) = &opts.integrations {
             engine = engine.with_integrations(i.clone());
         }
-        let dir = file
+        let here = file
             .path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        // `workflow:` names the workflow, or gives its file (`../workflows/triage.yaml`) when
+        // the tests live apart from it; its folder is what gets deployed.
+        let by_file = is_workflow_path(&file.workflow).then(|| here.join(&file.workflow));
+        let dir = match &by_file {
+            Some(p) => p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            None => here.to_path_buf(),
+        };
+        if let Some(p) = &by_file
+            && !p.is_file()
+        {
+            return Err(format!("the workflow file {} does not exist", p.display()));
+        }
         let mut problems = Vec::new();
-        for sibling in super::folder_files(dir) {
+        let mut named = None;
+        for sibling in super::folder_files(&dir) {
             let Ok(text) = std::fs::read_to_string(&sibling) else {
                 continue;
             };
@@ -279,23 +308,33 @@ impl Bench {
                 engine
                     .deploy(&text, Some(&label))
                     .await
-                    .map(|_| ())
+                    .map(|r| {
+                        if by_file.as_ref().is_some_and(|p| same_file(p, &sibling)) {
+                            named = Some(r.name);
+                        }
+                    })
                     .map_err(|e| e.to_string())
             };
             if let Err(e) = deployed {
                 problems.push(format!("{label}: {e}"));
             }
         }
-        let record = store.workflow(&file.workflow, None).await.map_err(|_| {
-            let mut why = format!(
-                "no valid workflow named `{}` in {}",
-                file.workflow,
-                dir.display()
-            );
+        let wanted = named.unwrap_or_else(|| file.workflow.clone());
+        let record = store.workflow(&wanted, None).await.map_err(|_| {
+            let mut why = match &by_file {
+                Some(p) => format!("{} is not a valid workflow", p.display()),
+                None => format!(
+                    "no valid workflow named `{}` in {}",
+                    file.workflow,
+                    dir.display()
+                ),
+            };
             if !problems.is_empty() {
                 why.push_str(&format!(" ({})", problems.join("; ")));
-            } else {
-                why.push_str(": name it with `workflow:` at the top of the test file");
+            } else if by_file.is_none() {
+                why.push_str(
+                    ": name it, or give its file, with `workflow:` at the top of the test file",
+                );
             }
             why
         })?;
