@@ -434,9 +434,14 @@ impl Bench {
                 .unwrap_or_else(|| DEFAULT_NOW.parse().expect("a valid time")),
             origin: tokio::time::Instant::now(),
         });
-        let orgs = self.orgs(case).await?;
-        let org = case.org.as_ref().map(|o| o.name.clone());
-        let ran = self.start(case, org).await;
+        let mut orgs = Vec::new();
+        let ran = match self.orgs(case, &mut orgs).await {
+            Ok(()) => {
+                self.start(case, case.org.as_ref().map(|o| o.name.clone()))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let observed = match ran {
             Ok(Started::Ran(exec)) => self.observe(&exec, &actions).await,
             Ok(Started::Filtered(reason)) => Ok(Observed {
@@ -463,7 +468,8 @@ impl Bench {
             }),
             Err(e) => Err(e),
         };
-        // Children first: a parent with children cannot be removed.
+        // Children first: a parent with children cannot be removed. What a failed set-up
+        // made goes too, so the next case starts clean.
         for id in orgs.iter().rev() {
             let _ = self.store.delete_org(id).await;
         }
@@ -495,11 +501,11 @@ impl Bench {
         Ok(())
     }
 
-    /// The case's MSP and org, created fresh; their ids, the MSP first.
-    async fn orgs(&self, case: &Case) -> Result<Vec<String>, String> {
-        let mut made = Vec::new();
+    /// The case's MSP and org, created fresh; each id goes into `made` as soon as it
+    /// exists, the MSP first.
+    async fn orgs(&self, case: &Case, made: &mut Vec<String>) -> Result<(), String> {
         if case.org.is_none() && case.msp.is_none() {
-            return Ok(made);
+            return Ok(());
         }
         let mut msp = case.msp.clone().unwrap_or_else(|| OrgSpec {
             name: "MSP".into(),
@@ -514,15 +520,19 @@ impl Bench {
             msp.secrets.extend(o.secrets.clone());
             msp.mapping.extend(o.mapping.clone());
         }
-        let root = self.org(&msp, None).await?;
-        made.push(root.clone());
+        let root = self.org(&msp, None, made).await?;
         if let (false, Some(o)) = (same, org) {
-            made.push(self.org(o, Some(root)).await?);
+            self.org(o, Some(root), made).await?;
         }
-        Ok(made)
+        Ok(())
     }
 
-    async fn org(&self, spec: &OrgSpec, parent: Option<String>) -> Result<String, String> {
+    async fn org(
+        &self,
+        spec: &OrgSpec,
+        parent: Option<String>,
+        made: &mut Vec<String>,
+    ) -> Result<String, String> {
         let store = self.store.as_ref();
         let created = orgs::create(
             store,
@@ -536,6 +546,7 @@ impl Bench {
         .await
         .map_err(|e| format!("cannot create the org `{}`: {e}", spec.name))?;
         let id = created.org.id;
+        made.push(id.clone());
         let sealer = self.engine.secrets().as_ref();
         for (vars, secret) in [(&spec.variables, false), (&spec.secrets, true)] {
             for (k, v) in vars {
