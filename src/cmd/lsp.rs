@@ -320,12 +320,18 @@ impl State<'_> {
             Completion::METHOD => self.at::<lsp_types::CompletionParams, _>(
                 req,
                 |p| &p.text_document_position,
-                |doc, offset, _| {
-                    Some(CompletionResponse::Array(completion::complete(
-                        doc,
-                        self.catalog,
-                        offset,
-                    )))
+                |doc, offset, uri| {
+                    let items = if doc.kind == crate::lsp::FileKind::Test {
+                        completion::complete_test(
+                            doc,
+                            self.catalog,
+                            offset,
+                            path_of(uri).as_deref(),
+                        )
+                    } else {
+                        completion::complete(doc, self.catalog, offset)
+                    };
+                    Some(CompletionResponse::Array(items))
                 },
             ),
             HoverRequest::METHOD => self.at::<lsp_types::HoverParams, _>(

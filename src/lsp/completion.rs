@@ -5,6 +5,8 @@ use lsp_types::{
     CompletionItem, CompletionItemKind, CompletionTextEdit, Documentation, MarkupContent,
     MarkupKind, Range, TextEdit,
 };
+use std::path::Path;
+
 use serde_json::Value;
 use weft_engine::template::catalog;
 
@@ -66,6 +68,105 @@ pub fn complete(doc: &Document, catalog: &Catalog, offset: usize) -> Vec<Complet
         _ => schema_items(schema, &cursor),
     };
     candidates.into_iter().map(|c| c.item(&edit)).collect()
+}
+
+/// Completions at byte `offset` of a workflow test file saved as `path`: its keys, the
+/// tested workflow's tasks (and the actions) under `mocks:`, task names and statuses under
+/// `expect:`. The tested workflow is read from disk (`workflow:`, else the file's name).
+pub fn complete_test(
+    doc: &Document,
+    catalog: &Catalog,
+    offset: usize,
+    path: Option<&Path>,
+) -> Vec<CompletionItem> {
+    use weft_service::workflow_tests::file as t;
+    let offset = offset.min(doc.text.len());
+    let cursor = context::cursor(&doc.text, offset);
+    let lines = Lines::new(&doc.text);
+    let edit = Edit {
+        range: lines.byte_range(cursor.word_start..offset.max(cursor.word_start)),
+    };
+    let tested = || tested_workflow(&doc.text, path).unwrap_or_default();
+    let words = |list: &[&str], kind| -> Vec<Candidate> {
+        list.iter()
+            .map(|k| {
+                let mut c = Candidate::new(*k, kind);
+                if kind == CompletionItemKind::PROPERTY {
+                    c.insert = Some(format!("{k}: "));
+                }
+                c
+            })
+            .collect()
+    };
+    let keys = cursor.keys();
+    let key = CompletionItemKind::PROPERTY;
+    let candidates = match (&cursor.spot, keys.as_slice()) {
+        (Spot::Key { .. }, []) => words(t::FILE_KEYS, key),
+        (Spot::Key { .. }, ["defaults"]) => words(t::DEFAULT_KEYS, key),
+        (Spot::Key { .. }, ["cases", "-"]) => words(t::CASE_KEYS, key),
+        (Spot::Key { .. }, [.., "mocks"]) => {
+            let mut out = keyed(tasks(&tested(), ""));
+            out.extend(keyed(actions(catalog, "")));
+            out
+        }
+        (Spot::Key { .. }, [.., "mocks", _] | [.., "mocks", _, "-"]) => words(t::MOCK_KEYS, key),
+        (Spot::Key { .. }, [.., "org"] | [.., "msp"]) => words(t::ORG_KEYS, key),
+        (Spot::Key { .. }, [.., "trigger"]) => words(t::TRIGGER_KEYS, key),
+        (Spot::Key { .. }, ["cases", "-", "expect"]) => words(t::EXPECT_KEYS, key),
+        (
+            Spot::Key { .. },
+            [
+                "cases",
+                "-",
+                "expect",
+                "attempts" | "inputs" | "results" | "tasks",
+            ],
+        ) => keyed(tasks(&tested(), "")),
+        (Spot::Item { .. }, ["cases", "-", "expect", "ran" | "not_ran"]) => tasks(&tested(), ""),
+        (Spot::Value { key, .. }, ["cases", "-", "expect"]) if key == "ran" || key == "not_ran" => {
+            tasks(&tested(), "")
+        }
+        (Spot::Value { key, .. }, ["cases", "-", "expect"]) if key == "status" => {
+            words(t::STATUSES, CompletionItemKind::ENUM_MEMBER)
+        }
+        (Spot::Value { key, .. }, [.., "mocks", _]) if key == "action" => actions(catalog, ""),
+        _ => Vec::new(),
+    };
+    candidates.into_iter().map(|c| c.item(&edit)).collect()
+}
+
+/// Candidates written as mapping keys (`fetch: `).
+fn keyed(list: Vec<Candidate>) -> Vec<Candidate> {
+    list.into_iter()
+        .map(|mut c| {
+            c.insert = Some(format!("{}: ", c.label));
+            c
+        })
+        .collect()
+}
+
+/// The outline of the workflow a test file tests: its `workflow:` (a name, or a file
+/// relative to the test file), else the test file's name without `.test.yaml`.
+fn tested_workflow(text: &str, path: Option<&Path>) -> Option<Outline> {
+    let path = path?;
+    let dir = path.parent()?;
+    let named = text
+        .lines()
+        .find_map(|l| l.strip_prefix("workflow:"))
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
+    let file = match named {
+        Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") => dir.join(n),
+        Some(n) => super::definition::find_workflow(dir, &n)?.0,
+        None => {
+            let name = path.file_name()?.to_str()?;
+            let stem = name
+                .strip_suffix(weft_engine::TEST_FILE_SUFFIX)
+                .or_else(|| name.strip_suffix(".test.yml"))?;
+            super::definition::find_workflow(dir, stem)?.0
+        }
+    };
+    let source = std::fs::read_to_string(file).ok()?;
+    Some(Outline::read(&weft_engine::yaml::parse(&source).ok()?))
 }
 
 /// The schema of the action whose input the cursor is in (for `$ref`s inside it).

@@ -210,5 +210,19 @@ mod tests {
                 let _ = definition::definition(&doc, offset);
             }
         }
+        // Test files, as saved beside their workflows (completion reads the workflow).
+        for entry in std::fs::read_dir(root.join("workflows")).expect("dir") {
+            let path = entry.expect("entry").path();
+            if !weft_engine::is_test_file_name(&path.to_string_lossy()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let doc = Document::new(Some(&path), text.clone());
+            assert_eq!(doc.kind, FileKind::Test);
+            assert!(diagnostics::diagnostics(&doc, &catalog, &uri).is_empty());
+            for offset in (0..text.len() + 3).step_by(7) {
+                let _ = completion::complete_test(&doc, &catalog, offset, Some(&path));
+            }
+        }
     }
 }

@@ -508,4 +508,32 @@ fn a_test_file_gets_the_checks_weft_test_makes() {
         "cases:\n  - name: a\n    expect: {status: succeeded}\n",
     );
     assert_eq!(client.diagnostics(&uri), Vec::<Value>::new());
+    // Under `mocks:`, the tested workflow's tasks (read from triage.yaml beside it) and the
+    // actions; under `expect:`, its keys and the statuses.
+    std::fs::write(
+        dir.path().join("triage.yaml"),
+        "name: triage\ntasks:\n  fetch:\n    action: autotask.get_ticket\n    input: {id: 1}\n    next: [post]\n  post:\n    action: core.noop\n",
+    )
+    .unwrap();
+    let typing = "cases:\n  - name: a\n    mocks:\n      f\n    expect:\n      status: \n";
+    client.change(&uri, 3, typing);
+    let at = pos(typing, "      f\n");
+    let at = json!({"line": at["line"], "character": 7});
+    let items = labels(&client.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": at}),
+    ));
+    assert!(items.iter().any(|l| l == "fetch"), "{items:?}");
+    assert!(items.iter().any(|l| l == "post"), "{items:?}");
+    assert!(
+        items.iter().any(|l| l == "autotask.get_ticket"),
+        "{items:?}"
+    );
+    let at = pos(typing, "status: ");
+    let at = json!({"line": at["line"], "character": at["character"].as_u64().unwrap() + 8});
+    let items = labels(&client.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": at}),
+    ));
+    assert!(items.iter().any(|l| l == "filtered"), "{items:?}");
 }

@@ -205,18 +205,26 @@ impl Expect {
     }
 }
 
-const FILE_KEYS: &[&str] = &["workflow", "defaults", "cases"];
-const CASE_KEYS: &[&str] = &[
+/// The top-level keys of a test file.
+pub const FILE_KEYS: &[&str] = &["workflow", "defaults", "cases"];
+/// The keys of a case.
+pub const CASE_KEYS: &[&str] = &[
     "name", "input", "org", "msp", "trigger", "now", "allow", "mocks", "expect",
 ];
-const DEFAULT_KEYS: &[&str] = &["input", "org", "msp", "now", "allow", "mocks"];
-const ORG_KEYS: &[&str] = &["name", "tags", "variables", "secrets", "mapping"];
-const TRIGGER_KEYS: &[&str] = &["name", "body", "headers", "params", "slot"];
-const MOCK_KEYS: &[&str] = &[
+/// The keys of `defaults:`.
+pub const DEFAULT_KEYS: &[&str] = &["input", "org", "msp", "now", "allow", "mocks"];
+/// The keys of `org:` and `msp:`.
+pub const ORG_KEYS: &[&str] = &["name", "tags", "variables", "secrets", "mapping"];
+/// The keys of `trigger:`.
+pub const TRIGGER_KEYS: &[&str] = &["name", "body", "headers", "params", "slot"];
+/// The keys of a mock.
+pub const MOCK_KEYS: &[&str] = &[
     "task", "action", "workflow", "when", "result", "error", "data", "results", "items", "delay",
 ];
-const STEP_KEYS: &[&str] = &["result", "error", "data"];
-const EXPECT_KEYS: &[&str] = &[
+/// The keys of an answer in `results:`.
+pub const STEP_KEYS: &[&str] = &["result", "error", "data"];
+/// The keys of `expect:`.
+pub const EXPECT_KEYS: &[&str] = &[
     "status",
     "output",
     "output_includes",
@@ -230,7 +238,8 @@ const EXPECT_KEYS: &[&str] = &[
     "results",
     "error",
 ];
-const STATUSES: &[&str] = &["succeeded", "failed", "cancelled", "filtered", "rejected"];
+/// The statuses a case may expect.
+pub const STATUSES: &[&str] = &["succeeded", "failed", "cancelled", "filtered", "rejected"];
 
 /// Reads a test file; every problem is a diagnostic with its place.
 ///
