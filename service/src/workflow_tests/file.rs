@@ -72,6 +72,9 @@ pub struct OrgSpec {
     pub secrets: Map<String, Value>,
     /// External ids by integration kind (`autotask: 29683561`).
     pub mapping: Map<String, Value>,
+    /// PSA directory records by kind (`contact`, `configuration`, `location`), as the
+    /// directory sync keeps them: `ORG.CONTACTS`, `ORG.CONFIGURATIONS`, `ORG.LOCATIONS`.
+    pub directory: Vec<(String, Vec<Value>)>,
 }
 
 /// The event a case starts from.
@@ -214,7 +217,16 @@ pub const CASE_KEYS: &[&str] = &[
 /// The keys of `defaults:`.
 pub const DEFAULT_KEYS: &[&str] = &["input", "org", "msp", "now", "allow", "mocks"];
 /// The keys of `org:` and `msp:`.
-pub const ORG_KEYS: &[&str] = &["name", "tags", "variables", "secrets", "mapping"];
+pub const ORG_KEYS: &[&str] = &[
+    "name",
+    "tags",
+    "variables",
+    "secrets",
+    "mapping",
+    "contacts",
+    "configurations",
+    "locations",
+];
 /// The keys of `trigger:`.
 pub const TRIGGER_KEYS: &[&str] = &["name", "body", "headers", "params", "slot"];
 /// The keys of a mock.
@@ -574,6 +586,12 @@ impl Reader {
                 "variables" => org.variables = self.object(v, "`variables`"),
                 "secrets" => org.secrets = self.object(v, "`secrets`"),
                 "mapping" => org.mapping = self.object(v, "`mapping`"),
+                kind @ ("contacts" | "configurations" | "locations") => {
+                    if let Some(records) = self.records(v, kind) {
+                        let singular = kind.strip_suffix('s').unwrap_or(kind).to_string();
+                        org.directory.push((singular, records));
+                    }
+                }
                 _ => {}
             }
         }
@@ -586,6 +604,37 @@ impl Reader {
             );
         }
         Some(org)
+    }
+
+    /// A list of directory records, each a mapping with an `id`.
+    fn records(&mut self, node: &Node, kind: &str) -> Option<Vec<Value>> {
+        let Kind::Seq(items) = &node.kind else {
+            self.error(
+                "test.type",
+                node.span,
+                format!(
+                    "`{kind}` must be a list of records, found {}",
+                    node.type_name()
+                ),
+                None,
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let v = item.to_json();
+            if v.get("id").is_none_or(Value::is_null) {
+                self.error(
+                    "test.record_id",
+                    item.span,
+                    format!("each of `{kind}` needs an `id` (its id in the PSA)"),
+                    Some("write e.g. `- {id: 30682080, firstName: Jane, emailAddress: jane@acme.example}`".into()),
+                );
+                continue;
+            }
+            out.push(v);
+        }
+        Some(out)
     }
 
     fn trigger(&mut self, node: &Node) -> Option<TriggerSpec> {

@@ -15,7 +15,9 @@ use weft_engine::executor::{Engine, StartOptions};
 use weft_engine::form::Form;
 use weft_engine::integration::Integrations;
 use weft_engine::model::{AutotaskEvent, Trigger, TriggerKind};
-use weft_engine::store::{ExecutionRecord, Store, TaskRun, TaskStatus, WorkflowRecord};
+use weft_engine::store::{
+    DirectoryRecord, ExecutionRecord, Store, TaskRun, TaskStatus, WorkflowRecord,
+};
 use weft_engine::{Registry, Workflow};
 
 use super::expect::{self, Failure};
@@ -146,6 +148,42 @@ impl Clock for VirtualClock {
             .and_then(|d| self.start.checked_add(d).ok())
             .unwrap_or(self.start)
     }
+}
+
+/// The directory kinds a case may give its org (`contacts:` …).
+const DIRECTORY_KINDS: [&str; 3] = ["contact", "configuration", "location"];
+
+/// `spec`'s directory records for org `org`, as a sync would store them.
+fn directory_records(org: &str, spec: &OrgSpec, now: &str) -> Vec<DirectoryRecord> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    spec.directory
+        .iter()
+        .flat_map(|(kind, records)| records.iter().map(move |r| (kind, r)))
+        .map(|(kind, r)| {
+            let name = ["name", "firstName"]
+                .iter()
+                .find_map(|k| r.get(*k).map(text))
+                .map(|n| match r.get("lastName") {
+                    Some(last) if r.get("name").is_none() => format!("{n} {}", text(last)),
+                    _ => n,
+                })
+                .unwrap_or_else(|| text(&r["id"]));
+            DirectoryRecord {
+                source: "autotask".into(),
+                kind: kind.clone(),
+                external_id: text(&r["id"]),
+                org_id: Some(org.to_string()),
+                name,
+                data: r.clone(),
+                active: true,
+                state: "matched".into(),
+                updated_at: now.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// Does `workflow:` give a file rather than a name?
@@ -468,6 +506,23 @@ impl Bench {
             }),
             Err(e) => Err(e),
         };
+        // The directory keeps records (a sync never deletes them): retire the case's, so a
+        // later case's org of the same name starts without them.
+        for id in &orgs {
+            for kind in DIRECTORY_KINDS {
+                let mut records = self
+                    .store
+                    .directory("autotask", kind, Some(id))
+                    .await
+                    .unwrap_or_default();
+                for r in &mut records {
+                    r.active = false;
+                }
+                if !records.is_empty() {
+                    let _ = self.store.save_directory(&records).await;
+                }
+            }
+        }
         // Children first: a parent with children cannot be removed. What a failed set-up
         // made goes too, so the next case starts clean.
         for id in orgs.iter().rev() {
@@ -554,6 +609,13 @@ impl Bench {
                     .await
                     .map_err(|e| format!("org `{}`: {e}", spec.name))?;
             }
+        }
+        let records = directory_records(&id, spec, &self.engine.now().to_string());
+        if !records.is_empty() {
+            store
+                .save_directory(&records)
+                .await
+                .map_err(|e| format!("org `{}`: {e}", spec.name))?;
         }
         for (kind, external) in &spec.mapping {
             let external = match external {
