@@ -1266,3 +1266,25 @@ fn an_execution_shows_its_concurrency_group_and_who_ran_it() {
     let owner = r.json["owner"].as_str().unwrap_or_default();
     assert_eq!(owner.split(':').count(), 3, "{}", r.json);
 }
+
+/// A workflow that calls itself fails at the nesting bound instead of making executions
+/// without end.
+#[test]
+fn a_workflow_calling_itself_stops_at_the_nesting_bound() {
+    let env = Env::new();
+    let me = path(
+        &env,
+        "again.yaml",
+        "name: again\ntasks:\n  call:\n    action: core.workflow\n    input: { workflow: again }\n",
+    );
+    let r = env.run(&me, &[]);
+    r.expect(1, "failed");
+    let msg = r.task("call")["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("would be nested 17 deep (at most 16)"),
+        "{msg}"
+    );
+}

@@ -1074,6 +1074,9 @@ struct Children {
     engine: Weak<Engine>,
 }
 
+/// How deep sub-workflows may nest (a workflow calling a workflow … this many levels).
+pub const MAX_NESTING: usize = 16;
+
 impl SubWorkflows for Children {
     fn run_child<'a>(
         &'a self,
@@ -1103,10 +1106,25 @@ impl SubWorkflows for Children {
                 .map_err(|e| ActionError::failed(e.to_string()))?;
             let input = prepare_input(&wf, input.as_object().cloned().unwrap_or_default())
                 .map_err(|e| ActionError::failed(format!("sub-workflow `{workflow}`: {e}")))?;
+            // A workflow that calls itself (directly or through others) would nest without
+            // end, each level a new execution: the nesting is counted and bounded.
+            let depth = engine
+                .store
+                .execution(&parent.execution_id)
+                .await
+                .ok()
+                .and_then(|p| p.trigger.get("depth").and_then(Value::as_u64))
+                .unwrap_or(0)
+                + 1;
+            if depth > MAX_NESTING as u64 {
+                return Err(ActionError::failed(format!(
+                    "sub-workflow `{workflow}` would be nested {depth} deep (at most {MAX_NESTING}): does a workflow call itself, directly or through others?"
+                )));
+            }
             let opts = StartOptions {
                 org: Some(parent.org.id.clone()),
                 trigger: Some(
-                    serde_json::json!({"type": "workflow", "parent_execution": parent.execution_id, "parent_task": parent.task}),
+                    serde_json::json!({"type": "workflow", "parent_execution": parent.execution_id, "parent_task": parent.task, "depth": depth}),
                 ),
             };
             let id = conductor::create_child(&engine, &record, &wf, input, opts, parent)
