@@ -86,13 +86,18 @@ pub fn states(runs: &[TaskRun]) -> HashMap<String, NodeState> {
     out
 }
 
-/// The words on a route's edge: when it fires.
-pub fn route_label(route: &Route) -> String {
-    let on = match route.on {
+/// How a route's `on:` reads: `on success`, `on failure`, `always`.
+pub fn on_label(on: On) -> &'static str {
+    match on {
         On::Success => "on success",
         On::Failure => "on failure",
         On::Always => "always",
-    };
+    }
+}
+
+/// The words on a route's edge: when it fires.
+pub fn route_label(route: &Route) -> String {
+    let on = on_label(route.on);
     match (&route.when, route.on) {
         (None, _) => on.to_string(),
         // `when:` alone already implies success, the default; saying both is noise.

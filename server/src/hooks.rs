@@ -19,13 +19,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weft_engine::Workflow;
 use weft_engine::action::now_rfc3339;
-use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::model::{TriggerKind, WebhookResponse};
 use weft_engine::store::{ExecStatus, TriggerEvent, WorkflowRecord};
 
 use crate::openapi::{ErrorBody, ErrorDetail};
 use crate::{ApiError, AppState};
-use weft_triggers::event::{inputs, starts_for};
+use weft_triggers::event::{Admission, admit, starts_for};
 use weft_triggers::webhook::{self, DEFAULT_WAIT};
 use weft_triggers::webhook_access::entitled_org;
 
@@ -315,15 +314,13 @@ async fn accept(
         Err(e) => return Err(ev.reject(e, false).await),
     };
     let event = webhook::event(trigger, org, body, &headers, query);
-    let now = now_rfc3339();
-    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(reason) = webhook::unmet_criteria(trigger, &ctx) {
-        ev.record("filtered", StatusCode::OK, Some(reason.clone()))
-            .await;
-        return Ok(Json(NotAccepted::because(reason)).into_response());
-    }
-    let input = match inputs(wf, trigger, &event, &ctx) {
-        Ok(i) => i,
+    let input = match admit(wf, trigger, &event, &now_rfc3339()) {
+        Ok(Admission::Start(i)) => i,
+        Ok(Admission::Filtered(reason)) => {
+            ev.record("filtered", StatusCode::OK, Some(reason.clone()))
+                .await;
+            return Ok(Json(NotAccepted::because(reason)).into_response());
+        }
         Err(e) => return Err(ev.reject(e.into(), false).await),
     };
     let starts = starts_for(record, trigger, vec![org.to_string()], &input, &event);

@@ -4,6 +4,7 @@
 use http::HeaderMap;
 use serde_json::{Map, Value};
 use weft_engine::Workflow;
+use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Start, StartOptions};
 use weft_engine::model::Trigger;
 use weft_engine::store::WorkflowRecord;
@@ -62,6 +63,34 @@ pub fn inputs(
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// What an event comes to for one trigger: filtered out by its `criteria`, or the workflow
+/// inputs its `input:` maps.
+#[derive(Debug)]
+pub enum Admission {
+    /// The criteria do not hold (or cannot be evaluated): why.
+    Filtered(String),
+    /// The inputs to start the workflow with.
+    Start(Map<String, Value>),
+}
+
+/// Checks `event` (`TRIGGER`) against the trigger's `criteria` at `now`, then maps its
+/// inputs: the one rule every trigger (webhook, Autotask callout, `weft test`) follows.
+///
+/// # Errors
+/// As [`inputs`]: the trigger's `input:` cannot be rendered.
+pub fn admit(
+    wf: &Workflow,
+    trigger: &Trigger,
+    event: &Value,
+    now: &str,
+) -> Result<Admission, TriggerError> {
+    let ctx = context(&[("TRIGGER", to_value(event))], now, Extra::default());
+    if let Some(reason) = crate::webhook::unmet_criteria(trigger, &ctx) {
+        return Ok(Admission::Filtered(reason));
+    }
+    inputs(wf, trigger, event, &ctx).map(Admission::Start)
 }
 
 /// One execution of `record` per org in `orgs`, each with the event as TRIGGER.

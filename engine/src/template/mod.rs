@@ -605,10 +605,30 @@ pub fn eval_str(source: &str, ctx: &serde_json::Value) -> Result<serde_json::Val
     Template::compile(source)?.render_json(&Value::from(minijinja::value::Serde(ctx)))
 }
 
+/// Does the template `source` hold against a JSON context: Jinja's truth of its value (an
+/// empty string, list or map, zero, `false` and `none` are false)?
+///
+/// # Errors
+/// Compile or render errors.
+pub fn eval_condition(source: &str, ctx: &serde_json::Value) -> Result<bool, TemplateError> {
+    Template::compile(source)?
+        .render_value(&Value::from(minijinja::value::Serde(ctx)))
+        .map(|v| v.is_true())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn conditions_hold_by_jinjas_truth() {
+        let ctx = json!({"n": 3, "items": []});
+        assert!(eval_condition("{{ n > 2 }}", &ctx).unwrap());
+        assert!(!eval_condition("{{ items }}", &ctx).unwrap());
+        assert!(!eval_condition("{{ n - 3 }}", &ctx).unwrap());
+        assert!(eval_condition("{{ nope }}", &ctx).is_err());
+    }
 
     fn eval(src: &str, ctx: serde_json::Value) -> serde_json::Value {
         eval_str(src, &ctx).unwrap_or_else(|e| panic!("{src}: {e}"))

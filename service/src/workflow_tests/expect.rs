@@ -3,10 +3,9 @@
 
 use serde_json::{Value, json};
 use weft_engine::Workflow;
-use weft_engine::chart::route_label;
+use weft_engine::chart::{on_label, route_label};
 
 use super::file::{At, Case};
-use super::mocks::truthy;
 use super::run::Observed;
 
 /// An expectation that did not hold.
@@ -96,11 +95,7 @@ fn names_route(wf: &Workflow, want: &str, task: &str, index: usize) -> bool {
     };
     let label = route_label(route);
     // `task → on success` names any success route, with a `when:` or without.
-    let on = match route.on {
-        weft_engine::model::On::Success => "on success",
-        weft_engine::model::On::Failure => "on failure",
-        weft_engine::model::On::Always => "always",
-    };
+    let on = on_label(route.on);
     want == format!("{task} → {label}")
         || want == format!("{task} → {on}")
         || route
@@ -185,13 +180,13 @@ pub fn check(case: &Case, wf: &Workflow, seen: &Observed) -> Vec<Failure> {
         } else {
             format!("{{{{ {} }}}}", holds.value)
         };
-        match weft_engine::template::eval_str(&source, &ctx) {
-            Ok(v) if truthy(&v) => {}
-            Ok(v) => out.push(Failure::at(
+        match weft_engine::template::eval_condition(&source, &ctx) {
+            Ok(true) => {}
+            Ok(false) => out.push(Failure::at(
                 holds,
                 format!("`{}` does not hold", holds.value),
                 Some(json!(true)),
-                Some(v),
+                weft_engine::template::eval_str(&source, &ctx).ok(),
             )),
             Err(e) => out.push(Failure::at(
                 holds,

@@ -161,22 +161,8 @@ fn matches(when: Option<&When>, call: &Call) -> Result<bool, String> {
                 "item": call.item,
                 "attempt": call.attempt,
             });
-            weft_engine::template::eval_str(t, &ctx)
-                .map(|v| truthy(&v))
-                .map_err(|e| format!("the mock condition `{t}` cannot be evaluated: {e}"))
+            weft_engine::template::eval_condition(t, &ctx).map_err(|e| format!("the mock condition `{t}` cannot be evaluated: {e}"))
         }
-    }
-}
-
-/// Jinja's truth: empty and zero values are false.
-pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

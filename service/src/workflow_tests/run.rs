@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use weft_engine::action::Clock;
 use weft_engine::executor::scope::{Extra, context, to_value};
+use weft_triggers::event::Admission;
 use weft_engine::executor::{Engine, StartOptions};
 use weft_engine::form::Form;
 use weft_engine::integration::Integrations;
@@ -29,6 +30,10 @@ use crate::orgs::{self, NewOrg};
 /// Where the virtual clock starts when a case does not say (`now:`): a fixed time, so that
 /// templates reading the time give the same answer on every run.
 pub const DEFAULT_NOW: &str = "2026-01-05T09:00:00Z";
+
+fn default_now() -> jiff::Timestamp {
+    DEFAULT_NOW.parse().expect("DEFAULT_NOW is a valid time")
+}
 
 /// What the runner is given besides the files.
 #[derive(Clone)]
@@ -111,6 +116,28 @@ pub struct Observed {
     pub calls: Vec<Call>,
     /// Why the case fails whatever it expects (an unmocked call).
     pub problems: Vec<String>,
+}
+
+impl Observed {
+    /// A case whose event started nothing (`filtered`, `rejected`).
+    fn unstarted(
+        status: &str,
+        error: Option<String>,
+        filtered: Option<String>,
+        actions: &CaseActions,
+    ) -> Observed {
+        Observed {
+            status: status.into(),
+            output: Value::Null,
+            error,
+            filtered,
+            tasks: IndexMap::new(),
+            routes: Vec::new(),
+            covered: Vec::new(),
+            calls: actions.calls(),
+            problems: actions.problems(),
+        }
+    }
 }
 
 impl TaskSeen {
@@ -297,7 +324,7 @@ impl Bench {
             move || current.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
         });
         let clock = Arc::new(Mutex::new(Arc::new(VirtualClock {
-            start: DEFAULT_NOW.parse().expect("a valid time"),
+            start: default_now(),
             origin: tokio::time::Instant::now(),
         })));
         let mut engine = Engine::with_clock(
@@ -469,7 +496,7 @@ impl Bench {
         *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(VirtualClock {
             start: case
                 .now
-                .unwrap_or_else(|| DEFAULT_NOW.parse().expect("a valid time")),
+                .unwrap_or_else(default_now),
             origin: tokio::time::Instant::now(),
         });
         let mut orgs = Vec::new();
@@ -482,28 +509,18 @@ impl Bench {
         };
         let observed = match ran {
             Ok(Started::Ran(exec)) => self.observe(&exec, &actions).await,
-            Ok(Started::Filtered(reason)) => Ok(Observed {
-                status: "filtered".into(),
-                output: Value::Null,
-                error: None,
-                filtered: Some(reason),
-                tasks: IndexMap::new(),
-                routes: Vec::new(),
-                covered: Vec::new(),
-                calls: actions.calls(),
-                problems: actions.problems(),
-            }),
-            Ok(Started::Rejected(why)) => Ok(Observed {
-                status: "rejected".into(),
-                output: Value::Null,
-                error: Some(why),
-                filtered: None,
-                tasks: IndexMap::new(),
-                routes: Vec::new(),
-                covered: Vec::new(),
-                calls: actions.calls(),
-                problems: actions.problems(),
-            }),
+            Ok(Started::Filtered(reason)) => Ok(Observed::unstarted(
+                "filtered",
+                None,
+                Some(reason),
+                &actions,
+            )),
+            Ok(Started::Rejected(why)) => Ok(Observed::unstarted(
+                "rejected",
+                Some(why),
+                None,
+                &actions,
+            )),
             Err(e) => Err(e),
         };
         // The directory keeps records (a sync never deletes them): retire the case's, so a
@@ -827,17 +844,14 @@ fn event(
             return form_event(wf, trigger, spec, forms.get(form.as_str()), org_name, now);
         }
     };
-    let now = now.to_string();
-    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(reason) = weft_triggers::webhook::unmet_criteria(trigger, &ctx) {
-        return Ok(Fired::Filtered(reason));
+    match weft_triggers::event::admit(wf, trigger, &event, &now.to_string()) {
+        Ok(Admission::Filtered(reason)) => Ok(Fired::Filtered(reason)),
+        Ok(Admission::Start(input)) => Ok(Fired::Event {
+            input,
+            event: weft_triggers::event::with_integration(trigger, &event),
+        }),
+        Err(e) => Ok(Fired::Rejected(e.to_string())),
     }
-    let input = match weft_triggers::event::inputs(wf, trigger, &event, &ctx) {
-        Ok(input) => input,
-        Err(e) => return Ok(Fired::Rejected(e.to_string())),
-    };
-    let event = weft_triggers::event::with_integration(trigger, &event);
-    Ok(Fired::Event { input, event })
 }
 
 /// A submission of the trigger's form with the case's `body` as its values: checked as the

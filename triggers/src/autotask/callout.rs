@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use weft_engine::Workflow;
-use weft_engine::executor::scope::{Extra, context, to_value};
 use weft_engine::executor::{Engine, Start};
 use weft_engine::model::{AutotaskEvent, RunFor, Trigger, TriggerKind};
 use weft_engine::store::{AutotaskWebhook, Store, StoreError, WorkflowRecord};
 
 use super::sync::{autotask_client, instance_of};
 use super::{SIGNATURE_HEADER, event_name, verify_signature};
-use crate::event::{NO_MANAGED_ORGS, headers_json, inputs, starts_for};
+use crate::event::{Admission, NO_MANAGED_ORGS, admit, headers_json, starts_for};
 use crate::{Switches, TriggerError};
 
 /// A stored callout secret in clear: sealed ones are opened; one stored before secrets were
@@ -285,11 +284,10 @@ pub async fn starts(
 ) -> Result<Vec<Start>, Stop> {
     let event = callout_event(c, trigger, entity(trigger), action, routing);
     let now = jiff::Timestamp::now().to_string();
-    let ctx = context(&[("TRIGGER", to_value(&event))], &now, Extra::default());
-    if let Some(reason) = crate::webhook::unmet_criteria(trigger, &ctx) {
-        return Err(Stop::Filter(reason));
-    }
-    let input = inputs(wf, trigger, &event, &ctx)?;
+    let input = match admit(wf, trigger, &event, &now)? {
+        Admission::Filtered(reason) => return Err(Stop::Filter(reason)),
+        Admission::Start(input) => input,
+    };
     let orgs = match &routing.scoped {
         Some(org) => vec![org.clone()],
         None => run_for_orgs(store, &trigger.run_for, &routing.run_org).await?,
