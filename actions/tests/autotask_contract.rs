@@ -428,3 +428,40 @@ fn the_route_list_matches_the_swagger() {
     eprintln!("{text}");
     assert!(out.status.success(), "{text}");
 }
+
+/// Every child route (`Parent/{id}/Child`) of the route list counts against an entity the
+/// API has (one with its own `query`): a route missing from the endpoint table would be
+/// named by joining the two names, an entity Autotask does not know, and its requests and
+/// the entity's own would count against two thread limits instead of one.
+#[test]
+fn every_child_route_counts_against_an_entity_of_the_api() {
+    use weft_actions::autotask::endpoint::endpoint;
+    let mut wrong = BTreeSet::new();
+    for route in weft_sim::routes::api_routes() {
+        let segs: Vec<&str> = route
+            .template
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let ["V1.0", parent, "{int}", child, ..] = segs.as_slice() else {
+            continue;
+        };
+        if child.eq_ignore_ascii_case("entityInformation") {
+            continue;
+        }
+        let entity = endpoint(&format!("V1.0/{parent}/1/{child}"));
+        // Some child entities are written only through their parent (no routes of their
+        // own); the table names them. A name made by joining is a route the table lacks.
+        let joined = entity == format!("{parent}{child}");
+        let has_routes = weft_sim::routes::api_routes()
+            .iter()
+            .any(|r| r.template.starts_with(&format!("/V1.0/{entity}/")));
+        if joined && !has_routes {
+            wrong.insert(format!("{parent}/{{id}}/{child} → {entity}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "child routes named as no entity: {wrong:#?}"
+    );
+}

@@ -92,9 +92,9 @@ async fn slots_held_by_another_process_are_respected_until_they_lapse() {
         )
         .unwrap(),
     );
-    let (user, _, code) = sim.credentials();
+    let (user, secret, code) = sim.credentials();
     let zone = client.zone().await.unwrap();
-    let key = limits::slot_key(&user, &code, &zone, "Companies");
+    let key = limits::slot_key(&user, &code, &secret, &zone, "Companies");
     let now = jiff::Timestamp::now().as_millisecond();
     // Another process holds two of the three slots for the next 1.5 s (it then dies).
     for holder in ["other-process:1", "other-process:2"] {

@@ -56,19 +56,8 @@ const URL_KEYS: &[&str] = &[
     "discovery_url",
 ];
 
-/// Settings an `autotask` instance understands.
-const AUTOTASK_KEYS: &[&str] = &[
-    "username",
-    "integration_code",
-    "secret",
-    "zone_url",
-    "discovery_url",
-    "cache_ttl_minutes",
-    "timeout",
-    "max_retries",
-    "backoff_base_ms",
-    "backoff_max",
-];
+/// Settings an `autotask` instance understands: the ones the client reads.
+const AUTOTASK_KEYS: &[&str] = weft_actions::autotask::Config::SETTINGS;
 
 /// The URL of a teams/slack/http instance (`url`, `webhook_url` or `base_url`, a setting or
 /// a secret), if any.
@@ -269,12 +258,17 @@ pub struct ApiUsage {
     pub paced: u64,
 }
 
-fn api_usage(record: &IntegrationRecord) -> Option<ApiUsage> {
+/// The usage of `record`'s tenant: its API user reached with its own secret (opened in
+/// memory only), so an org that names another org's API user never sees their usage.
+fn api_usage(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<ApiUsage> {
     if record.kind != "autotask" {
         return None;
     }
     let user = record.settings.get("username")?.as_str()?;
-    let u = weft_actions::autotask::limits::usage_of(user)?;
+    let plain = secrets.open(record.secrets.as_ref()?).ok()?;
+    let opened: BTreeMap<String, Value> = serde_json::from_str(&plain).ok()?;
+    let secret = opened.get("secret")?.as_str()?;
+    let u = weft_actions::autotask::limits::usage_of(user, secret)?;
     Some(ApiUsage {
         used: u.used,
         budget: u.budget,
@@ -301,7 +295,7 @@ pub fn view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> IntegrationV
         inherited: None,
         warnings: None,
         replaced: None,
-        usage: api_usage(record),
+        usage: api_usage(record, secrets),
     }
 }
 

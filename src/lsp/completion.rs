@@ -145,26 +145,13 @@ fn keyed(list: Vec<Candidate>) -> Vec<Candidate> {
         .collect()
 }
 
-/// The outline of the workflow a test file tests: its `workflow:` (a name, or a file
-/// relative to the test file), else the test file's name without `.test.yaml`.
+/// The outline of the workflow a test file tests, found as `weft test` finds it.
 fn tested_workflow(text: &str, path: Option<&Path>) -> Option<Outline> {
-    let path = path?;
-    let dir = path.parent()?;
     let named = text
         .lines()
         .find_map(|l| l.strip_prefix("workflow:"))
         .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
-    let file = match named {
-        Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") => dir.join(n),
-        Some(n) => super::definition::find_workflow(dir, &n)?.0,
-        None => {
-            let name = path.file_name()?.to_str()?;
-            let stem = name
-                .strip_suffix(weft_engine::TEST_FILE_SUFFIX)
-                .or_else(|| name.strip_suffix(".test.yml"))?;
-            super::definition::find_workflow(dir, stem)?.0
-        }
-    };
+    let file = weft_service::workflow_tests::workflow_file(path?, named.as_deref())?;
     let source = std::fs::read_to_string(file).ok()?;
     Some(Outline::read(&weft_engine::yaml::parse(&source).ok()?))
 }

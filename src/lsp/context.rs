@@ -193,13 +193,11 @@ pub fn cursor(text: &str, offset: usize) -> Cursor {
             partial: here.value.to_string(),
         },
     };
-    let partial = match &spot {
-        Spot::Key { partial } | Spot::Value { partial, .. } | Spot::Item { partial } => partial,
-        Spot::Template { .. } => "",
-    };
     Cursor {
         path,
-        word_start: offset - word_len(partial).min(prefix.len()),
+        // The word ends at the cursor: after a space nothing is being typed, however the
+        // line's value reads trimmed.
+        word_start: offset - word_len(prefix),
         spot,
     }
 }
@@ -385,6 +383,15 @@ mod tests {
         let (_, c) = at("tasks:\n  fetch:\n    input: { message: hi, ‸\n");
         assert_eq!(c.keys(), ["tasks", "fetch", "input"]);
         assert_eq!(c.spot, Spot::Key { partial: "".into() });
+
+        // After a space the word being typed is empty: a completion is inserted, replacing
+        // nothing written before it.
+        let src = "tasks:\n  fetch:\n    action: core.noop ‸\n";
+        let (_, c) = at(src);
+        assert_eq!(c.word_start, src.find('‸').unwrap());
+        let src = "tasks:\n  fetch:\n    input:\n      mes ‸\n";
+        let (_, c) = at(src);
+        assert_eq!(c.word_start, src.find('‸').unwrap());
     }
 
     #[test]

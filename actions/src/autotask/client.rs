@@ -103,6 +103,25 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
+    /// Every setting (and secret) [`Config::from_integration`] reads: what an `autotask`
+    /// instance may set.
+    pub const SETTINGS: &'static [&'static str] = &[
+        "username",
+        "integration_code",
+        "secret",
+        "zone_url",
+        "discovery_url",
+        "cache_ttl_minutes",
+        "timeout",
+        "max_retries",
+        "backoff_base_ms",
+        "backoff_max",
+        "request_budget",
+        "budget_pace_percent",
+        "budget_pace_max_delay",
+        "threshold_check",
+    ];
+
     /// Settings with defaults.
     pub fn new(username: &str, integration_code: &str, secret: &str) -> Config {
         Config {
@@ -508,7 +527,12 @@ impl Client {
         match &*cached {
             Some((z, t)) if z == zone => t.clone(),
             _ => {
-                let t = limits::tenant(&self.config.username, &self.config.integration_code, zone);
+                let t = limits::tenant(
+                    &self.config.username,
+                    &self.config.integration_code,
+                    &self.config.secret,
+                    zone,
+                );
                 *cached = Some((zone.to_string(), t.clone()));
                 t
             }

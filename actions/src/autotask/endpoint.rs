@@ -32,6 +32,23 @@ const CHILDREN: &[(&str, &str, &str)] = &[
         "CompanyWebhookExcludedResources",
     ),
     ("CompanyWebhooks", "Fields", "CompanyWebhookFields"),
+    (
+        "ConfigurationItemWebhooks",
+        "ExcludedResources",
+        "ConfigurationItemWebhookExcludedResources",
+    ),
+    (
+        "ConfigurationItemWebhooks",
+        "Fields",
+        "ConfigurationItemWebhookFields",
+    ),
+    (
+        "ConfigurationItemWebhooks",
+        "UdfFields",
+        "ConfigurationItemWebhookUdfFields",
+    ),
+    ("DocumentCategories", "Documents", "Documents"),
+    ("Documents", "Attachments", "DocumentAttachments"),
     ("CompanyWebhooks", "UdfFields", "CompanyWebhookUdfFields"),
     (
         "ConfigurationItemCategories",
@@ -182,6 +199,19 @@ const CHILDREN: &[(&str, &str, &str)] = &[
         "ListItems",
         "UserDefinedFieldListItems",
     ),
+    (
+        "TicketNoteWebhooks",
+        "ExcludedResources",
+        "TicketNoteWebhookExcludedResources",
+    ),
+    ("TicketNoteWebhooks", "Fields", "TicketNoteWebhookFields"),
+    (
+        "TicketWebhooks",
+        "ExcludedResources",
+        "TicketWebhookExcludedResources",
+    ),
+    ("TicketWebhooks", "Fields", "TicketWebhookFields"),
+    ("TicketWebhooks", "UdfFields", "TicketWebhookUdfFields"),
 ];
 
 /// The endpoint `target` counts against: a path relative to the zone (`V1.0/Tickets/query`,

@@ -196,12 +196,25 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// How many endpoints a map keeps before it forgets the idle ones: an `autotask.request`
+/// path names its endpoint, so the names are the caller's, and must not grow a map without
+/// bound.
+const KEEP_ENDPOINTS: usize = 256;
+
+/// Forgets `map`'s idle entries once it holds more than [`KEEP_ENDPOINTS`].
+fn forget_idle<V>(map: &mut HashMap<String, V>, idle: impl Fn(&V) -> bool) {
+    if map.len() > KEEP_ENDPOINTS {
+        map.retain(|_, v| !idle(v));
+    }
+}
+
 /// The local permits of (limits key, lower-case endpoint): one semaphore per configured
 /// tenant and endpoint, never per request.
 fn local_permits(key: &str) -> Arc<Semaphore> {
     type Semaphores = Mutex<HashMap<String, Arc<Semaphore>>>;
     static SEMS: OnceLock<Semaphores> = OnceLock::new();
     let mut map = SEMS.get_or_init(Default::default).lock().unwrap();
+    forget_idle(&mut *map, |sem| Arc::strong_count(sem) == 1);
     map.entry(key.to_string())
         .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT)))
         .clone()
@@ -282,10 +295,12 @@ pub(crate) async fn in_flight(
 pub(crate) struct Tenant {
     /// Who, for people (the API user).
     label: String,
+    /// A digest of the API secret (see [`credential`]).
+    credential: String,
     slots_key: String,
     budget_key: String,
     budget: tokio::sync::Mutex<BudgetState>,
-    in_flight: Mutex<BTreeMap<String, Arc<AtomicUsize>>>,
+    in_flight: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     used: AtomicU64,
     limit: AtomicU64,
     sent: AtomicU64,
@@ -337,12 +352,11 @@ impl Tenant {
     }
 
     fn gauge(&self, endpoint: &str) -> Arc<AtomicUsize> {
-        self.in_flight
-            .lock()
-            .unwrap()
-            .entry(endpoint.to_string())
-            .or_default()
-            .clone()
+        let mut map = self.in_flight.lock().unwrap();
+        forget_idle(&mut *map, |g| {
+            Arc::strong_count(g) == 1 && g.load(Ordering::Relaxed) == 0
+        });
+        map.entry(endpoint.to_string()).or_default().clone()
     }
 
     fn usage(&self) -> TenantUsage {
@@ -378,10 +392,18 @@ fn short_hash(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
-fn slots_prefix(username: &str, integration_code: &str, zone: &str) -> String {
+/// A short digest of an API secret: none of a tenant's other parts is secret, so without it
+/// an integration configured with someone else's user name and code (and a wrong secret)
+/// would share — and could spend — their slots and budget.
+fn credential(secret: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(secret.as_bytes())[..12])
+}
+
+fn slots_prefix(username: &str, integration_code: &str, zone: &str, credential: &str) -> String {
     format!(
         "autotask:slots:{}",
-        short_hash(&[integration_code, username, zone])
+        short_hash(&[integration_code, username, zone, credential])
     )
 }
 
@@ -389,23 +411,42 @@ fn endpoint_key(prefix: &str, endpoint: &str) -> String {
     format!("{prefix}:{}", endpoint.to_ascii_lowercase())
 }
 
-/// The store key of the slots an integration (API user, integration code) has for
-/// `endpoint` at `zone`: the integration code shows only as part of a hash.
-pub fn slot_key(username: &str, integration_code: &str, zone: &str, endpoint: &str) -> String {
-    endpoint_key(&slots_prefix(username, integration_code, zone), endpoint)
+/// The store key of the slots an integration (API user, integration code, secret) has for
+/// `endpoint` at `zone`: the integration code and secret show only as part of a hash.
+pub fn slot_key(
+    username: &str,
+    integration_code: &str,
+    secret: &str,
+    zone: &str,
+    endpoint: &str,
+) -> String {
+    endpoint_key(
+        &slots_prefix(username, integration_code, zone, &credential(secret)),
+        endpoint,
+    )
 }
 
 /// The tenant of an API user at a zone, reached with an integration code: its slots are the
 /// integration code's (Autotask's thread limit is per integration), its budget the
 /// database's (every integration of the user's database).
-pub(crate) fn tenant(username: &str, integration_code: &str, zone: &str) -> Arc<Tenant> {
-    let budget_key = format!("autotask:budget:{}", short_hash(&[username, zone]));
-    let slots_key = slots_prefix(username, integration_code, zone);
+pub(crate) fn tenant(
+    username: &str,
+    integration_code: &str,
+    secret: &str,
+    zone: &str,
+) -> Arc<Tenant> {
+    let credential = credential(secret);
+    let budget_key = format!(
+        "autotask:budget:{}",
+        short_hash(&[username, zone, &credential])
+    );
+    let slots_key = slots_prefix(username, integration_code, zone, &credential);
     let mut map = tenants().lock().unwrap();
     map.entry(slots_key.clone())
         .or_insert_with(|| {
             Arc::new(Tenant {
                 label: username.trim().to_string(),
+                credential,
                 slots_key,
                 budget_key,
                 budget: Default::default(),
@@ -425,8 +466,24 @@ pub(crate) fn tenant(username: &str, integration_code: &str, zone: &str) -> Arc<
 /// Every tenant (API user) this process has sent requests to, with its usage; one entry per
 /// API user (its integration codes and zones together).
 pub fn usage() -> Vec<TenantUsage> {
+    merged(tenants().lock().unwrap().values())
+}
+
+/// The usage of the API user `username` reached with `secret`, when this process has sent
+/// it requests: another integration naming the same user (with another secret) is not it.
+pub fn usage_of(username: &str, secret: &str) -> Option<TenantUsage> {
+    let credential = credential(secret);
+    let map = tenants().lock().unwrap();
+    let mine = map
+        .values()
+        .filter(|t| t.credential == credential && t.label.eq_ignore_ascii_case(username.trim()));
+    merged(mine).into_iter().next()
+}
+
+/// `tenants`' usage, one entry per API user.
+fn merged<'a>(tenants: impl Iterator<Item = &'a Arc<Tenant>>) -> Vec<TenantUsage> {
     let mut by_user: BTreeMap<String, TenantUsage> = BTreeMap::new();
-    for u in tenants().lock().unwrap().values().map(|t| t.usage()) {
+    for u in tenants.map(|t| t.usage()) {
         match by_user.get_mut(&u.tenant) {
             None => {
                 by_user.insert(u.tenant.clone(), u);
@@ -443,13 +500,6 @@ pub fn usage() -> Vec<TenantUsage> {
         }
     }
     by_user.into_values().collect()
-}
-
-/// The usage of one API user, when this process has sent it requests.
-pub fn usage_of(username: &str) -> Option<TenantUsage> {
-    usage()
-        .into_iter()
-        .find(|u| u.tenant.eq_ignore_ascii_case(username.trim()))
 }
 
 /// What reads `ThresholdInformation` for [`admit`].
@@ -574,4 +624,41 @@ pub(crate) fn spent(store: &Arc<dyn LimitStore>, tenant: &Tenant) {
             tracing::warn!(target: "weft::autotask", error = %e, "an Autotask request could not be counted in the shared budget");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An integration that names another org's API user (with another secret) shares none
+    /// of its limits, and is not shown its usage.
+    #[test]
+    fn a_tenant_is_its_user_and_its_secret() {
+        let mine = tenant("api@acme.example", "CODE", "right", "https://z1/");
+        let theirs = tenant("api@acme.example", "CODE", "wrong", "https://z1/");
+        assert_ne!(mine.slots_key, theirs.slots_key);
+        assert_ne!(mine.budget_key, theirs.budget_key);
+        assert!(Arc::ptr_eq(
+            &mine,
+            &tenant("API@acme.example", "CODE", "right", "https://z1/")
+        ));
+        assert!(usage_of("api@acme.example", "right").is_some());
+        assert!(usage_of("api@acme.example", "never-used").is_none());
+    }
+
+    /// Endpoint names come from request paths: idle ones are forgotten past a bound.
+    #[test]
+    fn idle_endpoints_do_not_accumulate() {
+        let t = tenant("bound@acme.example", "CODE", "s", "https://z2/");
+        for i in 0..(KEEP_ENDPOINTS * 4) {
+            drop(t.gauge(&format!("Entity{i}")));
+        }
+        assert!(t.in_flight.lock().unwrap().len() <= KEEP_ENDPOINTS + 1);
+        let busy = t.gauge("Busy");
+        busy.fetch_add(1, Ordering::Relaxed);
+        for i in 0..(KEEP_ENDPOINTS * 2) {
+            drop(t.gauge(&format!("More{i}")));
+        }
+        assert!(t.in_flight.lock().unwrap().contains_key("Busy"));
+    }
 }

@@ -963,8 +963,13 @@ fn value_of<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
         .map(|(_, v)| v)
 }
 
+/// Does `workflow:` give a file rather than a name?
+pub fn is_workflow_path(workflow: &str) -> bool {
+    workflow.ends_with(".yaml") || workflow.ends_with(".yml")
+}
+
 /// `ticket-triage.test.yaml` tests `ticket-triage`.
-fn default_workflow(path: &Path) -> String {
+pub fn default_workflow(path: &Path) -> String {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

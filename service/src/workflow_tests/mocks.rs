@@ -161,7 +161,8 @@ fn matches(when: Option<&When>, call: &Call) -> Result<bool, String> {
                 "item": call.item,
                 "attempt": call.attempt,
             });
-            weft_engine::template::eval_condition(t, &ctx).map_err(|e| format!("the mock condition `{t}` cannot be evaluated: {e}"))
+            weft_engine::template::eval_condition(t, &ctx)
+                .map_err(|e| format!("the mock condition `{t}` cannot be evaluated: {e}"))
         }
     }
 }

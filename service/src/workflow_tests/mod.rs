@@ -35,6 +35,25 @@ pub fn folder_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The file of the workflow the test file `test` tests, found as `weft test` finds it:
+/// `workflow` (its `workflow:`) as a file relative to the test file, or the workflow so
+/// named — by default the test file's name without `.test.yaml` — among the files of the
+/// test file's folder.
+pub fn workflow_file(test: &Path, workflow: Option<&str>) -> Option<PathBuf> {
+    let dir = test.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let name = match workflow {
+        Some(w) if file::is_workflow_path(w) => return Some(dir.join(w)).filter(|p| p.is_file()),
+        Some(w) => w.to_string(),
+        None => file::default_workflow(test),
+    };
+    folder_files(dir).into_iter().find(|p| {
+        std::fs::read_to_string(p).is_ok_and(|text| {
+            weft_engine::yaml::parse(&text)
+                .is_ok_and(|root| root.get("name").and_then(|n| n.as_str()) == Some(&name))
+        })
+    })
+}
+
 /// A YAML file that is neither a test file nor a crate manifest.
 pub fn is_workflow_like(path: &Path) -> bool {
     matches!(

@@ -11,7 +11,6 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use weft_engine::action::Clock;
 use weft_engine::executor::scope::{Extra, context, to_value};
-use weft_triggers::event::Admission;
 use weft_engine::executor::{Engine, StartOptions};
 use weft_engine::form::Form;
 use weft_engine::integration::Integrations;
@@ -20,6 +19,7 @@ use weft_engine::store::{
     DirectoryRecord, ExecutionRecord, Store, TaskRun, TaskStatus, WorkflowRecord,
 };
 use weft_engine::{Registry, Workflow};
+use weft_triggers::event::Admission;
 
 use super::expect::{self, Failure};
 use super::file::{Case, MockTarget, OrgSpec, TestFile, TriggerSpec};
@@ -213,11 +213,6 @@ fn directory_records(org: &str, spec: &OrgSpec, now: &str) -> Vec<DirectoryRecor
         .collect()
 }
 
-/// Does `workflow:` give a file rather than a name?
-fn is_workflow_path(workflow: &str) -> bool {
-    workflow.ends_with(".yaml") || workflow.ends_with(".yml")
-}
-
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -343,7 +338,8 @@ impl Bench {
             .unwrap_or(Path::new("."));
         // `workflow:` names the workflow, or gives its file (`../workflows/triage.yaml`) when
         // the tests live apart from it; its folder is what gets deployed.
-        let by_file = is_workflow_path(&file.workflow).then(|| here.join(&file.workflow));
+        let by_file =
+            super::file::is_workflow_path(&file.workflow).then(|| here.join(&file.workflow));
         let dir = match &by_file {
             Some(p) => p
                 .parent()
@@ -494,9 +490,7 @@ impl Bench {
         let actions = CaseActions::new(case.mocks.clone(), case.allow.clone(), self.store.clone());
         *self.current.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(actions.clone());
         *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(VirtualClock {
-            start: case
-                .now
-                .unwrap_or_else(default_now),
+            start: case.now.unwrap_or_else(default_now),
             origin: tokio::time::Instant::now(),
         });
         let mut orgs = Vec::new();
@@ -515,12 +509,9 @@ impl Bench {
                 Some(reason),
                 &actions,
             )),
-            Ok(Started::Rejected(why)) => Ok(Observed::unstarted(
-                "rejected",
-                Some(why),
-                None,
-                &actions,
-            )),
+            Ok(Started::Rejected(why)) => {
+                Ok(Observed::unstarted("rejected", Some(why), None, &actions))
+            }
             Err(e) => Err(e),
         };
         // The directory keeps records (a sync never deletes them): retire the case's, so a
