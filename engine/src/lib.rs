@@ -198,7 +198,12 @@ pub fn check_file(path: &Path, registry: &Registry) -> Result<Vec<FileDiagnostic
 
 /// Is this YAML text a form file (a top-level `form:` key) rather than a workflow?
 pub fn is_form_source(source: &str) -> bool {
-    yaml::parse(source).is_ok_and(|root| root.get("form").is_some() && root.get("tasks").is_none())
+    yaml::parse(source).is_ok_and(|root| is_form_root(&root))
+}
+
+/// Is this parsed document a form file ([`is_form_source`] for a caller that has parsed it)?
+pub fn is_form_root(root: &yaml::Node) -> bool {
+    root.get("form").is_some() && root.get("tasks").is_none()
 }
 
 /// One kind of engine failure.

@@ -234,7 +234,7 @@ fn actions(catalog: &Catalog, partial: &str) -> Vec<Candidate> {
         .map(|s| {
             Candidate::new(&s.name, CompletionItemKind::FUNCTION)
                 .detail(&s.description)
-                .doc(Some(super::hover::action_doc(s)))
+                .doc(catalog.action_docs.get(&s.name).cloned())
         })
         .collect()
 }

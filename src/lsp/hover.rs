@@ -20,8 +20,8 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<Hover> 
     let contains = |span: weft_engine::yaml::Span| span.range().contains(&offset);
     for task in &outline.tasks {
         if let Some((name, span)) = task.action.as_ref().filter(|(_, s)| contains(*s)) {
-            let text = match catalog.registry.get(name) {
-                Some(spec) => action_doc(spec),
+            let text = match catalog.action_docs.get(name.as_str()) {
+                Some(doc) => doc.clone(),
                 None => format!("`{name}` is not a registered action (`weft actions list`)"),
             };
             return Some(markdown(text, lines.range(*span)));

@@ -34,7 +34,8 @@ pub enum FileKind {
 impl FileKind {
     /// What `text`, saved as `path`, is. A file that does not parse yet is judged by its
     /// lines, so a workflow with a syntax error still gets its diagnostics.
-    pub fn of(path: Option<&Path>, text: &str) -> FileKind {
+    /// `root` is the text parsed, when it parses.
+    fn of(path: Option<&Path>, text: &str, root: Option<&weft_engine::yaml::Node>) -> FileKind {
         if path
             .and_then(Path::file_name)
             .is_some_and(|n| n == "crate.yaml")
@@ -52,7 +53,7 @@ impl FileKind {
             text.lines()
                 .any(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
         };
-        if weft_engine::is_form_source(text) || (top_key("form") && !top_key("tasks")) {
+        if root.is_some_and(weft_engine::is_form_root) || (top_key("form") && !top_key("tasks")) {
             FileKind::Form
         } else if top_key("tasks")
             || text
@@ -70,6 +71,8 @@ impl FileKind {
 /// What the server knows before any document: the actions and the files' schemas.
 pub struct Catalog {
     pub registry: Registry,
+    /// Each action's documentation (Markdown), made once: completion offers every action.
+    pub action_docs: std::collections::HashMap<String, String>,
     /// The workflow schema, with the registered action names.
     pub workflow_schema: serde_json::Value,
     pub form_schema: serde_json::Value,
@@ -78,7 +81,12 @@ pub struct Catalog {
 impl Catalog {
     pub fn new(registry: Registry) -> Catalog {
         let workflow_schema = weft_engine::schema::workflow_schema(registry.names());
+        let action_docs = registry
+            .specs()
+            .map(|s| (s.name.clone(), hover::action_doc(s)))
+            .collect();
         Catalog {
+            action_docs,
             registry,
             workflow_schema,
             form_schema: weft_engine::schema::form_schema(),
@@ -112,9 +120,11 @@ impl Document {
 
     /// Replaces the text (the editor sends the whole document on every change).
     pub fn update(&mut self, path: Option<&Path>, text: String) {
-        self.kind = FileKind::of(path, &text);
-        match weft_engine::yaml::parse(&text) {
-            Ok(root) if self.kind == FileKind::Workflow => {
+        // One parse per change, for the kind and the outline both.
+        let root = weft_engine::yaml::parse(&text).ok();
+        self.kind = FileKind::of(path, &text, root.as_ref());
+        match root {
+            Some(root) if self.kind == FileKind::Workflow => {
                 self.outline = Some(Outline::read(&root));
                 self.fresh = true;
             }
@@ -154,17 +164,32 @@ mod tests {
     #[test]
     fn file_kinds() {
         let wf = "name: a\ntasks:\n  x:\n    action: core.noop\n";
-        assert_eq!(FileKind::of(None, wf), FileKind::Workflow);
-        assert_eq!(FileKind::of(None, "tasks: [\n"), FileKind::Workflow);
-        let header = "# yaml-language-server: $schema=../weft-workflow.schema.json\nname: a\n";
-        assert_eq!(FileKind::of(None, header), FileKind::Workflow);
-        assert_eq!(FileKind::of(None, "form: f\nfields: []\n"), FileKind::Form);
-        assert_eq!(FileKind::of(None, "form: f\nfields: [\n"), FileKind::Form);
+        assert_eq!(Document::new(None, wf.to_string()).kind, FileKind::Workflow);
         assert_eq!(
-            FileKind::of(Some(Path::new("/x/crate.yaml")), "name: c\n"),
+            Document::new(None, "tasks: [\n".to_string()).kind,
+            FileKind::Workflow
+        );
+        let header = "# yaml-language-server: $schema=../weft-workflow.schema.json\nname: a\n";
+        assert_eq!(
+            Document::new(None, header.to_string()).kind,
+            FileKind::Workflow
+        );
+        assert_eq!(
+            Document::new(None, "form: f\nfields: []\n".to_string()).kind,
+            FileKind::Form
+        );
+        assert_eq!(
+            Document::new(None, "form: f\nfields: [\n".to_string()).kind,
+            FileKind::Form
+        );
+        assert_eq!(
+            Document::new(Some(Path::new("/x/crate.yaml")), "name: c\n".to_string()).kind,
             FileKind::Manifest
         );
-        assert_eq!(FileKind::of(None, "services: {}\n"), FileKind::Other);
+        assert_eq!(
+            Document::new(None, "services: {}\n".to_string()).kind,
+            FileKind::Other
+        );
     }
 
     #[test]
