@@ -102,6 +102,20 @@ fn main() {
             };
             let engine = Engine::new(s.store.clone(), Arc::new(weft_actions::registry()));
             let commit = latency(s.name, engine, executions, Some(&s)).await;
+            if kind.is_some() && throughput > 0 {
+                // The ceiling of what more workers can gain: the database's own commits from as
+                // many concurrent clients, in the same run.
+                let one = s.concurrent_commits(1, Duration::from_secs(3)).await;
+                for &w in workers.iter().filter(|&&w| w > 1) {
+                    let many = s.concurrent_commits(w, Duration::from_secs(3)).await;
+                    println!(
+                        "  {:<12} bare commits: 1 client {one:.0}/s, {w} clients {many:.0}/s = {:.2}x",
+                        s.name,
+                        many / one
+                    );
+                }
+            }
+            let mut one_worker = None;
             for &w in &workers {
                 // A fresh store per worker count, so each run starts from the same size.
                 let fresh = match kind {
@@ -110,10 +124,12 @@ fn main() {
                 };
                 let engine = Engine::new(fresh.store.clone(), Arc::new(weft_actions::registry()));
                 let (per_s, elapsed) = run_queued(&engine, throughput, w).await;
+                let base = *one_worker.get_or_insert(per_s);
                 println!(
-                    "  {:<12} {w} worker(s): {throughput} executions in {:.2} s = {per_s:.0} executions/s, {:.0} steps/s ({:.0} µs per step of wall time; bare commit {:.0} µs)",
+                    "  {:<12} {w} worker(s): {throughput} executions in {:.2} s = {per_s:.0} executions/s ({:.2}x the first), {:.0} steps/s ({:.0} µs per step of wall time; bare commit {:.0} µs)",
                     s.name,
                     elapsed.as_secs_f64(),
+                    per_s / base,
                     per_s * STEPS as f64,
                     1e6 / (per_s * STEPS as f64),
                     commit.as_secs_f64() * 1e6
@@ -195,6 +211,14 @@ async fn latency(
         let raw_med = median(&mut raw);
         println!(
             "  {name:<12} raw commit (rusqlite, same INSERT) median {raw_med:>9.2?} p95 {:>9.2?}; per step / raw commit = {:.1}x",
+            pct(&raw, 0.95),
+            step.as_secs_f64() / raw_med.as_secs_f64()
+        );
+    }
+    if let Some(mut raw) = bare.raw_step_commits(2000) {
+        let raw_med = median(&mut raw);
+        println!(
+            "  {name:<12} a step's rows alone (rusqlite: one row brought up to date, one inserted, one transaction) median {raw_med:>9.2?} p95 {:>9.2?}; per step / these = {:.1}x",
             pct(&raw, 0.95),
             step.as_secs_f64() / raw_med.as_secs_f64()
         );

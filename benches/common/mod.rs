@@ -179,3 +179,107 @@ pub fn counts(flag: &str, default: &[usize]) -> Vec<usize> {
         })
         .unwrap_or_else(|| default.to_vec())
 }
+
+impl BenchStore {
+    /// Commits per second from `clients` connections, each committing single-row INSERTs (the
+    /// bare commit) for `for_how_long`: how far the database's own commits scale with
+    /// concurrent writers on this machine, the ceiling of what more workers can gain.
+    pub async fn concurrent_commits(&self, clients: usize, for_how_long: Duration) -> f64 {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(u32::try_from(clients).unwrap_or(u32::MAX))
+            .connect(&self.url)
+            .await
+            .expect("opens");
+        sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .expect("creates");
+        let payload = Arc::new("x".repeat(200));
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (pool, payload) = (pool.clone(), payload.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while started.elapsed() < for_how_long {
+                        sqlx::query("INSERT INTO bench_commit (payload) VALUES ($1)")
+                            .bind(payload.as_str())
+                            .execute(&pool)
+                            .await
+                            .expect("inserts");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.expect("commits");
+        }
+        total as f64 / started.elapsed().as_secs_f64()
+    }
+
+    /// `n` commits of what a step writes, through rusqlite on a table shaped as `task_runs`:
+    /// the finished task's row brought up to date and the next task's running row inserted, in
+    /// one transaction (statements prepared once). What a step costs with nothing of weft
+    /// around it. `None` for PostgreSQL.
+    pub fn raw_step_commits(&self, n: usize) -> Option<Vec<Duration>> {
+        let path = self.url.strip_prefix("sqlite://")?;
+        let conn = rusqlite::Connection::open(path).expect("opens");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             CREATE TABLE IF NOT EXISTS bench_raw_step (execution_id TEXT NOT NULL, task TEXT NOT NULL, \
+               status TEXT NOT NULL, seq INTEGER, input TEXT, result TEXT, routes TEXT, publish TEXT, \
+               started_at TEXT, finished_at TEXT, PRIMARY KEY (execution_id, task)) WITHOUT ROWID",
+        )
+        .expect("creates");
+        let now = "2026-12-06T22:27:35.858230076Z";
+        let mut times = Vec::with_capacity(n);
+        let mut execution = String::new();
+        for i in 0..n {
+            // A new execution every 300 steps, as the long chain makes them.
+            if i % 300 == 0 {
+                execution = format!("{:08x}-0000-4000-8000-{:012x}", rand_u32(i), i);
+            }
+            let t = Instant::now();
+            conn.prepare_cached("BEGIN IMMEDIATE")
+                .and_then(|mut s| s.execute([]))
+                .expect("begins");
+            conn.prepare_cached(
+                "INSERT INTO bench_raw_step (execution_id, task, status, seq, input, result, routes, publish, started_at, finished_at) \
+                 VALUES (?1, ?2, 'succeeded', ?3, '{}', 'null', '[0]', ?4, ?5, ?5) \
+                 ON CONFLICT (execution_id, task) DO UPDATE SET status = excluded.status, seq = excluded.seq, \
+                 input = excluded.input, result = excluded.result, routes = excluded.routes, \
+                 publish = excluded.publish, finished_at = excluded.finished_at",
+            )
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    execution,
+                    format!("s{}", i % 300),
+                    i as i64,
+                    format!("[[\"i\",{i}],[\"label\",\"step {i} of 300\"]]"),
+                    now
+                ])
+            })
+            .expect("updates");
+            conn.prepare_cached(
+                "INSERT INTO bench_raw_step (execution_id, task, status, started_at) VALUES (?1, ?2, 'running', ?3)",
+            )
+            .and_then(|mut s| s.execute(rusqlite::params![execution, format!("s{}", i % 300 + 1), now]))
+            .expect("inserts");
+            conn.prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+                .expect("commits");
+            times.push(t.elapsed());
+        }
+        Some(times)
+    }
+}
+
+/// A spread of execution ids without a random-number crate.
+fn rand_u32(seed: usize) -> u32 {
+    (seed as u32).wrapping_mul(2_654_435_761).rotate_left(13)
+}

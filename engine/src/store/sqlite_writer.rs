@@ -31,6 +31,9 @@ use super::{
 const MAX_BATCH: usize = 512;
 /// How often (in commits) the WAL is checkpointed, off the steps' path.
 const CHECKPOINT_EVERY: u64 = 512;
+/// How many frames the WAL may hold (≈ 16 MiB of 4 KiB pages) before a checkpoint also starts
+/// it over.
+const WAL_RESTART_FRAMES: i64 = 4096;
 /// How long the waiting leader waits for the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -167,6 +170,8 @@ struct Inner {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     commits: std::sync::atomic::AtomicU64,
+    /// The connection checkpoints run on, kept between them.
+    checkpointer: Mutex<Option<Connection>>,
 }
 
 /// The handle the store keeps.
@@ -198,6 +203,7 @@ impl Writer {
             conn: Mutex::new(conn),
             queue: Mutex::default(),
             commits: std::sync::atomic::AtomicU64::new(0),
+            checkpointer: Mutex::new(None),
         })))
     }
 
@@ -257,11 +263,11 @@ impl Inner {
                 batch = q.jobs.drain(..n).collect();
             }
             let outcomes = {
-                let mut conn = lock(&self.conn);
+                let conn = lock(&self.conn);
                 if conn.busy_timeout(busy).is_err() {
                     return Err(batch);
                 }
-                match commit(&mut conn, &batch) {
+                match commit(&conn, &batch) {
                     Ok(outcomes) => outcomes,
                     Err(Locked) => return Err(batch),
                 }
@@ -274,21 +280,57 @@ impl Inner {
                 .commits
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if n % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
-                let path = self.path.clone();
                 // On its own connection, so steps keep committing meanwhile. Outside a
                 // runtime it waits for the next one.
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn_blocking(move || {
-                        let done = Connection::open(&path).and_then(|c| {
-                            c.busy_timeout(BUSY_TIMEOUT)?;
-                            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
-                        });
-                        if let Err(e) = done {
-                            tracing::warn!(error = %e, "cannot checkpoint the SQLite WAL");
-                        }
-                    });
+                    let inner = self.clone();
+                    rt.spawn_blocking(move || inner.checkpoint());
                 }
             }
+        }
+    }
+
+    /// Copies the WAL into the database on the checkpoint connection (opened once); skipped
+    /// while the previous checkpoint is still running.
+    ///
+    /// A passive checkpoint never stops a step, but under steady load it cannot let the WAL
+    /// start over (frames keep arriving while it copies), so the file would grow until the
+    /// load pauses. Past [`WAL_RESTART_FRAMES`] it also truncates the WAL, which waits for a
+    /// gap between commits and holds the next ones only while it copies what the passive
+    /// checkpoint left.
+    fn checkpoint(&self) {
+        let Ok(mut held) = self.checkpointer.try_lock() else {
+            return;
+        };
+        let conn = match held.take() {
+            Some(conn) => conn,
+            None => match Connection::open(&self.path).and_then(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                Ok(c)
+            }) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the SQLite checkpoint connection");
+                    return;
+                }
+            },
+        };
+        let run_in = |mode: &str| {
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                r.get::<_, i64>(1)
+            })
+        };
+        let done = run_in("PASSIVE").and_then(|frames| {
+            if frames > WAL_RESTART_FRAMES {
+                run_in("TRUNCATE").map(drop)
+            } else {
+                Ok(())
+            }
+        });
+        match done {
+            Ok(()) => *held = Some(conn),
+            // Opened again next time.
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the SQLite WAL"),
         }
     }
 }
@@ -310,44 +352,59 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// One transaction for `batch`: a lone job is the transaction, several each get a
 /// savepoint; every job's outcome. [`Locked`] when the write lock cannot be had (nothing was
 /// written).
-fn commit(conn: &mut Connection, batch: &[Job]) -> std::result::Result<Vec<Outcome>, Locked> {
-    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) if is_busy(&e) => return Err(Locked),
-        Err(e) => {
-            let failure = Failure::new("begin", &e);
-            return Ok(batch.iter().map(|_| Err(failure.clone())).collect());
+fn commit(conn: &Connection, batch: &[Job]) -> std::result::Result<Vec<Outcome>, Locked> {
+    // Prepared once: parsing `BEGIN`/`COMMIT` again on every step showed in profiles.
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        if is_busy(&e) {
+            return Err(Locked);
         }
-    };
+        let failure = Failure::new("begin", &e);
+        return Ok(batch.iter().map(|_| Err(failure.clone())).collect());
+    }
     let outcomes: Vec<Outcome> = if let [job] = batch {
-        vec![write(&tx, &job.work).map_err(|e| Failure::new(job.work.what(), &e))]
+        vec![write(conn, &job.work).map_err(|e| Failure::new(job.work.what(), &e))]
     } else {
         batch
             .iter()
-            .map(|job| {
-                (|| -> rusqlite::Result<Written> {
-                    let sp = tx.savepoint()?;
-                    let written = write(&sp, &job.work)?;
-                    sp.commit()?;
-                    Ok(written)
-                })()
-                .map_err(|e| Failure::new(job.work.what(), &e))
-            })
+            .map(|job| in_savepoint(conn, &job.work).map_err(|e| Failure::new(job.work.what(), &e)))
             .collect()
     };
     if batch.len() == 1 && outcomes[0].is_err() {
         // Nothing of it may stay.
-        let _ = tx.rollback();
+        let _ = run(conn, "ROLLBACK");
         return Ok(outcomes);
     }
-    match tx.commit() {
+    match run(conn, "COMMIT") {
         Ok(()) => Ok(outcomes),
-        Err(e) if is_busy(&e) => Err(Locked),
         Err(e) => {
+            // A transaction that could not commit is not left open on the connection.
+            let _ = run(conn, "ROLLBACK");
+            if is_busy(&e) {
+                return Err(Locked);
+            }
             let failure = Failure::new("commit", &e);
             Ok(batch.iter().map(|_| Err(failure.clone())).collect())
         }
     }
+}
+
+/// Writes `work` in its own savepoint: when it fails, only its writes go and the transaction
+/// stays for the others.
+fn in_savepoint(conn: &Connection, work: &Work) -> rusqlite::Result<Written> {
+    run(conn, "SAVEPOINT job")?;
+    match write(conn, work) {
+        Ok(written) => run(conn, "RELEASE job").map(|()| written),
+        Err(e) => {
+            run(conn, "ROLLBACK TO job")?;
+            run(conn, "RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+/// Runs a statement without parameters or rows, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn write(conn: &Connection, work: &Work) -> rusqlite::Result<Written> {
