@@ -114,22 +114,10 @@ impl BenchStore {
                 times.push(t.elapsed());
             }
         } else {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&self.url)
-                .await
-                .expect("opens");
-            sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
-                .execute(&pool)
-                .await
-                .expect("creates");
+            let pool = self.pg_commits(1).await;
             for _ in 0..n {
                 let t = Instant::now();
-                sqlx::query("INSERT INTO bench_commit (payload) VALUES ($1)")
-                    .bind(&payload)
-                    .execute(&pool)
-                    .await
-                    .expect("inserts");
+                pg_commit(&pool, &payload).await;
                 times.push(t.elapsed());
             }
         }
@@ -185,15 +173,7 @@ impl BenchStore {
     /// bare commit) for `for_how_long`: how far the database's own commits scale with
     /// concurrent writers on this machine, the ceiling of what more workers can gain.
     pub async fn concurrent_commits(&self, clients: usize, for_how_long: Duration) -> f64 {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(u32::try_from(clients).unwrap_or(u32::MAX))
-            .connect(&self.url)
-            .await
-            .expect("opens");
-        sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
-            .execute(&pool)
-            .await
-            .expect("creates");
+        let pool = self.pg_commits(clients).await;
         let payload = Arc::new("x".repeat(200));
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
@@ -202,11 +182,7 @@ impl BenchStore {
                 tokio::spawn(async move {
                     let mut n = 0u64;
                     while started.elapsed() < for_how_long {
-                        sqlx::query("INSERT INTO bench_commit (payload) VALUES ($1)")
-                            .bind(payload.as_str())
-                            .execute(&pool)
-                            .await
-                            .expect("inserts");
+                        pg_commit(&pool, &payload).await;
                         n += 1;
                     }
                     n
@@ -277,6 +253,31 @@ impl BenchStore {
         }
         Some(times)
     }
+}
+
+impl BenchStore {
+    /// A pool of `connections` on the PostgreSQL database, with the bare-commit table.
+    async fn pg_commits(&self, connections: usize) -> sqlx::PgPool {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(u32::try_from(connections).unwrap_or(u32::MAX))
+            .connect(&self.url)
+            .await
+            .expect("opens");
+        sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .expect("creates");
+        pool
+    }
+}
+
+/// One bare commit on PostgreSQL: a single-row INSERT of `payload`.
+async fn pg_commit(pool: &sqlx::PgPool, payload: &str) {
+    sqlx::query("INSERT INTO bench_commit (payload) VALUES ($1)")
+        .bind(payload)
+        .execute(pool)
+        .await
+        .expect("inserts");
 }
 
 /// A spread of execution ids without a random-number crate.

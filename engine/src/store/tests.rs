@@ -2008,9 +2008,5 @@ async fn the_sqlite_wal_stays_bounded_under_steady_writes() {
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
     assert_eq!(store.task_runs("e1").await.unwrap().len(), before + 4000);
-    assert!(
-        largest < 40 << 20,
-        "the WAL grew to {} MiB",
-        largest >> 20
-    );
+    assert!(largest < 40 << 20, "the WAL grew to {} MiB", largest >> 20);
 }
