@@ -130,15 +130,9 @@ impl BenchStore {
     /// client (C SQLite behind a thin wrapper), on a second table of the same SQLite file: the
     /// physical floor. `None` for PostgreSQL.
     pub fn raw_commits(&self, n: usize) -> Option<Vec<Duration>> {
-        let path = self.url.strip_prefix("sqlite://")?;
-        let conn = rusqlite::Connection::open(path).expect("opens");
-        conn.busy_timeout(Duration::from_secs(10))
-            .expect("busy timeout");
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
-        )
-        .expect("creates");
+        let conn = self.rusqlite_with(
+            "CREATE TABLE IF NOT EXISTS bench_raw_commit (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+        )?;
         let payload = "x".repeat(200);
         let mut insert = conn
             .prepare("INSERT INTO bench_raw_commit (payload) VALUES (?1)")
@@ -201,17 +195,11 @@ impl BenchStore {
     /// one transaction (statements prepared once). What a step costs with nothing of weft
     /// around it. `None` for PostgreSQL.
     pub fn raw_step_commits(&self, n: usize) -> Option<Vec<Duration>> {
-        let path = self.url.strip_prefix("sqlite://")?;
-        let conn = rusqlite::Connection::open(path).expect("opens");
-        conn.busy_timeout(Duration::from_secs(10))
-            .expect("busy timeout");
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             CREATE TABLE IF NOT EXISTS bench_raw_step (execution_id TEXT NOT NULL, task TEXT NOT NULL, \
+        let conn = self.rusqlite_with(
+            "CREATE TABLE IF NOT EXISTS bench_raw_step (execution_id TEXT NOT NULL, task TEXT NOT NULL, \
                status TEXT NOT NULL, seq INTEGER, input TEXT, result TEXT, routes TEXT, publish TEXT, \
                started_at TEXT, finished_at TEXT, PRIMARY KEY (execution_id, task)) WITHOUT ROWID",
-        )
-        .expect("creates");
+        )?;
         let now = "2026-12-06T22:27:35.858230076Z";
         let mut times = Vec::with_capacity(n);
         let mut execution = String::new();
@@ -256,6 +244,20 @@ impl BenchStore {
 }
 
 impl BenchStore {
+    /// A rusqlite connection to the SQLite file (WAL, `synchronous=NORMAL`, as weft's writer)
+    /// with `ddl` run; `None` for PostgreSQL.
+    fn rusqlite_with(&self, ddl: &str) -> Option<rusqlite::Connection> {
+        let path = self.url.strip_prefix("sqlite://")?;
+        let conn = rusqlite::Connection::open(path).expect("opens");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {ddl}"
+        ))
+        .expect("creates");
+        Some(conn)
+    }
+
     /// A pool of `connections` on the PostgreSQL database, with the bare-commit table.
     async fn pg_commits(&self, connections: usize) -> sqlx::PgPool {
         let pool = sqlx::postgres::PgPoolOptions::new()
