@@ -123,7 +123,9 @@ impl Drop for Progress {
 pub struct LiveTasks {
     root: Mutex<String>,
     bars: MultiProgress,
-    running: Mutex<HashMap<(String, String), ProgressBar>>,
+    /// Per workflow and task, the bars of its runs now (a sub-workflow's items run the same
+    /// task side by side).
+    running: Mutex<HashMap<(String, String), Vec<ProgressBar>>>,
 }
 
 impl LiveTasks {
@@ -172,15 +174,21 @@ impl Observer for LiveTasks {
         self.running
             .lock()
             .unwrap()
-            .insert((workflow.to_string(), task.to_string()), bar);
+            .entry((workflow.to_string(), task.to_string()))
+            .or_default()
+            .push(bar);
     }
 
     fn task_finished(&self, workflow: &str, task: &str, status: TaskStatus, duration: Duration) {
-        let bar = self
-            .running
-            .lock()
-            .unwrap()
-            .remove(&(workflow.to_string(), task.to_string()));
+        let bar = {
+            let mut running = self.running.lock().unwrap();
+            let key = (workflow.to_string(), task.to_string());
+            match running.get_mut(&key) {
+                Some(bars) if bars.len() > 1 => Some(bars.remove(0)),
+                Some(_) => running.remove(&key).and_then(|mut bars| bars.pop()),
+                None => None,
+            }
+        };
         let (mark, word) = outcome(status);
         let line = format!(
             "{mark} {} {word} in {}",
@@ -227,6 +235,20 @@ mod tests {
         assert_eq!(human(Duration::from_millis(850)), "850 ms");
         assert_eq!(human(Duration::from_millis(3_240)), "3.2 s");
         assert_eq!(human(Duration::from_secs(125)), "2 min 5 s");
+    }
+
+    #[test]
+    fn the_same_task_running_twice_at_once_keeps_a_bar_each() {
+        let live = LiveTasks::new("main");
+        live.task_started("child", "fetch");
+        live.task_started("child", "fetch");
+        live.task_finished("child", "fetch", TaskStatus::Succeeded, Duration::ZERO);
+        assert_eq!(
+            live.running.lock().unwrap()[&("child".into(), "fetch".into())].len(),
+            1
+        );
+        live.task_finished("child", "fetch", TaskStatus::Succeeded, Duration::ZERO);
+        assert!(live.running.lock().unwrap().is_empty());
     }
 
     #[test]
