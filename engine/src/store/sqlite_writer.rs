@@ -34,6 +34,8 @@ const CHECKPOINT_EVERY: u64 = 512;
 /// How many frames the WAL may hold (≈ 16 MiB of 4 KiB pages) before a checkpoint also starts
 /// it over.
 const WAL_RESTART_FRAMES: i64 = 4096;
+/// How long truncating the WAL waits for readers of older snapshots (commits wait meanwhile).
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
 /// How long the waiting leader waits for the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -172,6 +174,8 @@ struct Inner {
     commits: std::sync::atomic::AtomicU64,
     /// The connection checkpoints run on, kept between them.
     checkpointer: Mutex<Option<Connection>>,
+    /// A checkpoint found the WAL past its size: the writer starts it over between commits.
+    restart_wanted: std::sync::atomic::AtomicBool,
 }
 
 /// The handle the store keeps.
@@ -194,7 +198,7 @@ impl Writer {
         let conn = Connection::open(path).map_err(|e| corrupt("opening the step writer", &e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;",
         )
         .map_err(|e| corrupt("configuring the step writer", &e))?;
         conn.set_prepared_statement_cache_capacity(16);
@@ -204,6 +208,7 @@ impl Writer {
             queue: Mutex::default(),
             commits: std::sync::atomic::AtomicU64::new(0),
             checkpointer: Mutex::new(None),
+            restart_wanted: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 
@@ -254,6 +259,16 @@ impl Inner {
         let mut batch = first;
         loop {
             if batch.is_empty() {
+                if self
+                    .restart_wanted
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    if busy.is_zero() {
+                        // Never on a runtime thread: leading goes on from a blocking one.
+                        return Err(batch);
+                    }
+                    self.restart();
+                }
                 let mut q = lock(&self.queue);
                 if q.jobs.is_empty() {
                     q.leading = false;
@@ -290,24 +305,19 @@ impl Inner {
         }
     }
 
-    /// Copies the WAL into the database on the checkpoint connection (opened once); skipped
-    /// while the previous checkpoint is still running.
+    /// Copies the WAL into the database on the checkpoint connection (opened once), without
+    /// stopping a commit; skipped while the previous checkpoint is still running.
     ///
-    /// A passive checkpoint never stops a step, but under steady load it cannot let the WAL
-    /// start over (frames keep arriving while it copies), so the file would grow until the
-    /// load pauses. Past [`WAL_RESTART_FRAMES`] it also truncates the WAL, which waits for a
-    /// gap between commits and holds the next ones only while it copies what the passive
-    /// checkpoint left.
+    /// Under steady load a passive checkpoint cannot let the WAL start over (frames keep
+    /// arriving while it copies), so the file would grow until the load pauses: past
+    /// [`WAL_RESTART_FRAMES`] it asks the writer to start the WAL over between two commits.
     fn checkpoint(&self) {
         let Ok(mut held) = self.checkpointer.try_lock() else {
             return;
         };
         let conn = match held.take() {
             Some(conn) => conn,
-            None => match Connection::open(&self.path).and_then(|c| {
-                c.busy_timeout(BUSY_TIMEOUT)?;
-                Ok(c)
-            }) {
+            None => match Connection::open(&self.path) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot open the SQLite checkpoint connection");
@@ -315,22 +325,34 @@ impl Inner {
                 }
             },
         };
-        let run_in = |mode: &str| {
-            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                r.get::<_, i64>(1)
-            })
-        };
-        let done = run_in("PASSIVE").and_then(|frames| {
-            if frames > WAL_RESTART_FRAMES {
-                run_in("TRUNCATE").map(drop)
-            } else {
-                Ok(())
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) => {
+                if frames > WAL_RESTART_FRAMES {
+                    self.restart_wanted
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                *held = Some(conn);
             }
-        });
-        match done {
-            Ok(()) => *held = Some(conn),
             // Opened again next time.
             Err(e) => tracing::warn!(error = %e, "cannot checkpoint the SQLite WAL"),
+        }
+    }
+
+    /// Starts the WAL over on the write connection, between two commits (so no commit waits
+    /// for the write lock meanwhile): it copies what the last passive checkpoint left, and the
+    /// next commits overwrite the file from its start (cut back to 16 MiB, the
+    /// `journal_size_limit`) instead of growing it. It waits at most [`CHECKPOINT_WAIT`] for
+    /// readers of older snapshots; past that the WAL stays as it is until the next checkpoint
+    /// asks again.
+    fn restart(&self) {
+        self.restart_wanted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let conn = lock(&self.conn);
+        let done = conn
+            .busy_timeout(CHECKPOINT_WAIT)
+            .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "cannot start the SQLite WAL over");
         }
     }
 }
