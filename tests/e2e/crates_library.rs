@@ -220,8 +220,9 @@ async fn contract_renewal_tickets_emails_and_marks_once() {
     let smtp = lab.email_sink().await;
     lab.install("contract-renewal", &["reply_to=am@brightpath.example"])
         .await;
-    // Contract 29683500 of Acme Dental (174) ends on 2026-12-07, within 30 days of the
-    // simulator's today; its contact 30682000 gets an address to write to.
+    // Contract 29683500 of Acme Dental (174) ends within 30 days; its contact 30682000 gets an
+    // address to write to.
+    lab.contract_ending_in(29683500, 10);
     let mut contact = lab.record("Contacts", 30682000);
     contact["emailAddress"] = json!("kenji@acme-dental.example");
     lab.sim.simulator.insert("Contacts", contact);

@@ -321,6 +321,7 @@ async fn nightly_and_by_hand_crates_fire_through_the_api() {
         ],
     )
     .await;
+    lab.contract_ending_in(29683500, 10);
     let mut contact = lab.record("Contacts", 30682000);
     contact["emailAddress"] = json!("kenji@acme-dental.example");
     lab.sim.simulator.insert("Contacts", contact);

@@ -144,6 +144,19 @@ impl Lab {
             .unwrap_or_else(|| panic!("no {entity} {id} in the simulator"))
     }
 
+    /// Moves contract `id`'s end to midnight UTC `days` from the real today: the simulator's
+    /// seeded dates age, and the contract crates compare them with the clock.
+    pub fn contract_ending_in(&self, id: i64, days: i64) {
+        let end = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .checked_add(jiff::Span::new().days(days))
+            .expect("a date in range");
+        let mut contract = self.record("Contracts", id);
+        contract["endDate"] = json!(format!("{end}T00:00:00Z"));
+        self.sim.simulator.insert("Contracts", contract);
+    }
+
     pub fn notes_titled(&self, ticket: i64, title: &str) -> Vec<Value> {
         self.sim
             .simulator
