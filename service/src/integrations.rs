@@ -231,16 +231,15 @@ pub struct IntegrationView {
     pub usage: Option<ApiUsage>,
 }
 
-/// The names of an integration's secret settings (opening them in memory only); `None`
-/// when they cannot be opened (another key).
-pub fn secret_keys(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<Vec<String>> {
+/// An integration's secret settings, opened in memory only; `None` when they cannot be
+/// opened (another key).
+fn opened_secrets(
+    record: &IntegrationRecord,
+    secrets: &dyn SecretBox,
+) -> Option<BTreeMap<String, Value>> {
     match &record.secrets {
-        None => Some(Vec::new()),
-        Some(sealed) => {
-            let plain = secrets.open(sealed).ok()?;
-            let map: BTreeMap<String, Value> = serde_json::from_str(&plain).ok()?;
-            Some(map.into_keys().collect())
-        }
+        None => Some(BTreeMap::new()),
+        Some(sealed) => serde_json::from_str(&secrets.open(sealed).ok()?).ok(),
     }
 }
 
@@ -258,15 +257,13 @@ pub struct ApiUsage {
     pub paced: u64,
 }
 
-/// The usage of `record`'s tenant: its API user reached with its own secret (opened in
-/// memory only), so an org that names another org's API user never sees their usage.
-fn api_usage(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<ApiUsage> {
+/// The usage of `record`'s tenant: its API user reached with its own secret (`opened`), so
+/// an org that names another org's API user never sees their usage.
+fn api_usage(record: &IntegrationRecord, opened: &BTreeMap<String, Value>) -> Option<ApiUsage> {
     if record.kind != "autotask" {
         return None;
     }
     let user = record.settings.get("username")?.as_str()?;
-    let plain = secrets.open(record.secrets.as_ref()?).ok()?;
-    let opened: BTreeMap<String, Value> = serde_json::from_str(&plain).ok()?;
     let secret = opened.get("secret")?.as_str()?;
     let u = weft_actions::autotask::limits::usage_of(user, secret)?;
     Some(ApiUsage {
@@ -279,23 +276,24 @@ fn api_usage(record: &IntegrationRecord, secrets: &dyn SecretBox) -> Option<ApiU
 
 /// An instance as shown: its secrets as `{key: "***"}`, never the values.
 pub fn view(record: &IntegrationRecord, secrets: &dyn SecretBox) -> IntegrationView {
-    let keys = secret_keys(record, secrets);
+    // Opened once, for the names of the secrets and for the tenant's usage.
+    let opened = opened_secrets(record, secrets);
     IntegrationView {
         org: record.org_id.clone(),
         kind: record.kind.clone(),
         name: record.name.clone(),
         settings: record.settings.clone(),
-        secrets: keys
+        secrets: opened
             .iter()
-            .flatten()
+            .flat_map(BTreeMap::keys)
             .map(|k| (k.clone(), REDACTED.to_string()))
             .collect(),
         created_at: record.created_at.clone(),
-        secrets_unreadable: keys.is_none().then_some(true),
+        secrets_unreadable: opened.is_none().then_some(true),
         inherited: None,
         warnings: None,
         replaced: None,
-        usage: api_usage(record, secrets),
+        usage: opened.as_ref().and_then(|o| api_usage(record, o)),
     }
 }
 

@@ -34,8 +34,9 @@ pub fn complete(doc: &Document, catalog: &Catalog, offset: usize) -> Vec<Complet
     let candidates = match (&cursor.spot, keys.as_slice()) {
         (Spot::Template { expr }, _) => template(expr, outline),
         _ if doc.kind == FileKind::Form => schema_items(schema, &cursor),
-        (Spot::Value { key, partial }, ["tasks", _]) if key == "action" => {
-            actions(catalog, partial)
+        // The word at the cursor, as the edit replaces it (after a space, nothing yet).
+        (Spot::Value { key, .. }, ["tasks", _]) if key == "action" => {
+            actions(catalog, &doc.text[cursor.word_start.min(offset)..offset])
         }
         (Spot::Value { key, .. }, ["tasks", task, "next", "-"]) if key == "do" => {
             tasks(outline, task)

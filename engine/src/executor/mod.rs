@@ -1112,8 +1112,12 @@ impl SubWorkflows for Children {
                 .store
                 .execution(&parent.execution_id)
                 .await
-                .ok()
-                .and_then(|p| p.trigger.get("depth").and_then(Value::as_u64))
+                .map_err(|e| {
+                    ActionError::failed(format!("cannot read the calling execution: {e}"))
+                })?
+                .trigger
+                .get("depth")
+                .and_then(Value::as_u64)
                 .unwrap_or(0)
                 + 1;
             if depth > MAX_NESTING as u64 {

@@ -35,7 +35,8 @@ const CHECKPOINT_EVERY: u64 = 512;
 /// started over. Starting over holds commits for a moment (tens of ms at worst, under load),
 /// so not too often: at 16 MiB, 5,000 webhooks at once doubled their p99.
 const WAL_RESTART_FRAMES: i64 = 16_384;
-/// How long truncating the WAL waits for readers of older snapshots (commits wait meanwhile).
+/// How long starting the WAL over waits for readers of older snapshots (commits wait
+/// meanwhile).
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
 /// How long the waiting leader waits for the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -582,6 +582,7 @@ impl Bench {
             msp.variables.extend(o.variables.clone());
             msp.secrets.extend(o.secrets.clone());
             msp.mapping.extend(o.mapping.clone());
+            msp.directory.extend(o.directory.clone());
         }
         let root = self.org(&msp, None, made).await?;
         if let (false, Some(o)) = (same, org) {
